@@ -1,0 +1,509 @@
+//! Raw properties to typed broker configuration, in one step (ripgrep's low-level args →
+//! high-level args): every key must be in the table and every value valid, or start-up stops
+//! with a message naming the key, where it was set and what is accepted. What comes out is
+//! plain data the broker reads without further checks.
+//!
+//! Derived keys follow Kafka's precedence: `node.id` over `broker.id`; `log.dirs` over
+//! `log.dir`; `log.roll.ms` over `log.roll.hours`; `log.retention.ms` over
+//! `log.retention.minutes` over `log.retention.hours`; `log.flush.interval.ms` over
+//! `log.flush.scheduler.interval.ms`. Each topic configuration's broker-wide default is
+//! computed once here, through the same synonyms DescribeConfigs reports.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::broker_defs::{BROKER_CONFIGS, REMOVED_KEYS};
+use crate::def::{ConfigDef, Value};
+use crate::error::ConfigError;
+use crate::listener::{self, Listener, SECURITY_PROTOCOLS};
+use crate::properties::{Origin, Properties};
+use crate::topic_config::{
+    topic_config_def, CleanupPolicy, CompressionType, TimestampType, TopicConfig,
+};
+use crate::topic_defs::TOPIC_CONFIGS;
+
+/// Host advertised for a listener bound to all interfaces when `advertised.listeners` is unset.
+/// Kafka advertises the machine's canonical host name instead; Strom picks the address that
+/// works for a client on the same machine, the common case for a single-node broker.
+pub const WILDCARD_ADVERTISED_HOST: &str = "127.0.0.1";
+
+/// The broker configuration definition for `name`, if Strom accepts the key.
+pub fn broker_config_def(name: &str) -> Option<&'static ConfigDef> {
+    BROKER_CONFIGS.iter().find(|d| d.name == name)
+}
+
+/// A key set in the properties, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SetValue {
+    pub raw: String,
+    pub value: Value,
+    pub origin: Origin,
+}
+
+/// The broker's configuration, validated and typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerConfig {
+    /// `node.id` (or its older name `broker.id`).
+    pub node_id: i32,
+    /// `broker.rack`.
+    pub broker_rack: Option<String>,
+    /// `strom.cluster.id`: the cluster id to format a new data directory with.
+    pub cluster_id: Option<String>,
+    /// `listeners`, in the order given; never empty.
+    pub listeners: Vec<Listener>,
+    /// `advertised.listeners`, or `listeners` with an all-interfaces host replaced by
+    /// [`WILDCARD_ADVERTISED_HOST`]; never empty, never a wildcard host. A port of 0 (from a
+    /// `listeners` port 0) means "the port the listener was bound to".
+    pub advertised_listeners: Vec<Listener>,
+    /// `log.dirs`, else `log.dir`; never empty.
+    pub log_dirs: Vec<PathBuf>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub socket_request_max_bytes: u64,
+    pub message_max_bytes: u64,
+    pub log_segment_bytes: u64,
+    /// `log.roll.ms`, else `log.roll.hours` in ms.
+    pub log_roll_ms: u64,
+    /// `log.roll.jitter.ms`, else `log.roll.jitter.hours` in ms.
+    pub log_roll_jitter_ms: u64,
+    pub log_index_interval_bytes: u64,
+    pub log_index_size_max_bytes: u64,
+    /// `None`: never fsync because of a message count (Kafka's Long.MAX_VALUE).
+    pub log_flush_interval_messages: Option<u64>,
+    /// `log.flush.interval.ms`, else `log.flush.scheduler.interval.ms`; `None`: never by age.
+    pub log_flush_interval_ms: Option<u64>,
+    pub log_message_timestamp_type: TimestampType,
+    /// `log.retention.ms`, else `.minutes`, else `.hours`, in ms; `None` (negative) = forever.
+    pub log_retention_ms: Option<u64>,
+    /// `None` (negative) = no size limit.
+    pub log_retention_bytes: Option<u64>,
+    pub log_cleanup_policy: CleanupPolicy,
+    pub compression_type: CompressionType,
+    pub min_insync_replicas: i32,
+    /// `strom.acks.all.fsync`: acks=all waits until the leader's log is fsynced.
+    pub acks_all_fsync: bool,
+    set: BTreeMap<&'static str, SetValue>,
+    topic_values: BTreeMap<&'static str, Value>,
+    topic_defaults: TopicConfig,
+}
+
+impl Default for BrokerConfig {
+    /// The configuration of `strom server` with no properties at all.
+    fn default() -> BrokerConfig {
+        BrokerConfig::from_properties(&Properties::new())
+            .expect("invariant: the built-in defaults form a valid broker configuration")
+    }
+}
+
+impl BrokerConfig {
+    /// Validates every property and builds the typed configuration.
+    pub fn from_properties(props: &Properties) -> Result<BrokerConfig, ConfigError> {
+        let set = validate_each(props)?;
+        let cfg = Effective { set: &set };
+        let node_id = node_id(&cfg)?;
+        let listeners = listeners(&cfg)?;
+        let advertised_listeners = advertised_listeners(&cfg, &listeners)?;
+        let topic_values = topic_values_from_broker(&cfg);
+        let topic_defaults = TopicConfig::from_lookup(|name| topic_values.get(name));
+        let log_dirs = cfg
+            .list("log.dirs")
+            .or_else(|| cfg.list("log.dir"))
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        Ok(BrokerConfig {
+            node_id,
+            broker_rack: cfg.string("broker.rack"),
+            cluster_id: cfg.string("strom.cluster.id"),
+            listeners,
+            advertised_listeners,
+            log_dirs,
+            num_partitions: i32::try_from(cfg.int("num.partitions")).unwrap_or(1),
+            default_replication_factor: i16::try_from(cfg.int("default.replication.factor"))
+                .unwrap_or(1),
+            auto_create_topics_enable: cfg.boolean("auto.create.topics.enable"),
+            delete_topic_enable: cfg.boolean("delete.topic.enable"),
+            socket_request_max_bytes: u64::try_from(cfg.int("socket.request.max.bytes"))
+                .unwrap_or(0),
+            message_max_bytes: topic_defaults.max_message_bytes,
+            log_segment_bytes: topic_defaults.segment_bytes,
+            log_roll_ms: topic_defaults.segment_ms,
+            log_roll_jitter_ms: topic_defaults.segment_jitter_ms,
+            log_index_interval_bytes: topic_defaults.index_interval_bytes,
+            log_index_size_max_bytes: topic_defaults.segment_index_bytes,
+            log_flush_interval_messages: topic_defaults.flush_messages,
+            log_flush_interval_ms: topic_defaults.flush_ms,
+            log_message_timestamp_type: topic_defaults.message_timestamp_type,
+            log_retention_ms: topic_defaults.retention_ms,
+            log_retention_bytes: topic_defaults.retention_bytes,
+            log_cleanup_policy: topic_defaults.cleanup_policy,
+            compression_type: topic_defaults.compression_type,
+            min_insync_replicas: topic_defaults.min_insync_replicas,
+            acks_all_fsync: cfg.boolean("strom.acks.all.fsync"),
+            set,
+            topic_values,
+            topic_defaults,
+        })
+    }
+
+    /// Keys that were set but that Strom does not act on yet, in table order, so the broker
+    /// can warn that they are accepted without effect.
+    pub fn inert_keys(&self) -> Vec<&'static str> {
+        BROKER_CONFIGS
+            .iter()
+            .filter(|d| !d.acted_on && self.set.contains_key(d.name))
+            .map(|d| d.name)
+            .collect()
+    }
+
+    /// The value of a key as it was written, if it was set.
+    pub fn raw(&self, key: &str) -> Option<&str> {
+        self.set.get(key).map(|s| s.raw.as_str())
+    }
+
+    /// Where a key was set, if it was.
+    pub fn origin_of(&self, key: &str) -> Option<&Origin> {
+        self.set.get(key).map(|s| &s.origin)
+    }
+
+    /// Whether a key was set (in the file or by an override) rather than defaulted.
+    pub fn is_set(&self, key: &str) -> bool {
+        self.set.contains_key(key)
+    }
+
+    /// The configuration of a topic without overrides.
+    pub fn topic_defaults(&self) -> &TopicConfig {
+        &self.topic_defaults
+    }
+
+    pub(crate) fn set_value(&self, key: &str) -> Option<&SetValue> {
+        self.set.get(key)
+    }
+
+    /// The broker-wide value of a topic configuration, after synonyms and conversion.
+    pub(crate) fn topic_value(&self, topic_key: &str) -> Option<&Value> {
+        self.topic_values.get(topic_key)
+    }
+}
+
+/// Checks every key against the table and parses every value; the first problem, in the order
+/// the properties were given, is the error.
+fn validate_each(props: &Properties) -> Result<BTreeMap<&'static str, SetValue>, ConfigError> {
+    let mut set = BTreeMap::new();
+    for p in props.iter() {
+        let def = broker_config_def(&p.key).ok_or_else(|| ConfigError::UnknownKey {
+            key: p.key.clone(),
+            origin: p.origin.clone(),
+            hint: unknown_key_hint(&p.key),
+        })?;
+        let value = def
+            .parse(&p.value)
+            .map_err(|problem| ConfigError::InvalidValue {
+                key: p.key.clone(),
+                value: p.value.clone(),
+                expected: def.expected_for(&problem),
+                origin: p.origin.clone(),
+            })?;
+        set.insert(
+            def.name,
+            SetValue {
+                raw: p.value.clone(),
+                value,
+                origin: p.origin.clone(),
+            },
+        );
+    }
+    Ok(set)
+}
+
+fn unknown_key_hint(key: &str) -> String {
+    if let Some((_, hint)) = REMOVED_KEYS.iter().find(|(name, _)| *name == key) {
+        return (*hint).to_owned();
+    }
+    if let Some(topic) = topic_config_def(key) {
+        let broker_names: Vec<&str> = topic.synonyms.iter().map(|s| s.name).collect();
+        return format!(
+            "it is a topic configuration; set it per topic, or the broker-wide default with {}",
+            broker_names.join(" or ")
+        );
+    }
+    let known = BROKER_CONFIGS.iter().map(|d| d.name);
+    if let Some(close) = known
+        .min_by_key(|name| edit_distance(key, name))
+        .filter(|name| {
+            let distance = edit_distance(key, name);
+            distance <= 2 || distance * 5 <= key.len()
+        })
+    {
+        return format!("did you mean {close}?");
+    }
+    if key.starts_with("strom.") {
+        let own: Vec<&str> = BROKER_CONFIGS
+            .iter()
+            .map(|d| d.name)
+            .filter(|n| n.starts_with("strom."))
+            .collect();
+        return format!("Strom's own keys are {}", own.join(", "));
+    }
+    "`strom configs` lists every key Strom accepts".to_owned()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Effective broker values: set, else the table's default.
+struct Effective<'a> {
+    set: &'a BTreeMap<&'static str, SetValue>,
+}
+
+impl Effective<'_> {
+    fn value(&self, name: &str) -> Option<Value> {
+        match self.set.get(name) {
+            Some(s) => Some(s.value.clone()),
+            None => broker_config_def(name).and_then(ConfigDef::default_value),
+        }
+    }
+
+    fn int(&self, name: &str) -> i64 {
+        self.value(name).and_then(|v| v.as_int()).unwrap_or(0)
+    }
+
+    fn boolean(&self, name: &str) -> bool {
+        self.value(name).and_then(|v| v.as_bool()).unwrap_or(false)
+    }
+
+    fn string(&self, name: &str) -> Option<String> {
+        self.value(name).and_then(|v| v.as_str().map(str::to_owned))
+    }
+
+    fn list(&self, name: &str) -> Option<Vec<String>> {
+        self.value(name)
+            .and_then(|v| v.as_list().map(<[String]>::to_vec))
+    }
+
+    fn origin(&self, name: &str) -> Option<Origin> {
+        self.set.get(name).map(|s| s.origin.clone())
+    }
+
+    fn conflict(&self, key: &str, message: String) -> ConfigError {
+        ConfigError::Conflict {
+            key: key.to_owned(),
+            origin: self.origin(key),
+            message,
+        }
+    }
+}
+
+fn node_id(cfg: &Effective<'_>) -> Result<i32, ConfigError> {
+    let node = cfg.set.get("node.id").and_then(|s| s.value.as_int());
+    let broker = cfg.set.get("broker.id").and_then(|s| s.value.as_int());
+    let id = match (node, broker) {
+        (Some(node), Some(broker)) if node != broker => {
+            return Err(cfg.conflict(
+                "broker.id",
+                format!("{broker} disagrees with node.id {node}; remove broker.id (node.id is its KRaft name)"),
+            ))
+        }
+        (Some(id), _) | (None, Some(id)) => id,
+        (None, None) => cfg.int("node.id"),
+    };
+    i32::try_from(id)
+        .map_err(|_| cfg.conflict("node.id", format!("{id} does not fit a 32-bit node id")))
+}
+
+fn listeners(cfg: &Effective<'_>) -> Result<Vec<Listener>, ConfigError> {
+    let text = cfg.string("listeners").unwrap_or_default();
+    let listeners = listener::parse_endpoints(&text).map_err(|e| cfg.conflict("listeners", e))?;
+    if listeners.is_empty() {
+        return Err(cfg.conflict(
+            "listeners",
+            "at least one listener is needed, for example PLAINTEXT://:9092".into(),
+        ));
+    }
+    for (i, a) in listeners.iter().enumerate() {
+        for b in &listeners[..i] {
+            if a.name == b.name {
+                return Err(cfg.conflict(
+                    "listeners",
+                    format!(
+                        "listener name {} is used twice; each listener needs its own name",
+                        a.name
+                    ),
+                ));
+            }
+            let same_interface = a.host == b.host || a.is_wildcard() || b.is_wildcard();
+            if a.port != 0 && a.port == b.port && same_interface {
+                return Err(cfg.conflict(
+                    "listeners",
+                    format!("{a} and {b} use the same port; each listener needs its own port"),
+                ));
+            }
+        }
+    }
+    check_security_protocols(cfg, &listeners)?;
+    Ok(listeners)
+}
+
+/// Strom speaks PLAINTEXT only: a listener mapped to TLS or SASL must not silently serve
+/// plaintext, so it stops start-up instead.
+fn check_security_protocols(
+    cfg: &Effective<'_>,
+    listeners: &[Listener],
+) -> Result<(), ConfigError> {
+    let map_text = cfg
+        .string("listener.security.protocol.map")
+        .unwrap_or_default();
+    let map = listener::parse_protocol_map(&map_text)
+        .map_err(|e| cfg.conflict("listener.security.protocol.map", e))?;
+    let controller_names: Vec<String> = cfg
+        .list("controller.listener.names")
+        .unwrap_or_default()
+        .iter()
+        .map(|n| n.to_ascii_uppercase())
+        .collect();
+    for l in listeners {
+        let mapped = map
+            .iter()
+            .find(|(name, _)| *name == l.name)
+            .map(|(_, p)| p.as_str());
+        let protocol = mapped
+            .or_else(|| SECURITY_PROTOCOLS.iter().copied().find(|p| *p == l.name))
+            .or_else(|| controller_names.contains(&l.name).then_some("PLAINTEXT"));
+        match protocol {
+            Some("PLAINTEXT") => {}
+            Some(other) => {
+                return Err(cfg.conflict(
+                    "listeners",
+                    format!("listener {} uses security protocol {other}, but Strom serves PLAINTEXT only so far; remove it or map it to PLAINTEXT in listener.security.protocol.map", l.name),
+                ))
+            }
+            None => {
+                return Err(cfg.conflict(
+                    "listeners",
+                    format!("listener {} has no security protocol; add {}:PLAINTEXT to listener.security.protocol.map", l.name, l.name),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn advertised_listeners(
+    cfg: &Effective<'_>,
+    listeners: &[Listener],
+) -> Result<Vec<Listener>, ConfigError> {
+    let key = "advertised.listeners";
+    let Some(text) = cfg.string(key) else {
+        return Ok(listeners
+            .iter()
+            .map(advertise_wildcard_as_loopback)
+            .collect());
+    };
+    let advertised = listener::parse_endpoints(&text).map_err(|e| cfg.conflict(key, e))?;
+    if advertised.is_empty() {
+        return Err(cfg.conflict(
+            key,
+            "is empty; remove it to advertise the listeners, or name at least one".into(),
+        ));
+    }
+    for a in &advertised {
+        if matches!(a.host.as_str(), "0.0.0.0" | "::") {
+            return Err(cfg.conflict(
+                key,
+                format!("{a} uses the non-routable meta-address {}; advertise an address clients can reach", a.host),
+            ));
+        }
+        if !listeners.iter().any(|l| l.name == a.name) {
+            return Err(cfg.conflict(
+                key,
+                format!(
+                    "listener {} is not in listeners; advertise only listeners the broker has",
+                    a.name
+                ),
+            ));
+        }
+    }
+    Ok(advertised
+        .iter()
+        .map(advertise_wildcard_as_loopback)
+        .collect())
+}
+
+fn advertise_wildcard_as_loopback(l: &Listener) -> Listener {
+    if l.is_wildcard() {
+        Listener {
+            host: WILDCARD_ADVERTISED_HOST.to_owned(),
+            ..l.clone()
+        }
+    } else {
+        l.clone()
+    }
+}
+
+/// For each topic configuration, the first broker synonym with a value, converted; Kafka's
+/// `extractLogConfigMap`. Kafka turns any negative retention time into -1 (forever).
+fn topic_values_from_broker(cfg: &Effective<'_>) -> BTreeMap<&'static str, Value> {
+    let mut values = BTreeMap::new();
+    for def in TOPIC_CONFIGS {
+        let from_synonym = def.synonyms.iter().find_map(|s| {
+            cfg.value(s.name).map(|v| match v {
+                Value::Int(n) => Value::Int(s.conversion.apply(n)),
+                other => other,
+            })
+        });
+        let value = match (def.name, from_synonym.or_else(|| def.default_value())) {
+            ("retention.ms", Some(Value::Int(n))) if n < 0 => Some(Value::Int(-1)),
+            (_, value) => value,
+        };
+        if let Some(value) = value {
+            values.insert(def.name, value);
+        }
+    }
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("log.segment.bytes", "log.segment.bytes"), 0);
+        assert_eq!(edit_distance("log.segmnt.bytes", "log.segment.bytes"), 1);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn every_topic_configuration_has_a_broker_wide_value() {
+        let config = BrokerConfig::default();
+        for def in TOPIC_CONFIGS {
+            let value = config
+                .topic_value(def.name)
+                .unwrap_or_else(|| panic!("{} has no broker value", def.name));
+            assert_eq!(
+                def.parse(&value.to_kafka_string()).as_ref(),
+                Ok(value),
+                "{}",
+                def.name
+            );
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! DescribeConfigs answers, computed the way Kafka's `ConfigHelper` does (KIP-226), so
+//! `kafka-configs.sh --describe --all` reads the same against Strom as against Kafka.
+//!
+//! Strom has no dynamic configuration yet, so the sources that occur are
+//! DYNAMIC_TOPIC_CONFIG (a topic override), STATIC_BROKER_CONFIG (set in server.properties or
+//! by `--override`) and DEFAULT_CONFIG. Synonyms are listed most specific first: the topic
+//! override, then every broker synonym that is set (in Kafka's synonym order), then every
+//! broker synonym with a non-null default. Like Kafka, the list then skips entries until the
+//! first one named after the key itself (for a topic, after its first broker synonym): with
+//! only `log.retention.hours` set, Kafka reports `retention.ms` as DEFAULT_CONFIG with no
+//! synonyms, and so does Strom. An entry's source is its first synonym's, else DEFAULT_CONFIG.
+
+use std::collections::BTreeMap;
+
+use crate::broker_config::{broker_config_def, BrokerConfig};
+use crate::broker_defs::BROKER_CONFIGS;
+use crate::def::{ConfigDef, ConfigType};
+use crate::topic_config::parse_valid_overrides;
+use crate::topic_defs::TOPIC_CONFIGS;
+
+/// Where a configuration value comes from, with Kafka's DescribeConfigs wire codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConfigSource {
+    Unknown,
+    DynamicTopicConfig,
+    DynamicBrokerConfig,
+    DynamicDefaultBrokerConfig,
+    StaticBrokerConfig,
+    DefaultConfig,
+    DynamicBrokerLoggerConfig,
+    ClientMetricsConfig,
+    GroupConfig,
+}
+
+impl ConfigSource {
+    pub fn code(self) -> i8 {
+        match self {
+            ConfigSource::Unknown => 0,
+            ConfigSource::DynamicTopicConfig => 1,
+            ConfigSource::DynamicBrokerConfig => 2,
+            ConfigSource::DynamicDefaultBrokerConfig => 3,
+            ConfigSource::StaticBrokerConfig => 4,
+            ConfigSource::DefaultConfig => 5,
+            ConfigSource::DynamicBrokerLoggerConfig => 6,
+            ConfigSource::ClientMetricsConfig => 7,
+            ConfigSource::GroupConfig => 8,
+        }
+    }
+}
+
+/// One configuration value of a described resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigEntry {
+    pub name: String,
+    /// `None` when the value is null (unset with no default) or sensitive.
+    pub value: Option<String>,
+    pub source: ConfigSource,
+    pub read_only: bool,
+    pub is_sensitive: bool,
+    /// Empty unless synonyms were asked for.
+    pub synonyms: Vec<ConfigSynonym>,
+    pub config_type: ConfigType,
+    pub documentation: String,
+}
+
+/// Another place the value could come from, most specific first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSynonym {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: ConfigSource,
+}
+
+/// Describes this broker's configuration (resource type BROKER, this broker's id).
+/// `keys` limits the answer to those names (unknown names are left out); `None` or an empty
+/// list describes every key. Every entry is read-only: Strom cannot change broker
+/// configuration at run time yet.
+pub fn describe_broker_configs(
+    config: &BrokerConfig,
+    keys: Option<&[String]>,
+    include_synonyms: bool,
+) -> Vec<ConfigEntry> {
+    BROKER_CONFIGS
+        .iter()
+        .filter(|def| wanted(keys, def.name))
+        .map(|def| {
+            let value = match config.set_value(def.name) {
+                Some(set) => Some(set.value.to_kafka_string()),
+                None => def.default_value().map(|v| v.to_kafka_string()),
+            };
+            let all_synonyms = broker_synonyms(
+                config,
+                def.name,
+                broker_synonym_group(def.name),
+                def.is_sensitive(),
+            );
+            entry(def, value, all_synonyms, include_synonyms, true)
+        })
+        .collect()
+}
+
+/// Describes a topic's configuration given its overrides (resource type TOPIC).
+/// `keys` as for [`describe_broker_configs`]. Overrides that are unknown or invalid are ignored,
+/// as [`crate::TopicConfig::resolve`] ignores them.
+pub fn describe_topic_configs(
+    config: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+    keys: Option<&[String]>,
+    include_synonyms: bool,
+) -> Vec<ConfigEntry> {
+    let parsed = parse_valid_overrides(overrides);
+    TOPIC_CONFIGS
+        .iter()
+        .filter(|def| wanted(keys, def.name))
+        .map(|def| {
+            let effective = parsed
+                .get(def.name)
+                .or_else(|| config.topic_value(def.name));
+            let value = effective.map(|v| v.to_kafka_string());
+            let mut all_synonyms = match def.synonyms.first() {
+                Some(primary) => broker_synonyms(
+                    config,
+                    primary.name,
+                    broker_synonym_group(primary.name),
+                    def.is_sensitive(),
+                ),
+                None => Vec::new(),
+            };
+            if let Some(own) = parsed.get(def.name) {
+                let own = ConfigSynonym {
+                    name: def.name.to_owned(),
+                    value: (!def.is_sensitive()).then(|| own.to_kafka_string()),
+                    source: ConfigSource::DynamicTopicConfig,
+                };
+                all_synonyms.insert(0, own);
+            }
+            entry(def, value, all_synonyms, include_synonyms, false)
+        })
+        .collect()
+}
+
+fn wanted(keys: Option<&[String]>, name: &str) -> bool {
+    match keys {
+        None => true,
+        Some([]) => true,
+        Some(keys) => keys.iter().any(|k| k == name),
+    }
+}
+
+fn entry(
+    def: &ConfigDef,
+    value: Option<String>,
+    all_synonyms: Vec<ConfigSynonym>,
+    include_synonyms: bool,
+    read_only: bool,
+) -> ConfigEntry {
+    let source = all_synonyms
+        .first()
+        .map(|s| s.source)
+        .unwrap_or(ConfigSource::DefaultConfig);
+    ConfigEntry {
+        name: def.name.to_owned(),
+        value: if def.is_sensitive() { None } else { value },
+        source,
+        read_only,
+        is_sensitive: def.is_sensitive(),
+        synonyms: if include_synonyms {
+            all_synonyms
+        } else {
+            Vec::new()
+        },
+        config_type: def.config_type,
+        documentation: def.doc.to_owned(),
+    }
+}
+
+/// The broker keys that feed the same value as `name` (Kafka's
+/// `DynamicBrokerConfig.brokerConfigSynonyms`), most specific first.
+fn broker_synonym_group(name: &str) -> &'static [&'static str] {
+    const ROLL: &[&str] = &["log.roll.ms", "log.roll.hours"];
+    const JITTER: &[&str] = &["log.roll.jitter.ms", "log.roll.jitter.hours"];
+    const FLUSH: &[&str] = &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"];
+    const RETENTION: &[&str] = &[
+        "log.retention.ms",
+        "log.retention.minutes",
+        "log.retention.hours",
+    ];
+    let group = [ROLL, JITTER, RETENTION]
+        .into_iter()
+        .find(|g| g.contains(&name));
+    match group {
+        Some(group) => group,
+        // Only log.flush.interval.ms falls back to the scheduler interval, not the reverse.
+        None if name == FLUSH[0] => FLUSH,
+        None => BROKER_CONFIGS
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| std::slice::from_ref(&d.name))
+            .unwrap_or(&[]),
+    }
+}
+
+/// Kafka's `ConfigHelper.configSynonyms` for a static-only broker: set values of the group,
+/// then non-null defaults of the group, dropping entries before the first named `name`.
+fn broker_synonyms(
+    config: &BrokerConfig,
+    name: &str,
+    group: &[&'static str],
+    sensitive: bool,
+) -> Vec<ConfigSynonym> {
+    let hide = |v: String| (!sensitive).then_some(v);
+    let set = group.iter().filter_map(|&s| {
+        config.set_value(s).map(|v| ConfigSynonym {
+            name: s.to_owned(),
+            value: hide(v.raw.clone()),
+            source: ConfigSource::StaticBrokerConfig,
+        })
+    });
+    let defaults = group.iter().filter_map(|&s| {
+        broker_config_def(s)
+            .and_then(ConfigDef::default_value)
+            .map(|v| ConfigSynonym {
+                name: s.to_owned(),
+                value: hide(v.to_kafka_string()),
+                source: ConfigSource::DefaultConfig,
+            })
+    });
+    set.chain(defaults).skip_while(|s| s.name != name).collect()
+}

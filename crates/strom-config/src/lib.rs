@@ -1,0 +1,52 @@
+//! Kafka's configuration, for Strom.
+//!
+//! A Kafka operator's `server.properties` should work unchanged and mean the same thing, so
+//! this crate speaks Kafka's key names, types, defaults, ranges and precedence rules, and
+//! answers DescribeConfigs the way Kafka does. It works in one step, as ripgrep turns low-level
+//! arguments into high-level ones: [`Properties`] holds the raw text (with file and line for
+//! every entry), [`BrokerConfig::from_properties`] validates all of it and produces typed
+//! configuration, or stops with an error naming the key and what it accepts.
+//!
+//! Every key is defined once, in a table ([`BROKER_CONFIGS`], [`TOPIC_CONFIGS`]): its type,
+//! default, valid values, one line of documentation, and whether Strom acts on it yet. The
+//! same table drives validation, typed config, DescribeConfigs and the generated reference
+//! ([`configuration_markdown`]).
+//!
+//! ```
+//! use strom_config::{BrokerConfig, Properties};
+//!
+//! let mut props = Properties::parse("log.retention.hours=24\nlog.segment.bytes=1048576\n")?;
+//! props.apply_override("node.id=3")?;
+//! let config = BrokerConfig::from_properties(&props)?;
+//! assert_eq!(config.node_id, 3);
+//! assert_eq!(config.log_retention_ms, Some(24 * 3_600_000));
+//! assert_eq!(config.log_segment_bytes, 1_048_576);
+//! # Ok::<(), strom_config::ConfigError>(())
+//! ```
+
+mod broker_config;
+mod broker_defs;
+mod def;
+mod describe;
+mod error;
+mod listener;
+mod markdown;
+mod properties;
+mod topic_config;
+mod topic_defs;
+
+pub use broker_config::{broker_config_def, BrokerConfig, WILDCARD_ADVERTISED_HOST};
+pub use broker_defs::BROKER_CONFIGS;
+pub use def::{ConfigDef, ConfigType, Conversion, Synonym, Validity};
+pub use describe::{
+    describe_broker_configs, describe_topic_configs, ConfigEntry, ConfigSource, ConfigSynonym,
+};
+pub use error::{ConfigError, INVALID_CONFIG};
+pub use listener::Listener;
+pub use markdown::{broker_config_markdown, configuration_markdown, topic_config_markdown};
+pub use properties::{Origin, Properties, Property};
+pub use topic_config::{
+    topic_config_def, validate_topic_configs, CleanupPolicy, CompressionType, TimestampType,
+    TopicConfig,
+};
+pub use topic_defs::TOPIC_CONFIGS;

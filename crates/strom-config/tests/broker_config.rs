@@ -1,0 +1,552 @@
+//! BrokerConfig from properties: defaults, Kafka's precedence between derived keys, listeners,
+//! the stock Kafka 4.x server.properties, and error messages that name the key.
+
+use std::path::{Path, PathBuf};
+
+use strom_config::{
+    BrokerConfig, CleanupPolicy, CompressionType, ConfigError, Listener, Origin, Properties,
+    TimestampType, BROKER_CONFIGS,
+};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/server.properties")
+}
+
+fn config(text: &str) -> BrokerConfig {
+    BrokerConfig::from_properties(&Properties::parse(text).unwrap())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn error(text: &str) -> ConfigError {
+    match BrokerConfig::from_properties(&Properties::parse(text).unwrap()) {
+        Ok(_) => panic!("expected an error for {text:?}"),
+        Err(e) => e,
+    }
+}
+
+fn listener(name: &str, host: &str, port: u16) -> Listener {
+    Listener {
+        name: name.into(),
+        host: host.into(),
+        port,
+    }
+}
+
+#[test]
+fn no_properties_gives_strom_defaults() {
+    let c = BrokerConfig::from_properties(&Properties::new()).unwrap();
+    assert_eq!(c, BrokerConfig::default());
+    assert_eq!(c.node_id, 1);
+    assert_eq!(c.listeners, vec![listener("PLAINTEXT", "127.0.0.1", 9092)]);
+    assert_eq!(
+        c.advertised_listeners,
+        vec![listener("PLAINTEXT", "127.0.0.1", 9092)]
+    );
+    assert_eq!(c.log_dirs, vec![PathBuf::from("./strom-data")]);
+    assert_eq!(c.broker_rack, None);
+    assert_eq!(c.cluster_id, None);
+    assert_eq!(c.num_partitions, 1);
+    assert_eq!(c.default_replication_factor, 1);
+    assert!(c.auto_create_topics_enable);
+    assert!(c.delete_topic_enable);
+    assert_eq!(c.socket_request_max_bytes, 104_857_600);
+    assert_eq!(c.message_max_bytes, 1_048_588);
+    assert_eq!(c.log_segment_bytes, 1_073_741_824);
+    assert_eq!(c.log_roll_ms, 168 * 3_600_000);
+    assert_eq!(c.log_roll_jitter_ms, 0);
+    assert_eq!(c.log_index_interval_bytes, 4096);
+    assert_eq!(c.log_index_size_max_bytes, 10_485_760);
+    assert_eq!(c.log_flush_interval_messages, None);
+    assert_eq!(c.log_flush_interval_ms, None);
+    assert_eq!(c.log_message_timestamp_type, TimestampType::CreateTime);
+    assert_eq!(c.log_retention_ms, Some(168 * 3_600_000));
+    assert_eq!(c.log_retention_bytes, None);
+    assert_eq!(
+        c.log_cleanup_policy,
+        CleanupPolicy {
+            delete: true,
+            compact: false
+        }
+    );
+    assert_eq!(c.compression_type, CompressionType::Producer);
+    assert_eq!(c.min_insync_replicas, 1);
+    assert!(c.acks_all_fsync);
+    assert!(c.inert_keys().is_empty());
+}
+
+#[test]
+fn kafkas_stock_kraft_server_properties_loads() {
+    let props = Properties::load(fixture()).unwrap();
+    let c = BrokerConfig::from_properties(&props).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.node_id, 1);
+    assert_eq!(
+        c.listeners,
+        vec![
+            listener("PLAINTEXT", "", 9092),
+            listener("CONTROLLER", "", 9093)
+        ]
+    );
+    assert_eq!(
+        c.advertised_listeners,
+        vec![
+            listener("PLAINTEXT", "localhost", 9092),
+            listener("CONTROLLER", "localhost", 9093)
+        ]
+    );
+    assert_eq!(c.log_dirs, vec![PathBuf::from("/tmp/kraft-combined-logs")]);
+    assert_eq!(c.log_retention_ms, Some(604_800_000));
+    assert_eq!(c.log_segment_bytes, 1_073_741_824);
+    assert_eq!(c.socket_request_max_bytes, 104_857_600);
+    assert_eq!(
+        c.inert_keys(),
+        vec![
+            "process.roles",
+            "controller.quorum.bootstrap.servers",
+            "controller.listener.names",
+            "inter.broker.listener.name",
+            "num.network.threads",
+            "num.io.threads",
+            "socket.send.buffer.bytes",
+            "socket.receive.buffer.bytes",
+            "num.recovery.threads.per.data.dir",
+            "log.retention.hours",
+            "log.retention.check.interval.ms",
+            "offsets.topic.replication.factor",
+            "transaction.state.log.replication.factor",
+            "transaction.state.log.min.isr",
+            "share.coordinator.state.topic.replication.factor",
+            "share.coordinator.state.topic.min.isr",
+        ]
+    );
+    let origin = c.origin_of("log.segment.bytes").unwrap();
+    assert!(
+        matches!(origin, Origin::File { path, line } if path == &fixture() && *line > 1),
+        "{origin:?}"
+    );
+    assert_eq!(c.raw("node.id"), Some("1"));
+}
+
+#[test]
+fn errors_in_a_file_name_the_file_line_key_and_what_is_accepted() {
+    let dir = std::env::temp_dir().join(format!("strom-config-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("server.properties");
+    std::fs::write(&path, "# comment\nnode.id=1\n\nlog.segment.bytes=abc\n").unwrap();
+    let props = Properties::load(&path);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let err = BrokerConfig::from_properties(&props.unwrap()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:4: log.segment.bytes: expected an integer >= 1048576 (bytes), got 'abc'",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn every_bad_value_names_its_key_and_origin() {
+    let cases = [
+        (
+            "log.segment.bytes",
+            "14",
+            "expected an integer >= 1048576 (bytes), got '14'",
+        ),
+        (
+            "log.segment.bytes",
+            "4294967296",
+            "expected an integer from 1048576 to 2147483647 (bytes)",
+        ),
+        ("node.id", "-1", "expected an integer >= 0"),
+        ("num.partitions", "0", "expected an integer >= 1"),
+        (
+            "default.replication.factor",
+            "40000",
+            "expected an integer from 1 to 32767",
+        ),
+        (
+            "auto.create.topics.enable",
+            "yes",
+            "expected true or false, got 'yes'",
+        ),
+        ("log.roll.hours", "0", "expected an integer >= 1 (hours)"),
+        (
+            "log.retention.ms",
+            "forever",
+            "expected an integer (ms), got 'forever'",
+        ),
+        (
+            "log.message.timestamp.type",
+            "createtime",
+            "expected one of CreateTime, LogAppendTime",
+        ),
+        (
+            "log.cleanup.policy",
+            "delete,archive",
+            "expected a comma-separated list of compact, delete",
+        ),
+        (
+            "compression.type",
+            "brotli",
+            "expected one of uncompressed, zstd, lz4, snappy, gzip, producer",
+        ),
+        (
+            "log.cleaner.min.cleanable.ratio",
+            "1.5",
+            "expected a number between 0.0 and 1.0",
+        ),
+        (
+            "listeners",
+            "localhost:9092",
+            "expected a comma-separated list of NAME://host:port",
+        ),
+        (
+            "advertised.listeners",
+            "PLAINTEXT://host",
+            "expected a comma-separated list of NAME://host:port",
+        ),
+        (
+            "log.dirs",
+            "/a,/a",
+            "expected a comma-separated list of distinct directories",
+        ),
+        (
+            "log.dirs",
+            "",
+            "expected a comma-separated list of distinct directories",
+        ),
+        (
+            "controller.quorum.voters",
+            "localhost:9093",
+            "expected a comma-separated list of id@host:port",
+        ),
+        (
+            "controller.quorum.bootstrap.servers",
+            "localhost",
+            "expected a comma-separated list of host:port",
+        ),
+        (
+            "listener.security.protocol.map",
+            "PLAINTEXT:TLS",
+            "expected a comma-separated list of LISTENER_NAME:PROTOCOL",
+        ),
+        ("strom.cluster.id", "my-cluster", "expected a cluster id"),
+        (
+            "strom.acks.all.fsync",
+            "sometimes",
+            "expected true or false",
+        ),
+        (
+            "process.roles",
+            "broker,observer",
+            "expected a comma-separated list of broker, controller",
+        ),
+        (
+            "socket.request.max.bytes",
+            "0",
+            "expected an integer >= 1 (bytes)",
+        ),
+    ];
+    for (key, value, expected) in cases {
+        let err = error(&format!("# first line\n{key}={value}\n"));
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("line 2: {key}: ")),
+            "{key}={value}: {message}"
+        );
+        assert!(message.contains(expected), "{key}={value}: {message}");
+        assert_eq!(err.key(), Some(key));
+    }
+}
+
+#[test]
+fn an_override_error_says_it_came_from_the_command_line() {
+    let mut props = Properties::parse("num.partitions=3").unwrap();
+    props.apply_override("num.partitions=many").unwrap();
+    let err = BrokerConfig::from_properties(&props).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--override: num.partitions: expected an integer >= 1 (partitions), got 'many'"
+    );
+}
+
+#[test]
+fn overrides_win_over_the_file() {
+    let mut props = Properties::load(fixture()).unwrap();
+    props.apply_override("log.dirs=/var/lib/strom").unwrap();
+    props.apply_override("node.id=7").unwrap();
+    let c = BrokerConfig::from_properties(&props).unwrap();
+    assert_eq!(c.log_dirs, vec![PathBuf::from("/var/lib/strom")]);
+    assert_eq!(c.node_id, 7);
+    assert_eq!(c.origin_of("node.id"), Some(&Origin::Override));
+}
+
+#[test]
+fn unknown_keys_stop_start_up_with_a_hint() {
+    let typo = error("log.segmnt.bytes=1048576");
+    assert_eq!(
+        typo.to_string(),
+        "line 1: log.segmnt.bytes: not a configuration key Strom knows; did you mean log.segment.bytes?"
+    );
+    let zk = error("\nzookeeper.connect=localhost:2181");
+    assert!(zk.to_string().starts_with("line 2: zookeeper.connect: not a configuration key Strom knows; Kafka 4 and Strom run without ZooKeeper"), "{zk}");
+    let topic = error("retention.ms=1000");
+    assert!(topic.to_string().contains("it is a topic configuration; set it per topic, or the broker-wide default with log.retention.ms or log.retention.minutes or log.retention.hours"), "{topic}");
+    let strom = error("strom.fsync.everything=true");
+    assert!(
+        strom
+            .to_string()
+            .contains("Strom's own keys are strom.cluster.id, strom.acks.all.fsync"),
+        "{strom}"
+    );
+    let other = error("ssl.keystore.location=/etc/keystore.jks");
+    assert!(
+        other
+            .to_string()
+            .ends_with("`strom configs` lists every key Strom accepts"),
+        "{other}"
+    );
+    assert_eq!(other.key(), Some("ssl.keystore.location"));
+}
+
+#[test]
+fn broker_id_is_an_alias_of_node_id_and_must_agree_with_it() {
+    assert_eq!(config("broker.id=5").node_id, 5);
+    assert_eq!(config("node.id=4\nbroker.id=4").node_id, 4);
+    let err = error("node.id=4\nbroker.id=0");
+    assert_eq!(err.to_string(), "line 2: broker.id: 0 disagrees with node.id 4; remove broker.id (node.id is its KRaft name)");
+}
+
+#[test]
+fn log_dirs_wins_over_log_dir() {
+    assert_eq!(config("log.dir=/one").log_dirs, vec![PathBuf::from("/one")]);
+    assert_eq!(
+        config("log.dir=/one\nlog.dirs=/two, /three").log_dirs,
+        vec![PathBuf::from("/two"), PathBuf::from("/three")]
+    );
+}
+
+#[test]
+fn log_roll_ms_wins_over_log_roll_hours() {
+    assert_eq!(config("log.roll.hours=2").log_roll_ms, 7_200_000);
+    assert_eq!(
+        config("log.roll.hours=2\nlog.roll.ms=1234").log_roll_ms,
+        1234
+    );
+    assert_eq!(
+        config("log.roll.ms=1234\nlog.roll.hours=2").log_roll_ms,
+        1234
+    );
+    assert_eq!(
+        config("log.roll.jitter.hours=1").log_roll_jitter_ms,
+        3_600_000
+    );
+    assert_eq!(
+        config("log.roll.jitter.hours=1\nlog.roll.jitter.ms=5").log_roll_jitter_ms,
+        5
+    );
+}
+
+#[test]
+fn log_retention_ms_wins_over_minutes_wins_over_hours() {
+    assert_eq!(
+        config("log.retention.hours=1").log_retention_ms,
+        Some(3_600_000)
+    );
+    assert_eq!(
+        config("log.retention.hours=1\nlog.retention.minutes=2").log_retention_ms,
+        Some(120_000)
+    );
+    assert_eq!(
+        config("log.retention.hours=1\nlog.retention.minutes=2\nlog.retention.ms=3")
+            .log_retention_ms,
+        Some(3)
+    );
+    assert_eq!(config("log.retention.ms=-1").log_retention_ms, None);
+    // Kafka turns any negative retention time into -1, forever.
+    assert_eq!(config("log.retention.hours=-5").log_retention_ms, None);
+    assert_eq!(
+        config("log.retention.hours=-5")
+            .topic_defaults()
+            .retention_ms,
+        None
+    );
+    assert_eq!(
+        config("log.retention.bytes=1073741824").log_retention_bytes,
+        Some(1_073_741_824)
+    );
+    assert_eq!(config("log.retention.bytes=-1").log_retention_bytes, None);
+}
+
+#[test]
+fn log_flush_interval_ms_falls_back_to_the_scheduler_interval() {
+    assert_eq!(
+        config("log.flush.scheduler.interval.ms=2000").log_flush_interval_ms,
+        Some(2000)
+    );
+    assert_eq!(
+        config("log.flush.scheduler.interval.ms=2000\nlog.flush.interval.ms=1000")
+            .log_flush_interval_ms,
+        Some(1000)
+    );
+    assert_eq!(
+        config("log.flush.interval.messages=10000").log_flush_interval_messages,
+        Some(10_000)
+    );
+    assert_eq!(
+        config("log.flush.interval.messages=9223372036854775807").log_flush_interval_messages,
+        None
+    );
+}
+
+#[test]
+fn typed_fields_follow_their_keys() {
+    let c = config(
+        "log.message.timestamp.type=LogAppendTime\nlog.cleanup.policy=compact,delete\ncompression.type=zstd\n\
+         min.insync.replicas=2\nstrom.acks.all.fsync=FALSE\nbroker.rack=rack-a\nstrom.cluster.id=MkU3OEVBNTcwNTJENDM2Qk\n\
+         num.partitions=6\ndefault.replication.factor=3\nauto.create.topics.enable=false\ndelete.topic.enable=false\n\
+         message.max.bytes=2000000\nlog.index.interval.bytes=8192\nlog.index.size.max.bytes=1024\n",
+    );
+    assert_eq!(c.log_message_timestamp_type, TimestampType::LogAppendTime);
+    assert_eq!(
+        c.log_cleanup_policy,
+        CleanupPolicy {
+            delete: true,
+            compact: true
+        }
+    );
+    assert_eq!(c.compression_type, CompressionType::Zstd);
+    assert_eq!(c.min_insync_replicas, 2);
+    assert!(!c.acks_all_fsync);
+    assert_eq!(c.broker_rack.as_deref(), Some("rack-a"));
+    assert_eq!(c.cluster_id.as_deref(), Some("MkU3OEVBNTcwNTJENDM2Qk"));
+    assert_eq!((c.num_partitions, c.default_replication_factor), (6, 3));
+    assert!(!c.auto_create_topics_enable && !c.delete_topic_enable);
+    assert_eq!(c.message_max_bytes, 2_000_000);
+    assert_eq!(
+        (c.log_index_interval_bytes, c.log_index_size_max_bytes),
+        (8192, 1024)
+    );
+    assert_eq!(c.topic_defaults().max_message_bytes, 2_000_000);
+    assert_eq!(
+        c.inert_keys(),
+        vec![
+            "min.insync.replicas",
+            "compression.type",
+            "log.cleanup.policy"
+        ]
+    );
+}
+
+#[test]
+fn listeners_bound_to_all_interfaces_are_advertised_on_loopback() {
+    let c = config("listeners=PLAINTEXT://:9092,INTERNAL://0.0.0.0:9094,LOCAL://192.168.1.5:0\n\
+                    listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,LOCAL:PLAINTEXT");
+    assert_eq!(c.listeners[0].bind_address(), "0.0.0.0:9092");
+    assert_eq!(
+        c.advertised_listeners,
+        vec![
+            listener("PLAINTEXT", "127.0.0.1", 9092),
+            listener("INTERNAL", "127.0.0.1", 9094),
+            listener("LOCAL", "192.168.1.5", 0)
+        ]
+    );
+}
+
+#[test]
+fn explicit_advertised_listeners_must_be_routable_and_known() {
+    let c = config(
+        "listeners=PLAINTEXT://:9092\nadvertised.listeners=PLAINTEXT://broker1.example.com:19092",
+    );
+    assert_eq!(
+        c.advertised_listeners,
+        vec![listener("PLAINTEXT", "broker1.example.com", 19092)]
+    );
+    let empty_host = config("listeners=PLAINTEXT://:9092\nadvertised.listeners=PLAINTEXT://:9092");
+    assert_eq!(
+        empty_host.advertised_listeners,
+        vec![listener("PLAINTEXT", "127.0.0.1", 9092)]
+    );
+
+    let wildcard = error("advertised.listeners=PLAINTEXT://0.0.0.0:9092");
+    assert!(wildcard.to_string().starts_with("line 1: advertised.listeners: PLAINTEXT://0.0.0.0:9092 uses the non-routable meta-address"), "{wildcard}");
+    let unknown = error("advertised.listeners=EXTERNAL://example.com:9092");
+    assert!(
+        unknown
+            .to_string()
+            .contains("listener EXTERNAL is not in listeners"),
+        "{unknown}"
+    );
+    let empty = error("advertised.listeners=");
+    assert_eq!(empty.key(), Some("advertised.listeners"));
+}
+
+#[test]
+fn listeners_need_distinct_names_and_ports() {
+    assert!(error("listeners=PLAINTEXT://:9092,PLAINTEXT://:9093")
+        .to_string()
+        .contains("listener name PLAINTEXT is used twice"));
+    let same_port = error("listeners=PLAINTEXT://:9092,CONTROLLER://localhost:9092\ncontroller.listener.names=CONTROLLER");
+    assert!(
+        same_port.to_string().contains("use the same port"),
+        "{same_port}"
+    );
+    // Port 0 asks the OS for a port: several listeners may use it.
+    let ephemeral = config("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0\ncontroller.listener.names=CONTROLLER");
+    assert_eq!(ephemeral.listeners.len(), 2);
+    assert!(error("listeners=")
+        .to_string()
+        .contains("at least one listener is needed"));
+}
+
+#[test]
+fn only_plaintext_listeners_are_served() {
+    let ssl = error("listeners=SSL://:9093");
+    assert!(ssl.to_string().starts_with("line 1: listeners: listener SSL uses security protocol SSL, but Strom serves PLAINTEXT only"), "{ssl}");
+    let mapped =
+        error("listeners=EXTERNAL://:9093\nlistener.security.protocol.map=EXTERNAL:SASL_SSL");
+    assert!(
+        mapped
+            .to_string()
+            .contains("listener EXTERNAL uses security protocol SASL_SSL"),
+        "{mapped}"
+    );
+    let unmapped = error("listeners=EXTERNAL://:9093");
+    assert!(
+        unmapped
+            .to_string()
+            .contains("add EXTERNAL:PLAINTEXT to listener.security.protocol.map"),
+        "{unmapped}"
+    );
+    // Controller listeners default to PLAINTEXT, as in Kafka.
+    assert_eq!(
+        config(
+            "listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER"
+        )
+        .listeners
+        .len(),
+        2
+    );
+}
+
+#[test]
+fn inert_keys_lists_only_what_was_set_and_is_not_acted_on() {
+    let c = config("num.io.threads=16\nlog.segment.bytes=1048576\nlog.cleaner.enable=false");
+    assert_eq!(c.inert_keys(), vec!["num.io.threads", "log.cleaner.enable"]);
+    for key in c.inert_keys() {
+        let def = BROKER_CONFIGS.iter().find(|d| d.name == key).unwrap();
+        assert!(!def.acted_on, "{key}");
+    }
+}
+
+#[test]
+fn every_default_in_the_table_is_a_valid_setting() {
+    for def in BROKER_CONFIGS {
+        if let Some(default) = def.default {
+            let c = BrokerConfig::from_properties(
+                &Properties::parse(&format!("{}={default}", def.name)).unwrap(),
+            );
+            assert!(c.is_ok(), "{}={default}: {:?}", def.name, c.err());
+        }
+    }
+}

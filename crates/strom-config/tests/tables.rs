@@ -1,0 +1,100 @@
+//! The configuration tables are consistent with themselves and render to Markdown.
+
+use std::collections::BTreeSet;
+
+use strom_config::{
+    broker_config_def, broker_config_markdown, configuration_markdown, topic_config_def,
+    topic_config_markdown, BROKER_CONFIGS, TOPIC_CONFIGS,
+};
+
+#[test]
+fn names_are_unique_and_documented_in_one_line() {
+    for table in [BROKER_CONFIGS, TOPIC_CONFIGS] {
+        let names: BTreeSet<&str> = table.iter().map(|d| d.name).collect();
+        assert_eq!(names.len(), table.len());
+        for def in table {
+            assert!(
+                !def.doc.is_empty() && !def.doc.contains('\n'),
+                "{}",
+                def.name
+            );
+            assert!(def.doc.ends_with('.'), "{}", def.name);
+        }
+    }
+}
+
+#[test]
+fn every_topic_synonym_is_a_broker_key_of_compatible_type() {
+    for def in TOPIC_CONFIGS {
+        assert!(
+            !def.synonyms.is_empty(),
+            "{} has no broker synonym",
+            def.name
+        );
+        assert!(
+            def.synonyms
+                .iter()
+                .any(|s| broker_config_def(s.name).is_some_and(|b| b.default.is_some())),
+            "{}",
+            def.name
+        );
+        for s in def.synonyms {
+            let broker = broker_config_def(s.name)
+                .unwrap_or_else(|| panic!("{} -> {} is not a broker key", def.name, s.name));
+            let numeric = |t| {
+                matches!(
+                    t,
+                    strom_config::ConfigType::Int | strom_config::ConfigType::Long
+                )
+            };
+            assert!(
+                broker.config_type == def.config_type
+                    || (numeric(broker.config_type) && numeric(def.config_type)),
+                "{}",
+                s.name
+            );
+        }
+        assert!(topic_config_def(def.name).is_some());
+        assert!(
+            broker_config_def(def.name).is_none() || def.synonyms[0].name == def.name,
+            "{}",
+            def.name
+        );
+    }
+}
+
+#[test]
+fn strom_keys_are_the_only_acted_on_keys_kafka_lacks() {
+    let strom: Vec<&str> = BROKER_CONFIGS
+        .iter()
+        .map(|d| d.name)
+        .filter(|n| n.starts_with("strom."))
+        .collect();
+    assert_eq!(strom, vec!["strom.cluster.id", "strom.acks.all.fsync"]);
+}
+
+#[test]
+fn markdown_has_one_row_per_key() {
+    let broker = broker_config_markdown();
+    let topic = topic_config_markdown();
+    let rows = |text: &str| text.lines().filter(|l| l.starts_with("| `")).count();
+    assert_eq!(rows(&broker), BROKER_CONFIGS.len());
+    assert_eq!(rows(&topic), TOPIC_CONFIGS.len());
+    assert!(
+        broker.contains("| `log.segment.bytes` | int | `1073741824` bytes | [1048576,...] | yes |"),
+        "{broker}"
+    );
+    assert!(
+        broker.contains("| `num.io.threads` | int | `8` threads | [1,...] | no |"),
+        "{broker}"
+    );
+    assert!(topic.contains("| `retention.ms` | long | `log.retention.ms`, `log.retention.minutes`, `log.retention.hours` |"), "{topic}");
+    let whole = configuration_markdown();
+    assert!(whole.starts_with("# Configuration\n"));
+    assert!(whole.contains(&broker) && whole.contains(&topic));
+    // Every row has the same number of cells as its header.
+    for line in whole.lines().filter(|l| l.starts_with('|')) {
+        let cells = line.replace("\\|", "").matches('|').count();
+        assert_eq!(cells, 7, "{line}");
+    }
+}
