@@ -1,0 +1,63 @@
+//! What this broker advertises in ApiVersions: only APIs that really work,
+//! with the version ranges the handlers implement.
+
+use kafka_protocol::messages::ApiKey;
+
+/// (api, min version, max version). Produce is advertised from v0 as Kafka 4
+/// does: librdkafka (up to 2.11, Debian's kcat included) disables
+/// compression when Produce's advertised minimum is above 0. Requests at
+/// v0-v2 are answered with UNSUPPORTED_VERSION, as Kafka 4 does.
+pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 0, 12),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 1, 9),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+/// Lowest Produce version the handler decodes; below it the answer is
+/// UNSUPPORTED_VERSION.
+pub(crate) const PRODUCE_MIN_DECODED_VERSION: i16 = 3;
+
+pub(crate) fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS.iter().find(|(k, _, _)| *k == api).map(|&(_, min, max)| (min, max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::Message;
+
+    #[test]
+    fn advertised_ranges_are_within_what_the_codec_can_decode() {
+        use kafka_protocol::messages::*;
+        fn codec(api: ApiKey) -> (i16, i16) {
+            let r = match api {
+                ApiKey::Produce => ProduceRequest::VERSIONS,
+                ApiKey::Fetch => FetchRequest::VERSIONS,
+                ApiKey::ListOffsets => ListOffsetsRequest::VERSIONS,
+                ApiKey::Metadata => MetadataRequest::VERSIONS,
+                ApiKey::FindCoordinator => FindCoordinatorRequest::VERSIONS,
+                ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
+                ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
+                ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,
+                ApiKey::DescribeConfigs => DescribeConfigsRequest::VERSIONS,
+                ApiKey::CreatePartitions => CreatePartitionsRequest::VERSIONS,
+                ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+                other => panic!("no codec range listed for {other:?}"),
+            };
+            (r.min, r.max)
+        }
+        for &(api, min, max) in SUPPORTED_APIS {
+            let (cmin, cmax) = codec(api);
+            let min = if api == ApiKey::Produce { PRODUCE_MIN_DECODED_VERSION } else { min };
+            assert!(cmin <= min && max <= cmax, "{api:?} advertised {min}..={max}, codec {cmin}..={cmax}");
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Start-up, shared state and shutdown of one broker.
+//!
+//! Start-up order: open the log directories (recovering unclean logs) →
+//! start the metadata quorum (replaying its log) → register this broker →
+//! open the partitions the image assigns here → listen. Shutdown runs it
+//! backwards and leaves the clean-shutdown marker last.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use strom_config::{BrokerConfig, TopicConfig};
+use strom_controller::{
+    ControllerConfig, ControllerDefaults, ControllerHandle, CreatePartitions, CreatePartitionsOutcome, CreateTopic,
+    CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
+};
+use strom_log::{BrokerIdentity, LogManager, StdFileSystem, TopicPartition};
+use strom_metadata::MetadataImage;
+
+use crate::replica_manager::ReplicaManager;
+use crate::{server, BrokerError};
+
+pub struct BrokerOptions {
+    pub config: BrokerConfig,
+}
+
+/// How clients reach a broker, as written in metadata responses.
+#[derive(Debug, Clone)]
+pub(crate) struct BrokerEndpoint {
+    pub node_id: i32,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+pub(crate) struct BrokerState {
+    pub config: Arc<BrokerConfig>,
+    pub node_id: i32,
+    pub cluster_id: String,
+    pub controller: ControllerHandle,
+    pub replicas: ReplicaManager,
+    advertised: BrokerEndpoint,
+    /// Serializes applying metadata images to the hosted partitions.
+    apply_lock: tokio::sync::Mutex<i64>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl BrokerState {
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.controller.image()
+    }
+
+    pub fn advertised(&self) -> &BrokerEndpoint {
+        &self.advertised
+    }
+
+    pub fn brokers(&self) -> Vec<BrokerEndpoint> {
+        let image = self.image();
+        let listener = &self.config.advertised_listeners[0].name;
+        let mut out: Vec<BrokerEndpoint> = image
+            .brokers()
+            .filter_map(|b| {
+                let ep = b.listeners.iter().find(|l| &l.name == listener).or_else(|| b.listeners.first())?;
+                Some(BrokerEndpoint { node_id: b.broker_id, host: ep.host.clone(), port: ep.port, rack: b.rack.clone() })
+            })
+            .collect();
+        if out.is_empty() {
+            out.push(self.advertised.clone());
+        }
+        out
+    }
+
+    /// Opens or drops hosted partitions to match the latest image.
+    pub async fn sync_replicas(&self) {
+        let mut applied = self.apply_lock.lock().await;
+        let image = self.image();
+        if image.offset() <= *applied {
+            return;
+        }
+        if let Err(e) = self.replicas.apply_image(&image) {
+            error!("could not open partitions from the metadata: {e}");
+            return;
+        }
+        *applied = image.offset();
+    }
+
+    pub async fn create_topics(&self, requests: Vec<CreateTopic>, validate_only: bool) -> Vec<CreateTopicOutcome> {
+        let outcomes = self.controller.create_topics(requests, validate_only).await;
+        if !validate_only {
+            self.sync_replicas().await;
+        }
+        outcomes
+    }
+
+    pub async fn auto_create_topics(&self, names: Vec<String>) -> Vec<CreateTopicOutcome> {
+        let requests = names
+            .into_iter()
+            .map(|name| CreateTopic {
+                name,
+                num_partitions: -1,
+                replication_factor: -1,
+                assignments: Vec::new(),
+                configs: Default::default(),
+            })
+            .collect();
+        self.create_topics(requests, false).await
+    }
+
+    pub async fn delete_topics(&self, targets: Vec<DeleteTopic>) -> Vec<DeleteTopicOutcome> {
+        let outcomes = self.controller.delete_topics(targets).await;
+        self.sync_replicas().await;
+        outcomes
+    }
+
+    pub async fn create_partitions(&self, requests: Vec<CreatePartitions>, validate_only: bool) -> Vec<CreatePartitionsOutcome> {
+        let outcomes = self.controller.create_partitions(requests, validate_only).await;
+        if !validate_only {
+            self.sync_replicas().await;
+        }
+        outcomes
+    }
+}
+
+pub struct Broker {
+    state: Arc<BrokerState>,
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Broker {
+    pub async fn start(options: BrokerOptions) -> Result<Broker, BrokerError> {
+        let config = Arc::new(options.config);
+        let node_id = config.node_id;
+        for key in config.inert_keys() {
+            warn!("config key {key} is accepted for compatibility but has no effect in strom yet");
+        }
+        let listener_cfg = config.listeners[0].clone();
+        let advertised_cfg = config.advertised_listeners[0].clone();
+
+        let metadata_dir = config.log_dirs[0].join(strom_log::METADATA_LOG_DIR_NAME);
+        let mut controller_config = ControllerConfig::single_node(node_id, metadata_dir);
+        controller_config.defaults = ControllerDefaults {
+            num_partitions: config.num_partitions,
+            default_replication_factor: config.default_replication_factor,
+        };
+        controller_config.validate_topic_configs =
+            Arc::new(|configs| strom_config::validate_topic_configs(configs).map_err(|e| e.to_string()));
+        for dir in &config.log_dirs {
+            std::fs::create_dir_all(dir).map_err(|source| BrokerError::CreateDir { dir: dir.clone(), source })?;
+        }
+        info!("starting the metadata quorum");
+        let controller = strom_controller::Controller::start(controller_config)
+            .await
+            .map_err(|e| BrokerError::Controller(e.to_string()))?;
+        let image = controller.image();
+
+        info!(dirs = ?config.log_dirs, "opening log directories");
+        let cluster_id = match &config.cluster_id {
+            Some(id) => id.clone(),
+            None => existing_cluster_id(&config.log_dirs).unwrap_or_else(strom_log::new_kafka_uuid),
+        };
+        let identity = BrokerIdentity { node_id, cluster_id: cluster_id.clone() };
+        let config_for = |tp: &TopicPartition| {
+            crate::replica_manager::log_config_from(&TopicConfig::resolve(&config, image.topic_config(&tp.topic)))
+        };
+        let fs = StdFileSystem::shared();
+        let loaded = LogManager::open(fs, config.log_dirs.clone(), &identity, &config_for, now_ms())
+            .map_err(|source| BrokerError::LogDir { dir: config.log_dirs[0].clone(), source })?;
+        for (dir, e) in &loaded.offline_dirs {
+            error!(dir = %dir.display(), "log directory is offline: {e}");
+        }
+
+        let bind = listener_cfg.bind_address();
+        let listener = TcpListener::bind(&bind).await.map_err(|source| BrokerError::Bind { addr: bind.clone(), source })?;
+        let local_addr = listener.local_addr()?;
+        // With port 0 (tests), advertise the port the OS picked.
+        let advertised_port = if advertised_cfg.port == 0 { local_addr.port() } else { advertised_cfg.port };
+        let advertised = BrokerEndpoint {
+            node_id,
+            host: advertised_cfg.host.clone(),
+            port: advertised_port,
+            rack: config.broker_rack.clone(),
+        };
+        controller
+            .register_broker(strom_metadata::BrokerRegistration {
+                broker_id: node_id,
+                incarnation_id: incarnation_id(),
+                listeners: vec![strom_metadata::BrokerEndpoint {
+                    name: advertised_cfg.name.clone(),
+                    host: advertised.host.clone(),
+                    port: advertised.port,
+                    security_protocol: "PLAINTEXT".into(),
+                }],
+                rack: advertised.rack.clone(),
+            })
+            .await
+            .map_err(|e| BrokerError::Controller(e.to_string()))?;
+
+        let replicas = ReplicaManager::new(node_id, config.clone(), loaded.manager, loaded.logs);
+        let state = Arc::new(BrokerState {
+            config: config.clone(),
+            node_id,
+            cluster_id,
+            controller,
+            replicas,
+            advertised,
+            apply_lock: tokio::sync::Mutex::new(-1),
+        });
+        state.sync_replicas().await;
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(follow_metadata(state.clone(), shutdown_rx.clone())));
+        tasks.push(tokio::spawn(flush_policy(state.clone(), shutdown_rx.clone())));
+        tasks.push(tokio::spawn(server::run(state.clone(), listener, shutdown_rx)));
+        info!(node_id, listener = %local_addr, advertised = %format!("{}:{}", state.advertised.host, state.advertised.port),
+              cluster_id = %state.cluster_id, "broker started");
+        Ok(Broker { state, local_addr, shutdown, tasks })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, finishes connections, flushes and closes every log,
+    /// then stops the metadata quorum.
+    pub async fn shutdown(self) -> Result<(), BrokerError> {
+        info!("shutting down");
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let state = self.state;
+        let result = state.replicas.shutdown();
+        state.controller.clone().shutdown().await;
+        match result {
+            Ok(()) => {
+                info!("shutdown complete");
+                Ok(())
+            }
+            Err(e) => Err(BrokerError::LogDir { dir: state.config.log_dirs[0].clone(), source: e }),
+        }
+    }
+}
+
+async fn follow_metadata(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+    let mut images = state.controller.subscribe();
+    loop {
+        tokio::select! {
+            changed = images.changed() => if changed.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+        state.sync_replicas().await;
+    }
+}
+
+/// Applies `flush.messages` / `flush.ms` (off by default, as in Kafka).
+async fn flush_policy(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = now_ms();
+        for p in state.replicas.all_partitions() {
+            if let Err(e) = p.maybe_flush(now) {
+                error!(topic = %p.topic, partition = p.index, "flush failed: {e}");
+            }
+        }
+    }
+}
+
+/// The cluster id recorded in an existing log directory, so a restart
+/// without `strom.cluster.id` keeps the cluster it belongs to.
+fn existing_cluster_id(dirs: &[std::path::PathBuf]) -> Option<String> {
+    dirs.iter().find_map(|d| {
+        let path = d.join(strom_log::META_PROPERTIES_FILE);
+        let text = std::fs::read_to_string(&path).ok()?;
+        strom_log::MetaProperties::parse(&text, &path).ok().map(|m| m.cluster_id)
+    })
+}
+
+/// Distinguishes this run of the broker from earlier ones in the metadata.
+fn incarnation_id() -> u128 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    nanos ^ ((std::process::id() as u128) << 96) ^ (Uuid::new_v4().as_u128())
+}

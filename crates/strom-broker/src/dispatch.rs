@@ -1,0 +1,129 @@
+//! From a frame to a reply: preamble, version check, header, handler.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tracing::{debug, warn};
+
+use strom_protocol::{decode_body, encode_response, RequestPreamble};
+
+use crate::api_table::{supported_range, PRODUCE_MIN_DECODED_VERSION};
+use crate::broker::BrokerState;
+use crate::connection::Reply;
+use crate::handlers;
+
+pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &str) -> Reply {
+    let preamble = match RequestPreamble::parse(&frame) {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(peer, "closing connection: {e}");
+            return Reply::Close;
+        }
+    };
+    let Ok(api) = ApiKey::try_from(preamble.api_key) else {
+        warn!(peer, api_key = preamble.api_key, "closing connection: unknown api key");
+        return Reply::Close;
+    };
+    let version = preamble.api_version;
+    let corr = preamble.correlation_id;
+    let Some((min, max)) = supported_range(api) else {
+        warn!(peer, ?api, "closing connection: api not supported by this broker (not advertised in ApiVersions)");
+        return Reply::Close;
+    };
+    if version < min || version > max {
+        if api == ApiKey::ApiVersions {
+            // KIP-511: answer in v0 so any client can read which versions we speak.
+            return encode(api, 0, corr, &handlers::api_versions::unsupported_version());
+        }
+        warn!(peer, ?api, version, "closing connection: unsupported version {version} (supported {min}..={max})");
+        return Reply::Close;
+    }
+    if api == ApiKey::Produce && version < PRODUCE_MIN_DECODED_VERSION {
+        return handlers::produce::unsupported_old_version(version, corr, frame);
+    }
+    let header = match preamble.decode_header(api, &mut frame) {
+        Ok(h) => h,
+        Err(e) => {
+            warn!(peer, "closing connection: {e}");
+            return Reply::Close;
+        }
+    };
+    debug!(peer, ?api, version, corr, client_id = ?header.client_id, "request");
+    let body = &mut frame;
+    match api {
+        ApiKey::Produce => match decode::<ProduceRequest>(api, version, body, peer) {
+            Some(req) => handlers::produce::handle(state, version, corr, req).await,
+            None => Reply::Close,
+        },
+        ApiKey::Fetch => match decode::<FetchRequest>(api, version, body, peer) {
+            Some(req) => handlers::fetch::handle(state, version, corr, req),
+            None => Reply::Close,
+        },
+        ApiKey::ApiVersions => {
+            // An ApiVersions body a newer client encodes may not parse at our
+            // version; the request carries nothing we need, so answer anyway.
+            let _ = ApiVersionsRequest::decode(body, version);
+            encode(api, version, corr, &handlers::api_versions::handle())
+        }
+        ApiKey::Metadata => simple(api, version, corr, body, peer, |r| handlers::metadata::handle(state, version, r)).await,
+        ApiKey::ListOffsets => {
+            simple(api, version, corr, body, peer, |r| async { handlers::list_offsets::handle(state, version, r) }).await
+        }
+        ApiKey::FindCoordinator => {
+            simple(api, version, corr, body, peer, |r| async { handlers::find_coordinator::handle(state, version, r) }).await
+        }
+        ApiKey::CreateTopics => simple(api, version, corr, body, peer, |r| handlers::create_topics::handle(state, version, r)).await,
+        ApiKey::DeleteTopics => simple(api, version, corr, body, peer, |r| handlers::delete_topics::handle(state, version, r)).await,
+        ApiKey::CreatePartitions => {
+            simple(api, version, corr, body, peer, |r| handlers::create_partitions::handle(state, r)).await
+        }
+        ApiKey::DescribeConfigs => {
+            simple(api, version, corr, body, peer, |r| async { handlers::describe_configs::handle(state, r) }).await
+        }
+        ApiKey::DescribeCluster => {
+            simple(api, version, corr, body, peer, |r| async { handlers::describe_cluster::handle(state, r) }).await
+        }
+        other => {
+            warn!(peer, api = ?other, "closing connection: no handler");
+            Reply::Close
+        }
+    }
+}
+
+fn decode<T: Decodable>(api: ApiKey, version: i16, body: &mut Bytes, peer: &str) -> Option<T> {
+    match decode_body::<T>(api, version, body) {
+        Ok(req) => Some(req),
+        Err(e) => {
+            warn!(peer, "closing connection: {e}");
+            None
+        }
+    }
+}
+
+async fn simple<Req, Resp, F, Fut>(api: ApiKey, version: i16, corr: i32, body: &mut Bytes, peer: &str, handler: F) -> Reply
+where
+    Req: Decodable,
+    Resp: Encodable,
+    F: FnOnce(Req) -> Fut,
+    Fut: std::future::Future<Output = Resp>,
+{
+    match decode::<Req>(api, version, body, peer) {
+        Some(req) => encode(api, version, corr, &handler(req).await),
+        None => Reply::Close,
+    }
+}
+
+pub(crate) fn encode<T: Encodable>(api: ApiKey, version: i16, corr: i32, body: &T) -> Reply {
+    match encode_response(api, version, corr, body) {
+        Ok(frame) => Reply::Now(frame),
+        Err(e) => {
+            // A response we cannot encode is a broker bug; the client sees a
+            // closed connection and retries, the log says what broke.
+            tracing::error!("{e}");
+            Reply::Close
+        }
+    }
+}
+

@@ -1,0 +1,28 @@
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+
+use super::str_bytes;
+use crate::broker::BrokerState;
+
+pub(crate) fn handle(state: &BrokerState, req: DescribeClusterRequest) -> DescribeClusterResponse {
+    let mut resp = DescribeClusterResponse::default();
+    // endpoint_type 2 asks for controller endpoints (KIP-919); in combined
+    // mode the controllers are reached through the broker listener too.
+    resp.endpoint_type = req.endpoint_type;
+    resp.cluster_id = str_bytes(&state.cluster_id);
+    resp.controller_id = BrokerId(state.node_id);
+    resp.cluster_authorized_operations = i32::MIN;
+    resp.brokers = state
+        .brokers()
+        .into_iter()
+        .map(|b| {
+            let mut out = DescribeClusterBroker::default();
+            out.broker_id = BrokerId(b.node_id);
+            out.host = str_bytes(&b.host);
+            out.port = b.port as i32;
+            out.rack = b.rack.as_deref().map(str_bytes);
+            out
+        })
+        .collect();
+    resp
+}

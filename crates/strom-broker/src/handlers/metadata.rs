@@ -1,0 +1,107 @@
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use tracing::info;
+use uuid::Uuid;
+
+use strom_metadata::{MetadataImage, TopicImage};
+
+use super::str_bytes;
+use crate::broker::BrokerState;
+
+pub(crate) async fn handle(state: &BrokerState, version: i16, req: MetadataRequest) -> MetadataResponse {
+    let mut image = state.image();
+    // v0 sends an empty list for "all topics"; v1+ sends null.
+    let requested: Option<Vec<(Option<String>, Uuid)>> = match req.topics {
+        None => None,
+        Some(t) if t.is_empty() && version == 0 => None,
+        Some(t) => Some(t.into_iter().map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id)).collect()),
+    };
+    // Kafka auto-creates topics named in a Metadata request (v4+ only when
+    // the client allows it) if auto.create.topics.enable is on.
+    let allow_auto_create = version < 4 || req.allow_auto_topic_creation;
+    if let (Some(topics), true, true) = (&requested, allow_auto_create, state.config.auto_create_topics_enable) {
+        let missing: Vec<String> = topics
+            .iter()
+            .filter_map(|(n, _)| n.clone())
+            .filter(|n| image.topic(n).is_none() && strom_metadata::validate_topic_name(n).is_ok())
+            .collect();
+        if !missing.is_empty() {
+            info!(topics = ?missing, "auto-creating topics");
+            let _ = state.auto_create_topics(missing).await;
+            image = state.image();
+        }
+    }
+
+    let mut resp = MetadataResponse::default();
+    resp.brokers = state
+        .brokers()
+        .into_iter()
+        .map(|b| {
+            let mut out = MetadataResponseBroker::default();
+            out.node_id = BrokerId(b.node_id);
+            out.host = str_bytes(&b.host);
+            out.port = b.port as i32;
+            out.rack = b.rack.as_deref().map(str_bytes);
+            out
+        })
+        .collect();
+    resp.cluster_id = Some(str_bytes(&state.cluster_id));
+    resp.controller_id = BrokerId(state.node_id);
+    resp.cluster_authorized_operations = i32::MIN;
+    resp.topics = match requested {
+        None => image.topics().map(|t| topic_metadata(&image, t)).collect(),
+        Some(list) => list
+            .into_iter()
+            .map(|(name, id)| {
+                let found = match &name {
+                    Some(n) => image.topic(n),
+                    None => image.topic_by_id(strom_metadata::TopicId::from_bytes(*id.as_bytes())),
+                };
+                match found {
+                    Some(t) => topic_metadata(&image, t),
+                    None => {
+                        let mut out = MetadataResponseTopic::default();
+                        out.name = name.as_deref().map(|n| TopicName(str_bytes(n)));
+                        out.topic_id = id;
+                        out.error_code = match &name {
+                            Some(n) if strom_metadata::validate_topic_name(n).is_err() => {
+                                ResponseError::InvalidTopicException.code()
+                            }
+                            Some(_) => ResponseError::UnknownTopicOrPartition.code(),
+                            None => ResponseError::UnknownTopicId.code(),
+                        };
+                        out.topic_authorized_operations = i32::MIN;
+                        out
+                    }
+                }
+            })
+            .collect(),
+    };
+    resp
+}
+
+fn topic_metadata(_image: &MetadataImage, t: &TopicImage) -> MetadataResponseTopic {
+    let mut out = MetadataResponseTopic::default();
+    out.name = Some(TopicName(str_bytes(&t.name)));
+    out.topic_id = Uuid::from_bytes(t.topic_id.to_bytes());
+    out.is_internal = t.name.starts_with("__");
+    out.topic_authorized_operations = i32::MIN;
+    out.partitions = t
+        .partitions
+        .iter()
+        .map(|(&index, p)| {
+            let mut mp = MetadataResponsePartition::default();
+            mp.partition_index = index;
+            mp.leader_id = BrokerId(p.leader);
+            mp.leader_epoch = p.leader_epoch;
+            mp.replica_nodes = p.replicas.iter().map(|&r| BrokerId(r)).collect();
+            mp.isr_nodes = p.isr.iter().map(|&r| BrokerId(r)).collect();
+            if p.leader < 0 {
+                mp.error_code = ResponseError::LeaderNotAvailable.code();
+            }
+            mp
+        })
+        .collect();
+    out
+}

@@ -1,0 +1,210 @@
+//! Produce: find partition → validate and append (in `strom-log`) → answer
+//! now (acks 0/1), or after the records are fsynced (acks=all with
+//! `strom.acks.all.fsync`, the default). Record batches travel from the
+//! request buffer to the file as the client sent them; only the batch
+//! header is patched.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+
+use super::str_bytes;
+use crate::broker::{now_ms, BrokerState};
+use crate::connection::Reply;
+use crate::dispatch::encode;
+use crate::partition::Partition;
+
+pub(crate) async fn handle(state: &Arc<BrokerState>, version: i16, corr: i32, req: ProduceRequest) -> Reply {
+    let acks = req.acks;
+    let now = now_ms();
+    let mut resp = ProduceResponse::default();
+    // Partitions whose append must be durable before an acks=all answer.
+    let mut to_flush: Vec<(Arc<Partition>, i64, usize, usize)> = Vec::new();
+    let valid_acks = matches!(acks, -1..=1);
+    for (ti, topic) in req.topic_data.into_iter().enumerate() {
+        let mut out = TopicProduceResponse::default();
+        out.name = topic.name.clone();
+        out.topic_id = topic.topic_id;
+        for (pi, pd) in topic.partition_data.into_iter().enumerate() {
+            let mut pr = PartitionProduceResponse::default();
+            pr.index = pd.index;
+            pr.base_offset = -1;
+            pr.log_append_time_ms = -1;
+            pr.log_start_offset = -1;
+            if !valid_acks {
+                pr.error_code = ResponseError::InvalidRequiredAcks.code();
+                out.partition_responses.push(pr);
+                continue;
+            }
+            let partition = match state.replicas.leader_partition(&topic.name.0, pd.index) {
+                Ok(p) => p,
+                Err(e) => {
+                    pr.error_code = e.code();
+                    out.partition_responses.push(pr);
+                    continue;
+                }
+            };
+            let Some(records) = pd.records else {
+                pr.error_code = ResponseError::CorruptMessage.code();
+                pr.error_message = Some(str_bytes("produce request carries no records for this partition"));
+                out.partition_responses.push(pr);
+                continue;
+            };
+            match partition.append(records, now) {
+                Ok(info) => {
+                    pr.base_offset = info.base_offset;
+                    pr.log_append_time_ms = info.log_append_time_ms;
+                    pr.log_start_offset = info.log_start_offset;
+                    if acks == -1 && state.config.acks_all_fsync {
+                        to_flush.push((partition, info.last_offset + 1, ti, pi));
+                    }
+                }
+                Err(e) => {
+                    pr.error_code = e.error_code();
+                    pr.error_message = Some(str_bytes(&e.to_string()));
+                    if e.is_storage_error() {
+                        tracing::error!(topic = %partition.topic, partition = partition.index, "append failed: {e}");
+                    }
+                }
+            }
+            out.partition_responses.push(pr);
+        }
+        resp.responses.push(out);
+    }
+    if acks == 0 {
+        return Reply::Nothing;
+    }
+    if to_flush.is_empty() {
+        return encode(ApiKey::Produce, version, corr, &resp);
+    }
+    Reply::Later(Box::pin(async move {
+        for (partition, end, ti, pi) in to_flush {
+            if let Err(e) = partition.flush_up_to(end).await {
+                tracing::error!(topic = %partition.topic, partition = partition.index, "fsync failed: {e}");
+                let pr = &mut resp.responses[ti].partition_responses[pi];
+                pr.error_code = ResponseError::KafkaStorageError.code();
+                pr.error_message = Some(str_bytes(&format!("fsync failed: {e}")));
+            }
+        }
+        match encode(ApiKey::Produce, version, corr, &resp) {
+            Reply::Now(frame) => Some(frame),
+            _ => None,
+        }
+    }))
+}
+
+/// Produce v0-v2 (message formats v0/v1, removed in Kafka 4): advertised so
+/// librdkafka keeps compression on, answered with UNSUPPORTED_VERSION for
+/// every partition as Kafka 4 does. Parsed by hand because the codec starts
+/// at v3; any parse failure closes the connection.
+pub(crate) fn unsupported_old_version(version: i16, corr: i32, frame: Bytes) -> Reply {
+    match old_produce_error_response(version, corr, frame) {
+        Some(Some(frame)) => Reply::Now(frame),
+        Some(None) => Reply::Nothing,
+        None => Reply::Close,
+    }
+}
+
+fn old_produce_error_response(version: i16, corr: i32, mut buf: Bytes) -> Option<Option<BytesMut>> {
+    fn need(buf: &Bytes, n: usize) -> Option<()> {
+        (buf.remaining() >= n).then_some(())
+    }
+    fn string(buf: &mut Bytes) -> Option<Bytes> {
+        need(buf, 2)?;
+        let len = buf.get_i16();
+        if len < 0 {
+            return Some(Bytes::new());
+        }
+        need(buf, len as usize)?;
+        Some(buf.split_to(len as usize))
+    }
+    need(&buf, 8)?;
+    buf.advance(8); // api key, version, correlation id
+    string(&mut buf)?; // client id
+    need(&buf, 6)?;
+    let acks = buf.get_i16();
+    let _timeout = buf.get_i32();
+    need(&buf, 4)?;
+    let topics = buf.get_i32();
+    let mut out = BytesMut::new();
+    out.put_i32(0); // size, patched below
+    out.put_i32(corr);
+    out.put_i32(topics.max(0));
+    for _ in 0..topics.max(0) {
+        let name = string(&mut buf)?;
+        need(&buf, 4)?;
+        let partitions = buf.get_i32();
+        out.put_i16(name.len() as i16);
+        out.put_slice(&name);
+        out.put_i32(partitions.max(0));
+        for _ in 0..partitions.max(0) {
+            need(&buf, 8)?;
+            let index = buf.get_i32();
+            let len = buf.get_i32();
+            if len > 0 {
+                need(&buf, len as usize)?;
+                buf.advance(len as usize);
+            }
+            out.put_i32(index);
+            out.put_i16(ResponseError::UnsupportedVersion.code());
+            out.put_i64(-1); // base offset
+            if version >= 2 {
+                out.put_i64(-1); // log append time
+            }
+        }
+    }
+    if version >= 1 {
+        out.put_i32(0); // throttle time
+    }
+    if acks == 0 {
+        return Some(None);
+    }
+    let size = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    Some(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn produce_v2_gets_unsupported_version_per_partition() {
+        let mut req = BytesMut::new();
+        req.put_i16(0); // produce
+        req.put_i16(2);
+        req.put_i32(77);
+        req.put_i16(-1); // null client id
+        req.put_i16(1); // acks
+        req.put_i32(1000);
+        req.put_i32(1); // one topic
+        req.put_i16(1);
+        req.put_slice(b"t");
+        req.put_i32(1); // one partition
+        req.put_i32(3);
+        req.put_i32(2);
+        req.put_slice(b"xx");
+        let frame = old_produce_error_response(2, 77, req.freeze()).unwrap().unwrap();
+        let mut f = Bytes::from(frame.to_vec());
+        assert_eq!(f.get_i32() as usize, f.remaining());
+        assert_eq!(f.get_i32(), 77);
+        assert_eq!(f.get_i32(), 1);
+        assert_eq!(f.get_i16(), 1);
+        assert_eq!(&f.split_to(1)[..], b"t");
+        assert_eq!(f.get_i32(), 1);
+        assert_eq!(f.get_i32(), 3);
+        assert_eq!(f.get_i16(), 35);
+        assert_eq!(f.get_i64(), -1);
+        assert_eq!(f.get_i64(), -1);
+        assert_eq!(f.get_i32(), 0);
+        assert_eq!(f.remaining(), 0);
+    }
+
+    #[test]
+    fn truncated_old_produce_is_refused() {
+        assert!(old_produce_error_response(1, 1, Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0, 1])).is_none());
+    }
+}

@@ -1,0 +1,21 @@
+//! The Kafka API server.
+//!
+//! `server` accepts connections; `connection` reads frames and keeps replies
+//! in request order; `dispatch` checks the API key and version against the
+//! table in `api_versions` and calls one handler per API key under
+//! `handlers/`. Partition state lives in `replica_manager` / `partition`,
+//! which own the logs; metadata comes from the controller as an immutable
+//! image.
+
+mod api_table;
+mod broker;
+mod connection;
+mod dispatch;
+mod error;
+mod handlers;
+mod partition;
+mod replica_manager;
+mod server;
+
+pub use broker::{Broker, BrokerOptions};
+pub use error::BrokerError;

@@ -1,0 +1,173 @@
+//! The partitions this broker hosts, kept in step with the metadata image.
+//!
+//! `apply_image` is the only writer: it opens logs for partitions the image
+//! makes this broker lead and deletes the logs of topics the image no longer
+//! has. Request handlers only look partitions up.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use kafka_protocol::error::ResponseError;
+use strom_config::{BrokerConfig, TopicConfig};
+use strom_log::{Log, LogConfig, LogError, LogManager, TopicPartition};
+use strom_metadata::MetadataImage;
+
+use crate::partition::Partition;
+
+pub(crate) struct TopicPartitions {
+    pub topic_id: Uuid,
+    /// Indexed by partition number; `None` where another broker leads.
+    pub partitions: Vec<Option<Arc<Partition>>>,
+}
+
+pub(crate) struct ReplicaManager {
+    node_id: i32,
+    config: Arc<BrokerConfig>,
+    log_manager: Mutex<Option<LogManager>>,
+    /// Logs found on disk at start-up and not yet claimed by the image.
+    unclaimed: Mutex<BTreeMap<TopicPartition, Log>>,
+    topics: RwLock<HashMap<Arc<str>, Arc<TopicPartitions>>>,
+}
+
+impl ReplicaManager {
+    pub fn new(node_id: i32, config: Arc<BrokerConfig>, log_manager: LogManager, loaded: BTreeMap<TopicPartition, Log>) -> Self {
+        ReplicaManager {
+            node_id,
+            config,
+            log_manager: Mutex::new(Some(log_manager)),
+            unclaimed: Mutex::new(loaded),
+            topics: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The partition if this broker leads it, else the error Kafka answers.
+    pub fn leader_partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, ResponseError> {
+        let topics = self.topics.read();
+        let Some(t) = topics.get(topic) else { return Err(ResponseError::UnknownTopicOrPartition) };
+        match usize::try_from(partition).ok().and_then(|i| t.partitions.get(i)) {
+            None => Err(ResponseError::UnknownTopicOrPartition),
+            Some(None) => Err(ResponseError::NotLeaderOrFollower),
+            Some(Some(p)) => Ok(p.clone()),
+        }
+    }
+
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.topics.read().values().flat_map(|t| t.partitions.iter().flatten().cloned()).collect()
+    }
+
+    /// Brings hosted partitions in line with `image`.
+    pub fn apply_image(&self, image: &MetadataImage) -> Result<(), LogError> {
+        let now = crate::broker::now_ms();
+        let current = self.topics.read().clone();
+        let mut next: HashMap<Arc<str>, Arc<TopicPartitions>> = HashMap::new();
+        {
+            let manager_guard = self.log_manager.lock();
+            let Some(manager) = manager_guard.as_ref() else { return Ok(()) };
+            let mut unclaimed = self.unclaimed.lock();
+            for topic in image.topics() {
+                let name: Arc<str> = Arc::from(topic.name.as_str());
+                let topic_id = Uuid::from_bytes(topic.topic_id.to_bytes());
+                let existing = current.get(&name).filter(|t| t.topic_id == topic_id);
+                let config = self.log_config(image, &topic.name);
+                let count = topic.partitions.keys().next_back().map(|&p| p as usize + 1).unwrap_or(0);
+                let mut partitions: Vec<Option<Arc<Partition>>> = vec![None; count];
+                for (&index, pimage) in &topic.partitions {
+                    if pimage.leader != self.node_id {
+                        continue;
+                    }
+                    if let Some(p) = existing.and_then(|t| t.partitions.get(index as usize)).and_then(|p| p.clone()) {
+                        p.set_leader_epoch(pimage.leader_epoch);
+                        p.reconfigure(config.clone());
+                        partitions[index as usize] = Some(p);
+                        continue;
+                    }
+                    let tp = TopicPartition::new(topic.name.clone(), index);
+                    let log = match unclaimed.remove(&tp) {
+                        Some(mut log) => {
+                            log.update_config(config.clone());
+                            log
+                        }
+                        None => manager.create_log(&tp, config.clone(), now)?,
+                    };
+                    partitions[index as usize] =
+                        Some(Arc::new(Partition::new(name.clone(), index, pimage.leader_epoch, log)));
+                }
+                next.insert(name, Arc::new(TopicPartitions { topic_id, partitions }));
+            }
+            // Logs on disk that no partition in the metadata owns: the topic
+            // was deleted while this broker was down.
+            let stray: Vec<TopicPartition> = unclaimed
+                .keys()
+                .filter(|tp| image.topic(&tp.topic).map(|t| !t.partitions.contains_key(&tp.partition)).unwrap_or(true))
+                .cloned()
+                .collect();
+            for tp in stray {
+                if let Some(log) = unclaimed.remove(&tp) {
+                    warn!(partition = %tp, "deleting the log of a partition that is not in the cluster metadata");
+                    if let Err(e) = manager.delete_log(log) {
+                        warn!(partition = %tp, "could not delete stray log: {e}");
+                    }
+                }
+            }
+        }
+        let removed: Vec<Arc<Partition>> = current
+            .iter()
+            .flat_map(|(name, t)| {
+                let gone = |i: usize| {
+                    next.get(name)
+                        .filter(|n| n.topic_id == t.topic_id)
+                        .and_then(|n| n.partitions.get(i).cloned().flatten())
+                        .is_none()
+                };
+                t.partitions.iter().enumerate().filter(move |(i, p)| p.is_some() && gone(*i)).filter_map(|(_, p)| p.clone())
+            })
+            .collect();
+        *self.topics.write() = next;
+        for p in removed {
+            info!(topic = %p.topic, partition = p.index, "deleting log: topic removed from the cluster metadata");
+            if let (Some(log), Some(manager)) = (p.remove(), self.log_manager.lock().as_ref()) {
+                if let Err(e) = manager.delete_log(log) {
+                    warn!(topic = %p.topic, partition = p.index, "could not delete log: {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn log_config(&self, image: &MetadataImage, topic: &str) -> LogConfig {
+        log_config_from(&TopicConfig::resolve(&self.config, image.topic_config(topic)))
+    }
+
+    /// Flushes and closes every log and leaves the clean-shutdown marker.
+    pub fn shutdown(&self) -> Result<(), LogError> {
+        let partitions = self.all_partitions();
+        self.topics.write().clear();
+        let mut logs: Vec<Log> = partitions.iter().filter_map(|p| p.remove()).collect();
+        logs.extend(std::mem::take(&mut *self.unclaimed.lock()).into_values());
+        match self.log_manager.lock().take() {
+            Some(manager) => manager.shutdown(logs),
+            None => Ok(()),
+        }
+    }
+}
+
+pub(crate) fn log_config_from(tc: &TopicConfig) -> LogConfig {
+    LogConfig {
+        segment_bytes: tc.segment_bytes,
+        segment_ms: tc.segment_ms.min(i64::MAX as u64) as i64,
+        segment_jitter_ms: tc.segment_jitter_ms.min(i64::MAX as u64) as i64,
+        segment_index_bytes: tc.segment_index_bytes,
+        index_interval_bytes: tc.index_interval_bytes,
+        max_message_bytes: tc.max_message_bytes.min(u32::MAX as u64) as u32,
+        flush_messages: tc.flush_messages,
+        flush_ms: tc.flush_ms,
+        message_timestamp_type: match tc.message_timestamp_type {
+            strom_config::TimestampType::CreateTime => strom_records::TimestampType::CreateTime,
+            strom_config::TimestampType::LogAppendTime => strom_records::TimestampType::LogAppendTime,
+        },
+    }
+}

@@ -1,0 +1,281 @@
+//! In-process broker on 127.0.0.1:0, driven over real sockets with
+//! kafka-protocol-encoded requests: the wire contract, end to end.
+
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use strom_broker::{Broker, BrokerOptions};
+use strom_config::{BrokerConfig, Properties};
+use strom_records::{BatchBuilder, Compression, RecordBatch, TimestampType};
+
+fn config(dir: &std::path::Path, extra: &[&str]) -> BrokerConfig {
+    let mut props = Properties::default();
+    props.apply_override("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
+    props.apply_override(&format!("log.dirs={}", dir.display())).unwrap();
+    for e in extra {
+        props.apply_override(e).unwrap();
+    }
+    BrokerConfig::from_properties(&props).unwrap()
+}
+
+struct Client {
+    stream: TcpStream,
+    corr: i32,
+}
+
+impl Client {
+    async fn connect(broker: &Broker) -> Client {
+        Client { stream: TcpStream::connect(broker.local_addr()).await.unwrap(), corr: 0 }
+    }
+
+    async fn send_raw(&mut self, frame: &[u8]) {
+        self.stream.write_all(frame).await.unwrap();
+    }
+
+    async fn request<Req: Encodable, Resp: Decodable>(&mut self, api: ApiKey, version: i16, req: &Req) -> Resp {
+        self.corr += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.corr)
+            .with_client_id(Some(StrBytes::from_static_str("strom-test")));
+        let mut body = BytesMut::new();
+        header.encode(&mut body, api.request_header_version(version)).unwrap();
+        req.encode(&mut body, version).unwrap();
+        let mut frame = BytesMut::new();
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        self.stream.write_all(&frame).await.unwrap();
+        let mut resp = self.read_frame().await.expect("connection closed");
+        let header = ResponseHeader::decode(&mut resp, api.response_header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, self.corr);
+        Resp::decode(&mut resp, version).unwrap()
+    }
+
+    async fn read_frame(&mut self) -> Option<Bytes> {
+        let mut len = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut len)).await.ok()?.ok()?;
+        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
+        self.stream.read_exact(&mut buf).await.ok()?;
+        Some(Bytes::from(buf))
+    }
+}
+
+async fn create_topic(c: &mut Client, name: &str, partitions: i32, configs: &[(&str, &str)]) -> CreateTopicsResponse {
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = TopicName(StrBytes::from_string(name.into()));
+    t.num_partitions = partitions;
+    t.replication_factor = 1;
+    t.configs = configs
+        .iter()
+        .map(|(k, v)| {
+            let mut c = create_topics_request::CreatableTopicConfig::default();
+            c.name = StrBytes::from_string((*k).into());
+            c.value = Some(StrBytes::from_string((*v).into()));
+            c
+        })
+        .collect();
+    let mut req = CreateTopicsRequest::default();
+    req.topics = vec![t];
+    req.timeout_ms = 10_000;
+    c.request(ApiKey::CreateTopics, 7, &req).await
+}
+
+async fn produce(c: &mut Client, topic: &str, partition: i32, acks: i16, records: Bytes) -> produce_response::PartitionProduceResponse {
+    let mut pd = produce_request::PartitionProduceData::default();
+    pd.index = partition;
+    pd.records = Some(records);
+    let mut td = produce_request::TopicProduceData::default();
+    td.name = TopicName(StrBytes::from_string(topic.into()));
+    td.partition_data = vec![pd];
+    let mut req = ProduceRequest::default();
+    req.acks = acks;
+    req.timeout_ms = 10_000;
+    req.topic_data = vec![td];
+    let resp: ProduceResponse = c.request(ApiKey::Produce, 9, &req).await;
+    resp.responses[0].partition_responses[0].clone()
+}
+
+async fn fetch(c: &mut Client, topic: &str, partition: i32, offset: i64, max_wait_ms: i32, min_bytes: i32) -> fetch_response::PartitionData {
+    let mut fp = fetch_request::FetchPartition::default();
+    fp.partition = partition;
+    fp.fetch_offset = offset;
+    fp.partition_max_bytes = 1 << 20;
+    let mut ft = fetch_request::FetchTopic::default();
+    ft.topic = TopicName(StrBytes::from_string(topic.into()));
+    ft.partitions = vec![fp];
+    let mut req = FetchRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.max_wait_ms = max_wait_ms;
+    req.min_bytes = min_bytes;
+    req.max_bytes = 50 << 20;
+    req.session_epoch = -1;
+    req.topics = vec![ft];
+    let resp: FetchResponse = c.request(ApiKey::Fetch, 12, &req).await;
+    resp.responses[0].partitions[0].clone()
+}
+
+fn batch(values: &[&str], ts: i64) -> Bytes {
+    let mut b = BatchBuilder::new(Compression::None, TimestampType::CreateTime);
+    for (i, v) in values.iter().enumerate() {
+        b.append(ts + i as i64, Some(format!("k{i}").as_bytes()), Some(v.as_bytes()), &[]);
+    }
+    b.build(0)
+}
+
+fn values_of(records: &Bytes) -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    let mut rest = records.clone();
+    while rest.len() >= 12 {
+        let len = 12 + i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]) as usize;
+        if rest.len() < len {
+            break;
+        }
+        let b = RecordBatch::new(rest.split_to(len)).unwrap();
+        for r in b.records().unwrap() {
+            out.push((b.base_offset() + r.offset_delta as i64, String::from_utf8(r.value.unwrap().to_vec()).unwrap()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn produce_fetch_and_restart_keep_every_record_at_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(BrokerOptions { config: config(dir.path(), &[]) }).await.unwrap();
+    let mut c = Client::connect(&broker).await;
+
+    let created = create_topic(&mut c, "orders", 3, &[]).await;
+    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+    assert_eq!(created.topics[0].num_partitions, 3);
+    let again = create_topic(&mut c, "orders", 3, &[]).await;
+    assert_eq!(again.topics[0].error_code, 36, "TOPIC_ALREADY_EXISTS");
+
+    let r1 = produce(&mut c, "orders", 1, 1, batch(&["a", "b", "c"], 1_000)).await;
+    assert_eq!((r1.error_code, r1.base_offset), (0, 0));
+    let r2 = produce(&mut c, "orders", 1, -1, batch(&["d", "e"], 2_000)).await;
+    assert_eq!((r2.error_code, r2.base_offset), (0, 3));
+
+    let got = fetch(&mut c, "orders", 1, 0, 0, 1).await;
+    assert_eq!(got.error_code, 0);
+    assert_eq!(got.high_watermark, 5);
+    let expect: Vec<(i64, String)> = ["a", "b", "c", "d", "e"].iter().enumerate().map(|(i, v)| (i as i64, v.to_string())).collect();
+    assert_eq!(values_of(got.records.as_ref().unwrap()), expect);
+
+    let from3 = fetch(&mut c, "orders", 1, 3, 0, 1).await;
+    let vals = values_of(from3.records.as_ref().unwrap());
+    assert_eq!(vals.first().map(|v| v.0), Some(3), "fetch at 3 starts with the batch holding offset 3");
+
+    let past = fetch(&mut c, "orders", 1, 6, 0, 1).await;
+    assert_eq!(past.error_code, 1, "OFFSET_OUT_OF_RANGE");
+
+    drop(c);
+    broker.shutdown().await.unwrap();
+    let broker = Broker::start(BrokerOptions { config: config(dir.path(), &[]) }).await.unwrap();
+    let mut c = Client::connect(&broker).await;
+    let got = fetch(&mut c, "orders", 1, 0, 0, 1).await;
+    assert_eq!(values_of(got.records.as_ref().unwrap()), expect);
+    let r3 = produce(&mut c, "orders", 1, 1, batch(&["f"], 3_000)).await;
+    assert_eq!(r3.base_offset, 5);
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn long_poll_returns_as_soon_as_data_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(BrokerOptions { config: config(dir.path(), &[]) }).await.unwrap();
+    let mut c = Client::connect(&broker).await;
+    create_topic(&mut c, "poll", 1, &[]).await;
+    let mut producer = Client::connect(&broker).await;
+    let started = std::time::Instant::now();
+    let waiter = tokio::spawn(async move { fetch(&mut c, "poll", 0, 0, 10_000, 1).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    produce(&mut producer, "poll", 0, 1, batch(&["late"], 5)).await;
+    let got = waiter.await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(values_of(got.records.as_ref().unwrap()), vec![(0, "late".to_string())]);
+    assert!(waited < Duration::from_secs(5), "fetch waited {waited:?}, not woken by the append");
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_frames_close_only_their_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(BrokerOptions { config: config(dir.path(), &[]) }).await.unwrap();
+
+    let mut huge = Client::connect(&broker).await;
+    huge.send_raw(&0x7fff_fff0i32.to_be_bytes()).await;
+    assert!(huge.read_frame().await.is_none(), "oversized frame must close the connection");
+
+    let mut unknown = Client::connect(&broker).await;
+    unknown.send_raw(&[0, 0, 0, 8, 0x7f, 0x00, 0, 0, 0, 0, 0, 1]).await;
+    assert!(unknown.read_frame().await.is_none(), "unknown api key must close the connection");
+
+    // ApiVersions v127: UNSUPPORTED_VERSION, answered in v0 with our ranges.
+    let mut old = Client::connect(&broker).await;
+    old.send_raw(&[0, 0, 0, 10, 0, 18, 0, 127, 0, 0, 0, 9, 0xff, 0xff]).await;
+    let mut resp = old.read_frame().await.expect("an answer");
+    assert_eq!(resp.get_i32(), 9);
+    let body = ApiVersionsResponse::decode(&mut resp, 0).unwrap();
+    assert_eq!(body.error_code, 35);
+    let produce = body.api_keys.iter().find(|k| k.api_key == 0).unwrap();
+    assert_eq!((produce.min_version, produce.max_version), (0, 12));
+
+    // The broker still serves.
+    let mut c = Client::connect(&broker).await;
+    let md: MetadataResponse = c.request(ApiKey::Metadata, 12, &MetadataRequest::default()).await;
+    assert_eq!(md.brokers.len(), 1);
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(BrokerOptions { config: config(dir.path(), &[]) }).await.unwrap();
+    let mut c = Client::connect(&broker).await;
+    create_topic(&mut c, "p", 1, &[]).await;
+    let mut frames = BytesMut::new();
+    for corr in 100..150 {
+        let header = RequestHeader::default()
+            .with_request_api_key(ApiKey::Metadata as i16)
+            .with_request_api_version(9)
+            .with_correlation_id(corr);
+        let mut body = BytesMut::new();
+        header.encode(&mut body, ApiKey::Metadata.request_header_version(9)).unwrap();
+        MetadataRequest::default().encode(&mut body, 9).unwrap();
+        frames.put_i32(body.len() as i32);
+        frames.extend_from_slice(&body);
+    }
+    c.send_raw(&frames).await;
+    for corr in 100..150 {
+        let mut resp = c.read_frame().await.unwrap();
+        let h = ResponseHeader::decode(&mut resp, ApiKey::Metadata.response_header_version(9)).unwrap();
+        assert_eq!(h.correlation_id, corr);
+    }
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn log_append_time_topics_stamp_the_broker_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(BrokerOptions { config: config(dir.path(), &[]) }).await.unwrap();
+    let mut c = Client::connect(&broker).await;
+    let created = create_topic(&mut c, "lat", 1, &[("message.timestamp.type", "LogAppendTime")]).await;
+    assert_eq!(created.topics[0].error_code, 0);
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let r = produce(&mut c, "lat", 0, 1, batch(&["x"], 42)).await;
+    assert!(r.log_append_time_ms >= before, "log_append_time {} < {before}", r.log_append_time_ms);
+    let got = fetch(&mut c, "lat", 0, 0, 0, 1).await;
+    let b = RecordBatch::new(got.records.unwrap()).unwrap();
+    assert_eq!(b.timestamp_type(), TimestampType::LogAppendTime);
+    assert_eq!(b.max_timestamp(), r.log_append_time_ms);
+
+    let bad = create_topic(&mut c, "bad", 1, &[("no.such.config", "1")]).await;
+    assert_eq!(bad.topics[0].error_code, 40, "INVALID_CONFIG");
+    broker.shutdown().await.unwrap();
+}

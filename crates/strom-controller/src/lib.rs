@@ -1,0 +1,22 @@
+//! The metadata controller: decides topic, partition and broker changes and
+//! writes them as records to the metadata log, which a Raft quorum
+//! (openraft) orders and makes durable.
+//!
+//! Functional core, imperative shell: [`decisions`] are pure functions over
+//! a [`strom_metadata::MetadataImage`]; [`Controller::start`] runs the quorum
+//! and the single task that feeds it. The quorum has one voter by default,
+//! so clustering later adds voters and a network transport without changing
+//! how metadata flows.
+
+mod controller;
+pub mod decisions;
+mod error;
+mod raft;
+
+pub use controller::{Controller, ControllerConfig, ControllerHandle, TopicConfigValidator};
+pub use decisions::{
+    AlterConfigs, AlterConfigsOutcome, ControllerDefaults, CreatePartitions,
+    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
+    TopicRef,
+};
+pub use error::{ControllerError, StartError, StoreError};

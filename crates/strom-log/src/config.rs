@@ -1,0 +1,53 @@
+//! Per-log settings, under Kafka's names and with Kafka's defaults (topic-level keys in
+//! parentheses; broker-level keys are `log.`-prefixed where Kafka has them).
+
+use strom_records::TimestampType;
+
+/// Settings of one partition's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll when the active segment would grow past this (default 1 GiB).
+    /// Capped at `i32::MAX`, since index positions are 4-byte signed integers.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll when the active segment is older than this (default 7 days).
+    pub segment_ms: i64,
+    /// `segment.jitter.ms`: up to this much is subtracted from `segment_ms` per segment, so
+    /// partitions created together do not all roll at once (default 0).
+    pub segment_jitter_ms: i64,
+    /// `segment.index.bytes`: roll when an index file reaches this size (default 10 MiB).
+    pub segment_index_bytes: u64,
+    /// `index.interval.bytes`: bytes appended between offset index entries (default 4096).
+    pub index_interval_bytes: u64,
+    /// `max.message.bytes`: largest batch accepted (default 1048588).
+    pub max_message_bytes: u32,
+    /// `flush.messages`: fsync after this many messages (default: never; rely on
+    /// replication and the OS).
+    pub flush_messages: Option<u64>,
+    /// `flush.ms`: fsync when this long has passed since the last flush (default: never).
+    pub flush_ms: Option<u64>,
+    /// `message.timestamp.type` (default CreateTime).
+    pub message_timestamp_type: TimestampType,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            segment_jitter_ms: 0,
+            segment_index_bytes: 10 * 1024 * 1024,
+            index_interval_bytes: 4096,
+            max_message_bytes: 1024 * 1024 + 12,
+            flush_messages: None,
+            flush_ms: None,
+            message_timestamp_type: TimestampType::CreateTime,
+        }
+    }
+}
+
+impl LogConfig {
+    /// `segment_bytes` as the log applies it.
+    pub(crate) fn effective_segment_bytes(&self) -> u64 {
+        self.segment_bytes.clamp(1, i32::MAX as u64)
+    }
+}

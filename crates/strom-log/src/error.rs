@@ -1,0 +1,188 @@
+//! Errors of the log. Storage failures ([`LogError`]) are fatal for the log directory, as in
+//! Kafka: the broker takes the directory offline and answers `KAFKA_STORAGE_ERROR` for its
+//! partitions. Validation failures are answers to the producer, per partition.
+
+use std::io;
+use std::path::PathBuf;
+
+use strom_records::RecordsError;
+
+/// `OFFSET_OUT_OF_RANGE`.
+pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+/// `RECORD_LIST_TOO_LARGE`.
+pub const RECORD_LIST_TOO_LARGE: i16 = 18;
+/// `INVALID_RECORD`.
+pub const INVALID_RECORD: i16 = 87;
+/// `KAFKA_STORAGE_ERROR`.
+pub const KAFKA_STORAGE_ERROR: i16 = 56;
+
+/// A storage failure: I/O, corruption that recovery cannot repair, or a misconfigured
+/// directory. Always names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// An I/O call failed.
+    #[error("I/O error on {path}: {source}; check the disk and permissions, the log directory is offline until then")]
+    Io {
+        /// File or directory involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Data that should be valid is not.
+    #[error("corrupt {path} at byte {position}: {reason}")]
+    Corrupt {
+        /// File involved.
+        path: PathBuf,
+        /// Byte position in that file.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An earlier storage error took this log offline.
+    #[error("log {dir} is offline after an earlier storage error ({reason}); restart the broker once the disk is fixed")]
+    Offline {
+        /// The partition directory.
+        dir: PathBuf,
+        /// The first error.
+        reason: String,
+    },
+    /// `meta.properties` is unreadable or incomplete.
+    #[error("invalid {path}: {reason}")]
+    InvalidMetaProperties {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `meta.properties` belongs to another node.
+    #[error(
+        "{path} says node.id={found}, but this broker is node.id={expected}; the log \
+         directory belongs to another broker: fix node.id or log.dirs"
+    )]
+    NodeIdMismatch {
+        /// The file.
+        path: PathBuf,
+        /// node.id in the file.
+        found: i32,
+        /// node.id configured.
+        expected: i32,
+    },
+    /// `meta.properties` belongs to another cluster.
+    #[error(
+        "{path} says cluster.id={found}, but this broker is in cluster {expected}; the log \
+         directory was formatted for another cluster"
+    )]
+    ClusterIdMismatch {
+        /// The file.
+        path: PathBuf,
+        /// cluster.id in the file.
+        found: String,
+        /// cluster.id configured.
+        expected: String,
+    },
+    /// Two log directories carry the same `directory.id`.
+    #[error("log directories {first} and {second} both have directory.id {id}; one was copied from the other: reformat one of them")]
+    DuplicateDirectoryId {
+        /// One directory.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+        /// The shared id.
+        id: String,
+    },
+    /// Every configured log directory failed to load.
+    #[error("no usable log directory: {summary}")]
+    NoLogDirs {
+        /// Why each failed.
+        summary: String,
+    },
+}
+
+impl LogError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> LogError {
+        LogError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(
+        path: impl Into<PathBuf>,
+        position: u64,
+        reason: impl Into<String>,
+    ) -> LogError {
+        LogError::Corrupt {
+            path: path.into(),
+            position,
+            reason: reason.into(),
+        }
+    }
+
+    /// The Kafka error code for a partition whose log failed this way.
+    pub fn error_code(&self) -> i16 {
+        KAFKA_STORAGE_ERROR
+    }
+}
+
+/// Why an append was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// A batch failed validation; nothing was written.
+    #[error("invalid record batch: {0}")]
+    InvalidRecords(#[from] RecordsError),
+    /// The request carried no batch.
+    #[error("produce request carried no record batch for this partition")]
+    EmptyRecords,
+    /// The batches together exceed what one segment may hold.
+    #[error("{size} bytes of batches in one append exceed segment.bytes {segment_bytes}; raise segment.bytes or send smaller requests")]
+    RecordListTooLarge {
+        /// Bytes in the append.
+        size: u64,
+        /// The limit.
+        segment_bytes: u64,
+    },
+    /// The disk failed; the log is offline.
+    #[error(transparent)]
+    Storage(#[from] LogError),
+}
+
+impl AppendError {
+    /// The Kafka error code for the produce response.
+    pub fn error_code(&self) -> i16 {
+        match self {
+            AppendError::InvalidRecords(e) => e.error_code(),
+            AppendError::EmptyRecords => INVALID_RECORD,
+            AppendError::RecordListTooLarge { .. } => RECORD_LIST_TOO_LARGE,
+            AppendError::Storage(e) => e.error_code(),
+        }
+    }
+}
+
+/// Why a read was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The offset is outside `[log_start_offset, log_end_offset]`.
+    #[error(
+        "fetch offset out of range: the log holds offsets {log_start_offset} to {log_end_offset}"
+    )]
+    OffsetOutOfRange {
+        /// First offset still in the log.
+        log_start_offset: i64,
+        /// Offset the next append gets.
+        log_end_offset: i64,
+    },
+    /// The disk failed; the log is offline.
+    #[error(transparent)]
+    Storage(#[from] LogError),
+}
+
+impl ReadError {
+    /// The Kafka error code for the fetch response.
+    pub fn error_code(&self) -> i16 {
+        match self {
+            ReadError::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,
+            ReadError::Storage(e) => e.error_code(),
+        }
+    }
+}

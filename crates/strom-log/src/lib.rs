@@ -1,0 +1,101 @@
+//! One partition's log: segment files of record batches, their offset and time indexes,
+//! recovery after a crash, and the file-system seam that lets tests crash it.
+//!
+//! # On-disk layout
+//!
+//! ```text
+//! <log.dir>/
+//!   meta.properties                 identity of the directory (see meta_properties)
+//!   .kafka_cleanshutdown            present only between a clean shutdown and the next start
+//!   <topic>-<partition>/            one per partition; the partition follows the LAST '-'
+//!     00000000000000000000.log        segment: batches, base offset in the file name
+//!     00000000000000000000.index      offset index of that segment
+//!     00000000000000000000.timeindex  time index of that segment
+//!     00000000000000368769.log        next segment, base offset 368769 (20 digits)
+//!     ...
+//!   <topic>-<partition>.<uuid>-delete/  a deletion in progress
+//! ```
+//!
+//! # `.log`: batches as received
+//!
+//! A segment file is record batches (v2, see `strom_records`) back to back, no framing
+//! of its own, exactly as the producer sent them except for the 61-byte header patches
+//! the broker makes: `baseOffset` (bytes 0..8), optionally `partitionLeaderEpoch`
+//! (12..16), and for LogAppendTime topics the timestamp-type bit and `maxTimestamp` with a
+//! recomputed CRC. Offsets increase strictly from batch to batch; the first batch's
+//! `baseOffset` is at least the file's base offset, and every offset in the file is below
+//! the next segment's base offset. A segment ends when it would pass `segment.bytes`, is
+//! older than `segment.ms` (measured from its first batch's timestamp), when an index is
+//! full, or when an offset would not fit a 4-byte relative offset.
+//!
+//! # `.index`: sparse offset index
+//!
+//! ```text
+//! repeated, 8 bytes each, big-endian:
+//!   int32 relativeOffset   last offset of a batch minus the segment base offset
+//!   int32 position         byte position of that batch in the .log file
+//! ```
+//! One entry after every `index.interval.bytes` of appended data (the first batch of a
+//! segment is never indexed: position 0 needs no entry). Both fields strictly increase.
+//! The file has no preallocated tail: its size is 8 x entries.
+//!
+//! # `.timeindex`: sparse time index
+//!
+//! ```text
+//! repeated, 12 bytes each, big-endian:
+//!   int64 timestamp        largest batch maxTimestamp in the segment so far
+//!   int32 relativeOffset   last offset of the batch carrying it, minus the base offset
+//! ```
+//! Written alongside offset index entries when the largest timestamp has grown, plus one
+//! final entry when the segment stops being active. Timestamps strictly increase.
+//!
+//! # Durability
+//!
+//! Appends are written, not fsynced. Fsync happens when a segment rolls (its data and both
+//! indexes), on `flush.messages`/`flush.ms`, on explicit flushes (group-committed by the
+//! broker through [`PendingFlush`]), and on close. After an unclean shutdown the active
+//! segment is re-read batch by batch: the first batch that is torn or fails its CRC ends
+//! the log, the tail is cut, and the indexes are rebuilt.
+
+mod config;
+mod error;
+mod faulty_fs;
+mod file_names;
+mod flush;
+mod fs;
+mod index_file;
+mod log;
+mod log_loader;
+mod log_manager;
+mod log_read;
+mod meta_properties;
+mod offset_index;
+mod segment;
+mod time_index;
+mod topic_partition;
+
+pub use config::LogConfig;
+pub use error::{
+    AppendError, LogError, ReadError, INVALID_RECORD, KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE,
+    RECORD_LIST_TOO_LARGE,
+};
+pub use faulty_fs::{CrashMode, FaultyFileSystem};
+pub use file_names::segment_file_name;
+pub use flush::PendingFlush;
+pub use fs::{DirEntry, FileSystem, SegmentFile, StdFileSystem, StdSegmentFile};
+pub use log::{AppendInfo, Log};
+pub use log_manager::{METADATA_LOG_DIR_NAME, 
+    BrokerIdentity, LoadedLogs, LogDir, LogManager, CLEAN_SHUTDOWN_FILE, DELETE_DIR_SUFFIX,
+};
+pub use log_read::{ReadResult, TimestampOffset};
+pub use meta_properties::{new_kafka_uuid, MetaProperties, META_PROPERTIES_FILE};
+pub use topic_partition::{is_legal_topic_name, TopicPartition};
+
+#[cfg(test)]
+mod log_manager_tests;
+#[cfg(test)]
+mod log_tests;
+#[cfg(test)]
+mod recovery_tests;
+#[cfg(test)]
+mod test_support;

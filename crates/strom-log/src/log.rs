@@ -1,0 +1,393 @@
+//! [`Log`]: one partition's log, a list of segments of which the last is active.
+//!
+//! Appends go to the active segment only and touch nothing else, so they cost the same at
+//! any log size. Every batch of a request is validated before the first byte is written,
+//! so a refused request leaves no trace. The body of each batch goes from the request
+//! buffer to the file untouched; only a 61-byte header copy is patched (offsets, and the
+//! timestamp fields for LogAppendTime).
+
+use std::hash::{Hash, Hasher};
+use std::io::IoSlice;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use strom_records::layout::RECORD_BATCH_OVERHEAD;
+use strom_records::{BatchHeader, RecordBatch, TimestampType};
+
+use crate::config::LogConfig;
+use crate::error::{AppendError, LogError};
+use crate::flush::PendingFlush;
+use crate::fs::FileSystem;
+use crate::segment::{AppendedBatch, LogSegment};
+use crate::topic_partition::TopicPartition;
+
+/// What an append did, for the produce response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset assigned to the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// The LogAppendTime stamped on the batches, -1 for CreateTime topics.
+    pub log_append_time_ms: i64,
+    /// First offset of the log after the append.
+    pub log_start_offset: i64,
+    /// Records appended.
+    pub record_count: u64,
+    /// Largest timestamp of the appended batches.
+    pub max_timestamp: i64,
+}
+
+/// One partition's log. Reads take `&self` and may run concurrently; appends take
+/// `&mut self`.
+#[derive(Debug)]
+pub struct Log {
+    pub(crate) fs: Arc<dyn FileSystem>,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
+    /// Sorted by base offset; never empty; the last is active.
+    pub(crate) segments: Vec<LogSegment>,
+    pub(crate) log_start_offset: i64,
+    pub(crate) log_end_offset: i64,
+    /// Every offset below this is durable (Kafka's recovery point).
+    pub(crate) flushed_offset: i64,
+    pub(crate) last_flush_ms: i64,
+    /// Set by the first storage error; the log refuses further work.
+    pub(crate) offline: Option<String>,
+}
+
+impl Log {
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The topic partition, parsed from the directory name.
+    pub fn topic_partition(&self) -> Option<TopicPartition> {
+        TopicPartition::from_dir_name(&self.dir.file_name()?.to_string_lossy())
+    }
+
+    /// Current settings.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Applies changed topic settings; they take effect from the next append or roll.
+    pub fn update_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// First offset in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// Offset the next appended record gets.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset
+    }
+
+    /// Every offset below this is on disk durably.
+    pub fn flushed_offset(&self) -> i64 {
+        self.flushed_offset
+    }
+
+    /// Bytes in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(LogSegment::size).sum()
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.iter().map(LogSegment::base_offset).collect()
+    }
+
+    /// Whether a storage error took the log offline.
+    pub fn is_offline(&self) -> bool {
+        self.offline.is_some()
+    }
+
+    pub(crate) fn check_online(&self) -> Result<(), LogError> {
+        match &self.offline {
+            Some(reason) => Err(LogError::Offline {
+                dir: self.dir.clone(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a storage error and takes the log offline.
+    pub(crate) fn fail(&mut self, error: LogError) -> LogError {
+        tracing::error!(dir = %self.dir.display(), %error, "log goes offline after a storage error");
+        self.offline.get_or_insert_with(|| error.to_string());
+        error
+    }
+
+    pub(crate) fn active(&self) -> &LogSegment {
+        self.segments
+            .last()
+            .expect("a log always has an active segment")
+    }
+
+    fn active_mut(&mut self) -> &mut LogSegment {
+        self.segments
+            .last_mut()
+            .expect("a log always has an active segment")
+    }
+
+    /// Appends the batches in `records` (one or more, as a produce request carries them),
+    /// keeping the producer's `partitionLeaderEpoch`.
+    pub fn append(&mut self, records: Bytes, now_ms: i64) -> Result<AppendInfo, AppendError> {
+        self.append_batches(records, None, now_ms)
+    }
+
+    /// Appends as the partition leader: also stamps `partitionLeaderEpoch` on every batch.
+    pub fn append_as_leader(
+        &mut self,
+        records: Bytes,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        self.append_batches(records, Some(leader_epoch), now_ms)
+    }
+
+    fn append_batches(
+        &mut self,
+        records: Bytes,
+        leader_epoch: Option<i32>,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        self.check_online()?;
+        // 1. Validate everything before writing anything.
+        let max_message_bytes = self.config.max_message_bytes as usize;
+        let mut batches = Vec::new();
+        let mut total_size = 0u64;
+        for batch in RecordBatch::iter(records) {
+            let batch = batch?;
+            let summary = batch.validate(max_message_bytes)?;
+            total_size += summary.size_in_bytes as u64;
+            batches.push((batch, summary));
+        }
+        if batches.is_empty() {
+            return Err(AppendError::EmptyRecords);
+        }
+        let segment_bytes = self.config.effective_segment_bytes();
+        if total_size > segment_bytes {
+            return Err(AppendError::RecordListTooLarge {
+                size: total_size,
+                segment_bytes,
+            });
+        }
+        // 2. Assign offsets and patch header copies.
+        let base_offset = self.log_end_offset;
+        let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
+        let mut next_offset = base_offset;
+        let mut headers: Vec<BatchHeader> = Vec::with_capacity(batches.len());
+        let mut appended = Vec::with_capacity(batches.len());
+        let mut record_count = 0u64;
+        let mut max_timestamp = -1i64;
+        for (batch, summary) in &batches {
+            let body = &batch.as_bytes()[RECORD_BATCH_OVERHEAD..];
+            let mut header = batch.header();
+            header.set_base_offset(next_offset);
+            if let Some(epoch) = leader_epoch {
+                header.set_partition_leader_epoch(epoch);
+            }
+            if log_append_time {
+                header.set_max_timestamp(TimestampType::LogAppendTime, now_ms, body);
+            } else {
+                // Kafka keeps CreateTime topics honest: the batch's maxTimestamp is the
+                // largest record timestamp, and the type bit is CreateTime.
+                let records_max = summary
+                    .records_max_timestamp
+                    .unwrap_or(summary.max_timestamp);
+                if summary.timestamp_type != TimestampType::CreateTime
+                    || records_max != summary.max_timestamp
+                {
+                    header.set_max_timestamp(TimestampType::CreateTime, records_max, body);
+                }
+            }
+            let last_offset = next_offset + i64::from(summary.last_offset_delta);
+            appended.push(AppendedBatch {
+                last_offset,
+                max_timestamp: header.max_timestamp(),
+                size: summary.size_in_bytes as u64,
+            });
+            max_timestamp = max_timestamp.max(header.max_timestamp());
+            record_count += summary.records_count as u64;
+            next_offset = last_offset + 1;
+            headers.push(header);
+        }
+        let last_offset = next_offset - 1;
+        if last_offset - base_offset > i64::from(i32::MAX) {
+            return Err(AppendError::RecordListTooLarge {
+                size: total_size,
+                segment_bytes,
+            });
+        }
+        // 3. Roll if needed, then write header copies and untouched bodies in one call.
+        if self
+            .active()
+            .should_roll(&self.config, total_size, max_timestamp, last_offset, now_ms)
+        {
+            self.roll(now_ms).map_err(|e| self.fail(e))?;
+        }
+        let mut slices = Vec::with_capacity(batches.len() * 2);
+        for ((batch, _), header) in batches.iter().zip(&headers) {
+            slices.push(IoSlice::new(header.as_bytes()));
+            slices.push(IoSlice::new(&batch.as_bytes()[RECORD_BATCH_OVERHEAD..]));
+        }
+        let result = self
+            .segments
+            .last_mut()
+            .expect("a log always has an active segment")
+            .append(&slices, &appended);
+        drop(slices);
+        result.map_err(|e| self.fail(e))?;
+        self.log_end_offset = next_offset;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time_ms: if log_append_time { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset,
+            record_count,
+            max_timestamp,
+        })
+    }
+
+    /// Closes the active segment (final time index entry, fsync of log and indexes) and
+    /// starts a new one at the log end offset. Does nothing if the active segment is empty.
+    pub fn roll(&mut self, now_ms: i64) -> Result<(), LogError> {
+        self.check_online()?;
+        if self.active().size() == 0 {
+            return Ok(());
+        }
+        self.active_mut().on_become_inactive()?;
+        // Everything before the new segment is durable now.
+        self.flushed_offset = self.flushed_offset.max(self.log_end_offset);
+        let base_offset = self.log_end_offset;
+        let jitter = self.roll_jitter_ms(base_offset);
+        let segment = LogSegment::create(
+            self.fs.as_ref(),
+            &self.dir,
+            base_offset,
+            &self.config,
+            now_ms,
+            jitter,
+        )?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| LogError::io(&self.dir, e))?;
+        tracing::debug!(dir = %self.dir.display(), base_offset, "rolled to a new segment");
+        self.segments.push(segment);
+        Ok(())
+    }
+
+    /// A stable per-segment share of `segment.jitter.ms`, so restarts roll at the same
+    /// time and tests are deterministic.
+    pub(crate) fn roll_jitter_ms(&self, base_offset: i64) -> i64 {
+        let bound = self.config.segment_jitter_ms.min(self.config.segment_ms);
+        if bound <= 0 {
+            return 0;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.dir.hash(&mut hasher);
+        base_offset.hash(&mut hasher);
+        (hasher.finish() % bound as u64) as i64
+    }
+
+    /// Fsyncs if `flush.messages` or `flush.ms` say so. Call it after appends and on a timer.
+    pub fn maybe_flush(&mut self, now_ms: i64) -> Result<(), LogError> {
+        let unflushed = (self.log_end_offset - self.flushed_offset).max(0) as u64;
+        if unflushed == 0 {
+            return Ok(());
+        }
+        let by_count = self.config.flush_messages.is_some_and(|n| unflushed >= n);
+        let by_time = self.config.flush_ms.is_some_and(|ms| {
+            now_ms.saturating_sub(self.last_flush_ms) >= i64::try_from(ms).unwrap_or(i64::MAX)
+        });
+        if by_count || by_time {
+            self.flush()?;
+            self.last_flush_ms = now_ms;
+        }
+        Ok(())
+    }
+
+    /// Fsyncs everything appended so far.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        let pending = self.prepare_flush();
+        match pending.sync() {
+            Ok(offset) => {
+                self.mark_flushed(offset);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Captures what a flush must sync, without syncing. The returned value can be synced
+    /// with no borrow of the log (group commit: sync outside the partition lock, then
+    /// [`Log::mark_flushed`]). Empty, and free to sync, when nothing is unflushed.
+    pub fn prepare_flush(&self) -> PendingFlush {
+        if self.log_end_offset <= self.flushed_offset || self.offline.is_some() {
+            return PendingFlush::nothing(self.flushed_offset);
+        }
+        // Segments before the active one were fsynced when they rolled. Indexes of the
+        // active segment are rebuilt by recovery, so only its data needs syncing.
+        let active = self.active();
+        PendingFlush::new(
+            self.log_end_offset,
+            vec![(
+                active.log_path().to_path_buf(),
+                Arc::clone(active.log_file()),
+            )],
+        )
+    }
+
+    /// Records that every offset below `offset` is durable.
+    pub fn mark_flushed(&mut self, offset: i64) {
+        self.flushed_offset = self.flushed_offset.max(offset.min(self.log_end_offset));
+    }
+
+    /// Flushes and closes: records the active segment's final timestamp entry and fsyncs
+    /// it with its indexes, so the next open needs no recovery.
+    pub fn close(mut self) -> Result<(), LogError> {
+        self.check_online()?;
+        self.active_mut().on_become_inactive()?;
+        Ok(())
+    }
+
+    /// Deletes the log: renames the directory to `<topic>-<partition>.<id>-delete` (so a
+    /// crash midway leaves a name the log manager finishes deleting at start-up), then
+    /// removes it.
+    pub fn delete(self) -> Result<(), LogError> {
+        let name = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let renamed = self.dir.with_file_name(format!(
+            "{name}.{unique}{}",
+            crate::log_manager::DELETE_DIR_SUFFIX
+        ));
+        self.fs
+            .rename(&self.dir, &renamed)
+            .map_err(|e| LogError::io(&self.dir, e))?;
+        if let Some(parent) = renamed.parent() {
+            self.fs
+                .sync_dir(parent)
+                .map_err(|e| LogError::io(parent, e))?;
+        }
+        self.fs
+            .remove_dir_all(&renamed)
+            .map_err(|e| LogError::io(&renamed, e))
+    }
+}

@@ -1,0 +1,238 @@
+//! Opening a [`Log`]: read the directory, finish what a crash interrupted, check or recover
+//! the segments.
+//!
+//! - `*.deleted` files were on their way out: removed. `*.cleaned` files are output of a
+//!   compaction that never finished: removed. A `*.log.swap` is a finished compaction
+//!   output (Kafka flushes it before naming it `.swap`): the segments it covers are removed
+//!   and it takes its final name; its indexes are rebuilt. `*.tmp` files of atomic writes
+//!   are removed. Index files without a `.log` are removed.
+//! - After an unclean shutdown (`recover`), the active segment is recovered batch by batch:
+//!   older segments were fsynced, indexes included, when they rolled.
+//! - After a clean shutdown, indexes are loaded and sanity-checked (size a multiple of
+//!   the entry size, increasing entries, last entry inside the segment); any that fail are
+//!   rebuilt by recovering that segment. The active segment's tail is re-read from its
+//!   last index entry to find the log end offset.
+//! - A recovered segment that had to be cut ends the log: any later segments are deleted,
+//!   as Kafka does, since offsets after the cut cannot be trusted to continue.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::LogConfig;
+use crate::error::LogError;
+use crate::file_names::{
+    parse_segment_file_name, segment_path, FileKind, Leftover, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX,
+    SWAP_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TMP_FILE_SUFFIX,
+};
+use crate::fs::FileSystem;
+use crate::log::Log;
+use crate::segment::LogSegment;
+
+/// Files Kafka keeps in a partition directory that this log does not manage.
+const KNOWN_OTHER_FILES: [&str; 2] = ["leader-epoch-checkpoint", "partition.metadata"];
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir`. `recover` is true unless the log was
+    /// closed cleanly (the log manager knows from its clean-shutdown marker).
+    pub fn open(
+        fs: Arc<dyn FileSystem>,
+        dir: PathBuf,
+        config: LogConfig,
+        recover: bool,
+        now_ms: i64,
+    ) -> Result<Log, LogError> {
+        fs.create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
+        let mut log = Log {
+            fs,
+            dir,
+            config,
+            segments: Vec::new(),
+            log_start_offset: 0,
+            log_end_offset: 0,
+            flushed_offset: 0,
+            last_flush_ms: now_ms,
+            offline: None,
+        };
+        let bases = log.clean_directory()?;
+        log.load_segments(&bases, recover, now_ms)?;
+        if log.segments.is_empty() {
+            let segment = LogSegment::create(
+                log.fs.as_ref(),
+                &log.dir,
+                0,
+                &log.config,
+                now_ms,
+                log.roll_jitter_ms(0),
+            )?;
+            log.fs
+                .sync_dir(&log.dir)
+                .map_err(|e| LogError::io(&log.dir, e))?;
+            log.segments.push(segment);
+        }
+        log.log_start_offset = log.segments[0].base_offset();
+        log.log_end_offset = log.active().next_offset();
+        log.flushed_offset = log.log_end_offset;
+        tracing::debug!(
+            dir = %log.dir.display(),
+            segments = log.segments.len(),
+            log_start_offset = log.log_start_offset,
+            log_end_offset = log.log_end_offset,
+            "log loaded"
+        );
+        Ok(log)
+    }
+
+    fn remove(&self, path: &Path, why: &str) -> Result<(), LogError> {
+        tracing::info!(file = %path.display(), "removing {why}");
+        match self.fs.remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LogError::io(path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Handles leftovers and returns the base offsets of the segments to open.
+    fn clean_directory(&self) -> Result<Vec<i64>, LogError> {
+        let entries = self
+            .fs
+            .read_dir(&self.dir)
+            .map_err(|e| LogError::io(&self.dir, e))?;
+        let mut logs = BTreeSet::new();
+        let mut indexes: BTreeMap<i64, Vec<PathBuf>> = BTreeMap::new();
+        let mut swaps = Vec::new();
+        for entry in entries {
+            let path = self.dir.join(&entry.name);
+            if entry.is_dir {
+                tracing::warn!(path = %path.display(), "skipping a directory inside a partition directory");
+                continue;
+            }
+            match parse_segment_file_name(&entry.name) {
+                Some((_, FileKind::KafkaOther, _)) => {}
+                Some((_, _, Leftover::Deleted)) => {
+                    self.remove(&path, "a file left scheduled for deletion")?
+                }
+                Some((_, _, Leftover::Cleaned)) => {
+                    self.remove(&path, "output of an unfinished compaction")?
+                }
+                Some((base, FileKind::Log, Leftover::Swap)) => swaps.push(base),
+                Some((_, _, Leftover::Swap)) => {
+                    self.remove(&path, "a swap index (it is rebuilt)")?
+                }
+                Some((base, FileKind::Log, Leftover::None)) => {
+                    logs.insert(base);
+                }
+                Some((base, _, Leftover::None)) => indexes.entry(base).or_default().push(path),
+                None if entry.name.ends_with(TMP_FILE_SUFFIX) => {
+                    self.remove(&path, "a temporary file of an interrupted write")?
+                }
+                None if KNOWN_OTHER_FILES.contains(&entry.name.as_str()) => {}
+                None => {
+                    tracing::warn!(file = %path.display(), "skipping a file whose name is not a segment file name")
+                }
+            }
+        }
+        swaps.sort_unstable();
+        for base in swaps {
+            self.complete_swap(base, &mut logs)?;
+            indexes.remove(&base);
+        }
+        for (base, paths) in indexes {
+            if !logs.contains(&base) {
+                for path in paths {
+                    self.remove(&path, "an index without its segment")?;
+                }
+            }
+        }
+        Ok(logs.into_iter().collect())
+    }
+
+    /// Replaces the segments a compaction output covers with it.
+    fn complete_swap(&self, base: i64, logs: &mut BTreeSet<i64>) -> Result<(), LogError> {
+        let swap_path = segment_path(
+            &self.dir,
+            base,
+            &format!("{LOG_FILE_SUFFIX}{SWAP_FILE_SUFFIX}"),
+        );
+        let final_path = segment_path(&self.dir, base, LOG_FILE_SUFFIX);
+        let file = self
+            .fs
+            .open(&swap_path)
+            .map_err(|e| LogError::io(&swap_path, e))?;
+        let next_offset = crate::segment::scan_next_offset(file.as_ref(), &swap_path, base)?;
+        let covered: Vec<i64> = logs
+            .range(base..next_offset.max(base + 1))
+            .copied()
+            .collect();
+        for old in covered {
+            for suffix in [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
+                self.remove(
+                    &segment_path(&self.dir, old, suffix),
+                    "a segment replaced by a compaction swap file",
+                )?;
+            }
+            logs.remove(&old);
+        }
+        self.fs
+            .rename(&swap_path, &final_path)
+            .map_err(|e| LogError::io(&swap_path, e))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| LogError::io(&self.dir, e))?;
+        tracing::info!(file = %final_path.display(), next_offset, "completed an interrupted segment swap");
+        logs.insert(base);
+        Ok(())
+    }
+
+    fn load_segments(&mut self, bases: &[i64], recover: bool, now_ms: i64) -> Result<(), LogError> {
+        for (i, &base) in bases.iter().enumerate() {
+            let next_base = bases.get(i + 1).copied();
+            let jitter = self.roll_jitter_ms(base);
+            let (mut segment, problem) = LogSegment::open(
+                self.fs.as_ref(),
+                &self.dir,
+                base,
+                &self.config,
+                now_ms,
+                jitter,
+            )?;
+            let is_active = next_base.is_none();
+            let problem = match (problem, next_base) {
+                (Some(p), _) => Some(p),
+                (None, Some(next)) => segment.check_inactive(next),
+                (None, None) if recover => None,
+                (None, None) => segment.load_active_tail()?,
+            };
+            let mut cut = 0;
+            if is_active && recover {
+                cut = segment.recover(None)?;
+            } else if let Some(problem) = problem {
+                tracing::warn!(file = %segment.log_path().display(), %problem, "rebuilding the indexes of a segment");
+                cut = segment.recover(next_base)?;
+            }
+            self.segments.push(segment);
+            if cut > 0 && !is_active {
+                self.delete_segments_after(bases, i)?;
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every segment after `bases[i]` (its tail was cut by recovery).
+    fn delete_segments_after(&self, bases: &[i64], i: usize) -> Result<(), LogError> {
+        for &base in &bases[i + 1..] {
+            for suffix in [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
+                let path = segment_path(&self.dir, base, suffix);
+                if self.fs.exists(&path).map_err(|e| LogError::io(&path, e))? {
+                    tracing::warn!(file = %path.display(), "deleting a segment that follows a segment cut by recovery");
+                    self.fs
+                        .remove_file(&path)
+                        .map_err(|e| LogError::io(&path, e))?;
+                }
+            }
+        }
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| LogError::io(&self.dir, e))
+    }
+}

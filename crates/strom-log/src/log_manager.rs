@@ -1,0 +1,367 @@
+//! [`LogManager`]: the broker's log directories (`log.dirs`) and the partitions in them.
+//!
+//! Each directory holds `meta.properties` (its identity), one `<topic>-<partition>`
+//! directory per partition and, after a clean shutdown, the marker `.kafka_cleanshutdown`.
+//! The marker lets the next start skip recovery; it is removed once the directory's logs
+//! are loaded, so a crash from then on leads to recovery again. Directories named
+//! `*-delete` are deletions a crash interrupted and are finished at start-up.
+//!
+//! The manager does not own the logs: the broker's partitions do, each behind its own
+//! lock. `open` hands them out, `shutdown` takes them back to close them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::config::LogConfig;
+use crate::error::LogError;
+use crate::fs::FileSystem;
+use crate::log::Log;
+use crate::meta_properties::{new_kafka_uuid, MetaProperties};
+use crate::topic_partition::TopicPartition;
+
+/// Marker written after every log in a directory closed cleanly.
+pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+/// Suffix of a partition directory being deleted.
+pub const DELETE_DIR_SUFFIX: &str = "-delete";
+const FUTURE_DIR_SUFFIX: &str = "-future";
+const STRAY_DIR_SUFFIX: &str = "-stray";
+
+/// Who this broker is, checked against each directory's `meta.properties`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerIdentity {
+    /// `node.id`.
+    pub node_id: i32,
+    /// `cluster.id`.
+    pub cluster_id: String,
+}
+
+/// One online log directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogDir {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its `directory.id`.
+    pub directory_id: String,
+}
+
+/// What [`LogManager::open`] found.
+#[derive(Debug)]
+pub struct LoadedLogs {
+    /// The manager, for creating, deleting and finally closing logs.
+    pub manager: LogManager,
+    /// Every partition found, loaded.
+    pub logs: BTreeMap<TopicPartition, Log>,
+    /// Directories that failed to load, with why; their partitions are not in `logs`.
+    pub offline_dirs: Vec<(PathBuf, LogError)>,
+}
+
+/// The log directories of one broker.
+#[derive(Debug)]
+pub struct LogManager {
+    fs: Arc<dyn FileSystem>,
+    dirs: Vec<LogDir>,
+    /// Partitions per online directory, for placing new ones.
+    partition_counts: Mutex<HashMap<PathBuf, usize>>,
+}
+
+/// The directory of the cluster metadata log (`__cluster_metadata-0`), which shares
+/// `log.dirs` with partitions but is owned by the controller.
+pub const METADATA_LOG_DIR_NAME: &str = "__cluster_metadata-0";
+
+fn clean_shutdown_path(dir: &Path) -> PathBuf {
+    dir.join(CLEAN_SHUTDOWN_FILE)
+}
+
+impl LogManager {
+    /// Opens every directory in `dirs`: checks or writes `meta.properties`, finishes
+    /// interrupted deletions, and loads each partition with the config `config_for` gives
+    /// its topic. A directory that fails to load is reported in
+    /// [`LoadedLogs::offline_dirs`]; it is an error only if none loads, if a directory
+    /// belongs to another node or cluster, or if a partition appears twice.
+    pub fn open(
+        fs: Arc<dyn FileSystem>,
+        dirs: Vec<PathBuf>,
+        identity: &BrokerIdentity,
+        config_for: &dyn Fn(&TopicPartition) -> LogConfig,
+        now_ms: i64,
+    ) -> Result<LoadedLogs, LogError> {
+        let mut online = Vec::new();
+        let mut offline_dirs = Vec::new();
+        let mut logs: BTreeMap<TopicPartition, Log> = BTreeMap::new();
+        let mut counts = HashMap::new();
+        let mut seen_ids: HashMap<String, PathBuf> = HashMap::new();
+        for dir in dirs {
+            let meta = match prepare_dir(fs.as_ref(), &dir, identity) {
+                Ok(meta) => meta,
+                Err(e @ (LogError::NodeIdMismatch { .. } | LogError::ClusterIdMismatch { .. })) => {
+                    return Err(e)
+                }
+                Err(e) => {
+                    tracing::error!(dir = %dir.display(), error = %e, "log directory is offline");
+                    offline_dirs.push((dir, e));
+                    continue;
+                }
+            };
+            let directory_id = meta.directory_id.clone().unwrap_or_default();
+            if let Some(first) = seen_ids.insert(directory_id.clone(), dir.clone()) {
+                return Err(LogError::DuplicateDirectoryId {
+                    first,
+                    second: dir,
+                    id: directory_id,
+                });
+            }
+            match load_dir(&fs, &dir, config_for, now_ms) {
+                Ok(loaded) => {
+                    counts.insert(dir.clone(), loaded.len());
+                    for (tp, log) in loaded {
+                        if let Some(other) = logs.get(&tp) {
+                            return Err(LogError::corrupt(
+                                log.dir(),
+                                0,
+                                format!(
+                                    "partition {tp} is also in {}; remove one copy",
+                                    other.dir().display()
+                                ),
+                            ));
+                        }
+                        logs.insert(tp, log);
+                    }
+                    online.push(LogDir {
+                        path: dir,
+                        directory_id,
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(dir = %dir.display(), error = %e, "log directory is offline");
+                    offline_dirs.push((dir, e));
+                }
+            }
+        }
+        if online.is_empty() {
+            let summary = if offline_dirs.is_empty() {
+                "log.dirs is empty".to_string()
+            } else {
+                offline_dirs
+                    .iter()
+                    .map(|(d, e)| format!("{}: {e}", d.display()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            return Err(LogError::NoLogDirs { summary });
+        }
+        Ok(LoadedLogs {
+            manager: LogManager {
+                fs,
+                dirs: online,
+                partition_counts: Mutex::new(counts),
+            },
+            logs,
+            offline_dirs,
+        })
+    }
+
+    /// The online log directories.
+    pub fn log_dirs(&self) -> &[LogDir] {
+        &self.dirs
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, usize>> {
+        self.partition_counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates the log of a partition in the directory holding the fewest partitions, or
+    /// opens it where it already exists.
+    pub fn create_log(
+        &self,
+        tp: &TopicPartition,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<Log, LogError> {
+        let name = tp.dir_name();
+        for dir in &self.dirs {
+            let path = dir.path.join(&name);
+            if self.fs.exists(&path).map_err(|e| LogError::io(&path, e))? {
+                return Log::open(Arc::clone(&self.fs), path, config, true, now_ms);
+            }
+        }
+        let mut counts = self.counts();
+        let dir = self
+            .dirs
+            .iter()
+            .min_by_key(|d| counts.get(&d.path).copied().unwrap_or(0))
+            .ok_or_else(|| LogError::NoLogDirs {
+                summary: "every log directory is offline".into(),
+            })?;
+        let log = Log::open(
+            Arc::clone(&self.fs),
+            dir.path.join(&name),
+            config,
+            true,
+            now_ms,
+        )?;
+        self.fs
+            .sync_dir(&dir.path)
+            .map_err(|e| LogError::io(&dir.path, e))?;
+        *counts.entry(dir.path.clone()).or_default() += 1;
+        Ok(log)
+    }
+
+    /// Deletes a partition's log.
+    pub fn delete_log(&self, log: Log) -> Result<(), LogError> {
+        let parent = log.dir().parent().map(Path::to_path_buf);
+        log.delete()?;
+        if let Some(parent) = parent {
+            if let Some(n) = self.counts().get_mut(&parent) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every log and, in each directory whose logs all closed, writes the clean
+    /// shutdown marker. Returns the first error after trying every log.
+    pub fn shutdown(self, logs: impl IntoIterator<Item = Log>) -> Result<(), LogError> {
+        let mut failed_dirs = Vec::new();
+        let mut first_error = None;
+        for log in logs {
+            let parent = log.dir().parent().map(Path::to_path_buf);
+            if let Err(e) = log.close() {
+                tracing::error!(error = %e, "closing a log failed; its directory will be recovered at the next start");
+                failed_dirs.extend(parent);
+                first_error.get_or_insert(e);
+            }
+        }
+        for dir in &self.dirs {
+            if failed_dirs.contains(&dir.path) {
+                continue;
+            }
+            let marker = clean_shutdown_path(&dir.path);
+            if let Err(e) = self
+                .fs
+                .write_file_atomic(&marker, b"{\"version\":0,\"brokerEpoch\":-1}")
+            {
+                first_error.get_or_insert(LogError::io(&marker, e));
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Creates the directory if needed and checks or writes its `meta.properties`.
+fn prepare_dir(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    identity: &BrokerIdentity,
+) -> Result<MetaProperties, LogError> {
+    fs.create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+    let path = MetaProperties::path_in(dir);
+    let existing = if fs.exists(&path).map_err(|e| LogError::io(&path, e))? {
+        let bytes = fs.read_file(&path).map_err(|e| LogError::io(&path, e))?;
+        let text = String::from_utf8(bytes).map_err(|_| LogError::InvalidMetaProperties {
+            path: path.clone(),
+            reason: "not UTF-8 text".into(),
+        })?;
+        Some(MetaProperties::parse(&text, &path)?)
+    } else {
+        None
+    };
+    let meta = match existing {
+        Some(meta) => {
+            if meta.node_id != identity.node_id {
+                return Err(LogError::NodeIdMismatch {
+                    path,
+                    found: meta.node_id,
+                    expected: identity.node_id,
+                });
+            }
+            if meta.cluster_id != identity.cluster_id {
+                return Err(LogError::ClusterIdMismatch {
+                    path,
+                    found: meta.cluster_id,
+                    expected: identity.cluster_id.clone(),
+                });
+            }
+            if meta.directory_id.is_some() {
+                return Ok(meta);
+            }
+            MetaProperties {
+                directory_id: Some(new_kafka_uuid()),
+                ..meta
+            }
+        }
+        None => MetaProperties {
+            version: 1,
+            node_id: identity.node_id,
+            cluster_id: identity.cluster_id.clone(),
+            directory_id: Some(new_kafka_uuid()),
+        },
+    };
+    fs.write_file_atomic(&path, meta.to_properties().as_bytes())
+        .map_err(|e| LogError::io(&path, e))?;
+    Ok(meta)
+}
+
+/// Loads every partition directory in `dir`.
+fn load_dir(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    config_for: &dyn Fn(&TopicPartition) -> LogConfig,
+    now_ms: i64,
+) -> Result<Vec<(TopicPartition, Log)>, LogError> {
+    let marker = clean_shutdown_path(dir);
+    let clean = fs.exists(&marker).map_err(|e| LogError::io(&marker, e))?;
+    let mut partitions = Vec::new();
+    for entry in fs.read_dir(dir).map_err(|e| LogError::io(dir, e))? {
+        let path = dir.join(&entry.name);
+        if !entry.is_dir {
+            continue;
+        }
+        if entry.name.ends_with(DELETE_DIR_SUFFIX) {
+            tracing::info!(dir = %path.display(), "finishing an interrupted partition deletion");
+            fs.remove_dir_all(&path)
+                .map_err(|e| LogError::io(&path, e))?;
+            continue;
+        }
+        if entry.name == METADATA_LOG_DIR_NAME {
+            // The controller's Raft log lives here (as in Kafka's KRaft mode) in its own
+            // format; it is not a partition of record batches.
+            continue;
+        }
+        if entry.name.ends_with(FUTURE_DIR_SUFFIX) || entry.name.ends_with(STRAY_DIR_SUFFIX) {
+            tracing::warn!(dir = %path.display(), "skipping a future or stray replica directory");
+            continue;
+        }
+        match TopicPartition::from_dir_name(&entry.name) {
+            Some(tp) => partitions.push((tp, path)),
+            None => {
+                tracing::warn!(dir = %path.display(), "skipping a directory whose name is not <topic>-<partition>")
+            }
+        }
+    }
+    partitions.sort();
+    let total = partitions.len();
+    let started = Instant::now();
+    tracing::info!(dir = %dir.display(), partitions = total, recovery = !clean, "loading logs");
+    let step = (total / 10).max(1);
+    let mut logs = Vec::with_capacity(total);
+    for (i, (tp, path)) in partitions.into_iter().enumerate() {
+        let log = Log::open(Arc::clone(fs), path, config_for(&tp), !clean, now_ms)?;
+        logs.push((tp, log));
+        if (i + 1) % step == 0 || i + 1 == total {
+            tracing::info!(dir = %dir.display(), loaded = i + 1, total, elapsed_ms = started.elapsed().as_millis() as u64, "loading logs");
+        }
+    }
+    if clean {
+        fs.remove_file(&marker)
+            .map_err(|e| LogError::io(&marker, e))?;
+        fs.sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
+    }
+    Ok(logs)
+}

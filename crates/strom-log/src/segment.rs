@@ -1,0 +1,700 @@
+//! One segment: a `.log` file of batches exactly as appended (offsets assigned), with its
+//! offset and time indexes and the in-memory facts the log needs (size, next offset,
+//! largest timestamp).
+//!
+//! The segment knows nothing about other segments: the log decides when to roll, which
+//! segments to recover, and how far reads may go.
+
+use std::io::IoSlice;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use strom_records::layout::{LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
+use strom_records::{validate_batch, BatchHeader, RecordBatch};
+
+use crate::config::LogConfig;
+use crate::error::LogError;
+use crate::file_names::{segment_path, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX};
+use crate::fs::{FileSystem, SegmentFile};
+use crate::offset_index::{OffsetIndex, OffsetPosition};
+use crate::time_index::TimeIndex;
+
+/// What the segment records about each batch it appends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppendedBatch {
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub size: u64,
+}
+
+/// A batch found by a scan: where it starts and its header.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FoundBatch {
+    pub position: u64,
+    pub header: BatchHeader,
+    pub size: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct LogSegment {
+    base_offset: i64,
+    log: Arc<dyn SegmentFile>,
+    log_path: PathBuf,
+    size: u64,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    bytes_since_last_index_entry: u64,
+    index_interval_bytes: u64,
+    /// Largest batch maxTimestamp, -1 when none.
+    max_timestamp: i64,
+    /// Last offset of the batch carrying `max_timestamp`.
+    offset_of_max_timestamp: i64,
+    /// Offset after the last batch; the base offset when empty.
+    next_offset: i64,
+    /// maxTimestamp of the first batch, for `segment.ms`.
+    first_batch_timestamp: Option<i64>,
+    created_ms: i64,
+    roll_jitter_ms: i64,
+}
+
+impl LogSegment {
+    /// Creates an empty segment, replacing any files of the same base offset.
+    pub fn create(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+        roll_jitter_ms: i64,
+    ) -> Result<LogSegment, LogError> {
+        let log_path = segment_path(dir, base_offset, LOG_FILE_SUFFIX);
+        let log = fs
+            .create(&log_path)
+            .map_err(|e| LogError::io(&log_path, e))?;
+        let offset_index = OffsetIndex::create(
+            fs,
+            &segment_path(dir, base_offset, INDEX_FILE_SUFFIX),
+            base_offset,
+            config.segment_index_bytes,
+        )?;
+        let time_index = TimeIndex::create(
+            fs,
+            &segment_path(dir, base_offset, TIME_INDEX_FILE_SUFFIX),
+            base_offset,
+            config.segment_index_bytes,
+        )?;
+        Ok(LogSegment {
+            base_offset,
+            log,
+            log_path,
+            size: 0,
+            offset_index,
+            time_index,
+            bytes_since_last_index_entry: 0,
+            index_interval_bytes: config.index_interval_bytes,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            next_offset: base_offset,
+            first_batch_timestamp: None,
+            created_ms: now_ms,
+            roll_jitter_ms,
+        })
+    }
+
+    /// Opens an existing segment and its indexes. A problem with an index comes back as
+    /// the reason to rebuild it ([`LogSegment::recover`]); the in-memory facts are only
+    /// valid after [`LogSegment::check_inactive`], [`LogSegment::load_active_tail`] or a
+    /// recovery.
+    pub fn open(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+        roll_jitter_ms: i64,
+    ) -> Result<(LogSegment, Option<String>), LogError> {
+        let log_path = segment_path(dir, base_offset, LOG_FILE_SUFFIX);
+        let log = fs.open(&log_path).map_err(|e| LogError::io(&log_path, e))?;
+        let size = log.len().map_err(|e| LogError::io(&log_path, e))?;
+        let mut problem = None;
+        let index_path = segment_path(dir, base_offset, INDEX_FILE_SUFFIX);
+        let offset_index = match OffsetIndex::open_checked(
+            fs,
+            &index_path,
+            base_offset,
+            config.segment_index_bytes,
+        )? {
+            Ok(index) => index,
+            Err(reason) => {
+                problem = Some(format!("{}: {reason}", index_path.display()));
+                OffsetIndex::create(fs, &index_path, base_offset, config.segment_index_bytes)?
+            }
+        };
+        let time_path = segment_path(dir, base_offset, TIME_INDEX_FILE_SUFFIX);
+        let time_index =
+            match TimeIndex::open_checked(fs, &time_path, base_offset, config.segment_index_bytes)?
+            {
+                Ok(index) => index,
+                Err(reason) => {
+                    problem.get_or_insert(format!("{}: {reason}", time_path.display()));
+                    TimeIndex::create(fs, &time_path, base_offset, config.segment_index_bytes)?
+                }
+            };
+        let segment = LogSegment {
+            base_offset,
+            log,
+            log_path,
+            size,
+            offset_index,
+            time_index,
+            bytes_since_last_index_entry: 0,
+            index_interval_bytes: config.index_interval_bytes,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            next_offset: base_offset,
+            first_batch_timestamp: None,
+            created_ms: now_ms,
+            roll_jitter_ms,
+        };
+        Ok((segment, problem))
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    pub fn log_file(&self) -> &Arc<dyn SegmentFile> {
+        &self.log
+    }
+
+    #[cfg(test)]
+    pub fn offset_index_entries(&self) -> u64 {
+        self.offset_index.len()
+    }
+
+    /// Sanity checks of an inactive segment opened without recovery; takes its facts from
+    /// the indexes (the time index's last entry holds the segment's maximum).
+    pub fn check_inactive(&mut self, next_base: i64) -> Option<String> {
+        if let Some(last) = self.offset_index.last() {
+            if last.offset >= next_base || u64::from(last.position) >= self.size {
+                return Some(format!(
+                    "{}: last entry {last:?} points past the segment (size {}, next segment at offset {next_base})",
+                    self.offset_index.path().display(),
+                    self.size
+                ));
+            }
+        }
+        if let Some(last) = self.time_index.last() {
+            if last.offset >= next_base {
+                return Some(format!(
+                    "{}: last entry {last:?} points past the segment (next segment at offset {next_base})",
+                    self.time_index.path().display()
+                ));
+            }
+            self.max_timestamp = last.timestamp;
+            self.offset_of_max_timestamp = last.offset;
+        }
+        self.next_offset = if self.size > 0 {
+            next_base
+        } else {
+            self.base_offset
+        };
+        None
+    }
+
+    /// For the active segment after a clean shutdown: reads the batch headers after the
+    /// last index entry to find the next offset and the largest timestamp, checking that
+    /// they end exactly at the end of the file. Returns a reason to recover instead.
+    pub fn load_active_tail(&mut self) -> Result<Option<String>, LogError> {
+        let (mut position, mut expected_min) = match self.offset_index.last() {
+            Some(entry) => {
+                if u64::from(entry.position) >= self.size {
+                    return Ok(Some(format!(
+                        "{}: last entry {entry:?} points past the end of the log ({} bytes)",
+                        self.offset_index.path().display(),
+                        self.size
+                    )));
+                }
+                (u64::from(entry.position), self.base_offset)
+            }
+            None => (0, self.base_offset),
+        };
+        if let Some(last) = self.time_index.last() {
+            self.max_timestamp = last.timestamp;
+            self.offset_of_max_timestamp = last.offset;
+        }
+        let mut first = self.offset_index.last();
+        while position < self.size {
+            let header = match self.try_read_header(position, self.size)? {
+                Ok(h) => h,
+                Err(reason) => return Ok(Some(reason)),
+            };
+            if let Some(entry) = first.take() {
+                if header.last_offset() != entry.offset {
+                    return Ok(Some(format!(
+                        "{}: entry {entry:?} points at a batch ending at offset {}",
+                        self.offset_index.path().display(),
+                        header.last_offset()
+                    )));
+                }
+            }
+            if header.base_offset() < expected_min {
+                return Ok(Some(format!(
+                    "{}: batch at byte {position} has offset {} below {expected_min}",
+                    self.log_path.display(),
+                    header.base_offset()
+                )));
+            }
+            if header.max_timestamp() > self.max_timestamp {
+                self.max_timestamp = header.max_timestamp();
+                self.offset_of_max_timestamp = header.last_offset();
+            }
+            expected_min = header.last_offset() + 1;
+            let size = header.size_in_bytes().unwrap_or(0) as u64;
+            position += size;
+            self.bytes_since_last_index_entry += size;
+        }
+        self.next_offset = expected_min;
+        if self.size >= RECORD_BATCH_OVERHEAD as u64 {
+            match self.try_read_header(0, self.size)? {
+                Ok(h) => self.first_batch_timestamp = Some(h.max_timestamp()),
+                Err(reason) => return Ok(Some(reason)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads every batch, checks it fully (framing, CRC, records), rebuilds both indexes
+    /// and cuts the file after the last valid batch. Batches must not reach `next_base`.
+    /// Returns how many bytes were cut.
+    pub fn recover(&mut self, next_base: Option<i64>) -> Result<u64, LogError> {
+        self.offset_index.reset()?;
+        self.time_index.reset()?;
+        self.bytes_since_last_index_entry = 0;
+        self.max_timestamp = -1;
+        self.offset_of_max_timestamp = -1;
+        self.first_batch_timestamp = None;
+        let file_size = self
+            .log
+            .len()
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        self.size = file_size;
+        let mut position = 0u64;
+        let mut expected_min = self.base_offset;
+        let mut buf = Vec::new();
+        let mut cut_reason = None;
+        while position < file_size {
+            let header = match self.try_read_header(position, file_size)? {
+                Ok(h) => h,
+                Err(reason) => {
+                    cut_reason = Some(reason);
+                    break;
+                }
+            };
+            let size = header.size_in_bytes().unwrap_or(0);
+            buf.resize(size, 0);
+            self.log
+                .read_exact_at(&mut buf, position)
+                .map_err(|e| LogError::io(&self.log_path, e))?;
+            // No size limit: max.message.bytes may have been lowered since it was written.
+            if let Err(e) = validate_batch(&buf, usize::MAX) {
+                cut_reason = Some(format!("batch at byte {position} is invalid: {e}"));
+                break;
+            }
+            let last_offset = header.last_offset();
+            if header.base_offset() < expected_min
+                || last_offset - self.base_offset > i64::from(i32::MAX)
+            {
+                cut_reason = Some(format!("batch at byte {position} has offsets {}..={last_offset}, expected at least {expected_min}", header.base_offset()));
+                break;
+            }
+            if next_base.is_some_and(|next| last_offset >= next) {
+                cut_reason = Some(format!(
+                    "batch at byte {position} reaches offset {last_offset}, into the next segment"
+                ));
+                break;
+            }
+            self.index_batch(
+                position,
+                AppendedBatch {
+                    last_offset,
+                    max_timestamp: header.max_timestamp(),
+                    size: size as u64,
+                },
+            )?;
+            position += size as u64;
+            expected_min = last_offset + 1;
+        }
+        self.size = position;
+        self.next_offset = expected_min;
+        let cut = file_size - position;
+        if cut > 0 {
+            tracing::warn!(
+                file = %self.log_path.display(),
+                position,
+                bytes = cut,
+                reason = cut_reason.as_deref().unwrap_or("unknown"),
+                "cutting the tail of a log segment during recovery"
+            );
+            self.log
+                .set_len(position)
+                .map_err(|e| LogError::io(&self.log_path, e))?;
+        }
+        Ok(cut)
+    }
+
+    /// Updates indexes and facts for a batch just written at `position`.
+    fn index_batch(&mut self, position: u64, batch: AppendedBatch) -> Result<(), LogError> {
+        if position == 0 {
+            self.first_batch_timestamp = Some(batch.max_timestamp);
+        }
+        if batch.max_timestamp > self.max_timestamp {
+            self.max_timestamp = batch.max_timestamp;
+            self.offset_of_max_timestamp = batch.last_offset;
+        }
+        if self.bytes_since_last_index_entry > self.index_interval_bytes {
+            let position = u32::try_from(position).map_err(|_| {
+                LogError::corrupt(
+                    &self.log_path,
+                    position,
+                    "segment larger than 2 GiB cannot be indexed",
+                )
+            })?;
+            self.offset_index.append(OffsetPosition {
+                offset: batch.last_offset,
+                position,
+            })?;
+            self.time_index
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+            self.bytes_since_last_index_entry = 0;
+        }
+        self.bytes_since_last_index_entry += batch.size;
+        self.next_offset = batch.last_offset + 1;
+        Ok(())
+    }
+
+    /// Writes `slices` (patched headers and untouched bodies) with one vectored append,
+    /// then indexes each batch. On a failed write the file is cut back to its old size
+    /// when possible; the caller takes the log offline either way.
+    pub fn append(
+        &mut self,
+        slices: &[IoSlice<'_>],
+        batches: &[AppendedBatch],
+    ) -> Result<(), LogError> {
+        let start = self.size;
+        if let Err(e) = self.log.append(slices) {
+            if let Err(undo) = self.log.set_len(start) {
+                tracing::error!(file = %self.log_path.display(), error = %undo, "could not cut a failed append back; recovery will at the next start");
+            }
+            return Err(LogError::io(&self.log_path, e));
+        }
+        let mut position = start;
+        for batch in batches {
+            if let Err(e) = self.index_batch(position, *batch) {
+                // Best effort: do not leave a batch behind whose append reported failure.
+                let _ = self.log.set_len(start);
+                return Err(e);
+            }
+            position += batch.size;
+        }
+        self.size = position;
+        Ok(())
+    }
+
+    /// Whether appending `append_size` bytes ending at `last_offset`, with largest
+    /// timestamp `max_timestamp`, must go to a new segment (Kafka's `shouldRoll`).
+    pub fn should_roll(
+        &self,
+        config: &LogConfig,
+        append_size: u64,
+        max_timestamp: i64,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> bool {
+        if self.size == 0 {
+            return false;
+        }
+        let waited = match self.first_batch_timestamp {
+            Some(first) if first >= 0 && max_timestamp >= 0 => max_timestamp.saturating_sub(first),
+            _ => now_ms.saturating_sub(self.created_ms),
+        };
+        self.size + append_size > config.effective_segment_bytes()
+            || waited > config.segment_ms.saturating_sub(self.roll_jitter_ms)
+            || self.offset_index.is_full()
+            || self.time_index.is_full()
+            || last_offset - self.base_offset > i64::from(i32::MAX)
+    }
+
+    /// Called when the segment stops being active: records the final largest timestamp in
+    /// the time index and makes everything durable.
+    pub fn on_become_inactive(&mut self) -> Result<(), LogError> {
+        if self.max_timestamp >= 0 {
+            self.time_index
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+        }
+        self.sync_all()
+    }
+
+    pub fn sync_all(&self) -> Result<(), LogError> {
+        self.log
+            .sync_data()
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        self.offset_index.sync()?;
+        self.time_index.sync()
+    }
+
+    /// Reads the header at `position`, or explains why there is no valid one ending by
+    /// `limit`.
+    fn try_read_header(
+        &self,
+        position: u64,
+        limit: u64,
+    ) -> Result<Result<BatchHeader, String>, LogError> {
+        if position + RECORD_BATCH_OVERHEAD as u64 > limit {
+            return Ok(Err(format!(
+                "{} bytes at byte {position} are too few for a batch header",
+                limit - position
+            )));
+        }
+        let mut buf = [0u8; RECORD_BATCH_OVERHEAD];
+        self.log
+            .read_exact_at(&mut buf, position)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        let header = BatchHeader::from_array(buf);
+        if header.magic() != 2 {
+            return Ok(Err(format!(
+                "batch at byte {position} has magic {}",
+                header.magic()
+            )));
+        }
+        match header.size_in_bytes() {
+            Some(size) if position + size as u64 <= limit => Ok(Ok(header)),
+            Some(size) => Ok(Err(format!(
+                "batch at byte {position} needs {size} bytes, {} remain",
+                limit - position
+            ))),
+            None => Ok(Err(format!(
+                "batch at byte {position} has impossible batchLength {}",
+                header.batch_length()
+            ))),
+        }
+    }
+
+    /// Reads the header at `position` of a segment whose contents were validated.
+    pub fn read_header(&self, position: u64) -> Result<FoundBatch, LogError> {
+        match self.try_read_header(position, self.size)? {
+            Ok(header) => Ok(FoundBatch {
+                position,
+                header,
+                size: header.size_in_bytes().unwrap_or(0) as u64,
+            }),
+            Err(reason) => Err(LogError::corrupt(&self.log_path, position, reason)),
+        }
+    }
+
+    /// The batch holding `offset` or, if it fell in a gap, the first batch after it.
+    /// `None` when the segment ends before `offset`.
+    pub fn find_batch(&self, offset: i64) -> Result<Option<FoundBatch>, LogError> {
+        let position = self
+            .offset_index
+            .floor(offset)?
+            .map_or(0, |e| u64::from(e.position));
+        self.scan_from(position, |h| h.last_offset() >= offset)
+    }
+
+    /// The first batch from `position` on whose header satisfies `pred`.
+    fn scan_from(
+        &self,
+        mut position: u64,
+        pred: impl Fn(&BatchHeader) -> bool,
+    ) -> Result<Option<FoundBatch>, LogError> {
+        while position < self.size {
+            let found = self.read_header(position)?;
+            if pred(&found.header) {
+                return Ok(Some(found));
+            }
+            position += found.size;
+        }
+        Ok(None)
+    }
+
+    /// Reads `len` bytes at `position`.
+    pub fn read_bytes(&self, position: u64, len: u64) -> Result<Bytes, LogError> {
+        let len = usize::try_from(len)
+            .map_err(|_| LogError::corrupt(&self.log_path, position, "read larger than memory"))?;
+        let mut buf = vec![0u8; len];
+        self.log
+            .read_exact_at(&mut buf, position)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        Ok(Bytes::from(buf))
+    }
+
+    /// Whole batches from the batch holding `fetch_offset`, up to `max_bytes` (or the
+    /// first batch alone if it is larger and `min_one_message`), each ending before
+    /// `upper`. Returns the bytes and the offset after them; `None` when the segment ends
+    /// before `fetch_offset`.
+    pub fn read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_message: bool,
+        upper: i64,
+    ) -> Result<Option<(Bytes, i64)>, LogError> {
+        let Some(first) = self.find_batch(fetch_offset)? else {
+            return Ok(None);
+        };
+        if first.header.last_offset() >= upper {
+            return Ok(Some((Bytes::new(), fetch_offset)));
+        }
+        let max_bytes = max_bytes as u64;
+        if first.size > max_bytes {
+            if !min_one_message {
+                return Ok(Some((Bytes::new(), fetch_offset)));
+            }
+            let bytes = self.read_bytes(first.position, first.size)?;
+            return Ok(Some((bytes, first.header.last_offset() + 1)));
+        }
+        let window = max_bytes.min(self.size - first.position);
+        let bytes = self.read_bytes(first.position, window)?;
+        let mut end = 0usize;
+        let mut next_offset = fetch_offset;
+        while end + LOG_OVERHEAD <= bytes.len() {
+            let rest = &bytes[end..];
+            if rest.len() < RECORD_BATCH_OVERHEAD {
+                break;
+            }
+            let header = BatchHeader::parse(rest).map_err(|e| {
+                LogError::corrupt(&self.log_path, first.position + end as u64, e.to_string())
+            })?;
+            let Some(size) = header.size_in_bytes() else {
+                return Err(LogError::corrupt(
+                    &self.log_path,
+                    first.position + end as u64,
+                    format!("impossible batchLength {}", header.batch_length()),
+                ));
+            };
+            if size > rest.len() || header.last_offset() >= upper {
+                break;
+            }
+            end += size;
+            next_offset = header.last_offset() + 1;
+        }
+        Ok(Some((bytes.slice(..end), next_offset)))
+    }
+
+    /// The whole batch found by a scan.
+    pub fn read_batch(&self, found: &FoundBatch) -> Result<RecordBatch, LogError> {
+        let bytes = self.read_bytes(found.position, found.size)?;
+        RecordBatch::new(bytes)
+            .map_err(|e| LogError::corrupt(&self.log_path, found.position, e.to_string()))
+    }
+
+    /// First record with timestamp >= `timestamp`: `(timestamp, offset)`.
+    pub fn find_offset_by_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+        if self.max_timestamp < timestamp {
+            return Ok(None);
+        }
+        let start = match self.time_index.lower(timestamp)? {
+            Some(entry) => self
+                .offset_index
+                .floor(entry.offset)?
+                .map_or(0, |e| u64::from(e.position)),
+            None => 0,
+        };
+        let mut position = start;
+        while let Some(found) = self.scan_from(position, |h| h.max_timestamp() >= timestamp)? {
+            let batch = self.read_batch(&found)?;
+            match batch.records() {
+                Ok(records) => {
+                    if let Some(r) = records.iter().find(|r| r.timestamp() >= timestamp) {
+                        return Ok(Some((r.timestamp(), r.offset())));
+                    }
+                }
+                Err(e) => {
+                    // Accepted without decompressing; answer at batch granularity.
+                    tracing::warn!(file = %self.log_path.display(), position = found.position, error = %e, "cannot decode batch records for a timestamp lookup; answering with its base offset");
+                    return Ok(Some((
+                        found.header.max_timestamp(),
+                        found.header.base_offset(),
+                    )));
+                }
+            }
+            position = found.position + found.size;
+        }
+        Ok(None)
+    }
+
+    /// The record carrying this segment's largest timestamp (the first one, on ties):
+    /// `(timestamp, offset)`.
+    pub fn max_timestamp_and_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
+        if self.max_timestamp < 0 {
+            return Ok(None);
+        }
+        let Some(found) = self.find_batch(self.offset_of_max_timestamp)? else {
+            return Err(LogError::corrupt(
+                &self.log_path,
+                self.size,
+                format!(
+                    "no batch holds offset {} of the largest timestamp",
+                    self.offset_of_max_timestamp
+                ),
+            ));
+        };
+        let batch = self.read_batch(&found)?;
+        let offset = match batch.records() {
+            Ok(records) => records
+                .iter()
+                .find(|r| r.timestamp() == self.max_timestamp)
+                .map_or(found.header.base_offset(), |r| r.offset()),
+            Err(e) => {
+                tracing::warn!(file = %self.log_path.display(), position = found.position, error = %e, "cannot decode batch records for the largest timestamp; answering with its base offset");
+                found.header.base_offset()
+            }
+        };
+        Ok(Some((self.max_timestamp, offset)))
+    }
+}
+
+/// Reads batch headers from the start of a segment file until the first one that is
+/// missing or malformed; returns the offset after the last good batch (`base_offset` if
+/// none). Used to learn the extent of a compaction swap file before it is recovered.
+pub(crate) fn scan_next_offset(
+    file: &dyn SegmentFile,
+    path: &Path,
+    base_offset: i64,
+) -> Result<i64, LogError> {
+    let size = file.len().map_err(|e| LogError::io(path, e))?;
+    let mut position = 0u64;
+    let mut next_offset = base_offset;
+    let mut buf = [0u8; RECORD_BATCH_OVERHEAD];
+    while position + RECORD_BATCH_OVERHEAD as u64 <= size {
+        file.read_exact_at(&mut buf, position)
+            .map_err(|e| LogError::io(path, e))?;
+        let header = BatchHeader::from_array(buf);
+        match header.size_in_bytes() {
+            Some(batch_size) if header.magic() == 2 && position + batch_size as u64 <= size => {
+                next_offset = next_offset.max(header.last_offset().saturating_add(1));
+                position += batch_size as u64;
+            }
+            _ => break,
+        }
+    }
+    Ok(next_offset)
+}

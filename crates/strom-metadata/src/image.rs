@@ -1,0 +1,447 @@
+//! The metadata image: the cluster metadata as of one metadata offset,
+//! immutable, built only by replaying records.
+//!
+//! Readers (request handlers, the broker's partition manager) hold an image
+//! for as long as they like without locks; a change produces a new image.
+//! Each part sits behind an `Arc` and is copied only when a record touches it
+//! (copy-on-write through `Arc::make_mut`), so an image is cheap to clone and
+//! a delta costs a copy of the touched maps, not of the whole image.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::error::MetadataError;
+use crate::record::{BrokerEndpoint, ConfigResource, MetadataRecord};
+use crate::topic_id::TopicId;
+use crate::topic_name::{has_collision_chars, topic_names_collide, validate_topic_name};
+
+static NO_CONFIGS: BTreeMap<String, String> = BTreeMap::new();
+
+/// One partition's replica assignment and leadership (Kafka's
+/// `PartitionRegistration`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionImage {
+    /// The replicas; the first is the preferred leader.
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// The leader's broker id, or -1 for none.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
+
+/// One topic with its partitions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicImage {
+    pub name: String,
+    pub topic_id: TopicId,
+    pub partitions: BTreeMap<i32, PartitionImage>,
+}
+
+/// A broker as it registered (Kafka's `BrokerRegistration`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerRegistration {
+    pub broker_id: i32,
+    /// Distinguishes one run of the broker process from the next.
+    pub incarnation_id: u128,
+    pub listeners: Vec<BrokerEndpoint>,
+    pub rack: Option<String>,
+}
+
+impl BrokerRegistration {
+    /// The record that registers this broker.
+    pub fn to_record(&self) -> MetadataRecord {
+        MetadataRecord::RegisterBroker {
+            broker_id: self.broker_id,
+            incarnation_id: self.incarnation_id,
+            listeners: self.listeners.clone(),
+            rack: self.rack.clone(),
+        }
+    }
+}
+
+/// The cluster metadata at one offset of the metadata log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataImage {
+    offset: i64,
+    topics: Arc<BTreeMap<String, Arc<TopicImage>>>,
+    topic_names: Arc<BTreeMap<TopicId, String>>,
+    brokers: Arc<BTreeMap<i32, BrokerRegistration>>,
+    topic_configs: Arc<BTreeMap<String, BTreeMap<String, String>>>,
+    broker_configs: Arc<BTreeMap<Option<i32>, BTreeMap<String, String>>>,
+}
+
+impl Default for MetadataImage {
+    fn default() -> Self {
+        MetadataImage::empty()
+    }
+}
+
+impl MetadataImage {
+    /// The image before any record: offset -1, nothing in it.
+    pub fn empty() -> MetadataImage {
+        MetadataImage {
+            offset: -1,
+            topics: Arc::default(),
+            topic_names: Arc::default(),
+            brokers: Arc::default(),
+            topic_configs: Arc::default(),
+            broker_configs: Arc::default(),
+        }
+    }
+
+    /// The offset of the last metadata log entry applied, -1 for none.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&TopicImage> {
+        self.topics.get(name).map(Arc::as_ref)
+    }
+
+    pub fn topic_by_id(&self, topic_id: TopicId) -> Option<&TopicImage> {
+        self.topic_names
+            .get(&topic_id)
+            .and_then(|name| self.topic(name))
+    }
+
+    /// All topics, in name order.
+    pub fn topics(&self) -> impl Iterator<Item = &TopicImage> + '_ {
+        self.topics.values().map(Arc::as_ref)
+    }
+
+    pub fn topic_count(&self) -> usize {
+        self.topics.len()
+    }
+
+    pub fn broker(&self, broker_id: i32) -> Option<&BrokerRegistration> {
+        self.brokers.get(&broker_id)
+    }
+
+    /// All registered brokers, in broker id order.
+    pub fn brokers(&self) -> impl Iterator<Item = &BrokerRegistration> + '_ {
+        self.brokers.values()
+    }
+
+    /// The topic's config overrides (empty when it has none or does not exist).
+    pub fn topic_config(&self, name: &str) -> &BTreeMap<String, String> {
+        self.topic_configs.get(name).unwrap_or(&NO_CONFIGS)
+    }
+
+    /// The overrides for one broker, or with `None` the cluster-wide broker
+    /// defaults.
+    pub fn broker_config(&self, broker_id: Option<i32>) -> &BTreeMap<String, String> {
+        self.broker_configs.get(&broker_id).unwrap_or(&NO_CONFIGS)
+    }
+
+    /// An existing topic, other than `name` itself, whose name collides with
+    /// `name` once '.' and '_' are unified (Kafka rejects creating it). The
+    /// least such name is returned, so the answer is deterministic.
+    pub fn colliding_topic(&self, name: &str) -> Option<&str> {
+        if !has_collision_chars(name) {
+            return None;
+        }
+        self.topics
+            .keys()
+            .filter(|existing| existing.as_str() != name && topic_names_collide(existing, name))
+            .map(String::as_str)
+            .next()
+    }
+
+    /// The image after `records`, which together make up the metadata log
+    /// entry at `offset`. All or nothing: on error `self` is unchanged and the
+    /// error names the first record that does not fit. Deterministic: the same
+    /// records on the same image give the same image.
+    pub fn apply(
+        &self,
+        records: &[MetadataRecord],
+        offset: i64,
+    ) -> Result<MetadataImage, MetadataError> {
+        if offset <= self.offset {
+            return Err(MetadataError::OffsetNotIncreasing {
+                offset,
+                image_offset: self.offset,
+            });
+        }
+        let mut next = self.clone();
+        for (index, record) in records.iter().enumerate() {
+            next.replay(index, record)?;
+        }
+        next.offset = offset;
+        Ok(next)
+    }
+
+    /// Records that rebuild this image when applied to an empty one: the
+    /// content of a metadata snapshot.
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut records = Vec::new();
+        records.extend(self.brokers.values().map(BrokerRegistration::to_record));
+        for (broker_id, configs) in self.broker_configs.iter() {
+            records.extend(config_records(ConfigResource::Broker(*broker_id), configs));
+        }
+        for topic in self.topics.values() {
+            records.push(MetadataRecord::Topic {
+                name: topic.name.clone(),
+                topic_id: topic.topic_id,
+            });
+            records.extend(config_records(
+                ConfigResource::Topic(topic.name.clone()),
+                self.topic_config(&topic.name),
+            ));
+            for (partition, image) in &topic.partitions {
+                records.push(MetadataRecord::Partition {
+                    topic_id: topic.topic_id,
+                    partition: *partition,
+                    replicas: image.replicas.clone(),
+                    isr: image.isr.clone(),
+                    leader: image.leader,
+                    leader_epoch: image.leader_epoch,
+                    partition_epoch: image.partition_epoch,
+                });
+            }
+        }
+        records
+    }
+
+    fn replay(&mut self, index: usize, record: &MetadataRecord) -> Result<(), MetadataError> {
+        match record {
+            MetadataRecord::RegisterBroker {
+                broker_id,
+                incarnation_id,
+                listeners,
+                rack,
+            } => {
+                if *broker_id < 0 {
+                    return Err(MetadataError::InvalidBrokerId {
+                        index,
+                        broker_id: *broker_id,
+                    });
+                }
+                let registration = BrokerRegistration {
+                    broker_id: *broker_id,
+                    incarnation_id: *incarnation_id,
+                    listeners: listeners.clone(),
+                    rack: rack.clone(),
+                };
+                Arc::make_mut(&mut self.brokers).insert(*broker_id, registration);
+            }
+            MetadataRecord::Topic { name, topic_id } => {
+                self.replay_topic(index, name, *topic_id)?
+            }
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+                partition_epoch,
+            } => {
+                let image = PartitionImage {
+                    replicas: replicas.clone(),
+                    isr: isr.clone(),
+                    leader: *leader,
+                    leader_epoch: *leader_epoch,
+                    partition_epoch: *partition_epoch,
+                };
+                self.replay_partition(index, *topic_id, *partition, image)?;
+            }
+            MetadataRecord::Config {
+                resource,
+                name,
+                value,
+            } => {
+                self.replay_config(index, resource, name, value.as_deref())?;
+            }
+            MetadataRecord::RemoveTopic { topic_id } => {
+                let Some(name) = self.topic_names.get(topic_id).cloned() else {
+                    return Err(MetadataError::UnknownTopicId {
+                        index,
+                        topic_id: *topic_id,
+                    });
+                };
+                Arc::make_mut(&mut self.topic_names).remove(topic_id);
+                Arc::make_mut(&mut self.topics).remove(&name);
+                if self.topic_configs.contains_key(&name) {
+                    Arc::make_mut(&mut self.topic_configs).remove(&name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn replay_topic(
+        &mut self,
+        index: usize,
+        name: &str,
+        topic_id: TopicId,
+    ) -> Result<(), MetadataError> {
+        validate_topic_name(name)
+            .map_err(|reason| MetadataError::InvalidTopicName { index, reason })?;
+        if topic_id.is_reserved() {
+            return Err(MetadataError::ReservedTopicId { index, topic_id });
+        }
+        if self.topics.contains_key(name) {
+            return Err(MetadataError::DuplicateTopicName {
+                index,
+                name: name.to_string(),
+            });
+        }
+        if let Some(existing) = self.topic_names.get(&topic_id) {
+            return Err(MetadataError::DuplicateTopicId {
+                index,
+                topic_id,
+                existing: existing.clone(),
+            });
+        }
+        let topic = TopicImage {
+            name: name.to_string(),
+            topic_id,
+            partitions: BTreeMap::new(),
+        };
+        Arc::make_mut(&mut self.topic_names).insert(topic_id, name.to_string());
+        Arc::make_mut(&mut self.topics).insert(name.to_string(), Arc::new(topic));
+        Ok(())
+    }
+
+    fn replay_partition(
+        &mut self,
+        index: usize,
+        topic_id: TopicId,
+        partition: i32,
+        image: PartitionImage,
+    ) -> Result<(), MetadataError> {
+        let Some(name) = self.topic_names.get(&topic_id).cloned() else {
+            return Err(MetadataError::UnknownTopicId { index, topic_id });
+        };
+        if let Err(reason) = check_partition(partition, &image) {
+            return Err(MetadataError::InvalidPartition {
+                index,
+                topic_id,
+                partition,
+                reason,
+            });
+        }
+        let topics = Arc::make_mut(&mut self.topics);
+        let Some(topic) = topics.get_mut(&name) else {
+            return Err(MetadataError::UnknownTopicId { index, topic_id });
+        };
+        Arc::make_mut(topic).partitions.insert(partition, image);
+        Ok(())
+    }
+
+    fn replay_config(
+        &mut self,
+        index: usize,
+        resource: &ConfigResource,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(), MetadataError> {
+        if name.is_empty() {
+            return Err(MetadataError::EmptyConfigName { index });
+        }
+        match resource {
+            ConfigResource::Topic(topic) => {
+                if !self.topics.contains_key(topic) {
+                    return Err(MetadataError::UnknownTopic {
+                        index,
+                        name: topic.clone(),
+                    });
+                }
+                set_config(
+                    Arc::make_mut(&mut self.topic_configs),
+                    topic.clone(),
+                    name,
+                    value,
+                );
+            }
+            ConfigResource::Broker(broker_id) => {
+                if let Some(id) = broker_id.filter(|id| *id < 0) {
+                    return Err(MetadataError::InvalidBrokerId {
+                        index,
+                        broker_id: id,
+                    });
+                }
+                set_config(
+                    Arc::make_mut(&mut self.broker_configs),
+                    *broker_id,
+                    name,
+                    value,
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn set_config<K: Ord>(
+    all: &mut BTreeMap<K, BTreeMap<String, String>>,
+    key: K,
+    name: &str,
+    value: Option<&str>,
+) {
+    match value {
+        Some(value) => {
+            all.entry(key)
+                .or_default()
+                .insert(name.to_string(), value.to_string());
+        }
+        None => {
+            if let Some(configs) = all.get_mut(&key) {
+                configs.remove(name);
+                if configs.is_empty() {
+                    all.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+fn config_records<'a>(
+    resource: ConfigResource,
+    configs: &'a BTreeMap<String, String>,
+) -> impl Iterator<Item = MetadataRecord> + 'a {
+    configs
+        .iter()
+        .map(move |(name, value)| MetadataRecord::Config {
+            resource: resource.clone(),
+            name: name.clone(),
+            value: Some(value.clone()),
+        })
+}
+
+/// The invariants of a partition registration that replay enforces.
+fn check_partition(partition: i32, image: &PartitionImage) -> Result<(), String> {
+    if partition < 0 {
+        return Err("the partition index is negative".to_string());
+    }
+    if image.replicas.is_empty() {
+        return Err("it has no replicas".to_string());
+    }
+    if let Some(id) = image.replicas.iter().find(|id| **id < 0) {
+        return Err(format!("replica {id} is not a broker id"));
+    }
+    if has_duplicate(&image.replicas) {
+        return Err(format!("replicas {:?} name a broker twice", image.replicas));
+    }
+    if has_duplicate(&image.isr) {
+        return Err(format!("ISR {:?} names a broker twice", image.isr));
+    }
+    if let Some(id) = image.isr.iter().find(|id| !image.replicas.contains(id)) {
+        return Err(format!("ISR member {id} is not a replica"));
+    }
+    if image.leader != -1 && !image.isr.contains(&image.leader) {
+        return Err(format!(
+            "leader {} is not in the ISR {:?}",
+            image.leader, image.isr
+        ));
+    }
+    if image.leader_epoch < 0 || image.partition_epoch < 0 {
+        return Err("an epoch is negative".to_string());
+    }
+    Ok(())
+}
+
+fn has_duplicate(ids: &[i32]) -> bool {
+    ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id))
+}

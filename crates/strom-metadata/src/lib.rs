@@ -1,0 +1,24 @@
+//! Cluster metadata as data: the records the controller writes to the
+//! metadata log, and the immutable image that replaying them builds.
+//!
+//! This crate is the functional core of metadata handling. It does no I/O and
+//! never awaits, so the same replay runs in the controller (to decide), in the
+//! broker (to serve), on restart (from a snapshot plus the log tail) and in
+//! tests, and all of them agree because replay is deterministic. Durability
+//! and ordering live in `strom-controller`.
+
+mod error;
+mod image;
+mod record;
+mod topic_id;
+mod topic_name;
+
+pub use error::{InvalidTopicName, MetadataError, TopicIdParseError};
+pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
+pub use record::{BrokerEndpoint, ConfigResource, MetadataRecord};
+pub use topic_id::TopicId;
+pub use topic_name::{
+    has_collision_chars, is_internal_topic, topic_names_collide, unify_collision_chars,
+    validate_topic_name, CLUSTER_METADATA_TOPIC_NAME, GROUP_METADATA_TOPIC_NAME,
+    MAX_TOPIC_NAME_LENGTH, TRANSACTION_STATE_TOPIC_NAME,
+};

@@ -1,0 +1,85 @@
+//! The metadata records: every change to topics, partitions, brokers and
+//! configs is one of these, written to the metadata log by the controller and
+//! replayed by everyone who needs the metadata. Names follow Kafka's KRaft
+//! records (`TopicRecord`, `PartitionRecord`, `ConfigRecord`, ...), without
+//! the `Record` suffix.
+//!
+//! The serde form is the on-disk form in the metadata log and snapshots, so
+//! variants and fields may be added (with `#[serde(default)]`) but never
+//! renamed or removed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::topic_id::TopicId;
+
+/// One change to the cluster metadata.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataRecord {
+    /// A broker announces itself (Kafka's `RegisterBrokerRecord`). A new
+    /// registration for the same id replaces the old one; the incarnation id
+    /// tells one process lifetime from the next.
+    RegisterBroker {
+        broker_id: i32,
+        incarnation_id: u128,
+        listeners: Vec<BrokerEndpoint>,
+        rack: Option<String>,
+    },
+    /// A topic is created (Kafka's `TopicRecord`). Its partitions follow as
+    /// `Partition` records.
+    Topic { name: String, topic_id: TopicId },
+    /// A partition's full state (Kafka's `PartitionRecord`); a later record
+    /// for the same partition replaces it.
+    Partition {
+        topic_id: TopicId,
+        partition: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+    },
+    /// A config override is set, or removed when `value` is `None` (Kafka's
+    /// `ConfigRecord`).
+    Config {
+        resource: ConfigResource,
+        name: String,
+        value: Option<String>,
+    },
+    /// A topic is deleted, with its partitions and config overrides (Kafka's
+    /// `RemoveTopicRecord`).
+    RemoveTopic { topic_id: TopicId },
+}
+
+impl MetadataRecord {
+    /// Kafka's name for the record type, for log lines and errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MetadataRecord::RegisterBroker { .. } => "RegisterBrokerRecord",
+            MetadataRecord::Topic { .. } => "TopicRecord",
+            MetadataRecord::Partition { .. } => "PartitionRecord",
+            MetadataRecord::Config { .. } => "ConfigRecord",
+            MetadataRecord::RemoveTopic { .. } => "RemoveTopicRecord",
+        }
+    }
+}
+
+/// One listener of a broker, as in `RegisterBrokerRecord.endPoints`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BrokerEndpoint {
+    /// The listener name, e.g. `PLAINTEXT`.
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// Kafka's security protocol name, e.g. `PLAINTEXT`, `SASL_SSL`.
+    pub security_protocol: String,
+}
+
+/// What a config applies to (Kafka's `ConfigResource`, topic and broker types).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ConfigResource {
+    /// A topic, by name.
+    Topic(String),
+    /// One broker, or with `None` the cluster-wide default for all brokers
+    /// (Kafka's empty broker resource name).
+    Broker(Option<i32>),
+}

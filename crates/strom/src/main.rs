@@ -1,0 +1,89 @@
+//! The `strom` binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+use strom_broker::{Broker, BrokerOptions};
+use strom_config::{BrokerConfig, Properties};
+
+#[derive(Parser)]
+#[command(name = "strom", version, about = "A Kafka-compatible streaming platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker (with its controller). With no arguments: 127.0.0.1:9092, data in ./strom-data.
+    Server {
+        /// A Kafka server.properties file.
+        properties: Option<PathBuf>,
+        /// Override a property, as kafka-server-start.sh does: --override log.dirs=/var/lib/strom
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Print every broker and topic configuration key Strom understands, as Markdown.
+    Configs,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Server { properties, overrides } => run_server(properties, overrides),
+        Command::Configs => {
+            print!("{}", strom_config::configuration_markdown());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(properties: Option<PathBuf>, overrides: Vec<String>) -> anyhow::Result<BrokerConfig> {
+    let mut props = match &properties {
+        Some(path) => Properties::load(path).with_context(|| format!("reading {}", path.display()))?,
+        None => Properties::default(),
+    };
+    for o in &overrides {
+        props.apply_override(o).context("--override")?;
+    }
+    Ok(BrokerConfig::from_properties(&props)?)
+}
+
+fn run_server(properties: Option<PathBuf>, overrides: Vec<String>) -> anyhow::Result<()> {
+    let config = load_config(properties, overrides)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("strom").build()?;
+    runtime.block_on(async move {
+        let broker = Broker::start(BrokerOptions { config }).await?;
+        wait_for_signal().await?;
+        info!("signal received, shutting down");
+        broker.shutdown().await?;
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
