@@ -46,6 +46,8 @@ pub(crate) struct BrokerState {
     pub controller: ControllerHandle,
     pub replicas: ReplicaManager,
     advertised: BrokerEndpoint,
+    /// The name of the listener clients connect through.
+    listener_name: String,
     /// Serializes applying metadata images to the hosted partitions.
     apply_lock: tokio::sync::Mutex<i64>,
 }
@@ -68,7 +70,7 @@ impl BrokerState {
 
     pub fn brokers(&self) -> Vec<BrokerEndpoint> {
         let image = self.image();
-        let listener = &self.config.advertised_listeners[0].name;
+        let listener = &self.listener_name;
         let mut out: Vec<BrokerEndpoint> = image
             .brokers()
             .filter_map(|b| {
@@ -144,11 +146,11 @@ impl Broker {
     pub async fn start(options: BrokerOptions) -> Result<Broker, BrokerError> {
         let config = Arc::new(options.config);
         let node_id = config.node_id;
-        for key in config.inert_keys() {
-            warn!("config key {key} is accepted for compatibility but has no effect in strom yet");
+        let inert = config.inert_keys();
+        if !inert.is_empty() {
+            warn!("accepted for compatibility, no effect in strom yet: {}", inert.join(", "));
         }
-        let listener_cfg = config.listeners[0].clone();
-        let advertised_cfg = config.advertised_listeners[0].clone();
+        let (listener_cfg, advertised_cfg) = client_listener(&config)?;
 
         let metadata_dir = config.log_dirs[0].join(strom_log::METADATA_LOG_DIR_NAME);
         let mut controller_config = ControllerConfig::single_node(node_id, metadata_dir);
@@ -217,6 +219,7 @@ impl Broker {
             controller,
             replicas,
             advertised,
+            listener_name: advertised_cfg.name.clone(),
             apply_lock: tokio::sync::Mutex::new(-1),
         });
         state.sync_replicas().await;
@@ -282,6 +285,29 @@ async fn flush_policy(state: Arc<BrokerState>, mut shutdown: watch::Receiver<boo
             }
         }
     }
+}
+
+/// The listener clients use: the first one that is not a controller
+/// listener (Kafka's stock KRaft config lists `CONTROLLER://:9093` too; the
+/// controller quorum of a single node needs no socket of its own).
+fn client_listener(config: &BrokerConfig) -> Result<(strom_config::Listener, strom_config::Listener), BrokerError> {
+    let controller_names: Vec<String> = config
+        .raw("controller.listener.names")
+        .map(|v| v.split(',').map(|n| n.trim().to_ascii_uppercase()).collect())
+        .unwrap_or_default();
+    let listener = config
+        .listeners
+        .iter()
+        .find(|l| !controller_names.contains(&l.name))
+        .cloned()
+        .ok_or_else(|| BrokerError::Listener("no listener left for clients after the controller listeners".into()))?;
+    let advertised = config
+        .advertised_listeners
+        .iter()
+        .find(|l| l.name == listener.name)
+        .cloned()
+        .unwrap_or_else(|| listener.clone());
+    Ok((listener, advertised))
 }
 
 /// The cluster id recorded in an existing log directory, so a restart

@@ -14,7 +14,7 @@ pub enum BrokerError {
     CreateDir { dir: PathBuf, source: std::io::Error },
     #[error("metadata quorum: {0}")]
     Controller(String),
-    #[error("invalid listener {0:?}: expected NAME://host:port")]
+    #[error("listeners: {0}")]
     Listener(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),

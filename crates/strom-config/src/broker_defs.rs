@@ -39,8 +39,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Static controller quorum as id@host:port; Strom runs a single-voter quorum."),
     ConfigDef::new("controller.quorum.bootstrap.servers", List, Some(""), HostPorts, "", false,
         "Controller endpoints used to discover the quorum (dynamic quorum)."),
-    ConfigDef::new("controller.listener.names", List, None, Any, "", false,
-        "Names of the listeners used by the controller."),
+    ConfigDef::new("controller.listener.names", List, None, Any, "", true,
+        "Names of the listeners used by the controller; the broker serves clients on the first other listener."),
     ConfigDef::new("strom.cluster.id", String, None, ClusterId, "", true,
         "Strom: cluster id for a new data directory (otherwise one is generated); must match an existing one."),
     // ---- Socket server

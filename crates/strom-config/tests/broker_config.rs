@@ -102,7 +102,6 @@ fn kafkas_stock_kraft_server_properties_loads() {
         vec![
             "process.roles",
             "controller.quorum.bootstrap.servers",
-            "controller.listener.names",
             "inter.broker.listener.name",
             "num.network.threads",
             "num.io.threads",
