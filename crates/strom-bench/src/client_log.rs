@@ -9,10 +9,31 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
+use std::sync::OnceLock;
+use std::time::Instant;
 
-/// Prints one librdkafka log line to stderr.
+/// Prints one librdkafka log line to stderr, stamped with seconds since the first line so a stall
+/// shows as a gap.
 pub fn print_log(level: RDKafkaLogLevel, facility: &str, message: &str) {
-    eprintln!("librdkafka {} {facility}: {message}", level_name(level));
+    static FIRST_LINE: OnceLock<Instant> = OnceLock::new();
+    let since_first = FIRST_LINE.get_or_init(Instant::now).elapsed().as_secs_f64();
+    eprintln!(
+        "librdkafka +{since_first:.3}s {} {facility}: {message}",
+        level_name(level)
+    );
+}
+
+/// librdkafka drops log lines below the client's level before they reach `print_log`; asking
+/// for `debug` contexts (`--producer-props debug=...`) only makes sense with the level lowered.
+pub fn log_level_for(extra_props: &[(String, String)]) -> RDKafkaLogLevel {
+    if extra_props
+        .iter()
+        .any(|(key, value)| key == "debug" && !value.is_empty())
+    {
+        RDKafkaLogLevel::Debug
+    } else {
+        RDKafkaLogLevel::Info
+    }
 }
 
 /// Prints librdkafka error events to stderr, skipping an event identical to the one before it
@@ -74,6 +95,16 @@ impl ConsumerContext for LoggingContext {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_contexts_lower_the_log_level() {
+        assert!(matches!(log_level_for(&[]), RDKafkaLogLevel::Info));
+        let debug = [
+            ("linger.ms".to_owned(), "0".to_owned()),
+            ("debug".to_owned(), "fetch".to_owned()),
+        ];
+        assert!(matches!(log_level_for(&debug), RDKafkaLogLevel::Debug));
+    }
 
     #[test]
     fn a_repeated_error_is_printed_once_and_a_new_one_again() {

@@ -157,7 +157,7 @@ fn producer_config(args: &ProduceArgs) -> ClientConfig {
         .set("linger.ms", args.linger_ms.to_string())
         .set("batch.size", args.batch_size.to_string())
         .set("delivery.timeout.ms", args.delivery_timeout_ms.to_string())
-        .set_log_level(RDKafkaLogLevel::Info);
+        .set_log_level(client_log::log_level_for(&args.producer_props));
     for (key, value) in &args.producer_props {
         config.set(key, value);
     }

@@ -23,6 +23,11 @@ pub struct Summary {
     pub mb_per_sec: f64,
     #[serde(flatten)]
     pub produce: Option<ProduceDetails>,
+    /// Consume only: from assigning partitions to the first record. A first Fetch that holds
+    /// only empty partitions waits `fetch.wait.max.ms` (500 ms) before librdkafka asks for the
+    /// rest, and that startup cost is in `elapsed_s`; this shows how much of it there was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_record_ms: Option<f64>,
 }
 
 /// What only a produce run has: its settings and the delivery latency.
@@ -80,11 +85,17 @@ impl Summary {
             records_per_sec: records as f64 / seconds,
             mb_per_sec: bytes as f64 / MIB / seconds,
             produce: None,
+            first_record_ms: None,
         }
     }
 
     pub fn with_produce(mut self, details: ProduceDetails) -> Summary {
         self.produce = Some(details);
+        self
+    }
+
+    pub fn with_first_record_after(mut self, after: Duration) -> Summary {
+        self.first_record_ms = Some(after.as_secs_f64() * 1000.0);
         self
     }
 
@@ -112,6 +123,9 @@ impl Summary {
                 p.record_size,
                 if p.rate > 0 { format!(", rate {} records/s", p.rate) } else { String::new() }
             ));
+        }
+        if let Some(ms) = self.first_record_ms {
+            line.push_str(&format!(", first record after {ms:.1} ms"));
         }
         line.push('.');
         line
@@ -175,11 +189,21 @@ mod tests {
     }
 
     #[test]
-    fn consume_json_has_no_latency_fields() {
-        let line = Summary::new("consume", "bench", 10, 1000, Duration::from_secs(1)).json_line();
-        let value: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+    fn consume_json_has_no_latency_fields_but_the_first_record_time() {
+        let summary = Summary::new("consume", "bench", 10, 1000, Duration::from_secs(1))
+            .with_first_record_after(Duration::from_millis(502));
+        let value: serde_json::Value =
+            serde_json::from_str(&summary.json_line()).expect("valid JSON");
         assert_eq!(value["mode"], "consume");
         assert!(value.get("p99_ms").is_none());
+        assert_eq!(value["first_record_ms"], 502.0);
+        assert!(
+            summary
+                .human_line()
+                .ends_with(", first record after 502.0 ms."),
+            "{}",
+            summary.human_line()
+        );
     }
 
     #[test]

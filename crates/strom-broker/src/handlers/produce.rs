@@ -81,10 +81,13 @@ pub(crate) async fn handle(state: &Arc<BrokerState>, version: i16, corr: i32, re
         return encode(ApiKey::Produce, version, corr, &resp);
     }
     Reply::Later(Box::pin(async move {
-        for (partition, end, ti, pi) in to_flush {
-            if let Err(e) = partition.flush_up_to(end).await {
+        // The partitions' fsyncs run side by side, not one after another.
+        let flushes = to_flush.iter().map(|(partition, end, _, _)| partition.flush_up_to(*end));
+        let results = futures_util::future::join_all(flushes).await;
+        for ((partition, _, ti, pi), result) in to_flush.iter().zip(results) {
+            if let Err(e) = result {
                 tracing::error!(topic = %partition.topic, partition = partition.index, "fsync failed: {e}");
-                let pr = &mut resp.responses[ti].partition_responses[pi];
+                let pr = &mut resp.responses[*ti].partition_responses[*pi];
                 pr.error_code = ResponseError::KafkaStorageError.code();
                 pr.error_message = Some(str_bytes(&format!("fsync failed: {e}")));
             }
