@@ -50,6 +50,8 @@ pub(crate) struct BrokerState {
     listener_name: String,
     /// Serializes applying metadata images to the hosted partitions.
     apply_lock: tokio::sync::Mutex<i64>,
+    /// Producer ids for InitProducerId, from blocks the controller hands out.
+    pub producer_ids: crate::handlers::init_producer_id::ProducerIdManager,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -221,6 +223,7 @@ impl Broker {
             advertised,
             listener_name: advertised_cfg.name.clone(),
             apply_lock: tokio::sync::Mutex::new(-1),
+            producer_ids: crate::handlers::init_producer_id::ProducerIdManager::new(),
         });
         state.sync_replicas().await;
 

@@ -82,6 +82,7 @@ pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &
         ApiKey::DescribeConfigs => {
             simple(api, version, corr, body, peer, |r| async { handlers::describe_configs::handle(state, r) }).await
         }
+        ApiKey::InitProducerId => simple(api, version, corr, body, peer, |r| handlers::init_producer_id::handle(state, r)).await,
         ApiKey::DescribeCluster => {
             simple(api, version, corr, body, peer, |r| async { handlers::describe_cluster::handle(state, r) }).await
         }

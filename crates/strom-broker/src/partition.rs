@@ -77,7 +77,10 @@ impl Partition {
             let mut guard = self.log.write();
             let log = guard.as_mut().ok_or(PartitionError::Removed)?;
             let info = log.append_as_leader(records, self.leader_epoch(), now_ms)?;
-            self.high_watermark.store(info.last_offset + 1, Ordering::Release);
+            // A duplicate's offsets are those of its original batch, behind the log end.
+            if !info.duplicate {
+                self.high_watermark.store(info.last_offset + 1, Ordering::Release);
+            }
             info
         };
         self.data_arrived.notify_waiters();

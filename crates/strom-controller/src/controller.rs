@@ -22,10 +22,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::decisions::{
-    alter_configs, create_partitions, create_topics_with_rng, delete_topics, register_broker,
-    AlterConfigs, AlterConfigsOutcome, ControllerDefaults, CreatePartitions,
+    allocate_producer_ids, alter_configs, create_partitions, create_topics_with_rng, delete_topics,
+    register_broker, AlterConfigs, AlterConfigsOutcome, ControllerDefaults, CreatePartitions,
     CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
-    MAX_RECORDS_PER_USER_OP,
+    ProducerIdsBlock, MAX_RECORDS_PER_USER_OP,
 };
 use crate::error::{ControllerError, StartError, StoreError};
 use crate::raft::log_store::LogStore;
@@ -389,6 +389,26 @@ impl ControllerHandle {
             .unwrap_or_else(|| Err(not_running()))
     }
 
+    /// Hands `broker_id` a block of `count` producer ids (Kafka's
+    /// AllocateProducerIds; brokers ask for [`crate::PRODUCER_ID_BLOCK_SIZE`]).
+    /// Returns once the block is committed: no later call, on any broker or
+    /// after any restart, gets an id from it again.
+    pub async fn allocate_producer_ids(
+        &self,
+        broker_id: i32,
+        count: u32,
+    ) -> Result<ProducerIdsBlock, ControllerError> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.commands.send(Command::AllocateProducerIds {
+            broker_id,
+            count,
+            reply,
+        });
+        ask(sent, answer)
+            .await
+            .unwrap_or_else(|| Err(not_running()))
+    }
+
     /// The latest applied image.
     pub fn image(&self) -> Arc<MetadataImage> {
         self.images.borrow().clone()
@@ -450,6 +470,11 @@ enum Command {
     RegisterBroker {
         registration: BrokerRegistration,
         reply: oneshot::Sender<Result<(), ControllerError>>,
+    },
+    AllocateProducerIds {
+        broker_id: i32,
+        count: u32,
+        reply: oneshot::Sender<Result<ProducerIdsBlock, ControllerError>>,
     },
     Shutdown {
         done: oneshot::Sender<()>,
@@ -544,6 +569,18 @@ impl Driver {
                 let result = match register_broker(&image, &registration) {
                     Ok(records) if records.is_empty() => Ok(()),
                     Ok(records) => self.propose(records).await,
+                    Err(error) => Err(error),
+                };
+                let _ = reply.send(result);
+            }
+            Command::AllocateProducerIds {
+                broker_id,
+                count,
+                reply,
+            } => {
+                let image = self.image();
+                let result = match allocate_producer_ids(&image, broker_id, count) {
+                    Ok((block, records)) => self.propose(records).await.map(|()| block),
                     Err(error) => Err(error),
                 };
                 let _ = reply.send(result);

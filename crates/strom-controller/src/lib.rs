@@ -17,6 +17,6 @@ pub use controller::{Controller, ControllerConfig, ControllerHandle, TopicConfig
 pub use decisions::{
     AlterConfigs, AlterConfigsOutcome, ControllerDefaults, CreatePartitions,
     CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
-    TopicRef,
+    ProducerIdsBlock, TopicRef, PRODUCER_ID_BLOCK_SIZE,
 };
 pub use error::{ControllerError, StartError, StoreError};

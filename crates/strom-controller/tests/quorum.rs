@@ -544,3 +544,50 @@ fn the_handle_can_be_shared_between_tasks() {
     fn shareable<T: Clone + Send + Sync + 'static>() {}
     shareable::<ControllerHandle>();
 }
+
+#[tokio::test]
+async fn producer_id_blocks_never_repeat_across_restarts_and_snapshots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = ControllerConfig {
+        max_entries_between_snapshots: 3,
+        log_segment_bytes: 1,
+        ..config(dir.path())
+    };
+    let handle = start(cfg.clone()).await;
+    let unregistered = handle.allocate_producer_ids(1, 1000).await;
+    assert_eq!(unregistered.map_err(|e| e.code()), Err(102));
+    handle
+        .register_broker(registration(1))
+        .await
+        .expect("broker registers");
+    let mut firsts = Vec::new();
+    for _ in 0..6 {
+        let block = handle
+            .allocate_producer_ids(1, 1000)
+            .await
+            .expect("a block is allocated");
+        assert_eq!((block.broker_id, block.size), (1, 1000));
+        firsts.push(block.first_producer_id);
+    }
+    assert_eq!(firsts, vec![0, 1000, 2000, 3000, 4000, 5000]);
+    assert_eq!(handle.image().next_producer_id(), 6000);
+    let metadata_dir = cfg.metadata_dir.clone();
+    eventually("a snapshot is written", || {
+        !files_with_suffix(&metadata_dir, ".checkpoint").is_empty()
+    })
+    .await;
+    handle.shutdown().await;
+
+    let handle = start(cfg.clone()).await;
+    assert_eq!(handle.image().next_producer_id(), 6000);
+    let block = handle
+        .allocate_producer_ids(1, 1000)
+        .await
+        .expect("allocates after restart");
+    assert_eq!(block.first_producer_id, 6000);
+    handle.shutdown().await;
+
+    let handle = start(cfg).await;
+    assert_eq!(handle.image().next_producer_id(), 7000);
+    handle.shutdown().await;
+}

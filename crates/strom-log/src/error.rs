@@ -15,6 +15,12 @@ pub const RECORD_LIST_TOO_LARGE: i16 = 18;
 pub const INVALID_RECORD: i16 = 87;
 /// `KAFKA_STORAGE_ERROR`.
 pub const KAFKA_STORAGE_ERROR: i16 = 56;
+/// `OUT_OF_ORDER_SEQUENCE_NUMBER`.
+pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+/// `INVALID_PRODUCER_EPOCH`.
+pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+/// `INVALID_TXN_STATE`.
+pub const INVALID_TXN_STATE: i16 = 48;
 
 /// A storage failure: I/O, corruption that recovery cannot repair, or a misconfigured
 /// directory. Always names the file.
@@ -142,9 +148,52 @@ pub enum AppendError {
         /// The limit.
         segment_bytes: u64,
     },
+    /// An idempotent producer wrote with an epoch older than one the partition has
+    /// seen: a newer instance of the producer fenced it.
+    #[error("producer {producer_id} wrote with epoch {epoch}, older than its current epoch {current_epoch}; a newer producer instance has fenced this one")]
+    InvalidProducerEpoch {
+        /// The batch's producerId.
+        producer_id: i64,
+        /// The batch's producerEpoch.
+        epoch: i16,
+        /// The newest epoch written for that producer.
+        current_epoch: i16,
+    },
+    /// An idempotent producer's batch does not continue its sequence: a batch before it
+    /// is missing.
+    #[error("out of order sequence number for producer {producer_id} at epoch {epoch}: the batch starts at sequence {base_sequence}, {}", expected_sequence(.last_sequence))]
+    OutOfOrderSequence {
+        /// The batch's producerId.
+        producer_id: i64,
+        /// The batch's producerEpoch.
+        epoch: i16,
+        /// The batch's baseSequence.
+        base_sequence: i32,
+        /// The last sequence written at this epoch; `None` when the batch opens a new
+        /// epoch (which must start at 0).
+        last_sequence: Option<i32>,
+    },
+    /// A transactional batch: this broker runs no transaction coordinator, so no
+    /// transaction can be ongoing (Kafka refuses a transactional batch outside a
+    /// verified transaction with `INVALID_TXN_STATE`).
+    #[error("producer {producer_id} sent a transactional batch, but transactions are not supported by this broker yet; use an idempotent producer without transactional.id")]
+    TransactionalBatch {
+        /// The batch's producerId.
+        producer_id: i64,
+    },
     /// The disk failed; the log is offline.
     #[error(transparent)]
     Storage(#[from] LogError),
+}
+
+fn expected_sequence(last_sequence: &Option<i32>) -> String {
+    match last_sequence {
+        Some(last) => format!(
+            "expected sequence {}",
+            crate::producer_state::increment_sequence(*last, 1)
+        ),
+        None => "but a new producer epoch must start at sequence 0".to_string(),
+    }
 }
 
 impl AppendError {
@@ -154,6 +203,9 @@ impl AppendError {
             AppendError::InvalidRecords(e) => e.error_code(),
             AppendError::EmptyRecords => INVALID_RECORD,
             AppendError::RecordListTooLarge { .. } => RECORD_LIST_TOO_LARGE,
+            AppendError::InvalidProducerEpoch { .. } => INVALID_PRODUCER_EPOCH,
+            AppendError::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
+            AppendError::TransactionalBatch { .. } => INVALID_TXN_STATE,
             AppendError::Storage(e) => e.error_code(),
         }
     }

@@ -56,6 +56,13 @@
 //! broker through [`PendingFlush`]), and on close. After an unclean shutdown the active
 //! segment is re-read batch by batch: the first batch that is torn or fails its CRC ends
 //! the log, the tail is cut, and the indexes are rebuilt.
+//!
+//! # Idempotent producers
+//!
+//! Each log keeps, in memory only, the epoch and last five batches of every producer id
+//! it has seen, to refuse out-of-order or fenced batches and to answer retried batches
+//! with their original offsets instead of writing them twice. Opening a log rebuilds it
+//! from the batch headers of the last two segments (see `producer_state`).
 
 mod config;
 mod error;
@@ -70,14 +77,15 @@ mod log_manager;
 mod log_read;
 mod meta_properties;
 mod offset_index;
+mod producer_state;
 mod segment;
 mod time_index;
 mod topic_partition;
 
 pub use config::LogConfig;
 pub use error::{
-    AppendError, LogError, ReadError, INVALID_RECORD, KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE,
-    RECORD_LIST_TOO_LARGE,
+    AppendError, LogError, ReadError, INVALID_PRODUCER_EPOCH, INVALID_RECORD, INVALID_TXN_STATE,
+    KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE, OUT_OF_ORDER_SEQUENCE_NUMBER, RECORD_LIST_TOO_LARGE,
 };
 pub use faulty_fs::{CrashMode, FaultyFileSystem};
 pub use file_names::segment_file_name;
@@ -91,6 +99,8 @@ pub use log_read::{ReadResult, TimestampOffset};
 pub use meta_properties::{new_kafka_uuid, MetaProperties, META_PROPERTIES_FILE};
 pub use topic_partition::{is_legal_topic_name, TopicPartition};
 
+#[cfg(test)]
+mod idempotence_tests;
 #[cfg(test)]
 mod log_manager_tests;
 #[cfg(test)]

@@ -5,6 +5,10 @@
 //! so a refused request leaves no trace. The body of each batch goes from the request
 //! buffer to the file untouched; only a 61-byte header copy is patched (offsets, and the
 //! timestamp fields for LogAppendTime).
+//!
+//! Batches of idempotent producers are checked against the producer state before the
+//! write: a fenced epoch or a gap in the sequence refuses the append, and a retried batch
+//! writes nothing and is answered with the offsets it got the first time.
 
 use std::hash::{Hash, Hasher};
 use std::io::IoSlice;
@@ -19,6 +23,7 @@ use crate::config::LogConfig;
 use crate::error::{AppendError, LogError};
 use crate::flush::PendingFlush;
 use crate::fs::FileSystem;
+use crate::producer_state::{ProducerBatch, ProducerStateManager, SequenceCheck};
 use crate::segment::{AppendedBatch, LogSegment};
 use crate::topic_partition::TopicPartition;
 
@@ -37,6 +42,9 @@ pub struct AppendInfo {
     pub record_count: u64,
     /// Largest timestamp of the appended batches.
     pub max_timestamp: i64,
+    /// The append was a retry of an idempotent producer's batch still in the log: nothing
+    /// was written, and the offsets (and timestamp) are those of the original batch.
+    pub duplicate: bool,
 }
 
 /// One partition's log. Reads take `&self` and may run concurrently; appends take
@@ -55,6 +63,8 @@ pub struct Log {
     pub(crate) last_flush_ms: i64,
     /// Set by the first storage error; the log refuses further work.
     pub(crate) offline: Option<String>,
+    /// Idempotent producers' epochs and newest batches.
+    pub(crate) producer_state: ProducerStateManager,
 }
 
 impl Log {
@@ -106,6 +116,11 @@ impl Log {
     /// Base offsets of the segments, oldest first.
     pub fn segment_base_offsets(&self) -> Vec<i64> {
         self.segments.iter().map(LogSegment::base_offset).collect()
+    }
+
+    /// How many producer ids the producer state remembers.
+    pub fn producer_count(&self) -> usize {
+        self.producer_state.producer_count()
     }
 
     /// Whether a storage error took the log offline.
@@ -173,10 +188,14 @@ impl Log {
             let batch = batch?;
             let summary = batch.validate(max_message_bytes)?;
             total_size += summary.size_in_bytes as u64;
-            batches.push((batch, summary));
+            let producer = ProducerBatch::of(&batch.header());
+            batches.push((batch, summary, producer));
         }
         if batches.is_empty() {
             return Err(AppendError::EmptyRecords);
+        }
+        if let Some(duplicate) = self.check_producers(&batches)? {
+            return Ok(duplicate);
         }
         let segment_bytes = self.config.effective_segment_bytes();
         if total_size > segment_bytes {
@@ -193,7 +212,7 @@ impl Log {
         let mut appended = Vec::with_capacity(batches.len());
         let mut record_count = 0u64;
         let mut max_timestamp = -1i64;
-        for (batch, summary) in &batches {
+        for (batch, summary, _) in &batches {
             let body = &batch.as_bytes()[RECORD_BATCH_OVERHEAD..];
             let mut header = batch.header();
             header.set_base_offset(next_offset);
@@ -240,7 +259,7 @@ impl Log {
             self.roll(now_ms).map_err(|e| self.fail(e))?;
         }
         let mut slices = Vec::with_capacity(batches.len() * 2);
-        for ((batch, _), header) in batches.iter().zip(&headers) {
+        for ((batch, _, _), header) in batches.iter().zip(&headers) {
             slices.push(IoSlice::new(header.as_bytes()));
             slices.push(IoSlice::new(&batch.as_bytes()[RECORD_BATCH_OVERHEAD..]));
         }
@@ -252,6 +271,16 @@ impl Log {
         drop(slices);
         result.map_err(|e| self.fail(e))?;
         self.log_end_offset = next_offset;
+        for ((_, _, producer), header) in batches.iter().zip(&headers) {
+            if let Some(producer) = producer {
+                self.producer_state.update(
+                    producer,
+                    header.base_offset(),
+                    header.last_offset(),
+                    header.max_timestamp(),
+                );
+            }
+        }
         Ok(AppendInfo {
             base_offset,
             last_offset,
@@ -259,7 +288,63 @@ impl Log {
             log_start_offset: self.log_start_offset,
             record_count,
             max_timestamp,
+            duplicate: false,
         })
+    }
+
+    /// Checks the producer fields of every batch (Kafka's
+    /// `analyzeAndValidateProducerState`). Returns the answer for a retried batch, which
+    /// is not written again: Kafka answers success with the original offsets.
+    fn check_producers(
+        &self,
+        batches: &[(
+            RecordBatch,
+            strom_records::BatchSummary,
+            Option<ProducerBatch>,
+        )],
+    ) -> Result<Option<AppendInfo>, AppendError> {
+        for (i, (batch, _, producer)) in batches.iter().enumerate() {
+            if batch.is_transactional() {
+                return Err(AppendError::TransactionalBatch {
+                    producer_id: batch.producer_id(),
+                });
+            }
+            let Some(producer) = producer else { continue };
+            let earlier = batches[..i]
+                .iter()
+                .rev()
+                .filter_map(|(_, _, p)| p.as_ref())
+                .find(|p| p.producer_id == producer.producer_id)
+                .map(|p| (p.epoch, p.last_seq));
+            if let SequenceCheck::Duplicate(original) =
+                self.producer_state.check(producer, earlier)?
+            {
+                let log_append_time =
+                    self.config.message_timestamp_type == TimestampType::LogAppendTime;
+                tracing::debug!(
+                    dir = %self.dir.display(),
+                    producer_id = producer.producer_id,
+                    epoch = producer.epoch,
+                    first_sequence = producer.first_seq,
+                    base_offset = original.first_offset,
+                    "duplicate batch of an idempotent producer; answering with its original offsets"
+                );
+                return Ok(Some(AppendInfo {
+                    base_offset: original.first_offset,
+                    last_offset: original.last_offset,
+                    log_append_time_ms: if log_append_time {
+                        original.timestamp
+                    } else {
+                        -1
+                    },
+                    log_start_offset: self.log_start_offset,
+                    record_count: 0,
+                    max_timestamp: original.timestamp,
+                    duplicate: true,
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// Closes the active segment (final time index entry, fsync of log and indexes) and

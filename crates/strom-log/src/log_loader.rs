@@ -12,6 +12,8 @@
 //!   the entry size, increasing entries, last entry inside the segment); any that fail are
 //!   rebuilt by recovering that segment. The active segment's tail is re-read from its
 //!   last index entry to find the log end offset.
+//! - The producer state is rebuilt from the batch headers of the last two segments,
+//!   once the segments are recovered.
 //! - A recovered segment that had to be cut ends the log: any later segments are deleted,
 //!   as Kafka does, since offsets after the cut cannot be trusted to continue.
 
@@ -27,6 +29,7 @@ use crate::file_names::{
 };
 use crate::fs::FileSystem;
 use crate::log::Log;
+use crate::producer_state::{ProducerStateManager, SEGMENTS_TO_SCAN};
 use crate::segment::LogSegment;
 
 /// Files Kafka keeps in a partition directory that this log does not manage.
@@ -53,6 +56,7 @@ impl Log {
             flushed_offset: 0,
             last_flush_ms: now_ms,
             offline: None,
+            producer_state: ProducerStateManager::default(),
         };
         let bases = log.clean_directory()?;
         log.load_segments(&bases, recover, now_ms)?;
@@ -73,6 +77,7 @@ impl Log {
         log.log_start_offset = log.segments[0].base_offset();
         log.log_end_offset = log.active().next_offset();
         log.flushed_offset = log.log_end_offset;
+        log.load_producer_state()?;
         tracing::debug!(
             dir = %log.dir.display(),
             segments = log.segments.len(),
@@ -81,6 +86,27 @@ impl Log {
             "log loaded"
         );
         Ok(log)
+    }
+
+    /// Rebuilds the producer state from the batch headers of the newest segments, which
+    /// recovery has already checked (see `producer_state` for why only those).
+    fn load_producer_state(&mut self) -> Result<(), LogError> {
+        let mut state = ProducerStateManager::default();
+        let first = self.segments.len().saturating_sub(SEGMENTS_TO_SCAN);
+        for segment in &self.segments[first..] {
+            match segment.for_each_batch_header(|header| state.load(header)) {
+                Ok(()) => {}
+                // The state is a cache of what the log says: a damaged older segment
+                // (reads of it will report the damage) costs duplicate detection for
+                // the producers it named, not the partition.
+                Err(error @ LogError::Corrupt { .. }) => {
+                    tracing::warn!(%error, "producer state rebuilt without the rest of a damaged segment")
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        self.producer_state = state;
+        Ok(())
     }
 
     fn remove(&self, path: &Path, why: &str) -> Result<(), LogError> {

@@ -28,7 +28,8 @@ fn appends_get_consecutive_offsets_and_read_back_byte_for_byte() {
             log_append_time_ms: -1,
             log_start_offset: 0,
             record_count: 5,
-            max_timestamp: 2_001
+            max_timestamp: 2_001,
+            duplicate: false,
         }
     );
     let info = log

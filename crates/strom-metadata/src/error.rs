@@ -68,4 +68,11 @@ pub enum MetadataError {
 
     #[error("metadata record {index}: a config name must not be empty")]
     EmptyConfigName { index: usize },
+
+    #[error("metadata record {index}: next producer id {next_producer_id} does not pass the current {current}; producer ids must never be handed out twice")]
+    ProducerIdNotIncreasing {
+        index: usize,
+        next_producer_id: i64,
+        current: i64,
+    },
 }

@@ -69,6 +69,8 @@ pub struct MetadataImage {
     brokers: Arc<BTreeMap<i32, BrokerRegistration>>,
     topic_configs: Arc<BTreeMap<String, BTreeMap<String, String>>>,
     broker_configs: Arc<BTreeMap<Option<i32>, BTreeMap<String, String>>>,
+    /// The first producer id not yet handed out (Kafka's `ProducerIdsImage`).
+    next_producer_id: i64,
 }
 
 impl Default for MetadataImage {
@@ -87,6 +89,7 @@ impl MetadataImage {
             brokers: Arc::default(),
             topic_configs: Arc::default(),
             broker_configs: Arc::default(),
+            next_producer_id: 0,
         }
     }
 
@@ -132,6 +135,12 @@ impl MetadataImage {
     /// defaults.
     pub fn broker_config(&self, broker_id: Option<i32>) -> &BTreeMap<String, String> {
         self.broker_configs.get(&broker_id).unwrap_or(&NO_CONFIGS)
+    }
+
+    /// The first producer id no broker has been given yet; every id below it
+    /// belongs to a block handed out by a `ProducerIds` record.
+    pub fn next_producer_id(&self) -> i64 {
+        self.next_producer_id
     }
 
     /// An existing topic, other than `name` itself, whose name collides with
@@ -200,6 +209,13 @@ impl MetadataImage {
                 });
             }
         }
+        if self.next_producer_id > 0 {
+            records.push(MetadataRecord::ProducerIds {
+                broker_id: -1,
+                broker_epoch: -1,
+                next_producer_id: self.next_producer_id,
+            });
+        }
         records
     }
 
@@ -265,6 +281,29 @@ impl MetadataImage {
                 if self.topic_configs.contains_key(&name) {
                     Arc::make_mut(&mut self.topic_configs).remove(&name);
                 }
+            }
+            MetadataRecord::ProducerIds {
+                broker_id,
+                next_producer_id,
+                ..
+            } => {
+                // -1 is how a snapshot writes the record.
+                if *broker_id < -1 {
+                    return Err(MetadataError::InvalidBrokerId {
+                        index,
+                        broker_id: *broker_id,
+                    });
+                }
+                // Handing out an id twice would let two producers share one
+                // sequence space; Kafka refuses such a record too.
+                if *next_producer_id <= self.next_producer_id {
+                    return Err(MetadataError::ProducerIdNotIncreasing {
+                        index,
+                        next_producer_id: *next_producer_id,
+                        current: self.next_producer_id,
+                    });
+                }
+                self.next_producer_id = *next_producer_id;
             }
         }
         Ok(())

@@ -48,6 +48,17 @@ pub enum MetadataRecord {
     /// A topic is deleted, with its partitions and config overrides (Kafka's
     /// `RemoveTopicRecord`).
     RemoveTopic { topic_id: TopicId },
+    /// A block of producer ids is handed to a broker (Kafka's
+    /// `ProducerIdsRecord`): every id below `next_producer_id` is taken, so
+    /// no id is ever issued twice, across restarts and brokers. A snapshot
+    /// carries it with `broker_id` and `broker_epoch` -1, as Kafka's does.
+    ProducerIds {
+        broker_id: i32,
+        /// The epoch of the broker's registration, -1 when not tracked
+        /// (Strom does not track broker epochs yet).
+        broker_epoch: i64,
+        next_producer_id: i64,
+    },
 }
 
 impl MetadataRecord {
@@ -59,6 +70,7 @@ impl MetadataRecord {
             MetadataRecord::Partition { .. } => "PartitionRecord",
             MetadataRecord::Config { .. } => "ConfigRecord",
             MetadataRecord::RemoveTopic { .. } => "RemoveTopicRecord",
+            MetadataRecord::ProducerIds { .. } => "ProducerIdsRecord",
         }
     }
 }

@@ -72,7 +72,16 @@ fn sample_records() -> Vec<MetadataRecord> {
             name: "log.cleaner.threads".into(),
             value: Some("2".into()),
         },
+        producer_ids(1, 1000),
     ]
+}
+
+fn producer_ids(broker_id: i32, next_producer_id: i64) -> MetadataRecord {
+    MetadataRecord::ProducerIds {
+        broker_id,
+        broker_epoch: -1,
+        next_producer_id,
+    }
 }
 
 fn built() -> MetadataImage {
@@ -88,6 +97,46 @@ fn empty_image_has_offset_minus_one_and_nothing_in_it() {
     assert_eq!(image.topic_count(), 0);
     assert_eq!(image.brokers().count(), 0);
     assert!(image.topic_config("orders").is_empty());
+    assert_eq!(image.next_producer_id(), 0);
+}
+
+#[test]
+fn producer_ids_records_advance_the_next_producer_id() {
+    let image = built();
+    assert_eq!(image.next_producer_id(), 1000);
+    let image = image
+        .apply(&[producer_ids(2, 2000), producer_ids(1, 3000)], 8)
+        .expect("increasing blocks apply");
+    assert_eq!(image.next_producer_id(), 3000);
+}
+
+#[test]
+fn a_producer_ids_record_that_does_not_advance_is_refused() {
+    let image = built();
+    for next in [1000, 999, -5] {
+        let err = image
+            .apply(&[producer_ids(1, next)], 8)
+            .expect_err("handing ids out twice must fail");
+        assert_eq!(
+            err,
+            MetadataError::ProducerIdNotIncreasing {
+                index: 0,
+                next_producer_id: next,
+                current: 1000
+            }
+        );
+    }
+    let err = image
+        .apply(&[producer_ids(-2, 5000)], 8)
+        .expect_err("a negative broker id other than -1 fails");
+    assert_eq!(
+        err,
+        MetadataError::InvalidBrokerId {
+            index: 0,
+            broker_id: -2
+        }
+    );
+    assert_eq!(image.next_producer_id(), 1000);
 }
 
 #[test]
@@ -304,6 +353,7 @@ fn to_records_rebuilds_the_same_image() {
         .apply(&image.to_records(), 8)
         .expect("snapshot records apply");
     assert_eq!(rebuilt, image);
+    assert_eq!(rebuilt.next_producer_id(), 1000);
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! group coordinator lands, the group APIs themselves (JoinGroup,
 //! OffsetCommit, ...) are not advertised, so clients report that the broker
 //! lacks them instead of failing later. Transaction and share keys get
-//! COORDINATOR_NOT_AVAILABLE (InitProducerId is not advertised either).
+//! COORDINATOR_NOT_AVAILABLE: InitProducerId serves idempotent producers
+//! only, and refuses a transactional id the same way.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;

@@ -3,6 +3,7 @@
 //! awaits or touches a file; randomness comes in as an argument. The driver
 //! (`controller.rs`) writes the records through the quorum.
 
+mod allocate_producer_ids;
 mod alter_configs;
 mod create_partitions;
 mod create_topics;
@@ -10,6 +11,9 @@ mod delete_topics;
 mod placement;
 mod register_broker;
 
+pub use allocate_producer_ids::{
+    allocate_producer_ids, ProducerIdsBlock, MAX_PRODUCER_ID_BLOCK_SIZE, PRODUCER_ID_BLOCK_SIZE,
+};
 pub use alter_configs::{alter_configs, AlterConfigs, AlterConfigsOutcome};
 pub use create_partitions::{create_partitions, CreatePartitions, CreatePartitionsOutcome};
 pub use create_topics::{

@@ -1,6 +1,7 @@
 //! The pure controller decisions: each Kafka error outcome, its message, and
 //! the records of the successes.
 
+mod allocate_producer_ids;
 mod alter_configs;
 mod brokers_and_errors;
 mod create_partitions;
