@@ -198,7 +198,7 @@ def values(messages: list[ck.Message]) -> list[bytes | None]:
 
 def kp_producer(bootstrap: str, **conf):
     """kafka-python 3 turns idempotence on by default; tests of other features turn it off so they do
-    not depend on InitProducerId. test_produce_consume covers the default (idempotent) producer."""
+    not depend on InitProducerId. test_idempotence.py covers the default (idempotent) producer."""
     from kafka import KafkaProducer
     base = {"bootstrap_servers": bootstrap, "request_timeout_ms": 30000, "max_block_ms": 30000,
             "enable_idempotence": False}

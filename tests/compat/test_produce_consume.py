@@ -147,34 +147,6 @@ def test_kafka_python_acks_modes(broker, acks):
     assert [r.value for r in got] == [f"{i}".encode() for i in range(50)]
 
 
-def test_confluent_idempotent_producer_writes_every_record_once_in_order(broker):
-    # enable.idempotence=true starts with InitProducerId and stamps batches with producer id, epoch
-    # and sequence numbers (the Java client's default since Kafka 3.0).
-    create_topic(broker.bootstrap, "idem", partitions=2)
-    p = producer(broker.bootstrap, **{"enable.idempotence": True})
-    records = [{"value": f"{i}".encode(), "partition": i % 2} for i in range(1000)]
-    reports = produce_all(p, "idem", records)
-    assert_delivered(reports)
-    for part in range(2):
-        got = consume(broker.bootstrap, "idem", partition=part)
-        assert [(m.offset(), m.value()) for m in got] == [
-            (d.offset, d.value) for d in reports if d.partition == part]
-        assert [m.offset() for m in got] == list(range(500))
-
-
-def test_kafka_python_default_producer_which_is_idempotent(broker):
-    from kafka import KafkaProducer
-    create_topic(broker.bootstrap, "kp-idem")
-    p = KafkaProducer(bootstrap_servers=broker.bootstrap, request_timeout_ms=30000, max_block_ms=30000)
-    try:
-        futures = [p.send("kp-idem", value=f"{i}".encode()) for i in range(100)]
-        p.flush(timeout=CLIENT_TIMEOUT_S)
-        assert [f.get(timeout=CLIENT_TIMEOUT_S).offset for f in futures] == list(range(100))
-    finally:
-        p.close()
-    assert values(consume(broker.bootstrap, "kp-idem")) == [f"{i}".encode() for i in range(100)]
-
-
 def test_delivery_reports_carry_each_partitions_offsets(broker):
     create_topic(broker.bootstrap, "dr", partitions=3)
     records = [{"value": f"{i}".encode(), "partition": i % 3} for i in range(30)]
