@@ -228,10 +228,11 @@ impl Broker {
         state.sync_replicas().await;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(follow_metadata(state.clone(), shutdown_rx.clone())));
-        tasks.push(tokio::spawn(flush_policy(state.clone(), shutdown_rx.clone())));
-        tasks.push(tokio::spawn(server::run(state.clone(), listener, shutdown_rx)));
+        let tasks = vec![
+            tokio::spawn(follow_metadata(state.clone(), shutdown_rx.clone())),
+            tokio::spawn(flush_policy(state.clone(), shutdown_rx.clone())),
+            tokio::spawn(server::run(state.clone(), listener, shutdown_rx)),
+        ];
         info!(node_id, listener = %local_addr, advertised = %format!("{}:{}", state.advertised.host, state.advertised.port),
               cluster_id = %state.cluster_id, "broker started");
         Ok(Broker { state, local_addr, shutdown, tasks })

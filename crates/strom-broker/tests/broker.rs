@@ -1,124 +1,16 @@
 //! In-process broker on 127.0.0.1:0, driven over real sockets with
 //! kafka-protocol-encoded requests: the wire contract, end to end.
 
+mod support;
+
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use kafka_protocol::protocol::{Decodable, Encodable};
 
-use strom_broker::{Broker, BrokerOptions};
-use strom_config::{BrokerConfig, Properties};
 use strom_records::{BatchBuilder, Compression, RecordBatch, TimestampType};
-
-fn config(dir: &std::path::Path, extra: &[&str]) -> BrokerConfig {
-    let mut props = Properties::default();
-    props.apply_override("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
-    props.apply_override(&format!("log.dirs={}", dir.display())).unwrap();
-    for e in extra {
-        props.apply_override(e).unwrap();
-    }
-    BrokerConfig::from_properties(&props).unwrap()
-}
-
-struct Client {
-    stream: TcpStream,
-    corr: i32,
-}
-
-impl Client {
-    async fn connect(broker: &Broker) -> Client {
-        Client { stream: TcpStream::connect(broker.local_addr()).await.unwrap(), corr: 0 }
-    }
-
-    async fn send_raw(&mut self, frame: &[u8]) {
-        self.stream.write_all(frame).await.unwrap();
-    }
-
-    async fn request<Req: Encodable, Resp: Decodable>(&mut self, api: ApiKey, version: i16, req: &Req) -> Resp {
-        self.corr += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(api as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.corr)
-            .with_client_id(Some(StrBytes::from_static_str("strom-test")));
-        let mut body = BytesMut::new();
-        header.encode(&mut body, api.request_header_version(version)).unwrap();
-        req.encode(&mut body, version).unwrap();
-        let mut frame = BytesMut::new();
-        frame.put_i32(body.len() as i32);
-        frame.extend_from_slice(&body);
-        self.stream.write_all(&frame).await.unwrap();
-        let mut resp = self.read_frame().await.expect("connection closed");
-        let header = ResponseHeader::decode(&mut resp, api.response_header_version(version)).unwrap();
-        assert_eq!(header.correlation_id, self.corr);
-        Resp::decode(&mut resp, version).unwrap()
-    }
-
-    async fn read_frame(&mut self) -> Option<Bytes> {
-        let mut len = [0u8; 4];
-        tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut len)).await.ok()?.ok()?;
-        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut buf).await.ok()?;
-        Some(Bytes::from(buf))
-    }
-}
-
-async fn create_topic(c: &mut Client, name: &str, partitions: i32, configs: &[(&str, &str)]) -> CreateTopicsResponse {
-    let mut t = create_topics_request::CreatableTopic::default();
-    t.name = TopicName(StrBytes::from_string(name.into()));
-    t.num_partitions = partitions;
-    t.replication_factor = 1;
-    t.configs = configs
-        .iter()
-        .map(|(k, v)| {
-            let mut c = create_topics_request::CreatableTopicConfig::default();
-            c.name = StrBytes::from_string((*k).into());
-            c.value = Some(StrBytes::from_string((*v).into()));
-            c
-        })
-        .collect();
-    let mut req = CreateTopicsRequest::default();
-    req.topics = vec![t];
-    req.timeout_ms = 10_000;
-    c.request(ApiKey::CreateTopics, 7, &req).await
-}
-
-async fn produce(c: &mut Client, topic: &str, partition: i32, acks: i16, records: Bytes) -> produce_response::PartitionProduceResponse {
-    let mut pd = produce_request::PartitionProduceData::default();
-    pd.index = partition;
-    pd.records = Some(records);
-    let mut td = produce_request::TopicProduceData::default();
-    td.name = TopicName(StrBytes::from_string(topic.into()));
-    td.partition_data = vec![pd];
-    let mut req = ProduceRequest::default();
-    req.acks = acks;
-    req.timeout_ms = 10_000;
-    req.topic_data = vec![td];
-    let resp: ProduceResponse = c.request(ApiKey::Produce, 9, &req).await;
-    resp.responses[0].partition_responses[0].clone()
-}
-
-async fn fetch(c: &mut Client, topic: &str, partition: i32, offset: i64, max_wait_ms: i32, min_bytes: i32) -> fetch_response::PartitionData {
-    let mut fp = fetch_request::FetchPartition::default();
-    fp.partition = partition;
-    fp.fetch_offset = offset;
-    fp.partition_max_bytes = 1 << 20;
-    let mut ft = fetch_request::FetchTopic::default();
-    ft.topic = TopicName(StrBytes::from_string(topic.into()));
-    ft.partitions = vec![fp];
-    let mut req = FetchRequest::default();
-    req.replica_id = BrokerId(-1);
-    req.max_wait_ms = max_wait_ms;
-    req.min_bytes = min_bytes;
-    req.max_bytes = 50 << 20;
-    req.session_epoch = -1;
-    req.topics = vec![ft];
-    let resp: FetchResponse = c.request(ApiKey::Fetch, 12, &req).await;
-    resp.responses[0].partitions[0].clone()
-}
+use support::{create_topic, fetch, produce, start, Client};
 
 fn batch(values: &[&str], ts: i64) -> Bytes {
     let mut b = BatchBuilder::new(Compression::None, TimestampType::CreateTime);
@@ -147,7 +39,7 @@ fn values_of(records: &Bytes) -> Vec<(i64, String)> {
 #[tokio::test]
 async fn produce_fetch_and_restart_keep_every_record_at_its_offset() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(BrokerOptions { config: config(dir.path(), &[]) }).await.unwrap();
+    let broker = start(dir.path()).await;
     let mut c = Client::connect(&broker).await;
 
     let created = create_topic(&mut c, "orders", 3, &[]).await;
@@ -176,7 +68,7 @@ async fn produce_fetch_and_restart_keep_every_record_at_its_offset() {
 
     drop(c);
     broker.shutdown().await.unwrap();
-    let broker = Broker::start(BrokerOptions { config: config(dir.path(), &[]) }).await.unwrap();
+    let broker = start(dir.path()).await;
     let mut c = Client::connect(&broker).await;
     let got = fetch(&mut c, "orders", 1, 0, 0, 1).await;
     assert_eq!(values_of(got.records.as_ref().unwrap()), expect);
@@ -188,7 +80,7 @@ async fn produce_fetch_and_restart_keep_every_record_at_its_offset() {
 #[tokio::test]
 async fn long_poll_returns_as_soon_as_data_arrives() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(BrokerOptions { config: config(dir.path(), &[]) }).await.unwrap();
+    let broker = start(dir.path()).await;
     let mut c = Client::connect(&broker).await;
     create_topic(&mut c, "poll", 1, &[]).await;
     let mut producer = Client::connect(&broker).await;
@@ -206,7 +98,7 @@ async fn long_poll_returns_as_soon_as_data_arrives() {
 #[tokio::test]
 async fn bad_frames_close_only_their_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(BrokerOptions { config: config(dir.path(), &[]) }).await.unwrap();
+    let broker = start(dir.path()).await;
 
     let mut huge = Client::connect(&broker).await;
     huge.send_raw(&0x7fff_fff0i32.to_be_bytes()).await;
@@ -236,7 +128,7 @@ async fn bad_frames_close_only_their_connection() {
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(BrokerOptions { config: config(dir.path(), &[]) }).await.unwrap();
+    let broker = start(dir.path()).await;
     let mut c = Client::connect(&broker).await;
     create_topic(&mut c, "p", 1, &[]).await;
     let mut frames = BytesMut::new();
@@ -263,7 +155,7 @@ async fn pipelined_requests_are_answered_in_order() {
 #[tokio::test]
 async fn log_append_time_topics_stamp_the_broker_clock() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(BrokerOptions { config: config(dir.path(), &[]) }).await.unwrap();
+    let broker = start(dir.path()).await;
     let mut c = Client::connect(&broker).await;
     let created = create_topic(&mut c, "lat", 1, &[("message.timestamp.type", "LogAppendTime")]).await;
     assert_eq!(created.topics[0].error_code, 0);

@@ -2,64 +2,20 @@
 //! retries with their original offsets, sequence gaps with
 //! OUT_OF_ORDER_SEQUENCE_NUMBER and fenced epochs with INVALID_PRODUCER_EPOCH.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use kafka_protocol::protocol::StrBytes;
 
-use strom_broker::{Broker, BrokerOptions};
-use strom_config::{BrokerConfig, Properties};
 use strom_records::{BatchBuilder, Compression, RecordBatch, TimestampType};
+use support::{start, Client};
 
-fn config(dir: &std::path::Path) -> BrokerConfig {
-    let mut props = Properties::default();
-    props.apply_override("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
-    props.apply_override(&format!("log.dirs={}", dir.display())).unwrap();
-    BrokerConfig::from_properties(&props).unwrap()
-}
-
-async fn start(dir: &std::path::Path) -> Broker {
-    Broker::start(BrokerOptions { config: config(dir) }).await.unwrap()
-}
-
-struct Client {
-    stream: TcpStream,
-    corr: i32,
-}
-
+/// The idempotent producer's view of the broker: one partition per topic,
+/// acks=all.
 impl Client {
-    async fn connect(broker: &Broker) -> Client {
-        Client { stream: TcpStream::connect(broker.local_addr()).await.unwrap(), corr: 0 }
-    }
-
-    async fn request<Req: Encodable, Resp: Decodable>(&mut self, api: ApiKey, version: i16, req: &Req) -> Resp {
-        self.corr += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(api as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.corr)
-            .with_client_id(Some(StrBytes::from_static_str("strom-test")));
-        let mut body = BytesMut::new();
-        header.encode(&mut body, api.request_header_version(version)).unwrap();
-        req.encode(&mut body, version).unwrap();
-        let mut frame = BytesMut::new();
-        frame.put_i32(body.len() as i32);
-        frame.extend_from_slice(&body);
-        self.stream.write_all(&frame).await.unwrap();
-        let mut len = [0u8; 4];
-        tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut len)).await.unwrap().unwrap();
-        let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut buf).await.unwrap();
-        let mut resp = Bytes::from(buf);
-        let header = ResponseHeader::decode(&mut resp, api.response_header_version(version)).unwrap();
-        assert_eq!(header.correlation_id, self.corr);
-        Resp::decode(&mut resp, version).unwrap()
-    }
-
     async fn init_producer_id(&mut self, version: i16, req: InitProducerIdRequest) -> InitProducerIdResponse {
         self.request(ApiKey::InitProducerId, version, &req).await
     }
@@ -71,45 +27,17 @@ impl Client {
     }
 
     async fn create_topic(&mut self, name: &str) {
-        let mut t = create_topics_request::CreatableTopic::default();
-        t.name = TopicName(StrBytes::from_string(name.into()));
-        t.num_partitions = 1;
-        t.replication_factor = 1;
-        let mut req = CreateTopicsRequest::default();
-        req.topics = vec![t];
-        req.timeout_ms = 10_000;
-        let resp: CreateTopicsResponse = self.request(ApiKey::CreateTopics, 7, &req).await;
+        let resp = support::create_topic(self, name, 1, &[]).await;
         assert_eq!(resp.topics[0].error_code, 0);
     }
 
     async fn produce(&mut self, topic: &str, records: Bytes) -> produce_response::PartitionProduceResponse {
-        let mut pd = produce_request::PartitionProduceData::default();
-        pd.records = Some(records);
-        let mut td = produce_request::TopicProduceData::default();
-        td.name = TopicName(StrBytes::from_string(topic.into()));
-        td.partition_data = vec![pd];
-        let mut req = ProduceRequest::default();
-        req.acks = -1;
-        req.timeout_ms = 10_000;
-        req.topic_data = vec![td];
-        let resp: ProduceResponse = self.request(ApiKey::Produce, 9, &req).await;
-        resp.responses[0].partition_responses[0].clone()
+        support::produce(self, topic, 0, -1, records).await
     }
 
     /// Every (offset, value) of partition 0, and the high watermark.
     async fn values(&mut self, topic: &str) -> (Vec<(i64, String)>, i64) {
-        let mut fp = fetch_request::FetchPartition::default();
-        fp.partition_max_bytes = 1 << 20;
-        let mut ft = fetch_request::FetchTopic::default();
-        ft.topic = TopicName(StrBytes::from_string(topic.into()));
-        ft.partitions = vec![fp];
-        let mut req = FetchRequest::default();
-        req.replica_id = BrokerId(-1);
-        req.max_bytes = 50 << 20;
-        req.session_epoch = -1;
-        req.topics = vec![ft];
-        let resp: FetchResponse = self.request(ApiKey::Fetch, 12, &req).await;
-        let part = &resp.responses[0].partitions[0];
+        let part = support::fetch(self, topic, 0, 0, 0, 0).await;
         assert_eq!(part.error_code, 0);
         let mut out = Vec::new();
         for batch in RecordBatch::iter(part.records.clone().unwrap_or_default()) {

@@ -7,8 +7,9 @@
 //! therefore atomic — of two concurrent creates of one topic, the second is
 //! decided against an image that already has the first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -17,7 +18,7 @@ use openraft::error::{ClientWriteError, Fatal, RaftError};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use strom_metadata::{BrokerRegistration, ConfigResource, MetadataImage, MetadataRecord};
+use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -266,24 +267,19 @@ impl ControllerHandle {
         topics: Vec<CreateTopic>,
         validate_only: bool,
     ) -> Vec<CreateTopicOutcome> {
-        let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
-        let (reply, answer) = oneshot::channel();
-        let sent = self.commands.send(Command::CreateTopics {
+        let names = first_of_each(topics.iter().map(|t| t.name.clone()));
+        self.ask(|reply| Command::CreateTopics {
             topics,
             validate_only,
             reply,
-        });
-        match ask(sent, answer).await {
-            Some(outcomes) => outcomes,
-            None => {
-                let mut seen = std::collections::HashSet::new();
-                names
-                    .iter()
-                    .filter(|name| seen.insert(name.as_str()))
-                    .map(|name| CreateTopicOutcome::failed(name, not_running()))
-                    .collect()
-            }
-        }
+        })
+        .await
+        .unwrap_or_else(|| {
+            names
+                .iter()
+                .map(|name| CreateTopicOutcome::failed(name, not_running()))
+                .collect()
+        })
     }
 
     /// Deletes topics (DeleteTopics), named as [`DeleteTopic`]s or
@@ -295,23 +291,18 @@ impl ControllerHandle {
     ) -> Vec<DeleteTopicOutcome> {
         let topics: Vec<DeleteTopic> = topics.into_iter().map(Into::into).collect();
         let requested = topics.clone();
-        let (reply, answer) = oneshot::channel();
-        match ask(
-            self.commands.send(Command::DeleteTopics { topics, reply }),
-            answer,
-        )
-        .await
-        {
-            Some(outcomes) => outcomes,
-            None => requested
-                .into_iter()
-                .map(|t| DeleteTopicOutcome {
-                    name: t.name,
-                    topic_id: t.topic_id,
-                    error: Some(not_running()),
-                })
-                .collect(),
-        }
+        self.ask(|reply| Command::DeleteTopics { topics, reply })
+            .await
+            .unwrap_or_else(|| {
+                requested
+                    .into_iter()
+                    .map(|t| DeleteTopicOutcome {
+                        name: t.name,
+                        topic_id: t.topic_id,
+                        error: Some(not_running()),
+                    })
+                    .collect()
+            })
     }
 
     /// Adds partitions to topics (CreatePartitions).
@@ -320,27 +311,22 @@ impl ControllerHandle {
         topics: Vec<CreatePartitions>,
         validate_only: bool,
     ) -> Vec<CreatePartitionsOutcome> {
-        let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
-        let (reply, answer) = oneshot::channel();
-        let sent = self.commands.send(Command::CreatePartitions {
+        let names = first_of_each(topics.iter().map(|t| t.name.clone()));
+        self.ask(|reply| Command::CreatePartitions {
             topics,
             validate_only,
             reply,
-        });
-        match ask(sent, answer).await {
-            Some(outcomes) => outcomes,
-            None => {
-                let mut seen = std::collections::HashSet::new();
-                names
-                    .into_iter()
-                    .filter(|name| seen.insert(name.clone()))
-                    .map(|name| CreatePartitionsOutcome {
-                        name,
-                        error: Some(not_running()),
-                    })
-                    .collect()
-            }
-        }
+        })
+        .await
+        .unwrap_or_else(|| {
+            names
+                .into_iter()
+                .map(|name| CreatePartitionsOutcome {
+                    name,
+                    error: Some(not_running()),
+                })
+                .collect()
+        })
     }
 
     /// Sets or deletes config overrides of topics and brokers. Returns once
@@ -350,27 +336,22 @@ impl ControllerHandle {
         resources: Vec<AlterConfigs>,
         validate_only: bool,
     ) -> Vec<AlterConfigsOutcome> {
-        let requested: Vec<ConfigResource> = resources.iter().map(|r| r.resource.clone()).collect();
-        let (reply, answer) = oneshot::channel();
-        let sent = self.commands.send(Command::AlterConfigs {
+        let requested = first_of_each(resources.iter().map(|r| r.resource.clone()));
+        self.ask(|reply| Command::AlterConfigs {
             resources,
             validate_only,
             reply,
-        });
-        match ask(sent, answer).await {
-            Some(outcomes) => outcomes,
-            None => {
-                let mut seen = std::collections::HashSet::new();
-                requested
-                    .into_iter()
-                    .filter(|resource| seen.insert(resource.clone()))
-                    .map(|resource| AlterConfigsOutcome {
-                        resource,
-                        error: Some(not_running()),
-                    })
-                    .collect()
-            }
-        }
+        })
+        .await
+        .unwrap_or_else(|| {
+            requested
+                .into_iter()
+                .map(|resource| AlterConfigsOutcome {
+                    resource,
+                    error: Some(not_running()),
+                })
+                .collect()
+        })
     }
 
     /// Registers a broker (or re-registers it after a restart). Returns once
@@ -379,14 +360,12 @@ impl ControllerHandle {
         &self,
         registration: BrokerRegistration,
     ) -> Result<(), ControllerError> {
-        let (reply, answer) = oneshot::channel();
-        let sent = self.commands.send(Command::RegisterBroker {
+        self.ask(|reply| Command::RegisterBroker {
             registration,
             reply,
-        });
-        ask(sent, answer)
-            .await
-            .unwrap_or_else(|| Err(not_running()))
+        })
+        .await
+        .unwrap_or_else(|| Err(not_running()))
     }
 
     /// Hands `broker_id` a block of `count` producer ids (Kafka's
@@ -398,15 +377,13 @@ impl ControllerHandle {
         broker_id: i32,
         count: u32,
     ) -> Result<ProducerIdsBlock, ControllerError> {
-        let (reply, answer) = oneshot::channel();
-        let sent = self.commands.send(Command::AllocateProducerIds {
+        self.ask(|reply| Command::AllocateProducerIds {
             broker_id,
             count,
             reply,
-        });
-        ask(sent, answer)
-            .await
-            .unwrap_or_else(|| Err(not_running()))
+        })
+        .await
+        .unwrap_or_else(|| Err(not_running()))
     }
 
     /// The latest applied image.
@@ -437,14 +414,24 @@ impl ControllerHandle {
             }
         }
     }
+
+    /// Sends the command `make` builds around a reply channel and waits for
+    /// the answer; `None` when the controller task has stopped (the caller
+    /// answers NOT_CONTROLLER).
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(make(reply)).await.ok()?;
+        answer.await.ok()
+    }
 }
 
-async fn ask<T>(
-    sent: impl std::future::Future<Output = Result<(), mpsc::error::SendError<Command>>>,
-    answer: oneshot::Receiver<T>,
-) -> Option<T> {
-    sent.await.ok()?;
-    answer.await.ok()
+/// The distinct keys in first-seen order: a request that names one resource
+/// twice gets one outcome for it.
+fn first_of_each<K: Clone + Eq + Hash>(keys: impl IntoIterator<Item = K>) -> Vec<K> {
+    let mut seen = HashSet::new();
+    keys.into_iter()
+        .filter(|key| seen.insert(key.clone()))
+        .collect()
 }
 
 enum Command {
@@ -524,42 +511,38 @@ impl Driver {
                 let _ = reply.send(outcomes);
             }
             Command::DeleteTopics { topics, reply } => {
-                let image = self.image();
-                let decided = delete_topics(&image, &topics);
-                let outcomes = self.commit(decided, |outcome, error| {
-                    outcome.error = Some(error);
-                });
-                let _ = reply.send(outcomes.await);
+                let decided = delete_topics(&self.image(), &topics);
+                let outcomes = self
+                    .commit(decided, false, |outcome, error| outcome.error = Some(error))
+                    .await;
+                let _ = reply.send(outcomes);
             }
             Command::CreatePartitions {
                 topics,
                 validate_only,
                 reply,
             } => {
-                let image = self.image();
-                let mut decided = create_partitions(&image, &topics, &mut self.rng);
-                if validate_only {
-                    decided.iter_mut().for_each(|(_, records)| records.clear());
-                }
-                let outcomes = self.commit(decided, |outcome, error| {
-                    outcome.error = Some(error);
-                });
-                let _ = reply.send(outcomes.await);
+                let decided = create_partitions(&self.image(), &topics, &mut self.rng);
+                let outcomes = self
+                    .commit(decided, validate_only, |outcome, error| {
+                        outcome.error = Some(error)
+                    })
+                    .await;
+                let _ = reply.send(outcomes);
             }
             Command::AlterConfigs {
                 resources,
                 validate_only,
                 reply,
             } => {
-                let image = self.image();
-                let mut decided = alter_configs(&image, &resources, &*self.validate_topic_configs);
-                if validate_only {
-                    decided.iter_mut().for_each(|(_, records)| records.clear());
-                }
-                let outcomes = self.commit(decided, |outcome, error| {
-                    outcome.error = Some(error);
-                });
-                let _ = reply.send(outcomes.await);
+                let decided =
+                    alter_configs(&self.image(), &resources, &*self.validate_topic_configs);
+                let outcomes = self
+                    .commit(decided, validate_only, |outcome, error| {
+                        outcome.error = Some(error)
+                    })
+                    .await;
+                let _ = reply.send(outcomes);
             }
             Command::RegisterBroker {
                 registration,
@@ -603,12 +586,11 @@ impl Driver {
             &mut self.rng,
         );
         if validate_only {
-            for (outcome, records) in &mut decided {
+            for (outcome, _) in &mut decided {
                 outcome.topic_id = None;
-                records.clear();
             }
         }
-        self.commit(decided, |outcome, error| {
+        self.commit(decided, validate_only, |outcome, error| {
             *outcome = CreateTopicOutcome::failed(&outcome.name, error);
         })
         .await
@@ -619,12 +601,17 @@ impl Driver {
     }
 
     /// Proposes the records of all outcomes as one entry; if that fails,
-    /// every outcome that had records gets the failure.
+    /// every outcome that had records gets the failure. With `validate_only`
+    /// nothing is proposed and the outcomes stand as decided.
     async fn commit<O>(
         &mut self,
         decided: Vec<(O, Vec<MetadataRecord>)>,
+        validate_only: bool,
         fail: impl Fn(&mut O, ControllerError),
     ) -> Vec<O> {
+        if validate_only {
+            return decided.into_iter().map(|(outcome, _)| outcome).collect();
+        }
         let records: Vec<MetadataRecord> = decided
             .iter()
             .flat_map(|(_, r)| r.iter().cloned())

@@ -52,24 +52,6 @@ impl FromStr for TimestampType {
     }
 }
 
-pub(crate) fn be_i16(b: &[u8], at: usize) -> i16 {
-    let mut a = [0u8; 2];
-    a.copy_from_slice(&b[at..at + 2]);
-    i16::from_be_bytes(a)
-}
-
-pub(crate) fn be_i32(b: &[u8], at: usize) -> i32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    i32::from_be_bytes(a)
-}
-
-pub(crate) fn be_i64(b: &[u8], at: usize) -> i64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    i64::from_be_bytes(a)
-}
-
 /// Checks the framing of the batch at the start of `buf` and returns its size in bytes.
 ///
 /// Looks at the magic byte before the 61-byte minimum because v0/v1 message sets share
@@ -160,29 +142,10 @@ impl RecordBatch {
         self.bytes.len()
     }
 
-    /// `baseOffset`: offset of the first record.
-    pub fn base_offset(&self) -> i64 {
-        be_i64(&self.bytes, BASE_OFFSET_OFFSET)
-    }
+    header_field_reads!();
 
-    /// `batchLength`: bytes after this field.
-    pub fn batch_length(&self) -> i32 {
-        be_i32(&self.bytes, BATCH_LENGTH_OFFSET)
-    }
-
-    /// `partitionLeaderEpoch`.
-    pub fn partition_leader_epoch(&self) -> i32 {
-        be_i32(&self.bytes, PARTITION_LEADER_EPOCH_OFFSET)
-    }
-
-    /// `magic`: always 2 for a constructed view.
-    pub fn magic(&self) -> i8 {
-        self.bytes[MAGIC_OFFSET] as i8
-    }
-
-    /// `crc`: CRC32C of bytes 21..end as stored.
-    pub fn crc(&self) -> u32 {
-        be_i32(&self.bytes, CRC_OFFSET) as u32
+    fn header_bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// CRC32C computed over attributes..end.
@@ -193,76 +156,6 @@ impl RecordBatch {
     /// Whether the stored CRC matches the contents.
     pub fn is_valid_crc(&self) -> bool {
         self.crc() == self.compute_crc()
-    }
-
-    /// `attributes`.
-    pub fn attributes(&self) -> i16 {
-        be_i16(&self.bytes, ATTRIBUTES_OFFSET)
-    }
-
-    /// Codec from attribute bits 0..2; ids 5..7 are an error.
-    pub fn compression(&self) -> Result<Compression, RecordsError> {
-        Compression::from_id((self.attributes() & COMPRESSION_CODEC_MASK) as u8)
-    }
-
-    /// Attribute bit 3.
-    pub fn timestamp_type(&self) -> TimestampType {
-        if self.attributes() & TIMESTAMP_TYPE_MASK != 0 {
-            TimestampType::LogAppendTime
-        } else {
-            TimestampType::CreateTime
-        }
-    }
-
-    /// Attribute bit 4.
-    pub fn is_transactional(&self) -> bool {
-        self.attributes() & TRANSACTIONAL_FLAG_MASK != 0
-    }
-
-    /// Attribute bit 5.
-    pub fn is_control(&self) -> bool {
-        self.attributes() & CONTROL_FLAG_MASK != 0
-    }
-
-    /// `lastOffsetDelta`.
-    pub fn last_offset_delta(&self) -> i32 {
-        be_i32(&self.bytes, LAST_OFFSET_DELTA_OFFSET)
-    }
-
-    /// `baseTimestamp` (Kafka's `firstTimestamp`).
-    pub fn base_timestamp(&self) -> i64 {
-        be_i64(&self.bytes, BASE_TIMESTAMP_OFFSET)
-    }
-
-    /// `maxTimestamp`; for LogAppendTime, the broker's append time.
-    pub fn max_timestamp(&self) -> i64 {
-        be_i64(&self.bytes, MAX_TIMESTAMP_OFFSET)
-    }
-
-    /// `producerId`, -1 without idempotence.
-    pub fn producer_id(&self) -> i64 {
-        be_i64(&self.bytes, PRODUCER_ID_OFFSET)
-    }
-
-    /// `producerEpoch`.
-    pub fn producer_epoch(&self) -> i16 {
-        be_i16(&self.bytes, PRODUCER_EPOCH_OFFSET)
-    }
-
-    /// `baseSequence`.
-    pub fn base_sequence(&self) -> i32 {
-        be_i32(&self.bytes, BASE_SEQUENCE_OFFSET)
-    }
-
-    /// `recordsCount`.
-    pub fn records_count(&self) -> i32 {
-        be_i32(&self.bytes, RECORDS_COUNT_OFFSET)
-    }
-
-    /// `baseOffset + lastOffsetDelta`.
-    pub fn last_offset(&self) -> i64 {
-        self.base_offset()
-            .saturating_add(i64::from(self.last_offset_delta()))
     }
 
     /// The offset after this batch.

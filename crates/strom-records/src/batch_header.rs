@@ -7,7 +7,6 @@
 //! CRC; it is recomputed by chaining the patched header bytes with the untouched body
 //! (`crc32c_append`), again without a copy.
 
-use crate::batch::{be_i16, be_i32, be_i64};
 use crate::layout::*;
 use crate::{Compression, RecordsError, TimestampType};
 
@@ -38,14 +37,10 @@ impl BatchHeader {
         &self.bytes
     }
 
-    /// `baseOffset`.
-    pub fn base_offset(&self) -> i64 {
-        be_i64(&self.bytes, BASE_OFFSET_OFFSET)
-    }
+    header_field_reads!();
 
-    /// `batchLength`.
-    pub fn batch_length(&self) -> i32 {
-        be_i32(&self.bytes, BATCH_LENGTH_OFFSET)
+    fn header_bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// Whole batch size (`batchLength + 12`), or `None` when `batchLength` is negative or
@@ -55,91 +50,6 @@ impl BatchHeader {
             .ok()
             .map(|len| len + LOG_OVERHEAD)
             .filter(|size| *size >= RECORD_BATCH_OVERHEAD)
-    }
-
-    /// `partitionLeaderEpoch`.
-    pub fn partition_leader_epoch(&self) -> i32 {
-        be_i32(&self.bytes, PARTITION_LEADER_EPOCH_OFFSET)
-    }
-
-    /// `magic`.
-    pub fn magic(&self) -> i8 {
-        self.bytes[MAGIC_OFFSET] as i8
-    }
-
-    /// Stored `crc`.
-    pub fn crc(&self) -> u32 {
-        be_i32(&self.bytes, CRC_OFFSET) as u32
-    }
-
-    /// `attributes`.
-    pub fn attributes(&self) -> i16 {
-        be_i16(&self.bytes, ATTRIBUTES_OFFSET)
-    }
-
-    /// Codec from attribute bits 0..2.
-    pub fn compression(&self) -> Result<Compression, RecordsError> {
-        Compression::from_id((self.attributes() & COMPRESSION_CODEC_MASK) as u8)
-    }
-
-    /// Attribute bit 3.
-    pub fn timestamp_type(&self) -> TimestampType {
-        if self.attributes() & TIMESTAMP_TYPE_MASK != 0 {
-            TimestampType::LogAppendTime
-        } else {
-            TimestampType::CreateTime
-        }
-    }
-
-    /// Attribute bit 5.
-    pub fn is_control(&self) -> bool {
-        self.attributes() & CONTROL_FLAG_MASK != 0
-    }
-
-    /// Attribute bit 4.
-    pub fn is_transactional(&self) -> bool {
-        self.attributes() & TRANSACTIONAL_FLAG_MASK != 0
-    }
-
-    /// `lastOffsetDelta`.
-    pub fn last_offset_delta(&self) -> i32 {
-        be_i32(&self.bytes, LAST_OFFSET_DELTA_OFFSET)
-    }
-
-    /// `baseOffset + lastOffsetDelta`.
-    pub fn last_offset(&self) -> i64 {
-        self.base_offset()
-            .saturating_add(i64::from(self.last_offset_delta()))
-    }
-
-    /// `baseTimestamp`.
-    pub fn base_timestamp(&self) -> i64 {
-        be_i64(&self.bytes, BASE_TIMESTAMP_OFFSET)
-    }
-
-    /// `maxTimestamp`.
-    pub fn max_timestamp(&self) -> i64 {
-        be_i64(&self.bytes, MAX_TIMESTAMP_OFFSET)
-    }
-
-    /// `producerId`.
-    pub fn producer_id(&self) -> i64 {
-        be_i64(&self.bytes, PRODUCER_ID_OFFSET)
-    }
-
-    /// `producerEpoch`.
-    pub fn producer_epoch(&self) -> i16 {
-        be_i16(&self.bytes, PRODUCER_EPOCH_OFFSET)
-    }
-
-    /// `baseSequence`.
-    pub fn base_sequence(&self) -> i32 {
-        be_i32(&self.bytes, BASE_SEQUENCE_OFFSET)
-    }
-
-    /// `recordsCount`.
-    pub fn records_count(&self) -> i32 {
-        be_i32(&self.bytes, RECORDS_COUNT_OFFSET)
     }
 
     /// Sets `baseOffset` (bytes 0..8). Outside the CRC's range: the CRC stays valid.

@@ -7,7 +7,6 @@
 //! record's varints and lengths, with offset deltas numbered 0..n-1. Compressed batches
 //! are trusted past the header, as the hot path must not decompress them.
 
-use crate::batch::{be_i16, be_i32, be_i64};
 use crate::layout::*;
 use crate::record::parse_record;
 use crate::{Compression, RecordsError, TimestampType};
