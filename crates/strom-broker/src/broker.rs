@@ -45,9 +45,8 @@ pub(crate) struct BrokerState {
     pub cluster_id: String,
     pub controller: ControllerHandle,
     pub replicas: ReplicaManager,
-    advertised: BrokerEndpoint,
-    /// The name of the listener clients connect through.
-    listener_name: String,
+    /// What this broker advertises, per client listener name.
+    advertised: Vec<(String, BrokerEndpoint)>,
     /// Serializes applying metadata images to the hosted partitions.
     apply_lock: tokio::sync::Mutex<i64>,
     /// Producer ids for InitProducerId, from blocks the controller hands out.
@@ -66,22 +65,24 @@ impl BrokerState {
         self.controller.image()
     }
 
-    pub fn advertised(&self) -> &BrokerEndpoint {
-        &self.advertised
+    /// This broker's endpoint as seen by clients of `listener`.
+    pub fn advertised(&self, listener: &str) -> &BrokerEndpoint {
+        self.advertised.iter().find(|(name, _)| name == listener).map(|(_, ep)| ep).unwrap_or(&self.advertised[0].1)
     }
 
-    pub fn brokers(&self) -> Vec<BrokerEndpoint> {
+    /// Every broker's endpoint on `listener` (Kafka answers each client in
+    /// the terms of the listener it connected to).
+    pub fn brokers(&self, listener: &str) -> Vec<BrokerEndpoint> {
         let image = self.image();
-        let listener = &self.listener_name;
         let mut out: Vec<BrokerEndpoint> = image
             .brokers()
             .filter_map(|b| {
-                let ep = b.listeners.iter().find(|l| &l.name == listener).or_else(|| b.listeners.first())?;
+                let ep = b.listeners.iter().find(|l| l.name == listener).or_else(|| b.listeners.first())?;
                 Some(BrokerEndpoint { node_id: b.broker_id, host: ep.host.clone(), port: ep.port, rack: b.rack.clone() })
             })
             .collect();
         if out.is_empty() {
-            out.push(self.advertised.clone());
+            out.push(self.advertised(listener).clone());
         }
         out
     }
@@ -139,7 +140,8 @@ impl BrokerState {
 
 pub struct Broker {
     state: Arc<BrokerState>,
-    local_addr: SocketAddr,
+    /// Bound address per client listener, in `listeners` order.
+    local_addrs: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -152,7 +154,6 @@ impl Broker {
         if !inert.is_empty() {
             warn!("accepted for compatibility, no effect in strom yet: {}", inert.join(", "));
         }
-        let (listener_cfg, advertised_cfg) = client_listener(&config)?;
 
         let metadata_dir = config.log_dirs[0].join(strom_log::METADATA_LOG_DIR_NAME);
         let mut controller_config = ControllerConfig::single_node(node_id, metadata_dir);
@@ -187,28 +188,37 @@ impl Broker {
             error!(dir = %dir.display(), "log directory is offline: {e}");
         }
 
-        let bind = listener_cfg.bind_address();
-        let listener = TcpListener::bind(&bind).await.map_err(|source| BrokerError::Bind { addr: bind.clone(), source })?;
-        let local_addr = listener.local_addr()?;
-        // With port 0 (tests), advertise the port the OS picked.
-        let advertised_port = if advertised_cfg.port == 0 { local_addr.port() } else { advertised_cfg.port };
-        let advertised = BrokerEndpoint {
-            node_id,
-            host: advertised_cfg.host.clone(),
-            port: advertised_port,
-            rack: config.broker_rack.clone(),
-        };
+        let mut listeners = Vec::new();
+        let mut advertised = Vec::new();
+        for (listener_cfg, advertised_cfg) in client_listeners(&config)? {
+            let bind = listener_cfg.bind_address();
+            let listener = TcpListener::bind(&bind).await.map_err(|source| BrokerError::Bind { addr: bind.clone(), source })?;
+            let local_addr = listener.local_addr()?;
+            // With port 0 (tests), advertise the port the OS picked.
+            let port = if advertised_cfg.port == 0 { local_addr.port() } else { advertised_cfg.port };
+            let endpoint = BrokerEndpoint { node_id, host: advertised_cfg.host.clone(), port, rack: config.broker_rack.clone() };
+            info!(listener = %listener_cfg.name, bind = %local_addr, advertised = %format!("{}:{}", endpoint.host, endpoint.port), "listening");
+            listeners.push((Arc::<str>::from(listener_cfg.name.as_str()), listener));
+            advertised.push((advertised_cfg.name.clone(), endpoint));
+        }
+        let mut local_addrs = Vec::new();
+        for (name, listener) in &listeners {
+            local_addrs.push((name.to_string(), listener.local_addr()?));
+        }
         controller
             .register_broker(strom_metadata::BrokerRegistration {
                 broker_id: node_id,
                 incarnation_id: incarnation_id(),
-                listeners: vec![strom_metadata::BrokerEndpoint {
-                    name: advertised_cfg.name.clone(),
-                    host: advertised.host.clone(),
-                    port: advertised.port,
-                    security_protocol: "PLAINTEXT".into(),
-                }],
-                rack: advertised.rack.clone(),
+                listeners: advertised
+                    .iter()
+                    .map(|(name, ep)| strom_metadata::BrokerEndpoint {
+                        name: name.clone(),
+                        host: ep.host.clone(),
+                        port: ep.port,
+                        security_protocol: "PLAINTEXT".into(),
+                    })
+                    .collect(),
+                rack: config.broker_rack.clone(),
             })
             .await
             .map_err(|e| BrokerError::Controller(e.to_string()))?;
@@ -221,25 +231,31 @@ impl Broker {
             controller,
             replicas,
             advertised,
-            listener_name: advertised_cfg.name.clone(),
             apply_lock: tokio::sync::Mutex::new(-1),
             producer_ids: crate::handlers::init_producer_id::ProducerIdManager::new(),
         });
         state.sync_replicas().await;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(follow_metadata(state.clone(), shutdown_rx.clone())),
             tokio::spawn(flush_policy(state.clone(), shutdown_rx.clone())),
-            tokio::spawn(server::run(state.clone(), listener, shutdown_rx)),
         ];
-        info!(node_id, listener = %local_addr, advertised = %format!("{}:{}", state.advertised.host, state.advertised.port),
-              cluster_id = %state.cluster_id, "broker started");
-        Ok(Broker { state, local_addr, shutdown, tasks })
+        for (name, listener) in listeners {
+            tasks.push(tokio::spawn(server::run(state.clone(), listener, name, shutdown_rx.clone())));
+        }
+        info!(node_id, cluster_id = %state.cluster_id, "broker started");
+        Ok(Broker { state, local_addrs, shutdown, tasks })
     }
 
+    /// The address of the first client listener.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0].1
+    }
+
+    /// The address a named listener is bound to.
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.local_addrs.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
     }
 
     /// Stops accepting, finishes connections, flushes and closes every log,
@@ -291,27 +307,28 @@ async fn flush_policy(state: Arc<BrokerState>, mut shutdown: watch::Receiver<boo
     }
 }
 
-/// The listener clients use: the first one that is not a controller
-/// listener (Kafka's stock KRaft config lists `CONTROLLER://:9093` too; the
-/// controller quorum of a single node needs no socket of its own).
-fn client_listener(config: &BrokerConfig) -> Result<(strom_config::Listener, strom_config::Listener), BrokerError> {
+/// The listeners clients use: every one that is not a controller listener
+/// (Kafka's stock KRaft config lists `CONTROLLER://:9093` too; the controller
+/// quorum of a single node needs no socket of its own), each with the
+/// advertised listener of the same name.
+fn client_listeners(config: &BrokerConfig) -> Result<Vec<(strom_config::Listener, strom_config::Listener)>, BrokerError> {
     let controller_names: Vec<String> = config
         .raw("controller.listener.names")
         .map(|v| v.split(',').map(|n| n.trim().to_ascii_uppercase()).collect())
         .unwrap_or_default();
-    let listener = config
+    let pairs: Vec<_> = config
         .listeners
         .iter()
-        .find(|l| !controller_names.contains(&l.name))
-        .cloned()
-        .ok_or_else(|| BrokerError::Listener("no listener left for clients after the controller listeners".into()))?;
-    let advertised = config
-        .advertised_listeners
-        .iter()
-        .find(|l| l.name == listener.name)
-        .cloned()
-        .unwrap_or_else(|| listener.clone());
-    Ok((listener, advertised))
+        .filter(|l| !controller_names.contains(&l.name))
+        .map(|l| {
+            let advertised = config.advertised_listeners.iter().find(|a| a.name == l.name).cloned().unwrap_or_else(|| l.clone());
+            (l.clone(), advertised)
+        })
+        .collect();
+    if pairs.is_empty() {
+        return Err(BrokerError::Listener("no listener left for clients after the controller listeners".into()));
+    }
+    Ok(pairs)
 }
 
 /// The cluster id recorded in an existing log directory, so a restart

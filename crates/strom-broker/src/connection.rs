@@ -38,7 +38,7 @@ pub(crate) enum Reply {
     Close,
 }
 
-pub(crate) async fn serve(state: Arc<BrokerState>, stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(state: Arc<BrokerState>, stream: TcpStream, listener: Arc<str>, mut shutdown: watch::Receiver<bool>) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
@@ -75,7 +75,7 @@ pub(crate) async fn serve(state: Arc<BrokerState>, stream: TcpStream, mut shutdo
         };
         match frame {
             Ok(Some(frame)) => {
-                let reply = dispatch(&state, frame, &peer).await;
+                let reply = dispatch(&state, frame, &peer, &listener).await;
                 let close = matches!(reply, Reply::Close);
                 if tx.send(reply).await.is_err() || close {
                     break;

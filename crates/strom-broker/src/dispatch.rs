@@ -14,7 +14,9 @@ use crate::broker::BrokerState;
 use crate::connection::Reply;
 use crate::handlers;
 
-pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &str) -> Reply {
+/// `listener` names the listener the request arrived on: addresses in the
+/// answer are given in its terms.
+pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &str, listener: &str) -> Reply {
     let preamble = match RequestPreamble::parse(&frame) {
         Ok(p) => p,
         Err(e) => {
@@ -67,12 +69,12 @@ pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &
             let _ = ApiVersionsRequest::decode(body, version);
             encode(api, version, corr, &handlers::api_versions::handle())
         }
-        ApiKey::Metadata => simple(api, version, corr, body, peer, |r| handlers::metadata::handle(state, version, r)).await,
+        ApiKey::Metadata => simple(api, version, corr, body, peer, |r| handlers::metadata::handle(state, version, r, listener)).await,
         ApiKey::ListOffsets => {
             simple(api, version, corr, body, peer, |r| async { handlers::list_offsets::handle(state, version, r) }).await
         }
         ApiKey::FindCoordinator => {
-            simple(api, version, corr, body, peer, |r| async { handlers::find_coordinator::handle(state, version, r) }).await
+            simple(api, version, corr, body, peer, |r| async { handlers::find_coordinator::handle(state, version, r, listener) }).await
         }
         ApiKey::CreateTopics => simple(api, version, corr, body, peer, |r| handlers::create_topics::handle(state, version, r)).await,
         ApiKey::DeleteTopics => simple(api, version, corr, body, peer, |r| handlers::delete_topics::handle(state, version, r)).await,
@@ -84,7 +86,7 @@ pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &
         }
         ApiKey::InitProducerId => simple(api, version, corr, body, peer, |r| handlers::init_producer_id::handle(state, r)).await,
         ApiKey::DescribeCluster => {
-            simple(api, version, corr, body, peer, |r| async { handlers::describe_cluster::handle(state, r) }).await
+            simple(api, version, corr, body, peer, |r| async { handlers::describe_cluster::handle(state, r, listener) }).await
         }
         other => {
             warn!(peer, api = ?other, "closing connection: no handler");

@@ -10,13 +10,13 @@ use tracing::warn;
 use crate::broker::BrokerState;
 use crate::connection;
 
-pub(crate) async fn run(state: Arc<BrokerState>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(state: Arc<BrokerState>, listener: TcpListener, name: Arc<str>, mut shutdown: watch::Receiver<bool>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(connection::serve(state.clone(), stream, shutdown.clone()));
+                    connections.spawn(connection::serve(state.clone(), stream, name.clone(), shutdown.clone()));
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.

@@ -10,7 +10,8 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use strom_records::{BatchBuilder, Compression, RecordBatch, TimestampType};
-use support::{create_topic, fetch, produce, start, Client};
+use strom_broker::{Broker, BrokerOptions};
+use support::{config, create_topic, fetch, produce, start, Client};
 
 fn batch(values: &[&str], ts: i64) -> Bytes {
     let mut b = BatchBuilder::new(Compression::None, TimestampType::CreateTime);
@@ -169,5 +170,28 @@ async fn log_append_time_topics_stamp_the_broker_clock() {
 
     let bad = create_topic(&mut c, "bad", 1, &[("no.such.config", "1")]).await;
     assert_eq!(bad.topics[0].error_code, 40, "INVALID_CONFIG");
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn each_listener_answers_metadata_with_its_own_advertised_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        &[
+            "listeners=PLAINTEXT://127.0.0.1:0,EXTERNAL://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.listener.names=CONTROLLER",
+        ],
+    );
+    let broker = Broker::start(BrokerOptions { config }).await.unwrap();
+    assert!(broker.listener_addr("CONTROLLER").is_none(), "controller listeners are not served to clients");
+    for name in ["PLAINTEXT", "EXTERNAL"] {
+        let addr = broker.listener_addr(name).unwrap();
+        let mut c = Client::connect_to(addr).await;
+        let md: MetadataResponse = c.request(ApiKey::Metadata, 12, &MetadataRequest::default()).await;
+        assert_eq!(md.brokers.len(), 1);
+        assert_eq!(md.brokers[0].port, addr.port() as i32, "{name} clients must be told the {name} port");
+    }
     broker.shutdown().await.unwrap();
 }

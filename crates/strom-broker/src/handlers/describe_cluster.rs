@@ -4,7 +4,7 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use super::str_bytes;
 use crate::broker::BrokerState;
 
-pub(crate) fn handle(state: &BrokerState, req: DescribeClusterRequest) -> DescribeClusterResponse {
+pub(crate) fn handle(state: &BrokerState, req: DescribeClusterRequest, listener: &str) -> DescribeClusterResponse {
     let mut resp = DescribeClusterResponse::default();
     // endpoint_type 2 asks for controller endpoints (KIP-919); in combined
     // mode the controllers are reached through the broker listener too.
@@ -13,7 +13,7 @@ pub(crate) fn handle(state: &BrokerState, req: DescribeClusterRequest) -> Descri
     resp.controller_id = BrokerId(state.node_id);
     resp.cluster_authorized_operations = i32::MIN;
     resp.brokers = state
-        .brokers()
+        .brokers(listener)
         .into_iter()
         .map(|b| {
             let mut out = DescribeClusterBroker::default();

@@ -17,26 +17,26 @@ use crate::broker::BrokerState;
 
 const KEY_TYPE_GROUP: i8 = 0;
 
-pub(crate) fn handle(state: &BrokerState, version: i16, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+pub(crate) fn handle(state: &BrokerState, version: i16, req: FindCoordinatorRequest, listener: &str) -> FindCoordinatorResponse {
     let mut resp = FindCoordinatorResponse::default();
     if version < 4 {
-        let c = coordinator(state, req.key_type, req.key);
+        let c = coordinator(state, listener, req.key_type, req.key);
         resp.error_code = c.error_code;
         resp.error_message = c.error_message;
         resp.node_id = c.node_id;
         resp.host = c.host;
         resp.port = c.port;
     } else {
-        resp.coordinators = req.coordinator_keys.into_iter().map(|k| coordinator(state, req.key_type, k)).collect();
+        resp.coordinators = req.coordinator_keys.into_iter().map(|k| coordinator(state, listener, req.key_type, k)).collect();
     }
     resp
 }
 
-fn coordinator(state: &BrokerState, key_type: i8, key: StrBytes) -> Coordinator {
+fn coordinator(state: &BrokerState, listener: &str, key_type: i8, key: StrBytes) -> Coordinator {
     let mut c = Coordinator::default();
     c.key = key;
     if key_type == KEY_TYPE_GROUP {
-        let me = state.advertised();
+        let me = state.advertised(listener);
         c.node_id = BrokerId(state.node_id);
         c.host = str_bytes(&me.host);
         c.port = me.port as i32;

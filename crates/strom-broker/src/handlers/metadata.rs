@@ -9,7 +9,7 @@ use strom_metadata::{MetadataImage, TopicImage};
 use super::str_bytes;
 use crate::broker::BrokerState;
 
-pub(crate) async fn handle(state: &BrokerState, version: i16, req: MetadataRequest) -> MetadataResponse {
+pub(crate) async fn handle(state: &BrokerState, version: i16, req: MetadataRequest, listener: &str) -> MetadataResponse {
     let mut image = state.image();
     // v0 sends an empty list for "all topics"; v1+ sends null.
     let requested: Option<Vec<(Option<String>, Uuid)>> = match req.topics {
@@ -35,7 +35,7 @@ pub(crate) async fn handle(state: &BrokerState, version: i16, req: MetadataReque
 
     let mut resp = MetadataResponse::default();
     resp.brokers = state
-        .brokers()
+        .brokers(listener)
         .into_iter()
         .map(|b| {
             let mut out = MetadataResponseBroker::default();

@@ -40,7 +40,11 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(broker: &Broker) -> Client {
-        Client { stream: TcpStream::connect(broker.local_addr()).await.unwrap(), corr: 0 }
+        Client::connect_to(broker.local_addr()).await
+    }
+
+    pub async fn connect_to(addr: std::net::SocketAddr) -> Client {
+        Client { stream: TcpStream::connect(addr).await.unwrap(), corr: 0 }
     }
 
     pub async fn send_raw(&mut self, frame: &[u8]) {
