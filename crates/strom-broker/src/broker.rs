@@ -87,18 +87,20 @@ impl BrokerState {
         out
     }
 
-    /// Opens or drops hosted partitions to match the latest image.
-    pub async fn sync_replicas(&self) {
+    /// Opens or drops hosted partitions to match the latest image; false if
+    /// that failed (and should be retried).
+    pub async fn sync_replicas(&self) -> bool {
         let mut applied = self.apply_lock.lock().await;
         let image = self.image();
         if image.offset() <= *applied {
-            return;
+            return true;
         }
         if let Err(e) = self.replicas.apply_image(&image) {
-            error!("could not open partitions from the metadata: {e}");
-            return;
+            error!("could not open partitions from the metadata (retrying): {e}");
+            return false;
         }
         *applied = image.offset();
+        true
     }
 
     pub async fn create_topics(&self, requests: Vec<CreateTopic>, validate_only: bool) -> Vec<CreateTopicOutcome> {
@@ -279,14 +281,24 @@ impl Broker {
     }
 }
 
+/// Applies every new metadata image, and retries a failed apply (a full or
+/// failing disk, say) every second until it succeeds.
 async fn follow_metadata(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
     let mut images = state.controller.subscribe();
+    let mut in_sync = state.sync_replicas().await;
     loop {
+        let retry = async {
+            if in_sync {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
         tokio::select! {
             changed = images.changed() => if changed.is_err() { return },
+            _ = retry => {}
             _ = shutdown.changed() => return,
         }
-        state.sync_replicas().await;
+        in_sync = state.sync_replicas().await;
     }
 }
 
