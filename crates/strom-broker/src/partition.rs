@@ -133,6 +133,16 @@ impl Partition {
 
     /// Applies `flush.messages` / `flush.ms`.
     pub fn maybe_flush(&self, now_ms: i64) -> Result<(), LogError> {
+        // Most topics have no flush policy: decide under the read lock so the
+        // periodic check does not stall appends for them.
+        {
+            let guard = self.log.read();
+            let Some(log) = guard.as_ref() else { return Ok(()) };
+            let config = log.config();
+            if config.flush_messages.is_none() && config.flush_ms.is_none() {
+                return Ok(());
+            }
+        }
         let mut guard = self.log.write();
         let Some(log) = guard.as_mut() else { return Ok(()) };
         log.maybe_flush(now_ms)?;

@@ -93,12 +93,15 @@ pub(crate) fn handle(state: &Arc<BrokerState>, version: i16, corr: i32, req: Fet
         read_committed: req.isolation_level == READ_COMMITTED,
         topics,
     };
+    // Taken before reading: any append after this moves a high watermark,
+    // which lets the long poll skip re-reading when nothing changed.
+    let seen = plan.high_watermarks();
     let (resp, bytes, errors) = plan.read();
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     if bytes >= plan.min_bytes || errors || max_wait.is_zero() {
         return encode(ApiKey::Fetch, version, corr, &resp);
     }
-    Reply::Later(Box::pin(async move { plan.wait_for_data(max_wait).await }))
+    Reply::Later(Box::pin(async move { plan.wait_for_data(max_wait, seen).await }))
 }
 
 fn check_leader_epoch(requested: i32, current: i32) -> Result<(), ResponseError> {
@@ -164,20 +167,32 @@ impl Plan {
         (resp, total, errors)
     }
 
-    async fn wait_for_data(self, max_wait: Duration) -> Option<strom_protocol::ResponseFrame> {
+    fn watched(&self) -> impl Iterator<Item = &Arc<Partition>> {
+        self.topics.iter().flat_map(|t| t.partitions.iter()).filter_map(|p| p.target.as_ref().ok())
+    }
+
+    fn high_watermarks(&self) -> Vec<i64> {
+        self.watched().map(|p| p.high_watermark()).collect()
+    }
+
+    /// Parks until `min_bytes` are there or `max_wait` passed. `seen` holds
+    /// the high watermarks from before the read that found too little.
+    async fn wait_for_data(self, max_wait: Duration, seen: Vec<i64>) -> Option<strom_protocol::ResponseFrame> {
         let deadline = tokio::time::Instant::now() + max_wait;
-        let watched: Vec<Arc<Partition>> =
-            self.topics.iter().flat_map(|t| t.partitions.iter()).filter_map(|p| p.target.as_ref().ok().cloned()).collect();
+        let mut unchanged_since_last_read = Some(seen);
         loop {
-            // Register for wake-ups before reading, so an append between the
-            // read and the wait is not missed.
-            let notified: Vec<_> = watched.iter().map(|p| Box::pin(p.data_arrived())).collect();
-            let (resp, bytes, errors) = self.read();
-            if bytes >= self.min_bytes || errors || tokio::time::Instant::now() >= deadline {
-                return match encode(ApiKey::Fetch, self.version, self.corr, &resp) {
-                    Reply::Now(frame) => Some(frame),
-                    _ => None,
-                };
+            // Register for wake-ups before looking, so an append between the
+            // look and the wait is not missed.
+            let notified: Vec<_> = self.watched().map(|p| Box::pin(p.data_arrived())).collect();
+            let skip_read = unchanged_since_last_read.take().is_some_and(|seen| seen == self.high_watermarks());
+            if !skip_read {
+                let (resp, bytes, errors) = self.read();
+                if bytes >= self.min_bytes || errors || tokio::time::Instant::now() >= deadline {
+                    return match encode(ApiKey::Fetch, self.version, self.corr, &resp) {
+                        Reply::Now(frame) => Some(frame),
+                        _ => None,
+                    };
+                }
             }
             let any_append = async {
                 if notified.is_empty() {

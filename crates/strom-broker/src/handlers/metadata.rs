@@ -4,7 +4,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use tracing::info;
 use uuid::Uuid;
 
-use strom_metadata::{MetadataImage, TopicImage};
+use strom_metadata::TopicImage;
 
 use super::str_bytes;
 use crate::broker::BrokerState;
@@ -50,7 +50,7 @@ pub(crate) async fn handle(state: &BrokerState, version: i16, req: MetadataReque
     resp.controller_id = BrokerId(state.node_id);
     resp.cluster_authorized_operations = i32::MIN;
     resp.topics = match requested {
-        None => image.topics().map(|t| topic_metadata(&image, t)).collect(),
+        None => image.topics().map(topic_metadata).collect(),
         Some(list) => list
             .into_iter()
             .map(|(name, id)| {
@@ -59,7 +59,7 @@ pub(crate) async fn handle(state: &BrokerState, version: i16, req: MetadataReque
                     None => image.topic_by_id(strom_metadata::TopicId::from_bytes(*id.as_bytes())),
                 };
                 match found {
-                    Some(t) => topic_metadata(&image, t),
+                    Some(t) => topic_metadata(t),
                     None => {
                         let mut out = MetadataResponseTopic::default();
                         out.name = name.as_deref().map(|n| TopicName(str_bytes(n)));
@@ -81,7 +81,7 @@ pub(crate) async fn handle(state: &BrokerState, version: i16, req: MetadataReque
     resp
 }
 
-fn topic_metadata(_image: &MetadataImage, t: &TopicImage) -> MetadataResponseTopic {
+fn topic_metadata(t: &TopicImage) -> MetadataResponseTopic {
     let mut out = MetadataResponseTopic::default();
     out.name = Some(TopicName(str_bytes(&t.name)));
     out.topic_id = Uuid::from_bytes(t.topic_id.to_bytes());
