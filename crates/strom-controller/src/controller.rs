@@ -258,6 +258,13 @@ fn not_running() -> ControllerError {
     ControllerError::NotController("The controller is not running on this node.".into())
 }
 
+// The broker shares one handle between all connection tasks; keep that a
+// compile error to break rather than a test.
+const _: fn() = || {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<ControllerHandle>();
+};
+
 impl ControllerHandle {
     /// Creates topics (CreateTopics). Returns once the new topics are
     /// committed and in [`ControllerHandle::image`]; with `validate_only`

@@ -539,12 +539,6 @@ async fn requests_too_large_for_one_log_entry_fail_and_the_quorum_goes_on() {
     handle.shutdown().await;
 }
 
-#[test]
-fn the_handle_can_be_shared_between_tasks() {
-    fn shareable<T: Clone + Send + Sync + 'static>() {}
-    shareable::<ControllerHandle>();
-}
-
 #[tokio::test]
 async fn producer_id_blocks_never_repeat_across_restarts_and_snapshots() {
     let dir = tempfile::tempdir().expect("tempdir");
