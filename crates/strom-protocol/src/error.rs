@@ -11,8 +11,6 @@ pub enum ProtocolError {
     NegativeFrameSize(i32),
     #[error("request of {0} bytes is too short for a request header")]
     TruncatedHeader(usize),
-    #[error("unknown api key {0}")]
-    UnknownApiKey(i16),
     #[error("malformed {api:?} v{version} request: {reason}")]
     Malformed { api: kafka_protocol::messages::ApiKey, version: i16, reason: String },
     #[error("could not encode {api:?} v{version} response: {reason}")]
