@@ -20,6 +20,19 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
+    // The classic group protocol from v0: librdkafka enables its balanced
+    // consumer only when JoinGroup, SyncGroup, Heartbeat and LeaveGroup v0,
+    // OffsetCommit v1-2 and OffsetFetch v1 overlap the broker's ranges.
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// Lowest Produce version the handler decodes; below it the answer is
@@ -52,6 +65,16 @@ mod tests {
                 ApiKey::CreatePartitions => CreatePartitionsRequest::VERSIONS,
                 ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
                 ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
+                ApiKey::JoinGroup => JoinGroupRequest::VERSIONS,
+                ApiKey::SyncGroup => SyncGroupRequest::VERSIONS,
+                ApiKey::Heartbeat => HeartbeatRequest::VERSIONS,
+                ApiKey::LeaveGroup => LeaveGroupRequest::VERSIONS,
+                ApiKey::OffsetCommit => OffsetCommitRequest::VERSIONS,
+                ApiKey::OffsetFetch => OffsetFetchRequest::VERSIONS,
+                ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
+                ApiKey::ListGroups => ListGroupsRequest::VERSIONS,
+                ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
+                ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
                 other => panic!("no codec range listed for {other:?}"),
             };
             (r.min, r.max)

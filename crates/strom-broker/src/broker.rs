@@ -23,7 +23,9 @@ use strom_controller::{
 use strom_log::{BrokerIdentity, LogManager, StdFileSystem, TopicPartition};
 use strom_metadata::MetadataImage;
 
+use crate::group_coordinator::GroupCoordinator;
 use crate::replica_manager::ReplicaManager;
+use strom_coordinator::CONSUMER_OFFSETS_TOPIC;
 use crate::{server, BrokerError};
 
 pub struct BrokerOptions {
@@ -51,6 +53,8 @@ pub(crate) struct BrokerState {
     apply_lock: tokio::sync::Mutex<i64>,
     /// Producer ids for InitProducerId, from blocks the controller hands out.
     pub producer_ids: crate::handlers::init_producer_id::ProducerIdManager,
+    /// Consumer groups and committed offsets, one shard per `__consumer_offsets` partition led here.
+    pub groups: GroupCoordinator,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -99,8 +103,38 @@ impl BrokerState {
             error!("could not open partitions from the metadata (retrying): {e}");
             return false;
         }
+        self.groups.sync_shards(self.replicas.topic_partitions(CONSUMER_OFFSETS_TOPIC));
         *applied = image.offset();
         true
+    }
+
+    /// Creates `__consumer_offsets` if it does not exist yet (on the first
+    /// FindCoordinator for a group, as Kafka does). Errors are Kafka codes.
+    pub async fn ensure_offsets_topic(&self) -> Result<(), i16> {
+        if self.image().topic(CONSUMER_OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        let g = &self.config.groups;
+        let brokers = self.image().brokers().count().max(1) as i32;
+        let mut configs = std::collections::BTreeMap::new();
+        configs.insert("cleanup.policy".to_owned(), "compact".to_owned());
+        configs.insert("compression.type".to_owned(), "producer".to_owned());
+        configs.insert("segment.bytes".to_owned(), g.offsets_topic_segment_bytes.to_string());
+        let request = CreateTopic {
+            name: CONSUMER_OFFSETS_TOPIC.to_owned(),
+            num_partitions: g.offsets_topic_num_partitions,
+            replication_factor: g.offsets_topic_replication_factor.min(brokers) as i16,
+            assignments: Vec::new(),
+            configs,
+        };
+        info!(partitions = g.offsets_topic_num_partitions, "creating {CONSUMER_OFFSETS_TOPIC}");
+        let outcomes = self.create_topics(vec![request], false).await;
+        match outcomes.first().and_then(|o| o.error.as_ref()).map(|e| e.code()) {
+            None => Ok(()),
+            // Created meanwhile by a concurrent request.
+            Some(code) if code == kafka_protocol::error::ResponseError::TopicAlreadyExists.code() => Ok(()),
+            Some(code) => Err(code),
+        }
     }
 
     pub async fn create_topics(&self, requests: Vec<CreateTopic>, validate_only: bool) -> Vec<CreateTopicOutcome> {
@@ -235,6 +269,7 @@ impl Broker {
             advertised,
             apply_lock: tokio::sync::Mutex::new(-1),
             producer_ids: crate::handlers::init_producer_id::ProducerIdManager::new(),
+            groups: GroupCoordinator::new(&config),
         });
         state.sync_replicas().await;
 
@@ -269,6 +304,7 @@ impl Broker {
             let _ = t.await;
         }
         let state = self.state;
+        state.groups.stop();
         let result = state.replicas.shutdown();
         state.controller.clone().shutdown().await;
         match result {

@@ -74,7 +74,7 @@ pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &
             simple(api, version, corr, body, peer, |r| async { handlers::list_offsets::handle(state, version, r) }).await
         }
         ApiKey::FindCoordinator => {
-            simple(api, version, corr, body, peer, |r| async { handlers::find_coordinator::handle(state, version, r, listener) }).await
+            simple(api, version, corr, body, peer, |r| handlers::find_coordinator::handle(state, version, r, listener)).await
         }
         ApiKey::CreateTopics => simple(api, version, corr, body, peer, |r| handlers::create_topics::handle(state, version, r)).await,
         ApiKey::DeleteTopics => simple(api, version, corr, body, peer, |r| handlers::delete_topics::handle(state, version, r)).await,
@@ -88,11 +88,33 @@ pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &
         ApiKey::DescribeCluster => {
             simple(api, version, corr, body, peer, |r| async { handlers::describe_cluster::handle(state, r, listener) }).await
         }
+        ApiKey::JoinGroup => {
+            let client_id = header.client_id.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
+            let client_host = client_host(peer);
+            simple(api, version, corr, body, peer, |r| handlers::join_group::handle(state, version, r, &client_id, &client_host)).await
+        }
+        ApiKey::SyncGroup => simple(api, version, corr, body, peer, |r| handlers::sync_group::handle(state, r)).await,
+        ApiKey::Heartbeat => simple(api, version, corr, body, peer, |r| handlers::heartbeat::handle(state, r)).await,
+        ApiKey::LeaveGroup => simple(api, version, corr, body, peer, |r| handlers::leave_group::handle(state, version, r)).await,
+        ApiKey::OffsetCommit => simple(api, version, corr, body, peer, |r| handlers::offset_commit::handle(state, version, r)).await,
+        ApiKey::OffsetFetch => simple(api, version, corr, body, peer, |r| handlers::offset_fetch::handle(state, version, r)).await,
+        ApiKey::DescribeGroups => {
+            simple(api, version, corr, body, peer, |r| handlers::describe_groups::handle(state, version, r)).await
+        }
+        ApiKey::ListGroups => simple(api, version, corr, body, peer, |r| handlers::list_groups::handle(state, r)).await,
+        ApiKey::DeleteGroups => simple(api, version, corr, body, peer, |r| handlers::delete_groups::handle(state, r)).await,
+        ApiKey::OffsetDelete => simple(api, version, corr, body, peer, |r| handlers::offset_delete::handle(state, r)).await,
         other => {
             warn!(peer, api = ?other, "closing connection: no handler");
             Reply::Close
         }
     }
+}
+
+/// Kafka's `clientHost` form: the peer's address with a leading slash, no port.
+fn client_host(peer: &str) -> String {
+    let host = peer.parse::<std::net::SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_else(|_| peer.to_owned());
+    format!("/{host}")
 }
 
 fn decode<T: Decodable>(api: ApiKey, version: i16, body: &mut Bytes, peer: &str) -> Option<T> {

@@ -12,6 +12,7 @@ mod broker;
 mod connection;
 mod dispatch;
 mod error;
+mod group_coordinator;
 mod handlers;
 mod partition;
 mod replica_manager;

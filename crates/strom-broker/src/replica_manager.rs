@@ -55,6 +55,11 @@ impl ReplicaManager {
         }
     }
 
+    /// The partitions of `topic` this broker leads.
+    pub fn topic_partitions(&self, topic: &str) -> Vec<Arc<Partition>> {
+        self.topics.read().get(topic).map(|t| t.partitions.iter().flatten().cloned().collect()).unwrap_or_default()
+    }
+
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
         self.topics.read().values().flat_map(|t| t.partitions.iter().flatten().cloned()).collect()
     }

@@ -84,9 +84,31 @@ pub struct BrokerConfig {
     pub min_insync_replicas: i32,
     /// `strom.acks.all.fsync`: acks=all waits until the leader's log is fsynced.
     pub acks_all_fsync: bool,
+    /// The group coordinator's keys (`offsets.*`, `group.*`).
+    pub groups: GroupCoordinatorConfig,
     set: BTreeMap<&'static str, SetValue>,
     topic_values: BTreeMap<&'static str, Value>,
     topic_defaults: TopicConfig,
+}
+
+/// Settings of the group coordinator and `__consumer_offsets`, Kafka's keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupCoordinatorConfig {
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_replication_factor: i32,
+    pub offsets_topic_segment_bytes: i64,
+    pub offsets_retention_ms: i64,
+    pub offsets_retention_check_interval_ms: i64,
+    pub offset_metadata_max_bytes: i32,
+    pub initial_rebalance_delay_ms: i32,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub max_size: i32,
+}
+
+/// An Int-typed key (its range is checked against i32 on validation).
+fn int_of(cfg: &Effective<'_>, name: &str) -> i32 {
+    i32::try_from(cfg.int(name)).unwrap_or(i32::MAX)
 }
 
 impl Default for BrokerConfig {
@@ -143,6 +165,18 @@ impl BrokerConfig {
             compression_type: topic_defaults.compression_type,
             min_insync_replicas: topic_defaults.min_insync_replicas,
             acks_all_fsync: cfg.boolean("strom.acks.all.fsync"),
+            groups: GroupCoordinatorConfig {
+                offsets_topic_num_partitions: int_of(&cfg, "offsets.topic.num.partitions"),
+                offsets_topic_replication_factor: int_of(&cfg, "offsets.topic.replication.factor"),
+                offsets_topic_segment_bytes: cfg.int("offsets.topic.segment.bytes"),
+                offsets_retention_ms: cfg.int("offsets.retention.minutes").saturating_mul(60_000),
+                offsets_retention_check_interval_ms: cfg.int("offsets.retention.check.interval.ms"),
+                offset_metadata_max_bytes: int_of(&cfg, "offset.metadata.max.bytes"),
+                initial_rebalance_delay_ms: int_of(&cfg, "group.initial.rebalance.delay.ms"),
+                min_session_timeout_ms: int_of(&cfg, "group.min.session.timeout.ms"),
+                max_session_timeout_ms: int_of(&cfg, "group.max.session.timeout.ms"),
+                max_size: int_of(&cfg, "group.max.size"),
+            },
             set,
             topic_values,
             topic_defaults,

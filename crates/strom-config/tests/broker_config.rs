@@ -110,13 +110,14 @@ fn kafkas_stock_kraft_server_properties_loads() {
             "num.recovery.threads.per.data.dir",
             "log.retention.hours",
             "log.retention.check.interval.ms",
-            "offsets.topic.replication.factor",
             "transaction.state.log.replication.factor",
             "transaction.state.log.min.isr",
             "share.coordinator.state.topic.replication.factor",
             "share.coordinator.state.topic.min.isr",
         ]
     );
+    // The stock file's single-broker replication factor for __consumer_offsets.
+    assert_eq!(c.groups.offsets_topic_replication_factor, 1);
     let origin = c.origin_of("log.segment.bytes").unwrap();
     assert!(
         matches!(origin, Origin::File { path, line } if path == &fixture() && *line > 1),

@@ -1,51 +1,116 @@
-//! FindCoordinator. On a single node every group key maps to this broker.
-//! librdkafka treats FindCoordinator v0 as the marker of a broker that
-//! understands compressed batches, so it is advertised from v0. Until the
-//! group coordinator lands, the group APIs themselves (JoinGroup,
-//! OffsetCommit, ...) are not advertised, so clients report that the broker
-//! lacks them instead of failing later. Transaction and share keys get
-//! COORDINATOR_NOT_AVAILABLE: InitProducerId serves idempotent producers
-//! only, and refuses a transactional id the same way.
+//! FindCoordinator. A group's coordinator is the leader of its
+//! `__consumer_offsets` partition (`partition_for`), which the first
+//! FindCoordinator for any group creates, as Kafka does; until that
+//! partition's shard is loaded the answer is COORDINATOR_NOT_AVAILABLE and
+//! clients retry. librdkafka treats FindCoordinator v0 as the marker of a
+//! broker that understands compressed batches, so it is advertised from v0.
+//! Transaction and share keys get COORDINATOR_NOT_AVAILABLE: InitProducerId
+//! serves idempotent producers only, and refuses a transactional id the
+//! same way.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use strom_coordinator::CONSUMER_OFFSETS_TOPIC;
+
 use super::str_bytes;
 use crate::broker::BrokerState;
 
 const KEY_TYPE_GROUP: i8 = 0;
 
-pub(crate) fn handle(state: &BrokerState, version: i16, req: FindCoordinatorRequest, listener: &str) -> FindCoordinatorResponse {
+pub(crate) async fn handle(
+    state: &BrokerState,
+    version: i16,
+    req: FindCoordinatorRequest,
+    listener: &str,
+) -> FindCoordinatorResponse {
+    let topic_error = if req.key_type == KEY_TYPE_GROUP {
+        state.ensure_offsets_topic().await.err()
+    } else {
+        None
+    };
     let mut resp = FindCoordinatorResponse::default();
     if version < 4 {
-        let c = coordinator(state, listener, req.key_type, req.key);
+        let c = coordinator(state, listener, req.key_type, req.key, topic_error);
         resp.error_code = c.error_code;
         resp.error_message = c.error_message;
         resp.node_id = c.node_id;
         resp.host = c.host;
         resp.port = c.port;
     } else {
-        resp.coordinators = req.coordinator_keys.into_iter().map(|k| coordinator(state, listener, req.key_type, k)).collect();
+        resp.coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|k| coordinator(state, listener, req.key_type, k, topic_error))
+            .collect();
     }
     resp
 }
 
-fn coordinator(state: &BrokerState, listener: &str, key_type: i8, key: StrBytes) -> Coordinator {
+fn coordinator(
+    state: &BrokerState,
+    listener: &str,
+    key_type: i8,
+    key: StrBytes,
+    topic_error: Option<i16>,
+) -> Coordinator {
     let mut c = Coordinator::default();
-    c.key = key;
-    if key_type == KEY_TYPE_GROUP {
-        let me = state.advertised(listener);
-        c.node_id = BrokerId(state.node_id);
-        c.host = str_bytes(&me.host);
-        c.port = me.port as i32;
-    } else {
-        c.node_id = BrokerId(-1);
-        c.host = str_bytes("");
-        c.port = -1;
+    c.node_id = BrokerId(-1);
+    c.host = str_bytes("");
+    c.port = -1;
+    if key_type != KEY_TYPE_GROUP {
+        c.key = key;
         c.error_code = ResponseError::CoordinatorNotAvailable.code();
-        c.error_message = Some(str_bytes("this broker does not run a transaction or share coordinator yet"));
+        c.error_message = Some(str_bytes(
+            "this broker does not run a transaction or share coordinator yet",
+        ));
+        return c;
+    }
+    let fail = |mut c: Coordinator, code: i16, message: String| {
+        c.error_code = code;
+        c.error_message = Some(str_bytes(&message));
+        c
+    };
+    if let Some(code) = topic_error {
+        c.key = key;
+        return fail(
+            c,
+            code,
+            format!("could not create {CONSUMER_OFFSETS_TOPIC}"),
+        );
+    }
+    let index = state.groups.partition_for(key.as_str());
+    c.key = key;
+    let image = state.image();
+    let leader = image
+        .topic(CONSUMER_OFFSETS_TOPIC)
+        .and_then(|t| t.partitions.get(&index))
+        .map(|p| p.leader)
+        .unwrap_or(-1);
+    if leader < 0 || (leader == state.node_id && !state.groups.is_hosted(index)) {
+        let message = format!(
+            "the coordinator partition {CONSUMER_OFFSETS_TOPIC}-{index} is not available yet"
+        );
+        return fail(c, ResponseError::CoordinatorNotAvailable.code(), message);
+    }
+    match state
+        .brokers(listener)
+        .into_iter()
+        .find(|b| b.node_id == leader)
+    {
+        Some(b) => {
+            c.node_id = BrokerId(b.node_id);
+            c.host = str_bytes(&b.host);
+            c.port = b.port as i32;
+        }
+        None => {
+            let message = format!(
+                "the leader {leader} of {CONSUMER_OFFSETS_TOPIC}-{index} is not registered"
+            );
+            return fail(c, ResponseError::CoordinatorNotAvailable.code(), message);
+        }
     }
     c
 }

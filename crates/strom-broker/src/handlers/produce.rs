@@ -39,6 +39,13 @@ pub(crate) async fn handle(state: &Arc<BrokerState>, version: i16, corr: i32, re
                 out.partition_responses.push(pr);
                 continue;
             }
+            if topic.name.0.as_str() == strom_coordinator::CONSUMER_OFFSETS_TOPIC {
+                // Only the group coordinator writes its internal topic, as in Kafka.
+                pr.error_code = ResponseError::InvalidTopicException.code();
+                pr.error_message = Some(str_bytes("clients may not produce to the internal topic __consumer_offsets"));
+                out.partition_responses.push(pr);
+                continue;
+            }
             let partition = match state.replicas.leader_partition(&topic.name.0, pd.index) {
                 Ok(p) => p,
                 Err(e) => {

@@ -1,0 +1,333 @@
+//! The group coordinator's driver: one task per `__consumer_offsets`
+//! partition this broker leads, each owning a `GroupShard`.
+//!
+//! A task loads its shard by replaying the partition, then takes requests
+//! one after another: the shard decides, the task appends the records the
+//! shard produced (one batch per round, fsynced when `strom.acks.all.fsync`
+//! is on, as Kafka's `offsets.commit.required.acks=-1` asks for all replicas),
+//! and only then sends the replies. Requests that queue up while an append
+//! is in flight are decided together and share the next append.
+//!
+//! A failed append reloads the shard from the log, so the shard's memory is
+//! never ahead of what is written; the requests of that round get
+//! NOT_COORDINATOR and retry.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use strom_config::BrokerConfig;
+use strom_coordinator::api::{ErrorCode, Reply, ReplyId};
+use strom_coordinator::{GroupConfig, GroupShard, CONSUMER_OFFSETS_TOPIC};
+use strom_records::{BatchBuilder, Compression, RecordBatch, TimestampType};
+
+use crate::broker::now_ms;
+use crate::partition::Partition;
+
+/// Requests a shard task takes.
+pub(crate) type Op = Box<dyn FnOnce(&mut GroupShard, ReplyId, i64) + Send>;
+
+struct Command {
+    op: Op,
+    reply: oneshot::Sender<Reply>,
+}
+
+struct ShardHandle {
+    partition: Arc<Partition>,
+    tx: mpsc::Sender<Command>,
+    loaded: Arc<AtomicBool>,
+}
+
+pub(crate) struct GroupCoordinator {
+    config: GroupConfig,
+    num_partitions: i32,
+    fsync: bool,
+    shards: Mutex<HashMap<i32, ShardHandle>>,
+}
+
+/// Most requests decided before one append.
+const MAX_ROUND: usize = 256;
+
+impl GroupCoordinator {
+    pub fn new(config: &BrokerConfig) -> Self {
+        let g = &config.groups;
+        GroupCoordinator {
+            config: GroupConfig {
+                min_session_timeout_ms: g.min_session_timeout_ms,
+                max_session_timeout_ms: g.max_session_timeout_ms,
+                initial_rebalance_delay_ms: g.initial_rebalance_delay_ms,
+                max_size: g.max_size.max(1) as usize,
+                offset_metadata_max_bytes: g.offset_metadata_max_bytes.max(0) as usize,
+                offsets_retention_ms: g.offsets_retention_ms,
+                offsets_retention_check_interval_ms: g.offsets_retention_check_interval_ms,
+                ..GroupConfig::default()
+            },
+            num_partitions: g.offsets_topic_num_partitions,
+            fsync: config.acks_all_fsync,
+            shards: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The `__consumer_offsets` partition of a group.
+    pub fn partition_for(&self, group_id: &str) -> i32 {
+        strom_coordinator::partition_for(group_id, self.num_partitions)
+    }
+
+    /// Starts shards for the `__consumer_offsets` partitions this broker now
+    /// leads and stops those it no longer leads.
+    pub fn sync_shards(&self, hosted: Vec<Arc<Partition>>) {
+        let mut shards = self.shards.lock();
+        let keep: HashMap<i32, Arc<Partition>> = hosted.into_iter().map(|p| (p.index, p)).collect();
+        shards.retain(|index, handle| {
+            let same = keep
+                .get(index)
+                .is_some_and(|p| Arc::ptr_eq(p, &handle.partition));
+            if !same {
+                info!(partition = index, "group coordinator shard unloaded");
+            }
+            same
+        });
+        for (index, partition) in keep {
+            if shards.contains_key(&index) {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(1024);
+            let loaded = Arc::new(AtomicBool::new(false));
+            tokio::spawn(run_shard(
+                partition.clone(),
+                self.config.clone(),
+                self.fsync,
+                rx,
+                loaded.clone(),
+            ));
+            shards.insert(
+                index,
+                ShardHandle {
+                    partition,
+                    tx,
+                    loaded,
+                },
+            );
+        }
+    }
+
+    /// Runs `op` on the shard of `group_id` and waits for its reply.
+    pub async fn call(&self, group_id: &str, op: Op) -> Result<Reply, ErrorCode> {
+        let index = self.partition_for(group_id);
+        self.call_partition(index, op).await
+    }
+
+    pub async fn call_partition(&self, index: i32, op: Op) -> Result<Reply, ErrorCode> {
+        let tx = {
+            let shards = self.shards.lock();
+            let Some(handle) = shards.get(&index) else {
+                return Err(ResponseError::NotCoordinator.code());
+            };
+            if !handle.loaded.load(Ordering::Acquire) {
+                return Err(ResponseError::CoordinatorLoadInProgress.code());
+            }
+            handle.tx.clone()
+        };
+        let (reply, rx) = oneshot::channel();
+        if tx.send(Command { op, reply }).await.is_err() {
+            return Err(ResponseError::NotCoordinator.code());
+        }
+        rx.await.map_err(|_| ResponseError::NotCoordinator.code())
+    }
+
+    /// Partitions with a loaded shard, for requests that ask every shard (ListGroups).
+    pub fn loaded_partitions(&self) -> Vec<i32> {
+        let shards = self.shards.lock();
+        let mut v: Vec<i32> = shards
+            .iter()
+            .filter(|(_, h)| h.loaded.load(Ordering::Acquire))
+            .map(|(i, _)| *i)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Shards still loading: ListGroups answers COORDINATOR_LOAD_IN_PROGRESS while any is.
+    pub fn any_loading(&self) -> bool {
+        self.shards
+            .lock()
+            .values()
+            .any(|h| !h.loaded.load(Ordering::Acquire))
+    }
+
+    pub fn is_hosted(&self, index: i32) -> bool {
+        self.shards.lock().contains_key(&index)
+    }
+
+    pub fn stop(&self) {
+        self.shards.lock().clear();
+    }
+}
+
+async fn run_shard(
+    partition: Arc<Partition>,
+    config: GroupConfig,
+    fsync: bool,
+    mut rx: mpsc::Receiver<Command>,
+    loaded: Arc<AtomicBool>,
+) {
+    let index = partition.index;
+    let mut shard = match load(&partition, &config).await {
+        Some(s) => s,
+        None => return,
+    };
+    loaded.store(true, Ordering::Release);
+    let mut waiting: HashMap<ReplyId, oneshot::Sender<Reply>> = HashMap::new();
+    let mut next_id: u64 = 0;
+    loop {
+        let sleep = match shard.next_deadline() {
+            Some(deadline) => Duration::from_millis((deadline - now_ms()).max(0) as u64),
+            None => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            cmd = rx.recv() => {
+                let Some(cmd) = cmd else { break };
+                let mut cmd = Some(cmd);
+                let mut taken = 0;
+                while let Some(Command { op, reply }) = cmd.take() {
+                    next_id += 1;
+                    let id = ReplyId(next_id);
+                    waiting.insert(id, reply);
+                    op(&mut shard, id, now_ms());
+                    taken += 1;
+                    if taken < MAX_ROUND {
+                        cmd = rx.try_recv().ok();
+                    }
+                }
+            }
+            _ = tokio::time::sleep(sleep) => {}
+        }
+        shard.tick(now_ms());
+        let out = shard.take_output();
+        if !out.records.is_empty() {
+            if let Err(e) = write(&partition, &out.records, fsync).await {
+                error!(partition = index, "group coordinator could not write to {CONSUMER_OFFSETS_TOPIC}: {e}; reloading the shard from its log");
+                for (id, _) in out.replies {
+                    waiting.remove(&id);
+                }
+                loaded.store(false, Ordering::Release);
+                shard = match load(&partition, &config).await {
+                    Some(s) => s,
+                    None => return,
+                };
+                // Parked requests of the old shard are gone with it; their callers retry.
+                waiting.clear();
+                loaded.store(true, Ordering::Release);
+                continue;
+            }
+        }
+        for (id, reply) in out.replies {
+            if let Some(tx) = waiting.remove(&id) {
+                let _ = tx.send(reply);
+            }
+        }
+    }
+}
+
+/// Appends one batch of the shard's records; durable before return when `fsync`.
+async fn write(
+    partition: &Arc<Partition>,
+    records: &[(Bytes, Option<Bytes>)],
+    fsync: bool,
+) -> Result<(), String> {
+    let now = now_ms();
+    let mut builder = BatchBuilder::new(Compression::None, TimestampType::CreateTime);
+    for (key, value) in records {
+        builder.append(now, Some(key), value.as_deref(), &[]);
+    }
+    let batch = builder.try_build(0).map_err(|e| e.to_string())?;
+    let info = partition.append(batch, now).map_err(|e| e.to_string())?;
+    if fsync {
+        partition
+            .flush_up_to(info.last_offset + 1)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Replays the partition from its log start to its end into a new shard.
+async fn load(partition: &Arc<Partition>, config: &GroupConfig) -> Option<GroupShard> {
+    let started = std::time::Instant::now();
+    let p = partition.clone();
+    let config = config.clone();
+    let result = tokio::task::spawn_blocking(move || replay_all(&p, config)).await;
+    match result {
+        Ok(Ok((shard, records))) => {
+            info!(
+                partition = partition.index,
+                records,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "group coordinator shard loaded"
+            );
+            Some(shard)
+        }
+        Ok(Err(e)) => {
+            error!(
+                partition = partition.index,
+                "could not load the group coordinator shard: {e}"
+            );
+            None
+        }
+        Err(e) => {
+            error!(
+                partition = partition.index,
+                "group coordinator load task failed: {e}"
+            );
+            None
+        }
+    }
+}
+
+fn replay_all(partition: &Partition, config: GroupConfig) -> Result<(GroupShard, u64), String> {
+    let now = now_ms();
+    let mut shard = GroupShard::new(config);
+    let mut offset = partition.log_start_offset();
+    let end = partition.high_watermark();
+    let mut count = 0u64;
+    while offset < end {
+        let read = partition
+            .read(offset, 1 << 20, true)
+            .map_err(|e| e.to_string())?;
+        if read.records.is_empty() {
+            break;
+        }
+        for batch in RecordBatch::iter(read.records) {
+            let batch = batch.map_err(|e| e.to_string())?;
+            let next = batch.next_offset();
+            if batch.header().is_control() {
+                offset = next;
+                continue;
+            }
+            for record in batch.records().map_err(|e| e.to_string())? {
+                if record.offset() < offset {
+                    continue;
+                }
+                let Some(key) = &record.key else { continue };
+                if let Err(e) = shard.replay(key, record.value.as_deref(), now) {
+                    warn!(
+                        partition = partition.index,
+                        offset = record.offset(),
+                        "skipping an unreadable {CONSUMER_OFFSETS_TOPIC} record: {e}"
+                    );
+                }
+                count += 1;
+            }
+            offset = next;
+        }
+    }
+    shard.load_complete(now);
+    Ok((shard, count))
+}
