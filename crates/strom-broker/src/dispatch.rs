@@ -93,6 +93,14 @@ pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &
             let client_host = client_host(peer);
             simple(api, version, corr, body, peer, |r| handlers::join_group::handle(state, version, r, &client_id, &client_host)).await
         }
+        ApiKey::ConsumerGroupHeartbeat => {
+            let client_id = header.client_id.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
+            let client_host = client_host(peer);
+            simple(api, version, corr, body, peer, |r| handlers::consumer_group_heartbeat::handle(state, r, &client_id, &client_host)).await
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            simple(api, version, corr, body, peer, |r| handlers::consumer_group_describe::handle(state, r)).await
+        }
         ApiKey::SyncGroup => simple(api, version, corr, body, peer, |r| handlers::sync_group::handle(state, r)).await,
         ApiKey::Heartbeat => simple(api, version, corr, body, peer, |r| handlers::heartbeat::handle(state, r)).await,
         ApiKey::LeaveGroup => simple(api, version, corr, body, peer, |r| handlers::leave_group::handle(state, version, r)).await,

@@ -67,7 +67,9 @@ impl GroupCoordinator {
                 offset_metadata_max_bytes: g.offset_metadata_max_bytes.max(0) as usize,
                 offsets_retention_ms: g.offsets_retention_ms,
                 offsets_retention_check_interval_ms: g.offsets_retention_check_interval_ms,
-                ..GroupConfig::default()
+                consumer_session_timeout_ms: g.consumer_session_timeout_ms,
+                consumer_heartbeat_interval_ms: g.consumer_heartbeat_interval_ms,
+                consumer_max_size: g.consumer_max_size.max(1) as usize,
             },
             num_partitions: g.offsets_topic_num_partitions,
             fsync: config.acks_all_fsync,

@@ -104,6 +104,9 @@ pub struct GroupCoordinatorConfig {
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
     pub max_size: i32,
+    pub consumer_session_timeout_ms: i32,
+    pub consumer_heartbeat_interval_ms: i32,
+    pub consumer_max_size: i32,
 }
 
 /// An Int-typed key (its range is checked against i32 on validation).
@@ -176,6 +179,9 @@ impl BrokerConfig {
                 min_session_timeout_ms: int_of(&cfg, "group.min.session.timeout.ms"),
                 max_session_timeout_ms: int_of(&cfg, "group.max.session.timeout.ms"),
                 max_size: int_of(&cfg, "group.max.size"),
+                consumer_session_timeout_ms: int_of(&cfg, "group.consumer.session.timeout.ms"),
+                consumer_heartbeat_interval_ms: int_of(&cfg, "group.consumer.heartbeat.interval.ms"),
+                consumer_max_size: int_of(&cfg, "group.consumer.max.size"),
             },
             set,
             topic_values,

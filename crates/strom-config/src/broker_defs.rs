@@ -200,6 +200,12 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Longest session.timeout.ms a classic group member may ask for."),
     ConfigDef::new("group.max.size", Int, Some(INT_MAX), AtLeast(1), "members", true,
         "Most members a classic group may have (more: GROUP_MAX_SIZE_REACHED)."),
+    ConfigDef::new("group.consumer.session.timeout.ms", Int, Some("45000"), AtLeast(1), "ms", true,
+        "Session timeout of KIP-848 consumer group members: silent longer, a member is removed."),
+    ConfigDef::new("group.consumer.heartbeat.interval.ms", Int, Some("5000"), AtLeast(1), "ms", true,
+        "How often KIP-848 consumer group members are told to heartbeat."),
+    ConfigDef::new("group.consumer.max.size", Int, Some(INT_MAX), AtLeast(1), "members", true,
+        "Most members a KIP-848 consumer group may have (more: GROUP_MAX_SIZE_REACHED)."),
 ];
 
 /// Keys Kafka removed or Strom will never take, with what to do instead.

@@ -11,6 +11,7 @@
 //! `replay` entry point.
 
 pub mod api;
+mod assignor;
 mod classic;
 mod classic_group;
 mod consumer;
@@ -40,3 +41,6 @@ pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod consumer_tests;

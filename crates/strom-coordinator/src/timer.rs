@@ -46,12 +46,9 @@ impl Timers {
         }
     }
 
+    #[cfg(test)]
     pub fn is_scheduled(&self, key: &TimerKey) -> bool {
         self.deadlines.contains_key(key)
-    }
-
-    pub fn deadline(&self, key: &TimerKey) -> Option<i64> {
-        self.deadlines.get(key).copied()
     }
 
     pub fn next_deadline(&self) -> Option<i64> {
