@@ -13,14 +13,13 @@
 //! NOT_COORDINATOR and retry.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use strom_config::BrokerConfig;
@@ -42,7 +41,7 @@ struct Command {
 struct ShardHandle {
     partition: Arc<Partition>,
     tx: mpsc::Sender<Command>,
-    loaded: Arc<AtomicBool>,
+    loaded: watch::Receiver<bool>,
 }
 
 pub(crate) struct GroupCoordinator {
@@ -101,13 +100,13 @@ impl GroupCoordinator {
                 continue;
             }
             let (tx, rx) = mpsc::channel(1024);
-            let loaded = Arc::new(AtomicBool::new(false));
+            let (loaded_tx, loaded) = watch::channel(false);
             tokio::spawn(run_shard(
                 partition.clone(),
                 self.config.clone(),
                 self.fsync,
                 rx,
-                loaded.clone(),
+                loaded_tx,
             ));
             shards.insert(
                 index,
@@ -132,7 +131,7 @@ impl GroupCoordinator {
             let Some(handle) = shards.get(&index) else {
                 return Err(ResponseError::NotCoordinator.code());
             };
-            if !handle.loaded.load(Ordering::Acquire) {
+            if !*handle.loaded.borrow() {
                 return Err(ResponseError::CoordinatorLoadInProgress.code());
             }
             handle.tx.clone()
@@ -149,7 +148,7 @@ impl GroupCoordinator {
         let shards = self.shards.lock();
         let mut v: Vec<i32> = shards
             .iter()
-            .filter(|(_, h)| h.loaded.load(Ordering::Acquire))
+            .filter(|(_, h)| *h.loaded.borrow())
             .map(|(i, _)| *i)
             .collect();
         v.sort_unstable();
@@ -161,11 +160,20 @@ impl GroupCoordinator {
         self.shards
             .lock()
             .values()
-            .any(|h| !h.loaded.load(Ordering::Acquire))
+            .any(|h| !*h.loaded.borrow())
     }
 
-    pub fn is_hosted(&self, index: i32) -> bool {
-        self.shards.lock().contains_key(&index)
+    /// Waits (up to `timeout`) until the shard of `index` is loaded; false if
+    /// it is not hosted here or still loading.
+    pub async fn wait_loaded(&self, index: i32, timeout: Duration) -> bool {
+        let rx = self.shards.lock().get(&index).map(|h| h.loaded.clone());
+        let Some(mut rx) = rx else { return false };
+        let loaded = matches!(tokio::time::timeout(timeout, rx.wait_for(|loaded| *loaded)).await, Ok(Ok(_)));
+        loaded
+    }
+
+    pub fn is_loaded(&self, index: i32) -> bool {
+        self.shards.lock().get(&index).is_some_and(|h| *h.loaded.borrow())
     }
 
     pub fn stop(&self) {
@@ -178,14 +186,14 @@ async fn run_shard(
     config: GroupConfig,
     fsync: bool,
     mut rx: mpsc::Receiver<Command>,
-    loaded: Arc<AtomicBool>,
+    loaded: watch::Sender<bool>,
 ) {
     let index = partition.index;
     let mut shard = match load(&partition, &config).await {
         Some(s) => s,
         None => return,
     };
-    loaded.store(true, Ordering::Release);
+    loaded.send_replace(true);
     let mut waiting: HashMap<ReplyId, oneshot::Sender<Reply>> = HashMap::new();
     let mut next_id: u64 = 0;
     loop {
@@ -219,14 +227,14 @@ async fn run_shard(
                 for (id, _) in out.replies {
                     waiting.remove(&id);
                 }
-                loaded.store(false, Ordering::Release);
+                loaded.send_replace(false);
                 shard = match load(&partition, &config).await {
                     Some(s) => s,
                     None => return,
                 };
                 // Parked requests of the old shard are gone with it; their callers retry.
                 waiting.clear();
-                loaded.store(true, Ordering::Release);
+                loaded.send_replace(true);
                 continue;
             }
         }

@@ -1,5 +1,8 @@
 //! The `strom` binary.
 
+mod groups;
+mod table;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,6 +33,8 @@ enum Command {
     },
     /// Print every broker and topic configuration key Strom understands, as Markdown.
     Configs,
+    /// List, describe and delete consumer groups and their offsets, on any Kafka-compatible cluster.
+    Groups(groups::GroupsArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +50,8 @@ fn main() -> ExitCode {
             print!("{}", strom_config::configuration_markdown());
             Ok(())
         }
+        // Prints its own one-line errors instead of a log line.
+        Command::Groups(args) => return groups::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,17 +20,24 @@ use crate::broker::BrokerState;
 
 const KEY_TYPE_GROUP: i8 = 0;
 
+/// Longest FindCoordinator waits for a coordinator shard to finish loading.
+const LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) async fn handle(
     state: &BrokerState,
     version: i16,
     req: FindCoordinatorRequest,
     listener: &str,
 ) -> FindCoordinatorResponse {
-    let topic_error = if req.key_type == KEY_TYPE_GROUP {
-        state.ensure_offsets_topic().await.err()
-    } else {
-        None
-    };
+    let topic_error = if req.key_type == KEY_TYPE_GROUP { state.ensure_offsets_topic().await.err() } else { None };
+    if req.key_type == KEY_TYPE_GROUP && topic_error.is_none() {
+        // A shard loads in milliseconds when its partition is small; waiting
+        // here spares clients a round of COORDINATOR_LOAD_IN_PROGRESS.
+        let keys: Vec<&str> = if version < 4 { vec![req.key.as_str()] } else { req.coordinator_keys.iter().map(|k| k.as_str()).collect() };
+        for key in keys {
+            state.groups.wait_loaded(state.groups.partition_for(key), LOAD_WAIT).await;
+        }
+    }
     let mut resp = FindCoordinatorResponse::default();
     if version < 4 {
         let c = coordinator(state, listener, req.key_type, req.key, topic_error);
@@ -89,7 +96,7 @@ fn coordinator(
         .and_then(|t| t.partitions.get(&index))
         .map(|p| p.leader)
         .unwrap_or(-1);
-    if leader < 0 || (leader == state.node_id && !state.groups.is_hosted(index)) {
+    if leader < 0 || (leader == state.node_id && !state.groups.is_loaded(index)) {
         let message = format!(
             "the coordinator partition {CONSUMER_OFFSETS_TOPIC}-{index} is not available yet"
         );

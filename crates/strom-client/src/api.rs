@@ -1,0 +1,125 @@
+//! Which request types this client sends, and the versions of each it can
+//! build and read. The version used on a connection is the highest one in
+//! both this table and the broker's ApiVersions answer.
+
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+/// A request message with its API key and response type.
+pub trait ApiRequest: Encodable {
+    const API_KEY: ApiKey;
+    type Response: Decodable;
+}
+
+macro_rules! api_requests {
+    ($($key:ident: $req:ident => $resp:ident;)*) => {
+        $(impl ApiRequest for $req {
+            const API_KEY: ApiKey = ApiKey::$key;
+            type Response = $resp;
+        })*
+    };
+}
+
+api_requests! {
+    Produce: ProduceRequest => ProduceResponse;
+    ListOffsets: ListOffsetsRequest => ListOffsetsResponse;
+    Metadata: MetadataRequest => MetadataResponse;
+    OffsetCommit: OffsetCommitRequest => OffsetCommitResponse;
+    OffsetFetch: OffsetFetchRequest => OffsetFetchResponse;
+    FindCoordinator: FindCoordinatorRequest => FindCoordinatorResponse;
+    JoinGroup: JoinGroupRequest => JoinGroupResponse;
+    Heartbeat: HeartbeatRequest => HeartbeatResponse;
+    LeaveGroup: LeaveGroupRequest => LeaveGroupResponse;
+    SyncGroup: SyncGroupRequest => SyncGroupResponse;
+    DescribeGroups: DescribeGroupsRequest => DescribeGroupsResponse;
+    ListGroups: ListGroupsRequest => ListGroupsResponse;
+    ApiVersions: ApiVersionsRequest => ApiVersionsResponse;
+    CreateTopics: CreateTopicsRequest => CreateTopicsResponse;
+    DeleteGroups: DeleteGroupsRequest => DeleteGroupsResponse;
+    OffsetDelete: OffsetDeleteRequest => OffsetDeleteResponse;
+}
+
+/// (api, lowest, highest) version this client implements. Bounds below the
+/// codec's: OffsetFetch v1 cannot ask for all topics; Produce v13+,
+/// Metadata v13+ and ListOffsets v10+ are left out until something needs
+/// their additions (topic ids, timeouts).
+pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::ListOffsets, 1, 9),
+    (ApiKey::Metadata, 1, 12),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 2, 9),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
+];
+
+/// The versions of `api` this client implements.
+pub fn client_versions(api: ApiKey) -> Option<(i16, i16)> {
+    CLIENT_VERSIONS
+        .iter()
+        .find(|(k, _, _)| *k == api)
+        .map(|&(_, min, max)| (min, max))
+}
+
+/// The highest version in both ranges.
+pub fn highest_common(client: (i16, i16), broker: (i16, i16)) -> Option<i16> {
+    let high = client.1.min(broker.1);
+    (high >= client.0.max(broker.0)).then_some(high)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::Message;
+
+    #[test]
+    fn client_ranges_are_within_what_the_codec_encodes() {
+        fn codec(api: ApiKey) -> (i16, i16) {
+            let r = match api {
+                ApiKey::Produce => ProduceRequest::VERSIONS,
+                ApiKey::ListOffsets => ListOffsetsRequest::VERSIONS,
+                ApiKey::Metadata => MetadataRequest::VERSIONS,
+                ApiKey::OffsetCommit => OffsetCommitRequest::VERSIONS,
+                ApiKey::OffsetFetch => OffsetFetchRequest::VERSIONS,
+                ApiKey::FindCoordinator => FindCoordinatorRequest::VERSIONS,
+                ApiKey::JoinGroup => JoinGroupRequest::VERSIONS,
+                ApiKey::Heartbeat => HeartbeatRequest::VERSIONS,
+                ApiKey::LeaveGroup => LeaveGroupRequest::VERSIONS,
+                ApiKey::SyncGroup => SyncGroupRequest::VERSIONS,
+                ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
+                ApiKey::ListGroups => ListGroupsRequest::VERSIONS,
+                ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
+                ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
+                ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
+                ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
+                other => panic!("no codec range listed for {other:?}"),
+            };
+            (r.min, r.max)
+        }
+        for &(api, min, max) in CLIENT_VERSIONS {
+            let (cmin, cmax) = codec(api);
+            assert!(
+                cmin <= min && max <= cmax,
+                "{api:?} {min}..={max}, codec {cmin}..={cmax}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_highest_version_both_support_is_chosen() {
+        assert_eq!(highest_common((0, 5), (0, 3)), Some(3));
+        assert_eq!(highest_common((2, 9), (1, 9)), Some(9));
+        assert_eq!(highest_common((4, 5), (0, 3)), None);
+        assert_eq!(highest_common((0, 2), (3, 6)), None);
+        assert_eq!(highest_common((0, 0), (0, 0)), Some(0));
+    }
+}

@@ -1,0 +1,27 @@
+//! Strom's async Rust client: it speaks Kafka's wire protocol to any
+//! Kafka-compatible broker and knows nothing of Strom's broker crates.
+//!
+//! So far: [`Connection`] (frames, correlation ids, request headers, API
+//! version negotiation, timeouts) and [`AdminClient`] (consumer groups,
+//! committed offsets, log end offsets, metadata). A producer and a consumer
+//! come next, on the same connection.
+//!
+//! Messages are kafka-protocol's generated codecs, re-exported as
+//! [`kafka_protocol`] so callers build requests with the same types.
+
+mod admin_client;
+pub mod api;
+mod cluster;
+mod connection;
+mod error;
+mod group;
+
+pub use admin_client::{AdminClient, AdminConfig};
+pub use api::ApiRequest;
+pub use cluster::{
+    BrokerAddress, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition,
+};
+pub use connection::{Connection, ConnectionConfig};
+pub use error::{Error, ErrorCode};
+pub use group::{CommittedOffset, GroupDescription, GroupListing, MemberDescription};
+pub use kafka_protocol;

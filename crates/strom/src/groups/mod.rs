@@ -1,0 +1,369 @@
+//! `strom groups`: list, describe and delete consumer groups and their
+//! committed offsets on any Kafka-compatible cluster, as
+//! `kafka-consumer-groups.sh` does.
+//!
+//! Output goes to stdout; failures go to stderr as one line saying what to
+//! do next, with exit code 1.
+
+mod failure;
+mod report;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use strom_client::{
+    AdminClient, AdminConfig, ConnectionConfig, ErrorCode, GroupDescription, TopicPartition,
+};
+
+use failure::{group_not_found, Failure};
+use report::GroupReport;
+
+#[derive(Args)]
+pub struct GroupsArgs {
+    /// A broker of the cluster.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap_server: String,
+    /// Limit for each request, and for retrying while a coordinator loads.
+    #[arg(long, global = true, value_name = "MS", default_value_t = 30_000)]
+    timeout_ms: u64,
+    #[command(subcommand)]
+    command: GroupsCommand,
+}
+
+#[derive(Subcommand)]
+enum GroupsCommand {
+    /// List groups: id, type, protocol type and state.
+    List {
+        /// Only groups in these states (Empty, Stable, PreparingRebalance, ...).
+        #[arg(long, value_name = "STATE[,STATE...]", value_delimiter = ',')]
+        state: Vec<String>,
+    },
+    /// Show a group's state and members, and per partition its committed
+    /// offset, log end offset, lag and owner.
+    Describe { group: String },
+    /// Delete groups without active members, with their committed offsets.
+    Delete {
+        #[arg(required = true, value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// Delete a group's committed offsets of topics or single partitions.
+    DeleteOffsets {
+        group: String,
+        /// A topic (all its partitions) or some of its partitions: orders:0,2
+        #[arg(long = "topic", required = true, value_name = "TOPIC[:P,P...]", value_parser = parse_topic_partitions)]
+        topics: Vec<TopicSelection>,
+    },
+}
+
+/// A topic with all (`None`) or some of its partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TopicSelection {
+    topic: String,
+    partitions: Option<Vec<i32>>,
+}
+
+fn parse_topic_partitions(s: &str) -> Result<TopicSelection, String> {
+    let (topic, partitions) = match s.split_once(':') {
+        None => (s, None),
+        Some((topic, list)) => {
+            let partitions = list
+                .split(',')
+                .map(|p| p.trim().parse::<i32>().ok().filter(|p| *p >= 0))
+                .collect::<Option<Vec<i32>>>()
+                .ok_or_else(|| {
+                    format!("partitions must be numbers separated by commas, as in {topic}:0,2")
+                })?;
+            (topic, Some(partitions))
+        }
+    };
+    if topic.is_empty() {
+        return Err("the topic name is empty".to_owned());
+    }
+    Ok(TopicSelection {
+        topic: topic.to_owned(),
+        partitions,
+    })
+}
+
+/// Runs one `strom groups` command and prints its outcome.
+pub fn run(args: GroupsArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&Failure(format!("cannot start the async runtime: {e}"))),
+    };
+    match runtime.block_on(execute(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        // Per-group or per-partition failures, already printed.
+        Ok(false) => ExitCode::FAILURE,
+        Err(f) => fail(&f),
+    }
+}
+
+fn fail(f: &Failure) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "error: {}", f.0);
+    ExitCode::FAILURE
+}
+
+/// Writes to stdout; a closed stdout (`| head`) is not worth a panic.
+fn emit(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn warn(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// `Ok(false)` when some groups or partitions failed (and were reported).
+async fn execute(args: GroupsArgs) -> Result<bool, Failure> {
+    let timeout = Duration::from_millis(args.timeout_ms.max(1));
+    let mut config = AdminConfig::new(args.bootstrap_server);
+    config.connection = ConnectionConfig {
+        client_id: "strom-groups".to_owned(),
+        request_timeout: timeout,
+        ..ConnectionConfig::default()
+    };
+    config.api_timeout = timeout;
+    // Validate arguments before connecting.
+    let states = match &args.command {
+        GroupsCommand::List { state } => canonical_states(state)?,
+        _ => Vec::new(),
+    };
+    let mut admin = AdminClient::connect(config).await?;
+    match args.command {
+        GroupsCommand::List { .. } => list(&mut admin, &states).await,
+        GroupsCommand::Describe { group } => describe(&mut admin, &group).await,
+        GroupsCommand::Delete { groups } => delete(&mut admin, &groups).await,
+        GroupsCommand::DeleteOffsets { group, topics } => {
+            delete_offsets(&mut admin, &group, &topics).await
+        }
+    }
+}
+
+/// Kafka's group states; `--state` takes them in any case.
+const STATES: &[&str] = &[
+    "Empty",
+    "Stable",
+    "PreparingRebalance",
+    "CompletingRebalance",
+    "Assigning",
+    "Reconciling",
+    "Dead",
+];
+
+fn canonical_states(given: &[String]) -> Result<Vec<String>, Failure> {
+    given
+        .iter()
+        .map(|s| {
+            STATES
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(s.trim()))
+                .map(|k| k.to_string())
+                .ok_or_else(|| {
+                    Failure(format!(
+                        "unknown group state {s:?}; use one of {}",
+                        STATES.join(", ")
+                    ))
+                })
+        })
+        .collect()
+}
+
+async fn list(admin: &mut AdminClient, states: &[String]) -> Result<bool, Failure> {
+    let mut groups = admin.list_groups(states).await?;
+    // Brokers filter already; this keeps the output right if one did not.
+    if !states.is_empty() {
+        groups.retain(|g| {
+            g.state
+                .as_deref()
+                .is_some_and(|s| states.iter().any(|w| w.eq_ignore_ascii_case(s)))
+        });
+    }
+    emit(&report::group_list(&groups));
+    Ok(true)
+}
+
+async fn describe(admin: &mut AdminClient, group: &str) -> Result<bool, Failure> {
+    let described = admin.describe_groups(&[group.to_owned()]).await?;
+    let desc = described
+        .into_iter()
+        .next()
+        .ok_or_else(|| group_not_found(group))?;
+    let committed = match admin.offset_fetch(group, None).await {
+        Ok(c) => c,
+        Err(e) if e.kafka_code() == Some(ErrorCode::GROUP_ID_NOT_FOUND) => BTreeMap::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let described_ok = desc.error.is_none() && !(desc.state == "Dead" && desc.members.is_empty());
+    if !described_ok && committed.is_empty() {
+        return match desc.error {
+            None | Some(ErrorCode::GROUP_ID_NOT_FOUND) => Err(group_not_found(group)),
+            Some(code) => Err(Failure(format!(
+                "DescribeGroups failed: {}",
+                failure::describe_code(code)
+            ))),
+        };
+    }
+    let desc = if described_ok {
+        desc
+    } else {
+        offsets_only(admin, desc).await?
+    };
+    let partitions = report::partitions_of(&desc, &committed);
+    let log_end = admin.list_offsets_latest(&partitions).await?;
+    let mut report = GroupReport::build(&desc, &committed, &log_end);
+    if !described_ok {
+        report.members = None;
+    }
+    for w in &report.warnings {
+        warn(&format!("warning: {w}"));
+    }
+    emit(&report.render());
+    Ok(true)
+}
+
+/// A group DescribeGroups does not describe (a KIP-848 consumer group) but
+/// that has offsets: its state and protocol type from ListGroups.
+async fn offsets_only(
+    admin: &mut AdminClient,
+    desc: GroupDescription,
+) -> Result<GroupDescription, Failure> {
+    if let Some(m) = &desc.error_message {
+        warn(&format!("warning: members unknown: {m}"));
+    }
+    let listed = admin
+        .list_groups(&[])
+        .await?
+        .into_iter()
+        .find(|g| g.group_id == desc.group_id);
+    Ok(GroupDescription {
+        error: None,
+        state: listed
+            .as_ref()
+            .and_then(|g| g.state.clone())
+            .unwrap_or_default(),
+        protocol_type: listed.map(|g| g.protocol_type).unwrap_or_default(),
+        protocol: String::new(),
+        members: Vec::new(),
+        ..desc
+    })
+}
+
+async fn delete(admin: &mut AdminClient, groups: &[String]) -> Result<bool, Failure> {
+    let mut all_ok = true;
+    for (group, result) in admin.delete_groups(groups).await? {
+        let line = report::group_deletion(&group, &result);
+        if result.is_ok() {
+            emit(&format!("{line}\n"));
+        } else {
+            all_ok = false;
+            warn(&line);
+        }
+    }
+    Ok(all_ok)
+}
+
+async fn delete_offsets(
+    admin: &mut AdminClient,
+    group: &str,
+    topics: &[TopicSelection],
+) -> Result<bool, Failure> {
+    let whole: Vec<String> = topics
+        .iter()
+        .filter(|t| t.partitions.is_none())
+        .map(|t| t.topic.clone())
+        .collect();
+    let metadata = if whole.is_empty() {
+        None
+    } else {
+        Some(admin.metadata(Some(&whole)).await?)
+    };
+    let mut request: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for t in topics {
+        let partitions = match (&t.partitions, &metadata) {
+            (Some(ps), _) => ps.clone(),
+            (None, Some(m)) => match m.topics.get(&t.topic) {
+                Some(meta) if meta.error.is_none() => meta.partitions.keys().copied().collect(),
+                _ => return Err(Failure(format!("topic '{}' does not exist; name its partitions as {}:0,1 to delete offsets of a deleted topic", t.topic, t.topic))),
+            },
+            (None, None) => Vec::new(),
+        };
+        let entry = request.entry(t.topic.clone()).or_default();
+        entry.extend(partitions);
+        entry.sort_unstable();
+        entry.dedup();
+    }
+    let request: Vec<(String, Vec<i32>)> = request.into_iter().collect();
+    let results = match admin.delete_offsets(group, &request).await {
+        Ok(r) => r,
+        Err(e) if e.kafka_code() == Some(ErrorCode::GROUP_ID_NOT_FOUND) => {
+            return Err(group_not_found(group))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Partitions the broker did not mention were not deleted.
+    let mut results = results;
+    for (topic, partitions) in &request {
+        for p in partitions {
+            results
+                .entry(TopicPartition::new(topic.clone(), *p))
+                .or_insert(Err(ErrorCode::UNKNOWN_SERVER_ERROR));
+        }
+    }
+    emit(&report::offset_deletions(&results));
+    Ok(results.values().all(Result::is_ok))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_arguments_name_a_topic_or_some_partitions() {
+        assert_eq!(
+            parse_topic_partitions("orders"),
+            Ok(TopicSelection {
+                topic: "orders".into(),
+                partitions: None
+            })
+        );
+        assert_eq!(
+            parse_topic_partitions("orders:0,2"),
+            Ok(TopicSelection {
+                topic: "orders".into(),
+                partitions: Some(vec![0, 2])
+            })
+        );
+        assert!(parse_topic_partitions("orders:").is_err());
+        assert!(parse_topic_partitions("orders:a").is_err());
+        assert!(parse_topic_partitions("orders:-1").is_err());
+        assert!(parse_topic_partitions(":0").is_err());
+    }
+
+    #[test]
+    fn states_are_matched_without_regard_to_case() {
+        let given = vec!["empty".to_owned(), "STABLE".to_owned()];
+        assert_eq!(
+            canonical_states(&given),
+            Ok(vec!["Empty".to_owned(), "Stable".to_owned()])
+        );
+        let err = canonical_states(&["Sleeping".to_owned()]).unwrap_err();
+        assert!(
+            err.0
+                .starts_with("unknown group state \"Sleeping\"; use one of Empty, Stable"),
+            "{}",
+            err.0
+        );
+    }
+}
