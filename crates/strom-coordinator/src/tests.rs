@@ -774,3 +774,51 @@ fn partition_for_matches_java_string_hash_code() {
 fn a_group_in_state_stable_is_reported_stable() {
     assert_eq!(ClassicGroupState::Stable.name(), "Stable");
 }
+
+#[test]
+fn members_that_never_sync_are_removed_after_the_rebalance_timeout() {
+    let mut h = Harness::new();
+    let (a, _) = stable_single(&mut h, "g");
+    let (b, bid, _) = h.join_new("g", &["range"]);
+    let (aid, out) = h.join(Harness::join_req("g", &a, None, &["range"]));
+    assert!(has_reply(&out, aid) && has_reply(&out, bid));
+    // a (the leader) syncs; b never does, but both keep heartbeating.
+    h.sync("g", &a, 2, &[(&a, "pa"), (&b, "pb")]);
+    let mut elapsed = 0;
+    while h.heartbeat("g", &b, 2) == NONE {
+        assert!(elapsed <= REBALANCE as i64, "b is dropped by the rebalance timeout");
+        assert_eq!(h.heartbeat("g", &a, 2), NONE);
+        h.advance(1000);
+        elapsed += 1000;
+    }
+    assert!(elapsed >= REBALANCE as i64 - 1000, "not before the rebalance timeout ({elapsed} ms)");
+    assert_eq!(h.heartbeat("g", &b, 2), err(ResponseError::UnknownMemberId));
+    assert_eq!(h.heartbeat("g", &a, 2), err(ResponseError::RebalanceInProgress));
+}
+
+#[test]
+fn a_member_id_handed_out_but_never_used_expires_and_does_not_block_the_join() {
+    let mut h = Harness::new();
+    let (a, _) = stable_single(&mut h, "g");
+    // Someone asks for a member id and disappears.
+    let (id, out) = h.join(Harness::join_req("g", "", None, &["range"]));
+    assert_eq!(join_reply(&out, id).error_code, err(ResponseError::MemberIdRequired));
+    assert_eq!(h.state("g"), "Stable", "a pending member does not rebalance the group");
+    // a rejoins (say, metadata changed): the pending member must not hold the join open forever.
+    let (aid, out) = h.join(Harness::join_req("g", &a, None, &["range"]));
+    assert!(!has_reply(&out, aid), "the pending member is waited for");
+    let out = h.advance(SESSION as i64 + 1);
+    let j = join_reply(&out, aid);
+    assert_eq!((j.error_code, j.generation_id), (NONE, 2));
+}
+
+#[test]
+fn a_group_record_at_the_end_of_each_rebalance_lets_a_reload_skip_transient_state() {
+    let mut h = Harness::new();
+    let (a, generation) = stable_single(&mut h, "g");
+    h.join_new("g", &["range"]);
+    // Mid-rebalance: the log still holds generation 1's record.
+    let mut reloaded = h.reload();
+    assert_eq!(reloaded.state("g"), "Stable");
+    assert_eq!(reloaded.heartbeat("g", &a, generation), NONE);
+}
