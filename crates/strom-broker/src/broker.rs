@@ -103,7 +103,8 @@ impl BrokerState {
             error!("could not open partitions from the metadata (retrying): {e}");
             return false;
         }
-        self.groups.sync_shards(self.replicas.topic_partitions(CONSUMER_OFFSETS_TOPIC));
+        let count = image.topic(CONSUMER_OFFSETS_TOPIC).map(|t| t.partitions.len() as i32);
+        self.groups.sync_shards(count, self.replicas.topic_partitions(CONSUMER_OFFSETS_TOPIC));
         *applied = image.offset();
         true
     }

@@ -13,6 +13,7 @@
 //! NOT_COORDINATOR and retry.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,7 +47,9 @@ struct ShardHandle {
 
 pub(crate) struct GroupCoordinator {
     config: GroupConfig,
-    num_partitions: i32,
+    /// Partitions of `__consumer_offsets`: the existing topic's count once it
+    /// exists (a later change of `offsets.topic.num.partitions` must not move groups).
+    num_partitions: AtomicI32,
     fsync: bool,
     shards: Mutex<HashMap<i32, ShardHandle>>,
 }
@@ -70,7 +73,7 @@ impl GroupCoordinator {
                 consumer_heartbeat_interval_ms: g.consumer_heartbeat_interval_ms,
                 consumer_max_size: g.consumer_max_size.max(1) as usize,
             },
-            num_partitions: g.offsets_topic_num_partitions,
+            num_partitions: AtomicI32::new(g.offsets_topic_num_partitions),
             fsync: config.acks_all_fsync,
             shards: Mutex::new(HashMap::new()),
         }
@@ -78,12 +81,15 @@ impl GroupCoordinator {
 
     /// The `__consumer_offsets` partition of a group.
     pub fn partition_for(&self, group_id: &str) -> i32 {
-        strom_coordinator::partition_for(group_id, self.num_partitions)
+        strom_coordinator::partition_for(group_id, self.num_partitions.load(Ordering::Acquire))
     }
 
     /// Starts shards for the `__consumer_offsets` partitions this broker now
     /// leads and stops those it no longer leads.
-    pub fn sync_shards(&self, hosted: Vec<Arc<Partition>>) {
+    pub fn sync_shards(&self, partition_count: Option<i32>, hosted: Vec<Arc<Partition>>) {
+        if let Some(n) = partition_count.filter(|n| *n > 0) {
+            self.num_partitions.store(n, Ordering::Release);
+        }
         let mut shards = self.shards.lock();
         let keep: HashMap<i32, Arc<Partition>> = hosted.into_iter().map(|p| (p.index, p)).collect();
         shards.retain(|index, handle| {
