@@ -358,3 +358,237 @@ def connect(host: str, port: int, timeout_s: float = 10.0) -> Connection:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return Connection(sock)
 
+
+
+# -- consumer groups (appended: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, ------------
+# -- OffsetCommit, OffsetFetch, OffsetDelete) ---------------------------------------------------------
+#
+# The oldest versions Kafka 4 still serves (KIP-896), all non-flexible, laid out as in Kafka's
+# FindCoordinatorRequest.json v1, JoinGroupRequest.json v2, SyncGroupRequest.json v1,
+# HeartbeatRequest.json v1, LeaveGroupRequest.json v1, OffsetCommitRequest.json v2,
+# OffsetFetchRequest.json v1 and OffsetDeleteRequest.json v0 (and their responses). JoinGroup v2
+# predates KIP-394, so an empty member id joins at once instead of getting MEMBER_ID_REQUIRED.
+
+API_OFFSET_COMMIT = 8
+API_OFFSET_FETCH = 9
+API_FIND_COORDINATOR = 10
+API_JOIN_GROUP = 11
+API_HEARTBEAT = 12
+API_LEAVE_GROUP = 13
+API_SYNC_GROUP = 14
+API_DESCRIBE_GROUPS = 15
+API_LIST_GROUPS = 16
+API_DELETE_GROUPS = 42
+API_OFFSET_DELETE = 47
+
+ERROR_COORDINATOR_LOAD_IN_PROGRESS = 14
+ERROR_COORDINATOR_NOT_AVAILABLE = 15
+ERROR_NOT_COORDINATOR = 16
+ERROR_ILLEGAL_GENERATION = 22
+ERROR_UNKNOWN_MEMBER_ID = 25
+ERROR_INVALID_SESSION_TIMEOUT = 26
+ERROR_REBALANCE_IN_PROGRESS = 27
+ERROR_NON_EMPTY_GROUP = 68
+ERROR_GROUP_ID_NOT_FOUND = 69
+ERROR_GROUP_SUBSCRIBED_TO_TOPIC = 86
+
+COORDINATOR_KEY_GROUP = 0
+
+
+def bytes_field(b: bytes | None) -> bytes:
+    """Kafka's (nullable) bytes: int32 length, then the bytes; -1 for null."""
+    if b is None:
+        return i32(-1)
+    return i32(len(b)) + b
+
+
+def send_request(conn: "Connection", api_key: int, version: int, body: bytes) -> int:
+    """Send one request without waiting for its answer (a JoinGroup may be parked for a while);
+    returns its correlation id for recv_response()."""
+    cid = conn.next_correlation_id
+    conn.next_correlation_id += 1
+    conn.send_raw(request_frame(api_key, version, cid, body))
+    return cid
+
+
+def recv_response(conn: "Connection", correlation_id: int) -> bytes:
+    got, body = conn.recv_frame()
+    if got != correlation_id:
+        raise ProtocolError(f"response correlation id {got}, expected {correlation_id}")
+    return body
+
+
+# ConsumerProtocolSubscription / ConsumerProtocolAssignment v0: the "consumer" protocol's metadata
+# and assignment bytes, which the broker stores and hands back without interpreting (except to
+# learn the subscribed topics, for OffsetDelete).
+
+def consumer_subscription_v0(topics: list[str], user_data: bytes | None = None) -> bytes:
+    return i16(0) + array([string(t) for t in topics]) + bytes_field(user_data)
+
+
+def consumer_assignment_v0(assignment: dict[str, list[int]], user_data: bytes | None = None) -> bytes:
+    return (i16(0) + array([string(t) + array([i32(p) for p in parts]) for t, parts in assignment.items()])
+            + bytes_field(user_data))
+
+
+def parse_consumer_assignment(data: bytes) -> dict[str, list[int]]:
+    """Assigned partitions per topic of a ConsumerProtocolAssignment (any version: v1+ only append)."""
+    if not data:
+        return {}
+    r = Reader(data)
+    r.i16()  # version
+    return {t: parts for t, parts in r.array(lambda r: (r.string(), r.array(Reader.i32) or [])) or []}
+
+
+@dataclass
+class Coordinator:
+    error_code: int
+    error_message: str | None
+    node_id: int
+    host: str
+    port: int
+
+
+@dataclass
+class JoinGroupResult:
+    error_code: int
+    generation_id: int
+    protocol_name: str | None
+    leader: str
+    member_id: str
+    members: list[tuple[str, bytes]]  # (member id, protocol metadata); empty for followers
+
+
+@dataclass
+class OffsetFetchPartition:
+    committed_offset: int
+    metadata: str | None
+    error_code: int
+
+
+def find_coordinator_v1(conn: "Connection", key: str, key_type: int = COORDINATOR_KEY_GROUP) -> Coordinator:
+    r = Reader(conn.request(API_FIND_COORDINATOR, 1, string(key) + i8(key_type)))
+    r.i32()  # throttle_time_ms
+    return Coordinator(r.i16(), r.string(), r.i32(), r.string(), r.i32())
+
+
+def join_group_v2_body(group_id: str, member_id: str, protocols: list[tuple[str, bytes]],
+                       session_timeout_ms: int = 30000, rebalance_timeout_ms: int = 30000,
+                       protocol_type: str = "consumer") -> bytes:
+    return (string(group_id) + i32(session_timeout_ms) + i32(rebalance_timeout_ms) + string(member_id)
+            + string(protocol_type) + array([string(name) + bytes_field(meta) for name, meta in protocols]))
+
+
+def parse_join_group_v2(body: bytes) -> JoinGroupResult:
+    r = Reader(body)
+    r.i32()  # throttle_time_ms
+    error_code, generation_id, protocol_name, leader, member_id = r.i16(), r.i32(), r.string(), r.string(), r.string()
+    members = r.array(lambda r: (r.string(), r.bytes_() or b"")) or []
+    return JoinGroupResult(error_code, generation_id, protocol_name, leader, member_id, members)
+
+
+def join_group_v2(conn: "Connection", group_id: str, member_id: str, protocols: list[tuple[str, bytes]],
+                  **kw) -> JoinGroupResult:
+    return parse_join_group_v2(conn.request(API_JOIN_GROUP, 2, join_group_v2_body(group_id, member_id, protocols, **kw)))
+
+
+def sync_group_v1_body(group_id: str, generation_id: int, member_id: str,
+                       assignments: dict[str, bytes] | None = None) -> bytes:
+    return (string(group_id) + i32(generation_id) + string(member_id)
+            + array([string(m) + bytes_field(a) for m, a in (assignments or {}).items()]))
+
+
+def parse_sync_group_v1(body: bytes) -> tuple[int, bytes]:
+    """(error_code, this member's assignment bytes)."""
+    r = Reader(body)
+    r.i32()  # throttle_time_ms
+    return r.i16(), r.bytes_() or b""
+
+
+def sync_group_v1(conn: "Connection", group_id: str, generation_id: int, member_id: str,
+                  assignments: dict[str, bytes] | None = None) -> tuple[int, bytes]:
+    return parse_sync_group_v1(conn.request(API_SYNC_GROUP, 1,
+                                            sync_group_v1_body(group_id, generation_id, member_id, assignments)))
+
+
+def heartbeat_v1(conn: "Connection", group_id: str, generation_id: int, member_id: str) -> int:
+    r = Reader(conn.request(API_HEARTBEAT, 1, string(group_id) + i32(generation_id) + string(member_id)))
+    r.i32()  # throttle_time_ms
+    return r.i16()
+
+
+def leave_group_v1(conn: "Connection", group_id: str, member_id: str) -> int:
+    r = Reader(conn.request(API_LEAVE_GROUP, 1, string(group_id) + string(member_id)))
+    r.i32()  # throttle_time_ms
+    return r.i16()
+
+
+def offset_commit_v2_body(group_id: str, generation_id: int, member_id: str,
+                          offsets: dict[str, dict[int, tuple[int, str | None]]],
+                          retention_time_ms: int = -1) -> bytes:
+    """offsets: {topic: {partition: (offset, metadata)}}."""
+    topics = [string(t) + array([i32(p) + i64(off) + string(meta) for p, (off, meta) in parts.items()])
+              for t, parts in offsets.items()]
+    return string(group_id) + i32(generation_id) + string(member_id) + i64(retention_time_ms) + array(topics)
+
+
+def parse_offset_commit_v2(body: bytes) -> dict[tuple[str, int], int]:
+    """{(topic, partition): error_code} (v2 has no throttle time: that came in v3)."""
+    r = Reader(body)
+    out = {}
+    for _ in range(r.i32()):
+        topic = r.string()
+        for _ in range(r.i32()):
+            index = r.i32()
+            out[(topic, index)] = r.i16()
+    return out
+
+
+def offset_commit_v2(conn: "Connection", group_id: str, generation_id: int, member_id: str,
+                     offsets: dict[str, dict[int, tuple[int, str | None]]]) -> dict[tuple[str, int], int]:
+    return parse_offset_commit_v2(conn.request(API_OFFSET_COMMIT, 2,
+                                               offset_commit_v2_body(group_id, generation_id, member_id, offsets)))
+
+
+def offset_fetch_v1_body(group_id: str, partitions: dict[str, list[int]]) -> bytes:
+    return string(group_id) + array([string(t) + array([i32(p) for p in parts]) for t, parts in partitions.items()])
+
+
+def parse_offset_fetch_v1(body: bytes) -> dict[tuple[str, int], OffsetFetchPartition]:
+    """{(topic, partition): (committed_offset, metadata, error_code)}; -1 means nothing committed."""
+    r = Reader(body)
+    out = {}
+    for _ in range(r.i32()):
+        topic = r.string()
+        for _ in range(r.i32()):
+            index, offset, metadata, error_code = r.i32(), r.i64(), r.string(), r.i16()
+            out[(topic, index)] = OffsetFetchPartition(offset, metadata, error_code)
+    return out
+
+
+def offset_fetch_v1(conn: "Connection", group_id: str,
+                    partitions: dict[str, list[int]]) -> dict[tuple[str, int], OffsetFetchPartition]:
+    return parse_offset_fetch_v1(conn.request(API_OFFSET_FETCH, 1, offset_fetch_v1_body(group_id, partitions)))
+
+
+def offset_delete_v0_body(group_id: str, partitions: dict[str, list[int]]) -> bytes:
+    return string(group_id) + array([string(t) + array([i32(p) for p in parts]) for t, parts in partitions.items()])
+
+
+def parse_offset_delete_v0(body: bytes) -> tuple[int, dict[tuple[str, int], int]]:
+    """(top-level error_code, {(topic, partition): error_code})."""
+    r = Reader(body)
+    error_code = r.i16()
+    r.i32()  # throttle_time_ms
+    out = {}
+    for _ in range(r.i32()):
+        topic = r.string()
+        for _ in range(r.i32()):
+            index = r.i32()
+            out[(topic, index)] = r.i16()
+    return error_code, out
+
+
+def offset_delete_v0(conn: "Connection", group_id: str,
+                     partitions: dict[str, list[int]]) -> tuple[int, dict[tuple[str, int], int]]:
+    return parse_offset_delete_v0(conn.request(API_OFFSET_DELETE, 0, offset_delete_v0_body(group_id, partitions)))

@@ -288,8 +288,7 @@ impl GroupShard {
         member.member_id = new_id.clone();
         member.session_timeout_ms = req.session_timeout_ms;
         member.rebalance_timeout_ms = req.rebalance_timeout_ms;
-        member.client_id = req.client_id.clone();
-        member.client_host = req.client_host.clone();
+        // Kafka keeps the old member's client id and host (ClassicGroup.replaceStaticMember).
         member.protocols = req.protocols.clone();
         if let Some(instance) = &req.group_instance_id {
             group
