@@ -101,6 +101,10 @@ pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &
         ApiKey::ConsumerGroupDescribe => {
             simple(api, version, corr, body, peer, |r| handlers::consumer_group_describe::handle(state, r)).await
         }
+        ApiKey::AlterConfigs => simple(api, version, corr, body, peer, |r| handlers::alter_configs::handle_legacy(state, r)).await,
+        ApiKey::IncrementalAlterConfigs => {
+            simple(api, version, corr, body, peer, |r| handlers::alter_configs::handle_incremental(state, r)).await
+        }
         ApiKey::SyncGroup => simple(api, version, corr, body, peer, |r| handlers::sync_group::handle(state, r)).await,
         ApiKey::Heartbeat => simple(api, version, corr, body, peer, |r| handlers::heartbeat::handle(state, r)).await,
         ApiKey::LeaveGroup => simple(api, version, corr, body, peer, |r| handlers::leave_group::handle(state, version, r)).await,

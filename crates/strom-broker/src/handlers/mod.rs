@@ -1,5 +1,6 @@
 //! One module per Kafka API key.
 
+pub(crate) mod alter_configs;
 pub(crate) mod api_versions;
 pub(crate) mod consumer_group_describe;
 pub(crate) mod consumer_group_heartbeat;

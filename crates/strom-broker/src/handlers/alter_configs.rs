@@ -1,0 +1,200 @@
+//! AlterConfigs (legacy: the request replaces every override of the
+//! resource) and IncrementalAlterConfigs (KIP-339: SET, DELETE, APPEND,
+//! SUBTRACT per key). Both become "set / delete these keys" for the
+//! controller, which validates the resulting overrides as a whole and writes
+//! them as Config records; the broker applies topic overrides to its logs
+//! when the image arrives, so they survive restart like any metadata.
+//!
+//! Broker resources are refused with INVALID_CONFIG until dynamic broker
+//! configs are applied by the broker: accepting them would report success
+//! for a change that does nothing.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse as LegacyResult;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use strom_config::ConfigType;
+use strom_controller::AlterConfigs;
+use strom_metadata::ConfigResource;
+
+use super::{str_bytes, string};
+use crate::broker::BrokerState;
+
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+type Outcome = (i8, StrBytes, i16, Option<String>);
+
+pub(crate) async fn handle_legacy(state: &BrokerState, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let image = state.image();
+    let mut prepared = Vec::new();
+    for r in &req.resources {
+        let changes = resource(r.resource_type, &r.resource_name).map(|resource| {
+            // Everything not named goes back to its default.
+            let mut changes: BTreeMap<String, Option<String>> = BTreeMap::new();
+            if let ConfigResource::Topic(name) = &resource {
+                for key in image.topic_config(name).keys() {
+                    changes.insert(key.clone(), None);
+                }
+            }
+            for c in &r.configs {
+                changes.insert(string(&c.name), c.value.as_ref().map(string));
+            }
+            AlterConfigs { resource, changes }
+        });
+        prepared.push((r.resource_type, r.resource_name.clone(), changes));
+    }
+    let outcomes = apply(state, prepared, req.validate_only).await;
+    let mut resp = AlterConfigsResponse::default();
+    resp.responses = outcomes
+        .into_iter()
+        .map(|(resource_type, resource_name, code, message)| {
+            let mut r = LegacyResult::default();
+            r.resource_type = resource_type;
+            r.resource_name = resource_name;
+            r.error_code = code;
+            r.error_message = message.as_deref().map(str_bytes);
+            r
+        })
+        .collect();
+    resp
+}
+
+pub(crate) async fn handle_incremental(state: &BrokerState, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    let mut prepared = Vec::new();
+    for r in &req.resources {
+        let changes = resource(r.resource_type, &r.resource_name).and_then(|resource| {
+            let mut changes: BTreeMap<String, Option<String>> = BTreeMap::new();
+            for c in &r.configs {
+                let key = string(&c.name);
+                if changes.contains_key(&key) {
+                    return Err((ResponseError::InvalidRequest, format!("duplicate key {key} in one resource")));
+                }
+                let value = c.value.as_ref().map(string);
+                let change = match c.config_operation {
+                    OP_SET => value,
+                    OP_DELETE => None,
+                    OP_APPEND | OP_SUBTRACT => Some(list_change(state, &resource, &key, c.config_operation, value.as_deref())?),
+                    other => return Err((ResponseError::InvalidRequest, format!("unknown config operation {other} for {key}"))),
+                };
+                changes.insert(key, change);
+            }
+            Ok(AlterConfigs { resource, changes })
+        });
+        prepared.push((r.resource_type, r.resource_name.clone(), changes));
+    }
+    let outcomes = apply(state, prepared, req.validate_only).await;
+    let mut resp = IncrementalAlterConfigsResponse::default();
+    resp.responses = outcomes
+        .into_iter()
+        .map(|(resource_type, resource_name, code, message)| {
+            let mut r = IncrementalResult::default();
+            r.resource_type = resource_type;
+            r.resource_name = resource_name;
+            r.error_code = code;
+            r.error_message = message.as_deref().map(str_bytes);
+            r
+        })
+        .collect();
+    resp
+}
+
+fn resource(resource_type: i8, name: &StrBytes) -> Result<ConfigResource, (ResponseError, String)> {
+    match resource_type {
+        RESOURCE_TOPIC => Ok(ConfigResource::Topic(string(name))),
+        RESOURCE_BROKER => Err((
+            ResponseError::InvalidConfig,
+            "dynamic broker configs are not supported yet: set the key in server.properties and restart the broker".into(),
+        )),
+        other => Err((ResponseError::InvalidRequest, format!("altering resource type {other} is not supported"))),
+    }
+}
+
+/// APPEND / SUBTRACT on a list-typed key, resolved against the current
+/// value (the override, else the broker's default) into a SET.
+fn list_change(
+    state: &BrokerState,
+    resource: &ConfigResource,
+    key: &str,
+    op: i8,
+    value: Option<&str>,
+) -> Result<String, (ResponseError, String)> {
+    let ConfigResource::Topic(topic) = resource else {
+        return Err((ResponseError::InvalidConfig, format!("{key}: APPEND and SUBTRACT apply to topic configs only")));
+    };
+    let def = strom_config::topic_config_def(key).ok_or((ResponseError::InvalidConfig, format!("unknown topic config {key}")))?;
+    if def.config_type != ConfigType::List {
+        return Err((ResponseError::InvalidConfig, format!("{key} is not a list config: APPEND and SUBTRACT need a list")));
+    }
+    let image = state.image();
+    let current = strom_config::describe_topic_configs(&state.config, image.topic_config(topic), Some(&[key.to_owned()]), false)
+        .into_iter()
+        .next()
+        .and_then(|e| e.value)
+        .unwrap_or_default();
+    let mut items: Vec<String> = current.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    let given: Vec<String> = value.unwrap_or("").split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    if op == OP_APPEND {
+        for g in given {
+            if !items.contains(&g) {
+                items.push(g);
+            }
+        }
+    } else {
+        items.retain(|i| !given.contains(i));
+    }
+    Ok(items.join(","))
+}
+
+async fn apply(
+    state: &BrokerState,
+    prepared: Vec<(i8, StrBytes, Result<AlterConfigs, (ResponseError, String)>)>,
+    validate_only: bool,
+) -> Vec<Outcome> {
+    let image = state.image();
+    let mut to_controller = Vec::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for (resource_type, name, changes) in prepared {
+        match changes {
+            Err((code, message)) => outcomes.push((resource_type, name, code.code(), Some(message))),
+            Ok(alter) => {
+                if let ConfigResource::Topic(topic) = &alter.resource {
+                    if image.topic(topic).is_none() {
+                        outcomes.push((resource_type, name, ResponseError::UnknownTopicOrPartition.code(), Some(format!("topic '{topic}' does not exist"))));
+                        continue;
+                    }
+                    if let Some(key) = alter.changes.keys().find(|k| strom_config::topic_config_def(k).is_none()) {
+                        outcomes.push((resource_type, name, ResponseError::InvalidConfig.code(), Some(format!("unknown topic config {key}"))));
+                        continue;
+                    }
+                }
+                outcomes.push((resource_type, name, 0, None));
+                to_controller.push((outcomes.len() - 1, alter));
+            }
+        }
+    }
+    if to_controller.is_empty() {
+        return outcomes;
+    }
+    let (indexes, requests): (Vec<usize>, Vec<AlterConfigs>) = to_controller.into_iter().unzip();
+    let results = state.controller.alter_configs(requests, validate_only).await;
+    for (i, result) in indexes.into_iter().zip(results) {
+        if let Some(e) = result.error {
+            outcomes[i].2 = e.code();
+            outcomes[i].3 = Some(e.message().to_owned());
+        }
+    }
+    if !validate_only {
+        state.sync_replicas().await;
+    }
+    outcomes
+}
