@@ -170,6 +170,9 @@ pub(crate) fn log_config_from(tc: &TopicConfig) -> LogConfig {
         max_message_bytes: tc.max_message_bytes.min(u32::MAX as u64) as u32,
         flush_messages: tc.flush_messages,
         flush_ms: tc.flush_ms,
+        // Time and size retention apply only when cleanup.policy includes delete, as in Kafka.
+        retention_ms: tc.cleanup_policy.delete.then_some(tc.retention_ms).flatten().map(|ms| ms.min(i64::MAX as u64) as i64),
+        retention_bytes: tc.cleanup_policy.delete.then_some(tc.retention_bytes).flatten(),
         message_timestamp_type: match tc.message_timestamp_type {
             strom_config::TimestampType::CreateTime => strom_records::TimestampType::CreateTime,
             strom_config::TimestampType::LogAppendTime => strom_records::TimestampType::LogAppendTime,

@@ -8,12 +8,19 @@
 //! `log.retention.minutes` over `log.retention.hours`; `log.flush.interval.ms` over
 //! `log.flush.scheduler.interval.ms`. Each topic configuration's broker-wide default is
 //! computed once here, through the same synonyms DescribeConfigs reports.
+//!
+//! Dynamic broker configurations (KIP-226, `dynamic_broker_config`) are two more layers on top
+//! of the static ones: a key's value is this broker's dynamic value, else the cluster-wide
+//! dynamic default, else server.properties / `--override`, else the table's default. The typed
+//! fields are computed from that layered view by the same code for both.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::broker_defs::{BROKER_CONFIGS, REMOVED_KEYS};
 use crate::def::{ConfigDef, Value};
+use crate::describe::ConfigSource;
+use crate::dynamic_broker_config::DynamicValue;
 use crate::error::ConfigError;
 use crate::listener::{self, Listener, SECURITY_PROTOCOLS};
 use crate::properties::{Origin, Properties};
@@ -87,8 +94,20 @@ pub struct BrokerConfig {
     /// The group coordinator's keys (`offsets.*`, `group.*`).
     pub groups: GroupCoordinatorConfig,
     set: BTreeMap<&'static str, SetValue>,
+    /// Dynamic values of the cluster-wide default (`Broker(None)`), valid and dynamic only.
+    dynamic_default: BTreeMap<&'static str, DynamicValue>,
+    /// Dynamic values of this broker (`Broker(Some(node_id))`), valid and dynamic only.
+    dynamic_broker: BTreeMap<&'static str, DynamicValue>,
     topic_values: BTreeMap<&'static str, Value>,
     topic_defaults: TopicConfig,
+}
+
+/// The fields checked at start-up against each other. Their keys are read-only, so dynamic
+/// configuration never changes them and recomputing the rest cannot fail.
+pub(crate) struct Identity {
+    pub node_id: i32,
+    pub listeners: Vec<Listener>,
+    pub advertised_listeners: Vec<Listener>,
 }
 
 /// Settings of the group coordinator and `__consumer_offsets`, Kafka's keys.
@@ -126,10 +145,40 @@ impl BrokerConfig {
     /// Validates every property and builds the typed configuration.
     pub fn from_properties(props: &Properties) -> Result<BrokerConfig, ConfigError> {
         let set = validate_each(props)?;
-        let cfg = Effective { set: &set };
+        let no_dynamic = BTreeMap::new();
+        let cfg = Effective {
+            set: &set,
+            dynamic_default: &no_dynamic,
+            dynamic_broker: &no_dynamic,
+        };
         let node_id = node_id(&cfg)?;
         let listeners = listeners(&cfg)?;
         let advertised_listeners = advertised_listeners(&cfg, &listeners)?;
+        let identity = Identity {
+            node_id,
+            listeners,
+            advertised_listeners,
+        };
+        Ok(BrokerConfig::assemble(
+            identity,
+            set,
+            BTreeMap::new(),
+            BTreeMap::new(),
+        ))
+    }
+
+    /// Computes every other field from the layered values; cannot fail.
+    pub(crate) fn assemble(
+        identity: Identity,
+        set: BTreeMap<&'static str, SetValue>,
+        dynamic_default: BTreeMap<&'static str, DynamicValue>,
+        dynamic_broker: BTreeMap<&'static str, DynamicValue>,
+    ) -> BrokerConfig {
+        let cfg = Effective {
+            set: &set,
+            dynamic_default: &dynamic_default,
+            dynamic_broker: &dynamic_broker,
+        };
         let topic_values = topic_values_from_broker(&cfg);
         let topic_defaults = TopicConfig::from_lookup(|name| topic_values.get(name));
         let log_dirs = cfg
@@ -139,20 +188,43 @@ impl BrokerConfig {
             .into_iter()
             .map(PathBuf::from)
             .collect();
-        Ok(BrokerConfig {
-            node_id,
-            broker_rack: cfg.string("broker.rack"),
-            cluster_id: cfg.string("strom.cluster.id"),
-            listeners,
-            advertised_listeners,
+        let broker_rack = cfg.string("broker.rack");
+        let cluster_id = cfg.string("strom.cluster.id");
+        let num_partitions = i32::try_from(cfg.int("num.partitions")).unwrap_or(1);
+        let default_replication_factor =
+            i16::try_from(cfg.int("default.replication.factor")).unwrap_or(1);
+        let auto_create_topics_enable = cfg.boolean("auto.create.topics.enable");
+        let delete_topic_enable = cfg.boolean("delete.topic.enable");
+        let socket_request_max_bytes =
+            u64::try_from(cfg.int("socket.request.max.bytes")).unwrap_or(0);
+        let acks_all_fsync = cfg.boolean("strom.acks.all.fsync");
+        let groups = GroupCoordinatorConfig {
+            offsets_topic_num_partitions: int_of(&cfg, "offsets.topic.num.partitions"),
+            offsets_topic_replication_factor: int_of(&cfg, "offsets.topic.replication.factor"),
+            offsets_topic_segment_bytes: cfg.int("offsets.topic.segment.bytes"),
+            offsets_retention_ms: cfg.int("offsets.retention.minutes").saturating_mul(60_000),
+            offsets_retention_check_interval_ms: cfg.int("offsets.retention.check.interval.ms"),
+            offset_metadata_max_bytes: int_of(&cfg, "offset.metadata.max.bytes"),
+            initial_rebalance_delay_ms: int_of(&cfg, "group.initial.rebalance.delay.ms"),
+            min_session_timeout_ms: int_of(&cfg, "group.min.session.timeout.ms"),
+            max_session_timeout_ms: int_of(&cfg, "group.max.session.timeout.ms"),
+            max_size: int_of(&cfg, "group.max.size"),
+            consumer_session_timeout_ms: int_of(&cfg, "group.consumer.session.timeout.ms"),
+            consumer_heartbeat_interval_ms: int_of(&cfg, "group.consumer.heartbeat.interval.ms"),
+            consumer_max_size: int_of(&cfg, "group.consumer.max.size"),
+        };
+        BrokerConfig {
+            node_id: identity.node_id,
+            broker_rack,
+            cluster_id,
+            listeners: identity.listeners,
+            advertised_listeners: identity.advertised_listeners,
             log_dirs,
-            num_partitions: i32::try_from(cfg.int("num.partitions")).unwrap_or(1),
-            default_replication_factor: i16::try_from(cfg.int("default.replication.factor"))
-                .unwrap_or(1),
-            auto_create_topics_enable: cfg.boolean("auto.create.topics.enable"),
-            delete_topic_enable: cfg.boolean("delete.topic.enable"),
-            socket_request_max_bytes: u64::try_from(cfg.int("socket.request.max.bytes"))
-                .unwrap_or(0),
+            num_partitions,
+            default_replication_factor,
+            auto_create_topics_enable,
+            delete_topic_enable,
+            socket_request_max_bytes,
             message_max_bytes: topic_defaults.max_message_bytes,
             log_segment_bytes: topic_defaults.segment_bytes,
             log_roll_ms: topic_defaults.segment_ms,
@@ -167,26 +239,28 @@ impl BrokerConfig {
             log_cleanup_policy: topic_defaults.cleanup_policy,
             compression_type: topic_defaults.compression_type,
             min_insync_replicas: topic_defaults.min_insync_replicas,
-            acks_all_fsync: cfg.boolean("strom.acks.all.fsync"),
-            groups: GroupCoordinatorConfig {
-                offsets_topic_num_partitions: int_of(&cfg, "offsets.topic.num.partitions"),
-                offsets_topic_replication_factor: int_of(&cfg, "offsets.topic.replication.factor"),
-                offsets_topic_segment_bytes: cfg.int("offsets.topic.segment.bytes"),
-                offsets_retention_ms: cfg.int("offsets.retention.minutes").saturating_mul(60_000),
-                offsets_retention_check_interval_ms: cfg.int("offsets.retention.check.interval.ms"),
-                offset_metadata_max_bytes: int_of(&cfg, "offset.metadata.max.bytes"),
-                initial_rebalance_delay_ms: int_of(&cfg, "group.initial.rebalance.delay.ms"),
-                min_session_timeout_ms: int_of(&cfg, "group.min.session.timeout.ms"),
-                max_session_timeout_ms: int_of(&cfg, "group.max.session.timeout.ms"),
-                max_size: int_of(&cfg, "group.max.size"),
-                consumer_session_timeout_ms: int_of(&cfg, "group.consumer.session.timeout.ms"),
-                consumer_heartbeat_interval_ms: int_of(&cfg, "group.consumer.heartbeat.interval.ms"),
-                consumer_max_size: int_of(&cfg, "group.consumer.max.size"),
-            },
+            acks_all_fsync,
+            groups,
             set,
+            dynamic_default,
+            dynamic_broker,
             topic_values,
             topic_defaults,
-        })
+        }
+    }
+
+    /// The fields only server.properties sets, to rebuild the rest on top of.
+    pub(crate) fn identity(&self) -> Identity {
+        Identity {
+            node_id: self.node_id,
+            listeners: self.listeners.clone(),
+            advertised_listeners: self.advertised_listeners.clone(),
+        }
+    }
+
+    /// The static values, to rebuild the configuration with other dynamic layers.
+    pub(crate) fn static_values(&self) -> &BTreeMap<&'static str, SetValue> {
+        &self.set
     }
 
     /// Keys that were set but that Strom does not act on yet, in table order, so the broker
@@ -199,7 +273,7 @@ impl BrokerConfig {
             .collect()
     }
 
-    /// The value of a key as it was written, if it was set.
+    /// The value of a key as it was written in server.properties or `--override`, if it was.
     pub fn raw(&self, key: &str) -> Option<&str> {
         self.set.get(key).map(|s| s.raw.as_str())
     }
@@ -214,13 +288,50 @@ impl BrokerConfig {
         self.set.contains_key(key)
     }
 
+    /// The dynamic value of a key as stored (this broker's, else the cluster-wide default's)
+    /// and which of the two it is, if [`BrokerConfig::with_dynamic`] applied one.
+    pub fn dynamic_value(&self, key: &str) -> Option<(&str, ConfigSource)> {
+        [
+            ConfigSource::DynamicBrokerConfig,
+            ConfigSource::DynamicDefaultBrokerConfig,
+        ]
+        .into_iter()
+        .find_map(|source| self.raw_at(key, source).map(|raw| (raw, source)))
+    }
+
     /// The configuration of a topic without overrides.
     pub fn topic_defaults(&self) -> &TopicConfig {
         &self.topic_defaults
     }
 
-    pub(crate) fn set_value(&self, key: &str) -> Option<&SetValue> {
-        self.set.get(key)
+    /// The value of a broker key as written at one level of precedence: this broker's dynamic
+    /// value, the cluster-wide dynamic default, or server.properties. `None` for other sources.
+    pub(crate) fn raw_at(&self, key: &str, source: ConfigSource) -> Option<&str> {
+        match source {
+            ConfigSource::DynamicBrokerConfig => {
+                self.dynamic_broker.get(key).map(|d| d.raw.as_str())
+            }
+            ConfigSource::DynamicDefaultBrokerConfig => {
+                self.dynamic_default.get(key).map(|d| d.raw.as_str())
+            }
+            ConfigSource::StaticBrokerConfig => self.set.get(key).map(|s| s.raw.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The cluster-wide dynamic default of a key, parsed.
+    pub(crate) fn dynamic_default_value(&self, key: &str) -> Option<&Value> {
+        self.dynamic_default.get(key).map(|d| &d.value)
+    }
+
+    /// The effective value of a broker key: dynamic, else static, else the table's default.
+    pub(crate) fn broker_value(&self, key: &str) -> Option<Value> {
+        Effective {
+            set: &self.set,
+            dynamic_default: &self.dynamic_default,
+            dynamic_broker: &self.dynamic_broker,
+        }
+        .value(key)
     }
 
     /// The broker-wide value of a topic configuration, after synonyms and conversion.
@@ -308,15 +419,28 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Effective broker values: set, else the table's default.
+/// Effective broker values, Kafka's precedence: this broker's dynamic value, else the
+/// cluster-wide dynamic default, else set in the properties, else the table's default.
+///
+/// Kafka's `overrideProps` also drops the static synonyms of a dynamic key (a dynamic
+/// `log.roll.ms` removes a static `log.roll.hours`). Only the first synonym of each group is
+/// dynamic, and it outranks the rest anyway, so the effective values are the same; Strom keeps
+/// describing the static synonym with the value it was set to.
 struct Effective<'a> {
     set: &'a BTreeMap<&'static str, SetValue>,
+    dynamic_default: &'a BTreeMap<&'static str, DynamicValue>,
+    dynamic_broker: &'a BTreeMap<&'static str, DynamicValue>,
 }
 
 impl Effective<'_> {
     fn value(&self, name: &str) -> Option<Value> {
-        match self.set.get(name) {
-            Some(s) => Some(s.value.clone()),
+        let dynamic = self
+            .dynamic_broker
+            .get(name)
+            .or_else(|| self.dynamic_default.get(name))
+            .map(|d| &d.value);
+        match dynamic.or_else(|| self.set.get(name).map(|s| &s.value)) {
+            Some(value) => Some(value.clone()),
             None => broker_config_def(name).and_then(ConfigDef::default_value),
         }
     }

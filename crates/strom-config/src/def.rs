@@ -135,6 +135,11 @@ pub struct ConfigDef {
     pub doc: &'static str,
     /// Whether setting this key changes what Strom does today.
     pub acted_on: bool,
+    /// For broker configurations: whether AlterConfigs may change it at run time, as the
+    /// cluster-wide default or for one broker (Kafka's `DynamicBrokerConfig.AllDynamicConfigs`,
+    /// update mode "cluster-wide"); otherwise it is read-only and only server.properties sets
+    /// it. False for topic configurations, which are always set per topic.
+    pub dynamic: bool,
     /// For topic configurations: the broker configurations that supply the default, in
     /// Kafka's order of precedence. Empty for broker configurations.
     pub synonyms: &'static [Synonym],
@@ -158,7 +163,16 @@ impl ConfigDef {
             unit,
             doc,
             acted_on,
+            dynamic: false,
             synonyms: &[],
+        }
+    }
+
+    /// Marks a broker configuration as dynamically updatable.
+    pub(crate) const fn dynamic(self) -> ConfigDef {
+        ConfigDef {
+            dynamic: true,
+            ..self
         }
     }
 

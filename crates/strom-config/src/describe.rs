@@ -1,14 +1,17 @@
 //! DescribeConfigs answers, computed the way Kafka's `ConfigHelper` does (KIP-226), so
 //! `kafka-configs.sh --describe --all` reads the same against Strom as against Kafka.
 //!
-//! Strom has no dynamic configuration yet, so the sources that occur are
-//! DYNAMIC_TOPIC_CONFIG (a topic override), STATIC_BROKER_CONFIG (set in server.properties or
-//! by `--override`) and DEFAULT_CONFIG. Synonyms are listed most specific first: the topic
-//! override, then every broker synonym that is set (in Kafka's synonym order), then every
-//! broker synonym with a non-null default. Like Kafka, the list then skips entries until the
-//! first one named after the key itself (for a topic, after its first broker synonym): with
-//! only `log.retention.hours` set, Kafka reports `retention.ms` as DEFAULT_CONFIG with no
-//! synonyms, and so does Strom. An entry's source is its first synonym's, else DEFAULT_CONFIG.
+//! The sources are DYNAMIC_TOPIC_CONFIG (a topic override), DYNAMIC_BROKER_CONFIG (this
+//! broker's dynamic value), DYNAMIC_DEFAULT_BROKER_CONFIG (the cluster-wide dynamic default),
+//! STATIC_BROKER_CONFIG (set in server.properties or by `--override`) and DEFAULT_CONFIG; the
+//! dynamic broker ones appear on a configuration built by [`BrokerConfig::with_dynamic`].
+//! Synonyms are listed most specific first, as Kafka's `configSynonyms` does: the topic
+//! override, then level by level (this broker's dynamic values, the cluster-wide dynamic
+//! defaults, the static values, the non-null defaults) every broker synonym with a value at that
+//! level, in Kafka's synonym order. Like Kafka, the list then skips entries until the first one
+//! named after the key itself (for a topic, after its first broker synonym): with only
+//! `log.retention.hours` set, Kafka reports `retention.ms` as DEFAULT_CONFIG with no synonyms,
+//! and so does Strom. An entry's source is its first synonym's, else DEFAULT_CONFIG.
 
 use std::collections::BTreeMap;
 
@@ -73,8 +76,7 @@ pub struct ConfigSynonym {
 
 /// Describes this broker's configuration (resource type BROKER, this broker's id).
 /// `keys` limits the answer to those names (unknown names are left out); `None` or an empty
-/// list describes every key. Every entry is read-only: Strom cannot change broker
-/// configuration at run time yet.
+/// list describes every key. Dynamic keys are not read-only; the others are.
 pub fn describe_broker_configs(
     config: &BrokerConfig,
     keys: Option<&[String]>,
@@ -84,17 +86,46 @@ pub fn describe_broker_configs(
         .iter()
         .filter(|def| wanted(keys, def.name))
         .map(|def| {
-            let value = match config.set_value(def.name) {
-                Some(set) => Some(set.value.to_kafka_string()),
-                None => def.default_value().map(|v| v.to_kafka_string()),
-            };
+            let value = config.broker_value(def.name).map(|v| v.to_kafka_string());
             let all_synonyms = broker_synonyms(
                 config,
                 def.name,
                 broker_synonym_group(def.name),
                 def.is_sensitive(),
+                &BROKER_LEVELS,
             );
-            entry(def, value, all_synonyms, include_synonyms, true)
+            entry(def, value, all_synonyms, include_synonyms, !def.dynamic)
+        })
+        .collect()
+}
+
+/// Describes the cluster-wide dynamic defaults (resource type BROKER, empty name), as Kafka
+/// does: only the keys that have one, each with its synonyms below the per-broker level.
+/// `keys` as for [`describe_broker_configs`].
+pub fn describe_default_broker_configs(
+    config: &BrokerConfig,
+    keys: Option<&[String]>,
+    include_synonyms: bool,
+) -> Vec<ConfigEntry> {
+    BROKER_CONFIGS
+        .iter()
+        .filter(|def| wanted(keys, def.name))
+        .filter_map(|def| {
+            let value = config.dynamic_default_value(def.name)?.to_kafka_string();
+            let all_synonyms = broker_synonyms(
+                config,
+                def.name,
+                broker_synonym_group(def.name),
+                def.is_sensitive(),
+                &BROKER_LEVELS[1..],
+            );
+            Some(entry(
+                def,
+                Some(value),
+                all_synonyms,
+                include_synonyms,
+                !def.dynamic,
+            ))
         })
         .collect()
 }
@@ -123,6 +154,7 @@ pub fn describe_topic_configs(
                     primary.name,
                     broker_synonym_group(primary.name),
                     def.is_sensitive(),
+                    &BROKER_LEVELS,
                 ),
                 None => Vec::new(),
             };
@@ -200,20 +232,31 @@ fn broker_synonym_group(name: &str) -> &'static [&'static str] {
     }
 }
 
-/// Kafka's `ConfigHelper.configSynonyms` for a static-only broker: set values of the group,
-/// then non-null defaults of the group, dropping entries before the first named `name`.
+/// Where a broker key's value can be set, most specific first (the table's default comes last,
+/// separately).
+const BROKER_LEVELS: [ConfigSource; 3] = [
+    ConfigSource::DynamicBrokerConfig,
+    ConfigSource::DynamicDefaultBrokerConfig,
+    ConfigSource::StaticBrokerConfig,
+];
+
+/// Kafka's `ConfigHelper.configSynonyms`: level by level, the values of the group set there,
+/// then the non-null defaults of the group, dropping entries before the first named `name`.
 fn broker_synonyms(
     config: &BrokerConfig,
     name: &str,
     group: &[&'static str],
     sensitive: bool,
+    levels: &[ConfigSource],
 ) -> Vec<ConfigSynonym> {
     let hide = |v: String| (!sensitive).then_some(v);
-    let set = group.iter().filter_map(|&s| {
-        config.set_value(s).map(|v| ConfigSynonym {
-            name: s.to_owned(),
-            value: hide(v.raw.clone()),
-            source: ConfigSource::StaticBrokerConfig,
+    let set = levels.iter().flat_map(|&source| {
+        group.iter().filter_map(move |&s| {
+            config.raw_at(s, source).map(|raw| ConfigSynonym {
+                name: s.to_owned(),
+                value: hide(raw.to_owned()),
+                source,
+            })
         })
     });
     let defaults = group.iter().filter_map(|&s| {

@@ -4,7 +4,10 @@
 //! line, or `--override`) and what would have been accepted. Topic configuration errors travel
 //! back to a Kafka client in CreateTopics/AlterConfigs responses, so they use Kafka's own
 //! wording ("Unknown topic config name: ...", "Invalid value ... for configuration ...") and map
-//! to Kafka's INVALID_CONFIG error code.
+//! to Kafka's INVALID_CONFIG error code. Dynamic broker configuration errors (AlterConfigs on a
+//! broker resource, KIP-226) use Kafka's wording too; Kafka answers a read-only key or a bad
+//! value there with INVALID_REQUEST (its `ConfigAdminManager` wraps the `ConfigException`, see
+//! KAFKA-13609), and [`ConfigError::kafka_error_code`] does the same.
 
 use std::path::PathBuf;
 
@@ -12,6 +15,9 @@ use crate::properties::Origin;
 
 /// Kafka's error code INVALID_CONFIG.
 pub const INVALID_CONFIG: i16 = 40;
+
+/// Kafka's error code INVALID_REQUEST.
+pub const INVALID_REQUEST: i16 = 42;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -76,6 +82,23 @@ pub enum ConfigError {
         other_name: String,
         other_value: String,
     },
+
+    /// A dynamic broker configuration update names a key Strom does not know.
+    #[error("unknown broker config {name}")]
+    UnknownBrokerConfig { name: String },
+
+    /// A dynamic broker configuration update names keys that are read-only (Kafka's wording;
+    /// the names are sorted).
+    #[error("Cannot update these configs dynamically: Set({})", names.join(", "))]
+    NotDynamicBrokerConfig { names: Vec<String> },
+
+    /// A dynamic broker configuration value Kafka would reject (Kafka's wording).
+    #[error("Invalid value {value} for configuration {name}: {reason}")]
+    InvalidDynamicBrokerConfig {
+        name: String,
+        value: String,
+        reason: String,
+    },
 }
 
 fn origin_prefix(origin: Option<&Origin>) -> String {
@@ -91,7 +114,10 @@ impl ConfigError {
             | ConfigError::Conflict { key, .. } => Some(key),
             ConfigError::UnknownTopicConfig { name }
             | ConfigError::InvalidTopicConfig { name, .. }
-            | ConfigError::TopicConfigConflict { name, .. } => Some(name),
+            | ConfigError::TopicConfigConflict { name, .. }
+            | ConfigError::UnknownBrokerConfig { name }
+            | ConfigError::InvalidDynamicBrokerConfig { name, .. } => Some(name),
+            ConfigError::NotDynamicBrokerConfig { names } => names.first().map(String::as_str),
             ConfigError::Io { .. }
             | ConfigError::Syntax { .. }
             | ConfigError::MalformedOverride { .. } => None,
@@ -99,8 +125,13 @@ impl ConfigError {
     }
 
     /// The Kafka error code a client should see when this error answers a request
-    /// (CreateTopics, AlterConfigs, IncrementalAlterConfigs): always INVALID_CONFIG.
+    /// (CreateTopics, AlterConfigs, IncrementalAlterConfigs): INVALID_REQUEST for a read-only
+    /// or invalid dynamic broker configuration, as Kafka answers, else INVALID_CONFIG.
     pub fn kafka_error_code(&self) -> i16 {
-        INVALID_CONFIG
+        match self {
+            ConfigError::NotDynamicBrokerConfig { .. }
+            | ConfigError::InvalidDynamicBrokerConfig { .. } => INVALID_REQUEST,
+            _ => INVALID_CONFIG,
+        }
     }
 }

@@ -8,9 +8,14 @@
 //! configuration, or stops with an error naming the key and what it accepts.
 //!
 //! Every key is defined once, in a table ([`BROKER_CONFIGS`], [`TOPIC_CONFIGS`]): its type,
-//! default, valid values, one line of documentation, and whether Strom acts on it yet. The
-//! same table drives validation, typed config, DescribeConfigs and the generated reference
-//! ([`configuration_markdown`]).
+//! default, valid values, one line of documentation, whether Strom acts on it yet, and whether
+//! it may change at run time. The same table drives validation, typed config, DescribeConfigs
+//! and the generated reference ([`configuration_markdown`]).
+//!
+//! Dynamic broker configuration (KIP-226) comes from the metadata image:
+//! [`validate_dynamic_broker_configs`] checks a change before it is stored, and
+//! [`BrokerConfig::with_dynamic`] layers the stored cluster-wide defaults and this broker's
+//! values over the static configuration, with Kafka's precedence and DescribeConfigs sources.
 //!
 //! ```
 //! use strom_config::{BrokerConfig, Properties};
@@ -28,6 +33,7 @@ mod broker_config;
 mod broker_defs;
 mod def;
 mod describe;
+mod dynamic_broker_config;
 mod error;
 mod listener;
 mod markdown;
@@ -35,13 +41,17 @@ mod properties;
 mod topic_config;
 mod topic_defs;
 
-pub use broker_config::{broker_config_def, BrokerConfig, GroupCoordinatorConfig, WILDCARD_ADVERTISED_HOST};
+pub use broker_config::{
+    broker_config_def, BrokerConfig, GroupCoordinatorConfig, WILDCARD_ADVERTISED_HOST,
+};
 pub use broker_defs::BROKER_CONFIGS;
 pub use def::{ConfigDef, ConfigType, Conversion, Synonym, Validity};
 pub use describe::{
-    describe_broker_configs, describe_topic_configs, ConfigEntry, ConfigSource, ConfigSynonym,
+    describe_broker_configs, describe_default_broker_configs, describe_topic_configs, ConfigEntry,
+    ConfigSource, ConfigSynonym,
 };
-pub use error::{ConfigError, INVALID_CONFIG};
+pub use dynamic_broker_config::validate_dynamic_broker_configs;
+pub use error::{ConfigError, INVALID_CONFIG, INVALID_REQUEST};
 pub use listener::Listener;
 pub use markdown::{broker_config_markdown, configuration_markdown, topic_config_markdown};
 pub use properties::{Origin, Properties, Property};

@@ -17,7 +17,10 @@ pub fn configuration_markdown() -> String {
          An unknown key or an invalid value stops start-up with a message naming the key. \
          Keys marked \"no\" under *Acted on* are accepted and type-checked so a Kafka \
          configuration loads unchanged, but have no effect yet; the broker logs a warning \
-         for each one that is set.\n\n",
+         for each one that is set. Keys whose *Update mode* is cluster-wide may also be changed \
+         at run time (KIP-226), for the whole cluster (`kafka-configs.sh --entity-type brokers \
+         --entity-default`) or one broker (`--entity-name ID`); a broker's own value wins over \
+         the cluster-wide one, which wins over server.properties.\n\n",
     );
     out.push_str(&broker_config_markdown());
     out.push('\n');
@@ -28,17 +31,24 @@ pub fn configuration_markdown() -> String {
 /// The broker configuration table.
 pub fn broker_config_markdown() -> String {
     let mut out = String::from("## Broker configuration\n\n");
-    out.push_str("| Key | Type | Default | Valid values | Acted on | Description |\n");
-    out.push_str("|---|---|---|---|---|---|\n");
+    out.push_str(
+        "| Key | Type | Default | Valid values | Acted on | Update mode | Description |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|\n");
     for def in BROKER_CONFIGS {
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} | {} |",
             def.name,
             type_name(def.config_type),
             default_cell(def),
             cell(&valid_values(def)),
             if def.acted_on { "yes" } else { "no" },
+            if def.dynamic {
+                "cluster-wide"
+            } else {
+                "read-only"
+            },
             cell(def.doc)
         );
     }

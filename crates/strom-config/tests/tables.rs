@@ -81,11 +81,17 @@ fn markdown_has_one_row_per_key() {
     assert_eq!(rows(&broker), BROKER_CONFIGS.len());
     assert_eq!(rows(&topic), TOPIC_CONFIGS.len());
     assert!(
-        broker.contains("| `log.segment.bytes` | int | `1073741824` bytes | [1048576,...] | yes |"),
+        broker.contains(
+            "| `log.segment.bytes` | int | `1073741824` bytes | [1048576,...] | yes | cluster-wide |"
+        ),
         "{broker}"
     );
     assert!(
-        broker.contains("| `num.io.threads` | int | `8` threads | [1,...] | no |"),
+        broker.contains("| `num.io.threads` | int | `8` threads | [1,...] | no | cluster-wide |"),
+        "{broker}"
+    );
+    assert!(
+        broker.contains("| `log.retention.hours` | int | `168` hours |  | no | read-only |"),
         "{broker}"
     );
     assert!(topic.contains("| `retention.ms` | long | `log.retention.ms`, `log.retention.minutes`, `log.retention.hours` |"), "{topic}");
@@ -93,8 +99,23 @@ fn markdown_has_one_row_per_key() {
     assert!(whole.starts_with("# Configuration\n"));
     assert!(whole.contains(&broker) && whole.contains(&topic));
     // Every row has the same number of cells as its header.
-    for line in whole.lines().filter(|l| l.starts_with('|')) {
-        let cells = line.replace("\\|", "").matches('|').count();
-        assert_eq!(cells, 7, "{line}");
+    for (table, columns) in [(&broker, 7), (&topic, 6)] {
+        for line in table.lines().filter(|l| l.starts_with('|')) {
+            let cells = line.replace("\\|", "").matches('|').count();
+            assert_eq!(cells, columns + 1, "{line}");
+        }
+    }
+}
+
+/// Kafka's `DynamicLogConfig.ReconfigurableConfigs` is the first broker synonym of every topic
+/// configuration; the other synonyms (`log.retention.hours`, ...) are read-only.
+#[test]
+fn the_first_broker_synonym_of_every_topic_config_is_dynamic_and_only_it() {
+    for def in TOPIC_CONFIGS {
+        assert!(!def.dynamic, "{}", def.name);
+        for (i, s) in def.synonyms.iter().enumerate() {
+            let broker = broker_config_def(s.name).unwrap();
+            assert_eq!(broker.dynamic, i == 0, "{} -> {}", def.name, s.name);
+        }
     }
 }

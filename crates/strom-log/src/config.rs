@@ -27,6 +27,15 @@ pub struct LogConfig {
     pub flush_ms: Option<u64>,
     /// `message.timestamp.type` (default CreateTime).
     pub message_timestamp_type: TimestampType,
+    /// `retention.ms`: a segment whose largest timestamp is older than this is deleted by
+    /// [`crate::Log::delete_old_segments`] (default 7 days). `None` (Kafka's -1, or any
+    /// negative value) keeps segments forever. Kafka applies time and size retention only
+    /// when `cleanup.policy` includes `delete`: for a compact-only topic pass `None` here
+    /// and in `retention_bytes`.
+    pub retention_ms: Option<i64>,
+    /// `retention.bytes`: the oldest segments are deleted while the log without them is
+    /// still at least this large. `None` (Kafka's -1, the default) means no size limit.
+    pub retention_bytes: Option<u64>,
 }
 
 impl Default for LogConfig {
@@ -41,6 +50,8 @@ impl Default for LogConfig {
             flush_messages: None,
             flush_ms: None,
             message_timestamp_type: TimestampType::CreateTime,
+            retention_ms: Some(7 * 24 * 60 * 60 * 1000),
+            retention_bytes: None,
         }
     }
 }

@@ -238,3 +238,32 @@ impl ReadError {
         }
     }
 }
+
+/// Why DeleteRecords ([`crate::Log::increase_log_start_offset`]) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteRecordsError {
+    /// The offset is negative (other than -1) or above the high watermark: records that
+    /// consumers cannot read yet cannot be deleted.
+    #[error("DeleteRecords offset {offset} is out of range: it must be between 0 and the high watermark {high_watermark}, or -1 for the high watermark (the log starts at {log_start_offset})")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        offset: i64,
+        /// First offset in the log.
+        log_start_offset: i64,
+        /// The high watermark the caller gave (at most the log end offset).
+        high_watermark: i64,
+    },
+    /// The disk failed; the log is offline.
+    #[error(transparent)]
+    Storage(#[from] LogError),
+}
+
+impl DeleteRecordsError {
+    /// The Kafka error code for the DeleteRecords response.
+    pub fn error_code(&self) -> i16 {
+        match self {
+            DeleteRecordsError::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,
+            DeleteRecordsError::Storage(e) => e.error_code(),
+        }
+    }
+}

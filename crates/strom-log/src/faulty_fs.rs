@@ -8,8 +8,10 @@
 //! so a test cannot keep writing through a pre-crash handle by accident.
 //!
 //! Faults that do not need a crash: a write budget (ENOSPC after N more bytes, with the
-//! write that crosses it partially applied, as a real short write), failing fsyncs, and
-//! direct edits of a file's durable bytes (garbage, truncation) to test recovery.
+//! write that crosses it partially applied, as a real short write), failing fsyncs,
+//! failing renames or removals after N more succeed (to stop a multi-step operation such
+//! as a segment deletion between any two steps), and direct edits of a file's durable
+//! bytes (garbage, truncation) to test recovery.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, IoSlice};
@@ -54,6 +56,25 @@ struct State {
     sync_count: u64,
     /// Inode, start and length of the most recent append.
     last_write: Option<(usize, u64, u64)>,
+    /// Renames that may still succeed; then they fail.
+    rename_budget: Option<u64>,
+    /// File removals that may still succeed; then they fail.
+    remove_budget: Option<u64>,
+}
+
+/// Spends one unit of an operation budget, or fails the operation.
+fn spend(budget: &mut Option<u64>, what: &str, path: &Path) -> io::Result<()> {
+    match budget {
+        Some(0) => Err(io::Error::other(format!(
+            "{}: {what} failed (simulated EIO)",
+            path.display()
+        ))),
+        Some(n) => {
+            *n -= 1;
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
 
 impl State {
@@ -146,6 +167,18 @@ impl FaultyFileSystem {
     /// removes the limit.
     pub fn set_write_budget(&self, bytes: Option<u64>) {
         self.lock().write_budget = bytes;
+    }
+
+    /// After `n` more successful renames, `rename` fails with an I/O error (changing
+    /// nothing). `None` removes the limit.
+    pub fn fail_renames_after(&self, n: Option<u64>) {
+        self.lock().rename_budget = n;
+    }
+
+    /// After `n` more successful removals, `remove_file` fails with an I/O error (changing
+    /// nothing). `None` removes the limit.
+    pub fn fail_removals_after(&self, n: Option<u64>) {
+        self.lock().remove_budget = n;
     }
 
     /// Makes every `sync_data` fail with an I/O error (nothing becomes durable).
@@ -299,6 +332,9 @@ impl FileSystem for FaultyFileSystem {
         if !s.parent_exists(to) {
             return Err(not_found(to));
         }
+        if s.files.contains_key(from) || s.dirs.contains(from) {
+            spend(&mut s.rename_budget, "rename", from)?;
+        }
         if let Some(id) = s.files.remove(from) {
             s.files.insert(to.to_path_buf(), id);
             return Ok(());
@@ -345,11 +381,13 @@ impl FileSystem for FaultyFileSystem {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.lock()
-            .files
-            .remove(path)
-            .map(|_| ())
-            .ok_or_else(|| not_found(path))
+        let mut s = self.lock();
+        if !s.files.contains_key(path) {
+            return Err(not_found(path));
+        }
+        spend(&mut s.remove_budget, "remove", path)?;
+        s.files.remove(path);
+        Ok(())
     }
 
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
@@ -534,6 +572,23 @@ mod tests {
         assert!(f.sync_data().is_err());
         fs.crash(CrashMode::LoseUnsynced);
         assert_eq!(fs.contents(&path).unwrap(), b"synced");
+    }
+
+    #[test]
+    fn renames_and_removals_fail_once_their_budget_is_spent() {
+        let (fs, path, _f) = setup();
+        let other = PathBuf::from("/d/g");
+        fs.fail_renames_after(Some(1));
+        fs.rename(&path, &other).unwrap();
+        assert!(fs.rename(&other, &path).is_err());
+        assert!(fs.exists(&other).unwrap());
+        fs.fail_renames_after(None);
+        fs.fail_removals_after(Some(0));
+        assert!(fs.remove_file(&other).is_err());
+        assert!(fs.exists(&other).unwrap());
+        fs.fail_removals_after(None);
+        fs.remove_file(&other).unwrap();
+        assert!(!fs.exists(&other).unwrap());
     }
 
     #[test]

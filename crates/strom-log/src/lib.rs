@@ -7,12 +7,15 @@
 //! <log.dir>/
 //!   meta.properties                 identity of the directory (see meta_properties)
 //!   .kafka_cleanshutdown            present only between a clean shutdown and the next start
+//!   log-start-offset-checkpoint     log start offsets set by DeleteRecords (format in
+//!                                   log_start_offset_checkpoint)
 //!   <topic>-<partition>/            one per partition; the partition follows the LAST '-'
 //!     00000000000000000000.log        segment: batches, base offset in the file name
 //!     00000000000000000000.index      offset index of that segment
 //!     00000000000000000000.timeindex  time index of that segment
 //!     00000000000000368769.log        next segment, base offset 368769 (20 digits)
 //!     ...
+//!     00000000000000000000.log.deleted  a segment file being deleted (removed at open)
 //!   <topic>-<partition>.<uuid>-delete/  a deletion in progress
 //! ```
 //!
@@ -57,6 +60,16 @@
 //! segment is re-read batch by batch: the first batch that is torn or fails its CRC ends
 //! the log, the tail is cut, and the indexes are rebuilt.
 //!
+//! # Retention and DeleteRecords
+//!
+//! Whole leading segments are deleted, never part of one: by `retention.ms`,
+//! `retention.bytes` and the log start offset, as Kafka decides (`retention`, pure
+//! functions), when the broker calls [`Log::delete_old_segments`]; and by DeleteRecords,
+//! [`Log::increase_log_start_offset`], which first moves the log start offset durably
+//! (the directory's `log-start-offset-checkpoint`). A deleted segment's files are renamed
+//! to `*.deleted`, then removed (see `log_retention`). Reads below the log start offset
+//! answer `OFFSET_OUT_OF_RANGE`; timestamp lookups never name an offset below it.
+//!
 //! # Idempotent producers
 //!
 //! Each log keeps, in memory only, the epoch and last five batches of every producer id
@@ -75,27 +88,33 @@ mod log;
 mod log_loader;
 mod log_manager;
 mod log_read;
+mod log_retention;
+mod log_start_offset_checkpoint;
 mod meta_properties;
 mod offset_index;
 mod producer_state;
+mod retention;
 mod segment;
 mod time_index;
 mod topic_partition;
 
 pub use config::LogConfig;
 pub use error::{
-    AppendError, LogError, ReadError, INVALID_PRODUCER_EPOCH, INVALID_RECORD, INVALID_TXN_STATE,
-    KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE, OUT_OF_ORDER_SEQUENCE_NUMBER, RECORD_LIST_TOO_LARGE,
+    AppendError, DeleteRecordsError, LogError, ReadError, INVALID_PRODUCER_EPOCH, INVALID_RECORD,
+    INVALID_TXN_STATE, KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE, OUT_OF_ORDER_SEQUENCE_NUMBER,
+    RECORD_LIST_TOO_LARGE,
 };
 pub use faulty_fs::{CrashMode, FaultyFileSystem};
 pub use file_names::segment_file_name;
 pub use flush::PendingFlush;
 pub use fs::{DirEntry, FileSystem, SegmentFile, StdFileSystem, StdSegmentFile};
 pub use log::{AppendInfo, Log};
-pub use log_manager::{METADATA_LOG_DIR_NAME, 
+pub use log_manager::{
     BrokerIdentity, LoadedLogs, LogDir, LogManager, CLEAN_SHUTDOWN_FILE, DELETE_DIR_SUFFIX,
+    METADATA_LOG_DIR_NAME,
 };
 pub use log_read::{ReadResult, TimestampOffset};
+pub use log_start_offset_checkpoint::LOG_START_OFFSET_CHECKPOINT_FILE;
 pub use meta_properties::{new_kafka_uuid, MetaProperties, META_PROPERTIES_FILE};
 pub use topic_partition::{is_legal_topic_name, TopicPartition};
 
@@ -107,5 +126,7 @@ mod log_manager_tests;
 mod log_tests;
 #[cfg(test)]
 mod recovery_tests;
+#[cfg(test)]
+mod retention_tests;
 #[cfg(test)]
 mod test_support;

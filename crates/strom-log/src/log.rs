@@ -23,6 +23,7 @@ use crate::config::LogConfig;
 use crate::error::{AppendError, LogError};
 use crate::flush::PendingFlush;
 use crate::fs::FileSystem;
+use crate::log_start_offset_checkpoint::LogStartOffsetCheckpoint;
 use crate::producer_state::{ProducerBatch, ProducerStateManager, SequenceCheck};
 use crate::segment::{AppendedBatch, LogSegment};
 use crate::topic_partition::TopicPartition;
@@ -65,6 +66,9 @@ pub struct Log {
     pub(crate) offline: Option<String>,
     /// Idempotent producers' epochs and newest batches.
     pub(crate) producer_state: ProducerStateManager,
+    /// The log directory's `log-start-offset-checkpoint`, shared with the other logs of
+    /// the directory; `None` for a log opened alone, without a [`crate::LogManager`].
+    pub(crate) checkpoint: Option<Arc<LogStartOffsetCheckpoint>>,
 }
 
 impl Log {
@@ -267,7 +271,7 @@ impl Log {
             .segments
             .last_mut()
             .expect("a log always has an active segment")
-            .append(&slices, &appended);
+            .append(&slices, &appended, now_ms);
         drop(slices);
         result.map_err(|e| self.fail(e))?;
         self.log_end_offset = next_offset;
@@ -451,8 +455,12 @@ impl Log {
 
     /// Deletes the log: renames the directory to `<topic>-<partition>.<id>-delete` (so a
     /// crash midway leaves a name the log manager finishes deleting at start-up), then
-    /// removes it.
+    /// removes it. Its entry in the log start offset checkpoint goes first: left behind, it
+    /// would apply to a partition of the same name created later.
     pub fn delete(self) -> Result<(), LogError> {
+        if let (Some(checkpoint), Some(tp)) = (&self.checkpoint, self.topic_partition()) {
+            checkpoint.update(&[(tp, None)])?;
+        }
         let name = self
             .dir
             .file_name()

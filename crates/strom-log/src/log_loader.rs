@@ -16,6 +16,12 @@
 //!   once the segments are recovered.
 //! - A recovered segment that had to be cut ends the log: any later segments are deleted,
 //!   as Kafka does, since offsets after the cut cannot be trusted to continue.
+//! - The log start offset is the larger of the first segment's base offset and the
+//!   directory's `log-start-offset-checkpoint` entry (DeleteRecords inside a segment). If
+//!   the log now ends below that entry (a crash lost an unflushed tail the deletion had
+//!   covered), every segment is deleted and the log restarts empty at the checkpointed
+//!   offset, as Kafka's `LogLoader` does: no record below an acknowledged log start offset
+//!   may come back, and offsets are never reused.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -29,6 +35,7 @@ use crate::file_names::{
 };
 use crate::fs::FileSystem;
 use crate::log::Log;
+use crate::log_start_offset_checkpoint::LogStartOffsetCheckpoint;
 use crate::producer_state::{ProducerStateManager, SEGMENTS_TO_SCAN};
 use crate::segment::LogSegment;
 
@@ -38,12 +45,29 @@ const KNOWN_OTHER_FILES: [&str; 2] = ["leader-epoch-checkpoint", "partition.meta
 impl Log {
     /// Opens (creating if needed) the log in `dir`. `recover` is true unless the log was
     /// closed cleanly (the log manager knows from its clean-shutdown marker).
+    ///
+    /// Opened this way, alone, the log reads and writes no `log-start-offset-checkpoint`:
+    /// a log start offset that DeleteRecords moved inside a segment is back at that
+    /// segment's base offset after a restart. The broker opens logs through
+    /// [`crate::LogManager`], which shares its directory's checkpoint with them.
     pub fn open(
         fs: Arc<dyn FileSystem>,
         dir: PathBuf,
         config: LogConfig,
         recover: bool,
         now_ms: i64,
+    ) -> Result<Log, LogError> {
+        Log::open_with_checkpoint(fs, dir, config, recover, now_ms, None)
+    }
+
+    /// [`Log::open`] for a log of a log directory whose checkpoint is `checkpoint`.
+    pub(crate) fn open_with_checkpoint(
+        fs: Arc<dyn FileSystem>,
+        dir: PathBuf,
+        config: LogConfig,
+        recover: bool,
+        now_ms: i64,
+        checkpoint: Option<Arc<LogStartOffsetCheckpoint>>,
     ) -> Result<Log, LogError> {
         fs.create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
         let mut log = Log {
@@ -57,24 +81,44 @@ impl Log {
             last_flush_ms: now_ms,
             offline: None,
             producer_state: ProducerStateManager::default(),
+            checkpoint,
         };
         let bases = log.clean_directory()?;
         log.load_segments(&bases, recover, now_ms)?;
+        let checkpointed = match (&log.checkpoint, log.topic_partition()) {
+            (Some(checkpoint), Some(tp)) => checkpoint.get(&tp),
+            _ => None,
+        };
+        if let (Some(start), Some(last)) = (checkpointed, log.segments.last()) {
+            if last.next_offset() < start {
+                tracing::warn!(
+                    dir = %log.dir.display(),
+                    log_end_offset = last.next_offset(),
+                    log_start_offset = start,
+                    "the log ends below its checkpointed log start offset; deleting every segment and restarting the log empty there"
+                );
+                let segments = std::mem::take(&mut log.segments);
+                log.remove_segment_files(&segments)?;
+            }
+        }
         if log.segments.is_empty() {
+            let base = checkpointed.unwrap_or(0);
             let segment = LogSegment::create(
                 log.fs.as_ref(),
                 &log.dir,
-                0,
+                base,
                 &log.config,
                 now_ms,
-                log.roll_jitter_ms(0),
+                log.roll_jitter_ms(base),
             )?;
             log.fs
                 .sync_dir(&log.dir)
                 .map_err(|e| LogError::io(&log.dir, e))?;
             log.segments.push(segment);
         }
-        log.log_start_offset = log.segments[0].base_offset();
+        log.log_start_offset = log.segments[0]
+            .base_offset()
+            .max(checkpointed.unwrap_or(i64::MIN));
         log.log_end_offset = log.active().next_offset();
         log.flushed_offset = log.log_end_offset;
         log.load_producer_state()?;

@@ -1,7 +1,10 @@
 //! [`LogManager`]: the broker's log directories (`log.dirs`) and the partitions in them.
 //!
 //! Each directory holds `meta.properties` (its identity), one `<topic>-<partition>`
-//! directory per partition and, after a clean shutdown, the marker `.kafka_cleanshutdown`.
+//! directory per partition, `log-start-offset-checkpoint` (log start offsets DeleteRecords
+//! set, see `log_start_offset_checkpoint`; the manager loads it and shares it with the
+//! directory's logs, which write it) and, after a clean shutdown, the marker
+//! `.kafka_cleanshutdown`.
 //! The marker lets the next start skip recovery; it is removed once the directory's logs
 //! are loaded, so a crash from then on leads to recovery again. Directories named
 //! `*-delete` are deletions a crash interrupted and are finished at start-up.
@@ -18,6 +21,7 @@ use crate::config::LogConfig;
 use crate::error::LogError;
 use crate::fs::FileSystem;
 use crate::log::Log;
+use crate::log_start_offset_checkpoint::LogStartOffsetCheckpoint;
 use crate::meta_properties::{new_kafka_uuid, MetaProperties};
 use crate::topic_partition::TopicPartition;
 
@@ -64,6 +68,8 @@ pub struct LogManager {
     dirs: Vec<LogDir>,
     /// Partitions per online directory, for placing new ones.
     partition_counts: Mutex<HashMap<PathBuf, usize>>,
+    /// Each online directory's log start offset checkpoint.
+    checkpoints: HashMap<PathBuf, Arc<LogStartOffsetCheckpoint>>,
 }
 
 /// The directory of the cluster metadata log (`__cluster_metadata-0`), which shares
@@ -91,6 +97,7 @@ impl LogManager {
         let mut offline_dirs = Vec::new();
         let mut logs: BTreeMap<TopicPartition, Log> = BTreeMap::new();
         let mut counts = HashMap::new();
+        let mut checkpoints = HashMap::new();
         let mut seen_ids: HashMap<String, PathBuf> = HashMap::new();
         for dir in dirs {
             let meta = match prepare_dir(fs.as_ref(), &dir, identity) {
@@ -113,8 +120,9 @@ impl LogManager {
                 });
             }
             match load_dir(&fs, &dir, config_for, now_ms) {
-                Ok(loaded) => {
+                Ok((checkpoint, loaded)) => {
                     counts.insert(dir.clone(), loaded.len());
+                    checkpoints.insert(dir.clone(), checkpoint);
                     for (tp, log) in loaded {
                         if let Some(other) = logs.get(&tp) {
                             return Err(LogError::corrupt(
@@ -156,6 +164,7 @@ impl LogManager {
                 fs,
                 dirs: online,
                 partition_counts: Mutex::new(counts),
+                checkpoints,
             },
             logs,
             offline_dirs,
@@ -185,7 +194,7 @@ impl LogManager {
         for dir in &self.dirs {
             let path = dir.path.join(&name);
             if self.fs.exists(&path).map_err(|e| LogError::io(&path, e))? {
-                return Log::open(Arc::clone(&self.fs), path, config, true, now_ms);
+                return self.open_log(dir, path, config, now_ms);
             }
         }
         let mut counts = self.counts();
@@ -196,13 +205,7 @@ impl LogManager {
             .ok_or_else(|| LogError::NoLogDirs {
                 summary: "every log directory is offline".into(),
             })?;
-        let log = Log::open(
-            Arc::clone(&self.fs),
-            dir.path.join(&name),
-            config,
-            true,
-            now_ms,
-        )?;
+        let log = self.open_log(dir, dir.path.join(&name), config, now_ms)?;
         self.fs
             .sync_dir(&dir.path)
             .map_err(|e| LogError::io(&dir.path, e))?;
@@ -210,7 +213,18 @@ impl LogManager {
         Ok(log)
     }
 
-    /// Deletes a partition's log.
+    fn open_log(
+        &self,
+        dir: &LogDir,
+        path: PathBuf,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<Log, LogError> {
+        let checkpoint = self.checkpoints.get(&dir.path).cloned();
+        Log::open_with_checkpoint(Arc::clone(&self.fs), path, config, true, now_ms, checkpoint)
+    }
+
+    /// Deletes a partition's log (and its log start offset checkpoint entry).
     pub fn delete_log(&self, log: Log) -> Result<(), LogError> {
         let parent = log.dir().parent().map(Path::to_path_buf);
         log.delete()?;
@@ -222,13 +236,22 @@ impl LogManager {
         Ok(())
     }
 
-    /// Closes every log and, in each directory whose logs all closed, writes the clean
-    /// shutdown marker. Returns the first error after trying every log.
+    /// Closes every log, brings each directory's log start offset checkpoint up to date
+    /// (one write per directory, with an entry for each log whose start is beyond its
+    /// first segment, as Kafka writes it) and, in each directory whose logs all closed and
+    /// whose checkpoint was written, writes the clean shutdown marker. Returns the first
+    /// error after trying every log.
     pub fn shutdown(self, logs: impl IntoIterator<Item = Log>) -> Result<(), LogError> {
         let mut failed_dirs = Vec::new();
         let mut first_error = None;
+        let mut starts: HashMap<PathBuf, Vec<(TopicPartition, Option<i64>)>> = HashMap::new();
         for log in logs {
             let parent = log.dir().parent().map(Path::to_path_buf);
+            if let (Some(parent), Some(tp)) = (&parent, log.topic_partition()) {
+                let start = log.log_start_offset();
+                let entry = (start > log.first_segment_base_offset()).then_some(start);
+                starts.entry(parent.clone()).or_default().push((tp, entry));
+            }
             if let Err(e) = log.close() {
                 tracing::error!(error = %e, "closing a log failed; its directory will be recovered at the next start");
                 failed_dirs.extend(parent);
@@ -236,6 +259,15 @@ impl LogManager {
             }
         }
         for dir in &self.dirs {
+            if let (Some(checkpoint), Some(changes)) =
+                (self.checkpoints.get(&dir.path), starts.get(&dir.path))
+            {
+                if let Err(e) = checkpoint.update(changes) {
+                    tracing::error!(error = %e, "writing the log start offset checkpoint failed; the directory will be recovered at the next start");
+                    failed_dirs.push(dir.path.clone());
+                    first_error.get_or_insert(e);
+                }
+            }
             if failed_dirs.contains(&dir.path) {
                 continue;
             }
@@ -308,13 +340,15 @@ fn prepare_dir(
     Ok(meta)
 }
 
-/// Loads every partition directory in `dir`.
+/// Loads the log start offset checkpoint and every partition directory in `dir`.
+#[allow(clippy::type_complexity)]
 fn load_dir(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     config_for: &dyn Fn(&TopicPartition) -> LogConfig,
     now_ms: i64,
-) -> Result<Vec<(TopicPartition, Log)>, LogError> {
+) -> Result<(Arc<LogStartOffsetCheckpoint>, Vec<(TopicPartition, Log)>), LogError> {
+    let checkpoint = LogStartOffsetCheckpoint::load(Arc::clone(fs), dir)?;
     let marker = clean_shutdown_path(dir);
     let clean = fs.exists(&marker).map_err(|e| LogError::io(&marker, e))?;
     let mut partitions = Vec::new();
@@ -352,16 +386,36 @@ fn load_dir(
     let step = (total / 10).max(1);
     let mut logs = Vec::with_capacity(total);
     for (i, (tp, path)) in partitions.into_iter().enumerate() {
-        let log = Log::open(Arc::clone(fs), path, config_for(&tp), !clean, now_ms)?;
+        let log = Log::open_with_checkpoint(
+            Arc::clone(fs),
+            path,
+            config_for(&tp),
+            !clean,
+            now_ms,
+            Some(Arc::clone(&checkpoint)),
+        )?;
         logs.push((tp, log));
         if (i + 1) % step == 0 || i + 1 == total {
             tracing::info!(dir = %dir.display(), loaded = i + 1, total, elapsed_ms = started.elapsed().as_millis() as u64, "loading logs");
         }
+    }
+    // Entries of partitions no longer here (deleted by hand, or by a Kafka that wrote the
+    // file and then removed the directory): one would wrongly apply to a partition of the
+    // same name created later.
+    let stale: Vec<_> = checkpoint
+        .partitions()
+        .into_iter()
+        .filter(|tp| !logs.iter().any(|(loaded, _)| loaded == tp))
+        .map(|tp| (tp, None))
+        .collect();
+    if !stale.is_empty() {
+        tracing::info!(dir = %dir.display(), partitions = stale.len(), "dropping log start offset checkpoint entries of partitions not in the directory");
+        checkpoint.update(&stale)?;
     }
     if clean {
         fs.remove_file(&marker)
             .map_err(|e| LogError::io(&marker, e))?;
         fs.sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
     }
-    Ok(logs)
+    Ok((checkpoint, logs))
 }

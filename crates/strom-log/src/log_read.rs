@@ -80,41 +80,59 @@ impl Log {
         Ok(result)
     }
 
-    /// The first record whose timestamp is >= `timestamp` (ListOffsets with a timestamp),
-    /// or `None` if every record is older. Looks across the whole log: the caller bounds
-    /// the answer by the high watermark or last stable offset.
+    /// The first record at or after the log start offset whose timestamp is >=
+    /// `timestamp` (ListOffsets with a timestamp), or `None` if every such record is
+    /// older. Looks across the whole log: the caller bounds the answer by the high
+    /// watermark or last stable offset.
     pub fn offset_for_timestamp(
         &self,
         timestamp: i64,
     ) -> Result<Option<TimestampOffset>, LogError> {
         self.check_online()?;
-        for segment in &self.segments {
+        let start = self.log_start_offset;
+        for segment in &self.segments[self.segment_index_for(start)..] {
             if segment.max_timestamp() < timestamp {
                 continue;
             }
-            if let Some((timestamp, offset)) = segment.find_offset_by_timestamp(timestamp)? {
+            if let Some((timestamp, offset)) = segment.find_offset_by_timestamp(timestamp, start)? {
                 return Ok(Some(TimestampOffset { timestamp, offset }));
             }
         }
         Ok(None)
     }
 
-    /// The record with the largest timestamp (the first one, on ties), as ListOffsets
-    /// `MAX_TIMESTAMP` answers; `None` when no record has a timestamp. Each segment tracks
-    /// its largest timestamp and the batch carrying it; the record is found lazily here.
+    /// The record with the largest timestamp at or after the log start offset (the first
+    /// one, on ties), as ListOffsets `MAX_TIMESTAMP` answers; `None` when no record has a
+    /// timestamp. Each segment tracks its largest timestamp and the batch carrying it; the
+    /// record is found lazily here. A first segment that DeleteRecords cut into is
+    /// scanned from the log start offset, since its maximum may have been deleted.
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, LogError> {
         self.check_online()?;
-        let mut best: Option<&LogSegment> = None;
-        for segment in &self.segments {
-            if segment.max_timestamp() >= 0
-                && best.is_none_or(|b| segment.max_timestamp() > b.max_timestamp())
-            {
-                best = Some(segment);
+        let start = self.log_start_offset;
+        let first = self.segment_index_for(start);
+        let mut best: Option<TimestampOffset> = None;
+        let mut rest = &self.segments[first..];
+        if let Some(segment) = rest.first().filter(|s| s.base_offset() < start) {
+            best = segment
+                .max_timestamp_from(start)?
+                .map(|(timestamp, offset)| TimestampOffset { timestamp, offset });
+            rest = &rest[1..];
+        }
+        let mut best_segment: Option<&LogSegment> = None;
+        for segment in rest {
+            let beats_best_segment =
+                best_segment.is_none_or(|b| segment.max_timestamp() > b.max_timestamp());
+            if segment.max_timestamp() >= 0 && beats_best_segment {
+                best_segment = Some(segment);
             }
         }
-        let Some(segment) = best else { return Ok(None) };
-        Ok(segment
-            .max_timestamp_and_offset()?
-            .map(|(timestamp, offset)| TimestampOffset { timestamp, offset }))
+        match best_segment {
+            Some(segment) if best.is_none_or(|b| segment.max_timestamp() > b.timestamp) => {
+                Ok(segment
+                    .max_timestamp_and_offset()?
+                    .map(|(timestamp, offset)| TimestampOffset { timestamp, offset }))
+            }
+            _ => Ok(best),
+        }
     }
 }

@@ -20,6 +20,8 @@ use crate::fs::{FileSystem, SegmentFile};
 use crate::offset_index::{OffsetIndex, OffsetPosition};
 use crate::time_index::TimeIndex;
 
+mod timestamp_lookup;
+
 /// What the segment records about each batch it appends.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AppendedBatch {
@@ -55,6 +57,9 @@ pub(crate) struct LogSegment {
     /// maxTimestamp of the first batch, for `segment.ms`.
     first_batch_timestamp: Option<i64>,
     created_ms: i64,
+    /// When this process last wrote to the segment (creation or open counts): the age of
+    /// a segment without timestamps, for `retention.ms`.
+    last_modified_ms: i64,
     roll_jitter_ms: i64,
 }
 
@@ -98,6 +103,7 @@ impl LogSegment {
             next_offset: base_offset,
             first_batch_timestamp: None,
             created_ms: now_ms,
+            last_modified_ms: now_ms,
             roll_jitter_ms,
         })
     }
@@ -155,6 +161,7 @@ impl LogSegment {
             next_offset: base_offset,
             first_batch_timestamp: None,
             created_ms: now_ms,
+            last_modified_ms: now_ms,
             roll_jitter_ms,
         };
         Ok((segment, problem))
@@ -174,6 +181,29 @@ impl LogSegment {
 
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp
+    }
+
+    /// Kafka's `LogSegment.largestTimestamp`, what `retention.ms` measures: the largest
+    /// batch timestamp or, if no batch has one, the last write. Kafka falls back to the
+    /// file's modification time; the file-system seam has none, so after a restart such a
+    /// segment's age counts from the open (it is kept longer, never deleted early).
+    pub fn largest_timestamp(&self) -> i64 {
+        if self.max_timestamp >= 0 {
+            self.max_timestamp
+        } else {
+            self.last_modified_ms
+        }
+    }
+
+    /// The `.log` file and both indexes, the `.log` first: deleting in this order, a crash
+    /// midway leaves indexes without a segment, which the next open removes, never a
+    /// segment without its indexes.
+    pub fn file_paths(&self) -> [&Path; 3] {
+        [
+            &self.log_path,
+            self.offset_index.path(),
+            self.time_index.path(),
+        ]
     }
 
     pub fn log_path(&self) -> &Path {
@@ -397,6 +427,7 @@ impl LogSegment {
         &mut self,
         slices: &[IoSlice<'_>],
         batches: &[AppendedBatch],
+        now_ms: i64,
     ) -> Result<(), LogError> {
         let start = self.size;
         if let Err(e) = self.log.append(slices) {
@@ -415,6 +446,7 @@ impl LogSegment {
             position += batch.size;
         }
         self.size = position;
+        self.last_modified_ms = now_ms;
         Ok(())
     }
 
@@ -652,71 +684,6 @@ impl LogSegment {
         let bytes = self.read_bytes(found.position, found.size)?;
         RecordBatch::new(bytes)
             .map_err(|e| LogError::corrupt(&self.log_path, found.position, e.to_string()))
-    }
-
-    /// First record with timestamp >= `timestamp`: `(timestamp, offset)`.
-    pub fn find_offset_by_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
-        if self.max_timestamp < timestamp {
-            return Ok(None);
-        }
-        let start = match self.time_index.lower(timestamp)? {
-            Some(entry) => self
-                .offset_index
-                .floor(entry.offset)?
-                .map_or(0, |e| u64::from(e.position)),
-            None => 0,
-        };
-        let mut position = start;
-        while let Some(found) = self.scan_from(position, |h| h.max_timestamp() >= timestamp)? {
-            let batch = self.read_batch(&found)?;
-            match batch.records() {
-                Ok(records) => {
-                    if let Some(r) = records.iter().find(|r| r.timestamp() >= timestamp) {
-                        return Ok(Some((r.timestamp(), r.offset())));
-                    }
-                }
-                Err(e) => {
-                    // Accepted without decompressing; answer at batch granularity.
-                    tracing::warn!(file = %self.log_path.display(), position = found.position, error = %e, "cannot decode batch records for a timestamp lookup; answering with its base offset");
-                    return Ok(Some((
-                        found.header.max_timestamp(),
-                        found.header.base_offset(),
-                    )));
-                }
-            }
-            position = found.position + found.size;
-        }
-        Ok(None)
-    }
-
-    /// The record carrying this segment's largest timestamp (the first one, on ties):
-    /// `(timestamp, offset)`.
-    pub fn max_timestamp_and_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
-        if self.max_timestamp < 0 {
-            return Ok(None);
-        }
-        let Some(found) = self.find_batch(self.offset_of_max_timestamp)? else {
-            return Err(LogError::corrupt(
-                &self.log_path,
-                self.size,
-                format!(
-                    "no batch holds offset {} of the largest timestamp",
-                    self.offset_of_max_timestamp
-                ),
-            ));
-        };
-        let batch = self.read_batch(&found)?;
-        let offset = match batch.records() {
-            Ok(records) => records
-                .iter()
-                .find(|r| r.timestamp() == self.max_timestamp)
-                .map_or(found.header.base_offset(), |r| r.offset()),
-            Err(e) => {
-                tracing::warn!(file = %self.log_path.display(), position = found.position, error = %e, "cannot decode batch records for the largest timestamp; answering with its base offset");
-                found.header.base_offset()
-            }
-        };
-        Ok(Some((self.max_timestamp, offset)))
     }
 }
 
