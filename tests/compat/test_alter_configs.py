@@ -93,14 +93,79 @@ def test_an_unknown_topic_is_unknown_topic_or_partition(broker):
     assert kafka_error(e.value).code() == ck.KafkaError.UNKNOWN_TOPIC_OR_PART
 
 
-def test_broker_resources_are_refused_with_invalid_config_not_silently_accepted(broker):
-    client = admin(broker.bootstrap)
-    resource = ConfigResource(ResourceType.BROKER, str(broker.node_id), incremental_configs=[
-        ConfigEntry("log.retention.ms", "1000", incremental_operation=AlterConfigOpType.SET)])
+def alter_cluster_default(bootstrap: str, key: str, value: str | None, op: int) -> None:
+    """IncrementalAlterConfigs v0 on the wire: confluent-kafka refuses the empty broker name."""
+    import kafka_wire as kw
+    host, port = bootstrap.rsplit(":", 1)
+    config = kw.string(key) + kw.i8(op) + kw.string(value)
+    body = kw.array([kw.i8(4) + kw.string("") + kw.array([config])]) + kw.i8(0)
+    with kw.connect(host, int(port)) as conn:
+        resp = kw.Reader(conn.request(44, 0, body))
+    resp.i32()
+    [(code, message, _, _)] = resp.array(lambda r: (r.i16(), r.string(), r.i8(), r.string()))
+    assert code == 0, message
+
+
+def alter_broker(bootstrap: str, name: str, entries: list[ConfigEntry]):
+    client = admin(bootstrap)
+    resource = ConfigResource(ResourceType.BROKER, name, incremental_configs=entries)
     [future] = client.incremental_alter_configs([resource], request_timeout=CLIENT_TIMEOUT_S).values()
+    return future.result(timeout=CLIENT_TIMEOUT_S)
+
+
+def describe_broker(bootstrap: str, name: str) -> dict:
+    client = admin(bootstrap)
+    [future] = client.describe_configs([ConfigResource(ResourceType.BROKER, name)], request_timeout=CLIENT_TIMEOUT_S).values()
+    return future.result(timeout=CLIENT_TIMEOUT_S)
+
+
+def test_a_dynamic_broker_config_becomes_every_topics_default_and_survives_a_restart(broker):
+    topic = unique("dyn")
+    create_topic(broker.bootstrap, topic)
+    alter_broker(broker.bootstrap, str(broker.node_id),
+                 [ConfigEntry("log.retention.ms", "1234567", incremental_operation=AlterConfigOpType.SET)])
+    assert value_and_source(describe_broker(broker.bootstrap, str(broker.node_id)), "log.retention.ms") == \
+        ("1234567", "DYNAMIC_BROKER_CONFIG")
+    assert value_and_source(describe(broker.bootstrap, topic), "retention.ms") == ("1234567", "DYNAMIC_BROKER_CONFIG")
+    broker.restart()
+    assert value_and_source(describe(broker.bootstrap, topic), "retention.ms") == ("1234567", "DYNAMIC_BROKER_CONFIG")
+
+
+def test_the_cluster_wide_default_applies_below_a_per_broker_value(broker):
+    topic = unique("dflt")
+    create_topic(broker.bootstrap, topic)
+    alter_cluster_default(broker.bootstrap, "log.segment.bytes", "5000000", 0)
+    assert value_and_source(describe(broker.bootstrap, topic), "segment.bytes") == ("5000000", "DYNAMIC_DEFAULT_BROKER_CONFIG")
+    assert value_and_source(describe_broker(broker.bootstrap, str(broker.node_id)), "log.segment.bytes") == \
+        ("5000000", "DYNAMIC_DEFAULT_BROKER_CONFIG")
+    alter_broker(broker.bootstrap, str(broker.node_id),
+                 [ConfigEntry("log.segment.bytes", "6000000", incremental_operation=AlterConfigOpType.SET)])
+    assert value_and_source(describe(broker.bootstrap, topic), "segment.bytes") == ("6000000", "DYNAMIC_BROKER_CONFIG")
+    alter_broker(broker.bootstrap, str(broker.node_id),
+                 [ConfigEntry("log.segment.bytes", None, incremental_operation=AlterConfigOpType.DELETE)])
+    assert value_and_source(describe(broker.bootstrap, topic), "segment.bytes") == ("5000000", "DYNAMIC_DEFAULT_BROKER_CONFIG")
+
+
+def test_a_dynamic_message_max_bytes_acts_on_produce_at_once(broker):
+    topic = unique("mmb")
+    create_topic(broker.bootstrap, topic)
+    alter_cluster_default(broker.bootstrap, "message.max.bytes", "3000", 0)
+    p = producer(broker.bootstrap)
+    errors = []
+    p.produce(topic, b"y" * 5000, on_delivery=lambda err, msg: errors.append(err))
+    p.flush(30)
+    assert errors and errors[0] is not None and errors[0].code() == ck.KafkaError.MSG_SIZE_TOO_LARGE, errors
+
+
+@pytest.mark.parametrize("key,value,code", [
+    ("log.dirs", "/elsewhere", ck.KafkaError.INVALID_REQUEST),
+    ("no.such.broker.key", "1", ck.KafkaError.INVALID_CONFIG),
+    ("log.retention.ms", "soon", ck.KafkaError.INVALID_REQUEST),
+])
+def test_read_only_unknown_or_invalid_broker_keys_are_refused(broker, key, value, code):
     with pytest.raises(ck.KafkaException) as e:
-        future.result(timeout=CLIENT_TIMEOUT_S)
-    assert kafka_error(e.value).code() == ck.KafkaError.INVALID_CONFIG
+        alter_broker(broker.bootstrap, str(broker.node_id), [ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)])
+    assert kafka_error(e.value).code() == code
 
 
 def test_legacy_alter_configs_replaces_every_override(broker):

@@ -33,7 +33,8 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
-    // Topic configs; broker resources answer INVALID_CONFIG until dynamic broker configs apply.
+    (ApiKey::DeleteRecords, 0, 2),
+    // Topic configs and dynamic broker configs (KIP-226).
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     // KIP-848 consumer groups (server-side assignors uniform and range).
@@ -83,6 +84,7 @@ mod tests {
                 ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
                 ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
                 ApiKey::AlterConfigs => AlterConfigsRequest::VERSIONS,
+                ApiKey::DeleteRecords => DeleteRecordsRequest::VERSIONS,
                 ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
                 ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
                 other => panic!("no codec range listed for {other:?}"),

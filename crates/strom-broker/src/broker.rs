@@ -49,6 +49,8 @@ pub(crate) struct BrokerState {
     pub replicas: ReplicaManager,
     /// What this broker advertises, per client listener name.
     advertised: Vec<(String, BrokerEndpoint)>,
+    /// `config` with the dynamic broker overrides of the latest image (KIP-226).
+    effective: parking_lot::RwLock<Arc<BrokerConfig>>,
     /// Serializes applying metadata images to the hosted partitions.
     apply_lock: tokio::sync::Mutex<i64>,
     /// Producer ids for InitProducerId, from blocks the controller hands out.
@@ -65,6 +67,12 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 impl BrokerState {
+    /// The broker config in effect: server.properties and overrides, with the
+    /// dynamic broker configs of the metadata on top.
+    pub fn effective_config(&self) -> Arc<BrokerConfig> {
+        self.effective.read().clone()
+    }
+
     pub fn image(&self) -> Arc<MetadataImage> {
         self.controller.image()
     }
@@ -99,7 +107,9 @@ impl BrokerState {
         if image.offset() <= *applied {
             return true;
         }
-        if let Err(e) = self.replicas.apply_image(&image) {
+        let effective = Arc::new(self.config.with_dynamic(image.broker_config(None), image.broker_config(Some(self.node_id))));
+        *self.effective.write() = effective.clone();
+        if let Err(e) = self.replicas.apply_image(&image, effective) {
             error!("could not open partitions from the metadata (retrying): {e}");
             return false;
         }
@@ -269,6 +279,7 @@ impl Broker {
             replicas,
             advertised,
             apply_lock: tokio::sync::Mutex::new(-1),
+            effective: parking_lot::RwLock::new(config.clone()),
             producer_ids: crate::handlers::init_producer_id::ProducerIdManager::new(),
             groups: GroupCoordinator::new(&config),
         });
@@ -278,6 +289,7 @@ impl Broker {
         let mut tasks = vec![
             tokio::spawn(follow_metadata(state.clone(), shutdown_rx.clone())),
             tokio::spawn(flush_policy(state.clone(), shutdown_rx.clone())),
+            tokio::spawn(retention(state.clone(), shutdown_rx.clone())),
         ];
         for (name, listener) in listeners {
             tasks.push(tokio::spawn(server::run(state.clone(), listener, name, shutdown_rx.clone())));
@@ -351,6 +363,28 @@ async fn flush_policy(state: Arc<BrokerState>, mut shutdown: watch::Receiver<boo
         for p in state.replicas.all_partitions() {
             if let Err(e) = p.maybe_flush(now) {
                 error!(topic = %p.topic, partition = p.index, "flush failed: {e}");
+            }
+        }
+    }
+}
+
+/// Deletes segments past `retention.ms` / `retention.bytes` every
+/// `log.retention.check.interval.ms`, as Kafka's log manager does.
+async fn retention(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+    let interval = Duration::from_millis(state.config.log_retention_check_interval_ms.max(1));
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = now_ms();
+        for p in state.replicas.all_partitions() {
+            match p.apply_retention(now) {
+                Ok(0) => {}
+                Ok(n) => info!(topic = %p.topic, partition = p.index, segments = n, log_start_offset = p.log_start_offset(), "deleted segments past retention"),
+                Err(e) => error!(topic = %p.topic, partition = p.index, "retention failed: {e}"),
             }
         }
     }

@@ -105,6 +105,9 @@ pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &
         ApiKey::IncrementalAlterConfigs => {
             simple(api, version, corr, body, peer, |r| handlers::alter_configs::handle_incremental(state, r)).await
         }
+        ApiKey::DeleteRecords => {
+            simple(api, version, corr, body, peer, |r| async { handlers::delete_records::handle(state, r) }).await
+        }
         ApiKey::SyncGroup => simple(api, version, corr, body, peer, |r| handlers::sync_group::handle(state, r)).await,
         ApiKey::Heartbeat => simple(api, version, corr, body, peer, |r| handlers::heartbeat::handle(state, r)).await,
         ApiKey::LeaveGroup => simple(api, version, corr, body, peer, |r| handlers::leave_group::handle(state, version, r)).await,

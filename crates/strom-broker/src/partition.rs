@@ -152,6 +152,29 @@ impl Partition {
         Ok(())
     }
 
+    /// Deletes segments past retention (`retention.ms`, `retention.bytes`);
+    /// the number deleted.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        let mut guard = self.log.write();
+        let Some(log) = guard.as_mut() else { return Ok(0) };
+        if log.is_offline() {
+            return Ok(0);
+        }
+        let deleted = log.delete_old_segments(self.high_watermark(), now_ms)?;
+        self.log_start_offset.store(log.log_start_offset(), Ordering::Release);
+        Ok(deleted)
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1: the high
+    /// watermark); the new low watermark.
+    pub fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
+        let mut guard = self.log.write();
+        let log = guard.as_mut().ok_or(PartitionError::Removed)?;
+        let low = log.increase_log_start_offset(offset, self.high_watermark())?;
+        self.log_start_offset.store(low, Ordering::Release);
+        Ok(low)
+    }
+
     pub fn reconfigure(&self, config: LogConfig) {
         if let Some(log) = self.log.write().as_mut() {
             if log.config() != &config {
@@ -180,6 +203,8 @@ pub(crate) enum PartitionError {
     Log(#[from] LogError),
     #[error("flush task failed: {0}")]
     FlushTask(String),
+    #[error(transparent)]
+    DeleteRecords(#[from] strom_log::DeleteRecordsError),
 }
 
 impl PartitionError {
@@ -191,6 +216,7 @@ impl PartitionError {
             PartitionError::Read(e) => e.error_code(),
             PartitionError::Log(e) => e.error_code(),
             PartitionError::FlushTask(_) => kafka_protocol::error::ResponseError::KafkaStorageError.code(),
+            PartitionError::DeleteRecords(e) => e.error_code(),
         }
     }
 
@@ -199,5 +225,6 @@ impl PartitionError {
         matches!(self, PartitionError::Log(_) | PartitionError::FlushTask(_))
             || matches!(self, PartitionError::Append(AppendError::Storage(_)))
             || matches!(self, PartitionError::Read(ReadError::Storage(_)))
+            || matches!(self, PartitionError::DeleteRecords(strom_log::DeleteRecordsError::Storage(_)))
     }
 }

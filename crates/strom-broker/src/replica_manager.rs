@@ -26,7 +26,8 @@ pub(crate) struct TopicPartitions {
 
 pub(crate) struct ReplicaManager {
     node_id: i32,
-    config: Arc<BrokerConfig>,
+    /// The effective broker config (static plus dynamic overrides), for topic defaults.
+    config: RwLock<Arc<BrokerConfig>>,
     log_manager: Mutex<Option<LogManager>>,
     /// Logs found on disk at start-up and not yet claimed by the image.
     unclaimed: Mutex<BTreeMap<TopicPartition, Log>>,
@@ -37,7 +38,7 @@ impl ReplicaManager {
     pub fn new(node_id: i32, config: Arc<BrokerConfig>, log_manager: LogManager, loaded: BTreeMap<TopicPartition, Log>) -> Self {
         ReplicaManager {
             node_id,
-            config,
+            config: RwLock::new(config),
             log_manager: Mutex::new(Some(log_manager)),
             unclaimed: Mutex::new(loaded),
             topics: RwLock::new(HashMap::new()),
@@ -64,8 +65,10 @@ impl ReplicaManager {
         self.topics.read().values().flat_map(|t| t.partitions.iter().flatten().cloned()).collect()
     }
 
-    /// Brings hosted partitions in line with `image`.
-    pub fn apply_image(&self, image: &MetadataImage) -> Result<(), LogError> {
+    /// Brings hosted partitions in line with `image`, with `config` (the
+    /// effective broker config) supplying the topic defaults.
+    pub fn apply_image(&self, image: &MetadataImage, config: Arc<BrokerConfig>) -> Result<(), LogError> {
+        *self.config.write() = config;
         let now = crate::broker::now_ms();
         let current = self.topics.read().clone();
         let mut next: HashMap<Arc<str>, Arc<TopicPartitions>> = HashMap::new();
@@ -144,7 +147,7 @@ impl ReplicaManager {
     }
 
     fn log_config(&self, image: &MetadataImage, topic: &str) -> LogConfig {
-        log_config_from(&TopicConfig::resolve(&self.config, image.topic_config(topic)))
+        log_config_from(&TopicConfig::resolve(&self.config.read(), image.topic_config(topic)))
     }
 
     /// Flushes and closes every log and leaves the clean-shutdown marker.

@@ -93,6 +93,8 @@ pub struct BrokerConfig {
     pub acks_all_fsync: bool,
     /// The group coordinator's keys (`offsets.*`, `group.*`).
     pub groups: GroupCoordinatorConfig,
+    /// `log.retention.check.interval.ms`: how often segments past retention are deleted.
+    pub log_retention_check_interval_ms: u64,
     set: BTreeMap<&'static str, SetValue>,
     /// Dynamic values of the cluster-wide default (`Broker(None)`), valid and dynamic only.
     dynamic_default: BTreeMap<&'static str, DynamicValue>,
@@ -198,6 +200,8 @@ impl BrokerConfig {
         let socket_request_max_bytes =
             u64::try_from(cfg.int("socket.request.max.bytes")).unwrap_or(0);
         let acks_all_fsync = cfg.boolean("strom.acks.all.fsync");
+        let log_retention_check_interval_ms =
+            u64::try_from(cfg.int("log.retention.check.interval.ms")).unwrap_or(300_000);
         let groups = GroupCoordinatorConfig {
             offsets_topic_num_partitions: int_of(&cfg, "offsets.topic.num.partitions"),
             offsets_topic_replication_factor: int_of(&cfg, "offsets.topic.replication.factor"),
@@ -225,6 +229,7 @@ impl BrokerConfig {
             auto_create_topics_enable,
             delete_topic_enable,
             socket_request_max_bytes,
+            log_retention_check_interval_ms,
             message_max_bytes: topic_defaults.max_message_bytes,
             log_segment_bytes: topic_defaults.segment_bytes,
             log_roll_ms: topic_defaults.segment_ms,

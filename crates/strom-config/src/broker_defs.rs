@@ -157,7 +157,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Delete segments older than this; log.retention.ms and log.retention.minutes take precedence."),
     ConfigDef::new("log.retention.bytes", Long, Some("-1"), Any, "bytes", false,
         "Delete old segments while a partition is larger than this; -1 means no size limit.").dynamic(),
-    ConfigDef::new("log.retention.check.interval.ms", Long, Some("300000"), AtLeast(1), "ms", false,
+    ConfigDef::new("log.retention.check.interval.ms", Long, Some("300000"), AtLeast(1), "ms", true,
         "How often logs are checked for segments to delete."),
     ConfigDef::new("log.cleanup.policy", List, Some("delete"), ListOf(CLEANUP_POLICIES), "", false,
         "What happens to old segments: delete, compact, or both.").dynamic(),

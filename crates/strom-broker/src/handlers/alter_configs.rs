@@ -5,9 +5,11 @@
 //! them as Config records; the broker applies topic overrides to its logs
 //! when the image arrives, so they survive restart like any metadata.
 //!
-//! Broker resources are refused with INVALID_CONFIG until dynamic broker
-//! configs are applied by the broker: accepting them would report success
-//! for a change that does nothing.
+//! Broker resources (KIP-226) are this broker by id, or with an empty name
+//! the cluster-wide default; only Kafka's dynamically updatable keys are
+//! accepted (others: INVALID_REQUEST "Cannot update these configs
+//! dynamically"). The broker layers them over server.properties when the
+//! image arrives (`BrokerState::effective_config`).
 
 use std::collections::BTreeMap;
 
@@ -41,10 +43,12 @@ pub(crate) async fn handle_legacy(state: &BrokerState, req: AlterConfigsRequest)
         let changes = resource(r.resource_type, &r.resource_name).map(|resource| {
             // Everything not named goes back to its default.
             let mut changes: BTreeMap<String, Option<String>> = BTreeMap::new();
-            if let ConfigResource::Topic(name) = &resource {
-                for key in image.topic_config(name).keys() {
-                    changes.insert(key.clone(), None);
-                }
+            let existing = match &resource {
+                ConfigResource::Topic(name) => image.topic_config(name),
+                ConfigResource::Broker(id) => image.broker_config(*id),
+            };
+            for key in existing.keys() {
+                changes.insert(key.clone(), None);
             }
             for c in &r.configs {
                 changes.insert(string(&c.name), c.value.as_ref().map(string));
@@ -111,10 +115,15 @@ pub(crate) async fn handle_incremental(state: &BrokerState, req: IncrementalAlte
 fn resource(resource_type: i8, name: &StrBytes) -> Result<ConfigResource, (ResponseError, String)> {
     match resource_type {
         RESOURCE_TOPIC => Ok(ConfigResource::Topic(string(name))),
-        RESOURCE_BROKER => Err((
-            ResponseError::InvalidConfig,
-            "dynamic broker configs are not supported yet: set the key in server.properties and restart the broker".into(),
-        )),
+        RESOURCE_BROKER => {
+            let name = string(name);
+            if name.is_empty() {
+                return Ok(ConfigResource::Broker(None));
+            }
+            name.parse::<i32>()
+                .map(|id| ConfigResource::Broker(Some(id)))
+                .map_err(|_| (ResponseError::InvalidRequest, format!("broker resource name {name:?} is not a broker id")))
+        }
         other => Err((ResponseError::InvalidRequest, format!("altering resource type {other} is not supported"))),
     }
 }
@@ -128,19 +137,22 @@ fn list_change(
     op: i8,
     value: Option<&str>,
 ) -> Result<String, (ResponseError, String)> {
-    let ConfigResource::Topic(topic) = resource else {
-        return Err((ResponseError::InvalidConfig, format!("{key}: APPEND and SUBTRACT apply to topic configs only")));
-    };
-    let def = strom_config::topic_config_def(key).ok_or((ResponseError::InvalidConfig, format!("unknown topic config {key}")))?;
+    let def = match resource {
+        ConfigResource::Topic(_) => strom_config::topic_config_def(key),
+        ConfigResource::Broker(_) => strom_config::broker_config_def(key),
+    }
+    .ok_or((ResponseError::InvalidConfig, format!("unknown config {key}")))?;
     if def.config_type != ConfigType::List {
         return Err((ResponseError::InvalidConfig, format!("{key} is not a list config: APPEND and SUBTRACT need a list")));
     }
     let image = state.image();
-    let current = strom_config::describe_topic_configs(&state.config, image.topic_config(topic), Some(&[key.to_owned()]), false)
-        .into_iter()
-        .next()
-        .and_then(|e| e.value)
-        .unwrap_or_default();
+    let config = state.effective_config();
+    let keys = [key.to_owned()];
+    let entries = match resource {
+        ConfigResource::Topic(topic) => strom_config::describe_topic_configs(&config, image.topic_config(topic), Some(&keys), false),
+        ConfigResource::Broker(_) => strom_config::describe_broker_configs(&config, Some(&keys), false),
+    };
+    let current = entries.into_iter().next().and_then(|e| e.value).unwrap_or_default();
     let mut items: Vec<String> = current.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
     let given: Vec<String> = value.unwrap_or("").split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
     if op == OP_APPEND {
@@ -177,6 +189,12 @@ async fn apply(
                         continue;
                     }
                 }
+                if let ConfigResource::Broker(_) = &alter.resource {
+                    if let Err((code, message)) = validate_broker_changes(&alter.changes) {
+                        outcomes.push((resource_type, name, code, Some(message)));
+                        continue;
+                    }
+                }
                 outcomes.push((resource_type, name, 0, None));
                 to_controller.push((outcomes.len() - 1, alter));
             }
@@ -197,4 +215,27 @@ async fn apply(
         state.sync_replicas().await;
     }
     outcomes
+}
+
+/// Broker keys must be known and dynamically updatable; set values must be valid.
+fn validate_broker_changes(changes: &BTreeMap<String, Option<String>>) -> Result<(), (i16, String)> {
+    let mut probe: BTreeMap<String, String> = BTreeMap::new();
+    for (key, value) in changes {
+        match value {
+            Some(v) => {
+                probe.insert(key.clone(), v.clone());
+            }
+            // A delete has no value to check, only the key: use its default.
+            None => {
+                let def = strom_config::broker_config_def(key)
+                    .ok_or((ResponseError::InvalidConfig.code(), format!("unknown broker config {key}")))?;
+                if let Some(default) = def.default {
+                    probe.insert(key.clone(), default.to_owned());
+                } else if !def.dynamic {
+                    return Err((ResponseError::InvalidRequest.code(), format!("Cannot update these configs dynamically: Set({key})")));
+                }
+            }
+        }
+    }
+    strom_config::validate_dynamic_broker_configs(&probe).map_err(|e| (e.kafka_error_code(), e.to_string()))
 }

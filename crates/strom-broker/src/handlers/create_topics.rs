@@ -48,7 +48,7 @@ pub(crate) async fn handle(state: &BrokerState, version: i16, req: CreateTopicsR
             None if version >= 5 => {
                 let overrides = o.configs.clone();
                 r.configs = Some(
-                    strom_config::describe_topic_configs(&state.config, &overrides, None, false)
+                    strom_config::describe_topic_configs(&state.effective_config(), &overrides, None, false)
                         .into_iter()
                         .map(|e| {
                             let mut c = CreatableTopicConfigs::default();

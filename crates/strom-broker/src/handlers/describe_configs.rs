@@ -14,6 +14,7 @@ const RESOURCE_BROKER: i8 = 4;
 
 pub(crate) fn handle(state: &BrokerState, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let image = state.image();
+    let config = state.effective_config();
     let mut resp = DescribeConfigsResponse::default();
     for res in req.resources {
         let mut out = DescribeConfigsResult::default();
@@ -23,7 +24,7 @@ pub(crate) fn handle(state: &BrokerState, req: DescribeConfigsRequest) -> Descri
         let entries: Result<Vec<ConfigEntry>, (ResponseError, String)> = match res.resource_type {
             RESOURCE_TOPIC => match image.topic(&res.resource_name) {
                 Some(_) => Ok(strom_config::describe_topic_configs(
-                    &state.config,
+                    &config,
                     image.topic_config(&res.resource_name),
                     keys.as_deref(),
                     req.include_synonyms,
@@ -35,8 +36,11 @@ pub(crate) fn handle(state: &BrokerState, req: DescribeConfigsRequest) -> Descri
             },
             RESOURCE_BROKER => {
                 let name = res.resource_name.to_string();
-                if name.is_empty() || name == state.node_id.to_string() {
-                    Ok(strom_config::describe_broker_configs(&state.config, keys.as_deref(), req.include_synonyms))
+                if name.is_empty() {
+                    // The cluster-wide dynamic defaults (Kafka's empty broker name).
+                    Ok(strom_config::describe_default_broker_configs(&config, keys.as_deref(), req.include_synonyms))
+                } else if name == state.node_id.to_string() {
+                    Ok(strom_config::describe_broker_configs(&config, keys.as_deref(), req.include_synonyms))
                 } else {
                     Err((ResponseError::InvalidRequest, format!("broker {name} is not this broker ({})", state.node_id)))
                 }
