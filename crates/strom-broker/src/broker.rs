@@ -290,6 +290,7 @@ impl Broker {
             tokio::spawn(follow_metadata(state.clone(), shutdown_rx.clone())),
             tokio::spawn(flush_policy(state.clone(), shutdown_rx.clone())),
             tokio::spawn(retention(state.clone(), shutdown_rx.clone())),
+            tokio::spawn(log_cleaner(state.clone(), shutdown_rx.clone())),
         ];
         for (name, listener) in listeners {
             tasks.push(tokio::spawn(server::run(state.clone(), listener, name, shutdown_rx.clone())));
@@ -386,6 +387,87 @@ async fn retention(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>)
                 Ok(n) => info!(topic = %p.topic, partition = p.index, segments = n, log_start_offset = p.log_start_offset(), "deleted segments past retention"),
                 Err(e) => error!(topic = %p.topic, partition = p.index, "retention failed: {e}"),
             }
+        }
+    }
+}
+
+/// Kafka's log cleaner: every `log.cleaner.backoff.ms`, the compacted log
+/// with the highest dirty ratio among those due is cleaned on a blocking
+/// thread, its reads and writes held to `log.cleaner.io.max.bytes.per.second`.
+async fn log_cleaner(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+    // Each log's cleanable section (first dirty, first uncleanable offset)
+    // right after its last clean: a log whose section has not changed since
+    // is not picked again (no busy loop on a log that stays "due" with
+    // nothing new to clean).
+    let mut cleaned_to: std::collections::HashMap<(Arc<str>, i32), (i64, i64)> = std::collections::HashMap::new();
+    loop {
+        let config = state.effective_config();
+        let backoff = Duration::from_millis(config.cleaner.backoff_ms.max(100));
+        let candidate = if config.cleaner.enable && config.cleaner.threads > 0 {
+            let now = now_ms();
+            state
+                .replicas
+                .all_partitions()
+                .into_iter()
+                .filter_map(|p| {
+                    let status = p.cleaning_status(now).filter(|s| s.due)?;
+                    let key = (p.topic.clone(), p.index);
+                    let section = (status.first_dirty_offset, status.first_uncleanable_offset);
+                    (cleaned_to.get(&key) != Some(&section)).then_some((status.dirty_ratio, p))
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+        } else {
+            None
+        };
+        let Some((ratio, partition)) = candidate else {
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => continue,
+                _ = shutdown.changed() => return,
+            }
+        };
+        let dedupe = (config.cleaner.dedupe_buffer_size / config.cleaner.threads.max(1) as u64).min(usize::MAX as u64) as usize;
+        let rate = config.cleaner.io_max_bytes_per_second;
+        let p = partition.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let mut done: f64 = 0.0;
+            let mut throttle = |bytes: usize| {
+                done += bytes as f64;
+                if rate.is_finite() && rate > 0.0 {
+                    let due = Duration::from_secs_f64(done / rate);
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        std::thread::sleep(wait.min(Duration::from_secs(10)));
+                    }
+                }
+            };
+            p.clean(now_ms(), dedupe, &mut throttle)
+        })
+        .await;
+        match result {
+            Ok(Ok(Some(stats))) => {
+                let after = partition
+                    .cleaning_status(now_ms())
+                    .map(|s| (s.first_dirty_offset, s.first_uncleanable_offset))
+                    .unwrap_or((stats.end_offset, stats.end_offset));
+                cleaned_to.insert((partition.topic.clone(), partition.index), after);
+                info!(
+                topic = %partition.topic,
+                partition = partition.index,
+                dirty_ratio = format!("{ratio:.2}"),
+                bytes_read = stats.bytes_read,
+                bytes_written = stats.bytes_written,
+                records_kept = stats.records_kept,
+                records_removed = stats.records_removed(),
+                elapsed_ms = stats.duration.as_millis() as u64,
+                "log cleaned"
+                )
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => error!(topic = %partition.topic, partition = partition.index, "log cleaning failed: {e}"),
+            Err(e) => error!(topic = %partition.topic, partition = partition.index, "log cleaner task failed: {e}"),
+        }
+        if *shutdown.borrow() {
+            return;
         }
     }
 }

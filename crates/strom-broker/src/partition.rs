@@ -14,7 +14,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use tokio::sync::Notify;
 
-use strom_log::{AppendError, AppendInfo, Log, LogConfig, LogError, ReadError, TimestampOffset};
+use strom_log::{AppendError, AppendInfo, CleanerStats, CleaningStatus, Log, LogConfig, LogError, ReadError, TimestampOffset};
 
 pub(crate) struct Partition {
     pub topic: Arc<str>,
@@ -163,6 +163,28 @@ impl Partition {
         let deleted = log.delete_old_segments(self.high_watermark(), now_ms)?;
         self.log_start_offset.store(log.log_start_offset(), Ordering::Release);
         Ok(deleted)
+    }
+
+    /// Where a compacted log stands for the cleaner; `None` for logs that
+    /// are not compacted, removed or offline.
+    pub fn cleaning_status(&self, now_ms: i64) -> Option<CleaningStatus> {
+        let guard = self.log.read();
+        let log = guard.as_ref()?;
+        if !log.config().compact || log.is_offline() {
+            return None;
+        }
+        log.cleaning_status(self.high_watermark(), now_ms).ok()
+    }
+
+    /// Compacts the log's dirty section. Holds the log's write lock for the
+    /// whole pass: appends to this partition wait until it is done (run it on
+    /// a blocking thread).
+    pub fn clean(&self, now_ms: i64, dedupe_buffer_bytes: usize, throttle: &mut dyn FnMut(usize)) -> Result<Option<CleanerStats>, LogError> {
+        let mut guard = self.log.write();
+        let Some(log) = guard.as_mut() else { return Ok(None) };
+        let stats = log.clean(self.high_watermark(), now_ms, dedupe_buffer_bytes, throttle)?;
+        self.log_start_offset.store(log.log_start_offset(), Ordering::Release);
+        Ok(Some(stats))
     }
 
     /// DeleteRecords: moves the log start offset to `offset` (-1: the high

@@ -176,6 +176,11 @@ pub(crate) fn log_config_from(tc: &TopicConfig) -> LogConfig {
         // Time and size retention apply only when cleanup.policy includes delete, as in Kafka.
         retention_ms: tc.cleanup_policy.delete.then_some(tc.retention_ms).flatten().map(|ms| ms.min(i64::MAX as u64) as i64),
         retention_bytes: tc.cleanup_policy.delete.then_some(tc.retention_bytes).flatten(),
+        compact: tc.cleanup_policy.compact,
+        delete_retention_ms: tc.delete_retention_ms.min(i64::MAX as u64) as i64,
+        min_compaction_lag_ms: tc.min_compaction_lag_ms.min(i64::MAX as u64) as i64,
+        max_compaction_lag_ms: tc.max_compaction_lag_ms.min(i64::MAX as u64) as i64,
+        min_cleanable_dirty_ratio: tc.min_cleanable_dirty_ratio,
         message_timestamp_type: match tc.message_timestamp_type {
             strom_config::TimestampType::CreateTime => strom_records::TimestampType::CreateTime,
             strom_config::TimestampType::LogAppendTime => strom_records::TimestampType::LogAppendTime,

@@ -23,7 +23,10 @@ use crate::cluster::{
 };
 use crate::connection::{Connection, ConnectionConfig};
 use crate::error::{Error, ErrorCode};
-use crate::group::{CommittedOffset, GroupDescription, GroupListing, MemberDescription};
+use crate::group::{
+    AssignedTopic, CommittedOffset, ConsumerGroupDescription, ConsumerMemberDescription,
+    GroupDescription, GroupListing, MemberDescription,
+};
 
 /// Key type of group coordinators in FindCoordinator.
 const KEY_TYPE_GROUP: i8 = 0;
@@ -205,6 +208,40 @@ impl AdminClient {
                     })
                     .collect(),
             });
+        }
+        Ok(out)
+    }
+
+    /// Epochs, assignor and members (with their current and target
+    /// assignments) of each KIP-848 consumer group, in the order asked.
+    /// A group that is unknown or classic comes back with
+    /// GROUP_ID_NOT_FOUND in its `error`; a coordinator without
+    /// ConsumerGroupDescribe fails with [`Error::UnsupportedApi`].
+    pub async fn consumer_group_describe(
+        &mut self,
+        group_ids: &[String],
+    ) -> Result<Vec<ConsumerGroupDescription>, Error> {
+        let mut out = Vec::with_capacity(group_ids.len());
+        for group_id in group_ids {
+            let resp = self
+                .send_to_coordinator(
+                    group_id,
+                    |_| {
+                        let mut req = ConsumerGroupDescribeRequest::default();
+                        req.group_ids = vec![GroupId(str_bytes(group_id))];
+                        Ok(req)
+                    },
+                    |resp: &ConsumerGroupDescribeResponse| {
+                        resp.groups.first().map(|g| g.error_code).unwrap_or(0)
+                    },
+                )
+                .await?;
+            let g = resp
+                .groups
+                .into_iter()
+                .next()
+                .ok_or_else(|| missing(ApiKey::ConsumerGroupDescribe, group_id))?;
+            out.push(consumer_group_description(g));
         }
         Ok(out)
     }
@@ -647,6 +684,50 @@ fn cluster_metadata(resp: MetadataResponse) -> ClusterMetadata {
     }
 }
 
+fn consumer_group_description(
+    g: consumer_group_describe_response::DescribedGroup,
+) -> ConsumerGroupDescription {
+    let assigned = |a: consumer_group_describe_response::Assignment| -> Vec<AssignedTopic> {
+        a.topic_partitions
+            .into_iter()
+            .map(|t| AssignedTopic {
+                topic_id: t.topic_id.into_bytes(),
+                topic_name: t.topic_name.0.to_string(),
+                partitions: t.partitions,
+            })
+            .collect()
+    };
+    ConsumerGroupDescription {
+        group_id: g.group_id.0.to_string(),
+        error: ErrorCode::from_code(g.error_code),
+        error_message: g.error_message.map(|m| m.to_string()),
+        state: g.group_state.to_string(),
+        group_epoch: g.group_epoch,
+        assignment_epoch: g.assignment_epoch,
+        assignor_name: g.assignor_name.to_string(),
+        members: g
+            .members
+            .into_iter()
+            .map(|m| ConsumerMemberDescription {
+                member_id: m.member_id.to_string(),
+                instance_id: m.instance_id.map(|i| i.to_string()),
+                rack_id: m.rack_id.map(|r| r.to_string()),
+                member_epoch: m.member_epoch,
+                client_id: m.client_id.to_string(),
+                client_host: m.client_host.to_string(),
+                subscribed_topic_names: m
+                    .subscribed_topic_names
+                    .into_iter()
+                    .map(|t| t.0.to_string())
+                    .collect(),
+                subscribed_topic_regex: m.subscribed_topic_regex.map(|r| r.to_string()),
+                assignment: assigned(m.assignment),
+                target_assignment: assigned(m.target_assignment),
+            })
+            .collect(),
+    }
+}
+
 fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())
 }
@@ -660,5 +741,77 @@ fn missing(api: ApiKey, group_id: &str) -> Error {
         api,
         code: ErrorCode::UNKNOWN_SERVER_ERROR,
         message: Some(format!("the answer has no entry for group {group_id}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use consumer_group_describe_response::{Assignment, DescribedGroup, Member, TopicPartitions};
+
+    fn topic(id: u8, name: &str, partitions: &[i32]) -> TopicPartitions {
+        let mut t = TopicPartitions::default();
+        t.topic_id = vec![id; 16].try_into().unwrap();
+        t.topic_name = TopicName(str_bytes(name));
+        t.partitions = partitions.to_vec();
+        t
+    }
+
+    #[test]
+    fn consumer_group_describe_answers_become_descriptions() {
+        let mut m = Member::default();
+        m.member_id = str_bytes("m-1");
+        m.instance_id = Some(str_bytes("i-1"));
+        m.member_epoch = 4;
+        m.client_id = str_bytes("worker");
+        m.client_host = str_bytes("/127.0.0.1");
+        m.subscribed_topic_names = vec![TopicName(str_bytes("orders"))];
+        m.assignment = Assignment::default().with_topic_partitions(vec![topic(1, "orders", &[0])]);
+        m.target_assignment =
+            Assignment::default().with_topic_partitions(vec![topic(1, "orders", &[0, 1])]);
+        let mut g = DescribedGroup::default();
+        g.group_id = GroupId(str_bytes("g"));
+        g.group_state = str_bytes("Reconciling");
+        g.group_epoch = 5;
+        g.assignment_epoch = 5;
+        g.assignor_name = str_bytes("uniform");
+        g.members = vec![m];
+        let d = consumer_group_description(g);
+        assert_eq!(d.error, None);
+        assert_eq!(
+            (d.state.as_str(), d.group_epoch, d.assignment_epoch),
+            ("Reconciling", 5, 5)
+        );
+        assert_eq!(d.assignor_name, "uniform");
+        let m = &d.members[0];
+        assert_eq!(
+            (
+                m.member_id.as_str(),
+                m.instance_id.as_deref(),
+                m.rack_id.as_deref()
+            ),
+            ("m-1", Some("i-1"), None)
+        );
+        assert_eq!((m.member_epoch, m.client_id.as_str()), (4, "worker"));
+        assert_eq!(m.subscribed_topic_names, vec!["orders".to_owned()]);
+        assert_eq!(
+            m.assignment,
+            vec![AssignedTopic {
+                topic_id: [1; 16],
+                topic_name: "orders".into(),
+                partitions: vec![0]
+            }]
+        );
+        assert_eq!(m.target_assignment[0].partitions, vec![0, 1]);
+
+        let mut unknown = DescribedGroup::default();
+        unknown.group_id = GroupId(str_bytes("nope"));
+        unknown.error_code = ErrorCode::GROUP_ID_NOT_FOUND.0;
+        unknown.error_message = Some(str_bytes("group nope not found"));
+        unknown.group_state = str_bytes("Dead");
+        let d = consumer_group_description(unknown);
+        assert_eq!(d.error, Some(ErrorCode::GROUP_ID_NOT_FOUND));
+        assert_eq!(d.error_message.as_deref(), Some("group nope not found"));
+        assert!(d.members.is_empty());
     }
 }

@@ -2,9 +2,9 @@
 //! Kafka-compatible broker and knows nothing of Strom's broker crates.
 //!
 //! So far: [`Connection`] (frames, correlation ids, request headers, API
-//! version negotiation, timeouts) and [`AdminClient`] (consumer groups,
-//! committed offsets, log end offsets, metadata). A producer and a consumer
-//! come next, on the same connection.
+//! version negotiation, timeouts) and [`AdminClient`] (classic and KIP-848
+//! consumer groups, committed offsets, log end offsets, metadata). A
+//! producer and a consumer come next, on the same connection.
 //!
 //! Messages are kafka-protocol's generated codecs, re-exported as
 //! [`kafka_protocol`] so callers build requests with the same types.
@@ -23,5 +23,8 @@ pub use cluster::{
 };
 pub use connection::{Connection, ConnectionConfig};
 pub use error::{Error, ErrorCode};
-pub use group::{CommittedOffset, GroupDescription, GroupListing, MemberDescription};
+pub use group::{
+    AssignedTopic, CommittedOffset, ConsumerGroupDescription, ConsumerMemberDescription,
+    GroupDescription, GroupListing, MemberDescription,
+};
 pub use kafka_protocol;

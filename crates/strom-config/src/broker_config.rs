@@ -95,6 +95,8 @@ pub struct BrokerConfig {
     pub groups: GroupCoordinatorConfig,
     /// `log.retention.check.interval.ms`: how often segments past retention are deleted.
     pub log_retention_check_interval_ms: u64,
+    /// The log cleaner (`log.cleaner.*`).
+    pub cleaner: CleanerConfig,
     set: BTreeMap<&'static str, SetValue>,
     /// Dynamic values of the cluster-wide default (`Broker(None)`), valid and dynamic only.
     dynamic_default: BTreeMap<&'static str, DynamicValue>,
@@ -110,6 +112,16 @@ pub(crate) struct Identity {
     pub node_id: i32,
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
+}
+
+/// The log cleaner's settings, Kafka's `log.cleaner.*` keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanerConfig {
+    pub enable: bool,
+    pub threads: i32,
+    pub backoff_ms: u64,
+    pub dedupe_buffer_size: u64,
+    pub io_max_bytes_per_second: f64,
 }
 
 /// Settings of the group coordinator and `__consumer_offsets`, Kafka's keys.
@@ -202,6 +214,13 @@ impl BrokerConfig {
         let acks_all_fsync = cfg.boolean("strom.acks.all.fsync");
         let log_retention_check_interval_ms =
             u64::try_from(cfg.int("log.retention.check.interval.ms")).unwrap_or(300_000);
+        let cleaner = CleanerConfig {
+            enable: cfg.boolean("log.cleaner.enable"),
+            threads: int_of(&cfg, "log.cleaner.threads"),
+            backoff_ms: u64::try_from(cfg.int("log.cleaner.backoff.ms")).unwrap_or(15_000),
+            dedupe_buffer_size: u64::try_from(cfg.int("log.cleaner.dedupe.buffer.size")).unwrap_or(134_217_728),
+            io_max_bytes_per_second: cfg.double("log.cleaner.io.max.bytes.per.second"),
+        };
         let groups = GroupCoordinatorConfig {
             offsets_topic_num_partitions: int_of(&cfg, "offsets.topic.num.partitions"),
             offsets_topic_replication_factor: int_of(&cfg, "offsets.topic.replication.factor"),
@@ -230,6 +249,7 @@ impl BrokerConfig {
             delete_topic_enable,
             socket_request_max_bytes,
             log_retention_check_interval_ms,
+            cleaner,
             message_max_bytes: topic_defaults.max_message_bytes,
             log_segment_bytes: topic_defaults.segment_bytes,
             log_roll_ms: topic_defaults.segment_ms,
@@ -452,6 +472,10 @@ impl Effective<'_> {
 
     fn int(&self, name: &str) -> i64 {
         self.value(name).and_then(|v| v.as_int()).unwrap_or(0)
+    }
+
+    fn double(&self, name: &str) -> f64 {
+        self.value(name).and_then(|v| v.as_double()).unwrap_or(f64::MAX)
     }
 
     fn boolean(&self, name: &str) -> bool {

@@ -97,6 +97,8 @@ fn only_kafkas_dynamic_broker_keys_are_dynamic() {
             "log.cleanup.policy",
             "log.segment.delete.delay.ms",
             "log.cleaner.threads",
+            "log.cleaner.dedupe.buffer.size",
+            "log.cleaner.io.max.bytes.per.second",
             "log.cleaner.delete.retention.ms",
             "log.cleaner.min.compaction.lag.ms",
             "log.cleaner.max.compaction.lag.ms",

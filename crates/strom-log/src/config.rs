@@ -4,7 +4,7 @@
 use strom_records::TimestampType;
 
 /// Settings of one partition's log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll when the active segment would grow past this (default 1 GiB).
     /// Capped at `i32::MAX`, since index positions are 4-byte signed integers.
@@ -36,7 +36,26 @@ pub struct LogConfig {
     /// `retention.bytes`: the oldest segments are deleted while the log without them is
     /// still at least this large. `None` (Kafka's -1, the default) means no size limit.
     pub retention_bytes: Option<u64>,
+    /// `cleanup.policy` includes `compact` (default: only `delete`): the broker's cleaner
+    /// calls [`crate::Log::clean`] for this log. The log itself does not look at it.
+    pub compact: bool,
+    /// `delete.retention.ms`: how long a tombstone (a record with a null value) stays after
+    /// the segment holding it was compacted, so consumers reading from the start see the
+    /// deletion (default 1 day). See `cleaner_decisions` for the exact rule.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: a record younger than this (by its segment's largest
+    /// timestamp) is not compacted (default 0).
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty segment whose first batch is older than this makes
+    /// the log due for cleaning whatever its dirty ratio (default `i64::MAX`: never).
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the log is due for cleaning when its dirty bytes are at
+    /// least this share of its cleanable bytes (default 0.5).
+    pub min_cleanable_dirty_ratio: f64,
 }
+
+// `min_cleanable_dirty_ratio` is validated into 0..=1 by the config layer; it is never NaN.
+impl Eq for LogConfig {}
 
 impl Default for LogConfig {
     fn default() -> Self {
@@ -52,6 +71,11 @@ impl Default for LogConfig {
             message_timestamp_type: TimestampType::CreateTime,
             retention_ms: Some(7 * 24 * 60 * 60 * 1000),
             retention_bytes: None,
+            compact: false,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 }

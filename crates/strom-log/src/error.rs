@@ -140,6 +140,13 @@ pub enum AppendError {
     /// The request carried no batch.
     #[error("produce request carried no record batch for this partition")]
     EmptyRecords,
+    /// A record without a key on a compacted topic (Kafka's "Compacted topic
+    /// cannot accept message without key").
+    #[error("compacted topic cannot accept a record without a key (record {index} of the batch at offset delta 0); give every record a key or use cleanup.policy=delete")]
+    MissingKeyOnCompactedTopic {
+        /// Index of the first keyless record in its batch.
+        index: usize,
+    },
     /// The batches together exceed what one segment may hold.
     #[error("{size} bytes of batches in one append exceed segment.bytes {segment_bytes}; raise segment.bytes or send smaller requests")]
     RecordListTooLarge {
@@ -202,6 +209,7 @@ impl AppendError {
         match self {
             AppendError::InvalidRecords(e) => e.error_code(),
             AppendError::EmptyRecords => INVALID_RECORD,
+            AppendError::MissingKeyOnCompactedTopic { .. } => INVALID_RECORD,
             AppendError::RecordListTooLarge { .. } => RECORD_LIST_TOO_LARGE,
             AppendError::InvalidProducerEpoch { .. } => INVALID_PRODUCER_EPOCH,
             AppendError::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,

@@ -191,7 +191,6 @@ impl<E: IndexEntry> IndexFile<E> {
         self.warm.back().copied()
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> u64 {
         self.entries
     }

@@ -16,6 +16,9 @@
 //!     00000000000000368769.log        next segment, base offset 368769 (20 digits)
 //!     ...
 //!     00000000000000000000.log.deleted  a segment file being deleted (removed at open)
+//!     00000000000000000000.log.cleaned  compaction output being written (removed at open)
+//!     00000000000000000000.log.swap     finished compaction output replacing the segments
+//!                                       from its base to its last offset (swapped in at open)
 //!   <topic>-<partition>.<uuid>-delete/  a deletion in progress
 //! ```
 //!
@@ -70,6 +73,17 @@
 //! to `*.deleted`, then removed (see `log_retention`). Reads below the log start offset
 //! answer `OFFSET_OUT_OF_RANGE`; timestamp lookups never name an offset below it.
 //!
+//! # Compaction
+//!
+//! For `cleanup.policy=compact` the broker calls [`Log::clean`]: the segments below the
+//! first uncleanable offset are rewritten keeping the latest record of every key (and
+//! tombstones until `delete.retention.ms`), offsets unchanged, each batch with its own
+//! codec; the active segment is never touched. Compacted batches keep their `baseOffset`
+//! and `lastOffsetDelta`, so they may hold fewer records than their offset span, even
+//! none: recovery accepts such batches (`strom_records::validate_stored_batch`). The
+//! output replaces the old segments through `.cleaned` and `.swap` files (see `cleaner`);
+//! the rules are pure functions in `cleaner_decisions`.
+//!
 //! # Idempotent producers
 //!
 //! Each log keeps, in memory only, the epoch and last five batches of every producer id
@@ -77,6 +91,8 @@
 //! with their original offsets instead of writing them twice. Opening a log rebuilds it
 //! from the batch headers of the last two segments (see `producer_state`).
 
+mod cleaner;
+mod cleaner_decisions;
 mod config;
 mod error;
 mod faulty_fs;
@@ -92,12 +108,15 @@ mod log_retention;
 mod log_start_offset_checkpoint;
 mod meta_properties;
 mod offset_index;
+mod offset_map;
 mod producer_state;
 mod retention;
 mod segment;
 mod time_index;
 mod topic_partition;
 
+pub use cleaner::CleanerStats;
+pub use cleaner_decisions::CleaningStatus;
 pub use config::LogConfig;
 pub use error::{
     AppendError, DeleteRecordsError, LogError, ReadError, INVALID_PRODUCER_EPOCH, INVALID_RECORD,
@@ -118,6 +137,8 @@ pub use log_start_offset_checkpoint::LOG_START_OFFSET_CHECKPOINT_FILE;
 pub use meta_properties::{new_kafka_uuid, MetaProperties, META_PROPERTIES_FILE};
 pub use topic_partition::{is_legal_topic_name, TopicPartition};
 
+#[cfg(test)]
+mod cleaner_tests;
 #[cfg(test)]
 mod idempotence_tests;
 #[cfg(test)]

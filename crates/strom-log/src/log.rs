@@ -69,6 +69,9 @@ pub struct Log {
     /// The log directory's `log-start-offset-checkpoint`, shared with the other logs of
     /// the directory; `None` for a log opened alone, without a [`crate::LogManager`].
     pub(crate) checkpoint: Option<Arc<LogStartOffsetCheckpoint>>,
+    /// Where the last compaction ended: the first dirty offset (in memory only; see
+    /// `cleaner`).
+    pub(crate) cleaner_checkpoint: i64,
 }
 
 impl Log {
@@ -191,6 +194,12 @@ impl Log {
         for batch in RecordBatch::iter(records) {
             let batch = batch?;
             let summary = batch.validate(max_message_bytes)?;
+            if self.config.compact && !batch.header().is_control() {
+                // Only compacted topics pay for decoding records on produce.
+                if let Some(index) = batch.records()?.iter().position(|r| r.key.is_none()) {
+                    return Err(AppendError::MissingKeyOnCompactedTopic { index });
+                }
+            }
             total_size += summary.size_in_bytes as u64;
             let producer = ProducerBatch::of(&batch.header());
             batches.push((batch, summary, producer));

@@ -82,6 +82,7 @@ impl Log {
             offline: None,
             producer_state: ProducerStateManager::default(),
             checkpoint,
+            cleaner_checkpoint: 0,
         };
         let bases = log.clean_directory()?;
         log.load_segments(&bases, recover, now_ms)?;

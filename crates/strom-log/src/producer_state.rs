@@ -144,6 +144,15 @@ impl ProducerStateManager {
         self.producers.len()
     }
 
+    /// Last offset of the producer's newest batch, if it is remembered (the cleaner keeps
+    /// that batch, emptied if need be, so the producer's last sequence survives).
+    pub fn last_offset_of(&self, producer_id: i64) -> Option<i64> {
+        self.producers
+            .get(&producer_id)
+            .and_then(|p| p.last())
+            .map(|b| b.last_offset)
+    }
+
     /// Checks `batch` against the producer's state (Kafka's `ProducerAppendInfo`
     /// checks for client appends). `earlier` is the epoch and last sequence of a batch
     /// of the same producer earlier in the same append, which the state does not hold

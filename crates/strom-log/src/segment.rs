@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use strom_records::layout::{LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
-use strom_records::{validate_batch, BatchHeader, RecordBatch};
+use strom_records::{validate_stored_batch, BatchHeader, RecordBatch};
 
 use crate::config::LogConfig;
 use crate::error::LogError;
@@ -73,19 +73,37 @@ impl LogSegment {
         now_ms: i64,
         roll_jitter_ms: i64,
     ) -> Result<LogSegment, LogError> {
-        let log_path = segment_path(dir, base_offset, LOG_FILE_SUFFIX);
+        LogSegment::create_with_suffix(fs, dir, base_offset, config, now_ms, roll_jitter_ms, "")
+    }
+
+    /// Creates an empty segment whose three files carry `suffix` after their usual names
+    /// (`.cleaned` for compaction output), replacing any files of those names.
+    pub fn create_with_suffix(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+        roll_jitter_ms: i64,
+        suffix: &str,
+    ) -> Result<LogSegment, LogError> {
+        let log_path = segment_path(dir, base_offset, &format!("{LOG_FILE_SUFFIX}{suffix}"));
         let log = fs
             .create(&log_path)
             .map_err(|e| LogError::io(&log_path, e))?;
         let offset_index = OffsetIndex::create(
             fs,
-            &segment_path(dir, base_offset, INDEX_FILE_SUFFIX),
+            &segment_path(dir, base_offset, &format!("{INDEX_FILE_SUFFIX}{suffix}")),
             base_offset,
             config.segment_index_bytes,
         )?;
         let time_index = TimeIndex::create(
             fs,
-            &segment_path(dir, base_offset, TIME_INDEX_FILE_SUFFIX),
+            &segment_path(
+                dir,
+                base_offset,
+                &format!("{TIME_INDEX_FILE_SUFFIX}{suffix}"),
+            ),
             base_offset,
             config.segment_index_bytes,
         )?;
@@ -181,6 +199,20 @@ impl LogSegment {
 
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp
+    }
+
+    /// maxTimestamp of the first batch (for `max.compaction.lag.ms`), read from the file
+    /// when the open did not scan it; `None` for an empty segment.
+    pub fn first_batch_timestamp(&self) -> Result<Option<i64>, LogError> {
+        if self.first_batch_timestamp.is_some() || self.size == 0 {
+            return Ok(self.first_batch_timestamp);
+        }
+        Ok(Some(self.read_header(0)?.header.max_timestamp()))
+    }
+
+    /// Bytes of the larger of the two index files (what `segment.index.bytes` bounds).
+    pub fn index_bytes(&self) -> u64 {
+        (self.offset_index.len() * 8).max(self.time_index.len() * 12)
     }
 
     /// Kafka's `LogSegment.largestTimestamp`, what `retention.ms` measures: the largest
@@ -344,7 +376,8 @@ impl LogSegment {
                 .read_exact_at(&mut buf, position)
                 .map_err(|e| LogError::io(&self.log_path, e))?;
             // No size limit: max.message.bytes may have been lowered since it was written.
-            if let Err(e) = validate_batch(&buf, usize::MAX) {
+            // The stored-batch check accepts the gaps compaction leaves inside batches.
+            if let Err(e) = validate_stored_batch(&buf) {
                 cut_reason = Some(format!("batch at byte {position} is invalid: {e}"));
                 break;
             }

@@ -57,7 +57,9 @@ mod compression;
 mod error;
 pub mod layout;
 mod record;
+mod retain;
 mod validate;
+mod validate_stored;
 pub mod varint;
 
 pub use batch::{Batches, RecordBatch, TimestampType};
@@ -70,6 +72,7 @@ pub use error::{
 };
 pub use record::{Header, Record};
 pub use validate::{validate_batch, BatchSummary};
+pub use validate_stored::validate_stored_batch;
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! `strom groups` (the built binary) against an in-process broker on
-//! 127.0.0.1:0: a simple group that only commits offsets, a live consumer
-//! group with assignments, and a broker that is not there.
+//! 127.0.0.1:0: a simple group that only commits offsets, a live classic
+//! group with assignments, a KIP-848 consumer group, and a broker that is
+//! not there.
 
 use std::process::Output;
 use std::time::Duration;
@@ -25,6 +26,7 @@ async fn start_broker(dir: &std::path::Path) -> Broker {
         format!("log.dirs={}", dir.display()),
         "group.initial.rebalance.delay.ms=0".to_owned(),
         "offsets.topic.num.partitions=2".to_owned(),
+        "group.consumer.heartbeat.interval.ms=500".to_owned(),
     ] {
         props.apply_override(&o).unwrap();
     }
@@ -432,6 +434,185 @@ async fn a_live_group_shows_its_members_and_refuses_deletion() {
             "{table}"
         );
     }
+
+    drop((conn, member));
+    broker.shutdown().await.unwrap();
+}
+
+/// A ConsumerGroupHeartbeat (KIP-848) of a member; the answer, which must
+/// be free of errors.
+async fn consumer_heartbeat(
+    conn: &mut Connection,
+    req: &ConsumerGroupHeartbeatRequest,
+) -> ConsumerGroupHeartbeatResponse {
+    let resp = conn.send(req).await.unwrap();
+    assert_eq!(
+        resp.error_code, 0,
+        "ConsumerGroupHeartbeat: {:?}",
+        resp.error_message
+    );
+    resp
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kip848_consumer_group_shows_its_members_epochs_and_lag() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let addr = broker.local_addr().to_string();
+    let mut conn = Connection::connect(&addr, &ConnectionConfig::default())
+        .await
+        .unwrap();
+    create_topic(&mut conn, "events", 2).await;
+    produce(&mut conn, "events", 0, 6).await;
+    produce(&mut conn, "events", 1, 2).await;
+    wait_for_coordinator(&mut conn, "analytics").await;
+
+    let member_config = ConnectionConfig {
+        client_id: "analytics-worker".to_owned(),
+        ..ConnectionConfig::default()
+    };
+    let mut member = Connection::connect(&addr, &member_config).await.unwrap();
+    // Joining: epoch 0, a subscription, nothing owned yet. (ConsumerGroupHeartbeat
+    // v1 has the client choose its member id.)
+    let mut join = ConsumerGroupHeartbeatRequest::default();
+    join.group_id = GroupId(s("analytics"));
+    join.member_id = s("0d4c1f6e-6a43-4a3e-9a55-3c1b2f7e8d90");
+    join.member_epoch = 0;
+    join.rebalance_timeout_ms = 30_000;
+    join.subscribed_topic_names = Some(vec![TopicName(s("events"))]);
+    join.topic_partitions = Some(vec![]);
+    let joined = consumer_heartbeat(&mut member, &join).await;
+    let member_id = joined.member_id.expect("a member id").to_string();
+    let epoch = joined.member_epoch;
+    assert!(epoch > 0, "member epoch {epoch}");
+    assert_eq!(joined.heartbeat_interval_ms, 500);
+    // The only member gets both partitions at once.
+    let assignment = joined.assignment.expect("an assignment");
+    assert_eq!(assignment.topic_partitions.len(), 1);
+    let mut owned = assignment.topic_partitions[0].partitions.clone();
+    owned.sort_unstable();
+    assert_eq!(owned, vec![0, 1]);
+    commit(
+        &mut member,
+        "analytics",
+        epoch,
+        &member_id,
+        "events",
+        &[(0, 4)],
+    )
+    .await;
+
+    let described = groups_ok(&addr, &["describe", "analytics"]).await;
+    let header = |name: &str| rows(&described, name);
+    assert_eq!(
+        header("STATE"),
+        vec![vec!["STATE", "Stable"]],
+        "{described}"
+    );
+    assert_eq!(
+        header("TYPE"),
+        vec![vec!["TYPE", "consumer"]],
+        "{described}"
+    );
+    assert_eq!(
+        header("ASSIGNOR"),
+        vec![vec!["ASSIGNOR", "uniform"]],
+        "{described}"
+    );
+    let epoch_cell = epoch.to_string();
+    assert_eq!(
+        header("GROUP-EPOCH"),
+        vec![vec!["GROUP-EPOCH", epoch_cell.as_str()]],
+        "{described}"
+    );
+    assert_eq!(
+        header("ASSIGNMENT-EPOCH"),
+        vec![vec!["ASSIGNMENT-EPOCH", epoch_cell.as_str()]],
+        "{described}"
+    );
+    assert_eq!(header("MEMBERS"), vec![vec!["MEMBERS", "1"]], "{described}");
+    assert!(header("PROTOCOL").is_empty(), "{described}");
+    let events = rows(&described, "events");
+    assert_eq!(events.len(), 2, "{described}");
+    let host = events[0][6];
+    assert!(host.contains("127.0.0.1"), "{described}");
+    assert_eq!(
+        events[0],
+        vec![
+            "events",
+            "0",
+            "4",
+            "6",
+            "2",
+            &member_id,
+            host,
+            "analytics-worker"
+        ]
+    );
+    assert_eq!(
+        events[1],
+        vec![
+            "events",
+            "1",
+            "-",
+            "2",
+            "-",
+            &member_id,
+            host,
+            "analytics-worker"
+        ]
+    );
+
+    let listed = groups_ok(&addr, &["list"]).await;
+    assert_eq!(
+        rows(&listed, "analytics"),
+        vec![vec!["analytics", "consumer", "consumer", "Stable"]],
+        "{listed}"
+    );
+    let stable = groups_ok(&addr, &["list", "--state", "stable"]).await;
+    assert_eq!(rows(&stable, "analytics").len(), 1, "{stable}");
+    let refused = groups(&addr, &["delete", "analytics"]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        "Deletion of group analytics failed: NON_EMPTY_GROUP: the group has active members; stop them first\n"
+    );
+
+    // The member leaves: the group is empty, its offsets stay.
+    let mut leave = ConsumerGroupHeartbeatRequest::default();
+    leave.group_id = GroupId(s("analytics"));
+    leave.member_id = s(&member_id);
+    leave.member_epoch = -1;
+    consumer_heartbeat(&mut member, &leave).await;
+    let described = groups_ok(&addr, &["describe", "analytics"]).await;
+    assert_eq!(
+        rows(&described, "STATE"),
+        vec![vec!["STATE", "Empty"]],
+        "{described}"
+    );
+    assert_eq!(
+        rows(&described, "TYPE"),
+        vec![vec!["TYPE", "consumer"]],
+        "{described}"
+    );
+    assert_eq!(
+        rows(&described, "MEMBERS"),
+        vec![vec!["MEMBERS", "0"]],
+        "{described}"
+    );
+    assert_eq!(
+        rows(&described, "events"),
+        vec![vec!["events", "0", "4", "6", "2", "-", "-", "-"]],
+        "{described}"
+    );
+    let deleted = groups_ok(&addr, &["delete", "analytics"]).await;
+    assert_eq!(deleted, "Deletion of group analytics succeeded\n");
+    let gone = groups(&addr, &["describe", "analytics"]).await;
+    assert_eq!(gone.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&gone.stderr),
+        "error: consumer group 'analytics' does not exist; `strom groups list` shows the groups there are\n"
+    );
 
     drop((conn, member));
     broker.shutdown().await.unwrap();

@@ -36,6 +36,9 @@ const OP_SUBTRACT: i8 = 3;
 
 type Outcome = (i8, StrBytes, i16, Option<String>);
 
+/// A resource as asked (type, name) with its changes, or why it cannot be asked for.
+type Prepared = (i8, StrBytes, Result<AlterConfigs, (ResponseError, String)>);
+
 pub(crate) async fn handle_legacy(state: &BrokerState, req: AlterConfigsRequest) -> AlterConfigsResponse {
     let image = state.image();
     let mut prepared = Vec::new();
@@ -169,7 +172,7 @@ fn list_change(
 
 async fn apply(
     state: &BrokerState,
-    prepared: Vec<(i8, StrBytes, Result<AlterConfigs, (ResponseError, String)>)>,
+    prepared: Vec<Prepared>,
     validate_only: bool,
 ) -> Vec<Outcome> {
     let image = state.image();

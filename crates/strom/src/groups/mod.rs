@@ -16,7 +16,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use strom_client::{
-    AdminClient, AdminConfig, ConnectionConfig, ErrorCode, GroupDescription, TopicPartition,
+    AdminClient, AdminConfig, CommittedOffset, ConnectionConfig, ConsumerGroupDescription, Error,
+    ErrorCode, GroupDescription, TopicPartition,
 };
 
 use failure::{group_not_found, Failure};
@@ -48,7 +49,8 @@ enum GroupsCommand {
         state: Vec<String>,
     },
     /// Show a group's state and members, and per partition its committed
-    /// offset, log end offset, lag and owner.
+    /// offset, log end offset, lag and owner. Classic groups come from
+    /// DescribeGroups, KIP-848 consumer groups from ConsumerGroupDescribe.
     Describe { group: String },
     /// Delete groups without active members, with their committed offsets.
     Delete {
@@ -200,12 +202,14 @@ async fn describe(admin: &mut AdminClient, group: &str) -> Result<bool, Failure>
         .into_iter()
         .next()
         .ok_or_else(|| group_not_found(group))?;
-    let committed = match admin.offset_fetch(group, None).await {
-        Ok(c) => c,
-        Err(e) if e.kafka_code() == Some(ErrorCode::GROUP_ID_NOT_FOUND) => BTreeMap::new(),
-        Err(e) => return Err(e.into()),
-    };
     let described_ok = desc.error.is_none() && !(desc.state == "Dead" && desc.members.is_empty());
+    if !described_ok {
+        // Not a classic group: perhaps a KIP-848 consumer group.
+        if let Some(consumer) = describe_consumer_group(admin, group).await? {
+            return describe_consumer(admin, &consumer).await;
+        }
+    }
+    let committed = committed_offsets(admin, group).await?;
     if !described_ok && committed.is_empty() {
         return match desc.error {
             None | Some(ErrorCode::GROUP_ID_NOT_FOUND) => Err(group_not_found(group)),
@@ -226,15 +230,71 @@ async fn describe(admin: &mut AdminClient, group: &str) -> Result<bool, Failure>
     if !described_ok {
         report.members = None;
     }
+    print_report(&report);
+    Ok(true)
+}
+
+/// The group's committed offsets; none for a group the coordinator does
+/// not know.
+async fn committed_offsets(
+    admin: &mut AdminClient,
+    group: &str,
+) -> Result<BTreeMap<TopicPartition, CommittedOffset>, Failure> {
+    match admin.offset_fetch(group, None).await {
+        Ok(c) => Ok(c),
+        Err(e) if e.kafka_code() == Some(ErrorCode::GROUP_ID_NOT_FOUND) => Ok(BTreeMap::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_report(report: &GroupReport) {
     for w in &report.warnings {
         warn(&format!("warning: {w}"));
     }
     emit(&report.render());
+}
+
+/// The group as ConsumerGroupDescribe describes it; `None` when it is no
+/// KIP-848 consumer group (GROUP_ID_NOT_FOUND) or the coordinator does not
+/// support ConsumerGroupDescribe.
+async fn describe_consumer_group(
+    admin: &mut AdminClient,
+    group: &str,
+) -> Result<Option<ConsumerGroupDescription>, Failure> {
+    let described = match admin.consumer_group_describe(&[group.to_owned()]).await {
+        Ok(d) => d,
+        Err(Error::UnsupportedApi { .. } | Error::NoCommonVersion { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(desc) = described.into_iter().next() else {
+        return Ok(None);
+    };
+    match desc.error {
+        None => Ok(Some(desc)),
+        Some(ErrorCode::GROUP_ID_NOT_FOUND) => Ok(None),
+        Some(code) => Err(Failure(format!(
+            "ConsumerGroupDescribe failed: {}",
+            failure::describe_code(code)
+        ))),
+    }
+}
+
+/// `describe` of a KIP-848 consumer group: its members' current
+/// assignments with the group's committed offsets and lag.
+async fn describe_consumer(
+    admin: &mut AdminClient,
+    desc: &ConsumerGroupDescription,
+) -> Result<bool, Failure> {
+    let committed = committed_offsets(admin, &desc.group_id).await?;
+    let partitions = report::consumer_partitions_of(desc, &committed);
+    let log_end = admin.list_offsets_latest(&partitions).await?;
+    print_report(&GroupReport::build_consumer(desc, &committed, &log_end));
     Ok(true)
 }
 
-/// A group DescribeGroups does not describe (a KIP-848 consumer group) but
-/// that has offsets: its state and protocol type from ListGroups.
+/// A group with offsets that neither DescribeGroups nor ConsumerGroupDescribe
+/// describes (a KIP-848 consumer group on a coordinator without
+/// ConsumerGroupDescribe): its state and protocol type from ListGroups.
 async fn offsets_only(
     admin: &mut AdminClient,
     desc: GroupDescription,

@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use strom_client::{CommittedOffset, ErrorCode, GroupDescription, GroupListing, TopicPartition};
+use strom_client::{
+    CommittedOffset, ConsumerGroupDescription, ErrorCode, GroupDescription, GroupListing,
+    TopicPartition,
+};
 use strom_coordinator::consumer_protocol::Assignment;
 
 use super::failure::describe_code;
@@ -42,17 +45,35 @@ impl PartitionRow {
     }
 }
 
+/// How the group is run, as the header of `strom groups describe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupKind {
+    /// A classic group (DescribeGroups), or a group only known by its
+    /// offsets and its ListGroups entry.
+    Classic {
+        protocol_type: String,
+        /// The chosen protocol: the assignor's name for consumer groups.
+        protocol: String,
+    },
+    /// A KIP-848 consumer group (ConsumerGroupDescribe): the coordinator
+    /// assigns the partitions.
+    Consumer {
+        assignor: String,
+        group_epoch: i32,
+        assignment_epoch: i32,
+    },
+}
+
 /// `strom groups describe GROUP`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupReport {
     pub group_id: String,
     pub state: String,
-    pub protocol_type: String,
-    pub protocol: String,
+    pub kind: GroupKind,
     /// `None` when the group could not be described (only its offsets).
     pub members: Option<usize>,
     pub rows: Vec<PartitionRow>,
-    /// Assignments that could not be decoded, for stderr.
+    /// Assignments that could not be read, for stderr.
     pub warnings: Vec<String>,
 }
 
@@ -86,60 +107,174 @@ pub fn assignments(desc: &GroupDescription) -> (Vec<(usize, Vec<TopicPartition>)
     (out, warnings)
 }
 
+/// Each consumer group member's current assignment (index into
+/// `desc.members`); partitions of topics the broker could not name are
+/// left out with a warning.
+pub fn consumer_assignments(
+    desc: &ConsumerGroupDescription,
+) -> (Vec<(usize, Vec<TopicPartition>)>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, m) in desc.members.iter().enumerate() {
+        let mut partitions = Vec::new();
+        for t in &m.assignment {
+            if t.topic_name.is_empty() {
+                let ps: Vec<String> = t.partitions.iter().map(i32::to_string).collect();
+                warnings.push(format!(
+                    "member {}: owns partitions {} of topic id {}, which the broker did not name (deleted?)",
+                    m.member_id,
+                    ps.join(","),
+                    t.topic_id_string()
+                ));
+                continue;
+            }
+            partitions.extend(
+                t.partitions
+                    .iter()
+                    .map(|&p| TopicPartition::new(t.topic_name.clone(), p)),
+            );
+        }
+        partitions.sort();
+        partitions.dedup();
+        out.push((i, partitions));
+    }
+    (out, warnings)
+}
+
 /// Every partition the group has a committed offset for or is assigned.
 pub fn partitions_of(
     desc: &GroupDescription,
     committed: &BTreeMap<TopicPartition, CommittedOffset>,
 ) -> Vec<TopicPartition> {
+    union_of(committed, assignments(desc).0)
+}
+
+/// Every partition the consumer group has a committed offset for or owns.
+pub fn consumer_partitions_of(
+    desc: &ConsumerGroupDescription,
+    committed: &BTreeMap<TopicPartition, CommittedOffset>,
+) -> Vec<TopicPartition> {
+    union_of(committed, consumer_assignments(desc).0)
+}
+
+fn union_of(
+    committed: &BTreeMap<TopicPartition, CommittedOffset>,
+    assigned: Vec<(usize, Vec<TopicPartition>)>,
+) -> Vec<TopicPartition> {
     let mut all: BTreeSet<TopicPartition> = committed.keys().cloned().collect();
-    for (_, ps) in assignments(desc).0 {
+    for (_, ps) in assigned {
         all.extend(ps);
     }
     all.into_iter().collect()
 }
 
+/// Who a member is, as the table names it.
+struct Owner<'a> {
+    member_id: &'a str,
+    host: &'a str,
+    client_id: &'a str,
+}
+
+/// One row per partition with a committed offset or an owner, sorted, then
+/// one row per member that owns nothing.
+fn table_rows(
+    owners: &[(Owner<'_>, &[TopicPartition])],
+    committed: &BTreeMap<TopicPartition, CommittedOffset>,
+    log_end: &BTreeMap<TopicPartition, Result<i64, ErrorCode>>,
+) -> Vec<PartitionRow> {
+    let row = |tp: &TopicPartition| PartitionRow {
+        partition: Some(tp.clone()),
+        current_offset: committed.get(tp).and_then(|c| c.offset),
+        log_end_offset: log_end.get(tp).and_then(|r| r.as_ref().ok().copied()),
+        ..PartitionRow::default()
+    };
+    let mut rows: BTreeMap<TopicPartition, PartitionRow> =
+        committed.keys().map(|tp| (tp.clone(), row(tp))).collect();
+    let mut idle_members = Vec::new();
+    for (owner, partitions) in owners {
+        let member = |r: &mut PartitionRow| {
+            r.consumer_id = Some(owner.member_id.to_owned());
+            r.host = Some(owner.host.to_owned());
+            r.client_id = Some(owner.client_id.to_owned());
+        };
+        if partitions.is_empty() {
+            let mut r = PartitionRow::default();
+            member(&mut r);
+            idle_members.push(r);
+        }
+        for tp in partitions.iter() {
+            member(rows.entry(tp.clone()).or_insert_with(|| row(tp)));
+        }
+    }
+    let mut rows: Vec<PartitionRow> = rows.into_values().collect();
+    idle_members.sort_by(|a, b| a.consumer_id.cmp(&b.consumer_id));
+    rows.extend(idle_members);
+    rows
+}
+
 impl GroupReport {
+    /// A classic group, from DescribeGroups.
     pub fn build(
         desc: &GroupDescription,
         committed: &BTreeMap<TopicPartition, CommittedOffset>,
         log_end: &BTreeMap<TopicPartition, Result<i64, ErrorCode>>,
     ) -> GroupReport {
         let (assigned, warnings) = assignments(desc);
-        let row = |tp: &TopicPartition| PartitionRow {
-            partition: Some(tp.clone()),
-            current_offset: committed.get(tp).and_then(|c| c.offset),
-            log_end_offset: log_end.get(tp).and_then(|r| r.as_ref().ok().copied()),
-            ..PartitionRow::default()
-        };
-        let mut rows: BTreeMap<TopicPartition, PartitionRow> =
-            committed.keys().map(|tp| (tp.clone(), row(tp))).collect();
-        let mut idle_members = Vec::new();
-        for (i, partitions) in &assigned {
-            let m = &desc.members[*i];
-            let member = |r: &mut PartitionRow| {
-                r.consumer_id = Some(m.member_id.clone());
-                r.host = Some(m.client_host.clone());
-                r.client_id = Some(m.client_id.clone());
-            };
-            if partitions.is_empty() {
-                let mut r = PartitionRow::default();
-                member(&mut r);
-                idle_members.push(r);
-            }
-            for tp in partitions {
-                member(rows.entry(tp.clone()).or_insert_with(|| row(tp)));
-            }
-        }
-        let mut rows: Vec<PartitionRow> = rows.into_values().collect();
-        idle_members.sort_by(|a, b| a.consumer_id.cmp(&b.consumer_id));
-        rows.extend(idle_members);
+        let owners: Vec<(Owner<'_>, &[TopicPartition])> = assigned
+            .iter()
+            .map(|(i, ps)| {
+                let m = &desc.members[*i];
+                let owner = Owner {
+                    member_id: &m.member_id,
+                    host: &m.client_host,
+                    client_id: &m.client_id,
+                };
+                (owner, ps.as_slice())
+            })
+            .collect();
         GroupReport {
             group_id: desc.group_id.clone(),
             state: desc.state.clone(),
-            protocol_type: desc.protocol_type.clone(),
-            protocol: desc.protocol.clone(),
+            kind: GroupKind::Classic {
+                protocol_type: desc.protocol_type.clone(),
+                protocol: desc.protocol.clone(),
+            },
             members: Some(desc.members.len()),
-            rows,
+            rows: table_rows(&owners, committed, log_end),
+            warnings,
+        }
+    }
+
+    /// A KIP-848 consumer group, from ConsumerGroupDescribe: each member's
+    /// current assignment (not its target).
+    pub fn build_consumer(
+        desc: &ConsumerGroupDescription,
+        committed: &BTreeMap<TopicPartition, CommittedOffset>,
+        log_end: &BTreeMap<TopicPartition, Result<i64, ErrorCode>>,
+    ) -> GroupReport {
+        let (assigned, warnings) = consumer_assignments(desc);
+        let owners: Vec<(Owner<'_>, &[TopicPartition])> = assigned
+            .iter()
+            .map(|(i, ps)| {
+                let m = &desc.members[*i];
+                let owner = Owner {
+                    member_id: &m.member_id,
+                    host: &m.client_host,
+                    client_id: &m.client_id,
+                };
+                (owner, ps.as_slice())
+            })
+            .collect();
+        GroupReport {
+            group_id: desc.group_id.clone(),
+            state: desc.state.clone(),
+            kind: GroupKind::Consumer {
+                assignor: desc.assignor_name.clone(),
+                group_epoch: desc.group_epoch,
+                assignment_epoch: desc.assignment_epoch,
+            },
+            members: Some(desc.members.len()),
+            rows: table_rows(&owners, committed, log_end),
             warnings,
         }
     }
@@ -148,11 +283,28 @@ impl GroupReport {
         let mut head = Table::default();
         head.row(vec!["GROUP".into(), self.group_id.clone()]);
         head.row(vec!["STATE".into(), or_dash(Some(&self.state))]);
-        head.row(vec![
-            "PROTOCOL-TYPE".into(),
-            or_dash(Some(&self.protocol_type)),
-        ]);
-        head.row(vec!["PROTOCOL".into(), or_dash(Some(&self.protocol))]);
+        match &self.kind {
+            GroupKind::Classic {
+                protocol_type,
+                protocol,
+            } => {
+                head.row(vec!["PROTOCOL-TYPE".into(), or_dash(Some(protocol_type))]);
+                head.row(vec!["PROTOCOL".into(), or_dash(Some(protocol))]);
+            }
+            GroupKind::Consumer {
+                assignor,
+                group_epoch,
+                assignment_epoch,
+            } => {
+                head.row(vec!["TYPE".into(), "consumer".into()]);
+                head.row(vec!["ASSIGNOR".into(), or_dash(Some(assignor))]);
+                head.row(vec!["GROUP-EPOCH".into(), group_epoch.to_string()]);
+                head.row(vec![
+                    "ASSIGNMENT-EPOCH".into(),
+                    assignment_epoch.to_string(),
+                ]);
+            }
+        }
         head.row(vec!["MEMBERS".into(), or_dash(self.members)]);
         let mut out = head.render();
         out.push('\n');
@@ -212,7 +364,7 @@ pub fn group_deletion(group: &str, result: &Result<(), ErrorCode>) -> String {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use strom_client::MemberDescription;
+    use strom_client::{AssignedTopic, ConsumerMemberDescription, MemberDescription};
 
     fn committed(offset: i64) -> CommittedOffset {
         CommittedOffset {
@@ -395,6 +547,168 @@ mod tests {
         let desc = group("Stable", "connect", vec![m]);
         let (assigned, warnings) = assignments(&desc);
         assert!(assigned.is_empty() && warnings.is_empty());
+    }
+
+    fn assigned(topics: &[(&str, &[i32])]) -> Vec<AssignedTopic> {
+        topics
+            .iter()
+            .enumerate()
+            .map(|(i, (t, ps))| AssignedTopic {
+                topic_id: [i as u8 + 1; 16],
+                topic_name: t.to_string(),
+                partitions: ps.to_vec(),
+            })
+            .collect()
+    }
+
+    fn consumer_member(
+        id: &str,
+        assignment: &[(&str, &[i32])],
+        target: &[(&str, &[i32])],
+    ) -> ConsumerMemberDescription {
+        ConsumerMemberDescription {
+            member_id: id.into(),
+            instance_id: None,
+            rack_id: None,
+            member_epoch: 7,
+            client_id: format!("client-{id}"),
+            client_host: "/10.0.0.8".into(),
+            subscribed_topic_names: vec!["orders".into(), "audit-log".into()],
+            subscribed_topic_regex: None,
+            assignment: assigned(assignment),
+            target_assignment: assigned(target),
+        }
+    }
+
+    fn consumer_group(
+        state: &str,
+        members: Vec<ConsumerMemberDescription>,
+    ) -> ConsumerGroupDescription {
+        ConsumerGroupDescription {
+            group_id: "payments".into(),
+            error: None,
+            error_message: None,
+            state: state.into(),
+            group_epoch: 8,
+            assignment_epoch: 7,
+            assignor_name: "uniform".into(),
+            members,
+        }
+    }
+
+    #[test]
+    fn describe_a_consumer_group_shows_epochs_and_who_owns_each_partition() {
+        let desc = consumer_group(
+            "Reconciling",
+            vec![
+                consumer_member(
+                    "m-2",
+                    &[("orders", &[1]), ("audit-log", &[0])],
+                    &[("orders", &[1])],
+                ),
+                consumer_member("m-1", &[("orders", &[0])], &[("orders", &[0])]),
+                // Its target is not what it owns yet: no rows for the target.
+                consumer_member("m-3", &[], &[("audit-log", &[0])]),
+            ],
+        );
+        let mut offsets = BTreeMap::new();
+        offsets.insert(TopicPartition::new("orders", 0), committed(10));
+        // Partition 2 is owned by no one but still has an offset.
+        offsets.insert(TopicPartition::new("orders", 2), committed(4));
+        let mut leo = BTreeMap::new();
+        for (p, end) in [(0, 12), (1, 7), (2, 4)] {
+            leo.insert(TopicPartition::new("orders", p), Ok(end));
+        }
+        leo.insert(TopicPartition::new("audit-log", 0), Ok(0));
+        assert_eq!(
+            consumer_partitions_of(&desc, &offsets),
+            vec![
+                TopicPartition::new("audit-log", 0),
+                TopicPartition::new("orders", 0),
+                TopicPartition::new("orders", 1),
+                TopicPartition::new("orders", 2),
+            ]
+        );
+        let report = GroupReport::build_consumer(&desc, &offsets, &leo);
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert_eq!(
+            report.render(),
+            "GROUP             payments\n\
+             STATE             Reconciling\n\
+             TYPE              consumer\n\
+             ASSIGNOR          uniform\n\
+             GROUP-EPOCH       8\n\
+             ASSIGNMENT-EPOCH  7\n\
+             MEMBERS           3\n\
+             \n\
+             TOPIC      PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG  CONSUMER-ID  HOST       CLIENT-ID\n\
+             audit-log  0          -               0               -    m-2          /10.0.0.8  client-m-2\n\
+             orders     0          10              12              2    m-1          /10.0.0.8  client-m-1\n\
+             orders     1          -               7               -    m-2          /10.0.0.8  client-m-2\n\
+             orders     2          4               4               0    -            -          -\n\
+             -          -          -               -               -    m-3          /10.0.0.8  client-m-3\n"
+        );
+    }
+
+    #[test]
+    fn an_empty_consumer_group_with_offsets_lists_them_without_owners() {
+        let mut desc = consumer_group("Empty", vec![]);
+        desc.assignor_name = String::new();
+        let mut offsets = BTreeMap::new();
+        offsets.insert(TopicPartition::new("orders", 0), committed(3));
+        let mut leo = BTreeMap::new();
+        leo.insert(TopicPartition::new("orders", 0), Ok(5));
+        let report = GroupReport::build_consumer(&desc, &offsets, &leo);
+        assert_eq!(
+            report.render(),
+            "GROUP             payments\n\
+             STATE             Empty\n\
+             TYPE              consumer\n\
+             ASSIGNOR          -\n\
+             GROUP-EPOCH       8\n\
+             ASSIGNMENT-EPOCH  7\n\
+             MEMBERS           0\n\
+             \n\
+             TOPIC   PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG  CONSUMER-ID  HOST  CLIENT-ID\n\
+             orders  0          3               5               2    -            -     -\n"
+        );
+        let nothing = GroupReport::build_consumer(&desc, &BTreeMap::new(), &BTreeMap::new());
+        assert!(nothing.render().ends_with(
+            "MEMBERS           0\n\nThe group has no committed offsets and no assigned partitions.\n"
+        ));
+    }
+
+    #[test]
+    fn partitions_of_unnamed_topics_are_warnings_not_rows() {
+        let mut m = consumer_member("m-1", &[("orders", &[1, 0])], &[]);
+        m.assignment.push(AssignedTopic {
+            topic_id: [0xab; 16],
+            topic_name: String::new(),
+            partitions: vec![0, 2],
+        });
+        let desc = consumer_group("Stable", vec![m]);
+        let (assigned, warnings) = consumer_assignments(&desc);
+        assert_eq!(
+            assigned,
+            vec![(
+                0,
+                vec![
+                    TopicPartition::new("orders", 0),
+                    TopicPartition::new("orders", 1)
+                ]
+            )]
+        );
+        assert_eq!(
+            warnings,
+            vec![
+                "member m-1: owns partitions 0,2 of topic id abababab-abab-abab-abab-abababababab, \
+                 which the broker did not name (deleted?)"
+                    .to_owned()
+            ]
+        );
+        let report = GroupReport::build_consumer(&desc, &BTreeMap::new(), &BTreeMap::new());
+        assert_eq!(report.warnings, warnings);
+        assert_eq!(report.rows.len(), 2);
     }
 
     #[test]
