@@ -369,11 +369,16 @@ async fn flush_policy(state: Arc<BrokerState>, mut shutdown: watch::Receiver<boo
     }
 }
 
+/// Kafka's `log.initial.task.delay.ms` default: background log tasks start this long after start-up.
+const INITIAL_TASK_DELAY: Duration = Duration::from_secs(30);
+
 /// Deletes segments past `retention.ms` / `retention.bytes` every
 /// `log.retention.check.interval.ms`, as Kafka's log manager does.
 async fn retention(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
     let interval = Duration::from_millis(state.config.log_retention_check_interval_ms.max(1));
-    let mut tick = tokio::time::interval(interval);
+    // Kafka's first check comes after log.initial.task.delay.ms (30 s), not at start-up.
+    let first = tokio::time::Instant::now() + interval.min(INITIAL_TASK_DELAY);
+    let mut tick = tokio::time::interval_at(first, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
