@@ -134,16 +134,18 @@ impl Partition {
     /// Applies `flush.messages` / `flush.ms`.
     pub fn maybe_flush(&self, now_ms: i64) -> Result<(), LogError> {
         // Most topics have no flush policy: decide under the read lock so the
-        // periodic check does not stall appends for them.
+        // periodic check does not stall appends for them. Background tasks
+        // run on the async workers: a log held by the cleaner is skipped
+        // until the next tick rather than blocking a worker thread.
         {
-            let guard = self.log.read();
+            let Some(guard) = self.log.try_read() else { return Ok(()) };
             let Some(log) = guard.as_ref() else { return Ok(()) };
             let config = log.config();
             if config.flush_messages.is_none() && config.flush_ms.is_none() {
                 return Ok(());
             }
         }
-        let mut guard = self.log.write();
+        let Some(mut guard) = self.log.try_write() else { return Ok(()) };
         let Some(log) = guard.as_mut() else { return Ok(()) };
         log.maybe_flush(now_ms)?;
         let flushed = log.flushed_offset();
@@ -155,7 +157,8 @@ impl Partition {
     /// Deletes segments past retention (`retention.ms`, `retention.bytes`);
     /// the number deleted.
     pub fn apply_retention(&self, now_ms: i64) -> Result<usize, LogError> {
-        let mut guard = self.log.write();
+        // Skipped (until the next check) while the cleaner holds the log.
+        let Some(mut guard) = self.log.try_write() else { return Ok(0) };
         let Some(log) = guard.as_mut() else { return Ok(0) };
         if log.is_offline() {
             return Ok(0);
@@ -168,7 +171,7 @@ impl Partition {
     /// Where a compacted log stands for the cleaner; `None` for logs that
     /// are not compacted, removed or offline.
     pub fn cleaning_status(&self, now_ms: i64) -> Option<CleaningStatus> {
-        let guard = self.log.read();
+        let guard = self.log.try_read()?;
         let log = guard.as_ref()?;
         if !log.config().compact || log.is_offline() {
             return None;
