@@ -56,6 +56,26 @@ impl Partition {
         }
     }
 
+    /// The log for a request on an async worker. The cleaner may hold the
+    /// write lock for a whole pass; waiting for it inside `block_in_place`
+    /// lets the runtime move its other tasks off this thread, so one busy
+    /// partition does not stall requests to every other.
+    fn write_log(&self) -> parking_lot::RwLockWriteGuard<'_, Option<Log>> {
+        match self.log.try_write() {
+            Some(guard) => guard,
+            None if on_multi_thread_runtime() => tokio::task::block_in_place(|| self.log.write()),
+            None => self.log.write(),
+        }
+    }
+
+    fn read_log(&self) -> parking_lot::RwLockReadGuard<'_, Option<Log>> {
+        match self.log.try_read() {
+            Some(guard) => guard,
+            None if on_multi_thread_runtime() => tokio::task::block_in_place(|| self.log.read()),
+            None => self.log.read(),
+        }
+    }
+
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Acquire)
     }
@@ -74,7 +94,7 @@ impl Partition {
 
     pub fn append(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, PartitionError> {
         let info = {
-            let mut guard = self.log.write();
+            let mut guard = self.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Removed)?;
             let info = log.append_as_leader(records, self.leader_epoch(), now_ms)?;
             // A duplicate's offsets are those of its original batch, behind the log end.
@@ -88,7 +108,7 @@ impl Partition {
     }
 
     pub fn read(&self, fetch_offset: i64, max_bytes: usize, min_one_message: bool) -> Result<ReadOutcome, PartitionError> {
-        let guard = self.log.read();
+        let guard = self.read_log();
         let log = guard.as_ref().ok_or(PartitionError::Removed)?;
         let high_watermark = self.high_watermark();
         let read = log.read(fetch_offset, max_bytes, min_one_message, high_watermark)?;
@@ -102,11 +122,11 @@ impl Partition {
     }
 
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>, PartitionError> {
-        Ok(self.log.read().as_ref().ok_or(PartitionError::Removed)?.offset_for_timestamp(timestamp)?)
+        Ok(self.read_log().as_ref().ok_or(PartitionError::Removed)?.offset_for_timestamp(timestamp)?)
     }
 
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, PartitionError> {
-        Ok(self.log.read().as_ref().ok_or(PartitionError::Removed)?.max_timestamp_offset()?)
+        Ok(self.read_log().as_ref().ok_or(PartitionError::Removed)?.max_timestamp_offset()?)
     }
 
     /// Makes every record below `offset` durable (fsync), sharing one fsync
@@ -193,7 +213,7 @@ impl Partition {
     /// DeleteRecords: moves the log start offset to `offset` (-1: the high
     /// watermark); the new low watermark.
     pub fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
-        let mut guard = self.log.write();
+        let mut guard = self.write_log();
         let log = guard.as_mut().ok_or(PartitionError::Removed)?;
         let low = log.increase_log_start_offset(offset, self.high_watermark())?;
         self.log_start_offset.store(low, Ordering::Release);
@@ -213,6 +233,14 @@ impl Partition {
     pub fn remove(&self) -> Option<Log> {
         self.log.write().take()
     }
+}
+
+/// `block_in_place` exists only on the multi-threaded runtime (the broker's);
+/// in-process tests on a current-thread runtime wait plainly.
+fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+        .unwrap_or(false)
 }
 
 /// Why a request on a partition failed.
