@@ -18,10 +18,14 @@
 //!    a producer's newest batch, which stays as an empty batch so the producer's last
 //!    sequence survives (Kafka's rule). Control batches are copied as they are (this log
 //!    refuses transactional batches, so there are none to interpret).
-//! 4. The cleaner checkpoint moves to the map's end, in memory: after a restart the whole
-//!    log is dirty again, so the first clean rereads it (and keeps every tombstone once
-//!    more), which is safe and only costs work. [`Log::set_cleaner_checkpoint`] lets the
-//!    log manager persist it later (Kafka's `cleaner-offset-checkpoint`).
+//! 4. The cleaner checkpoint moves to the map's end and, for a log of a
+//!    [`crate::LogManager`], is written to the directory's `cleaner-offset-checkpoint`
+//!    (Kafka's file of the same name, see `offset_checkpoint`), after the swaps made the
+//!    cleaned segments durable. The next open starts from it, so a clean after a restart
+//!    has a clean section, hence a delete horizon, and removes tombstones older than
+//!    `delete.retention.ms` instead of keeping them all once more. A failed write is only
+//!    a warning: the file keeps the previous (lower) offset, which is safe and at worst
+//!    makes the first clean after a restart redo work.
 //!
 //! # The swap, crash-safe (Kafka's `replaceSegments`)
 //!
@@ -115,7 +119,9 @@ impl Log {
         self.cleaner_checkpoint
     }
 
-    /// Sets the cleaner checkpoint, e.g. from a persisted `cleaner-offset-checkpoint`.
+    /// Sets the cleaner checkpoint, in memory only (the next [`Log::clean`] writes where it
+    /// ended to the directory's `cleaner-offset-checkpoint`; [`crate::LogManager`] reads
+    /// the file at open, so callers need not).
     pub fn set_cleaner_checkpoint(&mut self, offset: i64) {
         self.cleaner_checkpoint = offset;
     }
@@ -253,6 +259,7 @@ impl Log {
             }
         }
         self.cleaner_checkpoint = map_end;
+        self.persist_cleaner_checkpoint();
         if stats.records_without_key > 0 {
             tracing::warn!(
                 dir = %self.dir.display(),
@@ -274,6 +281,24 @@ impl Log {
             "cleaned log"
         );
         Ok(stats)
+    }
+
+    /// Writes the cleaner checkpoint to the directory's `cleaner-offset-checkpoint`, if the
+    /// log has one. A failure is logged, not returned: the clean itself succeeded, and the
+    /// file keeps the previous entry, which only makes the next clean after a restart
+    /// reread more of the log.
+    fn persist_cleaner_checkpoint(&self) {
+        let (Some(checkpoint), Some(tp)) = (&self.cleaner_offsets, self.topic_partition()) else {
+            return;
+        };
+        if let Err(error) = checkpoint.update(&[(tp, Some(self.cleaner_checkpoint))]) {
+            tracing::warn!(
+                dir = %self.dir.display(),
+                %error,
+                cleaner_checkpoint = self.cleaner_checkpoint,
+                "writing the cleaner offset checkpoint failed; after a restart this log is cleaned again from the previous checkpoint"
+            );
+        }
     }
 
     /// A failed clean: leftovers of `.cleaned` output go (best effort; the next open

@@ -10,7 +10,7 @@ use crate::{FaultyFileSystem, Log, LogConfig};
 
 const BIG_MAP: usize = 1 << 20;
 
-fn config() -> LogConfig {
+pub(crate) fn config() -> LogConfig {
     LogConfig {
         segment_bytes: 400,
         index_interval_bytes: 100,
@@ -23,13 +23,13 @@ fn config() -> LogConfig {
 }
 
 /// (offset, key, value, timestamp) of every record, checking offsets strictly increase.
-type Rec = (i64, Option<String>, Option<String>, i64);
+pub(crate) type Rec = (i64, Option<String>, Option<String>, i64);
 
 fn text(b: Option<Bytes>) -> Option<String> {
     b.map(|b| String::from_utf8(b.to_vec()).unwrap())
 }
 
-fn records(log: &Log) -> Vec<Rec> {
+pub(crate) fn records(log: &Log) -> Vec<Rec> {
     batches(log)
         .into_iter()
         .flat_map(|b| b.records().unwrap())
@@ -79,7 +79,7 @@ fn batches(log: &Log) -> Vec<RecordBatch> {
     out
 }
 
-fn kv(codec: Compression, records: &[(&str, Option<&str>)], ts: i64) -> Bytes {
+pub(crate) fn kv(codec: Compression, records: &[(&str, Option<&str>)], ts: i64) -> Bytes {
     let mut b = BatchBuilder::new(codec, TimestampType::CreateTime);
     for (k, v) in records {
         b.append(ts, Some(k.as_bytes()), v.map(str::as_bytes), &[]);
@@ -455,7 +455,14 @@ fn records_without_keys_are_removed() {
     let fs = FaultyFileSystem::new();
     // Keyless records get in only while the topic is not compacted (appends to a
     // compacted log refuse them); the policy changes afterwards.
-    let mut log = open(&fs, LogConfig { compact: false, ..config() }, false);
+    let mut log = open(
+        &fs,
+        LogConfig {
+            compact: false,
+            ..config()
+        },
+        false,
+    );
     for i in 0..20 {
         let mut b = BatchBuilder::new(Compression::None, TimestampType::CreateTime);
         b.append(i, None, Some(b"no key"), &[]);
@@ -525,7 +532,13 @@ fn a_compacted_log_refuses_records_without_a_key_and_writes_nothing() {
     b.append(0, Some(b"k"), Some(b"v"), &[]);
     b.append(0, None, Some(b"no key"), &[]);
     let err = log.append(b.build(0), 0).unwrap_err();
-    assert!(matches!(err, crate::AppendError::MissingKeyOnCompactedTopic { index: 1 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            crate::AppendError::MissingKeyOnCompactedTopic { index: 1 }
+        ),
+        "{err}"
+    );
     assert_eq!(err.error_code(), 87, "INVALID_RECORD");
     assert_eq!(log.log_end_offset(), 0);
 }

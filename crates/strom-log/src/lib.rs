@@ -8,7 +8,9 @@
 //!   meta.properties                 identity of the directory (see meta_properties)
 //!   .kafka_cleanshutdown            present only between a clean shutdown and the next start
 //!   log-start-offset-checkpoint     log start offsets set by DeleteRecords (format in
-//!                                   log_start_offset_checkpoint)
+//!                                   offset_checkpoint)
+//!   cleaner-offset-checkpoint       where each compacted log's last clean ended (same
+//!                                   format, see offset_checkpoint)
 //!   <topic>-<partition>/            one per partition; the partition follows the LAST '-'
 //!     00000000000000000000.log        segment: batches, base offset in the file name
 //!     00000000000000000000.index      offset index of that segment
@@ -105,8 +107,8 @@ mod log_loader;
 mod log_manager;
 mod log_read;
 mod log_retention;
-mod log_start_offset_checkpoint;
 mod meta_properties;
+mod offset_checkpoint;
 mod offset_index;
 mod offset_map;
 mod producer_state;
@@ -133,10 +135,12 @@ pub use log_manager::{
     METADATA_LOG_DIR_NAME,
 };
 pub use log_read::{ReadResult, TimestampOffset};
-pub use log_start_offset_checkpoint::LOG_START_OFFSET_CHECKPOINT_FILE;
 pub use meta_properties::{new_kafka_uuid, MetaProperties, META_PROPERTIES_FILE};
+pub use offset_checkpoint::{CLEANER_OFFSET_CHECKPOINT_FILE, LOG_START_OFFSET_CHECKPOINT_FILE};
 pub use topic_partition::{is_legal_topic_name, TopicPartition};
 
+#[cfg(test)]
+mod cleaner_checkpoint_tests;
 #[cfg(test)]
 mod cleaner_tests;
 #[cfg(test)]

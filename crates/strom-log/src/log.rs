@@ -23,7 +23,7 @@ use crate::config::LogConfig;
 use crate::error::{AppendError, LogError};
 use crate::flush::PendingFlush;
 use crate::fs::FileSystem;
-use crate::log_start_offset_checkpoint::LogStartOffsetCheckpoint;
+use crate::offset_checkpoint::OffsetCheckpointFile;
 use crate::producer_state::{ProducerBatch, ProducerStateManager, SequenceCheck};
 use crate::segment::{AppendedBatch, LogSegment};
 use crate::topic_partition::TopicPartition;
@@ -68,9 +68,12 @@ pub struct Log {
     pub(crate) producer_state: ProducerStateManager,
     /// The log directory's `log-start-offset-checkpoint`, shared with the other logs of
     /// the directory; `None` for a log opened alone, without a [`crate::LogManager`].
-    pub(crate) checkpoint: Option<Arc<LogStartOffsetCheckpoint>>,
-    /// Where the last compaction ended: the first dirty offset (in memory only; see
-    /// `cleaner`).
+    pub(crate) checkpoint: Option<Arc<OffsetCheckpointFile>>,
+    /// The log directory's `cleaner-offset-checkpoint`, shared like `checkpoint`; `None`
+    /// for a log opened alone.
+    pub(crate) cleaner_offsets: Option<Arc<OffsetCheckpointFile>>,
+    /// Where the last compaction ended: the first dirty offset (read at open from
+    /// `cleaner_offsets`, written there after every clean; see `cleaner`).
     pub(crate) cleaner_checkpoint: i64,
 }
 
@@ -464,11 +467,16 @@ impl Log {
 
     /// Deletes the log: renames the directory to `<topic>-<partition>.<id>-delete` (so a
     /// crash midway leaves a name the log manager finishes deleting at start-up), then
-    /// removes it. Its entry in the log start offset checkpoint goes first: left behind, it
-    /// would apply to a partition of the same name created later.
+    /// removes it. Its entries in the log start offset and cleaner offset checkpoints go
+    /// first: left behind, they would apply to a partition of the same name created later.
     pub fn delete(self) -> Result<(), LogError> {
-        if let (Some(checkpoint), Some(tp)) = (&self.checkpoint, self.topic_partition()) {
-            checkpoint.update(&[(tp, None)])?;
+        if let Some(tp) = self.topic_partition() {
+            for checkpoint in [&self.checkpoint, &self.cleaner_offsets]
+                .into_iter()
+                .flatten()
+            {
+                checkpoint.update(&[(tp.clone(), None)])?;
+            }
         }
         let name = self
             .dir

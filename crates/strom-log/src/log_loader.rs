@@ -35,7 +35,7 @@ use crate::file_names::{
 };
 use crate::fs::FileSystem;
 use crate::log::Log;
-use crate::log_start_offset_checkpoint::LogStartOffsetCheckpoint;
+use crate::offset_checkpoint::DirCheckpoints;
 use crate::producer_state::{ProducerStateManager, SEGMENTS_TO_SCAN};
 use crate::segment::LogSegment;
 
@@ -46,10 +46,11 @@ impl Log {
     /// Opens (creating if needed) the log in `dir`. `recover` is true unless the log was
     /// closed cleanly (the log manager knows from its clean-shutdown marker).
     ///
-    /// Opened this way, alone, the log reads and writes no `log-start-offset-checkpoint`:
-    /// a log start offset that DeleteRecords moved inside a segment is back at that
-    /// segment's base offset after a restart. The broker opens logs through
-    /// [`crate::LogManager`], which shares its directory's checkpoint with them.
+    /// Opened this way, alone, the log reads and writes no `log-start-offset-checkpoint`
+    /// and no `cleaner-offset-checkpoint`: a log start offset that DeleteRecords moved
+    /// inside a segment is back at that segment's base offset after a restart, and the
+    /// whole log is dirty again. The broker opens logs through [`crate::LogManager`], which
+    /// shares its directory's checkpoints with them.
     pub fn open(
         fs: Arc<dyn FileSystem>,
         dir: PathBuf,
@@ -60,15 +61,20 @@ impl Log {
         Log::open_with_checkpoint(fs, dir, config, recover, now_ms, None)
     }
 
-    /// [`Log::open`] for a log of a log directory whose checkpoint is `checkpoint`.
+    /// [`Log::open`] for a log of a log directory whose checkpoint files are
+    /// `checkpoints`.
     pub(crate) fn open_with_checkpoint(
         fs: Arc<dyn FileSystem>,
         dir: PathBuf,
         config: LogConfig,
         recover: bool,
         now_ms: i64,
-        checkpoint: Option<Arc<LogStartOffsetCheckpoint>>,
+        checkpoints: Option<DirCheckpoints>,
     ) -> Result<Log, LogError> {
+        let (checkpoint, cleaner_offsets) = match checkpoints {
+            Some(c) => (Some(c.log_start), Some(c.cleaner)),
+            None => (None, None),
+        };
         fs.create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
         let mut log = Log {
             fs,
@@ -82,6 +88,7 @@ impl Log {
             offline: None,
             producer_state: ProducerStateManager::default(),
             checkpoint,
+            cleaner_offsets,
             cleaner_checkpoint: 0,
         };
         let bases = log.clean_directory()?;
@@ -122,6 +129,7 @@ impl Log {
             .max(checkpointed.unwrap_or(i64::MIN));
         log.log_end_offset = log.active().next_offset();
         log.flushed_offset = log.log_end_offset;
+        log.cleaner_checkpoint = log.checkpointed_cleaner_offset();
         log.load_producer_state()?;
         tracing::debug!(
             dir = %log.dir.display(),
@@ -131,6 +139,33 @@ impl Log {
             "log loaded"
         );
         Ok(log)
+    }
+
+    /// The first dirty offset the directory's `cleaner-offset-checkpoint` gives, if it lies
+    /// in [log start offset, log end offset]; else nothing is cleaned (the log start
+    /// offset). An entry outside cannot describe this log (a crash lost a tail, the log was
+    /// recreated, or retention passed it) and the cleaner would ignore it anyway.
+    fn checkpointed_cleaner_offset(&self) -> i64 {
+        let entry = match (&self.cleaner_offsets, self.topic_partition()) {
+            (Some(checkpoint), Some(tp)) => checkpoint.get(&tp),
+            _ => None,
+        };
+        match entry {
+            Some(offset) if (self.log_start_offset..=self.log_end_offset).contains(&offset) => {
+                offset
+            }
+            Some(offset) => {
+                tracing::info!(
+                    dir = %self.dir.display(),
+                    cleaner_checkpoint = offset,
+                    log_start_offset = self.log_start_offset,
+                    log_end_offset = self.log_end_offset,
+                    "the cleaner checkpoint is outside the log; the whole log is dirty"
+                );
+                self.log_start_offset
+            }
+            None => self.log_start_offset,
+        }
     }
 
     /// Rebuilds the producer state from the batch headers of the newest segments, which

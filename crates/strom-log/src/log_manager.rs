@@ -2,9 +2,9 @@
 //!
 //! Each directory holds `meta.properties` (its identity), one `<topic>-<partition>`
 //! directory per partition, `log-start-offset-checkpoint` (log start offsets DeleteRecords
-//! set, see `log_start_offset_checkpoint`; the manager loads it and shares it with the
-//! directory's logs, which write it) and, after a clean shutdown, the marker
-//! `.kafka_cleanshutdown`.
+//! set) and `cleaner-offset-checkpoint` (where each log's last clean ended), see
+//! `offset_checkpoint` (the manager loads them and shares them with the directory's logs,
+//! which write them), and, after a clean shutdown, the marker `.kafka_cleanshutdown`.
 //! The marker lets the next start skip recovery; it is removed once the directory's logs
 //! are loaded, so a crash from then on leads to recovery again. Directories named
 //! `*-delete` are deletions a crash interrupted and are finished at start-up.
@@ -21,8 +21,8 @@ use crate::config::LogConfig;
 use crate::error::LogError;
 use crate::fs::FileSystem;
 use crate::log::Log;
-use crate::log_start_offset_checkpoint::LogStartOffsetCheckpoint;
 use crate::meta_properties::{new_kafka_uuid, MetaProperties};
+use crate::offset_checkpoint::DirCheckpoints;
 use crate::topic_partition::TopicPartition;
 
 /// Marker written after every log in a directory closed cleanly.
@@ -68,8 +68,8 @@ pub struct LogManager {
     dirs: Vec<LogDir>,
     /// Partitions per online directory, for placing new ones.
     partition_counts: Mutex<HashMap<PathBuf, usize>>,
-    /// Each online directory's log start offset checkpoint.
-    checkpoints: HashMap<PathBuf, Arc<LogStartOffsetCheckpoint>>,
+    /// Each online directory's checkpoint files.
+    checkpoints: HashMap<PathBuf, DirCheckpoints>,
 }
 
 /// The directory of the cluster metadata log (`__cluster_metadata-0`), which shares
@@ -224,7 +224,8 @@ impl LogManager {
         Log::open_with_checkpoint(Arc::clone(&self.fs), path, config, true, now_ms, checkpoint)
     }
 
-    /// Deletes a partition's log (and its log start offset checkpoint entry).
+    /// Deletes a partition's log (and its log start offset and cleaner offset checkpoint
+    /// entries).
     pub fn delete_log(&self, log: Log) -> Result<(), LogError> {
         let parent = log.dir().parent().map(Path::to_path_buf);
         log.delete()?;
@@ -262,7 +263,7 @@ impl LogManager {
             if let (Some(checkpoint), Some(changes)) =
                 (self.checkpoints.get(&dir.path), starts.get(&dir.path))
             {
-                if let Err(e) = checkpoint.update(changes) {
+                if let Err(e) = checkpoint.log_start.update(changes) {
                     tracing::error!(error = %e, "writing the log start offset checkpoint failed; the directory will be recovered at the next start");
                     failed_dirs.push(dir.path.clone());
                     first_error.get_or_insert(e);
@@ -340,15 +341,14 @@ fn prepare_dir(
     Ok(meta)
 }
 
-/// Loads the log start offset checkpoint and every partition directory in `dir`.
-#[allow(clippy::type_complexity)]
+/// Loads the checkpoint files and every partition directory in `dir`.
 fn load_dir(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     config_for: &dyn Fn(&TopicPartition) -> LogConfig,
     now_ms: i64,
-) -> Result<(Arc<LogStartOffsetCheckpoint>, Vec<(TopicPartition, Log)>), LogError> {
-    let checkpoint = LogStartOffsetCheckpoint::load(Arc::clone(fs), dir)?;
+) -> Result<(DirCheckpoints, Vec<(TopicPartition, Log)>), LogError> {
+    let checkpoints = DirCheckpoints::load(fs, dir)?;
     let marker = clean_shutdown_path(dir);
     let clean = fs.exists(&marker).map_err(|e| LogError::io(&marker, e))?;
     let mut partitions = Vec::new();
@@ -392,7 +392,7 @@ fn load_dir(
             config_for(&tp),
             !clean,
             now_ms,
-            Some(Arc::clone(&checkpoint)),
+            Some(checkpoints.clone()),
         )?;
         logs.push((tp, log));
         if (i + 1) % step == 0 || i + 1 == total {
@@ -402,20 +402,28 @@ fn load_dir(
     // Entries of partitions no longer here (deleted by hand, or by a Kafka that wrote the
     // file and then removed the directory): one would wrongly apply to a partition of the
     // same name created later.
-    let stale: Vec<_> = checkpoint
-        .partitions()
-        .into_iter()
-        .filter(|tp| !logs.iter().any(|(loaded, _)| loaded == tp))
-        .map(|tp| (tp, None))
-        .collect();
-    if !stale.is_empty() {
-        tracing::info!(dir = %dir.display(), partitions = stale.len(), "dropping log start offset checkpoint entries of partitions not in the directory");
-        checkpoint.update(&stale)?;
+    // A failed write of the log start file takes the directory offline (the file would
+    // keep an entry that must not apply); of the cleaner file it is only a warning (a
+    // stale cleaner entry is clamped into the log, and at worst skips deduplicating
+    // records below it against each other once).
+    let present: Vec<TopicPartition> = logs.iter().map(|(tp, _)| tp.clone()).collect();
+    let dropped = checkpoints.log_start.retain_only(&present)?;
+    if dropped > 0 {
+        tracing::info!(dir = %dir.display(), partitions = dropped, "dropped log start offset checkpoint entries of partitions not in the directory");
+    }
+    match checkpoints.cleaner.retain_only(&present) {
+        Ok(0) => {}
+        Ok(dropped) => {
+            tracing::info!(dir = %dir.display(), partitions = dropped, "dropped cleaner offset checkpoint entries of partitions not in the directory")
+        }
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not drop cleaner offset checkpoint entries of partitions not in the directory")
+        }
     }
     if clean {
         fs.remove_file(&marker)
             .map_err(|e| LogError::io(&marker, e))?;
         fs.sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
     }
-    Ok((checkpoint, logs))
+    Ok((checkpoints, logs))
 }

@@ -30,7 +30,7 @@
 //! [`Log::increase_log_start_offset`] writes the new log start offset to the log
 //! directory's `log-start-offset-checkpoint` before it changes anything in memory or
 //! answers: an acknowledged deletion survives a crash, and a failed one is not published
-//! by a later write (see `log_start_offset_checkpoint`).
+//! by a later write (see `offset_checkpoint`).
 
 use std::path::PathBuf;
 
