@@ -163,7 +163,7 @@ impl GroupShard {
                 return Err((code(ResponseError::UnknownMemberId), member_id))
             }
             State::PreparingRebalance => {
-                update_member(group, &req, Some(reply_to), now_ms);
+                update_member(group, &req, reply_to);
                 self.schedule_heartbeat(&group_id, &member_id, now_ms);
                 self.maybe_complete_join(&group_id, now_ms);
             }
@@ -175,7 +175,7 @@ impl GroupShard {
                     self.schedule_heartbeat(&group_id, &member_id, now_ms);
                     self.reply(reply_to, Reply::JoinGroup(response));
                 } else {
-                    update_member(group, &req, Some(reply_to), now_ms);
+                    update_member(group, &req, reply_to);
                     self.schedule_heartbeat(&group_id, &member_id, now_ms);
                     self.prepare_rebalance(&group_id, now_ms);
                 }
@@ -185,7 +185,7 @@ impl GroupShard {
                 if group.is_leader(&member_id) || !member.matches(&req.protocols) {
                     // The leader rejoins to reassign (a metadata change, say);
                     // a member with new protocols forces a new generation.
-                    update_member(group, &req, Some(reply_to), now_ms);
+                    update_member(group, &req, reply_to);
                     self.schedule_heartbeat(&group_id, &member_id, now_ms);
                     self.prepare_rebalance(&group_id, now_ms);
                 } else {
@@ -284,7 +284,6 @@ impl GroupShard {
         if let Some(r) = member.awaiting_sync.take() {
             fenced_replies.push((r, Reply::SyncGroup(SyncGroupResponse::error(fenced))));
         }
-        let old_protocols = member.protocols.clone();
         member.member_id = new_id.clone();
         member.session_timeout_ms = req.session_timeout_ms;
         member.rebalance_timeout_ms = req.rebalance_timeout_ms;
@@ -319,7 +318,6 @@ impl GroupShard {
                     response.skip_assignment = true;
                     response.members = join_members(group);
                 }
-                let _ = old_protocols;
                 self.write_group(&group_id);
                 self.reply(reply_to, Reply::JoinGroup(response));
             }
@@ -860,12 +858,8 @@ fn validate_member(
     }
 }
 
-fn update_member(
-    group: &mut ClassicGroup,
-    req: &JoinGroupRequest,
-    awaiting: Option<ReplyId>,
-    _now_ms: i64,
-) {
+/// A known member's rejoin: its new protocols and timeouts, and its parked JoinGroup.
+fn update_member(group: &mut ClassicGroup, req: &JoinGroupRequest, awaiting: ReplyId) {
     if let Some(m) = group.members.get_mut(&req.member_id) {
         m.protocols = req.protocols.clone();
         m.protocol_type = req.protocol_type.clone();
@@ -873,9 +867,7 @@ fn update_member(
         m.rebalance_timeout_ms = req.rebalance_timeout_ms;
         m.client_id = req.client_id.clone();
         m.client_host = req.client_host.clone();
-        if awaiting.is_some() {
-            m.awaiting_join = awaiting;
-        }
+        m.awaiting_join = Some(awaiting);
     }
 }
 

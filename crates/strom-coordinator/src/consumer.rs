@@ -103,10 +103,7 @@ impl GroupShard {
             if !group.members.contains_key(&member_id) && group.members.len() >= max_size {
                 return Err(failure(ResponseError::GroupMaxSizeReached, format!("group {group_id} has reached group.consumer.max.size")));
             }
-            if let Some(old) = group.members.remove(&member_id) {
-                // A member rejoining with epoch 0 starts over.
-                let _ = old;
-            }
+            // A member rejoining with epoch 0 starts over: the new entry replaces it.
             group.members.insert(member_id.clone(), member);
             changed_group = true;
             member_id
@@ -352,12 +349,12 @@ impl GroupShard {
 
     // ---- ConsumerGroupDescribe ---------------------------------------------------------------
 
-    pub fn consumer_group_describe(&mut self, reply_to: ReplyId, group_ids: Vec<String>, topics: &dyn TopicLookup) {
-        let described = group_ids.into_iter().map(|id| self.describe_consumer_group(id, topics)).collect();
+    pub fn consumer_group_describe(&mut self, reply_to: ReplyId, group_ids: Vec<String>) {
+        let described = group_ids.into_iter().map(|id| self.describe_consumer_group(id)).collect();
         self.reply(reply_to, Reply::ConsumerGroupDescribe(described));
     }
 
-    fn describe_consumer_group(&self, group_id: String, _topics: &dyn TopicLookup) -> ConsumerGroupDescription {
+    fn describe_consumer_group(&self, group_id: String) -> ConsumerGroupDescription {
         let Some(group) = self.consumer_groups.get(&group_id) else {
             let message = if self.groups.contains_key(&group_id) {
                 format!("group {group_id} is not a consumer group")

@@ -15,9 +15,6 @@ impl TopicMetadata for Topics {
     fn topic(&self, name: &str) -> Option<(Uuid, i32)> {
         self.0.get(name).copied()
     }
-    fn topic_name(&self, id: Uuid) -> Option<String> {
-        self.0.iter().find(|(_, (i, _))| *i == id).map(|(n, _)| n.clone())
-    }
 }
 
 const T: Uuid = Uuid::from_u128(7);

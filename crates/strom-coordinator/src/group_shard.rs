@@ -85,7 +85,6 @@ impl Output {
 pub trait TopicMetadata {
     /// (topic id, partition count) of a topic, if it exists.
     fn topic(&self, name: &str) -> Option<(uuid::Uuid, i32)>;
-    fn topic_name(&self, id: uuid::Uuid) -> Option<String>;
 }
 
 pub struct GroupShard {

@@ -5,7 +5,7 @@ use kafka_protocol::error::ResponseError;
 
 use crate::api::*;
 use crate::records::RecordKey;
-use crate::{ClassicGroupState, GroupConfig, GroupShard, Output};
+use crate::{GroupConfig, GroupShard, Output};
 
 struct Harness {
     shard: GroupShard,
@@ -768,11 +768,6 @@ fn partition_for_matches_java_string_hash_code() {
     assert_eq!(crate::partition_for("", 50), 0);
     let p = crate::partition_for("a-much-longer-consumer-group-name-with-overflow", 50);
     assert!((0..50).contains(&p));
-}
-
-#[test]
-fn a_group_in_state_stable_is_reported_stable() {
-    assert_eq!(ClassicGroupState::Stable.name(), "Stable");
 }
 
 #[test]

@@ -7,7 +7,6 @@ use kafka_protocol::messages::consumer_group_describe_response::{Assignment, Des
 use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, GroupId, TopicName};
 
 use strom_coordinator::api::Reply;
-use strom_coordinator::TopicMetadata;
 
 use super::consumer_group_heartbeat::ImageTopics;
 use super::{opt_str_bytes, str_bytes, string};
@@ -16,9 +15,8 @@ use crate::broker::BrokerState;
 pub(crate) async fn handle(state: &BrokerState, req: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
     let ids: Vec<String> = req.group_ids.iter().map(|g| string(&g.0)).collect();
     let described = join_all(ids.iter().cloned().map(|group_id| async move {
-        let topics = ImageTopics(state.image());
         let id = group_id.clone();
-        match state.groups.call(&id, Box::new(move |shard, reply, _| shard.consumer_group_describe(reply, vec![group_id], &topics))).await {
+        match state.groups.call(&id, Box::new(move |shard, reply, _| shard.consumer_group_describe(reply, vec![group_id]))).await {
             Ok(Reply::ConsumerGroupDescribe(mut gs)) if gs.len() == 1 => Ok(gs.remove(0)),
             Ok(_) => Err(ResponseError::UnknownServerError.code()),
             Err(code) => Err(code),

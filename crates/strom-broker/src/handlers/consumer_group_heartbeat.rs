@@ -23,8 +23,11 @@ impl TopicMetadata for ImageTopics {
         let t = self.0.topic(name)?;
         Some((uuid::Uuid::from_bytes(t.topic_id.to_bytes()), t.partitions.len() as i32))
     }
+}
 
-    fn topic_name(&self, id: uuid::Uuid) -> Option<String> {
+impl ImageTopics {
+    /// The name of a topic id, for answers that carry both.
+    pub(crate) fn topic_name(&self, id: uuid::Uuid) -> Option<String> {
         self.0.topic_by_id(TopicId::from_bytes(*id.as_bytes())).map(|t| t.name.clone())
     }
 }
