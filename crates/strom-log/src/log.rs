@@ -198,8 +198,8 @@ impl Log {
             let batch = batch?;
             let summary = batch.validate(max_message_bytes)?;
             if self.config.compact && !batch.header().is_control() {
-                // Only compacted topics pay for decoding records on produce.
-                if let Some(index) = batch.records()?.iter().position(|r| r.key.is_none()) {
+                // Only compacted topics pay for walking records on produce.
+                if let Some(index) = batch.first_record_without_key()? {
                     return Err(AppendError::MissingKeyOnCompactedTopic { index });
                 }
             }

@@ -213,6 +213,29 @@ impl RecordBatch {
     }
 }
 
+impl RecordBatch {
+    /// Index of the first record without a key, if any (compacted topics
+    /// refuse those). Walks the records in place, without building them; a
+    /// compressed batch is decompressed once.
+    pub fn first_record_without_key(&self) -> Result<Option<usize>, RecordsError> {
+        let codec = self.compression()?;
+        let section = self.records_section();
+        let data = match codec {
+            Compression::None => section,
+            codec => Bytes::from(codec.decompress(&section, DEFAULT_MAX_DECOMPRESSED_BYTES)?),
+        };
+        let mut pos = 0;
+        for index in 0..self.records_count().max(0) {
+            let raw = crate::record::parse_record(&data, pos, index)?;
+            if raw.key.is_none() {
+                return Ok(Some(index as usize));
+            }
+            pos = raw.end;
+        }
+        Ok(None)
+    }
+}
+
 impl fmt::Debug for RecordBatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecordBatch")
