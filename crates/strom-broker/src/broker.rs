@@ -410,9 +410,10 @@ async fn log_cleaner(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool
         let backoff = Duration::from_millis(config.cleaner.backoff_ms.max(100));
         let candidate = if config.cleaner.enable && config.cleaner.threads > 0 {
             let now = now_ms();
-            state
-                .replicas
-                .all_partitions()
+            let partitions = state.replicas.all_partitions();
+            // Forget logs that are gone (deleted topics, moved leadership).
+            cleaned_to.retain(|(topic, index), _| partitions.iter().any(|p| p.topic == *topic && p.index == *index));
+            partitions
                 .into_iter()
                 .filter_map(|p| {
                     let status = p.cleaning_status(now).filter(|s| s.due)?;

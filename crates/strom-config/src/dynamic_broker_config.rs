@@ -37,6 +37,16 @@ pub(crate) struct DynamicValue {
 pub fn validate_dynamic_broker_configs(
     changes: &BTreeMap<String, String>,
 ) -> Result<(), ConfigError> {
+    let changes: BTreeMap<String, Option<String>> =
+        changes.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+    validate_dynamic_broker_changes(&changes)
+}
+
+/// The same checks for a set of changes where `None` deletes the key: a
+/// deleted key must be known and dynamic; only set values are parsed.
+pub fn validate_dynamic_broker_changes(
+    changes: &BTreeMap<String, Option<String>>,
+) -> Result<(), ConfigError> {
     if let Some(unknown) = changes.keys().find(|k| broker_config_def(k).is_none()) {
         return Err(ConfigError::UnknownBrokerConfig {
             name: unknown.clone(),
@@ -52,6 +62,7 @@ pub fn validate_dynamic_broker_configs(
         });
     }
     for (name, raw) in changes {
+        let Some(raw) = raw else { continue };
         if let Some(def) = broker_config_def(name) {
             def.parse(raw)
                 .map_err(|problem| ConfigError::InvalidDynamicBrokerConfig {

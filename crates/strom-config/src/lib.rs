@@ -50,7 +50,7 @@ pub use describe::{
     describe_broker_configs, describe_default_broker_configs, describe_topic_configs, ConfigEntry,
     ConfigSource, ConfigSynonym,
 };
-pub use dynamic_broker_config::validate_dynamic_broker_configs;
+pub use dynamic_broker_config::{validate_dynamic_broker_changes, validate_dynamic_broker_configs};
 pub use error::{ConfigError, INVALID_CONFIG, INVALID_REQUEST};
 pub use listener::Listener;
 pub use markdown::{broker_config_markdown, configuration_markdown, topic_config_markdown};

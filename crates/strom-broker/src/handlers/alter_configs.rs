@@ -222,23 +222,5 @@ async fn apply(
 
 /// Broker keys must be known and dynamically updatable; set values must be valid.
 fn validate_broker_changes(changes: &BTreeMap<String, Option<String>>) -> Result<(), (i16, String)> {
-    let mut probe: BTreeMap<String, String> = BTreeMap::new();
-    for (key, value) in changes {
-        match value {
-            Some(v) => {
-                probe.insert(key.clone(), v.clone());
-            }
-            // A delete has no value to check, only the key: use its default.
-            None => {
-                let def = strom_config::broker_config_def(key)
-                    .ok_or((ResponseError::InvalidConfig.code(), format!("unknown broker config {key}")))?;
-                if let Some(default) = def.default {
-                    probe.insert(key.clone(), default.to_owned());
-                } else if !def.dynamic {
-                    return Err((ResponseError::InvalidRequest.code(), format!("Cannot update these configs dynamically: Set({key})")));
-                }
-            }
-        }
-    }
-    strom_config::validate_dynamic_broker_configs(&probe).map_err(|e| (e.kafka_error_code(), e.to_string()))
+    strom_config::validate_dynamic_broker_changes(changes).map_err(|e| (e.kafka_error_code(), e.to_string()))
 }
