@@ -47,7 +47,10 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
 pub(crate) const PRODUCE_MIN_DECODED_VERSION: i16 = 3;
 
 pub(crate) fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED_APIS.iter().find(|(k, _, _)| *k == api).map(|&(_, min, max)| (min, max))
+    SUPPORTED_APIS
+        .iter()
+        .find(|(k, _, _)| *k == api)
+        .map(|&(_, min, max)| (min, max))
 }
 
 #[cfg(test)]
@@ -93,8 +96,15 @@ mod tests {
         }
         for &(api, min, max) in SUPPORTED_APIS {
             let (cmin, cmax) = codec(api);
-            let min = if api == ApiKey::Produce { PRODUCE_MIN_DECODED_VERSION } else { min };
-            assert!(cmin <= min && max <= cmax, "{api:?} advertised {min}..={max}, codec {cmin}..={cmax}");
+            let min = if api == ApiKey::Produce {
+                PRODUCE_MIN_DECODED_VERSION
+            } else {
+                min
+            };
+            assert!(
+                cmin <= min && max <= cmax,
+                "{api:?} advertised {min}..={max}, codec {cmin}..={cmax}"
+            );
         }
     }
 }

@@ -17,16 +17,16 @@ use uuid::Uuid;
 
 use strom_config::{BrokerConfig, TopicConfig};
 use strom_controller::{
-    ControllerConfig, ControllerDefaults, ControllerHandle, CreatePartitions, CreatePartitionsOutcome, CreateTopic,
-    CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
+    ControllerConfig, ControllerDefaults, ControllerHandle, CreatePartitions,
+    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
 };
 use strom_log::{BrokerIdentity, LogManager, StdFileSystem, TopicPartition};
 use strom_metadata::MetadataImage;
 
 use crate::group_coordinator::GroupCoordinator;
 use crate::replica_manager::ReplicaManager;
-use strom_coordinator::CONSUMER_OFFSETS_TOPIC;
 use crate::{server, BrokerError};
+use strom_coordinator::CONSUMER_OFFSETS_TOPIC;
 
 pub struct BrokerOptions {
     pub config: BrokerConfig,
@@ -79,7 +79,11 @@ impl BrokerState {
 
     /// This broker's endpoint as seen by clients of `listener`.
     pub fn advertised(&self, listener: &str) -> &BrokerEndpoint {
-        self.advertised.iter().find(|(name, _)| name == listener).map(|(_, ep)| ep).unwrap_or(&self.advertised[0].1)
+        self.advertised
+            .iter()
+            .find(|(name, _)| name == listener)
+            .map(|(_, ep)| ep)
+            .unwrap_or(&self.advertised[0].1)
     }
 
     /// Every broker's endpoint on `listener` (Kafka answers each client in
@@ -89,8 +93,17 @@ impl BrokerState {
         let mut out: Vec<BrokerEndpoint> = image
             .brokers()
             .filter_map(|b| {
-                let ep = b.listeners.iter().find(|l| l.name == listener).or_else(|| b.listeners.first())?;
-                Some(BrokerEndpoint { node_id: b.broker_id, host: ep.host.clone(), port: ep.port, rack: b.rack.clone() })
+                let ep = b
+                    .listeners
+                    .iter()
+                    .find(|l| l.name == listener)
+                    .or_else(|| b.listeners.first())?;
+                Some(BrokerEndpoint {
+                    node_id: b.broker_id,
+                    host: ep.host.clone(),
+                    port: ep.port,
+                    rack: b.rack.clone(),
+                })
             })
             .collect();
         if out.is_empty() {
@@ -107,14 +120,22 @@ impl BrokerState {
         if image.offset() <= *applied {
             return true;
         }
-        let effective = Arc::new(self.config.with_dynamic(image.broker_config(None), image.broker_config(Some(self.node_id))));
+        let effective = Arc::new(self.config.with_dynamic(
+            image.broker_config(None),
+            image.broker_config(Some(self.node_id)),
+        ));
         *self.effective.write() = effective.clone();
         if let Err(e) = self.replicas.apply_image(&image, effective) {
             error!("could not open partitions from the metadata (retrying): {e}");
             return false;
         }
-        let count = image.topic(CONSUMER_OFFSETS_TOPIC).map(|t| t.partitions.len() as i32);
-        self.groups.sync_shards(count, self.replicas.topic_partitions(CONSUMER_OFFSETS_TOPIC));
+        let count = image
+            .topic(CONSUMER_OFFSETS_TOPIC)
+            .map(|t| t.partitions.len() as i32);
+        self.groups.sync_shards(
+            count,
+            self.replicas.topic_partitions(CONSUMER_OFFSETS_TOPIC),
+        );
         *applied = image.offset();
         true
     }
@@ -130,7 +151,10 @@ impl BrokerState {
         let mut configs = std::collections::BTreeMap::new();
         configs.insert("cleanup.policy".to_owned(), "compact".to_owned());
         configs.insert("compression.type".to_owned(), "producer".to_owned());
-        configs.insert("segment.bytes".to_owned(), g.offsets_topic_segment_bytes.to_string());
+        configs.insert(
+            "segment.bytes".to_owned(),
+            g.offsets_topic_segment_bytes.to_string(),
+        );
         let request = CreateTopic {
             name: CONSUMER_OFFSETS_TOPIC.to_owned(),
             num_partitions: g.offsets_topic_num_partitions,
@@ -138,17 +162,32 @@ impl BrokerState {
             assignments: Vec::new(),
             configs,
         };
-        info!(partitions = g.offsets_topic_num_partitions, "creating {CONSUMER_OFFSETS_TOPIC}");
+        info!(
+            partitions = g.offsets_topic_num_partitions,
+            "creating {CONSUMER_OFFSETS_TOPIC}"
+        );
         let outcomes = self.create_topics(vec![request], false).await;
-        match outcomes.first().and_then(|o| o.error.as_ref()).map(|e| e.code()) {
+        match outcomes
+            .first()
+            .and_then(|o| o.error.as_ref())
+            .map(|e| e.code())
+        {
             None => Ok(()),
             // Created meanwhile by a concurrent request.
-            Some(code) if code == kafka_protocol::error::ResponseError::TopicAlreadyExists.code() => Ok(()),
+            Some(code)
+                if code == kafka_protocol::error::ResponseError::TopicAlreadyExists.code() =>
+            {
+                Ok(())
+            }
             Some(code) => Err(code),
         }
     }
 
-    pub async fn create_topics(&self, requests: Vec<CreateTopic>, validate_only: bool) -> Vec<CreateTopicOutcome> {
+    pub async fn create_topics(
+        &self,
+        requests: Vec<CreateTopic>,
+        validate_only: bool,
+    ) -> Vec<CreateTopicOutcome> {
         let outcomes = self.controller.create_topics(requests, validate_only).await;
         if !validate_only {
             self.sync_replicas().await;
@@ -176,8 +215,15 @@ impl BrokerState {
         outcomes
     }
 
-    pub async fn create_partitions(&self, requests: Vec<CreatePartitions>, validate_only: bool) -> Vec<CreatePartitionsOutcome> {
-        let outcomes = self.controller.create_partitions(requests, validate_only).await;
+    pub async fn create_partitions(
+        &self,
+        requests: Vec<CreatePartitions>,
+        validate_only: bool,
+    ) -> Vec<CreatePartitionsOutcome> {
+        let outcomes = self
+            .controller
+            .create_partitions(requests, validate_only)
+            .await;
         if !validate_only {
             self.sync_replicas().await;
         }
@@ -199,7 +245,10 @@ impl Broker {
         let node_id = config.node_id;
         let inert = config.inert_keys();
         if !inert.is_empty() {
-            warn!("accepted for compatibility, no effect in strom yet: {}", inert.join(", "));
+            warn!(
+                "accepted for compatibility, no effect in strom yet: {}",
+                inert.join(", ")
+            );
         }
 
         let metadata_dir = config.log_dirs[0].join(strom_log::METADATA_LOG_DIR_NAME);
@@ -208,10 +257,14 @@ impl Broker {
             num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
         };
-        controller_config.validate_topic_configs =
-            Arc::new(|configs| strom_config::validate_topic_configs(configs).map_err(|e| e.to_string()));
+        controller_config.validate_topic_configs = Arc::new(|configs| {
+            strom_config::validate_topic_configs(configs).map_err(|e| e.to_string())
+        });
         for dir in &config.log_dirs {
-            std::fs::create_dir_all(dir).map_err(|source| BrokerError::CreateDir { dir: dir.clone(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| BrokerError::CreateDir {
+                dir: dir.clone(),
+                source,
+            })?;
         }
         info!("starting the metadata quorum");
         let controller = strom_controller::Controller::start(controller_config)
@@ -224,13 +277,28 @@ impl Broker {
             Some(id) => id.clone(),
             None => existing_cluster_id(&config.log_dirs).unwrap_or_else(strom_log::new_kafka_uuid),
         };
-        let identity = BrokerIdentity { node_id, cluster_id: cluster_id.clone() };
+        let identity = BrokerIdentity {
+            node_id,
+            cluster_id: cluster_id.clone(),
+        };
         let config_for = |tp: &TopicPartition| {
-            crate::replica_manager::log_config_from(&TopicConfig::resolve(&config, image.topic_config(&tp.topic)))
+            crate::replica_manager::log_config_from(&TopicConfig::resolve(
+                &config,
+                image.topic_config(&tp.topic),
+            ))
         };
         let fs = StdFileSystem::shared();
-        let loaded = LogManager::open(fs, config.log_dirs.clone(), &identity, &config_for, now_ms())
-            .map_err(|source| BrokerError::LogDir { dir: config.log_dirs[0].clone(), source })?;
+        let loaded = LogManager::open(
+            fs,
+            config.log_dirs.clone(),
+            &identity,
+            &config_for,
+            now_ms(),
+        )
+        .map_err(|source| BrokerError::LogDir {
+            dir: config.log_dirs[0].clone(),
+            source,
+        })?;
         for (dir, e) in &loaded.offline_dirs {
             error!(dir = %dir.display(), "log directory is offline: {e}");
         }
@@ -239,11 +307,25 @@ impl Broker {
         let mut advertised = Vec::new();
         for (listener_cfg, advertised_cfg) in client_listeners(&config)? {
             let bind = listener_cfg.bind_address();
-            let listener = TcpListener::bind(&bind).await.map_err(|source| BrokerError::Bind { addr: bind.clone(), source })?;
+            let listener = TcpListener::bind(&bind)
+                .await
+                .map_err(|source| BrokerError::Bind {
+                    addr: bind.clone(),
+                    source,
+                })?;
             let local_addr = listener.local_addr()?;
             // With port 0 (tests), advertise the port the OS picked.
-            let port = if advertised_cfg.port == 0 { local_addr.port() } else { advertised_cfg.port };
-            let endpoint = BrokerEndpoint { node_id, host: advertised_cfg.host.clone(), port, rack: config.broker_rack.clone() };
+            let port = if advertised_cfg.port == 0 {
+                local_addr.port()
+            } else {
+                advertised_cfg.port
+            };
+            let endpoint = BrokerEndpoint {
+                node_id,
+                host: advertised_cfg.host.clone(),
+                port,
+                rack: config.broker_rack.clone(),
+            };
             info!(listener = %listener_cfg.name, bind = %local_addr, advertised = %format!("{}:{}", endpoint.host, endpoint.port), "listening");
             listeners.push((Arc::<str>::from(listener_cfg.name.as_str()), listener));
             advertised.push((advertised_cfg.name.clone(), endpoint));
@@ -293,10 +375,20 @@ impl Broker {
             tokio::spawn(log_cleaner(state.clone(), shutdown_rx.clone())),
         ];
         for (name, listener) in listeners {
-            tasks.push(tokio::spawn(server::run(state.clone(), listener, name, shutdown_rx.clone())));
+            tasks.push(tokio::spawn(server::run(
+                state.clone(),
+                listener,
+                name,
+                shutdown_rx.clone(),
+            )));
         }
         info!(node_id, cluster_id = %state.cluster_id, "broker started");
-        Ok(Broker { state, local_addrs, shutdown, tasks })
+        Ok(Broker {
+            state,
+            local_addrs,
+            shutdown,
+            tasks,
+        })
     }
 
     /// The address of the first client listener.
@@ -306,7 +398,10 @@ impl Broker {
 
     /// The address a named listener is bound to.
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
-        self.local_addrs.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+        self.local_addrs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
     }
 
     /// Stops accepting, finishes connections, flushes and closes every log,
@@ -326,7 +421,10 @@ impl Broker {
                 info!("shutdown complete");
                 Ok(())
             }
-            Err(e) => Err(BrokerError::LogDir { dir: state.config.log_dirs[0].clone(), source: e }),
+            Err(e) => Err(BrokerError::LogDir {
+                dir: state.config.log_dirs[0].clone(),
+                source: e,
+            }),
         }
     }
 }
@@ -389,7 +487,9 @@ async fn retention(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>)
         for p in state.replicas.all_partitions() {
             match p.apply_retention(now) {
                 Ok(0) => {}
-                Ok(n) => info!(topic = %p.topic, partition = p.index, segments = n, log_start_offset = p.log_start_offset(), "deleted segments past retention"),
+                Ok(n) => {
+                    info!(topic = %p.topic, partition = p.index, segments = n, log_start_offset = p.log_start_offset(), "deleted segments past retention")
+                }
                 Err(e) => error!(topic = %p.topic, partition = p.index, "retention failed: {e}"),
             }
         }
@@ -404,7 +504,8 @@ async fn log_cleaner(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool
     // right after its last clean: a log whose section has not changed since
     // is not picked again (no busy loop on a log that stays "due" with
     // nothing new to clean).
-    let mut cleaned_to: std::collections::HashMap<(Arc<str>, i32), (i64, i64)> = std::collections::HashMap::new();
+    let mut cleaned_to: std::collections::HashMap<(Arc<str>, i32), (i64, i64)> =
+        std::collections::HashMap::new();
     loop {
         let config = state.effective_config();
         let backoff = Duration::from_millis(config.cleaner.backoff_ms.max(100));
@@ -412,7 +513,11 @@ async fn log_cleaner(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool
             let now = now_ms();
             let partitions = state.replicas.all_partitions();
             // Forget logs that are gone (deleted topics, moved leadership).
-            cleaned_to.retain(|(topic, index), _| partitions.iter().any(|p| p.topic == *topic && p.index == *index));
+            cleaned_to.retain(|(topic, index), _| {
+                partitions
+                    .iter()
+                    .any(|p| p.topic == *topic && p.index == *index)
+            });
             partitions
                 .into_iter()
                 .filter_map(|p| {
@@ -431,7 +536,8 @@ async fn log_cleaner(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool
                 _ = shutdown.changed() => return,
             }
         };
-        let dedupe = (config.cleaner.dedupe_buffer_size / config.cleaner.threads.max(1) as u64).min(usize::MAX as u64) as usize;
+        let dedupe = (config.cleaner.dedupe_buffer_size / config.cleaner.threads.max(1) as u64)
+            .min(usize::MAX as u64) as usize;
         let rate = config.cleaner.io_max_bytes_per_second;
         let p = partition.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -469,8 +575,12 @@ async fn log_cleaner(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool
                 )
             }
             Ok(Ok(None)) => {}
-            Ok(Err(e)) => error!(topic = %partition.topic, partition = partition.index, "log cleaning failed: {e}"),
-            Err(e) => error!(topic = %partition.topic, partition = partition.index, "log cleaner task failed: {e}"),
+            Ok(Err(e)) => {
+                error!(topic = %partition.topic, partition = partition.index, "log cleaning failed: {e}")
+            }
+            Err(e) => {
+                error!(topic = %partition.topic, partition = partition.index, "log cleaner task failed: {e}")
+            }
         }
         if *shutdown.borrow() {
             return;
@@ -482,22 +592,35 @@ async fn log_cleaner(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool
 /// (Kafka's stock KRaft config lists `CONTROLLER://:9093` too; the controller
 /// quorum of a single node needs no socket of its own), each with the
 /// advertised listener of the same name.
-fn client_listeners(config: &BrokerConfig) -> Result<Vec<(strom_config::Listener, strom_config::Listener)>, BrokerError> {
+fn client_listeners(
+    config: &BrokerConfig,
+) -> Result<Vec<(strom_config::Listener, strom_config::Listener)>, BrokerError> {
     let controller_names: Vec<String> = config
         .raw("controller.listener.names")
-        .map(|v| v.split(',').map(|n| n.trim().to_ascii_uppercase()).collect())
+        .map(|v| {
+            v.split(',')
+                .map(|n| n.trim().to_ascii_uppercase())
+                .collect()
+        })
         .unwrap_or_default();
     let pairs: Vec<_> = config
         .listeners
         .iter()
         .filter(|l| !controller_names.contains(&l.name))
         .map(|l| {
-            let advertised = config.advertised_listeners.iter().find(|a| a.name == l.name).cloned().unwrap_or_else(|| l.clone());
+            let advertised = config
+                .advertised_listeners
+                .iter()
+                .find(|a| a.name == l.name)
+                .cloned()
+                .unwrap_or_else(|| l.clone());
             (l.clone(), advertised)
         })
         .collect();
     if pairs.is_empty() {
-        return Err(BrokerError::Listener("no listener left for clients after the controller listeners".into()));
+        return Err(BrokerError::Listener(
+            "no listener left for clients after the controller listeners".into(),
+        ));
     }
     Ok(pairs)
 }
@@ -508,12 +631,17 @@ fn existing_cluster_id(dirs: &[std::path::PathBuf]) -> Option<String> {
     dirs.iter().find_map(|d| {
         let path = d.join(strom_log::META_PROPERTIES_FILE);
         let text = std::fs::read_to_string(&path).ok()?;
-        strom_log::MetaProperties::parse(&text, &path).ok().map(|m| m.cluster_id)
+        strom_log::MetaProperties::parse(&text, &path)
+            .ok()
+            .map(|m| m.cluster_id)
     })
 }
 
 /// Distinguishes this run of the broker from earlier ones in the metadata.
 fn incarnation_id() -> u128 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     nanos ^ ((std::process::id() as u128) << 96) ^ (Uuid::new_v4().as_u128())
 }

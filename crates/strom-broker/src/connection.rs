@@ -38,8 +38,16 @@ pub(crate) enum Reply {
     Close,
 }
 
-pub(crate) async fn serve(state: Arc<BrokerState>, stream: TcpStream, listener: Arc<str>, mut shutdown: watch::Receiver<bool>) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+pub(crate) async fn serve(
+    state: Arc<BrokerState>,
+    stream: TcpStream,
+    listener: Arc<str>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Reply>(MAX_IN_FLIGHT);

@@ -16,7 +16,12 @@ use crate::handlers;
 
 /// `listener` names the listener the request arrived on: addresses in the
 /// answer are given in its terms.
-pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &str, listener: &str) -> Reply {
+pub(crate) async fn dispatch(
+    state: &Arc<BrokerState>,
+    mut frame: Bytes,
+    peer: &str,
+    listener: &str,
+) -> Reply {
     let preamble = match RequestPreamble::parse(&frame) {
         Ok(p) => p,
         Err(e) => {
@@ -25,13 +30,21 @@ pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &
         }
     };
     let Ok(api) = ApiKey::try_from(preamble.api_key) else {
-        warn!(peer, api_key = preamble.api_key, "closing connection: unknown api key");
+        warn!(
+            peer,
+            api_key = preamble.api_key,
+            "closing connection: unknown api key"
+        );
         return Reply::Close;
     };
     let version = preamble.api_version;
     let corr = preamble.correlation_id;
     let Some((min, max)) = supported_range(api) else {
-        warn!(peer, ?api, "closing connection: api not supported by this broker (not advertised in ApiVersions)");
+        warn!(
+            peer,
+            ?api,
+            "closing connection: api not supported by this broker (not advertised in ApiVersions)"
+        );
         return Reply::Close;
     };
     if version < min || version > max {
@@ -39,7 +52,12 @@ pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &
             // KIP-511: answer in v0 so any client can read which versions we speak.
             return encode(api, 0, corr, &handlers::api_versions::unsupported_version());
         }
-        warn!(peer, ?api, version, "closing connection: unsupported version {version} (supported {min}..={max})");
+        warn!(
+            peer,
+            ?api,
+            version,
+            "closing connection: unsupported version {version} (supported {min}..={max})"
+        );
         return Reply::Close;
     }
     if api == ApiKey::Produce && version < PRODUCE_MIN_DECODED_VERSION {
@@ -69,56 +87,162 @@ pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &
             let _ = ApiVersionsRequest::decode(body, version);
             encode(api, version, corr, &handlers::api_versions::handle())
         }
-        ApiKey::Metadata => simple(api, version, corr, body, peer, |r| handlers::metadata::handle(state, version, r, listener)).await,
+        ApiKey::Metadata => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::metadata::handle(state, version, r, listener)
+            })
+            .await
+        }
         ApiKey::ListOffsets => {
-            simple(api, version, corr, body, peer, |r| async { handlers::list_offsets::handle(state, version, r) }).await
+            simple(api, version, corr, body, peer, |r| async {
+                handlers::list_offsets::handle(state, version, r)
+            })
+            .await
         }
         ApiKey::FindCoordinator => {
-            simple(api, version, corr, body, peer, |r| handlers::find_coordinator::handle(state, version, r, listener)).await
+            simple(api, version, corr, body, peer, |r| {
+                handlers::find_coordinator::handle(state, version, r, listener)
+            })
+            .await
         }
-        ApiKey::CreateTopics => simple(api, version, corr, body, peer, |r| handlers::create_topics::handle(state, version, r)).await,
-        ApiKey::DeleteTopics => simple(api, version, corr, body, peer, |r| handlers::delete_topics::handle(state, version, r)).await,
+        ApiKey::CreateTopics => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::create_topics::handle(state, version, r)
+            })
+            .await
+        }
+        ApiKey::DeleteTopics => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::delete_topics::handle(state, version, r)
+            })
+            .await
+        }
         ApiKey::CreatePartitions => {
-            simple(api, version, corr, body, peer, |r| handlers::create_partitions::handle(state, r)).await
+            simple(api, version, corr, body, peer, |r| {
+                handlers::create_partitions::handle(state, r)
+            })
+            .await
         }
         ApiKey::DescribeConfigs => {
-            simple(api, version, corr, body, peer, |r| async { handlers::describe_configs::handle(state, r) }).await
+            simple(api, version, corr, body, peer, |r| async {
+                handlers::describe_configs::handle(state, r)
+            })
+            .await
         }
-        ApiKey::InitProducerId => simple(api, version, corr, body, peer, |r| handlers::init_producer_id::handle(state, r)).await,
+        ApiKey::InitProducerId => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::init_producer_id::handle(state, r)
+            })
+            .await
+        }
         ApiKey::DescribeCluster => {
-            simple(api, version, corr, body, peer, |r| async { handlers::describe_cluster::handle(state, r, listener) }).await
+            simple(api, version, corr, body, peer, |r| async {
+                handlers::describe_cluster::handle(state, r, listener)
+            })
+            .await
         }
         ApiKey::JoinGroup => {
-            let client_id = header.client_id.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
+            let client_id = header
+                .client_id
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default();
             let client_host = client_host(peer);
-            simple(api, version, corr, body, peer, |r| handlers::join_group::handle(state, version, r, &client_id, &client_host)).await
+            simple(api, version, corr, body, peer, |r| {
+                handlers::join_group::handle(state, version, r, &client_id, &client_host)
+            })
+            .await
         }
         ApiKey::ConsumerGroupHeartbeat => {
-            let client_id = header.client_id.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
+            let client_id = header
+                .client_id
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default();
             let client_host = client_host(peer);
-            simple(api, version, corr, body, peer, |r| handlers::consumer_group_heartbeat::handle(state, r, &client_id, &client_host)).await
+            simple(api, version, corr, body, peer, |r| {
+                handlers::consumer_group_heartbeat::handle(state, r, &client_id, &client_host)
+            })
+            .await
         }
         ApiKey::ConsumerGroupDescribe => {
-            simple(api, version, corr, body, peer, |r| handlers::consumer_group_describe::handle(state, r)).await
+            simple(api, version, corr, body, peer, |r| {
+                handlers::consumer_group_describe::handle(state, r)
+            })
+            .await
         }
-        ApiKey::AlterConfigs => simple(api, version, corr, body, peer, |r| handlers::alter_configs::handle_legacy(state, r)).await,
+        ApiKey::AlterConfigs => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::alter_configs::handle_legacy(state, r)
+            })
+            .await
+        }
         ApiKey::IncrementalAlterConfigs => {
-            simple(api, version, corr, body, peer, |r| handlers::alter_configs::handle_incremental(state, r)).await
+            simple(api, version, corr, body, peer, |r| {
+                handlers::alter_configs::handle_incremental(state, r)
+            })
+            .await
         }
         ApiKey::DeleteRecords => {
-            simple(api, version, corr, body, peer, |r| async { handlers::delete_records::handle(state, r) }).await
+            simple(api, version, corr, body, peer, |r| async {
+                handlers::delete_records::handle(state, r)
+            })
+            .await
         }
-        ApiKey::SyncGroup => simple(api, version, corr, body, peer, |r| handlers::sync_group::handle(state, r)).await,
-        ApiKey::Heartbeat => simple(api, version, corr, body, peer, |r| handlers::heartbeat::handle(state, r)).await,
-        ApiKey::LeaveGroup => simple(api, version, corr, body, peer, |r| handlers::leave_group::handle(state, version, r)).await,
-        ApiKey::OffsetCommit => simple(api, version, corr, body, peer, |r| handlers::offset_commit::handle(state, version, r)).await,
-        ApiKey::OffsetFetch => simple(api, version, corr, body, peer, |r| handlers::offset_fetch::handle(state, version, r)).await,
+        ApiKey::SyncGroup => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::sync_group::handle(state, r)
+            })
+            .await
+        }
+        ApiKey::Heartbeat => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::heartbeat::handle(state, r)
+            })
+            .await
+        }
+        ApiKey::LeaveGroup => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::leave_group::handle(state, version, r)
+            })
+            .await
+        }
+        ApiKey::OffsetCommit => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::offset_commit::handle(state, version, r)
+            })
+            .await
+        }
+        ApiKey::OffsetFetch => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::offset_fetch::handle(state, version, r)
+            })
+            .await
+        }
         ApiKey::DescribeGroups => {
-            simple(api, version, corr, body, peer, |r| handlers::describe_groups::handle(state, version, r)).await
+            simple(api, version, corr, body, peer, |r| {
+                handlers::describe_groups::handle(state, version, r)
+            })
+            .await
         }
-        ApiKey::ListGroups => simple(api, version, corr, body, peer, |r| handlers::list_groups::handle(state, r)).await,
-        ApiKey::DeleteGroups => simple(api, version, corr, body, peer, |r| handlers::delete_groups::handle(state, r)).await,
-        ApiKey::OffsetDelete => simple(api, version, corr, body, peer, |r| handlers::offset_delete::handle(state, r)).await,
+        ApiKey::ListGroups => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::list_groups::handle(state, r)
+            })
+            .await
+        }
+        ApiKey::DeleteGroups => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::delete_groups::handle(state, r)
+            })
+            .await
+        }
+        ApiKey::OffsetDelete => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::offset_delete::handle(state, r)
+            })
+            .await
+        }
         other => {
             warn!(peer, api = ?other, "closing connection: no handler");
             Reply::Close
@@ -128,7 +252,10 @@ pub(crate) async fn dispatch(state: &Arc<BrokerState>, mut frame: Bytes, peer: &
 
 /// Kafka's `clientHost` form: the peer's address with a leading slash, no port.
 fn client_host(peer: &str) -> String {
-    let host = peer.parse::<std::net::SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_else(|_| peer.to_owned());
+    let host = peer
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| peer.to_owned());
     format!("/{host}")
 }
 
@@ -142,7 +269,14 @@ fn decode<T: Decodable>(api: ApiKey, version: i16, body: &mut Bytes, peer: &str)
     }
 }
 
-async fn simple<Req, Resp, F, Fut>(api: ApiKey, version: i16, corr: i32, body: &mut Bytes, peer: &str, handler: F) -> Reply
+async fn simple<Req, Resp, F, Fut>(
+    api: ApiKey,
+    version: i16,
+    corr: i32,
+    body: &mut Bytes,
+    peer: &str,
+    handler: F,
+) -> Reply
 where
     Req: Decodable,
     Resp: Encodable,
@@ -166,4 +300,3 @@ pub(crate) fn encode<T: Encodable>(api: ApiKey, version: i16, corr: i32, body: &
         }
     }
 }
-

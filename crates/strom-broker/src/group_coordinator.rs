@@ -163,10 +163,7 @@ impl GroupCoordinator {
 
     /// Shards still loading: ListGroups answers COORDINATOR_LOAD_IN_PROGRESS while any is.
     pub fn any_loading(&self) -> bool {
-        self.shards
-            .lock()
-            .values()
-            .any(|h| !*h.loaded.borrow())
+        self.shards.lock().values().any(|h| !*h.loaded.borrow())
     }
 
     /// Waits (up to `timeout`) until the shard of `index` is loaded; false if
@@ -174,12 +171,18 @@ impl GroupCoordinator {
     pub async fn wait_loaded(&self, index: i32, timeout: Duration) -> bool {
         let rx = self.shards.lock().get(&index).map(|h| h.loaded.clone());
         let Some(mut rx) = rx else { return false };
-        let loaded = matches!(tokio::time::timeout(timeout, rx.wait_for(|loaded| *loaded)).await, Ok(Ok(_)));
+        let loaded = matches!(
+            tokio::time::timeout(timeout, rx.wait_for(|loaded| *loaded)).await,
+            Ok(Ok(_))
+        );
         loaded
     }
 
     pub fn is_loaded(&self, index: i32) -> bool {
-        self.shards.lock().get(&index).is_some_and(|h| *h.loaded.borrow())
+        self.shards
+            .lock()
+            .get(&index)
+            .is_some_and(|h| *h.loaded.borrow())
     }
 
     pub fn stop(&self) {

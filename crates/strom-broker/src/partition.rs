@@ -14,7 +14,10 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use tokio::sync::Notify;
 
-use strom_log::{AppendError, AppendInfo, CleanerStats, CleaningStatus, Log, LogConfig, LogError, ReadError, TimestampOffset};
+use strom_log::{
+    AppendError, AppendInfo, CleanerStats, CleaningStatus, Log, LogConfig, LogError, ReadError,
+    TimestampOffset,
+};
 
 pub(crate) struct Partition {
     pub topic: Arc<str>,
@@ -99,7 +102,8 @@ impl Partition {
             let info = log.append_as_leader(records, self.leader_epoch(), now_ms)?;
             // A duplicate's offsets are those of its original batch, behind the log end.
             if !info.duplicate {
-                self.high_watermark.store(info.last_offset + 1, Ordering::Release);
+                self.high_watermark
+                    .store(info.last_offset + 1, Ordering::Release);
             }
             info
         };
@@ -107,12 +111,21 @@ impl Partition {
         Ok(info)
     }
 
-    pub fn read(&self, fetch_offset: i64, max_bytes: usize, min_one_message: bool) -> Result<ReadOutcome, PartitionError> {
+    pub fn read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_message: bool,
+    ) -> Result<ReadOutcome, PartitionError> {
         let guard = self.read_log();
         let log = guard.as_ref().ok_or(PartitionError::Removed)?;
         let high_watermark = self.high_watermark();
         let read = log.read(fetch_offset, max_bytes, min_one_message, high_watermark)?;
-        Ok(ReadOutcome { records: read.records, high_watermark, log_start_offset: log.log_start_offset() })
+        Ok(ReadOutcome {
+            records: read.records,
+            high_watermark,
+            log_start_offset: log.log_start_offset(),
+        })
     }
 
     /// A future that completes at the next append. Create it *before*
@@ -121,12 +134,23 @@ impl Partition {
         self.data_arrived.notified()
     }
 
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>, PartitionError> {
-        Ok(self.read_log().as_ref().ok_or(PartitionError::Removed)?.offset_for_timestamp(timestamp)?)
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>, PartitionError> {
+        Ok(self
+            .read_log()
+            .as_ref()
+            .ok_or(PartitionError::Removed)?
+            .offset_for_timestamp(timestamp)?)
     }
 
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, PartitionError> {
-        Ok(self.read_log().as_ref().ok_or(PartitionError::Removed)?.max_timestamp_offset()?)
+        Ok(self
+            .read_log()
+            .as_ref()
+            .ok_or(PartitionError::Removed)?
+            .max_timestamp_offset()?)
     }
 
     /// Makes every record below `offset` durable (fsync), sharing one fsync
@@ -139,7 +163,12 @@ impl Partition {
         if self.flushed_offset.load(Ordering::Acquire) >= offset {
             return Ok(());
         }
-        let pending = self.log.read().as_ref().ok_or(PartitionError::Removed)?.prepare_flush();
+        let pending = self
+            .log
+            .read()
+            .as_ref()
+            .ok_or(PartitionError::Removed)?
+            .prepare_flush();
         let flushed = match tokio::task::spawn_blocking(move || pending.sync()).await {
             Ok(result) => result?,
             Err(e) => return Err(PartitionError::FlushTask(e.to_string())),
@@ -158,15 +187,23 @@ impl Partition {
         // run on the async workers: a log held by the cleaner is skipped
         // until the next tick rather than blocking a worker thread.
         {
-            let Some(guard) = self.log.try_read() else { return Ok(()) };
-            let Some(log) = guard.as_ref() else { return Ok(()) };
+            let Some(guard) = self.log.try_read() else {
+                return Ok(());
+            };
+            let Some(log) = guard.as_ref() else {
+                return Ok(());
+            };
             let config = log.config();
             if config.flush_messages.is_none() && config.flush_ms.is_none() {
                 return Ok(());
             }
         }
-        let Some(mut guard) = self.log.try_write() else { return Ok(()) };
-        let Some(log) = guard.as_mut() else { return Ok(()) };
+        let Some(mut guard) = self.log.try_write() else {
+            return Ok(());
+        };
+        let Some(log) = guard.as_mut() else {
+            return Ok(());
+        };
         log.maybe_flush(now_ms)?;
         let flushed = log.flushed_offset();
         drop(guard);
@@ -178,13 +215,18 @@ impl Partition {
     /// the number deleted.
     pub fn apply_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         // Skipped (until the next check) while the cleaner holds the log.
-        let Some(mut guard) = self.log.try_write() else { return Ok(0) };
-        let Some(log) = guard.as_mut() else { return Ok(0) };
+        let Some(mut guard) = self.log.try_write() else {
+            return Ok(0);
+        };
+        let Some(log) = guard.as_mut() else {
+            return Ok(0);
+        };
         if log.is_offline() {
             return Ok(0);
         }
         let deleted = log.delete_old_segments(self.high_watermark(), now_ms)?;
-        self.log_start_offset.store(log.log_start_offset(), Ordering::Release);
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
         Ok(deleted)
     }
 
@@ -202,11 +244,19 @@ impl Partition {
     /// Compacts the log's dirty section. Holds the log's write lock for the
     /// whole pass: appends to this partition wait until it is done (run it on
     /// a blocking thread).
-    pub fn clean(&self, now_ms: i64, dedupe_buffer_bytes: usize, throttle: &mut dyn FnMut(usize)) -> Result<Option<CleanerStats>, LogError> {
+    pub fn clean(
+        &self,
+        now_ms: i64,
+        dedupe_buffer_bytes: usize,
+        throttle: &mut dyn FnMut(usize),
+    ) -> Result<Option<CleanerStats>, LogError> {
         let mut guard = self.log.write();
-        let Some(log) = guard.as_mut() else { return Ok(None) };
+        let Some(log) = guard.as_mut() else {
+            return Ok(None);
+        };
         let stats = log.clean(self.high_watermark(), now_ms, dedupe_buffer_bytes, throttle)?;
-        self.log_start_offset.store(log.log_start_offset(), Ordering::Release);
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
         Ok(Some(stats))
     }
 
@@ -264,11 +314,15 @@ impl PartitionError {
     /// Kafka's error code for this failure.
     pub fn error_code(&self) -> i16 {
         match self {
-            PartitionError::Removed => kafka_protocol::error::ResponseError::NotLeaderOrFollower.code(),
+            PartitionError::Removed => {
+                kafka_protocol::error::ResponseError::NotLeaderOrFollower.code()
+            }
             PartitionError::Append(e) => e.error_code(),
             PartitionError::Read(e) => e.error_code(),
             PartitionError::Log(e) => e.error_code(),
-            PartitionError::FlushTask(_) => kafka_protocol::error::ResponseError::KafkaStorageError.code(),
+            PartitionError::FlushTask(_) => {
+                kafka_protocol::error::ResponseError::KafkaStorageError.code()
+            }
             PartitionError::DeleteRecords(e) => e.error_code(),
         }
     }
@@ -278,6 +332,9 @@ impl PartitionError {
         matches!(self, PartitionError::Log(_) | PartitionError::FlushTask(_))
             || matches!(self, PartitionError::Append(AppendError::Storage(_)))
             || matches!(self, PartitionError::Read(ReadError::Storage(_)))
-            || matches!(self, PartitionError::DeleteRecords(strom_log::DeleteRecordsError::Storage(_)))
+            || matches!(
+                self,
+                PartitionError::DeleteRecords(strom_log::DeleteRecordsError::Storage(_))
+            )
     }
 }

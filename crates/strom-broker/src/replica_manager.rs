@@ -35,7 +35,12 @@ pub(crate) struct ReplicaManager {
 }
 
 impl ReplicaManager {
-    pub fn new(node_id: i32, config: Arc<BrokerConfig>, log_manager: LogManager, loaded: BTreeMap<TopicPartition, Log>) -> Self {
+    pub fn new(
+        node_id: i32,
+        config: Arc<BrokerConfig>,
+        log_manager: LogManager,
+        loaded: BTreeMap<TopicPartition, Log>,
+    ) -> Self {
         ReplicaManager {
             node_id,
             config: RwLock::new(config),
@@ -46,10 +51,19 @@ impl ReplicaManager {
     }
 
     /// The partition if this broker leads it, else the error Kafka answers.
-    pub fn leader_partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, ResponseError> {
+    pub fn leader_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<Partition>, ResponseError> {
         let topics = self.topics.read();
-        let Some(t) = topics.get(topic) else { return Err(ResponseError::UnknownTopicOrPartition) };
-        match usize::try_from(partition).ok().and_then(|i| t.partitions.get(i)) {
+        let Some(t) = topics.get(topic) else {
+            return Err(ResponseError::UnknownTopicOrPartition);
+        };
+        match usize::try_from(partition)
+            .ok()
+            .and_then(|i| t.partitions.get(i))
+        {
             None => Err(ResponseError::UnknownTopicOrPartition),
             Some(None) => Err(ResponseError::NotLeaderOrFollower),
             Some(Some(p)) => Ok(p.clone()),
@@ -58,36 +72,58 @@ impl ReplicaManager {
 
     /// The partitions of `topic` this broker leads.
     pub fn topic_partitions(&self, topic: &str) -> Vec<Arc<Partition>> {
-        self.topics.read().get(topic).map(|t| t.partitions.iter().flatten().cloned().collect()).unwrap_or_default()
+        self.topics
+            .read()
+            .get(topic)
+            .map(|t| t.partitions.iter().flatten().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
-        self.topics.read().values().flat_map(|t| t.partitions.iter().flatten().cloned()).collect()
+        self.topics
+            .read()
+            .values()
+            .flat_map(|t| t.partitions.iter().flatten().cloned())
+            .collect()
     }
 
     /// Brings hosted partitions in line with `image`, with `config` (the
     /// effective broker config) supplying the topic defaults.
-    pub fn apply_image(&self, image: &MetadataImage, config: Arc<BrokerConfig>) -> Result<(), LogError> {
+    pub fn apply_image(
+        &self,
+        image: &MetadataImage,
+        config: Arc<BrokerConfig>,
+    ) -> Result<(), LogError> {
         *self.config.write() = config;
         let now = crate::broker::now_ms();
         let current = self.topics.read().clone();
         let mut next: HashMap<Arc<str>, Arc<TopicPartitions>> = HashMap::new();
         {
             let manager_guard = self.log_manager.lock();
-            let Some(manager) = manager_guard.as_ref() else { return Ok(()) };
+            let Some(manager) = manager_guard.as_ref() else {
+                return Ok(());
+            };
             let mut unclaimed = self.unclaimed.lock();
             for topic in image.topics() {
                 let name: Arc<str> = Arc::from(topic.name.as_str());
                 let topic_id = Uuid::from_bytes(topic.topic_id.to_bytes());
                 let existing = current.get(&name).filter(|t| t.topic_id == topic_id);
                 let config = self.log_config(image, &topic.name);
-                let count = topic.partitions.keys().next_back().map(|&p| p as usize + 1).unwrap_or(0);
+                let count = topic
+                    .partitions
+                    .keys()
+                    .next_back()
+                    .map(|&p| p as usize + 1)
+                    .unwrap_or(0);
                 let mut partitions: Vec<Option<Arc<Partition>>> = vec![None; count];
                 for (&index, pimage) in &topic.partitions {
                     if pimage.leader != self.node_id {
                         continue;
                     }
-                    if let Some(p) = existing.and_then(|t| t.partitions.get(index as usize)).and_then(|p| p.clone()) {
+                    if let Some(p) = existing
+                        .and_then(|t| t.partitions.get(index as usize))
+                        .and_then(|p| p.clone())
+                    {
                         p.set_leader_epoch(pimage.leader_epoch);
                         p.reconfigure(config.clone());
                         partitions[index as usize] = Some(p);
@@ -101,16 +137,31 @@ impl ReplicaManager {
                         }
                         None => manager.create_log(&tp, config.clone(), now)?,
                     };
-                    partitions[index as usize] =
-                        Some(Arc::new(Partition::new(name.clone(), index, pimage.leader_epoch, log)));
+                    partitions[index as usize] = Some(Arc::new(Partition::new(
+                        name.clone(),
+                        index,
+                        pimage.leader_epoch,
+                        log,
+                    )));
                 }
-                next.insert(name, Arc::new(TopicPartitions { topic_id, partitions }));
+                next.insert(
+                    name,
+                    Arc::new(TopicPartitions {
+                        topic_id,
+                        partitions,
+                    }),
+                );
             }
             // Logs on disk that no partition in the metadata owns: the topic
             // was deleted while this broker was down.
             let stray: Vec<TopicPartition> = unclaimed
                 .keys()
-                .filter(|tp| image.topic(&tp.topic).map(|t| !t.partitions.contains_key(&tp.partition)).unwrap_or(true))
+                .filter(|tp| {
+                    image
+                        .topic(&tp.topic)
+                        .map(|t| !t.partitions.contains_key(&tp.partition))
+                        .unwrap_or(true)
+                })
                 .cloned()
                 .collect();
             for tp in stray {
@@ -131,7 +182,11 @@ impl ReplicaManager {
                         .and_then(|n| n.partitions.get(i).cloned().flatten())
                         .is_none()
                 };
-                t.partitions.iter().enumerate().filter(move |(i, p)| p.is_some() && gone(*i)).filter_map(|(_, p)| p.clone())
+                t.partitions
+                    .iter()
+                    .enumerate()
+                    .filter(move |(i, p)| p.is_some() && gone(*i))
+                    .filter_map(|(_, p)| p.clone())
             })
             .collect();
         *self.topics.write() = next;
@@ -147,7 +202,10 @@ impl ReplicaManager {
     }
 
     fn log_config(&self, image: &MetadataImage, topic: &str) -> LogConfig {
-        log_config_from(&TopicConfig::resolve(&self.config.read(), image.topic_config(topic)))
+        log_config_from(&TopicConfig::resolve(
+            &self.config.read(),
+            image.topic_config(topic),
+        ))
     }
 
     /// Flushes and closes every log and leaves the clean-shutdown marker.
@@ -174,8 +232,17 @@ pub(crate) fn log_config_from(tc: &TopicConfig) -> LogConfig {
         flush_messages: tc.flush_messages,
         flush_ms: tc.flush_ms,
         // Time and size retention apply only when cleanup.policy includes delete, as in Kafka.
-        retention_ms: tc.cleanup_policy.delete.then_some(tc.retention_ms).flatten().map(|ms| ms.min(i64::MAX as u64) as i64),
-        retention_bytes: tc.cleanup_policy.delete.then_some(tc.retention_bytes).flatten(),
+        retention_ms: tc
+            .cleanup_policy
+            .delete
+            .then_some(tc.retention_ms)
+            .flatten()
+            .map(|ms| ms.min(i64::MAX as u64) as i64),
+        retention_bytes: tc
+            .cleanup_policy
+            .delete
+            .then_some(tc.retention_bytes)
+            .flatten(),
         compact: tc.cleanup_policy.compact,
         delete_retention_ms: tc.delete_retention_ms.min(i64::MAX as u64) as i64,
         min_compaction_lag_ms: tc.min_compaction_lag_ms.min(i64::MAX as u64) as i64,
@@ -183,7 +250,9 @@ pub(crate) fn log_config_from(tc: &TopicConfig) -> LogConfig {
         min_cleanable_dirty_ratio: tc.min_cleanable_dirty_ratio,
         message_timestamp_type: match tc.message_timestamp_type {
             strom_config::TimestampType::CreateTime => strom_records::TimestampType::CreateTime,
-            strom_config::TimestampType::LogAppendTime => strom_records::TimestampType::LogAppendTime,
+            strom_config::TimestampType::LogAppendTime => {
+                strom_records::TimestampType::LogAppendTime
+            }
         },
     }
 }

@@ -10,7 +10,12 @@ use tracing::warn;
 use crate::broker::BrokerState;
 use crate::connection;
 
-pub(crate) async fn run(state: Arc<BrokerState>, listener: TcpListener, name: Arc<str>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    state: Arc<BrokerState>,
+    listener: TcpListener,
+    name: Arc<str>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -30,7 +35,10 @@ pub(crate) async fn run(state: Arc<BrokerState>, listener: TcpListener, name: Ar
     }
     // Connections see the same signal; give in-flight replies a moment.
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(std::time::Duration::from_secs(5), drain).await.is_err() {
+    if tokio::time::timeout(std::time::Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
         connections.abort_all();
     }
 }

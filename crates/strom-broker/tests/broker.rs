@@ -9,14 +9,19 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use strom_records::{BatchBuilder, Compression, RecordBatch, TimestampType};
 use strom_broker::{Broker, BrokerOptions};
+use strom_records::{BatchBuilder, Compression, RecordBatch, TimestampType};
 use support::{config, create_topic, fetch, produce, start, Client};
 
 fn batch(values: &[&str], ts: i64) -> Bytes {
     let mut b = BatchBuilder::new(Compression::None, TimestampType::CreateTime);
     for (i, v) in values.iter().enumerate() {
-        b.append(ts + i as i64, Some(format!("k{i}").as_bytes()), Some(v.as_bytes()), &[]);
+        b.append(
+            ts + i as i64,
+            Some(format!("k{i}").as_bytes()),
+            Some(v.as_bytes()),
+            &[],
+        );
     }
     b.build(0)
 }
@@ -31,7 +36,10 @@ fn values_of(records: &Bytes) -> Vec<(i64, String)> {
         }
         let b = RecordBatch::new(rest.split_to(len)).unwrap();
         for r in b.records().unwrap() {
-            out.push((b.base_offset() + r.offset_delta as i64, String::from_utf8(r.value.unwrap().to_vec()).unwrap()));
+            out.push((
+                b.base_offset() + r.offset_delta as i64,
+                String::from_utf8(r.value.unwrap().to_vec()).unwrap(),
+            ));
         }
     }
     out
@@ -44,7 +52,11 @@ async fn produce_fetch_and_restart_keep_every_record_at_its_offset() {
     let mut c = Client::connect(&broker).await;
 
     let created = create_topic(&mut c, "orders", 3, &[]).await;
-    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+    assert_eq!(
+        created.topics[0].error_code, 0,
+        "{:?}",
+        created.topics[0].error_message
+    );
     assert_eq!(created.topics[0].num_partitions, 3);
     let again = create_topic(&mut c, "orders", 3, &[]).await;
     assert_eq!(again.topics[0].error_code, 36, "TOPIC_ALREADY_EXISTS");
@@ -57,12 +69,20 @@ async fn produce_fetch_and_restart_keep_every_record_at_its_offset() {
     let got = fetch(&mut c, "orders", 1, 0, 0, 1).await;
     assert_eq!(got.error_code, 0);
     assert_eq!(got.high_watermark, 5);
-    let expect: Vec<(i64, String)> = ["a", "b", "c", "d", "e"].iter().enumerate().map(|(i, v)| (i as i64, v.to_string())).collect();
+    let expect: Vec<(i64, String)> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as i64, v.to_string()))
+        .collect();
     assert_eq!(values_of(got.records.as_ref().unwrap()), expect);
 
     let from3 = fetch(&mut c, "orders", 1, 3, 0, 1).await;
     let vals = values_of(from3.records.as_ref().unwrap());
-    assert_eq!(vals.first().map(|v| v.0), Some(3), "fetch at 3 starts with the batch holding offset 3");
+    assert_eq!(
+        vals.first().map(|v| v.0),
+        Some(3),
+        "fetch at 3 starts with the batch holding offset 3"
+    );
 
     let past = fetch(&mut c, "orders", 1, 6, 0, 1).await;
     assert_eq!(past.error_code, 1, "OFFSET_OUT_OF_RANGE");
@@ -91,8 +111,14 @@ async fn long_poll_returns_as_soon_as_data_arrives() {
     produce(&mut producer, "poll", 0, 1, batch(&["late"], 5)).await;
     let got = waiter.await.unwrap();
     let waited = started.elapsed();
-    assert_eq!(values_of(got.records.as_ref().unwrap()), vec![(0, "late".to_string())]);
-    assert!(waited < Duration::from_secs(5), "fetch waited {waited:?}, not woken by the append");
+    assert_eq!(
+        values_of(got.records.as_ref().unwrap()),
+        vec![(0, "late".to_string())]
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "fetch waited {waited:?}, not woken by the append"
+    );
     broker.shutdown().await.unwrap();
 }
 
@@ -103,15 +129,24 @@ async fn bad_frames_close_only_their_connection() {
 
     let mut huge = Client::connect(&broker).await;
     huge.send_raw(&0x7fff_fff0i32.to_be_bytes()).await;
-    assert!(huge.read_frame().await.is_none(), "oversized frame must close the connection");
+    assert!(
+        huge.read_frame().await.is_none(),
+        "oversized frame must close the connection"
+    );
 
     let mut unknown = Client::connect(&broker).await;
-    unknown.send_raw(&[0, 0, 0, 8, 0x7f, 0x00, 0, 0, 0, 0, 0, 1]).await;
-    assert!(unknown.read_frame().await.is_none(), "unknown api key must close the connection");
+    unknown
+        .send_raw(&[0, 0, 0, 8, 0x7f, 0x00, 0, 0, 0, 0, 0, 1])
+        .await;
+    assert!(
+        unknown.read_frame().await.is_none(),
+        "unknown api key must close the connection"
+    );
 
     // ApiVersions v127: UNSUPPORTED_VERSION, answered in v0 with our ranges.
     let mut old = Client::connect(&broker).await;
-    old.send_raw(&[0, 0, 0, 10, 0, 18, 0, 127, 0, 0, 0, 9, 0xff, 0xff]).await;
+    old.send_raw(&[0, 0, 0, 10, 0, 18, 0, 127, 0, 0, 0, 9, 0xff, 0xff])
+        .await;
     let mut resp = old.read_frame().await.expect("an answer");
     assert_eq!(resp.get_i32(), 9);
     let body = ApiVersionsResponse::decode(&mut resp, 0).unwrap();
@@ -121,7 +156,9 @@ async fn bad_frames_close_only_their_connection() {
 
     // The broker still serves.
     let mut c = Client::connect(&broker).await;
-    let md: MetadataResponse = c.request(ApiKey::Metadata, 12, &MetadataRequest::default()).await;
+    let md: MetadataResponse = c
+        .request(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
     assert_eq!(md.brokers.len(), 1);
     broker.shutdown().await.unwrap();
 }
@@ -139,7 +176,9 @@ async fn pipelined_requests_are_answered_in_order() {
             .with_request_api_version(9)
             .with_correlation_id(corr);
         let mut body = BytesMut::new();
-        header.encode(&mut body, ApiKey::Metadata.request_header_version(9)).unwrap();
+        header
+            .encode(&mut body, ApiKey::Metadata.request_header_version(9))
+            .unwrap();
         MetadataRequest::default().encode(&mut body, 9).unwrap();
         frames.put_i32(body.len() as i32);
         frames.extend_from_slice(&body);
@@ -147,7 +186,8 @@ async fn pipelined_requests_are_answered_in_order() {
     c.send_raw(&frames).await;
     for corr in 100..150 {
         let mut resp = c.read_frame().await.unwrap();
-        let h = ResponseHeader::decode(&mut resp, ApiKey::Metadata.response_header_version(9)).unwrap();
+        let h =
+            ResponseHeader::decode(&mut resp, ApiKey::Metadata.response_header_version(9)).unwrap();
         assert_eq!(h.correlation_id, corr);
     }
     broker.shutdown().await.unwrap();
@@ -158,11 +198,24 @@ async fn log_append_time_topics_stamp_the_broker_clock() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start(dir.path()).await;
     let mut c = Client::connect(&broker).await;
-    let created = create_topic(&mut c, "lat", 1, &[("message.timestamp.type", "LogAppendTime")]).await;
+    let created = create_topic(
+        &mut c,
+        "lat",
+        1,
+        &[("message.timestamp.type", "LogAppendTime")],
+    )
+    .await;
     assert_eq!(created.topics[0].error_code, 0);
-    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let r = produce(&mut c, "lat", 0, 1, batch(&["x"], 42)).await;
-    assert!(r.log_append_time_ms >= before, "log_append_time {} < {before}", r.log_append_time_ms);
+    assert!(
+        r.log_append_time_ms >= before,
+        "log_append_time {} < {before}",
+        r.log_append_time_ms
+    );
     let got = fetch(&mut c, "lat", 0, 0, 0, 1).await;
     let b = RecordBatch::new(got.records.unwrap()).unwrap();
     assert_eq!(b.timestamp_type(), TimestampType::LogAppendTime);
@@ -185,13 +238,22 @@ async fn each_listener_answers_metadata_with_its_own_advertised_endpoints() {
         ],
     );
     let broker = Broker::start(BrokerOptions { config }).await.unwrap();
-    assert!(broker.listener_addr("CONTROLLER").is_none(), "controller listeners are not served to clients");
+    assert!(
+        broker.listener_addr("CONTROLLER").is_none(),
+        "controller listeners are not served to clients"
+    );
     for name in ["PLAINTEXT", "EXTERNAL"] {
         let addr = broker.listener_addr(name).unwrap();
         let mut c = Client::connect_to(addr).await;
-        let md: MetadataResponse = c.request(ApiKey::Metadata, 12, &MetadataRequest::default()).await;
+        let md: MetadataResponse = c
+            .request(ApiKey::Metadata, 12, &MetadataRequest::default())
+            .await;
         assert_eq!(md.brokers.len(), 1);
-        assert_eq!(md.brokers[0].port, addr.port() as i32, "{name} clients must be told the {name} port");
+        assert_eq!(
+            md.brokers[0].port,
+            addr.port() as i32,
+            "{name} clients must be told the {name} port"
+        );
     }
     broker.shutdown().await.unwrap();
 }

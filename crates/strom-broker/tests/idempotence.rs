@@ -16,7 +16,11 @@ use support::{start, Client};
 /// The idempotent producer's view of the broker: one partition per topic,
 /// acks=all.
 impl Client {
-    async fn init_producer_id(&mut self, version: i16, req: InitProducerIdRequest) -> InitProducerIdResponse {
+    async fn init_producer_id(
+        &mut self,
+        version: i16,
+        req: InitProducerIdRequest,
+    ) -> InitProducerIdResponse {
         self.request(ApiKey::InitProducerId, version, &req).await
     }
 
@@ -31,7 +35,11 @@ impl Client {
         assert_eq!(resp.topics[0].error_code, 0);
     }
 
-    async fn produce(&mut self, topic: &str, records: Bytes) -> produce_response::PartitionProduceResponse {
+    async fn produce(
+        &mut self,
+        topic: &str,
+        records: Bytes,
+    ) -> produce_response::PartitionProduceResponse {
         support::produce(self, topic, 0, -1, records).await
     }
 
@@ -43,7 +51,10 @@ impl Client {
         for batch in RecordBatch::iter(part.records.clone().unwrap_or_default()) {
             let batch = batch.unwrap();
             for r in batch.records().unwrap() {
-                out.push((r.offset(), String::from_utf8(r.value.unwrap().to_vec()).unwrap()));
+                out.push((
+                    r.offset(),
+                    String::from_utf8(r.value.unwrap().to_vec()).unwrap(),
+                ));
             }
         }
         (out, part.high_watermark)
@@ -60,7 +71,8 @@ fn idempotent_init() -> InitProducerIdRequest {
 }
 
 fn batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
-    let mut b = BatchBuilder::new(Compression::None, TimestampType::CreateTime).producer(pid, epoch, seq);
+    let mut b =
+        BatchBuilder::new(Compression::None, TimestampType::CreateTime).producer(pid, epoch, seq);
     for v in values {
         b.append(1_000, None, Some(v.as_bytes()), &[]);
     }
@@ -89,12 +101,20 @@ async fn init_producer_id_gives_distinct_ids_across_calls_and_restarts() {
     assert_eq!((resp.error_code, resp.producer_epoch), (0, 0));
     assert!(ids.insert(resp.producer_id.0));
     bump.producer_epoch = -1;
-    assert_eq!(c.init_producer_id(4, bump).await.error_code, 42, "INVALID_REQUEST: id without epoch");
+    assert_eq!(
+        c.init_producer_id(4, bump).await.error_code,
+        42,
+        "INVALID_REQUEST: id without epoch"
+    );
 
     let mut txn = idempotent_init();
     txn.transactional_id = Some(TransactionalId(StrBytes::from_static_str("tx-1")));
     let resp = c.init_producer_id(4, txn.clone()).await;
-    assert_eq!((resp.error_code, resp.producer_id.0), (15, -1), "COORDINATOR_NOT_AVAILABLE");
+    assert_eq!(
+        (resp.error_code, resp.producer_id.0),
+        (15, -1),
+        "COORDINATOR_NOT_AVAILABLE"
+    );
     txn.transactional_id = Some(TransactionalId(StrBytes::from_static_str("")));
     assert_eq!(c.init_producer_id(4, txn).await.error_code, 42);
 
@@ -104,7 +124,10 @@ async fn init_producer_id_gives_distinct_ids_across_calls_and_restarts() {
     let mut c = Client::connect(&broker).await;
     for _ in 0..3 {
         let (id, _) = c.new_producer().await;
-        assert!(id >= 1000, "after a restart ids come from a new block, got {id}");
+        assert!(
+            id >= 1000,
+            "after a restart ids come from a new block, got {id}"
+        );
         assert!(ids.insert(id), "id {id} issued again after a restart");
     }
     broker.shutdown().await.unwrap();
@@ -123,10 +146,20 @@ async fn retries_are_answered_with_the_original_offset_and_stored_once() {
     let second = c.produce("idem", batch(pid, epoch, 2, &["c"])).await;
     assert_eq!((second.error_code, second.base_offset), (0, 2));
     let retry = c.produce("idem", batch(pid, epoch, 0, &["a", "b"])).await;
-    assert_eq!((retry.error_code, retry.base_offset), (0, 0), "a retry gets its original offset");
+    assert_eq!(
+        (retry.error_code, retry.base_offset),
+        (0, 0),
+        "a retry gets its original offset"
+    );
     let (values, high_watermark) = c.values("idem").await;
-    assert_eq!(values, vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]);
-    assert_eq!(high_watermark, 3, "a duplicate does not move the high watermark");
+    assert_eq!(
+        values,
+        vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]
+    );
+    assert_eq!(
+        high_watermark, 3,
+        "a duplicate does not move the high watermark"
+    );
 
     let gap = c.produce("idem", batch(pid, epoch, 5, &["x"])).await;
     assert_eq!(gap.error_code, 45, "OUT_OF_ORDER_SEQUENCE_NUMBER");
@@ -149,7 +182,13 @@ async fn retries_are_answered_with_the_original_offset_and_stored_once() {
     assert_eq!(fenced.error_code, 47);
     let next = c.produce("idem", batch(pid, epoch + 1, 1, &["e"])).await;
     assert_eq!((next.error_code, next.base_offset), (0, 4));
-    let values: Vec<String> = c.values("idem").await.0.into_iter().map(|(_, v)| v).collect();
+    let values: Vec<String> = c
+        .values("idem")
+        .await
+        .0
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
     assert_eq!(values, ["a", "b", "c", "d", "e"]);
     broker.shutdown().await.unwrap();
 }

@@ -218,7 +218,8 @@ impl BrokerConfig {
             enable: cfg.boolean("log.cleaner.enable"),
             threads: int_of(&cfg, "log.cleaner.threads"),
             backoff_ms: u64::try_from(cfg.int("log.cleaner.backoff.ms")).unwrap_or(15_000),
-            dedupe_buffer_size: u64::try_from(cfg.int("log.cleaner.dedupe.buffer.size")).unwrap_or(134_217_728),
+            dedupe_buffer_size: u64::try_from(cfg.int("log.cleaner.dedupe.buffer.size"))
+                .unwrap_or(134_217_728),
             io_max_bytes_per_second: cfg.double("log.cleaner.io.max.bytes.per.second"),
         };
         let groups = GroupCoordinatorConfig {
@@ -475,7 +476,9 @@ impl Effective<'_> {
     }
 
     fn double(&self, name: &str) -> f64 {
-        self.value(name).and_then(|v| v.as_double()).unwrap_or(f64::MAX)
+        self.value(name)
+            .and_then(|v| v.as_double())
+            .unwrap_or(f64::MAX)
     }
 
     fn boolean(&self, name: &str) -> bool {

@@ -37,8 +37,10 @@ pub(crate) struct DynamicValue {
 pub fn validate_dynamic_broker_configs(
     changes: &BTreeMap<String, String>,
 ) -> Result<(), ConfigError> {
-    let changes: BTreeMap<String, Option<String>> =
-        changes.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+    let changes: BTreeMap<String, Option<String>> = changes
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
     validate_dynamic_broker_changes(&changes)
 }
 

@@ -42,7 +42,8 @@ mod topic_config;
 mod topic_defs;
 
 pub use broker_config::{
-    broker_config_def, BrokerConfig, CleanerConfig, GroupCoordinatorConfig, WILDCARD_ADVERTISED_HOST,
+    broker_config_def, BrokerConfig, CleanerConfig, GroupCoordinatorConfig,
+    WILDCARD_ADVERTISED_HOST,
 };
 pub use broker_defs::BROKER_CONFIGS;
 pub use def::{ConfigDef, ConfigType, Conversion, Synonym, Validity};

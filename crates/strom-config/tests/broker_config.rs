@@ -531,7 +531,10 @@ fn only_plaintext_listeners_are_served() {
 #[test]
 fn inert_keys_lists_only_what_was_set_and_is_not_acted_on() {
     let c = config("num.io.threads=16\nlog.segment.bytes=1048576\nlog.cleaner.enable=false\nnum.network.threads=4");
-    assert_eq!(c.inert_keys(), vec!["num.network.threads", "num.io.threads"]);
+    assert_eq!(
+        c.inert_keys(),
+        vec!["num.network.threads", "num.io.threads"]
+    );
     for key in c.inert_keys() {
         let def = BROKER_CONFIGS.iter().find(|d| d.name == key).unwrap();
         assert!(!def.acted_on, "{key}");

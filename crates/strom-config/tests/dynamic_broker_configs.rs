@@ -594,6 +594,16 @@ fn deleting_a_key_checks_only_that_it_is_known_and_dynamic() {
     use strom_config::validate_dynamic_broker_changes;
     let delete = |k: &str| std::collections::BTreeMap::from([(k.to_string(), None)]);
     assert!(validate_dynamic_broker_changes(&delete("log.retention.ms")).is_ok());
-    assert_eq!(validate_dynamic_broker_changes(&delete("log.dirs")).unwrap_err().kafka_error_code(), 42);
-    assert_eq!(validate_dynamic_broker_changes(&delete("no.such.key")).unwrap_err().kafka_error_code(), 40);
+    assert_eq!(
+        validate_dynamic_broker_changes(&delete("log.dirs"))
+            .unwrap_err()
+            .kafka_error_code(),
+        42
+    );
+    assert_eq!(
+        validate_dynamic_broker_changes(&delete("no.such.key"))
+            .unwrap_err()
+            .kafka_error_code(),
+        40
+    );
 }

@@ -11,9 +11,9 @@ use crate::api::*;
 use crate::assignor::{self, AssignmentSpec, ASSIGNORS};
 use crate::consumer_group::*;
 use crate::group_shard::GroupShard;
-use crate::TopicMetadata as TopicLookup;
 use crate::records::*;
 use crate::timer::TimerKey;
+use crate::TopicMetadata as TopicLookup;
 
 const LEAVE_EPOCH: i32 = -1;
 const STATIC_LEAVE_EPOCH: i32 = -2;
@@ -24,11 +24,22 @@ fn code(e: ResponseError) -> ErrorCode {
 }
 
 fn failure(error: ResponseError, message: impl Into<String>) -> ConsumerHeartbeatResponse {
-    ConsumerHeartbeatResponse { error_code: error.code(), error_message: Some(message.into()), member_epoch: -1, ..Default::default() }
+    ConsumerHeartbeatResponse {
+        error_code: error.code(),
+        error_message: Some(message.into()),
+        member_epoch: -1,
+        ..Default::default()
+    }
 }
 
 impl GroupShard {
-    pub fn consumer_group_heartbeat(&mut self, reply_to: ReplyId, req: ConsumerHeartbeatRequest, topics: &dyn TopicLookup, now_ms: i64) {
+    pub fn consumer_group_heartbeat(
+        &mut self,
+        reply_to: ReplyId,
+        req: ConsumerHeartbeatRequest,
+        topics: &dyn TopicLookup,
+        now_ms: i64,
+    ) {
         let response = match self.try_consumer_heartbeat(req, topics, now_ms) {
             Ok(r) => r,
             Err(r) => r,
@@ -43,20 +54,33 @@ impl GroupShard {
         now_ms: i64,
     ) -> Result<ConsumerHeartbeatResponse, ConsumerHeartbeatResponse> {
         if req.group_id.is_empty() {
-            return Err(failure(ResponseError::InvalidGroupId, "the group id is empty"));
+            return Err(failure(
+                ResponseError::InvalidGroupId,
+                "the group id is empty",
+            ));
         }
         // An empty regex is "no regex" (librdkafka sends it alongside topic names).
-        if req.subscribed_topic_regex.as_deref().is_some_and(|r| !r.is_empty()) {
+        if req
+            .subscribed_topic_regex
+            .as_deref()
+            .is_some_and(|r| !r.is_empty())
+        {
             return Err(failure(ResponseError::InvalidRequest, "subscribed_topic_regex is not supported by this broker yet; subscribe to topic names"));
         }
         if let Some(a) = &req.server_assignor {
             if !ASSIGNORS.contains(&a.as_str()) {
-                return Err(failure(ResponseError::UnsupportedAssignor, format!("assignor {a} is not one of {}", ASSIGNORS.join(", "))));
+                return Err(failure(
+                    ResponseError::UnsupportedAssignor,
+                    format!("assignor {a} is not one of {}", ASSIGNORS.join(", ")),
+                ));
             }
         }
         if let Some(classic) = self.groups.get(&req.group_id) {
             if !classic.members.is_empty() || !classic.pending_members.is_empty() {
-                return Err(failure(ResponseError::GroupIdNotFound, format!("group {} is a classic group with members", req.group_id)));
+                return Err(failure(
+                    ResponseError::GroupIdNotFound,
+                    format!("group {} is a classic group with members", req.group_id),
+                ));
             }
             // An empty classic group (offsets only) becomes a consumer group; its offsets stay.
             self.groups.remove(&req.group_id);
@@ -67,24 +91,47 @@ impl GroupShard {
         }
         let group_id = req.group_id.clone();
         let max_size = self.config.consumer_max_size;
-        let group = self.consumer_groups.entry(group_id.clone()).or_insert_with(|| ConsumerGroup::new(group_id.clone()));
+        let group = self
+            .consumer_groups
+            .entry(group_id.clone())
+            .or_insert_with(|| ConsumerGroup::new(group_id.clone()));
         let mut changed_group = false;
         let member_id = if req.member_epoch == 0 {
             if req.subscribed_topic_names.is_none() {
-                return Err(failure(ResponseError::InvalidRequest, "subscribed_topic_names must be set when joining"));
+                return Err(failure(
+                    ResponseError::InvalidRequest,
+                    "subscribed_topic_names must be set when joining",
+                ));
             }
             if req.rebalance_timeout_ms < 0 && req.member_id.is_empty() {
-                return Err(failure(ResponseError::InvalidRequest, "rebalance_timeout_ms must be set when joining"));
+                return Err(failure(
+                    ResponseError::InvalidRequest,
+                    "rebalance_timeout_ms must be set when joining",
+                ));
             }
-            let member_id = if req.member_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { req.member_id.clone() };
+            let member_id = if req.member_id.is_empty() {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                req.member_id.clone()
+            };
             let mut member = ConsumerMember::new(member_id.clone());
             if let Some(instance) = &req.instance_id {
                 // KIP-345 for KIP-848: a static member coming back takes over its
                 // predecessor's epoch and assignment.
-                let previous = group.members.values().find(|m| m.instance_id.as_deref() == Some(instance)).cloned();
+                let previous = group
+                    .members
+                    .values()
+                    .find(|m| m.instance_id.as_deref() == Some(instance))
+                    .cloned();
                 if let Some(prev) = previous {
                     if prev.member_epoch != STATIC_LEAVE_EPOCH && prev.member_id != member_id {
-                        return Err(failure(ResponseError::UnreleasedInstanceId, format!("instance id {instance} is in use by member {}", prev.member_id)));
+                        return Err(failure(
+                            ResponseError::UnreleasedInstanceId,
+                            format!(
+                                "instance id {instance} is in use by member {}",
+                                prev.member_id
+                            ),
+                        ));
                     }
                     group.members.remove(&prev.member_id);
                     if let Some(target) = group.target.remove(&prev.member_id) {
@@ -95,13 +142,22 @@ impl GroupShard {
                     member.assigned = prev.assigned.clone();
                     member.state = prev.state;
                     member.pending_revocation = prev.pending_revocation.clone();
-                    self.timers.cancel(&TimerKey::ConsumerSession { group: group_id.clone(), member_id: prev.member_id.clone() });
+                    self.timers.cancel(&TimerKey::ConsumerSession {
+                        group: group_id.clone(),
+                        member_id: prev.member_id.clone(),
+                    });
                     self.out_member_tombstones(&group_id, &prev.member_id);
                 }
             }
-            let group = self.consumer_groups.get_mut(&group_id).expect("group inserted above");
+            let group = self
+                .consumer_groups
+                .get_mut(&group_id)
+                .expect("group inserted above");
             if !group.members.contains_key(&member_id) && group.members.len() >= max_size {
-                return Err(failure(ResponseError::GroupMaxSizeReached, format!("group {group_id} has reached group.consumer.max.size")));
+                return Err(failure(
+                    ResponseError::GroupMaxSizeReached,
+                    format!("group {group_id} has reached group.consumer.max.size"),
+                ));
             }
             // A member rejoining with epoch 0 starts over: the new entry replaces it.
             group.members.insert(member_id.clone(), member);
@@ -109,16 +165,27 @@ impl GroupShard {
             member_id
         } else {
             let Some(member) = group.members.get(&req.member_id) else {
-                return Err(failure(ResponseError::UnknownMemberId, format!("member {} is not in group {group_id}", req.member_id)));
+                return Err(failure(
+                    ResponseError::UnknownMemberId,
+                    format!("member {} is not in group {group_id}", req.member_id),
+                ));
             };
-            if let Some(err) = check_member_epoch(member, req.member_epoch, req.topic_partitions.as_deref()) {
+            if let Some(err) =
+                check_member_epoch(member, req.member_epoch, req.topic_partitions.as_deref())
+            {
                 return Err(err);
             }
             req.member_id.clone()
         };
-        let group = self.consumer_groups.get_mut(&group_id).expect("group present");
+        let group = self
+            .consumer_groups
+            .get_mut(&group_id)
+            .expect("group present");
         let member = group.members.get_mut(&member_id).expect("member present");
-        let before_subscription = (member.subscribed_topic_names.clone(), member.server_assignor.clone());
+        let before_subscription = (
+            member.subscribed_topic_names.clone(),
+            member.server_assignor.clone(),
+        );
         member.client_id = req.client_id.clone();
         member.client_host = req.client_host.clone();
         if req.instance_id.is_some() {
@@ -138,10 +205,21 @@ impl GroupShard {
         if req.server_assignor.is_some() {
             member.server_assignor = req.server_assignor.clone();
         }
-        let member_changed = changed_group || before_subscription != (member.subscribed_topic_names.clone(), member.server_assignor.clone());
+        let member_changed = changed_group
+            || before_subscription
+                != (
+                    member.subscribed_topic_names.clone(),
+                    member.server_assignor.clone(),
+                );
         if member_changed {
             let record = member_metadata_value(member);
-            self.write_consumer(RecordKey::ConsumerGroupMemberMetadata { group: group_id.clone(), member_id: member_id.clone() }, Some(record.encode()));
+            self.write_consumer(
+                RecordKey::ConsumerGroupMemberMetadata {
+                    group: group_id.clone(),
+                    member_id: member_id.clone(),
+                },
+                Some(record.encode()),
+            );
         }
         self.maybe_new_target(&group_id, member_changed, topics);
         let previous = self.consumer_groups[&group_id].members[&member_id].clone();
@@ -162,25 +240,47 @@ impl GroupShard {
             assignment: assignment_changed.then(|| to_pairs(&member.assigned)),
         };
         let session = now_ms + self.config.consumer_session_timeout_ms as i64;
-        self.timers.schedule(TimerKey::ConsumerSession { group: group_id.clone(), member_id: member_id.clone() }, session);
+        self.timers.schedule(
+            TimerKey::ConsumerSession {
+                group: group_id.clone(),
+                member_id: member_id.clone(),
+            },
+            session,
+        );
         Ok(response)
     }
 
     /// A member leaving (epoch -1), or a static member leaving for a restart
     /// (epoch -2: it keeps its assignment for the session timeout).
-    fn consumer_leave(&mut self, req: &ConsumerHeartbeatRequest, now_ms: i64) -> ConsumerHeartbeatResponse {
+    fn consumer_leave(
+        &mut self,
+        req: &ConsumerHeartbeatRequest,
+        now_ms: i64,
+    ) -> ConsumerHeartbeatResponse {
         let group_id = req.group_id.clone();
         let Some(group) = self.consumer_groups.get_mut(&group_id) else {
-            return failure(ResponseError::UnknownMemberId, format!("member {} is not in group {group_id}", req.member_id));
+            return failure(
+                ResponseError::UnknownMemberId,
+                format!("member {} is not in group {group_id}", req.member_id),
+            );
         };
         let Some(member) = group.members.get_mut(&req.member_id) else {
-            return failure(ResponseError::UnknownMemberId, format!("member {} is not in group {group_id}", req.member_id));
+            return failure(
+                ResponseError::UnknownMemberId,
+                format!("member {} is not in group {group_id}", req.member_id),
+            );
         };
         if req.member_epoch == STATIC_LEAVE_EPOCH && member.instance_id.is_some() {
             member.previous_member_epoch = member.member_epoch;
             member.member_epoch = STATIC_LEAVE_EPOCH;
             let session = now_ms + self.config.consumer_session_timeout_ms as i64;
-            self.timers.schedule(TimerKey::ConsumerSession { group: group_id, member_id: req.member_id.clone() }, session);
+            self.timers.schedule(
+                TimerKey::ConsumerSession {
+                    group: group_id,
+                    member_id: req.member_id.clone(),
+                },
+                session,
+            );
         } else {
             self.remove_consumer_member(&group_id, &req.member_id);
         }
@@ -193,9 +293,17 @@ impl GroupShard {
     }
 
     pub(crate) fn remove_consumer_member(&mut self, group_id: &str, member_id: &str) {
-        self.timers.cancel(&TimerKey::ConsumerSession { group: group_id.to_owned(), member_id: member_id.to_owned() });
-        self.timers.cancel(&TimerKey::ConsumerRebalance { group: group_id.to_owned(), member_id: member_id.to_owned() });
-        let Some(group) = self.consumer_groups.get_mut(group_id) else { return };
+        self.timers.cancel(&TimerKey::ConsumerSession {
+            group: group_id.to_owned(),
+            member_id: member_id.to_owned(),
+        });
+        self.timers.cancel(&TimerKey::ConsumerRebalance {
+            group: group_id.to_owned(),
+            member_id: member_id.to_owned(),
+        });
+        let Some(group) = self.consumer_groups.get_mut(group_id) else {
+            return;
+        };
         if group.members.remove(member_id).is_none() {
             return;
         }
@@ -208,42 +316,80 @@ impl GroupShard {
 
     fn out_member_tombstones(&mut self, group_id: &str, member_id: &str) {
         for key in [
-            RecordKey::ConsumerGroupCurrentMemberAssignment { group: group_id.to_owned(), member_id: member_id.to_owned() },
-            RecordKey::ConsumerGroupTargetAssignmentMember { group: group_id.to_owned(), member_id: member_id.to_owned() },
-            RecordKey::ConsumerGroupMemberMetadata { group: group_id.to_owned(), member_id: member_id.to_owned() },
+            RecordKey::ConsumerGroupCurrentMemberAssignment {
+                group: group_id.to_owned(),
+                member_id: member_id.to_owned(),
+            },
+            RecordKey::ConsumerGroupTargetAssignmentMember {
+                group: group_id.to_owned(),
+                member_id: member_id.to_owned(),
+            },
+            RecordKey::ConsumerGroupMemberMetadata {
+                group: group_id.to_owned(),
+                member_id: member_id.to_owned(),
+            },
         ] {
             self.write_consumer(key, None);
         }
     }
 
     fn write_consumer(&mut self, key: RecordKey, value: Option<Vec<u8>>) {
-        self.out.records.push((Bytes::from(key.encode()), value.map(Bytes::from)));
+        self.out
+            .records
+            .push((Bytes::from(key.encode()), value.map(Bytes::from)));
     }
 
     /// A new target assignment when membership or subscriptions changed, or
     /// when a subscribed topic appeared, vanished or grew.
-    fn maybe_new_target(&mut self, group_id: &str, membership_changed: bool, topics: &dyn TopicLookup) {
-        let Some(group) = self.consumer_groups.get(group_id) else { return };
+    fn maybe_new_target(
+        &mut self,
+        group_id: &str,
+        membership_changed: bool,
+        topics: &dyn TopicLookup,
+    ) {
+        let Some(group) = self.consumer_groups.get(group_id) else {
+            return;
+        };
         let metadata = subscribed_metadata(group, topics);
         if membership_changed || metadata != group.subscribed_metadata {
             self.bump_group_epoch_and_assign(group_id, Some(metadata));
         }
     }
 
-    fn bump_group_epoch_and_assign(&mut self, group_id: &str, metadata: Option<Vec<(String, uuid::Uuid, i32)>>) {
-        let Some(group) = self.consumer_groups.get_mut(group_id) else { return };
+    fn bump_group_epoch_and_assign(
+        &mut self,
+        group_id: &str,
+        metadata: Option<Vec<(String, uuid::Uuid, i32)>>,
+    ) {
+        let Some(group) = self.consumer_groups.get_mut(group_id) else {
+            return;
+        };
         let metadata = metadata.unwrap_or_else(|| group.subscribed_metadata.clone());
         group.group_epoch += 1;
         group.subscribed_metadata = metadata.clone();
-        let by_name: BTreeMap<&str, (uuid::Uuid, i32)> = metadata.iter().map(|(n, id, p)| (n.as_str(), (*id, *p))).collect();
+        let by_name: BTreeMap<&str, (uuid::Uuid, i32)> = metadata
+            .iter()
+            .map(|(n, id, p)| (n.as_str(), (*id, *p)))
+            .collect();
         let subscriptions = group
             .members
             .values()
             .filter(|m| m.member_epoch != STATIC_LEAVE_EPOCH || m.instance_id.is_some())
-            .map(|m| (m.member_id.as_str(), m.subscribed_topic_names.iter().filter_map(|t| by_name.get(t.as_str()).copied()).collect()))
+            .map(|m| {
+                (
+                    m.member_id.as_str(),
+                    m.subscribed_topic_names
+                        .iter()
+                        .filter_map(|t| by_name.get(t.as_str()).copied())
+                        .collect(),
+                )
+            })
             .collect();
         let assignor = group.preferred_assignor(DEFAULT_ASSIGNOR);
-        let spec = AssignmentSpec { subscriptions, current: &group.target };
+        let spec = AssignmentSpec {
+            subscriptions,
+            current: &group.target,
+        };
         let target = assignor::assign(&assignor, &spec);
         let epoch = group.group_epoch;
         let mut records = Vec::new();
@@ -258,17 +404,44 @@ impl GroupShard {
                 })
                 .collect(),
         };
-        records.push((RecordKey::ConsumerGroupPartitionMetadata { group: group_id.to_owned() }, partition_metadata.encode()));
-        records.push((RecordKey::ConsumerGroupMetadata { group: group_id.to_owned() }, ConsumerGroupMetadataValue { epoch, ..Default::default() }.encode()));
+        records.push((
+            RecordKey::ConsumerGroupPartitionMetadata {
+                group: group_id.to_owned(),
+            },
+            partition_metadata.encode(),
+        ));
+        records.push((
+            RecordKey::ConsumerGroupMetadata {
+                group: group_id.to_owned(),
+            },
+            ConsumerGroupMetadataValue {
+                epoch,
+                ..Default::default()
+            }
+            .encode(),
+        ));
         for (member_id, assignment) in &target {
             if group.target.get(member_id) != Some(assignment) {
-                let value = ConsumerGroupTargetAssignmentMemberValue { topic_partitions: to_topic_partitions(assignment) };
-                records.push((RecordKey::ConsumerGroupTargetAssignmentMember { group: group_id.to_owned(), member_id: member_id.clone() }, value.encode()));
+                let value = ConsumerGroupTargetAssignmentMemberValue {
+                    topic_partitions: to_topic_partitions(assignment),
+                };
+                records.push((
+                    RecordKey::ConsumerGroupTargetAssignmentMember {
+                        group: group_id.to_owned(),
+                        member_id: member_id.clone(),
+                    },
+                    value.encode(),
+                ));
             }
         }
         records.push((
-            RecordKey::ConsumerGroupTargetAssignmentMetadata { group: group_id.to_owned() },
-            ConsumerGroupTargetAssignmentMetadataValue { assignment_epoch: epoch }.encode(),
+            RecordKey::ConsumerGroupTargetAssignmentMetadata {
+                group: group_id.to_owned(),
+            },
+            ConsumerGroupTargetAssignmentMetadataValue {
+                assignment_epoch: epoch,
+            }
+            .encode(),
         ));
         group.target = target;
         group.assignment_epoch = epoch;
@@ -280,9 +453,19 @@ impl GroupShard {
     /// Moves one member toward its target (Kafka's CurrentAssignmentBuilder):
     /// first revoke what it must give up, then, at the new epoch, take what
     /// is free of other owners.
-    fn reconcile(&mut self, group_id: &str, member_id: &str, owned: Option<&Assignment>, now_ms: i64) {
-        let Some(group) = self.consumer_groups.get(group_id) else { return };
-        let Some(member) = group.members.get(member_id) else { return };
+    fn reconcile(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        owned: Option<&Assignment>,
+        now_ms: i64,
+    ) {
+        let Some(group) = self.consumer_groups.get(group_id) else {
+            return;
+        };
+        let Some(member) = group.members.get(member_id) else {
+            return;
+        };
         let target = group.target.get(member_id).cloned().unwrap_or_default();
         let assignment_epoch = group.assignment_epoch;
         let mut m = member.clone();
@@ -293,7 +476,10 @@ impl GroupShard {
             }
             m.pending_revocation.clear();
         }
-        if m.member_epoch == assignment_epoch && m.state == MemberState::Stable && m.assigned == target {
+        if m.member_epoch == assignment_epoch
+            && m.state == MemberState::Stable
+            && m.assigned == target
+        {
             return;
         }
         let revoke = minus(&m.assigned, &target);
@@ -302,9 +488,18 @@ impl GroupShard {
             m.pending_revocation = revoke;
             m.state = MemberState::UnrevokedPartitions;
             let deadline = now_ms + m.rebalance_timeout_ms.max(0) as i64;
-            self.timers.schedule(TimerKey::ConsumerRebalance { group: group_id.to_owned(), member_id: member_id.to_owned() }, deadline);
+            self.timers.schedule(
+                TimerKey::ConsumerRebalance {
+                    group: group_id.to_owned(),
+                    member_id: member_id.to_owned(),
+                },
+                deadline,
+            );
         } else {
-            self.timers.cancel(&TimerKey::ConsumerRebalance { group: group_id.to_owned(), member_id: member_id.to_owned() });
+            self.timers.cancel(&TimerKey::ConsumerRebalance {
+                group: group_id.to_owned(),
+                member_id: member_id.to_owned(),
+            });
             let wanted = minus(&target, &m.assigned);
             let free = minus(&wanted, &group.owned_by_others(member_id));
             m.assigned = union(&m.assigned, &free);
@@ -312,7 +507,11 @@ impl GroupShard {
                 m.previous_member_epoch = m.member_epoch;
                 m.member_epoch = assignment_epoch;
             }
-            m.state = if free == wanted { MemberState::Stable } else { MemberState::UnreleasedPartitions };
+            m.state = if free == wanted {
+                MemberState::Stable
+            } else {
+                MemberState::UnreleasedPartitions
+            };
         }
         let value = ConsumerGroupCurrentMemberAssignmentValue {
             member_epoch: m.member_epoch,
@@ -322,7 +521,10 @@ impl GroupShard {
             partitions_pending_revocation: to_topic_partitions(&m.pending_revocation),
         };
         self.write_consumer(
-            RecordKey::ConsumerGroupCurrentMemberAssignment { group: group_id.to_owned(), member_id: member_id.to_owned() },
+            RecordKey::ConsumerGroupCurrentMemberAssignment {
+                group: group_id.to_owned(),
+                member_id: member_id.to_owned(),
+            },
             Some(value.encode()),
         );
         if let Some(group) = self.consumer_groups.get_mut(group_id) {
@@ -330,19 +532,37 @@ impl GroupShard {
         }
     }
 
-    pub(crate) fn on_consumer_session_expired(&mut self, group_id: &str, member_id: &str, _now_ms: i64) {
-        tracing::info!(group = group_id, member = member_id, "consumer group member session expired; removing it");
+    pub(crate) fn on_consumer_session_expired(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        _now_ms: i64,
+    ) {
+        tracing::info!(
+            group = group_id,
+            member = member_id,
+            "consumer group member session expired; removing it"
+        );
         self.remove_consumer_member(group_id, member_id);
     }
 
-    pub(crate) fn on_consumer_rebalance_expired(&mut self, group_id: &str, member_id: &str, _now_ms: i64) {
+    pub(crate) fn on_consumer_rebalance_expired(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        _now_ms: i64,
+    ) {
         let unrevoked = self
             .consumer_groups
             .get(group_id)
             .and_then(|g| g.members.get(member_id))
             .is_some_and(|m| m.state == MemberState::UnrevokedPartitions);
         if unrevoked {
-            tracing::info!(group = group_id, member = member_id, "member did not revoke its partitions within its rebalance timeout; fencing it");
+            tracing::info!(
+                group = group_id,
+                member = member_id,
+                "member did not revoke its partitions within its rebalance timeout; fencing it"
+            );
             self.remove_consumer_member(group_id, member_id);
         }
     }
@@ -350,7 +570,10 @@ impl GroupShard {
     // ---- ConsumerGroupDescribe ---------------------------------------------------------------
 
     pub fn consumer_group_describe(&mut self, reply_to: ReplyId, group_ids: Vec<String>) {
-        let described = group_ids.into_iter().map(|id| self.describe_consumer_group(id)).collect();
+        let described = group_ids
+            .into_iter()
+            .map(|id| self.describe_consumer_group(id))
+            .collect();
         self.reply(reply_to, Reply::ConsumerGroupDescribe(described));
     }
 
@@ -389,7 +612,11 @@ impl GroupShard {
                     subscribed_topic_names: m.subscribed_topic_names.clone(),
                     subscribed_topic_regex: None,
                     assignment: to_pairs(&m.assigned),
-                    target_assignment: group.target.get(&m.member_id).map(to_pairs).unwrap_or_default(),
+                    target_assignment: group
+                        .target
+                        .get(&m.member_id)
+                        .map(to_pairs)
+                        .unwrap_or_default(),
                 })
                 .collect(),
             group_id,
@@ -398,7 +625,12 @@ impl GroupShard {
 
     // ---- replay, offsets, deletion -----------------------------------------------------------
 
-    pub(crate) fn replay_consumer_group(&mut self, key: RecordKey, value: Option<&[u8]>, _now_ms: i64) -> Result<(), RecordError> {
+    pub(crate) fn replay_consumer_group(
+        &mut self,
+        key: RecordKey,
+        value: Option<&[u8]>,
+        _now_ms: i64,
+    ) -> Result<(), RecordError> {
         match key {
             RecordKey::ConsumerGroupMetadata { group } => match value {
                 Some(v) => {
@@ -418,7 +650,9 @@ impl GroupShard {
             RecordKey::ConsumerGroupTargetAssignmentMember { group, member_id } => match value {
                 Some(v) => {
                     let v = ConsumerGroupTargetAssignmentMemberValue::decode(v)?;
-                    self.consumer_group_mut(&group).target.insert(member_id, from_topic_partitions(&v.topic_partitions));
+                    self.consumer_group_mut(&group)
+                        .target
+                        .insert(member_id, from_topic_partitions(&v.topic_partitions));
                 }
                 None => {
                     if let Some(g) = self.consumer_groups.get_mut(&group) {
@@ -430,7 +664,10 @@ impl GroupShard {
                 Some(v) => {
                     let v = ConsumerGroupMemberMetadataValue::decode(v)?;
                     let g = self.consumer_group_mut(&group);
-                    let m = g.members.entry(member_id.clone()).or_insert_with(|| ConsumerMember::new(member_id));
+                    let m = g
+                        .members
+                        .entry(member_id.clone())
+                        .or_insert_with(|| ConsumerMember::new(member_id));
                     m.instance_id = v.instance_id;
                     m.rack_id = v.rack_id;
                     m.client_id = v.client_id;
@@ -449,7 +686,10 @@ impl GroupShard {
                 if let Some(v) = value {
                     let v = ConsumerGroupCurrentMemberAssignmentValue::decode(v)?;
                     let g = self.consumer_group_mut(&group);
-                    let m = g.members.entry(member_id.clone()).or_insert_with(|| ConsumerMember::new(member_id));
+                    let m = g
+                        .members
+                        .entry(member_id.clone())
+                        .or_insert_with(|| ConsumerMember::new(member_id));
                     m.member_epoch = v.member_epoch;
                     m.previous_member_epoch = v.previous_member_epoch;
                     m.state = MemberState::from_id(v.state);
@@ -460,8 +700,11 @@ impl GroupShard {
             RecordKey::ConsumerGroupPartitionMetadata { group } => {
                 if let Some(v) = value {
                     let v = ConsumerGroupPartitionMetadataValue::decode(v)?;
-                    self.consumer_group_mut(&group).subscribed_metadata =
-                        v.topics.into_iter().map(|t| (t.topic_name, t.topic_id, t.num_partitions)).collect();
+                    self.consumer_group_mut(&group).subscribed_metadata = v
+                        .topics
+                        .into_iter()
+                        .map(|t| (t.topic_name, t.topic_id, t.num_partitions))
+                        .collect();
                 }
             }
             RecordKey::OffsetCommit { .. } | RecordKey::GroupMetadata { .. } => {}
@@ -470,7 +713,9 @@ impl GroupShard {
     }
 
     fn consumer_group_mut(&mut self, group_id: &str) -> &mut ConsumerGroup {
-        self.consumer_groups.entry(group_id.to_owned()).or_insert_with(|| ConsumerGroup::new(group_id.to_owned()))
+        self.consumer_groups
+            .entry(group_id.to_owned())
+            .or_insert_with(|| ConsumerGroup::new(group_id.to_owned()))
     }
 
     pub(crate) fn consumer_groups_loaded(&mut self, now_ms: i64) {
@@ -478,7 +723,12 @@ impl GroupShard {
         let keys: Vec<TimerKey> = self
             .consumer_groups
             .values()
-            .flat_map(|g| g.members.keys().map(|m| TimerKey::ConsumerSession { group: g.group_id.clone(), member_id: m.clone() }))
+            .flat_map(|g| {
+                g.members.keys().map(|m| TimerKey::ConsumerSession {
+                    group: g.group_id.clone(),
+                    member_id: m.clone(),
+                })
+            })
             .collect();
         for key in keys {
             self.timers.schedule(key, now_ms + session);
@@ -486,7 +736,11 @@ impl GroupShard {
     }
 
     /// `None` if `group_id` is not a consumer group.
-    pub(crate) fn delete_consumer_group(&mut self, group_id: &str, now_ms: i64) -> Option<ErrorCode> {
+    pub(crate) fn delete_consumer_group(
+        &mut self,
+        group_id: &str,
+        now_ms: i64,
+    ) -> Option<ErrorCode> {
         let group = self.consumer_groups.get(group_id)?;
         if !group.is_empty() {
             return Some(code(ResponseError::NonEmptyGroup));
@@ -494,19 +748,43 @@ impl GroupShard {
         self.delete_all_offsets(group_id, now_ms);
         self.consumer_groups.remove(group_id);
         self.timers.cancel_group(group_id);
-        self.write_consumer(RecordKey::ConsumerGroupTargetAssignmentMetadata { group: group_id.to_owned() }, None);
-        self.write_consumer(RecordKey::ConsumerGroupPartitionMetadata { group: group_id.to_owned() }, None);
-        self.write_consumer(RecordKey::ConsumerGroupMetadata { group: group_id.to_owned() }, None);
+        self.write_consumer(
+            RecordKey::ConsumerGroupTargetAssignmentMetadata {
+                group: group_id.to_owned(),
+            },
+            None,
+        );
+        self.write_consumer(
+            RecordKey::ConsumerGroupPartitionMetadata {
+                group: group_id.to_owned(),
+            },
+            None,
+        );
+        self.write_consumer(
+            RecordKey::ConsumerGroupMetadata {
+                group: group_id.to_owned(),
+            },
+            None,
+        );
         Some(NONE)
     }
 
     /// OffsetCommit for a consumer group: the member and its current epoch.
-    pub(crate) fn validate_consumer_offset_commit(&self, req: &OffsetCommitRequest) -> Result<(), ErrorCode> {
+    pub(crate) fn validate_consumer_offset_commit(
+        &self,
+        req: &OffsetCommitRequest,
+    ) -> Result<(), ErrorCode> {
         let group = &self.consumer_groups[&req.group_id];
         if req.generation_id_or_member_epoch < 0 && req.member_id.is_empty() {
-            return if group.is_empty() { Ok(()) } else { Err(code(ResponseError::UnknownMemberId)) };
+            return if group.is_empty() {
+                Ok(())
+            } else {
+                Err(code(ResponseError::UnknownMemberId))
+            };
         }
-        let Some(member) = group.members.get(&req.member_id) else { return Err(code(ResponseError::UnknownMemberId)) };
+        let Some(member) = group.members.get(&req.member_id) else {
+            return Err(code(ResponseError::UnknownMemberId));
+        };
         if req.generation_id_or_member_epoch != member.member_epoch {
             return Err(code(ResponseError::StaleMemberEpoch));
         }
@@ -514,12 +792,17 @@ impl GroupShard {
     }
 
     /// OffsetFetch v9+ from a consumer group member: the member and its epoch.
-    pub(crate) fn validate_consumer_offset_fetch(&self, req: &OffsetFetchRequest) -> Option<ErrorCode> {
+    pub(crate) fn validate_consumer_offset_fetch(
+        &self,
+        req: &OffsetFetchRequest,
+    ) -> Option<ErrorCode> {
         let member_id = req.member_id.as_deref().filter(|m| !m.is_empty())?;
         let group = self.consumer_groups.get(&req.group_id)?;
         match group.members.get(member_id) {
             None => Some(code(ResponseError::UnknownMemberId)),
-            Some(m) if req.member_epoch >= 0 && m.member_epoch != req.member_epoch => Some(code(ResponseError::StaleMemberEpoch)),
+            Some(m) if req.member_epoch >= 0 && m.member_epoch != req.member_epoch => {
+                Some(code(ResponseError::StaleMemberEpoch))
+            }
             Some(_) => None,
         }
     }
@@ -527,8 +810,20 @@ impl GroupShard {
 
 /// Kafka's epoch check: the current epoch, or the previous one from a member
 /// whose answer with the new epoch was lost (and that owns no more than it may).
-fn check_member_epoch(member: &ConsumerMember, received: i32, owned: Option<&[(uuid::Uuid, Vec<i32>)]>) -> Option<ConsumerHeartbeatResponse> {
-    let fenced = || failure(ResponseError::FencedMemberEpoch, format!("member epoch {received} is not the current epoch {}", member.member_epoch));
+fn check_member_epoch(
+    member: &ConsumerMember,
+    received: i32,
+    owned: Option<&[(uuid::Uuid, Vec<i32>)]>,
+) -> Option<ConsumerHeartbeatResponse> {
+    let fenced = || {
+        failure(
+            ResponseError::FencedMemberEpoch,
+            format!(
+                "member epoch {received} is not the current epoch {}",
+                member.member_epoch
+            ),
+        )
+    };
     if received > member.member_epoch {
         return Some(fenced());
     }
@@ -541,10 +836,16 @@ fn check_member_epoch(member: &ConsumerMember, received: i32, owned: Option<&[(u
     None
 }
 
-fn subscribed_metadata(group: &ConsumerGroup, topics: &dyn TopicLookup) -> Vec<(String, uuid::Uuid, i32)> {
+fn subscribed_metadata(
+    group: &ConsumerGroup,
+    topics: &dyn TopicLookup,
+) -> Vec<(String, uuid::Uuid, i32)> {
     let mut names: Vec<String> = group.subscribed_topic_names().into_iter().collect();
     names.sort();
-    names.into_iter().filter_map(|n| topics.topic(&n).map(|(id, p)| (n, id, p))).collect()
+    names
+        .into_iter()
+        .filter_map(|n| topics.topic(&n).map(|(id, p)| (n, id, p)))
+        .collect()
 }
 
 fn member_metadata_value(m: &ConsumerMember) -> ConsumerGroupMemberMetadataValue {

@@ -128,7 +128,10 @@ impl ConsumerGroup {
     }
 
     pub fn subscribed_topic_names(&self) -> HashSet<String> {
-        self.members.values().flat_map(|m| m.subscribed_topic_names.iter().cloned()).collect()
+        self.members
+            .values()
+            .flat_map(|m| m.subscribed_topic_names.iter().cloned())
+            .collect()
     }
 
     /// The assignor the members ask for most (Kafka picks the most common
@@ -140,7 +143,11 @@ impl ConsumerGroup {
                 *counts.entry(a.as_str()).or_default() += 1;
             }
         }
-        counts.into_iter().max_by_key(|(_, c)| *c).map(|(a, _)| a.to_owned()).unwrap_or_else(|| default.to_owned())
+        counts
+            .into_iter()
+            .max_by_key(|(_, c)| *c)
+            .map(|(a, _)| a.to_owned())
+            .unwrap_or_else(|| default.to_owned())
     }
 
     /// Partitions `except` does not hold but another member still owns
@@ -161,20 +168,28 @@ impl ConsumerGroup {
 pub(crate) fn to_topic_partitions(a: &Assignment) -> Vec<TopicPartitions> {
     a.iter()
         .filter(|(_, ps)| !ps.is_empty())
-        .map(|(id, ps)| TopicPartitions { topic_id: *id, partitions: ps.iter().copied().collect() })
+        .map(|(id, ps)| TopicPartitions {
+            topic_id: *id,
+            partitions: ps.iter().copied().collect(),
+        })
         .collect()
 }
 
 pub(crate) fn from_topic_partitions(tps: &[TopicPartitions]) -> Assignment {
     let mut a = Assignment::new();
     for tp in tps {
-        a.entry(tp.topic_id).or_default().extend(tp.partitions.iter().copied());
+        a.entry(tp.topic_id)
+            .or_default()
+            .extend(tp.partitions.iter().copied());
     }
     a
 }
 
 pub(crate) fn to_pairs(a: &Assignment) -> Vec<(Uuid, Vec<i32>)> {
-    a.iter().filter(|(_, ps)| !ps.is_empty()).map(|(id, ps)| (*id, ps.iter().copied().collect())).collect()
+    a.iter()
+        .filter(|(_, ps)| !ps.is_empty())
+        .map(|(id, ps)| (*id, ps.iter().copied().collect()))
+        .collect()
 }
 
 pub(crate) fn from_pairs(pairs: &[(Uuid, Vec<i32>)]) -> Assignment {
@@ -191,7 +206,11 @@ pub(crate) fn minus(a: &Assignment, b: &Assignment) -> Assignment {
     let mut out = Assignment::new();
     for (topic, ps) in a {
         let other = b.get(topic);
-        let rest: BTreeSet<i32> = ps.iter().copied().filter(|p| !other.is_some_and(|o| o.contains(p))).collect();
+        let rest: BTreeSet<i32> = ps
+            .iter()
+            .copied()
+            .filter(|p| !other.is_some_and(|o| o.contains(p)))
+            .collect();
         if !rest.is_empty() {
             out.insert(*topic, rest);
         }

@@ -32,10 +32,21 @@ impl H {
         let mut shard = GroupShard::new(GroupConfig::default());
         shard.load_complete(0);
         let topics = Topics(BTreeMap::from([("t".to_string(), (T, partitions))]));
-        H { shard, topics, now: 0, next: 0, log: Vec::new() }
+        H {
+            shard,
+            topics,
+            now: 0,
+            next: 0,
+            log: Vec::new(),
+        }
     }
 
-    fn beat(&mut self, member_id: &str, epoch: i32, owned: Option<Vec<i32>>) -> ConsumerHeartbeatResponse {
+    fn beat(
+        &mut self,
+        member_id: &str,
+        epoch: i32,
+        owned: Option<Vec<i32>>,
+    ) -> ConsumerHeartbeatResponse {
         self.next += 1;
         let req = ConsumerHeartbeatRequest {
             group_id: "g".into(),
@@ -52,11 +63,17 @@ impl H {
             client_host: "/127.0.0.1".into(),
         };
         let id = ReplyId(self.next);
-        self.shard.consumer_group_heartbeat(id, req, &self.topics, self.now);
+        self.shard
+            .consumer_group_heartbeat(id, req, &self.topics, self.now);
         self.shard.tick(self.now);
         let out = self.shard.take_output();
         self.log.extend(out.records.iter().cloned());
-        match out.replies.into_iter().find(|(r, _)| *r == id).map(|(_, r)| r) {
+        match out
+            .replies
+            .into_iter()
+            .find(|(r, _)| *r == id)
+            .map(|(_, r)| r)
+        {
             Some(Reply::ConsumerGroupHeartbeat(r)) => r,
             other => panic!("expected a heartbeat reply, got {other:?}"),
         }
@@ -71,7 +88,10 @@ impl H {
 }
 
 fn parts(r: &ConsumerHeartbeatResponse) -> BTreeSet<i32> {
-    r.assignment.as_ref().map(|a| a.iter().flat_map(|(_, ps)| ps.iter().copied()).collect()).unwrap_or_default()
+    r.assignment
+        .as_ref()
+        .map(|a| a.iter().flat_map(|(_, ps)| ps.iter().copied()).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -106,7 +126,10 @@ fn a_second_member_gets_partitions_only_after_the_first_revokes_them() {
     let bp = parts(&b2);
     assert_eq!(bp.len(), 2);
     assert!(bp.is_disjoint(&kept));
-    assert_eq!(bp.union(&kept).copied().collect::<BTreeSet<_>>(), BTreeSet::from([0, 1, 2, 3]));
+    assert_eq!(
+        bp.union(&kept).copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from([0, 1, 2, 3])
+    );
 }
 
 #[test]
@@ -139,8 +162,14 @@ fn a_silent_member_is_removed_after_the_session_timeout() {
 fn stale_or_future_epochs_are_fenced() {
     let mut h = H::new(2);
     let a = h.join("a");
-    assert_eq!(h.beat("a", a.member_epoch + 1, None).error_code, ResponseError::FencedMemberEpoch.code());
-    assert_eq!(h.beat("nobody", 3, None).error_code, ResponseError::UnknownMemberId.code());
+    assert_eq!(
+        h.beat("a", a.member_epoch + 1, None).error_code,
+        ResponseError::FencedMemberEpoch.code()
+    );
+    assert_eq!(
+        h.beat("nobody", 3, None).error_code,
+        ResponseError::UnknownMemberId.code()
+    );
 }
 
 #[test]
@@ -177,7 +206,10 @@ fn commits_need_the_members_current_epoch() {
         }
     };
     assert_eq!(commit(&mut h, a.member_epoch), NONE);
-    assert_eq!(commit(&mut h, a.member_epoch - 1), ResponseError::StaleMemberEpoch.code());
+    assert_eq!(
+        commit(&mut h, a.member_epoch - 1),
+        ResponseError::StaleMemberEpoch.code()
+    );
 }
 
 #[test]
@@ -213,9 +245,12 @@ fn an_unknown_assignor_is_unsupported_assignor() {
         client_id: "c".into(),
         client_host: "h".into(),
     };
-    h.shard.consumer_group_heartbeat(ReplyId(1), req, &h.topics, 0);
+    h.shard
+        .consumer_group_heartbeat(ReplyId(1), req, &h.topics, 0);
     match h.shard.take_output().replies.pop() {
-        Some((_, Reply::ConsumerGroupHeartbeat(r))) => assert_eq!(r.error_code, ResponseError::UnsupportedAssignor.code()),
+        Some((_, Reply::ConsumerGroupHeartbeat(r))) => {
+            assert_eq!(r.error_code, ResponseError::UnsupportedAssignor.code())
+        }
         other => panic!("{other:?}"),
     }
 }

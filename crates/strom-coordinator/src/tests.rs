@@ -781,14 +781,23 @@ fn members_that_never_sync_are_removed_after_the_rebalance_timeout() {
     h.sync("g", &a, 2, &[(&a, "pa"), (&b, "pb")]);
     let mut elapsed = 0;
     while h.heartbeat("g", &b, 2) == NONE {
-        assert!(elapsed <= REBALANCE as i64, "b is dropped by the rebalance timeout");
+        assert!(
+            elapsed <= REBALANCE as i64,
+            "b is dropped by the rebalance timeout"
+        );
         assert_eq!(h.heartbeat("g", &a, 2), NONE);
         h.advance(1000);
         elapsed += 1000;
     }
-    assert!(elapsed >= REBALANCE as i64 - 1000, "not before the rebalance timeout ({elapsed} ms)");
+    assert!(
+        elapsed >= REBALANCE as i64 - 1000,
+        "not before the rebalance timeout ({elapsed} ms)"
+    );
     assert_eq!(h.heartbeat("g", &b, 2), err(ResponseError::UnknownMemberId));
-    assert_eq!(h.heartbeat("g", &a, 2), err(ResponseError::RebalanceInProgress));
+    assert_eq!(
+        h.heartbeat("g", &a, 2),
+        err(ResponseError::RebalanceInProgress)
+    );
 }
 
 #[test]
@@ -797,8 +806,15 @@ fn a_member_id_handed_out_but_never_used_expires_and_does_not_block_the_join() {
     let (a, _) = stable_single(&mut h, "g");
     // Someone asks for a member id and disappears.
     let (id, out) = h.join(Harness::join_req("g", "", None, &["range"]));
-    assert_eq!(join_reply(&out, id).error_code, err(ResponseError::MemberIdRequired));
-    assert_eq!(h.state("g"), "Stable", "a pending member does not rebalance the group");
+    assert_eq!(
+        join_reply(&out, id).error_code,
+        err(ResponseError::MemberIdRequired)
+    );
+    assert_eq!(
+        h.state("g"),
+        "Stable",
+        "a pending member does not rebalance the group"
+    );
     // a rejoins (say, metadata changed): the pending member must not hold the join open forever.
     let (aid, out) = h.join(Harness::join_req("g", &a, None, &["range"]));
     assert!(!has_reply(&out, aid), "the pending member is waited for");

@@ -12,9 +12,17 @@ pub enum ProtocolError {
     #[error("request of {0} bytes is too short for a request header")]
     TruncatedHeader(usize),
     #[error("malformed {api:?} v{version} request: {reason}")]
-    Malformed { api: kafka_protocol::messages::ApiKey, version: i16, reason: String },
+    Malformed {
+        api: kafka_protocol::messages::ApiKey,
+        version: i16,
+        reason: String,
+    },
     #[error("could not encode {api:?} v{version} response: {reason}")]
-    Encode { api: kafka_protocol::messages::ApiKey, version: i16, reason: String },
+    Encode {
+        api: kafka_protocol::messages::ApiKey,
+        version: i16,
+        reason: String,
+    },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

@@ -21,7 +21,11 @@ pub struct FrameReader<R> {
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(reader: R, max_frame_bytes: usize) -> Self {
-        FrameReader { reader, buf: BytesMut::with_capacity(READ_CHUNK), max_frame_bytes }
+        FrameReader {
+            reader,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            max_frame_bytes,
+        }
     }
 
     /// The next frame body, or `None` when the peer closed the connection
@@ -35,7 +39,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 }
                 let size = size as usize;
                 if size > self.max_frame_bytes {
-                    return Err(ProtocolError::FrameTooLarge { size: size as i64, max: self.max_frame_bytes });
+                    return Err(ProtocolError::FrameTooLarge {
+                        size: size as i64,
+                        max: self.max_frame_bytes,
+                    });
                 }
                 if self.buf.len() >= 4 + size {
                     self.buf.advance(4);
@@ -56,7 +63,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 }
                 return Err(ProtocolError::Io(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
-                    format!("connection closed inside a frame ({} bytes buffered)", self.buf.len()),
+                    format!(
+                        "connection closed inside a frame ({} bytes buffered)",
+                        self.buf.len()
+                    ),
                 )));
             }
         }
@@ -75,7 +85,10 @@ mod tests {
         input.extend_from_slice(&0i32.to_be_bytes());
         input.extend_from_slice(&i32::MAX.to_be_bytes());
         let mut r = FrameReader::new(&input[..], 1024);
-        assert_eq!(r.next_frame().await.unwrap().unwrap(), Bytes::from_static(b"abc"));
+        assert_eq!(
+            r.next_frame().await.unwrap().unwrap(),
+            Bytes::from_static(b"abc")
+        );
         assert_eq!(r.next_frame().await.unwrap().unwrap().len(), 0);
         match r.next_frame().await {
             Err(ProtocolError::FrameTooLarge { size, max }) => {
@@ -95,6 +108,9 @@ mod tests {
         assert!(matches!(r.next_frame().await, Err(ProtocolError::Io(_))));
         let negative = (-5i32).to_be_bytes();
         let mut r = FrameReader::new(&negative[..], 1024);
-        assert!(matches!(r.next_frame().await, Err(ProtocolError::NegativeFrameSize(-5))));
+        assert!(matches!(
+            r.next_frame().await,
+            Err(ProtocolError::NegativeFrameSize(-5))
+        ));
     }
 }

@@ -29,7 +29,11 @@ impl RequestPreamble {
     }
 
     /// Decodes the full request header, leaving `frame` at the body.
-    pub fn decode_header(&self, api: ApiKey, frame: &mut Bytes) -> Result<RequestHeader, ProtocolError> {
+    pub fn decode_header(
+        &self,
+        api: ApiKey,
+        frame: &mut Bytes,
+    ) -> Result<RequestHeader, ProtocolError> {
         let header_version = api.request_header_version(self.api_version);
         RequestHeader::decode(frame, header_version).map_err(|e| ProtocolError::Malformed {
             api,
@@ -40,8 +44,16 @@ impl RequestPreamble {
 }
 
 /// Decodes a request body of a known version.
-pub fn decode_body<T: Decodable>(api: ApiKey, version: i16, body: &mut Bytes) -> Result<T, ProtocolError> {
-    T::decode(body, version).map_err(|e| ProtocolError::Malformed { api, version, reason: format!("{e:#}") })
+pub fn decode_body<T: Decodable>(
+    api: ApiKey,
+    version: i16,
+    body: &mut Bytes,
+) -> Result<T, ProtocolError> {
+    T::decode(body, version).map_err(|e| ProtocolError::Malformed {
+        api,
+        version,
+        reason: format!("{e:#}"),
+    })
 }
 
 #[cfg(test)]
@@ -52,7 +64,10 @@ mod tests {
     #[test]
     fn short_input_is_an_error_not_a_panic() {
         for n in 0..8 {
-            assert!(matches!(RequestPreamble::parse(&[0u8; 8][..n]), Err(ProtocolError::TruncatedHeader(_))));
+            assert!(matches!(
+                RequestPreamble::parse(&[0u8; 8][..n]),
+                Err(ProtocolError::TruncatedHeader(_))
+            ));
         }
     }
 

@@ -82,14 +82,20 @@ fn default_request(api: ApiKey) -> Result<RequestKind, ()> {
 
 #[test]
 fn no_request_decoder_panics_on_mutated_input() {
-    let iterations_per_version: usize = std::env::var("STROM_FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let iterations_per_version: usize = std::env::var("STROM_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let mut total = 0usize;
     for api in ApiKey::iter() {
         let range = api.valid_versions();
         for version in range.min..=range.max {
             let seed_bytes = seed_for(api, version);
             for i in 0..iterations_per_version {
-                let seed = ((api as i16 as u64) << 40) ^ ((version as u64) << 32) ^ i as u64 ^ 0x9e37_79b9_7f4a_7c15;
+                let seed = ((api as i16 as u64) << 40)
+                    ^ ((version as u64) << 32)
+                    ^ i as u64
+                    ^ 0x9e37_79b9_7f4a_7c15;
                 let mut rng = XorShift(seed | 1);
                 let mut input = if i % 4 == 0 {
                     let n = rng.below(64);
@@ -100,7 +106,10 @@ fn no_request_decoder_panics_on_mutated_input() {
                 let outcome = std::panic::catch_unwind(move || {
                     let _ = RequestKind::decode(api, &mut input, version);
                 });
-                assert!(outcome.is_ok(), "{api:?} v{version} panicked on input from seed {seed:#x}");
+                assert!(
+                    outcome.is_ok(),
+                    "{api:?} v{version} panicked on input from seed {seed:#x}"
+                );
                 total += 1;
             }
         }

@@ -487,9 +487,19 @@ fn first_record_without_a_key_is_found_in_plain_and_compressed_batches() {
         b.append(2, Some(b"k1"), None, &[]);
         b.append(3, None, Some(b"orphan"), &[]);
         let batch = RecordBatch::new(b.build(0)).unwrap();
-        assert_eq!(batch.first_record_without_key().unwrap(), Some(2), "{codec:?}");
+        assert_eq!(
+            batch.first_record_without_key().unwrap(),
+            Some(2),
+            "{codec:?}"
+        );
         let mut keyed = BatchBuilder::new(codec, TimestampType::CreateTime);
         keyed.append(1, Some(b"k"), None, &[]);
-        assert_eq!(RecordBatch::new(keyed.build(0)).unwrap().first_record_without_key().unwrap(), None);
+        assert_eq!(
+            RecordBatch::new(keyed.build(0))
+                .unwrap()
+                .first_record_without_key()
+                .unwrap(),
+            None
+        );
     }
 }

@@ -15,7 +15,11 @@ use strom_broker::{Broker, BrokerOptions};
 use strom_config::{BrokerConfig, Properties};
 
 #[derive(Parser)]
-#[command(name = "strom", version, about = "A Kafka-compatible streaming platform")]
+#[command(
+    name = "strom",
+    version,
+    about = "A Kafka-compatible streaming platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,13 +43,19 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server { properties, overrides } => run_server(properties, overrides),
+        Command::Server {
+            properties,
+            overrides,
+        } => run_server(properties, overrides),
         Command::Configs => {
             print!("{}", strom_config::configuration_markdown());
             Ok(())
@@ -62,9 +72,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(properties: Option<PathBuf>, overrides: Vec<String>) -> anyhow::Result<BrokerConfig> {
+fn load_config(
+    properties: Option<PathBuf>,
+    overrides: Vec<String>,
+) -> anyhow::Result<BrokerConfig> {
     let mut props = match &properties {
-        Some(path) => Properties::load(path).with_context(|| format!("reading {}", path.display()))?,
+        Some(path) => {
+            Properties::load(path).with_context(|| format!("reading {}", path.display()))?
+        }
         None => Properties::default(),
     };
     for o in &overrides {
@@ -75,7 +90,10 @@ fn load_config(properties: Option<PathBuf>, overrides: Vec<String>) -> anyhow::R
 
 fn run_server(properties: Option<PathBuf>, overrides: Vec<String>) -> anyhow::Result<()> {
     let config = load_config(properties, overrides)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("strom").build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("strom")
+        .build()?;
     runtime.block_on(async move {
         let broker = Broker::start(BrokerOptions { config }).await?;
         wait_for_signal().await?;

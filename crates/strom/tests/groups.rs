@@ -656,7 +656,15 @@ async fn a_broker_that_never_answers_times_out_with_one_line() {
             held.push(socket);
         }
     });
-    let out = strom(&["groups", "list", "--bootstrap-server", &addr, "--timeout-ms", "300"]).await;
+    let out = strom(&[
+        "groups",
+        "list",
+        "--bootstrap-server",
+        &addr,
+        "--timeout-ms",
+        "300",
+    ])
+    .await;
     silent.abort();
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());

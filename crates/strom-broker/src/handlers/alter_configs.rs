@@ -16,7 +16,10 @@ use std::collections::BTreeMap;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse as LegacyResult;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult;
-use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use strom_config::ConfigType;
@@ -39,7 +42,10 @@ type Outcome = (i8, StrBytes, i16, Option<String>);
 /// A resource as asked (type, name) with its changes, or why it cannot be asked for.
 type Prepared = (i8, StrBytes, Result<AlterConfigs, (ResponseError, String)>);
 
-pub(crate) async fn handle_legacy(state: &BrokerState, req: AlterConfigsRequest) -> AlterConfigsResponse {
+pub(crate) async fn handle_legacy(
+    state: &BrokerState,
+    req: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let image = state.image();
     let mut prepared = Vec::new();
     for r in &req.resources {
@@ -76,7 +82,10 @@ pub(crate) async fn handle_legacy(state: &BrokerState, req: AlterConfigsRequest)
     resp
 }
 
-pub(crate) async fn handle_incremental(state: &BrokerState, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub(crate) async fn handle_incremental(
+    state: &BrokerState,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let mut prepared = Vec::new();
     for r in &req.resources {
         let changes = resource(r.resource_type, &r.resource_name).and_then(|resource| {
@@ -84,14 +93,28 @@ pub(crate) async fn handle_incremental(state: &BrokerState, req: IncrementalAlte
             for c in &r.configs {
                 let key = string(&c.name);
                 if changes.contains_key(&key) {
-                    return Err((ResponseError::InvalidRequest, format!("duplicate key {key} in one resource")));
+                    return Err((
+                        ResponseError::InvalidRequest,
+                        format!("duplicate key {key} in one resource"),
+                    ));
                 }
                 let value = c.value.as_ref().map(string);
                 let change = match c.config_operation {
                     OP_SET => value,
                     OP_DELETE => None,
-                    OP_APPEND | OP_SUBTRACT => Some(list_change(state, &resource, &key, c.config_operation, value.as_deref())?),
-                    other => return Err((ResponseError::InvalidRequest, format!("unknown config operation {other} for {key}"))),
+                    OP_APPEND | OP_SUBTRACT => Some(list_change(
+                        state,
+                        &resource,
+                        &key,
+                        c.config_operation,
+                        value.as_deref(),
+                    )?),
+                    other => {
+                        return Err((
+                            ResponseError::InvalidRequest,
+                            format!("unknown config operation {other} for {key}"),
+                        ))
+                    }
                 };
                 changes.insert(key, change);
             }
@@ -125,9 +148,17 @@ fn resource(resource_type: i8, name: &StrBytes) -> Result<ConfigResource, (Respo
             }
             name.parse::<i32>()
                 .map(|id| ConfigResource::Broker(Some(id)))
-                .map_err(|_| (ResponseError::InvalidRequest, format!("broker resource name {name:?} is not a broker id")))
+                .map_err(|_| {
+                    (
+                        ResponseError::InvalidRequest,
+                        format!("broker resource name {name:?} is not a broker id"),
+                    )
+                })
         }
-        other => Err((ResponseError::InvalidRequest, format!("altering resource type {other} is not supported"))),
+        other => Err((
+            ResponseError::InvalidRequest,
+            format!("altering resource type {other} is not supported"),
+        )),
     }
 }
 
@@ -144,20 +175,46 @@ fn list_change(
         ConfigResource::Topic(_) => strom_config::topic_config_def(key),
         ConfigResource::Broker(_) => strom_config::broker_config_def(key),
     }
-    .ok_or((ResponseError::InvalidConfig, format!("unknown config {key}")))?;
+    .ok_or((
+        ResponseError::InvalidConfig,
+        format!("unknown config {key}"),
+    ))?;
     if def.config_type != ConfigType::List {
-        return Err((ResponseError::InvalidConfig, format!("{key} is not a list config: APPEND and SUBTRACT need a list")));
+        return Err((
+            ResponseError::InvalidConfig,
+            format!("{key} is not a list config: APPEND and SUBTRACT need a list"),
+        ));
     }
     let image = state.image();
     let config = state.effective_config();
     let keys = [key.to_owned()];
     let entries = match resource {
-        ConfigResource::Topic(topic) => strom_config::describe_topic_configs(&config, image.topic_config(topic), Some(&keys), false),
-        ConfigResource::Broker(_) => strom_config::describe_broker_configs(&config, Some(&keys), false),
+        ConfigResource::Topic(topic) => strom_config::describe_topic_configs(
+            &config,
+            image.topic_config(topic),
+            Some(&keys),
+            false,
+        ),
+        ConfigResource::Broker(_) => {
+            strom_config::describe_broker_configs(&config, Some(&keys), false)
+        }
     };
-    let current = entries.into_iter().next().and_then(|e| e.value).unwrap_or_default();
-    let mut items: Vec<String> = current.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
-    let given: Vec<String> = value.unwrap_or("").split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    let current = entries
+        .into_iter()
+        .next()
+        .and_then(|e| e.value)
+        .unwrap_or_default();
+    let mut items: Vec<String> = current
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let given: Vec<String> = value
+        .unwrap_or("")
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
     if op == OP_APPEND {
         for g in given {
             if !items.contains(&g) {
@@ -170,25 +227,37 @@ fn list_change(
     Ok(items.join(","))
 }
 
-async fn apply(
-    state: &BrokerState,
-    prepared: Vec<Prepared>,
-    validate_only: bool,
-) -> Vec<Outcome> {
+async fn apply(state: &BrokerState, prepared: Vec<Prepared>, validate_only: bool) -> Vec<Outcome> {
     let image = state.image();
     let mut to_controller = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
     for (resource_type, name, changes) in prepared {
         match changes {
-            Err((code, message)) => outcomes.push((resource_type, name, code.code(), Some(message))),
+            Err((code, message)) => {
+                outcomes.push((resource_type, name, code.code(), Some(message)))
+            }
             Ok(alter) => {
                 if let ConfigResource::Topic(topic) = &alter.resource {
                     if image.topic(topic).is_none() {
-                        outcomes.push((resource_type, name, ResponseError::UnknownTopicOrPartition.code(), Some(format!("topic '{topic}' does not exist"))));
+                        outcomes.push((
+                            resource_type,
+                            name,
+                            ResponseError::UnknownTopicOrPartition.code(),
+                            Some(format!("topic '{topic}' does not exist")),
+                        ));
                         continue;
                     }
-                    if let Some(key) = alter.changes.keys().find(|k| strom_config::topic_config_def(k).is_none()) {
-                        outcomes.push((resource_type, name, ResponseError::InvalidConfig.code(), Some(format!("unknown topic config {key}"))));
+                    if let Some(key) = alter
+                        .changes
+                        .keys()
+                        .find(|k| strom_config::topic_config_def(k).is_none())
+                    {
+                        outcomes.push((
+                            resource_type,
+                            name,
+                            ResponseError::InvalidConfig.code(),
+                            Some(format!("unknown topic config {key}")),
+                        ));
                         continue;
                     }
                 }
@@ -207,7 +276,10 @@ async fn apply(
         return outcomes;
     }
     let (indexes, requests): (Vec<usize>, Vec<AlterConfigs>) = to_controller.into_iter().unzip();
-    let results = state.controller.alter_configs(requests, validate_only).await;
+    let results = state
+        .controller
+        .alter_configs(requests, validate_only)
+        .await;
     for (i, result) in indexes.into_iter().zip(results) {
         if let Some(e) = result.error {
             outcomes[i].2 = e.code();
@@ -221,6 +293,9 @@ async fn apply(
 }
 
 /// Broker keys must be known and dynamically updatable; set values must be valid.
-fn validate_broker_changes(changes: &BTreeMap<String, Option<String>>) -> Result<(), (i16, String)> {
-    strom_config::validate_dynamic_broker_changes(changes).map_err(|e| (e.kafka_error_code(), e.to_string()))
+fn validate_broker_changes(
+    changes: &BTreeMap<String, Option<String>>,
+) -> Result<(), (i16, String)> {
+    strom_config::validate_dynamic_broker_changes(changes)
+        .map_err(|e| (e.kafka_error_code(), e.to_string()))
 }

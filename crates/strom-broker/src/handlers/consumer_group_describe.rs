@@ -3,8 +3,12 @@
 
 use futures_util::future::join_all;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::consumer_group_describe_response::{Assignment, DescribedGroup, Member, TopicPartitions};
-use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, GroupId, TopicName};
+use kafka_protocol::messages::consumer_group_describe_response::{
+    Assignment, DescribedGroup, Member, TopicPartitions,
+};
+use kafka_protocol::messages::{
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, GroupId, TopicName,
+};
 
 use strom_coordinator::api::Reply;
 
@@ -12,11 +16,23 @@ use super::consumer_group_heartbeat::ImageTopics;
 use super::{opt_str_bytes, str_bytes, string};
 use crate::broker::BrokerState;
 
-pub(crate) async fn handle(state: &BrokerState, req: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
+pub(crate) async fn handle(
+    state: &BrokerState,
+    req: ConsumerGroupDescribeRequest,
+) -> ConsumerGroupDescribeResponse {
     let ids: Vec<String> = req.group_ids.iter().map(|g| string(&g.0)).collect();
     let described = join_all(ids.iter().cloned().map(|group_id| async move {
         let id = group_id.clone();
-        match state.groups.call(&id, Box::new(move |shard, reply, _| shard.consumer_group_describe(reply, vec![group_id]))).await {
+        match state
+            .groups
+            .call(
+                &id,
+                Box::new(move |shard, reply, _| {
+                    shard.consumer_group_describe(reply, vec![group_id])
+                }),
+            )
+            .await
+        {
             Ok(Reply::ConsumerGroupDescribe(mut gs)) if gs.len() == 1 => Ok(gs.remove(0)),
             Ok(_) => Err(ResponseError::UnknownServerError.code()),
             Err(code) => Err(code),
@@ -66,7 +82,11 @@ pub(crate) async fn handle(state: &BrokerState, req: ConsumerGroupDescribeReques
                             out.member_epoch = m.member_epoch;
                             out.client_id = str_bytes(&m.client_id);
                             out.client_host = str_bytes(&m.client_host);
-                            out.subscribed_topic_names = m.subscribed_topic_names.iter().map(|t| TopicName(str_bytes(t))).collect();
+                            out.subscribed_topic_names = m
+                                .subscribed_topic_names
+                                .iter()
+                                .map(|t| TopicName(str_bytes(t)))
+                                .collect();
                             out.subscribed_topic_regex = opt_str_bytes(&m.subscribed_topic_regex);
                             out.assignment = assignment(m.assignment);
                             out.target_assignment = assignment(m.target_assignment);

@@ -21,18 +21,28 @@ pub(crate) struct ImageTopics(pub Arc<MetadataImage>);
 impl TopicMetadata for ImageTopics {
     fn topic(&self, name: &str) -> Option<(uuid::Uuid, i32)> {
         let t = self.0.topic(name)?;
-        Some((uuid::Uuid::from_bytes(t.topic_id.to_bytes()), t.partitions.len() as i32))
+        Some((
+            uuid::Uuid::from_bytes(t.topic_id.to_bytes()),
+            t.partitions.len() as i32,
+        ))
     }
 }
 
 impl ImageTopics {
     /// The name of a topic id, for answers that carry both.
     pub(crate) fn topic_name(&self, id: uuid::Uuid) -> Option<String> {
-        self.0.topic_by_id(TopicId::from_bytes(*id.as_bytes())).map(|t| t.name.clone())
+        self.0
+            .topic_by_id(TopicId::from_bytes(*id.as_bytes()))
+            .map(|t| t.name.clone())
     }
 }
 
-pub(crate) async fn handle(state: &BrokerState, req: ConsumerGroupHeartbeatRequest, client_id: &str, client_host: &str) -> ConsumerGroupHeartbeatResponse {
+pub(crate) async fn handle(
+    state: &BrokerState,
+    req: ConsumerGroupHeartbeatRequest,
+    client_id: &str,
+    client_host: &str,
+) -> ConsumerGroupHeartbeatResponse {
     let request = api::ConsumerHeartbeatRequest {
         group_id: string(&req.group_id.0),
         member_id: string(&req.member_id),
@@ -40,10 +50,17 @@ pub(crate) async fn handle(state: &BrokerState, req: ConsumerGroupHeartbeatReque
         instance_id: opt_string(&req.instance_id),
         rack_id: opt_string(&req.rack_id),
         rebalance_timeout_ms: req.rebalance_timeout_ms,
-        subscribed_topic_names: req.subscribed_topic_names.as_ref().map(|ts| ts.iter().map(|t| string(&t.0)).collect()),
+        subscribed_topic_names: req
+            .subscribed_topic_names
+            .as_ref()
+            .map(|ts| ts.iter().map(|t| string(&t.0)).collect()),
         subscribed_topic_regex: opt_string(&req.subscribed_topic_regex),
         server_assignor: opt_string(&req.server_assignor),
-        topic_partitions: req.topic_partitions.as_ref().map(|ts| ts.iter().map(|t| (t.topic_id, t.partitions.clone())).collect()),
+        topic_partitions: req.topic_partitions.as_ref().map(|ts| {
+            ts.iter()
+                .map(|t| (t.topic_id, t.partitions.clone()))
+                .collect()
+        }),
         client_id: client_id.to_owned(),
         client_host: client_host.to_owned(),
     };
@@ -52,12 +69,24 @@ pub(crate) async fn handle(state: &BrokerState, req: ConsumerGroupHeartbeatReque
     let group_id = request.group_id.clone();
     let result = state
         .groups
-        .call(&group_id, Box::new(move |shard, id, now| shard.consumer_group_heartbeat(id, request, &topics, now)))
+        .call(
+            &group_id,
+            Box::new(move |shard, id, now| {
+                shard.consumer_group_heartbeat(id, request, &topics, now)
+            }),
+        )
         .await;
     let r = match result {
         Ok(Reply::ConsumerGroupHeartbeat(r)) => r,
-        Ok(_) => api::ConsumerHeartbeatResponse { error_code: ResponseError::UnknownServerError.code(), ..Default::default() },
-        Err(code) => api::ConsumerHeartbeatResponse { error_code: code, member_epoch: -1, ..Default::default() },
+        Ok(_) => api::ConsumerHeartbeatResponse {
+            error_code: ResponseError::UnknownServerError.code(),
+            ..Default::default()
+        },
+        Err(code) => api::ConsumerHeartbeatResponse {
+            error_code: code,
+            member_epoch: -1,
+            ..Default::default()
+        },
     };
     let mut resp = ConsumerGroupHeartbeatResponse::default();
     resp.error_code = r.error_code;

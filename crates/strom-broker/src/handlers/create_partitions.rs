@@ -6,16 +6,21 @@ use strom_controller::CreatePartitions;
 use super::str_bytes;
 use crate::broker::BrokerState;
 
-pub(crate) async fn handle(state: &BrokerState, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub(crate) async fn handle(
+    state: &BrokerState,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let requests = req
         .topics
         .into_iter()
         .map(|t| CreatePartitions {
             name: t.name.0.to_string(),
             count: t.count,
-            assignments: t
-                .assignments
-                .map(|a| a.into_iter().map(|a| a.broker_ids.into_iter().map(|b| b.0).collect()).collect()),
+            assignments: t.assignments.map(|a| {
+                a.into_iter()
+                    .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
+                    .collect()
+            }),
         })
         .collect();
     let mut resp = CreatePartitionsResponse::default();

@@ -1,6 +1,8 @@
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use uuid::Uuid;
 
@@ -9,7 +11,11 @@ use strom_controller::CreateTopic;
 use super::str_bytes;
 use crate::broker::BrokerState;
 
-pub(crate) async fn handle(state: &BrokerState, version: i16, req: CreateTopicsRequest) -> CreateTopicsResponse {
+pub(crate) async fn handle(
+    state: &BrokerState,
+    version: i16,
+    req: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let requests: Vec<CreateTopic> = req
         .topics
         .into_iter()
@@ -20,7 +26,12 @@ pub(crate) async fn handle(state: &BrokerState, version: i16, req: CreateTopicsR
             assignments: t
                 .assignments
                 .into_iter()
-                .map(|a| (a.partition_index, a.broker_ids.into_iter().map(|b| b.0).collect()))
+                .map(|a| {
+                    (
+                        a.partition_index,
+                        a.broker_ids.into_iter().map(|b| b.0).collect(),
+                    )
+                })
                 .collect(),
             configs: t
                 .configs
@@ -34,7 +45,10 @@ pub(crate) async fn handle(state: &BrokerState, version: i16, req: CreateTopicsR
     for o in outcomes {
         let mut r = CreatableTopicResult::default();
         r.name = kafka_protocol::messages::TopicName(str_bytes(&o.name));
-        r.topic_id = o.topic_id.map(|id| Uuid::from_bytes(id.to_bytes())).unwrap_or(Uuid::nil());
+        r.topic_id = o
+            .topic_id
+            .map(|id| Uuid::from_bytes(id.to_bytes()))
+            .unwrap_or(Uuid::nil());
         r.num_partitions = o.num_partitions;
         r.replication_factor = o.replication_factor;
         match &o.error {
@@ -48,18 +62,23 @@ pub(crate) async fn handle(state: &BrokerState, version: i16, req: CreateTopicsR
             None if version >= 5 => {
                 let overrides = o.configs.clone();
                 r.configs = Some(
-                    strom_config::describe_topic_configs(&state.effective_config(), &overrides, None, false)
-                        .into_iter()
-                        .map(|e| {
-                            let mut c = CreatableTopicConfigs::default();
-                            c.name = str_bytes(&e.name);
-                            c.value = e.value.as_deref().map(str_bytes);
-                            c.read_only = e.read_only;
-                            c.config_source = e.source.code();
-                            c.is_sensitive = e.is_sensitive;
-                            c
-                        })
-                        .collect(),
+                    strom_config::describe_topic_configs(
+                        &state.effective_config(),
+                        &overrides,
+                        None,
+                        false,
+                    )
+                    .into_iter()
+                    .map(|e| {
+                        let mut c = CreatableTopicConfigs::default();
+                        c.name = str_bytes(&e.name);
+                        c.value = e.value.as_deref().map(str_bytes);
+                        c.read_only = e.read_only;
+                        c.config_source = e.source.code();
+                        c.is_sensitive = e.is_sensitive;
+                        c
+                    })
+                    .collect(),
                 );
             }
             None => {}

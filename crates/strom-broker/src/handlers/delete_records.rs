@@ -4,7 +4,9 @@
 //! on topics whose `cleanup.policy` lacks `delete`, as Kafka does.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use strom_config::TopicConfig;
@@ -18,12 +20,17 @@ pub(crate) fn handle(state: &BrokerState, req: DeleteRecordsRequest) -> DeleteRe
     for topic in req.topics {
         let mut out = DeleteRecordsTopicResult::default();
         out.name = topic.name.clone();
-        let deletable = TopicConfig::resolve(&config, image.topic_config(&topic.name.0)).cleanup_policy.delete;
+        let deletable = TopicConfig::resolve(&config, image.topic_config(&topic.name.0))
+            .cleanup_policy
+            .delete;
         for p in topic.partitions {
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
             r.low_watermark = -1;
-            match state.replicas.leader_partition(&topic.name.0, p.partition_index) {
+            match state
+                .replicas
+                .leader_partition(&topic.name.0, p.partition_index)
+            {
                 Err(e) => r.error_code = e.code(),
                 Ok(_) if !deletable => r.error_code = ResponseError::PolicyViolation.code(),
                 Ok(partition) => match partition.delete_records(p.offset) {

@@ -8,17 +8,30 @@ use strom_controller::DeleteTopic;
 use super::str_bytes;
 use crate::broker::BrokerState;
 
-pub(crate) async fn handle(state: &BrokerState, version: i16, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub(crate) async fn handle(
+    state: &BrokerState,
+    version: i16,
+    req: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let targets: Vec<DeleteTopic> = if version >= 6 {
         req.topics
             .into_iter()
             .map(|t| {
                 let id = strom_metadata::TopicId::from_bytes(*t.topic_id.as_bytes());
-                DeleteTopic { name: t.name.map(|n| n.0.to_string()), topic_id: (!id.is_zero()).then_some(id) }
+                DeleteTopic {
+                    name: t.name.map(|n| n.0.to_string()),
+                    topic_id: (!id.is_zero()).then_some(id),
+                }
             })
             .collect()
     } else {
-        req.topic_names.into_iter().map(|n| DeleteTopic { name: Some(n.0.to_string()), topic_id: None }).collect()
+        req.topic_names
+            .into_iter()
+            .map(|n| DeleteTopic {
+                name: Some(n.0.to_string()),
+                topic_id: None,
+            })
+            .collect()
     };
     let mut resp = DeleteTopicsResponse::default();
     if !state.config.delete_topic_enable {
@@ -33,7 +46,10 @@ pub(crate) async fn handle(state: &BrokerState, version: i16, req: DeleteTopicsR
     for o in state.delete_topics(targets).await {
         let mut r = DeletableTopicResult::default();
         r.name = o.name.as_deref().map(|n| TopicName(str_bytes(n)));
-        r.topic_id = o.topic_id.map(|id| Uuid::from_bytes(id.to_bytes())).unwrap_or(Uuid::nil());
+        r.topic_id = o
+            .topic_id
+            .map(|id| Uuid::from_bytes(id.to_bytes()))
+            .unwrap_or(Uuid::nil());
         if let Some(e) = &o.error {
             r.error_code = e.code();
             r.error_message = Some(str_bytes(&e.to_string()));

@@ -4,7 +4,11 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use super::str_bytes;
 use crate::broker::BrokerState;
 
-pub(crate) fn handle(state: &BrokerState, req: DescribeClusterRequest, listener: &str) -> DescribeClusterResponse {
+pub(crate) fn handle(
+    state: &BrokerState,
+    req: DescribeClusterRequest,
+    listener: &str,
+) -> DescribeClusterResponse {
     let mut resp = DescribeClusterResponse::default();
     // endpoint_type 2 asks for controller endpoints (KIP-919); in combined
     // mode the controllers are reached through the broker listener too.

@@ -20,7 +20,9 @@ pub(crate) fn handle(state: &BrokerState, req: DescribeConfigsRequest) -> Descri
         let mut out = DescribeConfigsResult::default();
         out.resource_type = res.resource_type;
         out.resource_name = res.resource_name.clone();
-        let keys: Option<Vec<String>> = res.configuration_keys.map(|k| k.iter().map(|s| s.to_string()).collect());
+        let keys: Option<Vec<String>> = res
+            .configuration_keys
+            .map(|k| k.iter().map(|s| s.to_string()).collect());
         let entries: Result<Vec<ConfigEntry>, (ResponseError, String)> = match res.resource_type {
             RESOURCE_TOPIC => match image.topic(&res.resource_name) {
                 Some(_) => Ok(strom_config::describe_topic_configs(
@@ -38,14 +40,28 @@ pub(crate) fn handle(state: &BrokerState, req: DescribeConfigsRequest) -> Descri
                 let name = res.resource_name.to_string();
                 if name.is_empty() {
                     // The cluster-wide dynamic defaults (Kafka's empty broker name).
-                    Ok(strom_config::describe_default_broker_configs(&config, keys.as_deref(), req.include_synonyms))
+                    Ok(strom_config::describe_default_broker_configs(
+                        &config,
+                        keys.as_deref(),
+                        req.include_synonyms,
+                    ))
                 } else if name == state.node_id.to_string() {
-                    Ok(strom_config::describe_broker_configs(&config, keys.as_deref(), req.include_synonyms))
+                    Ok(strom_config::describe_broker_configs(
+                        &config,
+                        keys.as_deref(),
+                        req.include_synonyms,
+                    ))
                 } else {
-                    Err((ResponseError::InvalidRequest, format!("broker {name} is not this broker ({})", state.node_id)))
+                    Err((
+                        ResponseError::InvalidRequest,
+                        format!("broker {name} is not this broker ({})", state.node_id),
+                    ))
                 }
             }
-            other => Err((ResponseError::InvalidRequest, format!("describing resource type {other} is not supported"))),
+            other => Err((
+                ResponseError::InvalidRequest,
+                format!("describing resource type {other} is not supported"),
+            )),
         };
         match entries {
             Ok(entries) => {
@@ -54,7 +70,11 @@ pub(crate) fn handle(state: &BrokerState, req: DescribeConfigsRequest) -> Descri
                     .map(|e| {
                         let mut c = DescribeConfigsResourceResult::default();
                         c.name = str_bytes(&e.name);
-                        c.value = if e.is_sensitive { None } else { e.value.as_deref().map(str_bytes) };
+                        c.value = if e.is_sensitive {
+                            None
+                        } else {
+                            e.value.as_deref().map(str_bytes)
+                        };
                         c.read_only = e.read_only;
                         c.config_source = e.source.code();
                         c.is_sensitive = e.is_sensitive;

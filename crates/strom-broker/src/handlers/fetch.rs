@@ -45,7 +45,12 @@ struct Plan {
     topics: Vec<PlannedTopic>,
 }
 
-pub(crate) fn handle(state: &Arc<BrokerState>, version: i16, corr: i32, req: FetchRequest) -> Reply {
+pub(crate) fn handle(
+    state: &Arc<BrokerState>,
+    version: i16,
+    corr: i32,
+    req: FetchRequest,
+) -> Reply {
     if req.session_id != 0 {
         let mut resp = FetchResponse::default();
         resp.error_code = ResponseError::FetchSessionIdNotFound.code();
@@ -64,25 +69,33 @@ pub(crate) fn handle(state: &Arc<BrokerState>, version: i16, corr: i32, req: Fet
             } else {
                 Some(Arc::from(&*t.topic.0))
             };
-            let partitions = t
-                .partitions
-                .into_iter()
-                .map(|p| {
-                    let target = match &resolved {
-                        None => Err(ResponseError::UnknownTopicId),
-                        Some(name) => state.replicas.leader_partition(name, p.partition).and_then(|part| {
-                            check_leader_epoch(p.current_leader_epoch, part.leader_epoch()).map(|_| part)
-                        }),
-                    };
-                    PlannedPartition {
-                        index: p.partition,
-                        fetch_offset: p.fetch_offset,
-                        max_bytes: p.partition_max_bytes.max(0) as usize,
-                        target,
-                    }
-                })
-                .collect();
-            PlannedTopic { name: t.topic, topic_id: t.topic_id, partitions }
+            let partitions =
+                t.partitions
+                    .into_iter()
+                    .map(|p| {
+                        let target = match &resolved {
+                            None => Err(ResponseError::UnknownTopicId),
+                            Some(name) => state
+                                .replicas
+                                .leader_partition(name, p.partition)
+                                .and_then(|part| {
+                                    check_leader_epoch(p.current_leader_epoch, part.leader_epoch())
+                                        .map(|_| part)
+                                }),
+                        };
+                        PlannedPartition {
+                            index: p.partition,
+                            fetch_offset: p.fetch_offset,
+                            max_bytes: p.partition_max_bytes.max(0) as usize,
+                            target,
+                        }
+                    })
+                    .collect();
+            PlannedTopic {
+                name: t.topic,
+                topic_id: t.topic_id,
+                partitions,
+            }
         })
         .collect();
     let plan = Plan {
@@ -101,7 +114,9 @@ pub(crate) fn handle(state: &Arc<BrokerState>, version: i16, corr: i32, req: Fet
     if bytes >= plan.min_bytes || errors || max_wait.is_zero() {
         return encode(ApiKey::Fetch, version, corr, &resp);
     }
-    Reply::Later(Box::pin(async move { plan.wait_for_data(max_wait, seen).await }))
+    Reply::Later(Box::pin(
+        async move { plan.wait_for_data(max_wait, seen).await },
+    ))
 }
 
 fn check_leader_epoch(requested: i32, current: i32) -> Result<(), ResponseError> {
@@ -168,7 +183,10 @@ impl Plan {
     }
 
     fn watched(&self) -> impl Iterator<Item = &Arc<Partition>> {
-        self.topics.iter().flat_map(|t| t.partitions.iter()).filter_map(|p| p.target.as_ref().ok())
+        self.topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .filter_map(|p| p.target.as_ref().ok())
     }
 
     fn high_watermarks(&self) -> Vec<i64> {
@@ -177,14 +195,20 @@ impl Plan {
 
     /// Parks until `min_bytes` are there or `max_wait` passed. `seen` holds
     /// the high watermarks from before the read that found too little.
-    async fn wait_for_data(self, max_wait: Duration, seen: Vec<i64>) -> Option<strom_protocol::ResponseFrame> {
+    async fn wait_for_data(
+        self,
+        max_wait: Duration,
+        seen: Vec<i64>,
+    ) -> Option<strom_protocol::ResponseFrame> {
         let deadline = tokio::time::Instant::now() + max_wait;
         let mut unchanged_since_last_read = Some(seen);
         loop {
             // Register for wake-ups before looking, so an append between the
             // look and the wait is not missed.
             let notified: Vec<_> = self.watched().map(|p| Box::pin(p.data_arrived())).collect();
-            let skip_read = unchanged_since_last_read.take().is_some_and(|seen| seen == self.high_watermarks());
+            let skip_read = unchanged_since_last_read
+                .take()
+                .is_some_and(|seen| seen == self.high_watermarks());
             if !skip_read {
                 let (resp, bytes, errors) = self.read();
                 if bytes >= self.min_bytes || errors || tokio::time::Instant::now() >= deadline {
@@ -207,4 +231,3 @@ impl Plan {
         }
     }
 }
-

@@ -29,13 +29,24 @@ pub(crate) async fn handle(
     req: FindCoordinatorRequest,
     listener: &str,
 ) -> FindCoordinatorResponse {
-    let topic_error = if req.key_type == KEY_TYPE_GROUP { state.ensure_offsets_topic().await.err() } else { None };
+    let topic_error = if req.key_type == KEY_TYPE_GROUP {
+        state.ensure_offsets_topic().await.err()
+    } else {
+        None
+    };
     if req.key_type == KEY_TYPE_GROUP && topic_error.is_none() {
         // A shard loads in milliseconds when its partition is small; waiting
         // here spares clients a round of COORDINATOR_LOAD_IN_PROGRESS.
-        let keys: Vec<&str> = if version < 4 { vec![req.key.as_str()] } else { req.coordinator_keys.iter().map(|k| k.as_str()).collect() };
+        let keys: Vec<&str> = if version < 4 {
+            vec![req.key.as_str()]
+        } else {
+            req.coordinator_keys.iter().map(|k| k.as_str()).collect()
+        };
         for key in keys {
-            state.groups.wait_loaded(state.groups.partition_for(key), LOAD_WAIT).await;
+            state
+                .groups
+                .wait_loaded(state.groups.partition_for(key), LOAD_WAIT)
+                .await;
         }
     }
     let mut resp = FindCoordinatorResponse::default();

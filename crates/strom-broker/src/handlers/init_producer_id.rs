@@ -26,7 +26,10 @@ use crate::broker::BrokerState;
 const NO_PRODUCER_ID: i64 = -1;
 const NO_PRODUCER_EPOCH: i16 = -1;
 
-pub(crate) async fn handle(state: &BrokerState, req: InitProducerIdRequest) -> InitProducerIdResponse {
+pub(crate) async fn handle(
+    state: &BrokerState,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
     resp.producer_id = ProducerId(NO_PRODUCER_ID);
     resp.producer_epoch = NO_PRODUCER_EPOCH;
@@ -47,7 +50,11 @@ pub(crate) async fn handle(state: &BrokerState, req: InitProducerIdRequest) -> I
             );
             resp.error_code = ResponseError::CoordinatorNotAvailable.code();
         }
-        None => match state.producer_ids.generate(&state.controller, state.node_id).await {
+        None => match state
+            .producer_ids
+            .generate(&state.controller, state.node_id)
+            .await
+        {
             Ok(producer_id) => {
                 resp.producer_id = ProducerId(producer_id);
                 resp.producer_epoch = 0;
@@ -55,7 +62,10 @@ pub(crate) async fn handle(state: &BrokerState, req: InitProducerIdRequest) -> I
             Err(e) => {
                 // Kafka's broker answers COORDINATOR_LOAD_IN_PROGRESS while it
                 // has no block; the client retries.
-                tracing::warn!(error_code = e.code(), "could not get a producer id block from the controller: {e}");
+                tracing::warn!(
+                    error_code = e.code(),
+                    "could not get a producer id block from the controller: {e}"
+                );
                 resp.error_code = ResponseError::CoordinatorLoadInProgress.code();
             }
         },
@@ -76,7 +86,10 @@ pub(crate) struct ProducerIdManager {
 
 impl ProducerIdManager {
     pub fn new() -> ProducerIdManager {
-        ProducerIdManager { block: parking_lot::Mutex::new((0, 0)), refill: AsyncMutex::new(()) }
+        ProducerIdManager {
+            block: parking_lot::Mutex::new((0, 0)),
+            refill: AsyncMutex::new(()),
+        }
     }
 
     fn take(&self) -> Option<i64> {
@@ -89,7 +102,11 @@ impl ProducerIdManager {
     }
 
     /// A producer id no one has had before.
-    pub async fn generate(&self, controller: &ControllerHandle, broker_id: i32) -> Result<i64, ControllerError> {
+    pub async fn generate(
+        &self,
+        controller: &ControllerHandle,
+        broker_id: i32,
+    ) -> Result<i64, ControllerError> {
         if let Some(id) = self.take() {
             return Ok(id);
         }
@@ -97,8 +114,14 @@ impl ProducerIdManager {
         if let Some(id) = self.take() {
             return Ok(id);
         }
-        let block = controller.allocate_producer_ids(broker_id, PRODUCER_ID_BLOCK_SIZE).await?;
-        tracing::debug!(first = block.first_producer_id, size = block.size, "got a producer id block");
+        let block = controller
+            .allocate_producer_ids(broker_id, PRODUCER_ID_BLOCK_SIZE)
+            .await?;
+        tracing::debug!(
+            first = block.first_producer_id,
+            size = block.size,
+            "got a producer id block"
+        );
         *self.block.lock() = (block.first_producer_id + 1, block.next_block_first_id());
         Ok(block.first_producer_id)
     }

@@ -4,7 +4,9 @@
 //! offset whose timestamp is at or after the given one (time index).
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::BrokerState;
@@ -15,7 +17,11 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
-pub(crate) fn handle(state: &BrokerState, version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub(crate) fn handle(
+    state: &BrokerState,
+    version: i16,
+    req: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let mut resp = ListOffsetsResponse::default();
     for t in req.topics {
         let mut out = ListOffsetsTopicResponse::default();
@@ -26,7 +32,10 @@ pub(crate) fn handle(state: &BrokerState, version: i16, req: ListOffsetsRequest)
             pr.timestamp = -1;
             pr.offset = -1;
             pr.leader_epoch = -1;
-            let partition = match state.replicas.leader_partition(&t.name.0, p.partition_index) {
+            let partition = match state
+                .replicas
+                .leader_partition(&t.name.0, p.partition_index)
+            {
                 Ok(part) => part,
                 Err(e) => {
                     pr.error_code = e.code();
@@ -85,7 +94,11 @@ pub(crate) fn handle(state: &BrokerState, version: i16, req: ListOffsetsRequest)
 
 fn storage_error(topic: &str, partition: i32, e: crate::partition::PartitionError) -> i16 {
     if e.is_storage_error() {
-        tracing::error!(topic, partition, "reading the log for ListOffsets failed: {e}");
+        tracing::error!(
+            topic,
+            partition,
+            "reading the log for ListOffsets failed: {e}"
+        );
     }
     e.error_code()
 }

@@ -1,5 +1,7 @@
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use tracing::info;
 use uuid::Uuid;
@@ -9,18 +11,31 @@ use strom_metadata::TopicImage;
 use super::str_bytes;
 use crate::broker::BrokerState;
 
-pub(crate) async fn handle(state: &BrokerState, version: i16, req: MetadataRequest, listener: &str) -> MetadataResponse {
+pub(crate) async fn handle(
+    state: &BrokerState,
+    version: i16,
+    req: MetadataRequest,
+    listener: &str,
+) -> MetadataResponse {
     let mut image = state.image();
     // v0 sends an empty list for "all topics"; v1+ sends null.
     let requested: Option<Vec<(Option<String>, Uuid)>> = match req.topics {
         None => None,
         Some(t) if t.is_empty() && version == 0 => None,
-        Some(t) => Some(t.into_iter().map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id)).collect()),
+        Some(t) => Some(
+            t.into_iter()
+                .map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id))
+                .collect(),
+        ),
     };
     // Kafka auto-creates topics named in a Metadata request (v4+ only when
     // the client allows it) if auto.create.topics.enable is on.
     let allow_auto_create = version < 4 || req.allow_auto_topic_creation;
-    if let (Some(topics), true, true) = (&requested, allow_auto_create, state.config.auto_create_topics_enable) {
+    if let (Some(topics), true, true) = (
+        &requested,
+        allow_auto_create,
+        state.config.auto_create_topics_enable,
+    ) {
         let missing: Vec<String> = topics
             .iter()
             .filter_map(|(n, _)| n.clone())

@@ -17,7 +17,12 @@ use crate::connection::Reply;
 use crate::dispatch::encode;
 use crate::partition::Partition;
 
-pub(crate) async fn handle(state: &Arc<BrokerState>, version: i16, corr: i32, req: ProduceRequest) -> Reply {
+pub(crate) async fn handle(
+    state: &Arc<BrokerState>,
+    version: i16,
+    corr: i32,
+    req: ProduceRequest,
+) -> Reply {
     let acks = req.acks;
     let now = now_ms();
     let mut resp = ProduceResponse::default();
@@ -42,7 +47,9 @@ pub(crate) async fn handle(state: &Arc<BrokerState>, version: i16, corr: i32, re
             if topic.name.0.as_str() == strom_coordinator::CONSUMER_OFFSETS_TOPIC {
                 // Only the group coordinator writes its internal topic, as in Kafka.
                 pr.error_code = ResponseError::InvalidTopicException.code();
-                pr.error_message = Some(str_bytes("clients may not produce to the internal topic __consumer_offsets"));
+                pr.error_message = Some(str_bytes(
+                    "clients may not produce to the internal topic __consumer_offsets",
+                ));
                 out.partition_responses.push(pr);
                 continue;
             }
@@ -56,7 +63,9 @@ pub(crate) async fn handle(state: &Arc<BrokerState>, version: i16, corr: i32, re
             };
             let Some(records) = pd.records else {
                 pr.error_code = ResponseError::CorruptMessage.code();
-                pr.error_message = Some(str_bytes("produce request carries no records for this partition"));
+                pr.error_message = Some(str_bytes(
+                    "produce request carries no records for this partition",
+                ));
                 out.partition_responses.push(pr);
                 continue;
             };
@@ -89,7 +98,9 @@ pub(crate) async fn handle(state: &Arc<BrokerState>, version: i16, corr: i32, re
     }
     Reply::Later(Box::pin(async move {
         // The partitions' fsyncs run side by side, not one after another.
-        let flushes = to_flush.iter().map(|(partition, end, _, _)| partition.flush_up_to(*end));
+        let flushes = to_flush
+            .iter()
+            .map(|(partition, end, _, _)| partition.flush_up_to(*end));
         let results = futures_util::future::join_all(flushes).await;
         for ((partition, _, ti, pi), result) in to_flush.iter().zip(results) {
             if let Err(e) = result {
@@ -197,7 +208,9 @@ mod tests {
         req.put_i32(3);
         req.put_i32(2);
         req.put_slice(b"xx");
-        let frame = old_produce_error_response(2, 77, req.freeze()).unwrap().unwrap();
+        let frame = old_produce_error_response(2, 77, req.freeze())
+            .unwrap()
+            .unwrap();
         let mut f = Bytes::from(frame.to_vec());
         assert_eq!(f.get_i32() as usize, f.remaining());
         assert_eq!(f.get_i32(), 77);
@@ -215,6 +228,11 @@ mod tests {
 
     #[test]
     fn truncated_old_produce_is_refused() {
-        assert!(old_produce_error_response(1, 1, Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0, 1])).is_none());
+        assert!(old_produce_error_response(
+            1,
+            1,
+            Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0, 1])
+        )
+        .is_none());
     }
 }

@@ -20,8 +20,12 @@ use strom_config::{BrokerConfig, Properties};
 /// One listener on an ephemeral port, logs in `dir`, plus `extra` overrides.
 pub fn config(dir: &Path, extra: &[&str]) -> BrokerConfig {
     let mut props = Properties::default();
-    props.apply_override("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
-    props.apply_override(&format!("log.dirs={}", dir.display())).unwrap();
+    props
+        .apply_override("listeners=PLAINTEXT://127.0.0.1:0")
+        .unwrap();
+    props
+        .apply_override(&format!("log.dirs={}", dir.display()))
+        .unwrap();
     for e in extra {
         props.apply_override(e).unwrap();
     }
@@ -30,7 +34,11 @@ pub fn config(dir: &Path, extra: &[&str]) -> BrokerConfig {
 
 /// A broker with the default test config over `dir`.
 pub async fn start(dir: &Path) -> Broker {
-    Broker::start(BrokerOptions { config: config(dir, &[]) }).await.unwrap()
+    Broker::start(BrokerOptions {
+        config: config(dir, &[]),
+    })
+    .await
+    .unwrap()
 }
 
 pub struct Client {
@@ -44,7 +52,10 @@ impl Client {
     }
 
     pub async fn connect_to(addr: std::net::SocketAddr) -> Client {
-        Client { stream: TcpStream::connect(addr).await.unwrap(), corr: 0 }
+        Client {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            corr: 0,
+        }
     }
 
     pub async fn send_raw(&mut self, frame: &[u8]) {
@@ -52,7 +63,12 @@ impl Client {
     }
 
     /// Sends one request and decodes its answer, checking the correlation id.
-    pub async fn request<Req: Encodable, Resp: Decodable>(&mut self, api: ApiKey, version: i16, req: &Req) -> Resp {
+    pub async fn request<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        req: &Req,
+    ) -> Resp {
         self.corr += 1;
         let header = RequestHeader::default()
             .with_request_api_key(api as i16)
@@ -60,14 +76,17 @@ impl Client {
             .with_correlation_id(self.corr)
             .with_client_id(Some(StrBytes::from_static_str("strom-test")));
         let mut body = BytesMut::new();
-        header.encode(&mut body, api.request_header_version(version)).unwrap();
+        header
+            .encode(&mut body, api.request_header_version(version))
+            .unwrap();
         req.encode(&mut body, version).unwrap();
         let mut frame = BytesMut::new();
         frame.put_i32(body.len() as i32);
         frame.extend_from_slice(&body);
         self.stream.write_all(&frame).await.unwrap();
         let mut resp = self.read_frame().await.expect("connection closed");
-        let header = ResponseHeader::decode(&mut resp, api.response_header_version(version)).unwrap();
+        let header =
+            ResponseHeader::decode(&mut resp, api.response_header_version(version)).unwrap();
         assert_eq!(header.correlation_id, self.corr);
         Resp::decode(&mut resp, version).unwrap()
     }
@@ -76,14 +95,22 @@ impl Client {
     /// broker has closed the connection (or after 10 s of silence).
     pub async fn read_frame(&mut self) -> Option<Bytes> {
         let mut len = [0u8; 4];
-        tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut len)).await.ok()?.ok()?;
+        tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut len))
+            .await
+            .ok()?
+            .ok()?;
         let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
         self.stream.read_exact(&mut buf).await.ok()?;
         Some(Bytes::from(buf))
     }
 }
 
-pub async fn create_topic(c: &mut Client, name: &str, partitions: i32, configs: &[(&str, &str)]) -> CreateTopicsResponse {
+pub async fn create_topic(
+    c: &mut Client,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> CreateTopicsResponse {
     let mut t = create_topics_request::CreatableTopic::default();
     t.name = TopicName(StrBytes::from_string(name.into()));
     t.num_partitions = partitions;
@@ -103,7 +130,13 @@ pub async fn create_topic(c: &mut Client, name: &str, partitions: i32, configs: 
     c.request(ApiKey::CreateTopics, 7, &req).await
 }
 
-pub async fn produce(c: &mut Client, topic: &str, partition: i32, acks: i16, records: Bytes) -> produce_response::PartitionProduceResponse {
+pub async fn produce(
+    c: &mut Client,
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    records: Bytes,
+) -> produce_response::PartitionProduceResponse {
     let mut pd = produce_request::PartitionProduceData::default();
     pd.index = partition;
     pd.records = Some(records);
@@ -118,7 +151,14 @@ pub async fn produce(c: &mut Client, topic: &str, partition: i32, acks: i16, rec
     resp.responses[0].partition_responses[0].clone()
 }
 
-pub async fn fetch(c: &mut Client, topic: &str, partition: i32, offset: i64, max_wait_ms: i32, min_bytes: i32) -> fetch_response::PartitionData {
+pub async fn fetch(
+    c: &mut Client,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+    min_bytes: i32,
+) -> fetch_response::PartitionData {
     let mut fp = fetch_request::FetchPartition::default();
     fp.partition = partition;
     fp.fetch_offset = offset;
