@@ -20,7 +20,7 @@ use strom_controller::{
     ControllerConfig, ControllerDefaults, ControllerHandle, CreatePartitions,
     CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
 };
-use strom_log::{BrokerIdentity, LogManager, StdFileSystem, TopicPartition};
+use strom_log::{BrokerIdentity, LogManager, TopicPartition};
 use strom_metadata::MetadataImage;
 
 use crate::group_coordinator::GroupCoordinator;
@@ -287,7 +287,14 @@ impl Broker {
                 image.topic_config(&tp.topic),
             ))
         };
-        let fs = StdFileSystem::shared();
+        let (fs, faults) = strom_log::file_system_from_env();
+        if faults {
+            warn!(
+                "storage fault injection is on ({} / {}): a test set-up, never for production",
+                strom_log::FAULTS_CONTROL_ENV,
+                strom_log::SYNC_JOURNAL_ENV
+            );
+        }
         let loaded = LogManager::open(
             fs,
             config.log_dirs.clone(),
@@ -460,9 +467,7 @@ async fn flush_policy(state: Arc<BrokerState>, mut shutdown: watch::Receiver<boo
         }
         let now = now_ms();
         for p in state.replicas.all_partitions() {
-            if let Err(e) = p.maybe_flush(now) {
-                error!(topic = %p.topic, partition = p.index, "flush failed: {e}");
-            }
+            p.maybe_flush(now);
         }
     }
 }

@@ -137,6 +137,11 @@ impl GroupCoordinator {
             let Some(handle) = shards.get(&index) else {
                 return Err(ResponseError::NotCoordinator.code());
             };
+            if handle.partition.is_offline() {
+                // The partition's log directory failed: the shard cannot load
+                // nor write; clients look for the coordinator again.
+                return Err(ResponseError::CoordinatorNotAvailable.code());
+            }
             if !*handle.loaded.borrow() {
                 return Err(ResponseError::CoordinatorLoadInProgress.code());
             }
@@ -198,7 +203,7 @@ async fn run_shard(
     loaded: watch::Sender<bool>,
 ) {
     let index = partition.index;
-    let mut shard = match load(&partition, &config).await {
+    let mut shard = match load_retrying(&partition, &config, &loaded).await {
         Some(s) => s,
         None => return,
     };
@@ -237,7 +242,7 @@ async fn run_shard(
                     waiting.remove(&id);
                 }
                 loaded.send_replace(false);
-                shard = match load(&partition, &config).await {
+                shard = match load_retrying(&partition, &config, &loaded).await {
                     Some(s) => s,
                     None => return,
                 };
@@ -275,6 +280,35 @@ async fn write(
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// Loads the shard, retrying with a growing pause (1 s up to 30 s) while it
+/// fails: a transient read error heals by itself; a failed log directory
+/// keeps the shard unloaded (requests get COORDINATOR_NOT_AVAILABLE, see
+/// `call_partition`) until the broker restarts on a repaired disk. `None`
+/// once the shard was unloaded meanwhile.
+async fn load_retrying(
+    partition: &Arc<Partition>,
+    config: &GroupConfig,
+    loaded: &watch::Sender<bool>,
+) -> Option<GroupShard> {
+    let mut pause = Duration::from_secs(1);
+    loop {
+        if loaded.is_closed() {
+            return None;
+        }
+        if let Some(shard) = load(partition, config).await {
+            return Some(shard);
+        }
+        warn!(
+            partition = partition.index,
+            offline = partition.is_offline(),
+            "retrying the group coordinator shard load in {} s",
+            pause.as_secs()
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(30));
+    }
 }
 
 /// Replays the partition from its log start to its end into a new shard.

@@ -1,13 +1,31 @@
 //! One partition hosted by this broker: its log plus the state the Kafka
 //! APIs need around it (high watermark, leader epoch, waiters).
 //!
-//! Locking: the log sits behind a `RwLock`. Appends take it for writing
-//! (page-cache writes, microseconds); reads take it for reading. fsync never
-//! runs under the lock: `flush_up_to` captures the files to sync under a
-//! read lock, syncs outside it, and group-commits — concurrent acks=all
-//! producers wait on one fsync instead of queueing one each.
+//! **The high watermark.** With `strom.acks.all.fsync=true` (the default) it
+//! is the flushed offset: consumers see a record only once it is durable on
+//! this broker, so a power loss can never take back a record a consumer has
+//! read, nor hand its offset to a different record later (Jepsen's
+//! "inconsistent offsets"). Every append asks for a background fsync that
+//! all appends arriving meanwhile share (group commit), so acks=0/1 records
+//! become visible one fsync after their append. With
+//! `strom.acks.all.fsync=false` the high watermark is the log end offset
+//! (page cache), as in single-broker Kafka.
+//!
+//! **Locking.** The log sits behind a `RwLock`. Request paths take it
+//! through `read_log`/`write_log`, which wait in `block_in_place` when the
+//! cleaner holds it; background tasks use `try_*` and skip a busy log.
+//! Appends take it for writing (page-cache writes, microseconds), reads for
+//! reading. fsync never runs under the lock: `flush_up_to` captures the
+//! files to sync under a read lock, syncs on the blocking pool, and
+//! group-commits: concurrent waiters share one fsync. (A segment roll inside
+//! an append fsyncs the closed segment under the lock, once per segment.)
+//!
+//! **Failures.** After a failed fsync the log directory is offline
+//! (`strom_log::LogHealth`): the flushed offset, and so the high watermark,
+//! never move again, and every waiter gets KAFKA_STORAGE_ERROR. A full disk
+//! only stops writes; what is durable stays readable.
 
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,8 +33,8 @@ use parking_lot::RwLock;
 use tokio::sync::Notify;
 
 use strom_log::{
-    AppendError, AppendInfo, CleanerStats, CleaningStatus, Log, LogConfig, LogError, ReadError,
-    TimestampOffset,
+    AppendError, AppendInfo, CleanerStats, CleaningStatus, DirHealth, Log, LogConfig, LogError,
+    ReadError, TimestampOffset,
 };
 
 pub(crate) struct Partition {
@@ -26,13 +44,25 @@ pub(crate) struct Partition {
     /// `None` once the partition was removed (topic deleted, shutdown); in-flight
     /// requests holding the partition then see NOT_LEADER_OR_FOLLOWER.
     log: RwLock<Option<Log>>,
-    /// Notified after every append, for fetches waiting on `fetch.min.bytes`.
+    /// Notified when the high watermark moves, for fetches waiting on `fetch.min.bytes`.
     data_arrived: Notify,
     flush_lock: tokio::sync::Mutex<()>,
+    /// Every offset below this is durable.
     flushed_offset: AtomicI64,
-    /// With a single replica the high watermark is the log end offset.
+    log_end_offset: AtomicI64,
+    /// What consumers may read: the flushed offset when `durable_high_watermark`,
+    /// else the log end offset (see the module doc).
     high_watermark: AtomicI64,
     log_start_offset: AtomicI64,
+    durable_high_watermark: bool,
+    /// A background flush is on its way (group commit for appends nobody waits on).
+    flush_requested: AtomicBool,
+    /// The topic's `flush.messages`, 0 for none: checked on the append path, as in Kafka.
+    flush_messages: AtomicU64,
+    /// The log directory's health, shared with its other logs; read without the lock.
+    dir_health: Option<Arc<DirHealth>>,
+    /// Set once this log refuses reads (see `strom_log::LogHealth`).
+    offline: AtomicBool,
 }
 
 pub(crate) struct ReadOutcome {
@@ -42,20 +72,63 @@ pub(crate) struct ReadOutcome {
 }
 
 impl Partition {
-    pub fn new(topic: Arc<str>, index: i32, leader_epoch: i32, log: Log) -> Self {
+    /// `durable_high_watermark`: consumers see only what is fsynced
+    /// (`strom.acks.all.fsync`).
+    pub fn new(
+        topic: Arc<str>,
+        index: i32,
+        leader_epoch: i32,
+        log: Log,
+        durable_high_watermark: bool,
+    ) -> Self {
         let leo = log.log_end_offset();
+        let flushed = log.flushed_offset();
         let lso = log.log_start_offset();
+        let offline = log.health().refuses_reads();
         Partition {
             topic,
             index,
             leader_epoch: AtomicI32::new(leader_epoch),
+            dir_health: log.dir_health().cloned(),
+            flush_messages: AtomicU64::new(log.config().flush_messages.unwrap_or(0)),
             log: RwLock::new(Some(log)),
             data_arrived: Notify::new(),
             flush_lock: tokio::sync::Mutex::new(()),
-            // What recovery found is on disk.
-            flushed_offset: AtomicI64::new(leo),
-            high_watermark: AtomicI64::new(leo),
+            flushed_offset: AtomicI64::new(flushed),
+            log_end_offset: AtomicI64::new(leo),
+            high_watermark: AtomicI64::new(if durable_high_watermark { flushed } else { leo }),
             log_start_offset: AtomicI64::new(lso),
+            durable_high_watermark,
+            flush_requested: AtomicBool::new(false),
+            offline: AtomicBool::new(offline),
+        }
+    }
+
+    /// Whether the partition's log refuses reads after a storage failure,
+    /// its own or its directory's.
+    pub fn is_offline(&self) -> bool {
+        self.dir_health.as_ref().is_some_and(|d| d.is_failed())
+            || self.offline.load(Ordering::Acquire)
+    }
+
+    /// Publishes the log's offsets after an operation on it: the flushed
+    /// offset, the log end and the high watermark only ever grow, and
+    /// waiting fetches are woken when the high watermark does.
+    fn publish(&self, log: &Log) {
+        let leo = log.log_end_offset();
+        let flushed = log.flushed_offset();
+        self.log_end_offset.fetch_max(leo, Ordering::AcqRel);
+        self.flushed_offset.fetch_max(flushed, Ordering::AcqRel);
+        if log.health().refuses_reads() {
+            self.offline.store(true, Ordering::Release);
+        }
+        let hw = if self.durable_high_watermark {
+            flushed
+        } else {
+            leo
+        };
+        if self.high_watermark.fetch_max(hw, Ordering::AcqRel) < hw {
+            self.data_arrived.notify_waiters();
         }
     }
 
@@ -95,20 +168,58 @@ impl Partition {
         self.log_start_offset.load(Ordering::Acquire)
     }
 
-    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, PartitionError> {
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// Appends as leader. With a durable high watermark a background fsync
+    /// follows, shared with every append that arrives before it runs.
+    pub fn append(
+        self: &Arc<Self>,
+        records: Bytes,
+        now_ms: i64,
+    ) -> Result<AppendInfo, PartitionError> {
         let info = {
             let mut guard = self.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Removed)?;
-            let info = log.append_as_leader(records, self.leader_epoch(), now_ms)?;
-            // A duplicate's offsets are those of its original batch, behind the log end.
-            if !info.duplicate {
-                self.high_watermark
-                    .store(info.last_offset + 1, Ordering::Release);
-            }
-            info
+            let result = log.append_as_leader(records, self.leader_epoch(), now_ms);
+            self.publish(log);
+            result?
         };
-        self.data_arrived.notify_waiters();
+        if self.durable_high_watermark && self.high_watermark() < self.log_end_offset() {
+            self.request_flush();
+        }
         Ok(info)
+    }
+
+    /// Whether the topic's `flush.messages` asks for an fsync before an
+    /// append up to `end` is answered (Kafka flushes on the append path).
+    pub fn flush_due(&self, end: i64) -> bool {
+        let every = self.flush_messages.load(Ordering::Acquire);
+        every > 0 && (end - self.flushed_offset.load(Ordering::Acquire)).max(0) as u64 >= every
+    }
+
+    /// Starts a background fsync of everything appended so far, unless one
+    /// is already on its way: an append that finishes before that flush
+    /// reads the log end offset is covered by it.
+    fn request_flush(self: &Arc<Self>) {
+        if self.flush_requested.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.flush_requested.store(false, Ordering::Release);
+            return;
+        };
+        let this = Arc::clone(self);
+        runtime.spawn(async move {
+            this.flush_requested.store(false, Ordering::Release);
+            let end = this.log_end_offset();
+            if let Err(e) = this.flush_up_to(end).await {
+                if !matches!(e, PartitionError::Removed) {
+                    tracing::debug!(topic = %this.topic, partition = this.index, "background flush failed: {e}");
+                }
+            }
+        });
     }
 
     pub fn read(
@@ -154,7 +265,9 @@ impl Partition {
     }
 
     /// Makes every record below `offset` durable (fsync), sharing one fsync
-    /// among all callers that arrive while it runs.
+    /// among all callers that arrive while it runs. Fails, and keeps failing,
+    /// once the log directory is offline; never answers Ok unless `offset`
+    /// is flushed.
     pub async fn flush_up_to(self: &Arc<Self>, offset: i64) -> Result<(), PartitionError> {
         if self.flushed_offset.load(Ordering::Acquire) >= offset {
             return Ok(());
@@ -163,52 +276,54 @@ impl Partition {
         if self.flushed_offset.load(Ordering::Acquire) >= offset {
             return Ok(());
         }
-        let pending = self
-            .log
-            .read()
-            .as_ref()
-            .ok_or(PartitionError::Removed)?
-            .prepare_flush();
-        let flushed = match tokio::task::spawn_blocking(move || pending.sync()).await {
-            Ok(result) => result?,
+        let pending = {
+            let guard = self.read_log();
+            let log = guard.as_ref().ok_or(PartitionError::Removed)?;
+            let pending = log.prepare_flush();
+            if pending.is_err() {
+                self.publish(log);
+            }
+            pending?
+        };
+        let result = match tokio::task::spawn_blocking(move || pending.sync()).await {
+            Ok(result) => result,
             Err(e) => return Err(PartitionError::FlushTask(e.to_string())),
         };
-        if let Some(log) = self.log.write().as_mut() {
-            log.mark_flushed(flushed);
+        {
+            let mut guard = self.write_log();
+            let log = guard.as_mut().ok_or(PartitionError::Removed)?;
+            let completed = log.complete_flush(result);
+            self.publish(log);
+            completed?;
         }
-        self.flushed_offset.fetch_max(flushed, Ordering::AcqRel);
+        let flushed = self.flushed_offset.load(Ordering::Acquire);
+        if flushed < offset {
+            return Err(PartitionError::NotDurable { offset, flushed });
+        }
         Ok(())
     }
 
-    /// Applies `flush.messages` / `flush.ms`.
-    pub fn maybe_flush(&self, now_ms: i64) -> Result<(), LogError> {
-        // Most topics have no flush policy: decide under the read lock so the
-        // periodic check does not stall appends for them. Background tasks
-        // run on the async workers: a log held by the cleaner is skipped
-        // until the next tick rather than blocking a worker thread.
-        {
+    /// Applies `flush.ms` (and `flush.messages` for appends nobody waited
+    /// on): starts a background flush when one is due. The fsync itself runs
+    /// on the blocking pool, outside the lock.
+    pub fn maybe_flush(self: &Arc<Self>, now_ms: i64) {
+        // Background tasks run on the async workers: a log held by the
+        // cleaner is skipped until the next tick rather than blocking.
+        let due = {
             let Some(guard) = self.log.try_read() else {
-                return Ok(());
+                return;
             };
-            let Some(log) = guard.as_ref() else {
-                return Ok(());
-            };
-            let config = log.config();
-            if config.flush_messages.is_none() && config.flush_ms.is_none() {
-                return Ok(());
+            let Some(log) = guard.as_ref() else { return };
+            log.flush_due(now_ms)
+        };
+        if due {
+            if let Some(mut guard) = self.log.try_write() {
+                if let Some(log) = guard.as_mut() {
+                    log.note_flush_started(now_ms);
+                }
             }
+            self.request_flush();
         }
-        let Some(mut guard) = self.log.try_write() else {
-            return Ok(());
-        };
-        let Some(log) = guard.as_mut() else {
-            return Ok(());
-        };
-        log.maybe_flush(now_ms)?;
-        let flushed = log.flushed_offset();
-        drop(guard);
-        self.flushed_offset.fetch_max(flushed, Ordering::AcqRel);
-        Ok(())
     }
 
     /// Deletes segments past retention (`retention.ms`, `retention.bytes`);
@@ -271,7 +386,9 @@ impl Partition {
     }
 
     pub fn reconfigure(&self, config: LogConfig) {
-        if let Some(log) = self.log.write().as_mut() {
+        self.flush_messages
+            .store(config.flush_messages.unwrap_or(0), Ordering::Release);
+        if let Some(log) = self.write_log().as_mut() {
             if log.config() != &config {
                 log.update_config(config);
             }
@@ -281,7 +398,7 @@ impl Partition {
     /// Takes the log out; later requests on this partition get
     /// NOT_LEADER_OR_FOLLOWER.
     pub fn remove(&self) -> Option<Log> {
-        self.log.write().take()
+        self.write_log().take()
     }
 }
 
@@ -306,6 +423,8 @@ pub(crate) enum PartitionError {
     Log(#[from] LogError),
     #[error("flush task failed: {0}")]
     FlushTask(String),
+    #[error("offset {offset} is not durable: the log is flushed only up to {flushed}")]
+    NotDurable { offset: i64, flushed: i64 },
     #[error(transparent)]
     DeleteRecords(#[from] strom_log::DeleteRecordsError),
 }
@@ -320,7 +439,7 @@ impl PartitionError {
             PartitionError::Append(e) => e.error_code(),
             PartitionError::Read(e) => e.error_code(),
             PartitionError::Log(e) => e.error_code(),
-            PartitionError::FlushTask(_) => {
+            PartitionError::FlushTask(_) | PartitionError::NotDurable { .. } => {
                 kafka_protocol::error::ResponseError::KafkaStorageError.code()
             }
             PartitionError::DeleteRecords(e) => e.error_code(),
@@ -329,8 +448,12 @@ impl PartitionError {
 
     /// Storage failures are logged loudly; validation failures are the client's.
     pub fn is_storage_error(&self) -> bool {
-        matches!(self, PartitionError::Log(_) | PartitionError::FlushTask(_))
-            || matches!(self, PartitionError::Append(AppendError::Storage(_)))
+        matches!(
+            self,
+            PartitionError::Log(_)
+                | PartitionError::FlushTask(_)
+                | PartitionError::NotDurable { .. }
+        ) || matches!(self, PartitionError::Append(AppendError::Storage(_)))
             || matches!(self, PartitionError::Read(ReadError::Storage(_)))
             || matches!(
                 self,

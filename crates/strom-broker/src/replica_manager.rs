@@ -22,6 +22,9 @@ pub(crate) struct TopicPartitions {
     pub topic_id: Uuid,
     /// Indexed by partition number; `None` where another broker leads.
     pub partitions: Vec<Option<Arc<Partition>>>,
+    /// Partitions led here whose log is in a log directory that is offline:
+    /// reported offline (KAFKA_STORAGE_ERROR), never re-created empty elsewhere.
+    pub offline: Vec<i32>,
 }
 
 pub(crate) struct ReplicaManager {
@@ -32,6 +35,9 @@ pub(crate) struct ReplicaManager {
     /// Logs found on disk at start-up and not yet claimed by the image.
     unclaimed: Mutex<BTreeMap<TopicPartition, Log>>,
     topics: RwLock<HashMap<Arc<str>, Arc<TopicPartitions>>>,
+    /// The partitions of the first image applied: those that existed before
+    /// this start (set once).
+    at_start: Mutex<Option<std::collections::HashSet<(Uuid, i32)>>>,
 }
 
 impl ReplicaManager {
@@ -47,6 +53,7 @@ impl ReplicaManager {
             log_manager: Mutex::new(Some(log_manager)),
             unclaimed: Mutex::new(loaded),
             topics: RwLock::new(HashMap::new()),
+            at_start: Mutex::new(None),
         }
     }
 
@@ -65,9 +72,25 @@ impl ReplicaManager {
             .and_then(|i| t.partitions.get(i))
         {
             None => Err(ResponseError::UnknownTopicOrPartition),
+            Some(None) if t.offline.contains(&partition) => Err(ResponseError::KafkaStorageError),
             Some(None) => Err(ResponseError::NotLeaderOrFollower),
             Some(Some(p)) => Ok(p.clone()),
         }
+    }
+
+    /// Whether this broker leads the partition but cannot serve it: its log
+    /// directory failed, or holds it and did not load.
+    pub fn is_offline(&self, topic: &str, partition: i32) -> bool {
+        let topics = self.topics.read();
+        let Some(t) = topics.get(topic) else {
+            return false;
+        };
+        t.offline.contains(&partition)
+            || usize::try_from(partition)
+                .ok()
+                .and_then(|i| t.partitions.get(i))
+                .and_then(|p| p.as_ref())
+                .is_some_and(|p| p.is_offline())
     }
 
     /// The partitions of `topic` this broker leads.
@@ -94,10 +117,21 @@ impl ReplicaManager {
         image: &MetadataImage,
         config: Arc<BrokerConfig>,
     ) -> Result<(), LogError> {
+        let durable_high_watermark = config.acks_all_fsync;
         *self.config.write() = config;
         let now = crate::broker::now_ms();
         let current = self.topics.read().clone();
         let mut next: HashMap<Arc<str>, Arc<TopicPartitions>> = HashMap::new();
+        let mut at_start = self.at_start.lock();
+        let at_start = at_start.get_or_insert_with(|| {
+            image
+                .topics()
+                .flat_map(|t| {
+                    let id = Uuid::from_bytes(t.topic_id.to_bytes());
+                    t.partitions.keys().map(move |&p| (id, p))
+                })
+                .collect()
+        });
         {
             let manager_guard = self.log_manager.lock();
             let Some(manager) = manager_guard.as_ref() else {
@@ -116,6 +150,7 @@ impl ReplicaManager {
                     .map(|&p| p as usize + 1)
                     .unwrap_or(0);
                 let mut partitions: Vec<Option<Arc<Partition>>> = vec![None; count];
+                let mut offline = Vec::new();
                 for (&index, pimage) in &topic.partitions {
                     if pimage.leader != self.node_id {
                         continue;
@@ -135,6 +170,16 @@ impl ReplicaManager {
                             log.update_config(config.clone());
                             log
                         }
+                        // A partition that existed before this start and is in no
+                        // online directory may be in an offline one: creating it
+                        // empty would restart its offsets at zero.
+                        None if manager.any_dir_offline()
+                            && at_start.contains(&(topic_id, index)) =>
+                        {
+                            warn!(partition = %tp, "partition is offline: its log is not in any online log directory and a log directory is offline");
+                            offline.push(index);
+                            continue;
+                        }
                         None => manager.create_log(&tp, config.clone(), now)?,
                     };
                     partitions[index as usize] = Some(Arc::new(Partition::new(
@@ -142,6 +187,7 @@ impl ReplicaManager {
                         index,
                         pimage.leader_epoch,
                         log,
+                        durable_high_watermark,
                     )));
                 }
                 next.insert(
@@ -149,6 +195,7 @@ impl ReplicaManager {
                     Arc::new(TopicPartitions {
                         topic_id,
                         partitions,
+                        offline,
                     }),
                 );
             }

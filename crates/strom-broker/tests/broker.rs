@@ -216,7 +216,9 @@ async fn log_append_time_topics_stamp_the_broker_clock() {
         "log_append_time {} < {before}",
         r.log_append_time_ms
     );
-    let got = fetch(&mut c, "lat", 0, 0, 0, 1).await;
+    // acks=1 answers from the page cache; consumers see the record once the
+    // background fsync moves the high watermark (the long poll waits for it).
+    let got = fetch(&mut c, "lat", 0, 0, 5000, 1).await;
     let b = RecordBatch::new(got.records.unwrap()).unwrap();
     assert_eq!(b.timestamp_type(), TimestampType::LogAppendTime);
     assert_eq!(b.max_timestamp(), r.log_append_time_ms);

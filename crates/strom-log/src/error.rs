@@ -35,6 +35,16 @@ pub enum LogError {
         #[source]
         source: io::Error,
     },
+    /// An fsync failed. The kernel may have dropped the dirty pages, so nothing written
+    /// since the last good fsync can be trusted to be on disk: the directory goes offline.
+    #[error("fsync of {path} failed: {source}; data written since the last successful fsync may be lost, so the log directory is offline: check the disk, then restart the broker")]
+    Sync {
+        /// File or directory involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// Data that should be valid is not.
     #[error("corrupt {path} at byte {position}: {reason}")]
     Corrupt {
@@ -46,7 +56,7 @@ pub enum LogError {
         reason: String,
     },
     /// An earlier storage error took this log offline.
-    #[error("log {dir} is offline after an earlier storage error ({reason}); restart the broker once the disk is fixed")]
+    #[error("log {dir} refuses this after an earlier storage error ({reason}); restart the broker once the disk is fixed or has space")]
     Offline {
         /// The partition directory.
         dir: PathBuf,
@@ -108,6 +118,13 @@ pub enum LogError {
 impl LogError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> LogError {
         LogError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn sync(path: impl Into<PathBuf>, source: io::Error) -> LogError {
+        LogError::Sync {
             path: path.into(),
             source,
         }

@@ -4,7 +4,7 @@
 //! Syncing while holding the partition's `&mut Log` would serialize every producer behind
 //! the disk; instead the broker captures a `PendingFlush` under the lock, syncs it outside
 //! (one fsync covers every append before the capture), and records the result with
-//! [`crate::Log::mark_flushed`].
+//! [`crate::Log::complete_flush`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,7 +49,7 @@ impl PendingFlush {
     /// directory failed and must be taken offline.
     pub fn sync(self) -> Result<i64, LogError> {
         for (path, file) in &self.files {
-            file.sync_data().map_err(|e| LogError::io(path, e))?;
+            file.sync_data().map_err(|e| LogError::sync(path, e))?;
         }
         Ok(self.end_offset)
     }

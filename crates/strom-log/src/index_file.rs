@@ -206,7 +206,7 @@ impl<E: IndexEntry> IndexFile<E> {
     pub fn sync(&self) -> Result<(), LogError> {
         self.file
             .sync_data()
-            .map_err(|e| LogError::io(&self.path, e))
+            .map_err(|e| LogError::sync(&self.path, e))
     }
 
     /// The last entry whose key is <= `key`.

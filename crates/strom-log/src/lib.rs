@@ -97,10 +97,12 @@ mod cleaner;
 mod cleaner_decisions;
 mod config;
 mod error;
+mod fault_injection;
 mod faulty_fs;
 mod file_names;
 mod flush;
 mod fs;
+mod health;
 mod index_file;
 mod log;
 mod log_loader;
@@ -125,10 +127,12 @@ pub use error::{
     INVALID_TXN_STATE, KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE, OUT_OF_ORDER_SEQUENCE_NUMBER,
     RECORD_LIST_TOO_LARGE,
 };
+pub use fault_injection::{file_system_from_env, FAULTS_CONTROL_ENV, SYNC_JOURNAL_ENV};
 pub use faulty_fs::{CrashMode, FaultyFileSystem};
 pub use file_names::segment_file_name;
 pub use flush::PendingFlush;
 pub use fs::{DirEntry, FileSystem, SegmentFile, StdFileSystem, StdSegmentFile};
+pub use health::{DirHealth, LogHealth};
 pub use log::{AppendInfo, Log};
 pub use log_manager::{
     BrokerIdentity, LoadedLogs, LogDir, LogManager, CLEAN_SHUTDOWN_FILE, DELETE_DIR_SUFFIX,

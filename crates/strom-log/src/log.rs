@@ -23,6 +23,7 @@ use crate::config::LogConfig;
 use crate::error::{AppendError, LogError};
 use crate::flush::PendingFlush;
 use crate::fs::FileSystem;
+use crate::health::{health_after, DirHealth, LogHealth};
 use crate::offset_checkpoint::OffsetCheckpointFile;
 use crate::producer_state::{ProducerBatch, ProducerStateManager, SequenceCheck};
 use crate::segment::{AppendedBatch, LogSegment};
@@ -62,8 +63,10 @@ pub struct Log {
     /// Every offset below this is durable (Kafka's recovery point).
     pub(crate) flushed_offset: i64,
     pub(crate) last_flush_ms: i64,
-    /// Set by the first storage error; the log refuses further work.
-    pub(crate) offline: Option<String>,
+    /// Set by the first storage error: what the log can still do (see `health`).
+    pub(crate) health: LogHealth,
+    /// Shared by the logs of one log directory; `None` for a log opened alone.
+    pub(crate) dir_health: Option<Arc<DirHealth>>,
     /// Idempotent producers' epochs and newest batches.
     pub(crate) producer_state: ProducerStateManager,
     /// The log directory's `log-start-offset-checkpoint`, shared with the other logs of
@@ -133,25 +136,71 @@ impl Log {
         self.producer_state.producer_count()
     }
 
-    /// Whether a storage error took the log offline.
+    /// Whether a storage error stopped the log taking writes (it may still serve reads:
+    /// see [`Log::health`]).
     pub fn is_offline(&self) -> bool {
-        self.offline.is_some()
+        self.health().refuses_writes()
     }
 
+    /// What the log can still do after storage errors, its own or its directory's.
+    pub fn health(&self) -> LogHealth {
+        if let Some(reason) = self.dir_health.as_ref().and_then(|d| d.failure()) {
+            return LogHealth::Offline(reason.to_owned());
+        }
+        self.health.clone()
+    }
+
+    /// The health shared by the logs of this log's directory (`None` for a log opened
+    /// alone).
+    pub fn dir_health(&self) -> Option<&Arc<DirHealth>> {
+        self.dir_health.as_ref()
+    }
+
+    /// Ok if the log takes writes.
     pub(crate) fn check_online(&self) -> Result<(), LogError> {
-        match &self.offline {
-            Some(reason) => Err(LogError::Offline {
+        match self.health() {
+            LogHealth::Online => Ok(()),
+            LogHealth::ReadOnly(reason) | LogHealth::Offline(reason) => Err(LogError::Offline {
                 dir: self.dir.clone(),
-                reason: reason.clone(),
+                reason,
             }),
-            None => Ok(()),
         }
     }
 
-    /// Records a storage error and takes the log offline.
+    /// Ok if the log serves reads: a log that ran out of space still does.
+    pub(crate) fn check_readable(&self) -> Result<(), LogError> {
+        match self.health() {
+            LogHealth::Offline(reason) => Err(LogError::Offline {
+                dir: self.dir.clone(),
+                reason,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a storage error: a full disk makes the log read-only, anything else takes
+    /// the whole log directory offline (see `health`).
     pub(crate) fn fail(&mut self, error: LogError) -> LogError {
-        tracing::error!(dir = %self.dir.display(), %error, "log goes offline after a storage error");
-        self.offline.get_or_insert_with(|| error.to_string());
+        let health = health_after(&error);
+        match &health {
+            LogHealth::ReadOnly(_) => {
+                tracing::error!(dir = %self.dir.display(), %error, "the disk is full: the log refuses writes until the broker restarts with free space; reads continue")
+            }
+            _ => {
+                tracing::error!(dir = %self.dir.display(), %error, "storage error: the log directory goes offline until the disk is fixed and the broker restarts");
+                if let Some(dir) = &self.dir_health {
+                    dir.fail(error.to_string());
+                }
+            }
+        }
+        if self.health == LogHealth::Online
+            || matches!(
+                (&self.health, &health),
+                (LogHealth::ReadOnly(_), LogHealth::Offline(_))
+            )
+        {
+            self.health = health;
+        }
         error
     }
 
@@ -385,7 +434,7 @@ impl Log {
         )?;
         self.fs
             .sync_dir(&self.dir)
-            .map_err(|e| LogError::io(&self.dir, e))?;
+            .map_err(|e| LogError::sync(&self.dir, e))?;
         tracing::debug!(dir = %self.dir.display(), base_offset, "rolled to a new segment");
         self.segments.push(segment);
         Ok(())
@@ -404,57 +453,73 @@ impl Log {
         (hasher.finish() % bound as u64) as i64
     }
 
-    /// Fsyncs if `flush.messages` or `flush.ms` say so. Call it after appends and on a timer.
+    /// Fsyncs if `flush.messages` or `flush.ms` say so.
     pub fn maybe_flush(&mut self, now_ms: i64) -> Result<(), LogError> {
+        if self.flush_due(now_ms) {
+            self.note_flush_started(now_ms);
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Whether `flush.messages` or `flush.ms` ask for an fsync now.
+    pub fn flush_due(&self, now_ms: i64) -> bool {
         let unflushed = (self.log_end_offset - self.flushed_offset).max(0) as u64;
         if unflushed == 0 {
-            return Ok(());
+            return false;
         }
         let by_count = self.config.flush_messages.is_some_and(|n| unflushed >= n);
         let by_time = self.config.flush_ms.is_some_and(|ms| {
             now_ms.saturating_sub(self.last_flush_ms) >= i64::try_from(ms).unwrap_or(i64::MAX)
         });
-        if by_count || by_time {
-            self.flush()?;
-            self.last_flush_ms = now_ms;
-        }
-        Ok(())
+        by_count || by_time
+    }
+
+    /// Starts the `flush.ms` interval anew (a flush is on its way).
+    pub fn note_flush_started(&mut self, now_ms: i64) {
+        self.last_flush_ms = now_ms;
     }
 
     /// Fsyncs everything appended so far.
     pub fn flush(&mut self) -> Result<(), LogError> {
-        let pending = self.prepare_flush();
-        match pending.sync() {
-            Ok(offset) => {
-                self.mark_flushed(offset);
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
-        }
+        let pending = self.prepare_flush()?;
+        let result = pending.sync();
+        self.complete_flush(result)
     }
 
     /// Captures what a flush must sync, without syncing. The returned value can be synced
     /// with no borrow of the log (group commit: sync outside the partition lock, then
-    /// [`Log::mark_flushed`]). Empty, and free to sync, when nothing is unflushed.
-    pub fn prepare_flush(&self) -> PendingFlush {
-        if self.log_end_offset <= self.flushed_offset || self.offline.is_some() {
-            return PendingFlush::nothing(self.flushed_offset);
+    /// [`Log::complete_flush`]). Empty, and free to sync, when nothing is unflushed.
+    ///
+    /// Refused once the log is offline: after a failed fsync no later one may vouch for
+    /// the pages written before it. A read-only log (full disk) still syncs what it holds.
+    pub fn prepare_flush(&self) -> Result<PendingFlush, LogError> {
+        self.check_readable()?;
+        if self.log_end_offset <= self.flushed_offset {
+            return Ok(PendingFlush::nothing(self.flushed_offset));
         }
         // Segments before the active one were fsynced when they rolled. Indexes of the
         // active segment are rebuilt by recovery, so only its data needs syncing.
         let active = self.active();
-        PendingFlush::new(
+        Ok(PendingFlush::new(
             self.log_end_offset,
             vec![(
                 active.log_path().to_path_buf(),
                 Arc::clone(active.log_file()),
             )],
-        )
+        ))
     }
 
-    /// Records that every offset below `offset` is durable.
-    pub fn mark_flushed(&mut self, offset: i64) {
+    /// Records the outcome of syncing a [`PendingFlush`]: on success every offset below
+    /// the returned offset is durable; a failure takes the log directory offline, and
+    /// the flushed offset never moves again.
+    pub fn complete_flush(&mut self, result: Result<i64, LogError>) -> Result<(), LogError> {
+        let offset = result.map_err(|e| self.fail(e))?;
+        // A failure reported by another log of the directory while this sync ran may
+        // have covered these pages too: trust nothing once the directory failed.
+        self.check_readable()?;
         self.flushed_offset = self.flushed_offset.max(offset.min(self.log_end_offset));
+        Ok(())
     }
 
     /// Flushes and closes: records the active segment's final timestamp entry and fsyncs

@@ -34,6 +34,7 @@ use crate::file_names::{
     SWAP_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, TMP_FILE_SUFFIX,
 };
 use crate::fs::FileSystem;
+use crate::health::LogHealth;
 use crate::log::Log;
 use crate::offset_checkpoint::DirCheckpoints;
 use crate::producer_state::{ProducerStateManager, SEGMENTS_TO_SCAN};
@@ -71,9 +72,9 @@ impl Log {
         now_ms: i64,
         checkpoints: Option<DirCheckpoints>,
     ) -> Result<Log, LogError> {
-        let (checkpoint, cleaner_offsets) = match checkpoints {
-            Some(c) => (Some(c.log_start), Some(c.cleaner)),
-            None => (None, None),
+        let (checkpoint, cleaner_offsets, dir_health) = match checkpoints {
+            Some(c) => (Some(c.log_start), Some(c.cleaner), Some(c.health)),
+            None => (None, None, None),
         };
         fs.create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
         let mut log = Log {
@@ -85,7 +86,8 @@ impl Log {
             log_end_offset: 0,
             flushed_offset: 0,
             last_flush_ms: now_ms,
-            offline: None,
+            health: LogHealth::Online,
+            dir_health,
             producer_state: ProducerStateManager::default(),
             checkpoint,
             cleaner_offsets,
@@ -128,6 +130,12 @@ impl Log {
             .base_offset()
             .max(checkpointed.unwrap_or(i64::MIN));
         log.log_end_offset = log.active().next_offset();
+        if recover {
+            // After a crash of the process (not of the machine) the recovered tail may sit
+            // in the page cache only: make it durable before calling it flushed, or a power
+            // loss later could take back records consumers were already shown.
+            log.active().sync_all()?;
+        }
         log.flushed_offset = log.log_end_offset;
         log.cleaner_checkpoint = log.checkpointed_cleaner_offset();
         log.load_producer_state()?;

@@ -70,6 +70,8 @@ pub struct LogManager {
     partition_counts: Mutex<HashMap<PathBuf, usize>>,
     /// Each online directory's checkpoint files.
     checkpoints: HashMap<PathBuf, DirCheckpoints>,
+    /// Directories that failed to load at start-up.
+    offline_at_start: Vec<PathBuf>,
 }
 
 /// The directory of the cluster metadata log (`__cluster_metadata-0`), which shares
@@ -165,15 +167,31 @@ impl LogManager {
                 dirs: online,
                 partition_counts: Mutex::new(counts),
                 checkpoints,
+                offline_at_start: offline_dirs.iter().map(|(d, _)| d.clone()).collect(),
             },
             logs,
             offline_dirs,
         })
     }
 
-    /// The online log directories.
+    /// The log directories that loaded at start-up (see [`LogManager::dir_failed`] for
+    /// those that failed since).
     pub fn log_dirs(&self) -> &[LogDir] {
         &self.dirs
+    }
+
+    /// Whether a storage error took `dir` offline since start-up.
+    pub fn dir_failed(&self, dir: &Path) -> bool {
+        self.checkpoints
+            .get(dir)
+            .is_some_and(|c| c.health.is_failed())
+    }
+
+    /// Whether any configured log directory is offline: failed to load at start-up, or
+    /// failed since. While one is, a partition whose log is not found may be in it, and
+    /// must not be created afresh elsewhere (its offsets would restart).
+    pub fn any_dir_offline(&self) -> bool {
+        !self.offline_at_start.is_empty() || self.dirs.iter().any(|d| self.dir_failed(&d.path))
     }
 
     fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, usize>> {
@@ -201,6 +219,7 @@ impl LogManager {
         let dir = self
             .dirs
             .iter()
+            .filter(|d| !self.dir_failed(&d.path))
             .min_by_key(|d| counts.get(&d.path).copied().unwrap_or(0))
             .ok_or_else(|| LogError::NoLogDirs {
                 summary: "every log directory is offline".into(),

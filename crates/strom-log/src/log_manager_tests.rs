@@ -219,3 +219,44 @@ fn when_every_directory_fails_open_fails() {
     assert!(matches!(err, LogError::NoLogDirs { .. }), "{err}");
     assert!(err.to_string().contains("/d1"), "{err}");
 }
+
+#[test]
+fn a_failed_fsync_takes_every_log_of_its_directory_offline_and_new_logs_go_elsewhere() {
+    let fs = FaultyFileSystem::new();
+    let loaded = open_manager(&fs);
+    let manager = loaded.manager;
+    assert!(!manager.any_dir_offline());
+    // Two partitions land in /d1 and /d2 (fewest partitions first); a third in /d1.
+    let mut a = manager
+        .create_log(&TopicPartition::new("t", 0), LogConfig::default(), 0)
+        .unwrap();
+    let mut b = manager
+        .create_log(&TopicPartition::new("t", 1), LogConfig::default(), 0)
+        .unwrap();
+    let mut c = manager
+        .create_log(&TopicPartition::new("t", 2), LogConfig::default(), 0)
+        .unwrap();
+    let d1 = a.dir().parent().unwrap().to_path_buf();
+    assert_eq!(c.dir().parent().unwrap(), d1);
+    assert_ne!(b.dir().parent().unwrap(), d1);
+    for log in [&mut a, &mut b, &mut c] {
+        log.append(batch(Compression::None, 2, 0, 0), 0).unwrap();
+    }
+    fs.set_fail_sync(true);
+    assert!(a.flush().is_err());
+    fs.set_fail_sync(false);
+    // Every log of /d1 is offline, reads included; /d2 is untouched.
+    assert!(manager.dir_failed(&d1) && manager.any_dir_offline());
+    assert!(matches!(c.health(), LogHealth::Offline(_)));
+    assert!(c.read(0, 1 << 20, true, i64::MAX).is_err());
+    assert!(c.append(batch(Compression::None, 1, 0, 1), 0).is_err());
+    assert!(c.flush().is_err());
+    assert_eq!(b.health(), LogHealth::Online);
+    b.append(batch(Compression::None, 1, 0, 1), 0).unwrap();
+    b.flush().unwrap();
+    // A new partition is placed in the directory that still works.
+    let d = manager
+        .create_log(&TopicPartition::new("t", 3), LogConfig::default(), 0)
+        .unwrap();
+    assert_eq!(d.dir().parent(), b.dir().parent());
+}

@@ -48,7 +48,7 @@ impl Log {
         min_one_message: bool,
         max_offset: i64,
     ) -> Result<ReadResult, ReadError> {
-        self.check_online()?;
+        self.check_readable()?;
         if fetch_offset < self.log_start_offset || fetch_offset > self.log_end_offset {
             return Err(ReadError::OffsetOutOfRange {
                 log_start_offset: self.log_start_offset,
@@ -88,7 +88,7 @@ impl Log {
         &self,
         timestamp: i64,
     ) -> Result<Option<TimestampOffset>, LogError> {
-        self.check_online()?;
+        self.check_readable()?;
         let start = self.log_start_offset;
         for segment in &self.segments[self.segment_index_for(start)..] {
             if segment.max_timestamp() < timestamp {
@@ -107,7 +107,7 @@ impl Log {
     /// record is found lazily here. A first segment that DeleteRecords cut into is
     /// scanned from the log start offset, since its maximum may have been deleted.
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, LogError> {
-        self.check_online()?;
+        self.check_readable()?;
         let start = self.log_start_offset;
         let first = self.segment_index_for(start);
         let mut best: Option<TimestampOffset> = None;

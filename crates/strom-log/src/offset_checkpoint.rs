@@ -258,6 +258,8 @@ pub(crate) struct DirCheckpoints {
     pub log_start: Arc<OffsetCheckpointFile>,
     /// `cleaner-offset-checkpoint`.
     pub cleaner: Arc<OffsetCheckpointFile>,
+    /// Whether the directory failed (shared by its logs, as the files are).
+    pub health: Arc<crate::health::DirHealth>,
 }
 
 impl DirCheckpoints {
@@ -275,6 +277,7 @@ impl DirCheckpoints {
                 dir,
                 CheckpointKind::CleanerOffset,
             )?,
+            health: Arc::default(),
         })
     }
 }

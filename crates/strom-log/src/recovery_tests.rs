@@ -274,19 +274,18 @@ fn prepare_flush_is_free_when_nothing_is_dirty() {
     let fs = FaultyFileSystem::new();
     let mut log = open(&fs, LogConfig::default(), false);
     let syncs = fs.sync_count();
-    let pending = log.prepare_flush();
+    let pending = log.prepare_flush().unwrap();
     assert!(pending.is_empty());
     assert_eq!(pending.sync().unwrap(), 0);
     assert_eq!(fs.sync_count(), syncs);
     log.append(batch(Compression::None, 3, 0, 0), 0).unwrap();
-    let pending = log.prepare_flush();
+    let pending = log.prepare_flush().unwrap();
     assert!(!pending.is_empty());
     assert_eq!(pending.end_offset(), 3);
     // More appends between prepare and mark do not count as flushed.
     log.append(batch(Compression::None, 2, 0, 1), 0).unwrap();
-    let flushed = pending.sync().unwrap();
+    log.complete_flush(pending.sync()).unwrap();
     assert_eq!(fs.sync_count(), syncs + 1);
-    log.mark_flushed(flushed);
     assert_eq!(log.flushed_offset(), 3);
     log.flush().unwrap();
     assert_eq!(log.flushed_offset(), 5);
@@ -334,7 +333,7 @@ fn maybe_flush_follows_flush_messages_and_flush_ms() {
 }
 
 #[test]
-fn running_out_of_space_takes_the_log_offline_and_loses_nothing_acknowledged() {
+fn running_out_of_space_stops_writes_keeps_reads_and_loses_nothing_acknowledged() {
     let fs = FaultyFileSystem::new();
     let mut log = open(&fs, LogConfig::default(), false);
     log.append(batch(Compression::None, 2, 0, 0), 0).unwrap();
@@ -352,10 +351,14 @@ fn running_out_of_space_takes_the_log_offline_and_loses_nothing_acknowledged() {
         matches!(err, AppendError::Storage(LogError::Offline { .. })),
         "{err}"
     );
-    assert!(matches!(
-        log.read(0, 100, true, i64::MAX),
-        Err(ReadError::Storage(_))
-    ));
+    assert!(matches!(log.health(), LogHealth::ReadOnly(_)));
+    // What was written before the disk filled is still read (up to the log end offset,
+    // never the torn bytes past it) and can still be made durable.
+    assert_eq!(log.log_end_offset(), 2);
+    let read = log.read(0, 1 << 20, true, i64::MAX).unwrap();
+    assert_eq!(read.next_fetch_offset, 2);
+    log.flush().unwrap();
+    assert_eq!(log.flushed_offset(), 2);
     drop(log);
     let mut log = open(&fs, LogConfig::default(), true);
     assert_eq!(all_records(&log).len(), 2);
@@ -376,7 +379,31 @@ fn a_failed_fsync_takes_the_log_offline() {
     let err = log.flush().unwrap_err();
     assert!(err.to_string().contains("fsync failed"), "{err}");
     assert!(log.is_offline());
+    assert!(matches!(log.health(), LogHealth::Offline(_)));
     assert_eq!(log.flushed_offset(), 0);
+    // The disk recovers, but no later fsync may vouch for the pages the failed one lost:
+    // the log stays offline, reads included, and the flushed offset never moves.
+    fs.set_fail_sync(false);
+    assert!(log.flush().is_err());
+    assert!(log.prepare_flush().is_err());
+    assert!(log.read(0, 1 << 20, true, i64::MAX).is_err());
+    assert!(log.append(batch(Compression::None, 1, 0, 1), 0).is_err());
+    assert_eq!(log.flushed_offset(), 0);
+}
+
+#[test]
+fn a_failed_fsync_in_a_group_commit_takes_the_log_offline() {
+    let fs = FaultyFileSystem::new();
+    let mut log = open(&fs, LogConfig::default(), false);
+    log.append(batch(Compression::None, 2, 0, 0), 0).unwrap();
+    let pending = log.prepare_flush().unwrap();
+    fs.set_fail_sync(true);
+    let result = pending.sync();
+    fs.set_fail_sync(false);
+    assert!(log.complete_flush(result).is_err());
+    assert_eq!(log.flushed_offset(), 0);
+    assert!(matches!(log.health(), LogHealth::Offline(_)));
+    assert!(log.prepare_flush().is_err());
 }
 
 #[test]

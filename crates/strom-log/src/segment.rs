@@ -520,7 +520,7 @@ impl LogSegment {
     pub fn sync_all(&self) -> Result<(), LogError> {
         self.log
             .sync_data()
-            .map_err(|e| LogError::io(&self.log_path, e))?;
+            .map_err(|e| LogError::sync(&self.log_path, e))?;
         self.offset_index.sync()?;
         self.time_index.sync()
     }

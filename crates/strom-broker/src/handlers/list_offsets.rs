@@ -65,22 +65,24 @@ pub(crate) fn handle(
                     pr.leader_epoch = reported_epoch;
                 }
                 LATEST_TIERED => {}
+                // As Kafka: a lookup that lands at or above the high watermark
+                // (records consumers cannot read yet) finds nothing.
                 MAX_TIMESTAMP => match partition.max_timestamp_offset() {
-                    Ok(Some(found)) => {
+                    Ok(Some(found)) if found.offset < partition.high_watermark() => {
                         pr.offset = found.offset;
                         pr.timestamp = found.timestamp;
                         pr.leader_epoch = reported_epoch;
                     }
-                    Ok(None) => {}
+                    Ok(_) => {}
                     Err(e) => pr.error_code = storage_error(&partition.topic, p.partition_index, e),
                 },
                 ts if ts >= 0 => match partition.offset_for_timestamp(ts) {
-                    Ok(Some(found)) => {
+                    Ok(Some(found)) if found.offset < partition.high_watermark() => {
                         pr.offset = found.offset;
                         pr.timestamp = found.timestamp;
                         pr.leader_epoch = reported_epoch;
                     }
-                    Ok(None) => {}
+                    Ok(_) => {}
                     Err(e) => pr.error_code = storage_error(&partition.topic, p.partition_index, e),
                 },
                 _ => pr.error_code = ResponseError::InvalidRequest.code(),

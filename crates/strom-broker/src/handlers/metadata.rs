@@ -65,7 +65,7 @@ pub(crate) async fn handle(
     resp.controller_id = BrokerId(state.node_id);
     resp.cluster_authorized_operations = i32::MIN;
     resp.topics = match requested {
-        None => image.topics().map(topic_metadata).collect(),
+        None => image.topics().map(|t| topic_metadata(state, t)).collect(),
         Some(list) => list
             .into_iter()
             .map(|(name, id)| {
@@ -74,7 +74,7 @@ pub(crate) async fn handle(
                     None => image.topic_by_id(strom_metadata::TopicId::from_bytes(*id.as_bytes())),
                 };
                 match found {
-                    Some(t) => topic_metadata(t),
+                    Some(t) => topic_metadata(state, t),
                     None => {
                         let mut out = MetadataResponseTopic::default();
                         out.name = name.as_deref().map(|n| TopicName(str_bytes(n)));
@@ -96,7 +96,7 @@ pub(crate) async fn handle(
     resp
 }
 
-fn topic_metadata(t: &TopicImage) -> MetadataResponseTopic {
+fn topic_metadata(state: &BrokerState, t: &TopicImage) -> MetadataResponseTopic {
     let mut out = MetadataResponseTopic::default();
     out.name = Some(TopicName(str_bytes(&t.name)));
     out.topic_id = Uuid::from_bytes(t.topic_id.to_bytes());
@@ -114,6 +114,13 @@ fn topic_metadata(t: &TopicImage) -> MetadataResponseTopic {
             mp.isr_nodes = p.isr.iter().map(|&r| BrokerId(r)).collect();
             if p.leader < 0 {
                 mp.error_code = ResponseError::LeaderNotAvailable.code();
+            } else if p.leader == state.node_id && state.replicas.is_offline(&t.name, index) {
+                // Kafka's answer for a replica in a failed log directory: the
+                // partition has no leader that can serve it.
+                mp.error_code = ResponseError::KafkaStorageError.code();
+                mp.leader_id = BrokerId(-1);
+                mp.isr_nodes.retain(|&r| r != BrokerId(state.node_id));
+                mp.offline_replicas = vec![BrokerId(state.node_id)];
             }
             mp
         })

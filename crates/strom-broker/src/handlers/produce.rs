@@ -1,6 +1,8 @@
 //! Produce: find partition → validate and append (in `strom-log`) → answer
 //! now (acks 0/1), or after the records are fsynced (acks=all with
-//! `strom.acks.all.fsync`, the default). Record batches travel from the
+//! `strom.acks.all.fsync`, the default, or any acks once the topic's
+//! `flush.messages` is reached). A failed or impossible fsync answers
+//! KAFKA_STORAGE_ERROR, never success. Record batches travel from the
 //! request buffer to the file as the client sent them; only the batch
 //! header is patched.
 
@@ -74,8 +76,12 @@ pub(crate) async fn handle(
                     pr.base_offset = info.base_offset;
                     pr.log_append_time_ms = info.log_append_time_ms;
                     pr.log_start_offset = info.log_start_offset;
-                    if acks == -1 && state.config.acks_all_fsync {
-                        to_flush.push((partition, info.last_offset + 1, ti, pi));
+                    let end = info.last_offset + 1;
+                    // acks=all waits for the fsync; so does any ack when the
+                    // topic's flush.messages is reached (Kafka flushes on the
+                    // append path).
+                    if (acks == -1 && state.config.acks_all_fsync) || partition.flush_due(end) {
+                        to_flush.push((partition, end, ti, pi));
                     }
                 }
                 Err(e) => {
@@ -91,6 +97,12 @@ pub(crate) async fn handle(
         resp.responses.push(out);
     }
     if acks == 0 {
+        // Nobody waits, but flush.messages still applies.
+        for (partition, end, _, _) in to_flush {
+            tokio::spawn(async move {
+                let _ = partition.flush_up_to(end).await;
+            });
+        }
         return Reply::Nothing;
     }
     if to_flush.is_empty() {
