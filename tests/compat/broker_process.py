@@ -35,7 +35,8 @@ class BrokerFailed(RuntimeError):
 class Broker:
     """A strom broker process. `bootstrap` is what clients connect to; `data_dir` is its log.dirs."""
 
-    def __init__(self, binary: Path, workdir: Path, overrides: dict[str, str] | None = None):
+    def __init__(self, binary: Path, workdir: Path, overrides: dict[str, str] | None = None,
+                 env: dict[str, str] | None = None):
         self.binary = Path(binary)
         self.port = free_port()
         self.host = "127.0.0.1"
@@ -50,6 +51,7 @@ class Broker:
             "log.dirs": str(self.data_dir),
             **(overrides or {}),
         }
+        self.env = dict(env or {})  # extra environment (fault injection, say)
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -74,7 +76,7 @@ class Broker:
                 stdout=log,
                 stderr=log,
                 cwd=self.data_dir.parent,
-                env={**os.environ, "NO_COLOR": "1"},  # plain text in broker.log
+                env={**os.environ, "NO_COLOR": "1", **self.env},  # plain text in broker.log
                 start_new_session=True,
             )
         self.wait_until_ready()

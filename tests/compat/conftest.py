@@ -29,12 +29,12 @@ def strom_bin() -> Path:
 
 @pytest.fixture
 def broker_factory(strom_bin, tmp_path, request):
-    """start(overrides) -> a running Broker with its own port and log.dirs under the test's tmp dir."""
+    """start(overrides, env) -> a running Broker with its own port and log.dirs under the test's tmp dir."""
     brokers: list[Broker] = []
     request.node.stash[BROKERS_KEY] = brokers
 
-    def start(overrides: dict[str, str] | None = None) -> Broker:
-        b = Broker(strom_bin, tmp_path / f"broker{len(brokers)}", overrides)
+    def start(overrides: dict[str, str] | None = None, env: dict[str, str] | None = None) -> Broker:
+        b = Broker(strom_bin, tmp_path / f"broker{len(brokers)}", overrides, env)
         brokers.append(b)
         b.start()
         return b

@@ -446,18 +446,18 @@ impl PartitionError {
         }
     }
 
-    /// Storage failures are logged loudly; validation failures are the client's.
+    /// Storage failures are logged loudly, once: a log refusing work after
+    /// an earlier failure (already logged) is not; validation failures are
+    /// the client's.
     pub fn is_storage_error(&self) -> bool {
-        matches!(
-            self,
-            PartitionError::Log(_)
-                | PartitionError::FlushTask(_)
-                | PartitionError::NotDurable { .. }
-        ) || matches!(self, PartitionError::Append(AppendError::Storage(_)))
-            || matches!(self, PartitionError::Read(ReadError::Storage(_)))
-            || matches!(
-                self,
-                PartitionError::DeleteRecords(strom_log::DeleteRecordsError::Storage(_))
-            )
+        let log_error = match self {
+            PartitionError::Log(e)
+            | PartitionError::Append(AppendError::Storage(e))
+            | PartitionError::Read(ReadError::Storage(e))
+            | PartitionError::DeleteRecords(strom_log::DeleteRecordsError::Storage(e)) => e,
+            PartitionError::FlushTask(_) | PartitionError::NotDurable { .. } => return true,
+            _ => return false,
+        };
+        !matches!(log_error, LogError::Offline { .. })
     }
 }

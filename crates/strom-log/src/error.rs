@@ -27,7 +27,7 @@ pub const INVALID_TXN_STATE: i16 = 48;
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// An I/O call failed.
-    #[error("I/O error on {path}: {source}; check the disk and permissions, the log directory is offline until then")]
+    #[error("I/O error on {path}: {source}")]
     Io {
         /// File or directory involved.
         path: PathBuf,

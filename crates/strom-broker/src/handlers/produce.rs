@@ -116,10 +116,12 @@ pub(crate) async fn handle(
         let results = futures_util::future::join_all(flushes).await;
         for ((partition, _, ti, pi), result) in to_flush.iter().zip(results) {
             if let Err(e) = result {
-                tracing::error!(topic = %partition.topic, partition = partition.index, "fsync failed: {e}");
+                if e.is_storage_error() {
+                    tracing::error!(topic = %partition.topic, partition = partition.index, "flush failed: {e}");
+                }
                 let pr = &mut resp.responses[*ti].partition_responses[*pi];
-                pr.error_code = ResponseError::KafkaStorageError.code();
-                pr.error_message = Some(str_bytes(&format!("fsync failed: {e}")));
+                pr.error_code = e.error_code();
+                pr.error_message = Some(str_bytes(&e.to_string()));
             }
         }
         match encode(ApiKey::Produce, version, corr, &resp) {
