@@ -63,6 +63,9 @@ pub(crate) struct Partition {
     dir_health: Option<Arc<DirHealth>>,
     /// Set once this log refuses reads (see `strom_log::LogHealth`).
     offline: AtomicBool,
+    /// In-sync replicas and the topic's `min.insync.replicas`, from the metadata.
+    in_sync: AtomicI32,
+    min_insync_replicas: AtomicI32,
 }
 
 pub(crate) struct ReadOutcome {
@@ -101,6 +104,8 @@ impl Partition {
             durable_high_watermark,
             flush_requested: AtomicBool::new(false),
             offline: AtomicBool::new(offline),
+            in_sync: AtomicI32::new(1),
+            min_insync_replicas: AtomicI32::new(1),
         }
     }
 
@@ -166,6 +171,27 @@ impl Partition {
 
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// The partition's in-sync replica count and `min.insync.replicas`.
+    pub fn set_in_sync(&self, in_sync: usize, min_insync_replicas: i32) {
+        self.in_sync.store(
+            i32::try_from(in_sync).unwrap_or(i32::MAX),
+            Ordering::Release,
+        );
+        self.min_insync_replicas
+            .store(min_insync_replicas, Ordering::Release);
+    }
+
+    /// acks=all needs `min.insync.replicas` in-sync replicas (Kafka refuses
+    /// the append with NOT_ENOUGH_REPLICAS otherwise).
+    pub fn check_min_insync(&self) -> Result<(), PartitionError> {
+        let in_sync = self.in_sync.load(Ordering::Acquire);
+        let min = self.min_insync_replicas.load(Ordering::Acquire);
+        if in_sync < min {
+            return Err(PartitionError::NotEnoughReplicas { in_sync, min });
+        }
+        Ok(())
     }
 
     pub fn log_end_offset(&self) -> i64 {
@@ -423,6 +449,8 @@ pub(crate) enum PartitionError {
     Log(#[from] LogError),
     #[error("flush task failed: {0}")]
     FlushTask(String),
+    #[error("the partition has {in_sync} in-sync replicas, fewer than min.insync.replicas={min}: acks=all cannot be met; lower min.insync.replicas or use acks=1")]
+    NotEnoughReplicas { in_sync: i32, min: i32 },
     #[error("offset {offset} is not durable: the log is flushed only up to {flushed}")]
     NotDurable { offset: i64, flushed: i64 },
     #[error(transparent)]
@@ -435,6 +463,9 @@ impl PartitionError {
         match self {
             PartitionError::Removed => {
                 kafka_protocol::error::ResponseError::NotLeaderOrFollower.code()
+            }
+            PartitionError::NotEnoughReplicas { .. } => {
+                kafka_protocol::error::ResponseError::NotEnoughReplicas.code()
             }
             PartitionError::Append(e) => e.error_code(),
             PartitionError::Read(e) => e.error_code(),

@@ -142,7 +142,10 @@ impl ReplicaManager {
                 let name: Arc<str> = Arc::from(topic.name.as_str());
                 let topic_id = Uuid::from_bytes(topic.topic_id.to_bytes());
                 let existing = current.get(&name).filter(|t| t.topic_id == topic_id);
-                let config = self.log_config(image, &topic.name);
+                let topic_config =
+                    TopicConfig::resolve(&self.config.read(), image.topic_config(&topic.name));
+                let config = log_config_from(&topic_config);
+                let min_isr = topic_config.min_insync_replicas;
                 let count = topic
                     .partitions
                     .keys()
@@ -161,6 +164,7 @@ impl ReplicaManager {
                     {
                         p.set_leader_epoch(pimage.leader_epoch);
                         p.reconfigure(config.clone());
+                        p.set_in_sync(pimage.isr.len(), min_isr);
                         partitions[index as usize] = Some(p);
                         continue;
                     }
@@ -182,13 +186,15 @@ impl ReplicaManager {
                         }
                         None => manager.create_log(&tp, config.clone(), now)?,
                     };
-                    partitions[index as usize] = Some(Arc::new(Partition::new(
+                    let partition = Arc::new(Partition::new(
                         name.clone(),
                         index,
                         pimage.leader_epoch,
                         log,
                         durable_high_watermark,
-                    )));
+                    ));
+                    partition.set_in_sync(pimage.isr.len(), min_isr);
+                    partitions[index as usize] = Some(partition);
                 }
                 next.insert(
                     name,
@@ -246,13 +252,6 @@ impl ReplicaManager {
             }
         }
         Ok(())
-    }
-
-    fn log_config(&self, image: &MetadataImage, topic: &str) -> LogConfig {
-        log_config_from(&TopicConfig::resolve(
-            &self.config.read(),
-            image.topic_config(topic),
-        ))
     }
 
     /// Flushes and closes every log and leaves the clean-shutdown marker.

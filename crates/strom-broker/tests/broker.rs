@@ -259,3 +259,45 @@ async fn each_listener_answers_metadata_with_its_own_advertised_endpoints() {
     }
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn acks_all_needs_min_insync_replicas_in_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path()).await;
+    let mut c = Client::connect(&broker).await;
+    let created = create_topic(&mut c, "minisr", 1, &[("min.insync.replicas", "2")]).await;
+    assert_eq!(created.topics[0].error_code, 0);
+    // One broker, one in-sync replica: acks=all is refused before anything is written.
+    let r = produce(&mut c, "minisr", 0, -1, batch(&["a"], 1)).await;
+    assert_eq!(r.error_code, 19, "NOT_ENOUGH_REPLICAS");
+    // acks=1 does not wait for replicas, as in Kafka.
+    let r = produce(&mut c, "minisr", 0, 1, batch(&["b"], 2)).await;
+    assert_eq!((r.error_code, r.base_offset), (0, 0));
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn acks_1_records_become_visible_once_fsynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path()).await;
+    let mut c = Client::connect(&broker).await;
+    assert_eq!(create_topic(&mut c, "vis", 1, &[]).await.topics[0].error_code, 0);
+    for i in 0..20 {
+        let r = produce(&mut c, "vis", 0, 1, batch(&["x"], i)).await;
+        assert_eq!((r.error_code, r.base_offset), (0, i));
+    }
+    // The background group-commit fsync moves the high watermark to the end; a long poll
+    // wakes up for it.
+    let mut offset = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while offset < 20 {
+        assert!(std::time::Instant::now() < deadline, "only {offset} of 20 records visible");
+        let got = fetch(&mut c, "vis", 0, offset, 1000, 1).await;
+        assert_eq!(got.error_code, 0);
+        for b in RecordBatch::iter(got.records.unwrap_or_default()) {
+            offset = b.unwrap().next_offset();
+        }
+        assert!(offset <= got.high_watermark);
+    }
+    broker.shutdown().await.unwrap();
+}

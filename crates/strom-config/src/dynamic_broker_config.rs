@@ -31,8 +31,10 @@ pub(crate) struct DynamicValue {
 /// cluster-wide default or one broker alike, as Kafka's `DynamicBrokerConfig.validateConfigs`
 /// does: every key must be a broker configuration Strom knows ([`ConfigError::UnknownBrokerConfig`],
 /// INVALID_CONFIG), none may be read-only ([`ConfigError::NotDynamicBrokerConfig`], naming all
-/// of them, INVALID_REQUEST), and every value must be valid for its type and range
-/// ([`ConfigError::InvalidDynamicBrokerConfig`], INVALID_REQUEST). The checks run in that
+/// of them, INVALID_REQUEST), every value must be valid for its type and range
+/// ([`ConfigError::InvalidDynamicBrokerConfig`], INVALID_REQUEST), and none may be set that
+/// Strom does not act on yet ([`ConfigError::NotActedOnDynamicBrokerConfig`], INVALID_CONFIG:
+/// success would be a lie). The checks run in that
 /// order over all keys; [`ConfigError::kafka_error_code`] gives the code.
 pub fn validate_dynamic_broker_configs(
     changes: &BTreeMap<String, String>,
@@ -73,6 +75,17 @@ pub fn validate_dynamic_broker_changes(
                     reason: def.kafka_reason(&problem),
                 })?;
         }
+    }
+    // Deleting such a key is harmless (and cleans up what an older version stored).
+    let not_acted_on: Vec<String> = changes
+        .iter()
+        .filter(|(k, v)| v.is_some() && broker_config_def(k).is_some_and(|d| !d.acted_on))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if !not_acted_on.is_empty() {
+        return Err(ConfigError::NotActedOnDynamicBrokerConfig {
+            names: not_acted_on,
+        });
     }
     Ok(())
 }

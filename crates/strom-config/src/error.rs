@@ -92,6 +92,11 @@ pub enum ConfigError {
     #[error("Cannot update these configs dynamically: Set({})", names.join(", "))]
     NotDynamicBrokerConfig { names: Vec<String> },
 
+    /// Keys Kafka can change at run time but Strom does not act on yet: setting them would
+    /// report success for a change that does nothing.
+    #[error("Strom does not act on {} yet, so changing it at run time would have no effect; remove it from the request", names.join(", "))]
+    NotActedOnDynamicBrokerConfig { names: Vec<String> },
+
     /// A dynamic broker configuration value Kafka would reject (Kafka's wording).
     #[error("Invalid value {value} for configuration {name}: {reason}")]
     InvalidDynamicBrokerConfig {
@@ -117,7 +122,10 @@ impl ConfigError {
             | ConfigError::TopicConfigConflict { name, .. }
             | ConfigError::UnknownBrokerConfig { name }
             | ConfigError::InvalidDynamicBrokerConfig { name, .. } => Some(name),
-            ConfigError::NotDynamicBrokerConfig { names } => names.first().map(String::as_str),
+            ConfigError::NotDynamicBrokerConfig { names }
+            | ConfigError::NotActedOnDynamicBrokerConfig { names } => {
+                names.first().map(String::as_str)
+            }
             ConfigError::Io { .. }
             | ConfigError::Syntax { .. }
             | ConfigError::MalformedOverride { .. } => None,

@@ -34,13 +34,13 @@ const fn hours(name: &'static str) -> Synonym {
 /// Every topic configuration key, alphabetically, as Kafka documents them.
 #[rustfmt::skip]
 pub static TOPIC_CONFIGS: &[ConfigDef] = &[
-    ConfigDef::new("cleanup.policy", List, Some("delete"), ListOf(CLEANUP_POLICIES), "", false,
+    ConfigDef::new("cleanup.policy", List, Some("delete"), ListOf(CLEANUP_POLICIES), "", true,
         "What happens to old segments: delete, compact, or both.")
         .with_synonyms(&[same("log.cleanup.policy")]),
     ConfigDef::new("compression.type", String, Some("producer"), OneOf(COMPRESSION_TYPES), "", false,
         "Compression of stored batches; producer keeps what the producer sent.")
         .with_synonyms(&[same("compression.type")]),
-    ConfigDef::new("delete.retention.ms", Long, Some("86400000"), AtLeast(0), "ms", false,
+    ConfigDef::new("delete.retention.ms", Long, Some("86400000"), AtLeast(0), "ms", true,
         "How long tombstones stay in a compacted topic.")
         .with_synonyms(&[same("log.cleaner.delete.retention.ms")]),
     ConfigDef::new("file.delete.delay.ms", Long, Some("60000"), AtLeast(0), "ms", false,
@@ -55,7 +55,7 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("index.interval.bytes", Int, Some("4096"), AtLeast(0), "bytes", true,
         "Bytes of log between two offset index entries.")
         .with_synonyms(&[same("log.index.interval.bytes")]),
-    ConfigDef::new("max.compaction.lag.ms", Long, Some(LONG_MAX), AtLeast(1), "ms", false,
+    ConfigDef::new("max.compaction.lag.ms", Long, Some(LONG_MAX), AtLeast(1), "ms", true,
         "Oldest a message may get before it must be eligible for compaction.")
         .with_synonyms(&[same("log.cleaner.max.compaction.lag.ms")]),
     ConfigDef::new("max.message.bytes", Int, Some("1048588"), AtLeast(0), "bytes", true,
@@ -70,22 +70,22 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("message.timestamp.type", String, Some("CreateTime"), OneOf(TIMESTAMP_TYPES), "", true,
         "Whether record timestamps are the producer's (CreateTime) or the broker's append time (LogAppendTime).")
         .with_synonyms(&[same("log.message.timestamp.type")]),
-    ConfigDef::new("min.cleanable.dirty.ratio", Double, Some("0.5"), Between(0.0, 1.0), "", false,
+    ConfigDef::new("min.cleanable.dirty.ratio", Double, Some("0.5"), Between(0.0, 1.0), "", true,
         "Dirty ratio above which the topic is compacted.")
         .with_synonyms(&[same("log.cleaner.min.cleanable.ratio")]),
-    ConfigDef::new("min.compaction.lag.ms", Long, Some("0"), AtLeast(0), "ms", false,
+    ConfigDef::new("min.compaction.lag.ms", Long, Some("0"), AtLeast(0), "ms", true,
         "Youngest a message may be and still be compacted.")
         .with_synonyms(&[same("log.cleaner.min.compaction.lag.ms")]),
-    ConfigDef::new("min.insync.replicas", Int, Some("1"), AtLeast(1), "replicas", false,
+    ConfigDef::new("min.insync.replicas", Int, Some("1"), AtLeast(1), "replicas", true,
         "Replicas that must have a write before acks=all succeeds.")
         .with_synonyms(&[same("min.insync.replicas")]),
     ConfigDef::new("preallocate", Boolean, Some("false"), Any, "", false,
         "Preallocate segment files at their full size.")
         .with_synonyms(&[same("log.preallocate")]),
-    ConfigDef::new("retention.bytes", Long, Some("-1"), Any, "bytes", false,
+    ConfigDef::new("retention.bytes", Long, Some("-1"), Any, "bytes", true,
         "Delete old segments while a partition is larger than this; -1 means no size limit.")
         .with_synonyms(&[same("log.retention.bytes")]),
-    ConfigDef::new("retention.ms", Long, Some("604800000"), AtLeast(-1), "ms", false,
+    ConfigDef::new("retention.ms", Long, Some("604800000"), AtLeast(-1), "ms", true,
         "Delete segments older than this; -1 keeps them forever.")
         .with_synonyms(&[same("log.retention.ms"), minutes("log.retention.minutes"), hours("log.retention.hours")]),
     ConfigDef::new("segment.bytes", Int, Some("1073741824"), AtLeast(1_048_576), "bytes", true,

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use strom_config::{
     describe_broker_configs, describe_default_broker_configs, describe_topic_configs,
-    validate_dynamic_broker_configs, BrokerConfig, CleanupPolicy, CompressionType, ConfigEntry,
-    ConfigError, ConfigSource, ConfigSynonym, Properties, TimestampType, TopicConfig,
-    BROKER_CONFIGS, INVALID_CONFIG, INVALID_REQUEST,
+    validate_dynamic_broker_changes, validate_dynamic_broker_configs, BrokerConfig, CleanupPolicy,
+    CompressionType, ConfigEntry, ConfigError, ConfigSource, ConfigSynonym, Properties,
+    TimestampType, TopicConfig, BROKER_CONFIGS, INVALID_CONFIG, INVALID_REQUEST,
 };
 
 use ConfigSource::{
@@ -132,13 +132,32 @@ fn valid_dynamic_changes_pass() {
         ("log.retention.ms", "-1"),
         ("log.segment.bytes", "1048576"),
         ("log.cleanup.policy", "compact,delete"),
-        ("compression.type", "zstd"),
-        ("unclean.leader.election.enable", "TRUE"),
         ("log.cleaner.min.cleanable.ratio", "0.1"),
-        ("num.io.threads", "16"),
+        ("min.insync.replicas", "2"),
         ("message.max.bytes", "2000000"),
     ]))
     .unwrap();
+}
+
+#[test]
+fn dynamic_keys_strom_does_not_act_on_are_refused_but_may_be_deleted() {
+    for key in BROKER_CONFIGS.iter().filter(|d| d.dynamic && !d.acted_on) {
+        let value = key.default.unwrap_or("1");
+        let err = invalid(&[(key.name, value), ("log.retention.ms", "1000")]);
+        assert!(
+            matches!(&err, ConfigError::NotActedOnDynamicBrokerConfig { names } if names == &[key.name.to_owned()]),
+            "{}: {err}",
+            key.name
+        );
+        assert_eq!(err.kafka_error_code(), INVALID_CONFIG);
+        let delete: BTreeMap<String, Option<String>> = [(key.name.to_owned(), None)].into();
+        validate_dynamic_broker_changes(&delete).unwrap();
+    }
+    let err = invalid(&[("num.io.threads", "16"), ("compression.type", "zstd")]);
+    assert!(
+        err.to_string().contains("compression.type, num.io.threads"),
+        "{err}"
+    );
 }
 
 #[test]

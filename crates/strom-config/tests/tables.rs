@@ -91,7 +91,7 @@ fn markdown_has_one_row_per_key() {
         "{broker}"
     );
     assert!(
-        broker.contains("| `log.retention.hours` | int | `168` hours |  | no | read-only |"),
+        broker.contains("| `log.retention.hours` | int | `168` hours |  | yes | read-only |"),
         "{broker}"
     );
     assert!(topic.contains("| `retention.ms` | long | `log.retention.ms`, `log.retention.minutes`, `log.retention.hours` |"), "{topic}");

@@ -71,7 +71,14 @@ pub(crate) async fn handle(
                 out.partition_responses.push(pr);
                 continue;
             };
-            match partition.append(records, now) {
+            let appended = if acks == -1 {
+                partition
+                    .check_min_insync()
+                    .and_then(|()| partition.append(records, now))
+            } else {
+                partition.append(records, now)
+            };
+            match appended {
                 Ok(info) => {
                     pr.base_offset = info.base_offset;
                     pr.log_append_time_ms = info.log_append_time_ms;
