@@ -281,7 +281,10 @@ async fn acks_1_records_become_visible_once_fsynced() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start(dir.path()).await;
     let mut c = Client::connect(&broker).await;
-    assert_eq!(create_topic(&mut c, "vis", 1, &[]).await.topics[0].error_code, 0);
+    assert_eq!(
+        create_topic(&mut c, "vis", 1, &[]).await.topics[0].error_code,
+        0
+    );
     for i in 0..20 {
         let r = produce(&mut c, "vis", 0, 1, batch(&["x"], i)).await;
         assert_eq!((r.error_code, r.base_offset), (0, i));
@@ -291,7 +294,10 @@ async fn acks_1_records_become_visible_once_fsynced() {
     let mut offset = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while offset < 20 {
-        assert!(std::time::Instant::now() < deadline, "only {offset} of 20 records visible");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {offset} of 20 records visible"
+        );
         let got = fetch(&mut c, "vis", 0, offset, 1000, 1).await;
         assert_eq!(got.error_code, 0);
         for b in RecordBatch::iter(got.records.unwrap_or_default()) {

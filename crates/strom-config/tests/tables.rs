@@ -119,3 +119,16 @@ fn the_first_broker_synonym_of_every_topic_config_is_dynamic_and_only_it() {
         }
     }
 }
+
+/// docs/configuration.md is generated (`strom configs > docs/configuration.md`); a change to
+/// the tables must regenerate it, or the documentation says what the broker does not.
+#[test]
+fn docs_configuration_md_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+    let on_disk = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        on_disk == configuration_markdown(),
+        "{} is stale: run `cargo run -p strom -- configs > docs/configuration.md`",
+        path.display()
+    );
+}
