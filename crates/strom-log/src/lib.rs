@@ -98,6 +98,7 @@ mod cleaner_decisions;
 mod config;
 mod error;
 mod fault_injection;
+#[cfg(any(test, feature = "testing"))]
 mod faulty_fs;
 mod file_names;
 mod flush;
@@ -128,6 +129,7 @@ pub use error::{
     RECORD_LIST_TOO_LARGE,
 };
 pub use fault_injection::{file_system_from_env, FAULTS_CONTROL_ENV, SYNC_JOURNAL_ENV};
+#[cfg(any(test, feature = "testing"))]
 pub use faulty_fs::{CrashMode, FaultyFileSystem};
 pub use file_names::segment_file_name;
 pub use flush::PendingFlush;
