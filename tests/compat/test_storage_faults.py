@@ -230,3 +230,60 @@ def test_a_full_disk_refuses_produce_keeps_consumers_reading_and_recovers_after_
         assert more[0].offset == got[-1].offset() + 1
     finally:
         broker.cleanup()
+
+
+def log_dirs(bootstrap: str) -> dict[str, dict]:
+    """kafka-python's DescribeLogDirs: {log_dir: result dict}."""
+    from clients import kp_admin
+    client = kp_admin(bootstrap)
+    try:
+        [broker] = client.describe_log_dirs()
+        return {d["log_dir"]: d for d in broker["log_dirs"]}
+    finally:
+        client.close()
+
+
+def test_an_offline_log_dir_keeps_its_partitions_offline_and_they_come_back_intact(
+        broker_factory, tmp_path):
+    d1, d2 = tmp_path / "d1", tmp_path / "d2"
+    broker = broker_factory({"log.dirs": f"{d1},{d2}"})
+    create_topic(broker.bootstrap, "jbod", partitions=4)
+    acked = produce_all(producer(broker.bootstrap, acks="all"), "jbod",
+                        [r for p in range(4) for r in records(f"p{p}", 50, partition=p)])
+    assert_delivered(acked)
+    dirs = log_dirs(broker.bootstrap)
+    assert set(dirs) == {str(d1), str(d2)}
+    placed = {d: {p["partition_index"]: p["partition_size"] for t in r["topics"] for p in t["partitions"]}
+              for d, r in dirs.items()}
+    assert sorted(p for parts in placed.values() for p in parts) == [0, 1, 2, 3]
+    assert all(size > 0 for parts in placed.values() for size in parts.values())
+    in_d2 = sorted(placed[str(d2)])
+    assert in_d2, "partitions are spread over both directories"
+
+    # The second directory's disk "fails": it cannot be opened at start-up.
+    assert broker.stop() == 0
+    d2.rename(tmp_path / "d2.saved")
+    d2.write_text("not a directory")
+    broker.start()
+    dirs = log_dirs(broker.bootstrap)
+    assert dirs[str(d2)]["error_code"] == KAFKA_STORAGE_ERROR
+    assert dirs[str(d1)]["error_code"] == 0
+    for p in range(4):
+        expected = KAFKA_STORAGE_ERROR if p in in_d2 else 0
+        assert partition_error(broker.bootstrap, "jbod", p) == expected, p
+    # Not re-created empty in the directory that works.
+    assert sorted(x.name for x in d1.glob("jbod-*")) == sorted(f"jbod-{p}" for p in placed[str(d1)])
+    online = sorted(placed[str(d1)])[0]
+    more = produce_all(producer(broker.bootstrap, acks="all"), "jbod", records("more", 1, partition=online))
+    assert_delivered(more)
+    assert more[0].offset == 50
+
+    # The disk is back: every partition is there with its records, offsets continuing.
+    assert broker.stop() == 0
+    d2.unlink()
+    (tmp_path / "d2.saved").rename(d2)
+    broker.start()
+    for p in range(4):
+        got = consume(broker.bootstrap, "jbod", partition=p)
+        want = [d.value for d in acked if d.partition == p] + ([b"more-0"] if p == online else [])
+        assert [m.value() for m in got] == want, p

@@ -34,6 +34,8 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::DeleteRecords, 0, 2),
+    // Kafka 4 removed v0.
+    (ApiKey::DescribeLogDirs, 1, 4),
     // Topic configs and dynamic broker configs (KIP-226).
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
@@ -88,6 +90,7 @@ mod tests {
                 ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
                 ApiKey::AlterConfigs => AlterConfigsRequest::VERSIONS,
                 ApiKey::DeleteRecords => DeleteRecordsRequest::VERSIONS,
+                ApiKey::DescribeLogDirs => DescribeLogDirsRequest::VERSIONS,
                 ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
                 ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
                 other => panic!("no codec range listed for {other:?}"),

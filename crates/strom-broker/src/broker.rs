@@ -260,12 +260,12 @@ impl Broker {
         controller_config.validate_topic_configs = Arc::new(|configs| {
             strom_config::validate_topic_configs(configs).map_err(|e| e.to_string())
         });
-        for dir in &config.log_dirs {
-            std::fs::create_dir_all(dir).map_err(|source| BrokerError::CreateDir {
-                dir: dir.clone(),
-                source,
-            })?;
-        }
+        // The metadata log lives in the first directory, which must work; any
+        // other that cannot be created is an offline log directory (LogManager).
+        std::fs::create_dir_all(&config.log_dirs[0]).map_err(|source| BrokerError::CreateDir {
+            dir: config.log_dirs[0].clone(),
+            source,
+        })?;
         info!("starting the metadata quorum");
         let controller = strom_controller::Controller::start(controller_config)
             .await

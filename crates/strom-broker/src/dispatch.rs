@@ -189,6 +189,12 @@ pub(crate) async fn dispatch(
             })
             .await
         }
+        ApiKey::DescribeLogDirs => {
+            simple(api, version, corr, body, peer, |r| async {
+                handlers::describe_log_dirs::handle(state, r)
+            })
+            .await
+        }
         ApiKey::SyncGroup => {
             simple(api, version, corr, body, peer, |r| {
                 handlers::sync_group::handle(state, r)

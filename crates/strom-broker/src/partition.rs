@@ -173,6 +173,13 @@ impl Partition {
         self.log_start_offset.load(Ordering::Acquire)
     }
 
+    /// The log directory holding this partition, and the log's size in bytes.
+    pub fn dir_and_size(&self) -> Option<(std::path::PathBuf, u64)> {
+        let guard = self.read_log();
+        let log = guard.as_ref()?;
+        Some((log.dir().parent()?.to_path_buf(), log.size_bytes()))
+    }
+
     /// The partition's in-sync replica count and `min.insync.replicas`.
     pub fn set_in_sync(&self, in_sync: usize, min_insync_replicas: i32) {
         self.in_sync.store(

@@ -27,6 +27,14 @@ pub(crate) struct TopicPartitions {
     pub offline: Vec<i32>,
 }
 
+/// One log directory as DescribeLogDirs reports it.
+pub(crate) struct LogDirState {
+    pub path: std::path::PathBuf,
+    pub offline: bool,
+    /// (topic, partition, bytes) of the partitions hosted in it.
+    pub partitions: Vec<(Arc<str>, i32, u64)>,
+}
+
 pub(crate) struct ReplicaManager {
     node_id: i32,
     /// The effective broker config (static plus dynamic overrides), for topic defaults.
@@ -76,6 +84,40 @@ impl ReplicaManager {
             Some(None) => Err(ResponseError::NotLeaderOrFollower),
             Some(Some(p)) => Ok(p.clone()),
         }
+    }
+
+    /// Every configured log directory: whether it is offline, and the hosted
+    /// partitions in it with their sizes in bytes (DescribeLogDirs).
+    pub fn log_dirs(&self) -> Vec<LogDirState> {
+        let mut dirs: Vec<LogDirState> = {
+            let manager = self.log_manager.lock();
+            let Some(manager) = manager.as_ref() else {
+                return Vec::new();
+            };
+            manager
+                .log_dirs()
+                .iter()
+                .map(|d| LogDirState {
+                    offline: manager.dir_failed(&d.path),
+                    path: d.path.clone(),
+                    partitions: Vec::new(),
+                })
+                .chain(manager.offline_at_start().iter().map(|path| LogDirState {
+                    path: path.clone(),
+                    offline: true,
+                    partitions: Vec::new(),
+                }))
+                .collect()
+        };
+        for p in self.all_partitions() {
+            let Some((dir, size)) = p.dir_and_size() else {
+                continue;
+            };
+            if let Some(d) = dirs.iter_mut().find(|d| !d.offline && d.path == dir) {
+                d.partitions.push((p.topic.clone(), p.index, size));
+            }
+        }
+        dirs
     }
 
     /// Whether this broker leads the partition but cannot serve it: its log

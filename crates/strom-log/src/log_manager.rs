@@ -187,6 +187,11 @@ impl LogManager {
             .is_some_and(|c| c.health.is_failed())
     }
 
+    /// The directories that failed to load at start-up.
+    pub fn offline_at_start(&self) -> &[PathBuf] {
+        &self.offline_at_start
+    }
+
     /// Whether any configured log directory is offline: failed to load at start-up, or
     /// failed since. While one is, a partition whose log is not found may be in it, and
     /// must not be created afresh elsewhere (its offsets would restart).
