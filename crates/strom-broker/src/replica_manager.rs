@@ -336,6 +336,10 @@ pub(crate) fn log_config_from(tc: &TopicConfig) -> LogConfig {
         min_compaction_lag_ms: tc.min_compaction_lag_ms.min(i64::MAX as u64) as i64,
         max_compaction_lag_ms: tc.max_compaction_lag_ms.min(i64::MAX as u64) as i64,
         min_cleanable_dirty_ratio: tc.min_cleanable_dirty_ratio,
+        message_timestamp_before_max_ms: tc.message_timestamp_before_max_ms.min(i64::MAX as u64)
+            as i64,
+        message_timestamp_after_max_ms: tc.message_timestamp_after_max_ms.min(i64::MAX as u64)
+            as i64,
         message_timestamp_type: match tc.message_timestamp_type {
             strom_config::TimestampType::CreateTime => strom_records::TimestampType::CreateTime,
             strom_config::TimestampType::LogAppendTime => {

@@ -27,6 +27,13 @@ pub struct LogConfig {
     pub flush_ms: Option<u64>,
     /// `message.timestamp.type` (default CreateTime).
     pub message_timestamp_type: TimestampType,
+    /// `message.timestamp.before.max.ms`: on a CreateTime topic, a record whose timestamp
+    /// is further than this in the past is refused with `INVALID_TIMESTAMP` (default
+    /// `i64::MAX`: no limit).
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: the same for timestamps in the future (Kafka 4's
+    /// default: one hour).
+    pub message_timestamp_after_max_ms: i64,
     /// `retention.ms`: a segment whose largest timestamp is older than this is deleted by
     /// [`crate::Log::delete_old_segments`] (default 7 days). `None` (Kafka's -1, or any
     /// negative value) keeps segments forever. Kafka applies time and size retention only
@@ -69,6 +76,8 @@ impl Default for LogConfig {
             flush_messages: None,
             flush_ms: None,
             message_timestamp_type: TimestampType::CreateTime,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 60 * 60 * 1000,
             retention_ms: Some(7 * 24 * 60 * 60 * 1000),
             retention_bytes: None,
             compact: false,

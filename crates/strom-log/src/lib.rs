@@ -161,3 +161,5 @@ mod recovery_tests;
 mod retention_tests;
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod timestamp_tests;

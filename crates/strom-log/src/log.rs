@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use strom_records::layout::RECORD_BATCH_OVERHEAD;
-use strom_records::{BatchHeader, RecordBatch, TimestampType};
+use strom_records::{BatchHeader, RecordBatch, TimestampRule, TimestampType};
 
 use crate::config::LogConfig;
 use crate::error::{AppendError, LogError};
@@ -241,11 +241,17 @@ impl Log {
         self.check_online()?;
         // 1. Validate everything before writing anything.
         let max_message_bytes = self.config.max_message_bytes as usize;
+        let timestamps = TimestampRule {
+            timestamp_type: self.config.message_timestamp_type,
+            now_ms,
+            before_max_ms: self.config.message_timestamp_before_max_ms,
+            after_max_ms: self.config.message_timestamp_after_max_ms,
+        };
         let mut batches = Vec::new();
         let mut total_size = 0u64;
         for batch in RecordBatch::iter(records) {
             let batch = batch?;
-            let summary = batch.validate(max_message_bytes)?;
+            let summary = batch.validate_with(max_message_bytes, Some(&timestamps))?;
             if self.config.compact && !batch.header().is_control() {
                 // Only compacted topics pay for walking records on produce.
                 if let Some(index) = batch.first_record_without_key()? {

@@ -180,6 +180,16 @@ impl RecordBatch {
         crate::validate_batch(&self.bytes, max_message_bytes)
     }
 
+    /// [`RecordBatch::validate`], also checking record timestamps; see
+    /// [`crate::validate_batch_with`].
+    pub fn validate_with(
+        &self,
+        max_message_bytes: usize,
+        timestamps: Option<&crate::TimestampRule>,
+    ) -> Result<crate::BatchSummary, RecordsError> {
+        crate::validate_batch_with(&self.bytes, max_message_bytes, timestamps)
+    }
+
     /// Decodes every record, decompressing with [`DEFAULT_MAX_DECOMPRESSED_BYTES`] as bound.
     pub fn records(&self) -> Result<Vec<Record>, RecordsError> {
         self.records_with_limit(DEFAULT_MAX_DECOMPRESSED_BYTES)

@@ -14,6 +14,8 @@ pub const MESSAGE_TOO_LARGE: i16 = 10;
 pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
 /// `INVALID_RECORD`: the batch frames correctly but its records break the format rules.
 pub const INVALID_RECORD: i16 = 87;
+/// `INVALID_TIMESTAMP`: a record's timestamp is outside what the topic accepts.
+pub const INVALID_TIMESTAMP: i16 = 32;
 
 /// A record batch that cannot be read or accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,6 +116,28 @@ pub enum RecordsError {
         /// What was wrong.
         reason: &'static str,
     },
+    /// A CreateTime record timestamp outside `[now - message.timestamp.before.max.ms,
+    /// now + message.timestamp.after.max.ms]` (Kafka's message, word for word).
+    #[error("Timestamp {timestamp} of message with offset {offset} is out of range. The timestamp should be within [{low}, {high}]")]
+    TimestampOutOfRange {
+        /// Index of the record in the batch.
+        index: i32,
+        /// The record's offset as the producer numbered it (batch base offset + delta).
+        offset: i64,
+        /// The record's timestamp.
+        timestamp: i64,
+        /// `now - message.timestamp.before.max.ms`.
+        low: i64,
+        /// `now + message.timestamp.after.max.ms`.
+        high: i64,
+    },
+    /// A producer set the LogAppendTime bit where the broker would not accept it: on a
+    /// LogAppendTime topic, or with no timestamp on a CreateTime topic.
+    #[error("Invalid timestamp type in message {index} of the batch. Producer should not set timestamp type to LogAppendTime.")]
+    LogAppendTimeFromProducer {
+        /// Index of the record in the batch.
+        index: i32,
+    },
     /// Compression codec id 5..7 in the attributes.
     #[error("unknown compression codec id {id} in the batch attributes (known: 0 none .. 4 zstd)")]
     UnknownCompression {
@@ -157,6 +181,8 @@ impl RecordsError {
                 UNSUPPORTED_FOR_MESSAGE_FORMAT
             }
             RecordsError::MessageTooLarge { .. } => MESSAGE_TOO_LARGE,
+            RecordsError::TimestampOutOfRange { .. }
+            | RecordsError::LogAppendTimeFromProducer { .. } => INVALID_TIMESTAMP,
             RecordsError::InvalidRecordCount { .. }
             | RecordsError::InvalidOffsetDelta { .. }
             | RecordsError::InvalidRecord { .. } => INVALID_RECORD,

@@ -67,11 +67,11 @@ pub use batch_header::BatchHeader;
 pub use builder::BatchBuilder;
 pub use compression::{Compression, DEFAULT_MAX_DECOMPRESSED_BYTES};
 pub use error::{
-    RecordsError, CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE,
+    RecordsError, CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, MESSAGE_TOO_LARGE,
     UNSUPPORTED_FOR_MESSAGE_FORMAT,
 };
 pub use record::{Header, Record};
-pub use validate::{validate_batch, BatchSummary};
+pub use validate::{validate_batch, validate_batch_with, BatchSummary, TimestampRule};
 pub use validate_stored::validate_stored_batch;
 
 #[cfg(test)]

@@ -503,3 +503,141 @@ fn first_record_without_a_key_is_found_in_plain_and_compressed_batches() {
         );
     }
 }
+
+fn batch_with_timestamps(compression: Compression, timestamps: &[i64]) -> Bytes {
+    let mut b = BatchBuilder::new(compression, TimestampType::CreateTime);
+    for (i, &ts) in timestamps.iter().enumerate() {
+        b.append(ts, Some(format!("k{i}").as_bytes()), Some(b"v"), &[]);
+    }
+    b.build(0)
+}
+
+fn rule(now_ms: i64, before_max_ms: i64, after_max_ms: i64) -> TimestampRule {
+    TimestampRule {
+        timestamp_type: TimestampType::CreateTime,
+        now_ms,
+        before_max_ms,
+        after_max_ms,
+    }
+}
+
+#[test]
+fn record_timestamps_outside_before_and_after_max_are_invalid_timestamp() {
+    let now = 1_000_000;
+    let batch = batch_with_timestamps(Compression::None, &[now, now - 100, now + 50]);
+    assert!(validate_batch_with(&batch, usize::MAX, Some(&rule(now, 100, 50))).is_ok());
+    // Record 1 is 101 ms in the past: Kafka's message names it and the window.
+    let err = validate_batch_with(&batch, usize::MAX, Some(&rule(now, 99, 50))).unwrap_err();
+    assert_eq!(err.error_code(), 32);
+    assert_eq!(
+        err.to_string(),
+        "Timestamp 999900 of message with offset 1 is out of range. The timestamp should be within [999901, 1000050]"
+    );
+    // Record 2 is 50 ms in the future.
+    let err = validate_batch_with(&batch, usize::MAX, Some(&rule(now, 100, 49))).unwrap_err();
+    assert!(
+        matches!(err, RecordsError::TimestampOutOfRange { index: 2, offset: 2, timestamp, .. } if timestamp == now + 50),
+        "{err:?}"
+    );
+    // No rule, or a LogAppendTime topic: nothing is checked.
+    assert!(validate_batch(&batch, usize::MAX).is_ok());
+    let log_append = TimestampRule {
+        timestamp_type: TimestampType::LogAppendTime,
+        ..rule(now, 0, 0)
+    };
+    assert!(validate_batch_with(&batch, usize::MAX, Some(&log_append)).is_ok());
+}
+
+#[test]
+fn a_record_without_timestamp_is_not_checked_and_defaults_allow_any_past() {
+    let now = 1_000_000_000;
+    let batch = batch_with_timestamps(Compression::None, &[NO_TIMESTAMP, 0, now + 3_600_000]);
+    let defaults = rule(now, i64::MAX, 3_600_000);
+    assert!(validate_batch_with(&batch, usize::MAX, Some(&defaults)).is_ok());
+    let future = batch_with_timestamps(Compression::None, &[now + 3_600_001]);
+    assert_eq!(
+        validate_batch_with(&future, usize::MAX, Some(&defaults))
+            .unwrap_err()
+            .error_code(),
+        32
+    );
+    // Java's wrapping arithmetic: a timestamp of i64::MIN is "in the future" by a
+    // wrapped difference, and refused.
+    let extreme = batch_with_timestamps(Compression::None, &[i64::MIN]);
+    assert!(validate_batch_with(&extreme, usize::MAX, Some(&defaults)).is_err());
+}
+
+#[test]
+fn a_malformed_record_wins_over_an_earlier_bad_timestamp() {
+    let now = 1_000_000;
+    let batch = batch_with_timestamps(Compression::None, &[0, now]);
+    // Cut one byte off the last record and fix the lengths and CRC: a framing error.
+    let mut b = BytesMut::from(&batch[..batch.len() - 1]);
+    let len = (b.len() - LOG_OVERHEAD) as i32;
+    b[BATCH_LENGTH_OFFSET..BATCH_LENGTH_OFFSET + 4].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32c::crc32c(&b[ATTRIBUTES_OFFSET..]);
+    b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    let err = validate_batch_with(&b, usize::MAX, Some(&rule(now, 10, 10))).unwrap_err();
+    assert_eq!(err.error_code(), INVALID_RECORD, "{err}");
+}
+
+#[test]
+fn compressed_batches_are_checked_by_their_first_and_largest_timestamps() {
+    let now = 1_000_000;
+    for codec in CODECS.into_iter().filter(|c| *c != Compression::None) {
+        let ok = batch_with_timestamps(codec, &[now - 10, now + 10]);
+        assert!(validate_batch_with(&ok, usize::MAX, Some(&rule(now, 10, 10))).is_ok());
+        let old_first = batch_with_timestamps(codec, &[now - 11, now]);
+        let err =
+            validate_batch_with(&old_first, usize::MAX, Some(&rule(now, 10, 10))).unwrap_err();
+        assert!(
+            matches!(err, RecordsError::TimestampOutOfRange { index: 0, .. }),
+            "{codec:?}: {err:?}"
+        );
+        let future_max = batch_with_timestamps(codec, &[now, now + 11, now]);
+        let err =
+            validate_batch_with(&future_max, usize::MAX, Some(&rule(now, 10, 10))).unwrap_err();
+        assert!(
+            matches!(err, RecordsError::TimestampOutOfRange { index: 2, timestamp, .. } if timestamp == now + 11),
+            "{codec:?}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn the_log_append_time_bit_from_a_producer_follows_kafka() {
+    let now = 1_000_000;
+    let mut b = BatchBuilder::new(Compression::None, TimestampType::LogAppendTime);
+    b.append(now, Some(b"k"), Some(b"v"), &[]);
+    let batch = b.build(0);
+    let max_ts = i64::from_be_bytes(
+        batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
+            .try_into()
+            .unwrap(),
+    );
+    // On a LogAppendTime topic: always refused.
+    let log_append = TimestampRule {
+        timestamp_type: TimestampType::LogAppendTime,
+        ..rule(now, i64::MAX, i64::MAX)
+    };
+    let err = validate_batch_with(&batch, usize::MAX, Some(&log_append)).unwrap_err();
+    assert_eq!(err.error_code(), 32);
+    assert!(err
+        .to_string()
+        .contains("Producer should not set timestamp type to LogAppendTime"));
+    // On a CreateTime topic: the records carry maxTimestamp, which is range-checked.
+    let window = rule(max_ts, 0, 0);
+    assert!(validate_batch_with(&batch, usize::MAX, Some(&window)).is_ok());
+    let shifted = rule(max_ts + 1, 0, 0);
+    assert_eq!(
+        validate_batch_with(&batch, usize::MAX, Some(&shifted))
+            .unwrap_err()
+            .error_code(),
+        32
+    );
+    let no_ts = patch(&batch, MAX_TIMESTAMP_OFFSET, &NO_TIMESTAMP.to_be_bytes());
+    assert!(matches!(
+        validate_batch_with(&no_ts, usize::MAX, Some(&window)),
+        Err(RecordsError::LogAppendTimeFromProducer { index: 0 })
+    ));
+}
