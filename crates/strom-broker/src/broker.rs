@@ -282,10 +282,10 @@ impl Broker {
             cluster_id: cluster_id.clone(),
         };
         let config_for = |tp: &TopicPartition| {
-            crate::replica_manager::log_config_from(&TopicConfig::resolve(
+            crate::replica_manager::log_config_from(
                 &config,
-                image.topic_config(&tp.topic),
-            ))
+                &TopicConfig::resolve(&config, image.topic_config(&tp.topic)),
+            )
         };
         let (fs, faults) = strom_log::file_system_from_env();
         if faults {
@@ -379,6 +379,7 @@ impl Broker {
             tokio::spawn(follow_metadata(state.clone(), shutdown_rx.clone())),
             tokio::spawn(flush_policy(state.clone(), shutdown_rx.clone())),
             tokio::spawn(retention(state.clone(), shutdown_rx.clone())),
+            tokio::spawn(producer_expiration(state.clone(), shutdown_rx.clone())),
             tokio::spawn(log_cleaner(state.clone(), shutdown_rx.clone())),
         ];
         for (name, listener) in listeners {
@@ -497,6 +498,36 @@ async fn retention(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>)
                 }
                 Err(e) => error!(topic = %p.topic, partition = p.index, "retention failed: {e}"),
             }
+        }
+    }
+}
+
+/// Forgets producer ids past `producer.id.expiration.ms` every
+/// `producer.id.expiration.check.interval.ms`, as Kafka's per-log
+/// `PeriodicProducerExpirationCheck` does.
+async fn producer_expiration(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+    let interval =
+        Duration::from_millis(state.config.producer_id_expiration_check_interval_ms.max(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = now_ms();
+        let removed: usize = state
+            .replicas
+            .all_partitions()
+            .iter()
+            .map(|p| p.remove_expired_producers(now))
+            .sum();
+        if removed > 0 {
+            info!(
+                producer_ids = removed,
+                expiration_ms = state.effective_config().producer_id_expiration_ms,
+                "forgot producer ids with no append for producer.id.expiration.ms"
+            );
         }
     }
 }

@@ -378,6 +378,15 @@ impl Partition {
         Ok(deleted)
     }
 
+    /// Forgets producer ids past `producer.id.expiration.ms`; the number forgotten.
+    pub fn remove_expired_producers(&self, now_ms: i64) -> usize {
+        // Skipped (until the next check) while the cleaner holds the log.
+        match self.log.try_write().as_mut().and_then(|g| g.as_mut()) {
+            Some(log) if !log.is_offline() => log.remove_expired_producers(now_ms),
+            _ => 0,
+        }
+    }
+
     /// Where a compacted log stands for the cleaner; `None` for logs that
     /// are not compacted, removed or offline.
     pub fn cleaning_status(&self, now_ms: i64) -> Option<CleaningStatus> {

@@ -184,9 +184,10 @@ impl ReplicaManager {
                 let name: Arc<str> = Arc::from(topic.name.as_str());
                 let topic_id = Uuid::from_bytes(topic.topic_id.to_bytes());
                 let existing = current.get(&name).filter(|t| t.topic_id == topic_id);
+                let broker_config = self.config.read().clone();
                 let topic_config =
-                    TopicConfig::resolve(&self.config.read(), image.topic_config(&topic.name));
-                let config = log_config_from(&topic_config);
+                    TopicConfig::resolve(&broker_config, image.topic_config(&topic.name));
+                let config = log_config_from(&broker_config, &topic_config);
                 let min_isr = topic_config.min_insync_replicas;
                 let count = topic
                     .partitions
@@ -309,8 +310,11 @@ impl ReplicaManager {
     }
 }
 
-pub(crate) fn log_config_from(tc: &TopicConfig) -> LogConfig {
+/// The log settings of a topic: its resolved topic config, plus the broker keys the log
+/// applies itself (`producer.id.expiration.ms`).
+pub(crate) fn log_config_from(broker: &BrokerConfig, tc: &TopicConfig) -> LogConfig {
     LogConfig {
+        producer_id_expiration_ms: broker.producer_id_expiration_ms,
         segment_bytes: tc.segment_bytes,
         segment_ms: tc.segment_ms.min(i64::MAX as u64) as i64,
         segment_jitter_ms: tc.segment_jitter_ms.min(i64::MAX as u64) as i64,

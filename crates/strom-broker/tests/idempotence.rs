@@ -73,8 +73,14 @@ fn idempotent_init() -> InitProducerIdRequest {
 fn batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
     let mut b =
         BatchBuilder::new(Compression::None, TimestampType::CreateTime).producer(pid, epoch, seq);
+    // The wall clock: producer ids whose last batch is older than producer.id.expiration.ms
+    // (by its timestamp) are forgotten, also when loaded at restart.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     for v in values {
-        b.append(1_000, None, Some(v.as_bytes()), &[]);
+        b.append(now, None, Some(v.as_bytes()), &[]);
     }
     b.build(0)
 }

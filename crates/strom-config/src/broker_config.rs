@@ -95,6 +95,11 @@ pub struct BrokerConfig {
     pub groups: GroupCoordinatorConfig,
     /// `log.retention.check.interval.ms`: how often segments past retention are deleted.
     pub log_retention_check_interval_ms: u64,
+    /// `producer.id.expiration.ms`: a partition forgets a producer id whose last batch is
+    /// older than this.
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms`: how often partitions look for such ids.
+    pub producer_id_expiration_check_interval_ms: u64,
     /// The log cleaner (`log.cleaner.*`).
     pub cleaner: CleanerConfig,
     set: BTreeMap<&'static str, SetValue>,
@@ -214,6 +219,9 @@ impl BrokerConfig {
         let acks_all_fsync = cfg.boolean("strom.acks.all.fsync");
         let log_retention_check_interval_ms =
             u64::try_from(cfg.int("log.retention.check.interval.ms")).unwrap_or(300_000);
+        let producer_id_expiration_ms = cfg.int("producer.id.expiration.ms");
+        let producer_id_expiration_check_interval_ms =
+            u64::try_from(cfg.int("producer.id.expiration.check.interval.ms")).unwrap_or(600_000);
         let cleaner = CleanerConfig {
             enable: cfg.boolean("log.cleaner.enable"),
             threads: int_of(&cfg, "log.cleaner.threads"),
@@ -250,6 +258,8 @@ impl BrokerConfig {
             delete_topic_enable,
             socket_request_max_bytes,
             log_retention_check_interval_ms,
+            producer_id_expiration_ms,
+            producer_id_expiration_check_interval_ms,
             cleaner,
             message_max_bytes: topic_defaults.max_message_bytes,
             log_segment_bytes: topic_defaults.segment_bytes,

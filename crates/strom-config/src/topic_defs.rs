@@ -61,11 +61,11 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("max.message.bytes", Int, Some("1048588"), AtLeast(0), "bytes", true,
         "Largest record batch the topic accepts.")
         .with_synonyms(&[same("message.max.bytes")]),
-    ConfigDef::new("message.timestamp.after.max.ms", Long, Some("3600000"), AtLeast(0), "ms", false,
-        "With CreateTime, reject batches whose timestamp is further than this in the future.")
+    ConfigDef::new("message.timestamp.after.max.ms", Long, Some("3600000"), AtLeast(0), "ms", true,
+        "With CreateTime, a record whose timestamp is further than this in the future fails its produce with INVALID_TIMESTAMP (compressed batches: their first and largest timestamps are checked).")
         .with_synonyms(&[same("log.message.timestamp.after.max.ms")]),
-    ConfigDef::new("message.timestamp.before.max.ms", Long, Some(LONG_MAX), AtLeast(0), "ms", false,
-        "With CreateTime, reject batches whose timestamp is further than this in the past.")
+    ConfigDef::new("message.timestamp.before.max.ms", Long, Some(LONG_MAX), AtLeast(0), "ms", true,
+        "With CreateTime, a record whose timestamp is further than this in the past fails its produce with INVALID_TIMESTAMP (compressed batches: their first and largest timestamps are checked).")
         .with_synonyms(&[same("log.message.timestamp.before.max.ms")]),
     ConfigDef::new("message.timestamp.type", String, Some("CreateTime"), OneOf(TIMESTAMP_TYPES), "", true,
         "Whether record timestamps are the producer's (CreateTime) or the broker's append time (LogAppendTime).")

@@ -104,6 +104,7 @@ fn only_kafkas_dynamic_broker_keys_are_dynamic() {
             "log.cleaner.max.compaction.lag.ms",
             "log.cleaner.min.cleanable.ratio",
             "num.replica.fetchers",
+            "producer.id.expiration.ms",
         ]
     );
     for read_only in [

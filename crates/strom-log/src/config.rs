@@ -56,6 +56,10 @@ pub struct LogConfig {
     /// `max.compaction.lag.ms`: a dirty segment whose first batch is older than this makes
     /// the log due for cleaning whatever its dirty ratio (default `i64::MAX`: never).
     pub max_compaction_lag_ms: i64,
+    /// `producer.id.expiration.ms` (a broker key): a producer whose newest batch is this
+    /// old is forgotten by [`crate::Log::remove_expired_producers`] and not loaded from a
+    /// snapshot (default one day).
+    pub producer_id_expiration_ms: i64,
     /// `min.cleanable.dirty.ratio`: the log is due for cleaning when its dirty bytes are at
     /// least this share of its cleanable bytes (default 0.5).
     pub min_cleanable_dirty_ratio: f64,
@@ -85,6 +89,7 @@ impl Default for LogConfig {
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
             min_cleanable_dirty_ratio: 0.5,
+            producer_id_expiration_ms: 24 * 60 * 60 * 1000,
         }
     }
 }

@@ -23,7 +23,9 @@ pub(crate) enum FileKind {
     Log,
     Index,
     TimeIndex,
-    /// Kafka's producer snapshots and transaction indexes: not ours, left alone.
+    /// A producer state snapshot (`producer_snapshot`).
+    ProducerSnapshot,
+    /// Kafka's transaction indexes: not ours, left alone.
     KafkaOther,
 }
 
@@ -65,7 +67,8 @@ pub(crate) fn parse_segment_file_name(name: &str) -> Option<(i64, FileKind, Left
         LOG_FILE_SUFFIX => FileKind::Log,
         INDEX_FILE_SUFFIX => FileKind::Index,
         TIME_INDEX_FILE_SUFFIX => FileKind::TimeIndex,
-        ".snapshot" | ".txnindex" => FileKind::KafkaOther,
+        crate::producer_snapshot::PRODUCER_SNAPSHOT_FILE_SUFFIX => FileKind::ProducerSnapshot,
+        ".txnindex" => FileKind::KafkaOther,
         _ => return None,
     };
     Some((base_offset, kind, leftover))
@@ -93,6 +96,10 @@ mod tests {
         assert_eq!(
             parse_segment_file_name("00000000000000000007.index.deleted"),
             Some((7, FileKind::Index, Leftover::Deleted))
+        );
+        assert_eq!(
+            parse_segment_file_name("00000000000000000042.snapshot"),
+            Some((42, FileKind::ProducerSnapshot, Leftover::None))
         );
     }
 

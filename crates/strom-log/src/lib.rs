@@ -114,6 +114,7 @@ mod meta_properties;
 mod offset_checkpoint;
 mod offset_index;
 mod offset_map;
+mod producer_snapshot;
 mod producer_state;
 mod retention;
 mod segment;
@@ -155,6 +156,8 @@ mod idempotence_tests;
 mod log_manager_tests;
 #[cfg(test)]
 mod log_tests;
+#[cfg(test)]
+mod producer_state_tests;
 #[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]

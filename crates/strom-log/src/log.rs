@@ -136,6 +136,25 @@ impl Log {
         self.producer_state.producer_count()
     }
 
+    /// Forgets producers whose newest batch is `producer.id.expiration.ms` old (Kafka's
+    /// `removeExpiredProducers`); returns how many. Call it for every log every
+    /// `producer.id.expiration.check.interval.ms`.
+    pub fn remove_expired_producers(&mut self, now_ms: i64) -> usize {
+        let removed = self
+            .producer_state
+            .remove_expired(now_ms, self.config.producer_id_expiration_ms);
+        if removed > 0 {
+            tracing::debug!(
+                dir = %self.dir.display(),
+                removed,
+                remaining = self.producer_state.producer_count(),
+                expiration_ms = self.config.producer_id_expiration_ms,
+                "expired producer ids"
+            );
+        }
+        removed
+    }
+
     /// Whether a storage error stopped the log taking writes (it may still serve reads:
     /// see [`Log::health`]).
     pub fn is_offline(&self) -> bool {
@@ -443,7 +462,9 @@ impl Log {
             .map_err(|e| LogError::sync(&self.dir, e))?;
         tracing::debug!(dir = %self.dir.display(), base_offset, "rolled to a new segment");
         self.segments.push(segment);
-        Ok(())
+        // The state at the new segment's base offset: after a restart, only the segments
+        // from the newest snapshot on are replayed.
+        self.take_producer_snapshot()
     }
 
     /// A stable per-segment share of `segment.jitter.ms`, so restarts roll at the same
@@ -529,11 +550,12 @@ impl Log {
     }
 
     /// Flushes and closes: records the active segment's final timestamp entry and fsyncs
-    /// it with its indexes, so the next open needs no recovery.
+    /// it with its indexes, so the next open needs no recovery, and snapshots the producer
+    /// state at the log end offset, so the next open replays nothing.
     pub fn close(mut self) -> Result<(), LogError> {
         self.check_online()?;
         self.active_mut().on_become_inactive()?;
-        Ok(())
+        self.take_producer_snapshot()
     }
 
     /// Deletes the log: renames the directory to `<topic>-<partition>.<id>-delete` (so a

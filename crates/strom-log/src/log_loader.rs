@@ -12,8 +12,8 @@
 //!   the entry size, increasing entries, last entry inside the segment); any that fail are
 //!   rebuilt by recovering that segment. The active segment's tail is re-read from its
 //!   last index entry to find the log end offset.
-//! - The producer state is rebuilt from the batch headers of the last two segments,
-//!   once the segments are recovered.
+//! - The producer state is loaded from the newest usable `<offset>.snapshot` and the
+//!   batch headers after it, once the segments are recovered (`producer_snapshot`).
 //! - A recovered segment that had to be cut ends the log: any later segments are deleted,
 //!   as Kafka does, since offsets after the cut cannot be trusted to continue.
 //! - The log start offset is the larger of the first segment's base offset and the
@@ -37,7 +37,7 @@ use crate::fs::FileSystem;
 use crate::health::LogHealth;
 use crate::log::Log;
 use crate::offset_checkpoint::DirCheckpoints;
-use crate::producer_state::{ProducerStateManager, SEGMENTS_TO_SCAN};
+use crate::producer_state::ProducerStateManager;
 use crate::segment::LogSegment;
 
 /// Files Kafka keeps in a partition directory that this log does not manage.
@@ -93,7 +93,7 @@ impl Log {
             cleaner_offsets,
             cleaner_checkpoint: 0,
         };
-        let bases = log.clean_directory()?;
+        let (bases, snapshots) = log.clean_directory()?;
         log.load_segments(&bases, recover, now_ms)?;
         let checkpointed = match (&log.checkpoint, log.topic_partition()) {
             (Some(checkpoint), Some(tp)) => checkpoint.get(&tp),
@@ -138,7 +138,7 @@ impl Log {
         }
         log.flushed_offset = log.log_end_offset;
         log.cleaner_checkpoint = log.checkpointed_cleaner_offset();
-        log.load_producer_state()?;
+        log.load_producer_state(snapshots, now_ms)?;
         tracing::debug!(
             dir = %log.dir.display(),
             segments = log.segments.len(),
@@ -176,27 +176,6 @@ impl Log {
         }
     }
 
-    /// Rebuilds the producer state from the batch headers of the newest segments, which
-    /// recovery has already checked (see `producer_state` for why only those).
-    fn load_producer_state(&mut self) -> Result<(), LogError> {
-        let mut state = ProducerStateManager::default();
-        let first = self.segments.len().saturating_sub(SEGMENTS_TO_SCAN);
-        for segment in &self.segments[first..] {
-            match segment.for_each_batch_header(|header| state.load(header)) {
-                Ok(()) => {}
-                // The state is a cache of what the log says: a damaged older segment
-                // (reads of it will report the damage) costs duplicate detection for
-                // the producers it named, not the partition.
-                Err(error @ LogError::Corrupt { .. }) => {
-                    tracing::warn!(%error, "producer state rebuilt without the rest of a damaged segment")
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        self.producer_state = state;
-        Ok(())
-    }
-
     fn remove(&self, path: &Path, why: &str) -> Result<(), LogError> {
         tracing::info!(file = %path.display(), "removing {why}");
         match self.fs.remove_file(path) {
@@ -205,8 +184,9 @@ impl Log {
         }
     }
 
-    /// Handles leftovers and returns the base offsets of the segments to open.
-    fn clean_directory(&self) -> Result<Vec<i64>, LogError> {
+    /// Handles leftovers and returns the base offsets of the segments to open and the
+    /// offsets of the producer state snapshots.
+    fn clean_directory(&self) -> Result<(Vec<i64>, BTreeSet<i64>), LogError> {
         let entries = self
             .fs
             .read_dir(&self.dir)
@@ -214,6 +194,7 @@ impl Log {
         let mut logs = BTreeSet::new();
         let mut indexes: BTreeMap<i64, Vec<PathBuf>> = BTreeMap::new();
         let mut swaps = Vec::new();
+        let mut snapshots = BTreeSet::new();
         for entry in entries {
             let path = self.dir.join(&entry.name);
             if entry.is_dir {
@@ -229,6 +210,12 @@ impl Log {
                     self.remove(&path, "output of an unfinished compaction")?
                 }
                 Some((base, FileKind::Log, Leftover::Swap)) => swaps.push(base),
+                Some((offset, FileKind::ProducerSnapshot, Leftover::None)) => {
+                    snapshots.insert(offset);
+                }
+                Some((_, FileKind::ProducerSnapshot, _)) => {
+                    self.remove(&path, "a producer snapshot left by a segment operation")?
+                }
                 Some((_, _, Leftover::Swap)) => {
                     self.remove(&path, "a swap index (it is rebuilt)")?
                 }
@@ -257,7 +244,7 @@ impl Log {
                 }
             }
         }
-        Ok(logs.into_iter().collect())
+        Ok((logs.into_iter().collect(), snapshots))
     }
 
     /// Replaces the segments a compaction output covers with it.

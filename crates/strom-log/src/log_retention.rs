@@ -174,7 +174,9 @@ impl Log {
         let mut renamed = Vec::with_capacity(segments.len() * 3);
         for segment in segments {
             tracing::debug!(file = %segment.log_path().display(), base_offset = segment.base_offset(), "deleting a segment");
-            for path in segment.file_paths() {
+            // The producer snapshot named after the segment goes with it, as in Kafka.
+            let snapshot = self.producer_snapshot_path(segment.base_offset());
+            for path in segment.file_paths().into_iter().chain([snapshot.as_path()]) {
                 let mut deleted = path.as_os_str().to_owned();
                 deleted.push(DELETED_FILE_SUFFIX);
                 let deleted = PathBuf::from(deleted);

@@ -5,35 +5,43 @@
 //! one of its last five batches, and is answered with that batch's offsets instead of
 //! being written twice.
 //!
-//! The state is not written to disk. At open it is rebuilt from the batch headers (never
-//! the records) of the last [`SEGMENTS_TO_SCAN`] segments, after a clean shutdown and
-//! after a crash alike, since both leave the same batches behind. Kafka instead
-//! snapshots the state at every roll and replays only the tail; without snapshots the
-//! scan is bounded so that opening a large log costs a fixed amount of reading. Two
-//! segments, not one, because right after a roll the active segment holds almost
-//! nothing, and the retries in flight at that moment concern batches of the previous
-//! segment. A producer whose last batch is older than that is unknown after a restart,
-//! and an unknown producer is accepted at any sequence, as Kafka does after KIP-360 for a
-//! producer whose state expired: the cost is a missed duplicate, never a refused write.
+//! The checks are Kafka 4's `ProducerAppendInfo` for client appends: an older epoch is
+//! `INVALID_PRODUCER_EPOCH`; a newer epoch must start at sequence 0; at the same epoch the
+//! batch must follow the last sequence (`OUT_OF_ORDER_SEQUENCE_NUMBER`). A producer id the
+//! partition does not know (never seen, or expired) is accepted at any sequence: since
+//! KIP-360 Kafka no longer answers `UNKNOWN_PRODUCER_ID` on produce, and neither do we.
+//! Like Kafka, the partition does not check that the id was issued by InitProducerId; the
+//! state stays bounded by expiration instead.
 //!
-//! Left for later: expiring producers after `producer.id.expiration.ms` (the map grows
-//! with every producer id the partition has seen since the broker started, bounded by
-//! what two segments can name at open), and transactions.
+//! Producers expire: one whose last batch's timestamp is `producer.id.expiration.ms` old
+//! (Kafka: one day) is removed by [`ProducerStateManager::remove_expired`], which the
+//! broker calls every `producer.id.expiration.check.interval.ms` (ten minutes), and is
+//! not loaded from a snapshot.
+//!
+//! The state is persisted in Kafka's snapshot files (`producer_snapshot`): written at
+//! every roll and at a clean close, loaded at open, after which only the batches from the
+//! snapshot's offset on are replayed. A snapshot keeps each producer's newest batch only,
+//! as Kafka's does, so after a restart a retry of that batch is still a duplicate however
+//! many segments back it is, and a retry of an older one is out of order.
 
 use std::collections::HashMap;
 
 use strom_records::BatchHeader;
 
 use crate::error::AppendError;
+use crate::producer_snapshot::SnapshotEntry;
 
 /// Batches remembered per producer (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`).
 pub(crate) const NUM_BATCHES_TO_RETAIN: usize = 5;
 
-/// How many of the newest segments the state is rebuilt from at open.
-pub(crate) const SEGMENTS_TO_SCAN: usize = 2;
-
 /// `RecordBatch.NO_PRODUCER_EPOCH`: the epoch of a producer the partition does not know.
 const NO_PRODUCER_EPOCH: i16 = -1;
+
+/// `RecordBatch.NO_SEQUENCE`.
+const NO_SEQUENCE: i32 = -1;
+
+/// `RecordBatch.NO_TIMESTAMP`.
+const NO_TIMESTAMP: i64 = -1;
 
 /// One written batch of a producer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,6 +63,12 @@ struct ProducerEntry {
     len: usize,
     /// Where the next batch goes.
     next: usize,
+    /// Timestamp of the newest batch (Kafka's `lastTimestamp`): expiration counts from it.
+    last_timestamp: i64,
+    /// Kept from a snapshot Kafka wrote; -1 here (no transactions yet).
+    coordinator_epoch: i32,
+    /// Kept from a snapshot Kafka wrote; -1 here (no transactions yet).
+    current_txn_first_offset: i64,
 }
 
 impl ProducerEntry {
@@ -64,6 +78,9 @@ impl ProducerEntry {
             batches: [BatchMetadata::default(); NUM_BATCHES_TO_RETAIN],
             len: 0,
             next: 0,
+            last_timestamp: NO_TIMESTAMP,
+            coordinator_epoch: -1,
+            current_txn_first_offset: -1,
         }
     }
 
@@ -128,6 +145,15 @@ pub(crate) fn increment_sequence(sequence: i32, increment: i32) -> i32 {
     }
 }
 
+/// The inverse of [`increment_sequence`] (Kafka's `DefaultRecordBatch.decrementSequence`).
+pub(crate) fn decrement_sequence(sequence: i32, decrement: i32) -> i32 {
+    if sequence < decrement {
+        i32::MAX - (decrement - sequence) + 1
+    } else {
+        sequence - decrement
+    }
+}
+
 fn in_sequence(last_seq: i32, next_seq: i32) -> bool {
     next_seq == increment_sequence(last_seq, 1)
 }
@@ -165,7 +191,11 @@ impl ProducerStateManager {
         let entry = self.producers.get(&batch.producer_id);
         let (current_epoch, last_seq) = match (earlier, entry) {
             (Some((epoch, last_seq)), _) => (epoch, Some(last_seq)),
-            (None, Some(entry)) => (entry.epoch, entry.last().map(|b| b.last_seq)),
+            // An entry without batches (a Kafka snapshot may hold one) expects sequence 0.
+            (None, Some(entry)) => (
+                entry.epoch,
+                Some(entry.last().map_or(NO_SEQUENCE, |b| b.last_seq)),
+            ),
             (None, None) => (NO_PRODUCER_EPOCH, None),
         };
         if batch.epoch < current_epoch {
@@ -233,6 +263,85 @@ impl ProducerStateManager {
             last_offset,
             timestamp,
         });
+        entry.last_timestamp = timestamp;
+    }
+
+    /// Forgets producers whose newest batch is `expiration_ms` old or older (Kafka's
+    /// `removeExpiredProducers`). Returns how many were removed.
+    pub fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers
+            .retain(|_, entry| !is_expired(entry, now_ms, expiration_ms));
+        before - self.producers.len()
+    }
+
+    /// The state as snapshot entries (each producer with its newest batch), by producer id.
+    pub fn snapshot_entries(&self) -> Vec<SnapshotEntry> {
+        let mut entries: Vec<SnapshotEntry> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, entry)| {
+                let last = entry.last();
+                SnapshotEntry {
+                    producer_id,
+                    epoch: entry.epoch,
+                    last_sequence: last.map_or(NO_SEQUENCE, |b| b.last_seq),
+                    last_offset: last.map_or(-1, |b| b.last_offset),
+                    offset_delta: last.map_or(0, |b| {
+                        i32::try_from(b.last_offset - b.first_offset).unwrap_or(0)
+                    }),
+                    timestamp: entry.last_timestamp,
+                    coordinator_epoch: entry.coordinator_epoch,
+                    current_txn_first_offset: entry.current_txn_first_offset,
+                }
+            })
+            .collect();
+        entries.sort_unstable_by_key(|e| e.producer_id);
+        entries
+    }
+
+    /// Takes the newer, deeper history of `recent` (a replay of the log below the snapshot
+    /// this state was loaded from) for each producer whose newest batch it agrees on.
+    pub fn adopt_recent_batches(&mut self, recent: ProducerStateManager) {
+        for (producer_id, replayed) in recent.producers {
+            if let Some(entry) = self.producers.get_mut(&producer_id) {
+                if entry.epoch == replayed.epoch && entry.last() == replayed.last() {
+                    entry.batches = replayed.batches;
+                    entry.len = replayed.len;
+                    entry.next = replayed.next;
+                }
+            }
+        }
+    }
+
+    /// Builds the state from a snapshot's entries, leaving out producers that expired
+    /// (as Kafka's `loadFromSnapshot` does).
+    pub fn from_snapshot(
+        entries: &[SnapshotEntry],
+        now_ms: i64,
+        expiration_ms: i64,
+    ) -> ProducerStateManager {
+        let mut state = ProducerStateManager::default();
+        for e in entries {
+            let mut entry = ProducerEntry::new(e.epoch);
+            entry.last_timestamp = e.timestamp;
+            entry.coordinator_epoch = e.coordinator_epoch;
+            entry.current_txn_first_offset = e.current_txn_first_offset;
+            if e.last_offset >= 0 {
+                let offset_delta = e.offset_delta.max(0);
+                entry.push(BatchMetadata {
+                    first_seq: decrement_sequence(e.last_sequence, offset_delta),
+                    last_seq: e.last_sequence,
+                    first_offset: e.last_offset - i64::from(offset_delta),
+                    last_offset: e.last_offset,
+                    timestamp: e.timestamp,
+                });
+            }
+            if !is_expired(&entry, now_ms, expiration_ms) {
+                state.producers.insert(e.producer_id, entry);
+            }
+        }
+        state
     }
 
     /// Records a batch header read from a segment at open.
@@ -246,6 +355,14 @@ impl ProducerStateManager {
             );
         }
     }
+}
+
+/// Kafka's `isProducerExpired`: an ongoing transaction keeps a producer; otherwise the
+/// newest batch's age decides. (Saturating, where Java wraps: a timestamp of `i64::MIN`
+/// expires instead of living forever.)
+fn is_expired(entry: &ProducerEntry, now_ms: i64, expiration_ms: i64) -> bool {
+    entry.current_txn_first_offset < 0
+        && now_ms.saturating_sub(entry.last_timestamp) >= expiration_ms
 }
 
 #[cfg(test)]
@@ -373,5 +490,56 @@ mod tests {
         assert_eq!(code(state.check(&pb(2, 5, 11, 1), None)), 0);
         assert_eq!(code(state.check(&pb(2, 4, 11, 1), None)), 47);
         assert_eq!(state.producer_count(), 2);
+    }
+
+    #[test]
+    fn a_snapshot_keeps_each_producers_newest_batch_even_across_a_sequence_wrap() {
+        let mut state = ProducerStateManager::default();
+        state.update(&pb(7, 2, 0, 3), 10, 12, 100);
+        state.update(&pb(7, 2, i32::MAX - 1, 4), 13, 16, 200);
+        state.update(&pb(9, 0, 5, 1), 17, 17, 300);
+        let entries = state.snapshot_entries();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            (
+                entries[0].producer_id,
+                entries[0].last_sequence,
+                entries[0].offset_delta
+            ),
+            (7, 1, 3)
+        );
+        let loaded = ProducerStateManager::from_snapshot(&entries, 300, 1_000);
+        assert!(matches!(
+            loaded.check(&pb(7, 2, i32::MAX - 1, 4), None),
+            Ok(SequenceCheck::Duplicate(b)) if (b.first_offset, b.last_offset, b.timestamp) == (13, 16, 200)
+        ));
+        assert_eq!(
+            code(loaded.check(&pb(7, 2, 0, 3), None)),
+            45,
+            "older batches are gone"
+        );
+        assert_eq!(code(loaded.check(&pb(7, 2, 2, 1), None)), 0);
+        assert_eq!(code(loaded.check(&pb(9, 0, 6, 1), None)), 0);
+        // Expired at load: producer 7's newest batch is 1000 ms old.
+        let later = ProducerStateManager::from_snapshot(&entries, 1_200, 1_000);
+        assert_eq!(later.producer_count(), 1);
+    }
+
+    #[test]
+    fn an_entry_without_batches_expects_sequence_zero_as_in_kafka() {
+        let entries = [SnapshotEntry {
+            producer_id: 4,
+            epoch: 1,
+            last_sequence: -1,
+            last_offset: -1,
+            offset_delta: 0,
+            timestamp: 0,
+            coordinator_epoch: 3,
+            current_txn_first_offset: -1,
+        }];
+        let state = ProducerStateManager::from_snapshot(&entries, 0, 1_000);
+        assert_eq!(code(state.check(&pb(4, 1, 1, 1), None)), 45);
+        assert_eq!(code(state.check(&pb(4, 1, 0, 1), None)), 0);
+        assert_eq!(code(state.check(&pb(4, 0, 0, 1), None)), 47);
     }
 }

@@ -224,7 +224,7 @@ fn leftover_files_are_finished_and_strays_skipped() {
         .unwrap()
         .into_iter()
         .map(|e| e.name)
-        .filter(|n| !n.ends_with("index") && !n.ends_with(".log"))
+        .filter(|n| !n.ends_with("index") && !n.ends_with(".log") && !n.ends_with(".snapshot"))
         .collect();
     names.sort();
     assert_eq!(names, ["leader-epoch-checkpoint", "notes.txt"]);
