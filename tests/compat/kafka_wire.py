@@ -352,6 +352,22 @@ class Connection:
             raise ProtocolError(f"fetch response lacks {topic}-{partition}: {sorted(parts)}")
         return parts[(topic, partition)]
 
+    def produce_v3(self, topic: str, partition: int, records: bytes, acks: int = -1,
+                   timeout_ms: int = 30000) -> tuple[int, int]:
+        """Produce v3 of already encoded record batches; (error_code, base_offset) of the partition."""
+        body = (
+            string(None) + i16(acks) + i32(timeout_ms)
+            + array([string(topic) + array([i32(partition) + bytes_field(records)])])
+        )
+        r = Reader(self.request(API_PRODUCE, 3, body))
+        for _ in range(r.i32()):
+            name = r.string()
+            for _ in range(r.i32()):
+                index, error_code, base_offset, _log_append_time = r.i32(), r.i16(), r.i64(), r.i64()
+                if (name, index) == (topic, partition):
+                    return error_code, base_offset
+        raise ProtocolError(f"produce response lacks {topic}-{partition}")
+
 
 def connect(host: str, port: int, timeout_s: float = 10.0) -> Connection:
     sock = socket.create_connection((host, port), timeout=timeout_s)

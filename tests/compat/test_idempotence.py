@@ -9,10 +9,12 @@ after a broker crash included. Producer ids are never handed out twice, across r
 from __future__ import annotations
 
 import struct
+import time
 
 import kafka_wire as kw
 from clients import (
-    CLIENT_TIMEOUT_S, assert_delivered, consume, create_topic, produce_all, producer, values, wait_for,
+    CLIENT_TIMEOUT_S, assert_delivered, consume, create_topic, kp_producer, produce_all, producer, values,
+    wait_for,
 )
 
 
@@ -120,3 +122,37 @@ def test_retries_across_a_broker_crash_write_every_record_once(broker):
     assert sorted(delivered) == list(range(total))
     assert values(consume(broker.bootstrap, "crash-idem")) == [f"{i}".encode() for i in range(total)]
     assert_idempotent_sequences(stored_batches(broker, "crash-idem", 0))
+
+
+def test_a_retry_after_a_restart_is_deduplicated_however_many_segments_back(broker):
+    # A producer writes one batch, then other producers fill several segments and the broker
+    # crashes. The producer's retry of that batch (same id, epoch and sequence) after the restart
+    # must get its original offset and write nothing: the producer state comes back from the
+    # snapshots, not from a scan of the newest segments only.
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+    create_topic(broker.bootstrap, "far-idem", config={"segment.bytes": str(1024 * 1024)})
+    p = kp_producer(broker.bootstrap, enable_idempotence=True)
+    try:
+        first = p.send("far-idem", value=b"first", timestamp_ms=int(time.time() * 1000)).get(
+            timeout=CLIENT_TIMEOUT_S)
+    finally:
+        p.close()
+    assert first.offset == 0
+    ((producer_id, epoch, sequence, base_offset, count),) = stored_batches(broker, "far-idem", 0)
+    assert (sequence, base_offset, count) == (0, 0, 1)
+
+    filler = b"f" * 10_000
+    assert_delivered(produce_all(producer(broker.bootstrap), "far-idem", [{"value": filler}] * 500))
+    segments = sorted((broker.data_dir / "far-idem-0").glob("*.log"))
+    assert len(segments) >= 4, f"expected several segments, got {segments}"
+    broker.restart(graceful=False)
+
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=0,
+                                        producer_id=producer_id, producer_epoch=epoch, base_sequence=0,
+                                        batch_size=1024 * 1024)
+    builder.append(0, timestamp=int(time.time() * 1000), key=None, value=b"first", headers=[])
+    with kw.connect(broker.host, broker.port) as conn:
+        assert conn.produce_v3("far-idem", 0, bytes(builder.build())) == (0, 0)
+    stored = stored_batches(broker, "far-idem", 0)
+    assert [b for b in stored if b[0] == producer_id] == [(producer_id, epoch, 0, 0, 1)]
+    assert sum(b[4] for b in stored) == 501
