@@ -6,7 +6,13 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use strom_log::{Log, LogConfig, StdFileSystem};
 use strom_microbench::batch;
-use strom_records::{validate_batch, Compression};
+use strom_records::{
+    validate_batch, validate_batch_with, Compression, TimestampRule, TimestampType,
+};
+
+/// The clock the appends run at: the records of [`batch`] are stamped from here on, and
+/// the log refuses timestamps more than `message.timestamp.after.max.ms` ahead of it.
+const NOW_MS: i64 = 1_700_000_000_000;
 
 /// Appends per log before it is deleted and recreated, to bound disk use (~120 MB).
 const APPENDS_PER_LOG: u64 = 10_000;
@@ -18,6 +24,16 @@ fn validation(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(b.len() as u64));
         group.bench_function(format!("{codec}_100x100B"), |bench| {
             bench.iter(|| validate_batch(black_box(&b), 1 << 20).unwrap())
+        });
+        // With the produce path's timestamp check (message.timestamp.*.max.ms).
+        let rule = TimestampRule {
+            timestamp_type: TimestampType::CreateTime,
+            now_ms: NOW_MS,
+            before_max_ms: i64::MAX,
+            after_max_ms: 3_600_000,
+        };
+        group.bench_function(format!("{codec}_100x100B_timestamps"), |bench| {
+            bench.iter(|| validate_batch_with(black_box(&b), 1 << 20, Some(&rule)).unwrap())
         });
     }
     group.finish();
@@ -47,7 +63,7 @@ fn append(c: &mut Criterion) {
                 let n = (iters - done).min(APPENDS_PER_LOG);
                 let start = Instant::now();
                 for _ in 0..n {
-                    black_box(log.append(b.clone(), 0).unwrap());
+                    black_box(log.append(b.clone(), NOW_MS).unwrap());
                 }
                 elapsed += start.elapsed();
                 done += n;
@@ -74,7 +90,7 @@ fn index_lookup(c: &mut Criterion) {
     .unwrap();
     let b = batch(Compression::None, 10, 100);
     for _ in 0..20_000 {
-        log.append(b.clone(), 0).unwrap();
+        log.append(b.clone(), NOW_MS).unwrap();
     }
     let end = log.log_end_offset();
     let mut group = c.benchmark_group("log_read");
