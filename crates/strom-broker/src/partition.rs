@@ -474,6 +474,15 @@ pub(crate) enum PartitionError {
 }
 
 impl PartitionError {
+    /// The record an append was refused for, if one was (see
+    /// [`AppendError::record_error`]).
+    pub fn record_error(&self) -> Option<(i32, String, &'static str)> {
+        match self {
+            PartitionError::Append(e) => e.record_error(),
+            _ => None,
+        }
+    }
+
     /// Kafka's error code for this failure.
     pub fn error_code(&self) -> i16 {
         match self {

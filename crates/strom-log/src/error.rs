@@ -221,6 +221,23 @@ fn expected_sequence(last_sequence: &Option<i32>) -> String {
 }
 
 impl AppendError {
+    /// For a refusal caused by one record, its index in its batch and what was wrong, and
+    /// the request-level message Kafka gives with it (Kafka's `RecordValidationException`:
+    /// the produce response's `record_errors` and `error_message`).
+    pub fn record_error(&self) -> Option<(i32, String, &'static str)> {
+        match self {
+            AppendError::InvalidRecords(
+                e @ (RecordsError::TimestampOutOfRange { index, .. }
+                | RecordsError::LogAppendTimeFromProducer { index }),
+            ) => Some((
+                *index,
+                e.to_string(),
+                "One or more records have been rejected due to invalid timestamp",
+            )),
+            _ => None,
+        }
+    }
+
     /// The Kafka error code for the produce response.
     pub fn error_code(&self) -> i16 {
         match self {

@@ -36,6 +36,15 @@ fn a_timestamp_further_in_the_past_than_before_max_ms_is_refused_and_nothing_is_
         )),
         "{err}"
     );
+    let (index, message, summary) = err.record_error().unwrap();
+    assert_eq!(
+        (index, summary),
+        (
+            1,
+            "One or more records have been rejected due to invalid timestamp"
+        )
+    );
+    assert!(message.starts_with(&format!("Timestamp {}", NOW - 1_001)));
     assert_eq!((log.log_end_offset(), log.size_bytes()), (1, size));
     log.append(
         batch_with_timestamps(Compression::None, &[NOW - 1_000]),

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 
 use super::str_bytes;
@@ -94,6 +96,14 @@ pub(crate) async fn handle(
                 Err(e) => {
                     pr.error_code = e.error_code();
                     pr.error_message = Some(str_bytes(&e.to_string()));
+                    if let Some((index, message, summary)) = e.record_error() {
+                        pr.error_message = Some(str_bytes(summary));
+                        pr.record_errors.push(
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(index)
+                                .with_batch_index_error_message(Some(str_bytes(&message))),
+                        );
+                    }
                     if e.is_storage_error() {
                         tracing::error!(topic = %partition.topic, partition = partition.index, "append failed: {e}");
                     }
