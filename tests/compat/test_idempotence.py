@@ -156,3 +156,34 @@ def test_a_retry_after_a_restart_is_deduplicated_however_many_segments_back(brok
     stored = stored_batches(broker, "far-idem", 0)
     assert [b for b in stored if b[0] == producer_id] == [(producer_id, epoch, 0, 0, 1)]
     assert sum(b[4] for b in stored) == 501
+
+
+def test_producer_ids_expire_after_producer_id_expiration_ms(broker_factory):
+    # Kafka forgets a producer id whose last batch is producer.id.expiration.ms old, checked every
+    # producer.id.expiration.check.interval.ms; a retry after that is no longer recognized.
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+    broker = broker_factory({"producer.id.expiration.ms": "1000",
+                             "producer.id.expiration.check.interval.ms": "200"})
+    create_topic(broker.bootstrap, "expiring")
+
+    def first_batch(producer_id: int) -> bytes:
+        builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=0,
+                                            producer_id=producer_id, producer_epoch=0, base_sequence=0,
+                                            batch_size=1024)
+        builder.append(0, timestamp=int(time.time() * 1000), key=None, value=b"x", headers=[])
+        return bytes(builder.build())
+
+    with kw.connect(broker.host, broker.port) as conn:
+        batch = first_batch(4242)
+        written = time.monotonic()
+        assert conn.produce_v3("expiring", 0, batch) == (0, 0)
+        # Retried until the broker forgets the producer: every answer before that is the
+        # original offset, and the first one after is a new write.
+        deadline = written + 10
+        while (answer := conn.produce_v3("expiring", 0, batch)) == (0, 0):
+            assert time.monotonic() < deadline, "the producer id never expired"
+            time.sleep(0.05)
+        forgotten_after = time.monotonic() - written
+    assert answer == (0, 1), "forgotten: the retry is written again"
+    assert forgotten_after >= 0.9, f"expired after {forgotten_after:.2f}s, before producer.id.expiration.ms"
+    assert len(stored_batches(broker, "expiring", 0)) == 2
