@@ -16,6 +16,8 @@
 //!     00000000000000000000.index      offset index of that segment
 //!     00000000000000000000.timeindex  time index of that segment
 //!     00000000000000368769.log        next segment, base offset 368769 (20 digits)
+//!     00000000000000368769.snapshot   producer state after every batch below 368769
+//!                                     (Kafka's format, see producer_snapshot)
 //!     ...
 //!     00000000000000000000.log.deleted  a segment file being deleted (removed at open)
 //!     00000000000000000000.log.cleaned  compaction output being written (removed at open)
@@ -88,10 +90,12 @@
 //!
 //! # Idempotent producers
 //!
-//! Each log keeps, in memory only, the epoch and last five batches of every producer id
-//! it has seen, to refuse out-of-order or fenced batches and to answer retried batches
-//! with their original offsets instead of writing them twice. Opening a log rebuilds it
-//! from the batch headers of the last two segments (see `producer_state`).
+//! Each log keeps in memory the epoch and last five batches of every producer id it has
+//! seen within `producer.id.expiration.ms`, to refuse out-of-order or fenced batches and
+//! to answer retried batches with their original offsets instead of writing them twice
+//! (see `producer_state`). It is snapshotted at every roll and clean close; opening a log
+//! loads the newest snapshot and replays the batch headers after it (see
+//! `producer_snapshot`).
 
 mod cleaner;
 mod cleaner_decisions;
