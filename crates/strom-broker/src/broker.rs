@@ -23,6 +23,7 @@ use strom_controller::{
 use strom_log::{BrokerIdentity, LogManager, TopicPartition};
 use strom_metadata::MetadataImage;
 
+use crate::connection_quotas::ConnectionQuotas;
 use crate::group_coordinator::GroupCoordinator;
 use crate::replica_manager::ReplicaManager;
 use crate::{server, BrokerError};
@@ -57,6 +58,10 @@ pub(crate) struct BrokerState {
     pub producer_ids: crate::handlers::init_producer_id::ProducerIdManager,
     /// Consumer groups and committed offsets, one shard per `__consumer_offsets` partition led here.
     pub groups: GroupCoordinator,
+    /// Open connections against `max.connections` / `max.connections.per.ip`.
+    pub connections: Arc<ConnectionQuotas>,
+    /// Memory for request bytes being read (`queued.max.request.bytes`).
+    pub request_memory: Arc<strom_protocol::MemoryPool>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -125,6 +130,7 @@ impl BrokerState {
             image.broker_config(Some(self.node_id)),
         ));
         *self.effective.write() = effective.clone();
+        self.connections.config_changed();
         if let Err(e) = self.replicas.apply_image(&image, effective) {
             error!("could not open partitions from the metadata (retrying): {e}");
             return false;
@@ -371,6 +377,10 @@ impl Broker {
             effective: parking_lot::RwLock::new(config.clone()),
             producer_ids: crate::handlers::init_producer_id::ProducerIdManager::new(),
             groups: GroupCoordinator::new(&config),
+            connections: Arc::new(ConnectionQuotas::default()),
+            request_memory: strom_protocol::MemoryPool::new(
+                config.connections.queued_max_request_bytes,
+            ),
         });
         state.sync_replicas().await;
 

@@ -6,12 +6,21 @@
 //! data. Such replies are futures queued to the writer, which awaits them in
 //! order, so responses leave in request order while the reader moves on —
 //! the pipelining Kafka clients rely on (several in-flight requests).
+//!
+//! A connection costs little while idle: the read buffer grows only as
+//! request bytes arrive (from the broker's request memory pool,
+//! `queued.max.request.bytes`), replies are written as they are, and a
+//! connection with nothing to read and nothing owed for
+//! `connections.max.idle.ms` is closed, as Kafka's selector does.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info};
@@ -19,6 +28,7 @@ use tracing::{debug, info};
 use strom_protocol::{FrameReader, ResponseFrame};
 
 use crate::broker::BrokerState;
+use crate::connection_quotas::ConnectionSlot;
 use crate::dispatch::dispatch;
 
 /// How many replies may be queued behind the writer before the reader stops
@@ -41,50 +51,80 @@ pub(crate) enum Reply {
 pub(crate) async fn serve(
     state: Arc<BrokerState>,
     stream: TcpStream,
+    peer_addr: SocketAddr,
+    slot: ConnectionSlot,
     listener: Arc<str>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "?".into());
+    let _slot = slot;
+    let peer = peer_addr.to_string();
     let _ = stream.set_nodelay(true);
-    let (read_half, write_half) = stream.into_split();
+    let (read_half, mut write_half) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Reply>(MAX_IN_FLIGHT);
+    let activity = Arc::new(Activity::default());
 
-    let writer = tokio::spawn(async move {
-        let mut out = BufWriter::with_capacity(64 * 1024, write_half);
-        while let Some(reply) = rx.recv().await {
-            let frame = match reply {
-                Reply::Now(frame) => frame,
-                Reply::Later(fut) => match fut.await {
-                    Some(frame) => frame,
-                    None => break,
-                },
-                Reply::Nothing => continue,
-                Reply::Close => break,
-            };
-            if out.write_all(&frame).await.is_err() {
-                break;
+    // Each reply is one write, as Kafka sends each response: no buffer per
+    // connection beyond the reply itself.
+    let writer = tokio::spawn({
+        let activity = activity.clone();
+        async move {
+            while let Some(reply) = rx.recv().await {
+                let frame = match reply {
+                    Reply::Now(frame) => Some(frame),
+                    Reply::Later(fut) => match fut.await {
+                        Some(frame) => Some(frame),
+                        None => break,
+                    },
+                    Reply::Nothing => None,
+                    Reply::Close => break,
+                };
+                let written = match frame {
+                    Some(frame) => write_half.write_all(&frame).await.is_ok(),
+                    None => true,
+                };
+                activity.reply_done();
+                if !written {
+                    break;
+                }
             }
-            if rx.is_empty() && out.flush().await.is_err() {
-                break;
-            }
+            let _ = write_half.shutdown().await;
         }
-        let _ = out.flush().await;
-        let _ = out.shutdown().await;
     });
 
-    let mut frames = FrameReader::new(read_half, state.config.socket_request_max_bytes as usize);
+    let config = state.effective_config();
+    let idle_timeout = config
+        .connections
+        .connections_max_idle_ms
+        .map(Duration::from_millis);
+    let mut frames = FrameReader::with_pool(
+        read_half,
+        config.socket_request_max_bytes as usize,
+        state.request_memory.clone(),
+    );
     loop {
+        let idle_deadline = idle_timeout.map(|idle| {
+            tokio::time::Instant::from_std(frames.last_activity().max(activity.last())) + idle
+        });
         let frame = tokio::select! {
             frame = frames.next_frame() => frame,
             _ = shutdown.changed() => break,
+            _ = sleep_until_some(idle_deadline) => {
+                if frames.is_waiting_for_memory() || activity.replies_pending() {
+                    // Waiting on the broker (memory, a long poll) is not idleness.
+                    activity.touch();
+                    continue;
+                }
+                info!(peer = %peer, "closing connection idle for connections.max.idle.ms ({:?})", idle_timeout.unwrap_or_default());
+                break;
+            }
         };
         match frame {
             Ok(Some(frame)) => {
-                let reply = dispatch(&state, frame, &peer, &listener).await;
+                let reply = dispatch(&state, frame.body, &peer, &listener).await;
+                // The request has been handled; its bytes go back to the pool.
+                drop(frame.memory);
                 let close = matches!(reply, Reply::Close);
+                activity.reply_queued();
                 if tx.send(reply).await.is_err() || close {
                     break;
                 }
@@ -99,4 +139,50 @@ pub(crate) async fn serve(
     drop(tx);
     let _ = writer.await;
     debug!(peer = %peer, "connection closed");
+}
+
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the idle check needs from the writer: replies still owed and when
+/// the last one left.
+struct Activity {
+    pending: AtomicUsize,
+    last: parking_lot::Mutex<Instant>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            pending: AtomicUsize::new(0),
+            last: parking_lot::Mutex::new(Instant::now()),
+        }
+    }
+}
+
+impl Activity {
+    fn reply_queued(&self) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn reply_done(&self) {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
+        self.touch();
+    }
+
+    fn touch(&self) {
+        *self.last.lock() = Instant::now();
+    }
+
+    fn last(&self) -> Instant {
+        *self.last.lock()
+    }
+
+    fn replies_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
+    }
 }

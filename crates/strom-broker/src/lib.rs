@@ -10,6 +10,7 @@
 mod api_table;
 mod broker;
 mod connection;
+mod connection_quotas;
 mod dispatch;
 mod error;
 mod group_coordinator;

@@ -1,14 +1,25 @@
 //! Accept loop: one task per connection, all stopped by the shutdown signal.
+//!
+//! Before each accept the loop waits for a free slot under `max.connections`
+//! (Kafka's acceptor does the same: clients wait in the listen backlog); an
+//! accepted connection over its address's `max.connections.per.ip` is closed
+//! at once. Accept errors (EMFILE when file handles run out, ECONNABORTED)
+//! never end the loop: it logs once per burst and backs off briefly, so it
+//! neither spins nor floods the log.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::broker::BrokerState;
 use crate::connection;
+
+/// Pause after a failed accept (EMFILE and friends), so the loop does not spin.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
 pub(crate) async fn run(
     state: Arc<BrokerState>,
@@ -17,16 +28,47 @@ pub(crate) async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
+    let mut failing_since: Option<std::time::Instant> = None;
+    let mut failures = 0u64;
     loop {
+        let quotas = state.connections.clone();
+        let limits = || state.effective_config().connections.clone();
+        tokio::select! {
+            _ = quotas.wait_for_slot(limits) => {}
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            _ = shutdown.changed() => break,
+        }
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(connection::serve(state.clone(), stream, name.clone(), shutdown.clone()));
+                Ok((stream, peer)) => {
+                    if let Some(since) = failing_since.take() {
+                        info!(listener = %name, failures, "accepting again after {:?} of failed accepts", since.elapsed());
+                        failures = 0;
+                    }
+                    let limits = state.effective_config().connections.clone();
+                    match quotas.register(peer.ip(), &limits) {
+                        Ok(slot) => {
+                            connections.spawn(connection::serve(state.clone(), stream, peer, slot, name.clone(), shutdown.clone()));
+                        }
+                        Err(refused) => {
+                            info!(
+                                peer = %peer,
+                                limit = refused.limit,
+                                "closing connection: {} already has max.connections.per.ip ({}) connections",
+                                refused.ip, refused.limit
+                            );
+                            drop(stream);
+                        }
+                    }
                 }
                 Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    warn!("accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    failures += 1;
+                    if failing_since.is_none() {
+                        failing_since = Some(std::time::Instant::now());
+                        // EMFILE: raise the file-handle limit (ulimit -n) or lower max.connections.
+                        warn!(listener = %name, "accept failed: {e}; retrying every {ACCEPT_ERROR_BACKOFF:?} (if the process is out of file handles, raise ulimit -n or lower max.connections)");
+                    }
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -35,7 +77,7 @@ pub(crate) async fn run(
     }
     // Connections see the same signal; give in-flight replies a moment.
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(std::time::Duration::from_secs(5), drain)
+    if tokio::time::timeout(Duration::from_secs(5), drain)
         .await
         .is_err()
     {

@@ -102,6 +102,10 @@ pub struct BrokerConfig {
     pub producer_id_expiration_check_interval_ms: u64,
     /// The log cleaner (`log.cleaner.*`).
     pub cleaner: CleanerConfig,
+    /// Connection and request-memory limits of the socket server.
+    pub connections: ConnectionLimits,
+    /// `fetch.max.bytes`: the most record bytes one Fetch returns.
+    pub fetch_max_bytes: u64,
     set: BTreeMap<&'static str, SetValue>,
     /// Dynamic values of the cluster-wide default (`Broker(None)`), valid and dynamic only.
     dynamic_default: BTreeMap<&'static str, DynamicValue>,
@@ -127,6 +131,23 @@ pub struct CleanerConfig {
     pub backoff_ms: u64,
     pub dedupe_buffer_size: u64,
     pub io_max_bytes_per_second: f64,
+}
+
+/// The socket server's limits, Kafka's keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionLimits {
+    /// `max.connections`, across all listeners.
+    pub max_connections: i32,
+    /// `max.connections.per.ip`.
+    pub max_connections_per_ip: i32,
+    /// `max.connections.per.ip.overrides`, as written (host, limit).
+    pub max_connections_per_ip_overrides: Vec<(String, i32)>,
+    /// `connections.max.idle.ms`; `None` (negative) never closes idle connections.
+    pub connections_max_idle_ms: Option<u64>,
+    /// `queued.max.request.bytes` resolved: the request memory pool in bytes. Kafka's -1 (no
+    /// pool) becomes twice `socket.request.max.bytes`, so memory for request bytes is always
+    /// bounded; any other value is at least one byte.
+    pub queued_max_request_bytes: u64,
 }
 
 /// Settings of the group coordinator and `__consumer_offsets`, Kafka's keys.
@@ -245,6 +266,21 @@ impl BrokerConfig {
             consumer_heartbeat_interval_ms: int_of(&cfg, "group.consumer.heartbeat.interval.ms"),
             consumer_max_size: int_of(&cfg, "group.consumer.max.size"),
         };
+        let queued_max_request_bytes = match cfg.int("queued.max.request.bytes") {
+            n if n <= 0 => socket_request_max_bytes.saturating_mul(2),
+            n => n as u64,
+        };
+        let connections = ConnectionLimits {
+            max_connections: int_of(&cfg, "max.connections"),
+            max_connections_per_ip: int_of(&cfg, "max.connections.per.ip"),
+            max_connections_per_ip_overrides: cfg
+                .string("max.connections.per.ip.overrides")
+                .and_then(|s| crate::def::parse_host_counts(&s).ok())
+                .unwrap_or_default(),
+            connections_max_idle_ms: u64::try_from(cfg.int("connections.max.idle.ms")).ok(),
+            queued_max_request_bytes,
+        };
+        let fetch_max_bytes = u64::try_from(cfg.int("fetch.max.bytes")).unwrap_or(57_671_680);
         BrokerConfig {
             node_id: identity.node_id,
             broker_rack,
@@ -261,6 +297,8 @@ impl BrokerConfig {
             producer_id_expiration_ms,
             producer_id_expiration_check_interval_ms,
             cleaner,
+            connections,
+            fetch_max_bytes,
             message_max_bytes: topic_defaults.max_message_bytes,
             log_segment_bytes: topic_defaults.segment_bytes,
             log_roll_ms: topic_defaults.segment_ms,

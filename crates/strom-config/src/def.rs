@@ -93,6 +93,8 @@ pub enum Validity {
     HostPorts,
     /// A Kafka cluster id: a UUID in URL-safe base64 without padding (22 characters).
     ClusterId,
+    /// `host:count,...` with counts >= 0, as `max.connections.per.ip.overrides` takes it.
+    HostCounts,
 }
 
 /// How a broker-level synonym's value becomes the topic-level value.
@@ -288,8 +290,11 @@ impl ConfigDef {
                 ok_if(items.iter().all(|i| is_host_port(i)))
             }
             (Validity::ClusterId, Value::Str(s)) => ok_if(is_cluster_id(s)),
+            (Validity::HostCounts, Value::Str(s)) => parse_host_counts(s)
+                .map(|_| ())
+                .map_err(|_| Problem::Malformed),
             (Validity::Listeners | Validity::ProtocolMap | Validity::QuorumVoters, _)
-            | (Validity::HostPorts | Validity::ClusterId, _) => Ok(()),
+            | (Validity::HostPorts | Validity::ClusterId | Validity::HostCounts, _) => Ok(()),
         }
     }
 
@@ -320,6 +325,9 @@ impl ConfigDef {
             }
             (_, Validity::QuorumVoters) => "a comma-separated list of id@host:port".to_owned(),
             (_, Validity::HostPorts) => "a comma-separated list of host:port".to_owned(),
+            (_, Validity::HostCounts) => {
+                "a comma-separated list of host:count, count an integer >= 0".to_owned()
+            }
             (_, Validity::ClusterId) => {
                 "a cluster id: 22 characters of URL-safe base64 encoding a UUID, as `kafka-storage.sh random-uuid` prints"
                     .to_owned()
@@ -392,6 +400,29 @@ fn is_integer_syntax(s: &str) -> bool {
 
 fn is_node_id(s: &str) -> bool {
     s.parse::<i32>().is_ok_and(|id| id >= 0)
+}
+
+/// `host:count,...` (Kafka's `max.connections.per.ip.overrides`): the host (an IP address or
+/// a host name) and its connection limit; empty text is no override. The last colon splits,
+/// so an IPv6 address may be written as it is.
+pub fn parse_host_counts(s: &str) -> Result<Vec<(String, i32)>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (host, count) = entry
+                .rsplit_once(':')
+                .ok_or_else(|| format!("{entry} is not host:count"))?;
+            let count: i32 = count
+                .trim()
+                .parse()
+                .map_err(|_| format!("{entry}: the count is not an integer"))?;
+            if host.trim().is_empty() || count < 0 {
+                return Err(format!("{entry} is not host:count with a count >= 0"));
+            }
+            Ok((host.trim().to_owned(), count))
+        })
+        .collect()
 }
 
 fn is_host_port(s: &str) -> bool {

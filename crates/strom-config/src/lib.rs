@@ -42,11 +42,11 @@ mod topic_config;
 mod topic_defs;
 
 pub use broker_config::{
-    broker_config_def, BrokerConfig, CleanerConfig, GroupCoordinatorConfig,
+    broker_config_def, BrokerConfig, CleanerConfig, ConnectionLimits, GroupCoordinatorConfig,
     WILDCARD_ADVERTISED_HOST,
 };
 pub use broker_defs::BROKER_CONFIGS;
-pub use def::{ConfigDef, ConfigType, Conversion, Synonym, Validity};
+pub use def::{parse_host_counts, ConfigDef, ConfigType, Conversion, Synonym, Validity};
 pub use describe::{
     describe_broker_configs, describe_default_broker_configs, describe_topic_configs, ConfigEntry,
     ConfigSource, ConfigSynonym,

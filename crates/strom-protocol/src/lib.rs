@@ -9,11 +9,13 @@
 
 mod error;
 mod frame;
+mod memory_pool;
 mod request;
 mod response;
 
 pub use error::ProtocolError;
-pub use frame::FrameReader;
+pub use frame::{Frame, FrameReader, IDLE_READ_BYTES};
+pub use memory_pool::{MemoryPool, MemoryReservation};
 pub use request::{decode_body, RequestPreamble};
 pub use response::{encode_response, ResponseFrame};
 

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::types::with_decode_budget;
 use kafka_protocol::protocol::Decodable;
 
 use crate::ProtocolError;
@@ -35,21 +36,43 @@ impl RequestPreamble {
         frame: &mut Bytes,
     ) -> Result<RequestHeader, ProtocolError> {
         let header_version = api.request_header_version(self.api_version);
-        RequestHeader::decode(frame, header_version).map_err(|e| ProtocolError::Malformed {
-            api,
-            version: self.api_version,
-            reason: format!("request header: {e:#}"),
+        let budget = decoded_budget(frame.len());
+        with_decode_budget(budget, || RequestHeader::decode(frame, header_version)).map_err(|e| {
+            ProtocolError::Malformed {
+                api,
+                version: self.api_version,
+                reason: format!("request header: {e:#}"),
+            }
         })
     }
 }
 
-/// Decodes a request body of a known version.
+/// Decoded memory a request may take per byte of its body: legitimate requests stay well
+/// under it (a Metadata topic named by a short string is ~25x, but such requests are small
+/// and fit [`MIN_DECODED_BYTES`]; Produce records stay slices of the frame).
+pub const DECODED_BYTES_PER_WIRE_BYTE: usize = 8;
+/// Every request may decode into at least this much.
+pub const MIN_DECODED_BYTES: usize = 1 << 20;
+/// No request decodes into more than this, whatever its size.
+pub const MAX_DECODED_BYTES: usize = 64 << 20;
+
+/// The decoded-memory budget of a request body of `wire_bytes` bytes (see the vendored
+/// codec's PATCHES.md): decoding a request never takes more than this beyond its frame.
+pub fn decoded_budget(wire_bytes: usize) -> usize {
+    wire_bytes
+        .saturating_mul(DECODED_BYTES_PER_WIRE_BYTE)
+        .clamp(MIN_DECODED_BYTES, MAX_DECODED_BYTES)
+}
+
+/// Decodes a request body of a known version, within [`decoded_budget`]: a body whose
+/// arrays would decode into more memory than that is malformed.
 pub fn decode_body<T: Decodable>(
     api: ApiKey,
     version: i16,
     body: &mut Bytes,
 ) -> Result<T, ProtocolError> {
-    T::decode(body, version).map_err(|e| ProtocolError::Malformed {
+    let budget = decoded_budget(body.len());
+    with_decode_budget(budget, || T::decode(body, version)).map_err(|e| ProtocolError::Malformed {
         api,
         version,
         reason: format!("{e:#}"),
@@ -82,5 +105,77 @@ mod tests {
         let mut body = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0x00]);
         let r: Result<MetadataRequest, _> = decode_body(ApiKey::Metadata, 12, &mut body);
         assert!(matches!(r, Err(ProtocolError::Malformed { .. })));
+    }
+
+    /// A v12 Metadata body of `n` topics, each the smallest element the wire allows:
+    /// topic_id (16 zero bytes), null name, no tagged fields.
+    fn metadata_v12_with_empty_topics(n: usize) -> Vec<u8> {
+        let mut body = Vec::with_capacity(n * 18 + 16);
+        let mut len = n as u64 + 1;
+        while len >= 0x80 {
+            body.push((len as u8 & 0x7f) | 0x80);
+            len >>= 7;
+        }
+        body.push(len as u8);
+        for _ in 0..n {
+            body.extend_from_slice(&[0u8; 16]);
+            body.push(0); // null name
+            body.push(0); // no tagged fields
+        }
+        body.extend_from_slice(&[1, 0, 0]); // allow_auto_topic_creation, authorized ops, tags
+        body
+    }
+
+    #[test]
+    fn a_request_whose_elements_decode_past_the_budget_is_malformed() {
+        use std::mem::size_of;
+        let element = size_of::<kafka_protocol::messages::metadata_request::MetadataRequestTopic>();
+        // Few enough elements: decodes.
+        let n = MIN_DECODED_BYTES / element / 2;
+        let mut body = Bytes::from(metadata_v12_with_empty_topics(n));
+        let r: MetadataRequest = decode_body(ApiKey::Metadata, 12, &mut body).unwrap();
+        assert_eq!(r.topics.map(|t| t.len()), Some(n));
+        // 2 million 18-byte elements (36 MB on the wire) would take element * 2M bytes.
+        let n = 2_000_000;
+        let wire = metadata_v12_with_empty_topics(n);
+        assert!(n * element > decoded_budget(wire.len()));
+        let mut body = Bytes::from(wire);
+        let r: Result<MetadataRequest, _> = decode_body(ApiKey::Metadata, 12, &mut body);
+        match r {
+            Err(ProtocolError::Malformed { reason, .. }) => {
+                assert!(reason.contains("budget"), "{reason}")
+            }
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn many_unknown_tagged_fields_count_against_the_budget() {
+        // Metadata v12 with no topics and a million empty tagged fields (2 bytes each).
+        let n: u32 = 1_000_000;
+        let mut body = vec![1u8, 1, 0, 0];
+        body.pop();
+        body.pop();
+        let mut count = n;
+        while count >= 0x80 {
+            body.push((count as u8 & 0x7f) | 0x80);
+            count >>= 7;
+        }
+        body.push(count as u8);
+        let mut wire = vec![1u8, 1, 0]; // topics: empty; allow auto create; authorized ops
+        wire.extend_from_slice(&body[2..]);
+        for tag in 0..n {
+            let mut t = tag + 100;
+            while t >= 0x80 {
+                wire.push((t as u8 & 0x7f) | 0x80);
+                t >>= 7;
+            }
+            wire.push(t as u8);
+            wire.push(0);
+        }
+        assert!(n as usize * 64 > decoded_budget(wire.len()));
+        let mut body = Bytes::from(wire);
+        let r: Result<MetadataRequest, _> = decode_body(ApiKey::Metadata, 12, &mut body);
+        assert!(matches!(r, Err(ProtocolError::Malformed { .. })), "{r:?}");
     }
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use strom_broker::{Broker, BrokerOptions};
@@ -90,6 +90,7 @@ fn load_config(
 
 fn run_server(properties: Option<PathBuf>, overrides: Vec<String>) -> anyhow::Result<()> {
     let config = load_config(properties, overrides)?;
+    raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("strom")
@@ -101,6 +102,21 @@ fn run_server(properties: Option<PathBuf>, overrides: Vec<String>) -> anyhow::Re
         broker.shutdown().await?;
         anyhow::Ok(())
     })
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit, as Go's runtime and many servers do:
+/// every connection and every partition's segment files take a file handle, and the common
+/// default soft limit of 1024 runs out long before memory does.
+fn raise_open_file_limit() {
+    let before = rlimit::Resource::NOFILE.get().map(|(soft, _)| soft).ok();
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => info!(
+            open_files = limit,
+            was = before.unwrap_or(limit),
+            "open file limit (RLIMIT_NOFILE) raised to the hard limit"
+        ),
+        Err(e) => warn!("could not raise the open file limit (RLIMIT_NOFILE): {e}"),
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

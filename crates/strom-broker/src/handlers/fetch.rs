@@ -1,6 +1,8 @@
 //! Fetch: per partition, index lookup → file position → whole batches up to
 //! the byte limits, never decoded; then, if fewer than `min_bytes` were
-//! found, park until an append or `max_wait_ms`.
+//! found, park until an append or `max_wait_ms`. The limits are the client's,
+//! capped by `fetch.max.bytes`, so one Fetch reads at most that much (plus
+//! KIP-74's one whole first batch) into memory whatever `max_bytes` says.
 //!
 //! Fetch sessions (KIP-227): this broker does not create sessions. A client
 //! asking for one gets session id 0, which KIP-227 defines as "no session",
@@ -56,6 +58,19 @@ pub(crate) fn handle(
         resp.error_code = ResponseError::FetchSessionIdNotFound.code();
         return encode(ApiKey::Fetch, version, corr, &resp);
     }
+    // fetch.max.bytes caps what the client asks for, the request's and each
+    // partition's limit alike (Kafka's ReplicaManager does the same); KIP-74's
+    // first batch is still returned whole.
+    let fetch_max_bytes =
+        usize::try_from(state.effective_config().fetch_max_bytes).unwrap_or(usize::MAX);
+    let requested_max_bytes = req.max_bytes.max(0) as usize;
+    if requested_max_bytes > fetch_max_bytes {
+        tracing::debug!(
+            requested = requested_max_bytes,
+            fetch_max_bytes,
+            "fetch max_bytes capped at fetch.max.bytes"
+        );
+    }
     let image = state.image();
     let topics = req
         .topics
@@ -86,7 +101,7 @@ pub(crate) fn handle(
                         PlannedPartition {
                             index: p.partition,
                             fetch_offset: p.fetch_offset,
-                            max_bytes: p.partition_max_bytes.max(0) as usize,
+                            max_bytes: (p.partition_max_bytes.max(0) as usize).min(fetch_max_bytes),
                             target,
                         }
                     })
@@ -101,7 +116,7 @@ pub(crate) fn handle(
     let plan = Plan {
         version,
         corr,
-        max_bytes: req.max_bytes.max(0) as usize,
+        max_bytes: requested_max_bytes.min(fetch_max_bytes),
         min_bytes: req.min_bytes.max(0) as usize,
         read_committed: req.isolation_level == READ_COMMITTED,
         topics,

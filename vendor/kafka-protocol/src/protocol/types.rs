@@ -7,8 +7,50 @@
 use super::{Decodable, Decoder, Encodable, Encoder, NewType, StrBytes};
 use crate::protocol::buf::{ByteBuf, ByteBufMut};
 use anyhow::{bail, Result};
+use std::cell::Cell;
 use std::convert::TryFrom;
 use std::string::String as StdString;
+
+// Strom patch: a budget for the memory a decoded message takes beyond its wire bytes.
+// Array lengths are bounded by the bytes remaining, but one wire byte can still become a
+// ~100-byte element (an empty struct with its maps and vectors), so a 100 MiB request could
+// take gigabytes once decoded. A server decodes under `with_decode_budget`; every array
+// charges `length * size_of::<element>()` and every unknown tagged field
+// `TAGGED_FIELD_DECODED_BYTES` before allocating, and decoding fails once the budget is
+// spent. Without a budget (clients, tests) nothing is charged.
+thread_local! {
+    static DECODE_BUDGET: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// What one unknown tagged field costs once decoded: its `(i32, Bytes)` entry plus its share
+/// of a B-tree node, rounded up.
+pub const TAGGED_FIELD_DECODED_BYTES: usize = 64;
+
+/// Runs `f` (a decode) with at most `budget` bytes for decoded arrays and tagged fields.
+pub fn with_decode_budget<R>(budget: usize, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DECODE_BUDGET.with(|b| b.set(self.0));
+        }
+    }
+    let _restore = Restore(DECODE_BUDGET.with(|b| b.replace(Some(budget))));
+    f()
+}
+
+/// Takes `bytes` from the current decode budget, or fails if it does not have them.
+pub fn charge_decoded(bytes: usize) -> Result<()> {
+    DECODE_BUDGET.with(|b| match b.get() {
+        None => Ok(()),
+        Some(left) if bytes <= left => {
+            b.set(Some(left - bytes));
+            Ok(())
+        }
+        Some(left) => bail!(
+            "decoding needs {bytes} more bytes of memory than the {left} left of this request's budget"
+        ),
+    })
+}
 
 macro_rules! define_copy_impl {
     ($e:ident, $t:ty) => (
@@ -991,6 +1033,7 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
                 if n as usize > buf.remaining() {
                     bail!("Array length {n} exceeds the {} bytes remaining", buf.remaining());
                 }
+                charge_decoded((n as usize).saturating_mul(std::mem::size_of::<T>()))?;
                 let mut result = Vec::with_capacity(n as usize);
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
@@ -1103,6 +1146,7 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
                 if (n - 1) as usize > buf.remaining() {
                     bail!("Compact array length {} exceeds the {} bytes remaining", n - 1, buf.remaining());
                 }
+                charge_decoded(((n - 1) as usize).saturating_mul(std::mem::size_of::<T>()))?;
                 let mut result = Vec::with_capacity((n - 1) as usize);
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);
