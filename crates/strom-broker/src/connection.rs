@@ -120,7 +120,9 @@ pub(crate) async fn serve(
         };
         match frame {
             Ok(Some(frame)) => {
-                let reply = dispatch(&state, frame.body, &peer, &listener).await;
+                // Boxed: the dispatch future (every handler's state) is large and
+                // exists only while a request is handled, not in every idle connection.
+                let reply = Box::pin(dispatch(&state, frame.body, &peer, &listener)).await;
                 // The request has been handled; its bytes go back to the pool.
                 drop(frame.memory);
                 let close = matches!(reply, Reply::Close);

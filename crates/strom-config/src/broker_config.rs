@@ -144,9 +144,9 @@ pub struct ConnectionLimits {
     pub max_connections_per_ip_overrides: Vec<(String, i32)>,
     /// `connections.max.idle.ms`; `None` (negative) never closes idle connections.
     pub connections_max_idle_ms: Option<u64>,
-    /// `queued.max.request.bytes` resolved: the request memory pool in bytes. Kafka's -1 (no
-    /// pool) becomes twice `socket.request.max.bytes`, so memory for request bytes is always
-    /// bounded; any other value is at least one byte.
+    /// `queued.max.request.bytes` resolved: the request memory pool in bytes. Kafka's -1 and
+    /// 0 (no pool) become twice `socket.request.max.bytes`, so memory for request bytes is
+    /// always bounded.
     pub queued_max_request_bytes: u64,
 }
 

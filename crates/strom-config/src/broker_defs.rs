@@ -74,7 +74,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("queued.max.requests", Int, Some("500"), AtLeast(1), "requests", false,
         "Requests queued for the I/O threads before network threads stop reading."),
     ConfigDef::new("queued.max.request.bytes", Long, Some("-1"), Any, "bytes", true,
-        "Memory pool for request bytes being read, across all connections; a connection whose next request does not fit waits (stops reading) until memory is returned. Each request takes its declared size, at most the whole pool. Kafka's -1 means no pool; in Strom -1 means a pool of twice socket.request.max.bytes (see ARCHITECTURE.md)."),
+        "Memory pool for the bytes of requests being read, across all connections, charged as bytes arrive; when it is exhausted connections stop reading until requests in progress are handled. Kafka's -1 means no pool; in Strom -1 means a pool of twice socket.request.max.bytes (see ARCHITECTURE.md)."),
     ConfigDef::new("socket.send.buffer.bytes", Int, Some("102400"), Any, "bytes", false,
         "SO_SNDBUF of server sockets; -1 uses the operating system default."),
     ConfigDef::new("socket.receive.buffer.bytes", Int, Some("102400"), Any, "bytes", false,

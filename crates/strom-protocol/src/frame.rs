@@ -4,10 +4,10 @@
 //! byte of the body is buffered, and the buffer grows only as bytes arrive
 //! (doubling, capped at the frame's size), so a hostile prefix costs nothing
 //! until the bytes behind it are actually sent. An idle connection holds a
-//! buffer of [`IDLE_READ_BYTES`]. With a [`MemoryPool`] the frame's declared
-//! size is reserved from it before the body is read (Kafka's
-//! `queued.max.request.bytes`): when the pool is exhausted the connection
-//! stops reading (back-pressure), it does not fail. Bodies are split off the
+//! buffer of [`IDLE_READ_BYTES`]. With a [`MemoryPool`] (Kafka's
+//! `queued.max.request.bytes`) every growth of the buffer for a request is
+//! charged to the pool first: when the pool is exhausted the connection stops
+//! reading (back-pressure), it does not fail. Bodies are split off the
 //! buffer, so record batches inside a request stay slices of the bytes read
 //! from the socket all the way to the log.
 
@@ -39,8 +39,8 @@ pub struct FrameReader<R> {
     buf: BytesMut,
     max_frame_bytes: usize,
     pool: Option<Arc<MemoryPool>>,
-    /// Pool memory for the frame being read, taken once its size is known.
-    reservation: Option<MemoryReservation>,
+    /// Pool memory charged for the frame being read.
+    reservation: MemoryReservation,
     waiting_for_memory: bool,
     last_activity: Instant,
 }
@@ -53,7 +53,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             buf: BytesMut::new(),
             max_frame_bytes,
             pool: None,
-            reservation: None,
+            reservation: MemoryReservation::none(),
             waiting_for_memory: false,
             last_activity: Instant::now(),
         }
@@ -62,6 +62,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// A reader whose frames reserve their size from `pool` before their body is read.
     pub fn with_pool(reader: R, max_frame_bytes: usize, pool: Arc<MemoryPool>) -> Self {
         FrameReader {
+            reservation: pool.reservation(),
             pool: Some(pool),
             ..FrameReader::new(reader, max_frame_bytes)
         }
@@ -99,18 +100,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                         max: self.max_frame_bytes,
                     });
                 }
-                if self.reservation.is_none() {
-                    if let Some(pool) = &self.pool {
-                        self.waiting_for_memory = true;
-                        self.reservation = Some(pool.reserve(4 + size).await);
-                        self.waiting_for_memory = false;
-                        self.last_activity = Instant::now();
-                    }
-                }
                 if self.buf.len() >= 4 + size {
                     return Ok(Some(self.split_frame(size)));
                 }
-                self.grow_toward(4 + size);
+                self.grow_toward(4 + size).await;
             } else if self.buf.capacity() < 4 {
                 // Room for the prefix (and a small request behind it).
                 self.regrow(IDLE_READ_BYTES);
@@ -142,23 +135,32 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         } else if size >= GROWTH_BYTES {
             self.buf = BytesMut::from(&self.buf[..]);
         }
+        let next = match &self.pool {
+            Some(pool) => pool.reservation(),
+            None => MemoryReservation::none(),
+        };
         Frame {
             body,
-            memory: self
-                .reservation
-                .take()
-                .unwrap_or_else(MemoryReservation::none),
+            memory: std::mem::replace(&mut self.reservation, next),
         }
     }
 
     /// Makes room for the next read of a frame of `total` bytes (prefix
     /// included): the capacity doubles with what was received, from
-    /// [`GROWTH_BYTES`], but never past the frame's size.
-    fn grow_toward(&mut self, total: usize) {
+    /// [`GROWTH_BYTES`], but never past the frame's size. The growth is
+    /// charged to the pool first, waiting (not reading) while it is exhausted.
+    async fn grow_toward(&mut self, total: usize) {
         if self.buf.capacity() > self.buf.len() {
             return;
         }
         let target = (self.buf.len() * 2).max(GROWTH_BYTES).min(total);
+        let more = target.saturating_sub(self.reservation.bytes());
+        if more > 0 && self.pool.is_some() {
+            self.waiting_for_memory = true;
+            self.reservation.grow(more).await;
+            self.waiting_for_memory = false;
+            self.last_activity = Instant::now();
+        }
         self.regrow(target);
     }
 
@@ -273,34 +275,43 @@ mod tests {
     #[tokio::test]
     async fn a_frame_waits_for_pool_memory_without_reading_and_returns_it_when_dropped() {
         use tokio::io::AsyncWriteExt;
-        let pool = MemoryPool::new(1000);
-        let mut input = 600i32.to_be_bytes().to_vec();
-        input.extend(std::iter::repeat_n(0u8, 600));
+        let pool = MemoryPool::new(200 * 1024);
+        let size = 150 * 1024;
+        let mut input = (size as i32).to_be_bytes().to_vec();
+        input.extend(std::iter::repeat_n(0u8, size));
         let mut first = FrameReader::with_pool(&input[..], 1 << 20, pool.clone());
         let held = first.next_frame().await.unwrap().unwrap();
-        assert_eq!(held.memory.bytes(), 604);
-        assert_eq!(pool.available(), 396);
+        assert_eq!(held.body.len(), size);
+        assert!(held.memory.bytes() >= size);
+        assert_eq!(pool.used(), held.memory.bytes());
 
-        let (mut client, server) = tokio::io::duplex(4096);
+        // A stalled 100 MiB prefix takes nothing from the pool.
+        let (mut stalled_client, stalled_server) = tokio::io::duplex(4096);
+        let mut stalled = FrameReader::with_pool(stalled_server, 100 << 20, pool.clone());
+        stalled_client
+            .write_all(&(100i32 << 20).to_be_bytes())
+            .await
+            .unwrap();
+        let r = tokio::time::timeout(Duration::from_millis(20), stalled.next_frame()).await;
+        assert!(r.is_err());
+        assert_eq!(pool.used(), held.memory.bytes());
+
+        // A second 150 KiB request does not fit in what is left: it stops reading.
+        let (mut client, server) = tokio::io::duplex(1 << 20);
         let mut second = FrameReader::with_pool(server, 1 << 20, pool.clone());
-        client.write_all(&500i32.to_be_bytes()).await.unwrap();
-        client.write_all(&[5u8; 500]).await.unwrap();
+        client.write_all(&input).await.unwrap();
         let r = tokio::time::timeout(Duration::from_millis(50), second.next_frame()).await;
-        assert!(r.is_err(), "504 bytes do not fit in the 396 left");
+        assert!(r.is_err(), "150 KiB do not fit in the 50 KiB left");
         assert!(second.is_waiting_for_memory());
-        assert!(
-            second.buffer_capacity() <= IDLE_READ_BYTES,
-            "no body bytes are buffered while waiting"
-        );
+        assert!(second.buffer_capacity() <= IDLE_READ_BYTES);
         drop(held);
         let frame = tokio::time::timeout(Duration::from_secs(5), second.next_frame())
             .await
             .expect("memory came back")
             .unwrap()
             .unwrap();
-        assert_eq!(frame.body.len(), 500);
-        assert_eq!(pool.available(), 1000 - 504);
+        assert_eq!(frame.body.len(), size);
         drop(frame);
-        assert_eq!(pool.available(), 1000);
+        assert_eq!(pool.used(), 0);
     }
 }

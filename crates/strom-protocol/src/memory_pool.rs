@@ -1,44 +1,58 @@
 //! The broker-wide memory pool for request bytes (Kafka's `queued.max.request.bytes`).
 //!
-//! Kafka allocates each request's buffer from a pool once the size prefix is read, and a
-//! connection whose request does not fit is muted until memory returns. Strom does the same
-//! accounting: a connection reserves its request's declared size (at most the whole pool)
-//! before reading the body, all at once, so no connection holds part of the pool while
-//! waiting for more (two half-read requests can never wait on each other). The buffer itself
-//! still grows only as bytes arrive, so the pool is an upper bound on what request buffers
-//! hold, not memory taken up front. The reservation is returned when the request has been
-//! handled (the frame's [`MemoryReservation`] is dropped).
+//! A connection charges its read buffer to the pool as the buffer grows for a request, so
+//! the pool counts bytes that actually arrived (plus at most a doubling step), never a
+//! declared size: a client that sends a 100 MiB size prefix and stalls holds nothing of it.
+//! When the pool is exhausted a connection that needs more waits, without reading
+//! (back-pressure); it is never failed. Memory goes back when the request has been handled
+//! (the frame's [`MemoryReservation`] is dropped) or the connection closes.
 //!
-//! Waiting is fair (first come, first served), so a large request is not starved by a stream
-//! of small ones.
+//! Charging as bytes arrive means half-read requests hold memory while they wait for more,
+//! and could wait on each other forever. So one connection at a time may overdraw the pool:
+//! a waiter that already holds part of a request takes the overdraft and finishes its
+//! request, then gives it back. Memory for request bytes is therefore at most the pool plus
+//! one request (`socket.request.max.bytes`), and some request always makes progress.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 /// Request memory shared by every connection of a broker.
 #[derive(Debug)]
 pub struct MemoryPool {
     capacity: usize,
-    permits: Arc<Semaphore>,
-    /// Set while some connection waits, so the operator gets one line per episode.
-    exhausted: AtomicBool,
+    state: Mutex<PoolState>,
+    /// Signalled whenever memory is returned.
+    returned: Notify,
+    next_id: AtomicU64,
 }
 
-/// Bytes of the pool held by one request until dropped.
+#[derive(Debug, Default)]
+struct PoolState {
+    used: usize,
+    /// The reservation allowed past `capacity`, until it is returned.
+    overdraft: Option<u64>,
+    /// Set while some connection waits, so the operator gets one line per episode.
+    exhausted: bool,
+}
+
+/// Bytes of the pool held for one request until dropped.
 #[derive(Debug)]
 pub struct MemoryReservation {
-    _permit: Option<OwnedSemaphorePermit>,
+    pool: Option<Arc<MemoryPool>>,
+    id: u64,
     bytes: usize,
 }
 
 impl MemoryReservation {
-    /// A reservation that holds nothing (tests, requests read without a pool).
+    /// A reservation that holds nothing (requests read without a pool).
     pub fn none() -> Self {
         MemoryReservation {
-            _permit: None,
+            pool: None,
+            id: 0,
             bytes: 0,
         }
     }
@@ -47,18 +61,42 @@ impl MemoryReservation {
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+
+    /// Takes `more` bytes from the pool for this request, waiting while the pool cannot
+    /// give them. Cancel-safe: a cancelled wait takes nothing.
+    pub async fn grow(&mut self, more: usize) {
+        let Some(pool) = self.pool.clone() else {
+            return;
+        };
+        loop {
+            let returned = pool.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            if pool.try_take(self.id, self.bytes, more) {
+                self.bytes += more;
+                return;
+            }
+            returned.await;
+        }
+    }
+}
+
+impl Drop for MemoryReservation {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.give_back(self.id, self.bytes);
+        }
+    }
 }
 
 impl MemoryPool {
     /// A pool of `capacity` bytes (at least one).
     pub fn new(capacity: u64) -> Arc<Self> {
-        let capacity = usize::try_from(capacity)
-            .unwrap_or(usize::MAX)
-            .clamp(1, Semaphore::MAX_PERMITS);
         Arc::new(MemoryPool {
-            capacity,
-            permits: Arc::new(Semaphore::new(capacity)),
-            exhausted: AtomicBool::new(false),
+            capacity: usize::try_from(capacity).unwrap_or(usize::MAX).max(1),
+            state: Mutex::new(PoolState::default()),
+            returned: Notify::new(),
+            next_id: AtomicU64::new(1),
         })
     }
 
@@ -66,52 +104,59 @@ impl MemoryPool {
         self.capacity
     }
 
-    /// Bytes not reserved right now.
-    pub fn available(&self) -> usize {
-        self.permits.available_permits()
+    /// Bytes held by requests right now (may pass the capacity by one overdraft).
+    pub fn used(&self) -> usize {
+        self.state.lock().used
     }
 
-    /// What a request of `size` bytes reserves: its size, or the whole pool for a request
-    /// larger than the pool (it is then read alone, as Kafka's non-strict pool does).
-    fn grant_for(&self, size: usize) -> u32 {
-        let grant = size.clamp(1, self.capacity);
-        u32::try_from(grant).unwrap_or(u32::MAX)
-    }
-
-    /// Reserves memory for a request of `size` bytes, waiting (without reading more from
-    /// the connection) while the pool is exhausted. Cancel-safe: dropping the future gives
-    /// up the place in the queue and holds nothing.
-    pub async fn reserve(self: &Arc<Self>, size: usize) -> MemoryReservation {
-        let grant = self.grant_for(size);
-        let permit = match self.permits.clone().try_acquire_many_owned(grant) {
-            Ok(permit) => permit,
-            Err(TryAcquireError::Closed) | Err(TryAcquireError::NoPermits) => {
-                if !self.exhausted.swap(true, Ordering::Relaxed) {
-                    warn!(
-                        queued_max_request_bytes = self.capacity,
-                        available = self.available(),
-                        wanted = grant,
-                        "request memory pool exhausted (queued.max.request.bytes): connections stop reading until requests in progress complete"
-                    );
-                }
-                match self.permits.clone().acquire_many_owned(grant).await {
-                    Ok(permit) => {
-                        if self.available() >= self.capacity / 2
-                            && self.exhausted.swap(false, Ordering::Relaxed)
-                        {
-                            info!("request memory pool has room again; connections read again");
-                        }
-                        permit
-                    }
-                    // The semaphore is never closed; hold nothing rather than fail.
-                    Err(_) => return MemoryReservation::none(),
-                }
-            }
-        };
+    /// An empty reservation for the next request read from a connection.
+    pub fn reservation(self: &Arc<Self>) -> MemoryReservation {
         MemoryReservation {
-            _permit: Some(permit),
-            bytes: grant as usize,
+            pool: Some(self.clone()),
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            bytes: 0,
         }
+    }
+
+    fn try_take(&self, id: u64, held: usize, more: usize) -> bool {
+        let mut state = self.state.lock();
+        let fits = state.used.saturating_add(more) <= self.capacity;
+        let overdrawing = state.overdraft == Some(id);
+        // Only a request already partly read may overdraw: it is the one that could
+        // otherwise wait on the others forever.
+        let may_overdraw = state.overdraft.is_none() && held > 0;
+        if fits || overdrawing || may_overdraw {
+            if !fits && may_overdraw {
+                state.overdraft = Some(id);
+            }
+            state.used += more;
+            return true;
+        }
+        if !state.exhausted {
+            state.exhausted = true;
+            warn!(
+                queued_max_request_bytes = self.capacity,
+                used = state.used,
+                wanted = more,
+                "request memory pool exhausted (queued.max.request.bytes): connections stop reading until requests in progress complete"
+            );
+        }
+        false
+    }
+
+    fn give_back(&self, id: u64, bytes: usize) {
+        {
+            let mut state = self.state.lock();
+            state.used = state.used.saturating_sub(bytes);
+            if state.overdraft == Some(id) {
+                state.overdraft = None;
+            }
+            if state.exhausted && state.used <= self.capacity / 2 {
+                state.exhausted = false;
+                info!("request memory pool has room again; connections read again");
+            }
+        }
+        self.returned.notify_waiters();
     }
 }
 
@@ -121,43 +166,68 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test]
-    async fn a_request_waits_until_enough_memory_is_returned() {
+    async fn a_new_request_waits_until_memory_is_returned() {
         let pool = MemoryPool::new(100);
-        let first = pool.reserve(60).await;
-        assert_eq!(first.bytes(), 60);
-        assert_eq!(pool.available(), 40);
+        let mut first = pool.reservation();
+        first.grow(60).await;
+        first.grow(40).await;
+        assert_eq!(pool.used(), 100);
         let waiting = tokio::spawn({
             let pool = pool.clone();
-            async move { pool.reserve(50).await }
+            async move {
+                let mut r = pool.reservation();
+                r.grow(50).await;
+                r
+            }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!waiting.is_finished(), "50 bytes do not fit in the 40 left");
+        assert!(
+            !waiting.is_finished(),
+            "a request holding nothing may not overdraw"
+        );
         drop(first);
         let second = tokio::time::timeout(Duration::from_secs(5), waiting)
             .await
             .expect("the waiter gets its memory once the first request is done")
             .unwrap();
         assert_eq!(second.bytes(), 50);
-        assert_eq!(pool.available(), 50);
+        assert_eq!(pool.used(), 50);
+        drop(second);
+        assert_eq!(pool.used(), 0);
     }
 
     #[tokio::test]
-    async fn a_request_larger_than_the_pool_takes_the_whole_pool() {
+    async fn half_read_requests_never_wait_on_each_other_forever() {
+        // Two requests of 80 bytes each hold 50 of a 100-byte pool: without the overdraft
+        // neither could finish. One overdraws, finishes, returns; then the other fits.
         let pool = MemoryPool::new(100);
-        let big = pool.reserve(1_000).await;
-        assert_eq!(big.bytes(), 100);
-        assert_eq!(pool.available(), 0);
-        drop(big);
-        assert_eq!(pool.available(), 100);
+        let mut a = pool.reservation();
+        let mut b = pool.reservation();
+        a.grow(50).await;
+        b.grow(50).await;
+        tokio::time::timeout(Duration::from_secs(5), a.grow(30))
+            .await
+            .expect("a partly read request may overdraw");
+        assert_eq!(pool.used(), 130);
+        let r = tokio::time::timeout(Duration::from_millis(50), b.grow(30)).await;
+        assert!(r.is_err(), "only one request overdraws at a time");
+        drop(a);
+        tokio::time::timeout(Duration::from_secs(5), b.grow(30))
+            .await
+            .expect("memory came back");
+        assert_eq!(pool.used(), 80);
     }
 
     #[tokio::test]
-    async fn a_cancelled_wait_holds_nothing() {
+    async fn a_cancelled_wait_takes_nothing() {
         let pool = MemoryPool::new(10);
-        let held = pool.reserve(10).await;
-        let r = tokio::time::timeout(Duration::from_millis(20), pool.reserve(5)).await;
+        let mut held = pool.reservation();
+        held.grow(10).await;
+        let mut other = pool.reservation();
+        let r = tokio::time::timeout(Duration::from_millis(20), other.grow(5)).await;
         assert!(r.is_err());
+        assert_eq!(other.bytes(), 0);
         drop(held);
-        assert_eq!(pool.available(), 10);
+        assert_eq!(pool.used(), 0);
     }
 }

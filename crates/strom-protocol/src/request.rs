@@ -107,21 +107,20 @@ mod tests {
         assert!(matches!(r, Err(ProtocolError::Malformed { .. })));
     }
 
+    fn uvarint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
     /// A v12 Metadata body of `n` topics, each the smallest element the wire allows:
     /// topic_id (16 zero bytes), null name, no tagged fields.
     fn metadata_v12_with_empty_topics(n: usize) -> Vec<u8> {
         let mut body = Vec::with_capacity(n * 18 + 16);
-        let mut len = n as u64 + 1;
-        while len >= 0x80 {
-            body.push((len as u8 & 0x7f) | 0x80);
-            len >>= 7;
-        }
-        body.push(len as u8);
-        for _ in 0..n {
-            body.extend_from_slice(&[0u8; 16]);
-            body.push(0); // null name
-            body.push(0); // no tagged fields
-        }
+        uvarint(&mut body, n as u64 + 1);
+        body.resize(body.len() + n * 18, 0);
         body.extend_from_slice(&[1, 0, 0]); // allow_auto_topic_creation, authorized ops, tags
         body
     }
@@ -151,26 +150,12 @@ mod tests {
 
     #[test]
     fn many_unknown_tagged_fields_count_against_the_budget() {
-        // Metadata v12 with no topics and a million empty tagged fields (2 bytes each).
+        // Metadata v12: no topics, then a million empty unknown tagged fields (2 bytes each).
         let n: u32 = 1_000_000;
-        let mut body = vec![1u8, 1, 0, 0];
-        body.pop();
-        body.pop();
-        let mut count = n;
-        while count >= 0x80 {
-            body.push((count as u8 & 0x7f) | 0x80);
-            count >>= 7;
-        }
-        body.push(count as u8);
         let mut wire = vec![1u8, 1, 0]; // topics: empty; allow auto create; authorized ops
-        wire.extend_from_slice(&body[2..]);
+        uvarint(&mut wire, n.into());
         for tag in 0..n {
-            let mut t = tag + 100;
-            while t >= 0x80 {
-                wire.push((t as u8 & 0x7f) | 0x80);
-                t >>= 7;
-            }
-            wire.push(t as u8);
+            uvarint(&mut wire, u64::from(tag) + 100);
             wire.push(0);
         }
         assert!(n as usize * 64 > decoded_budget(wire.len()));
