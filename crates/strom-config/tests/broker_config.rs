@@ -544,3 +544,45 @@ fn every_default_in_the_table_is_a_valid_setting() {
         }
     }
 }
+
+#[test]
+fn connection_and_request_memory_limits_have_kafkas_defaults_and_parse() {
+    let c = config("");
+    assert_eq!(c.fetch_max_bytes, 55 * 1024 * 1024);
+    assert_eq!(c.connections.max_connections, i32::MAX);
+    assert_eq!(c.connections.max_connections_per_ip, i32::MAX);
+    assert!(c.connections.max_connections_per_ip_overrides.is_empty());
+    assert_eq!(c.connections.connections_max_idle_ms, Some(600_000));
+    // Kafka's -1 (no pool) is twice socket.request.max.bytes in Strom.
+    assert_eq!(c.connections.queued_max_request_bytes, 2 * 104_857_600);
+
+    let c = config(
+        "max.connections=10\nmax.connections.per.ip=2\n\
+         max.connections.per.ip.overrides=127.0.0.2:5, broker1:0\n\
+         connections.max.idle.ms=-1\nqueued.max.request.bytes=1000000\nfetch.max.bytes=1024\n",
+    );
+    assert_eq!(c.connections.max_connections, 10);
+    assert_eq!(c.connections.max_connections_per_ip, 2);
+    assert_eq!(
+        c.connections.max_connections_per_ip_overrides,
+        vec![("127.0.0.2".to_owned(), 5), ("broker1".to_owned(), 0)]
+    );
+    assert_eq!(c.connections.connections_max_idle_ms, None);
+    assert_eq!(c.connections.queued_max_request_bytes, 1_000_000);
+    assert_eq!(c.fetch_max_bytes, 1024);
+}
+
+#[test]
+fn malformed_connection_overrides_and_tiny_fetch_max_bytes_are_refused() {
+    for bad in [
+        "max.connections.per.ip.overrides=127.0.0.1",
+        "max.connections.per.ip.overrides=127.0.0.1:-1",
+        "max.connections.per.ip.overrides=:5",
+        "max.connections.per.ip.overrides=host:many",
+        "fetch.max.bytes=1023",
+    ] {
+        let key = bad.split('=').next().unwrap();
+        let e = error(bad);
+        assert!(e.to_string().contains(key), "{bad}: {e}");
+    }
+}

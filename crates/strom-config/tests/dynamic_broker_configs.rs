@@ -76,6 +76,7 @@ fn only_kafkas_dynamic_broker_keys_are_dynamic() {
             "background.threads",
             "max.connections",
             "max.connections.per.ip",
+            "max.connections.per.ip.overrides",
             "min.insync.replicas",
             "unclean.leader.election.enable",
             "compression.type",
