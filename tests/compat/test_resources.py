@@ -12,6 +12,8 @@ checks that the broker still serves a real client meanwhile.
 
 from __future__ import annotations
 
+import os
+import resource
 import socket
 import struct
 import threading
@@ -367,3 +369,50 @@ def test_a_request_that_decodes_far_larger_than_its_wire_size_is_refused(broker)
     assert peak < HOSTILE_PEAK_BOUND, f"peak RSS grew {peak / MIB:.1f} MiB"
     assert "budget" in broker.log_path.read_text()
     roundtrip_with_real_client(broker.bootstrap)
+
+
+# -- file handles ----------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_soft_open_file_limit_is_raised_to_the_hard_limit_at_start(broker_factory):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 1024:
+        pytest.skip(f"the hard limit ({hard}) leaves nothing to raise")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        broker = broker_factory()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert resource.prlimit(broker.proc.pid, resource.RLIMIT_NOFILE) == (hard, hard)
+    assert f"open_files={hard} was=1024" in broker.log_path.read_text()
+
+
+def test_running_out_of_file_handles_neither_kills_nor_spins_the_accept_loop(broker):
+    pid = broker.proc.pid
+    in_use = open_fds(pid)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 20, in_use + 20))
+    socks = []
+    try:
+        for _ in range(60):  # 40 more than the broker can accept: they wait in the backlog
+            socks.append(raw_socket(broker))
+        wait_for(lambda: "accept failed" in broker.log_path.read_text(), 10, what="an accept failure")
+        before = cpu_seconds(pid)
+        time.sleep(2)
+        spent = cpu_seconds(pid) - before
+        assert spent < 0.5, f"the broker used {spent:.2f}s of CPU in 2s while out of file handles"
+        assert broker.running()
+        for s in socks[:50]:
+            s.close()
+        # Handles are back: the connections that waited in the backlog are served.
+        assert answers_api_versions(socks[-1], 10)
+    finally:
+        for s in socks:
+            s.close()
+    # One line per burst of failures (a burst may end and start again as handles come back one
+    # by one), not one per retry: 2 s of retries every 50 ms would be 40 lines.
+    assert 1 <= broker.log_path.read_text().count("accept failed") <= 5
