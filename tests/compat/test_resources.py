@@ -240,7 +240,7 @@ def test_stalled_100_mib_frames_cost_what_was_sent(broker):
             s.close()
 
 
-POOL_BYTES = 40 * MIB
+POOL_BYTES = 24 * MIB
 PARTIAL_FRAME = 16 * MIB
 PARTIAL_SENT = 15 * MIB
 PARTIAL_CONNECTIONS = 8
@@ -248,9 +248,9 @@ PARTIAL_CONNECTIONS = 8
 
 def test_partial_frames_are_bounded_by_queued_max_request_bytes(broker_factory):
     """8 connections each send 15 MiB of a 16 MiB request and stop. Buffers are charged to the
-    40 MiB pool as they grow and one request may overdraw it by at most one request (16 MiB):
-    the broker holds at most 56 MiB (plus what the allocator keeps of the buffers' doubling
-    steps), not 8 x 15 = 120 MiB. Bound: RSS +80 MiB."""
+    24 MiB pool as they grow and one request may overdraw it by at most one request (16 MiB):
+    the broker holds at most 40 MiB (plus what the allocator keeps of the buffers' doubling
+    steps), not 8 x 15 = 120 MiB as without the pool. Bound: RSS +80 MiB."""
     broker = broker_factory({"queued.max.request.bytes": str(POOL_BYTES)})
     pid = broker.proc.pid
     before = mem(pid)
