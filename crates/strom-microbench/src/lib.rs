@@ -9,7 +9,9 @@ use strom_records::{BatchBuilder, Compression, TimestampType};
 
 /// A producer-like batch: `records` records with 100-byte values and short keys.
 pub fn batch(compression: Compression, records: usize, value_bytes: usize) -> Bytes {
-    let mut builder = BatchBuilder::new(compression, TimestampType::CreateTime).producer(1, 0, 0);
+    // No producer id: every append is a new batch (an idempotent producer's repeated batch
+    // would be answered as a duplicate and measure nothing).
+    let mut builder = BatchBuilder::new(compression, TimestampType::CreateTime);
     let value: Vec<u8> = (0..value_bytes).map(|i| b'a' + (i % 26) as u8).collect();
     for i in 0..records {
         builder.append(
