@@ -26,14 +26,17 @@ pub use classic_group::ClassicGroupState;
 pub use group_shard::{GroupConfig, GroupShard, Output, TopicMetadata};
 
 /// The `__consumer_offsets` partition that coordinates `group_id`: Kafka's
-/// `abs(groupId.hashCode()) % offsets.topic.num.partitions`, with Java's
-/// String hash over UTF-16 code units, so groups land where Kafka puts them.
+/// `Utils.abs(groupId.hashCode()) % offsets.topic.num.partitions`, with
+/// Java's String hash over UTF-16 code units, so groups land where Kafka puts
+/// them (a cluster migrated from Kafka finds its offsets). Kafka's
+/// `Utils.abs` is `Math.abs` except that `Integer.MIN_VALUE` maps to 0;
+/// masking the sign bit instead would move every group with a negative hash.
 pub fn partition_for(group_id: &str, num_partitions: i32) -> i32 {
     let mut h: i32 = 0;
     for unit in group_id.encode_utf16() {
-        h = h.wrapping_mul(31).wrapping_add(unit as i32);
+        h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
     }
-    (h & 0x7fff_ffff) % num_partitions.max(1)
+    h.checked_abs().unwrap_or(0) % num_partitions.max(1)
 }
 
 /// The internal topic's name.
