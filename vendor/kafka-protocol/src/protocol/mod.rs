@@ -243,7 +243,18 @@ pub(crate) fn write_unknown_tagged_fields<B: ByteBufMut, R: RangeBounds<i32>>(
     range: R,
     unknown_tagged_fields: &BTreeMap<i32, Bytes>,
 ) -> Result<()> {
-    for (&k, v) in unknown_tagged_fields.range(range) {
+    // Tags are unsigned varints kept as i32 keys: a tag of 2^31 or more is a negative key,
+    // which sorts first in the map but belongs after every other tag. Generated code asks
+    // for the tags above its known ones with an open range (`n..`), so such tags are
+    // written there, last (Strom patch 3: they were counted in the tag count but dropped).
+    let above_i32_max = match range.end_bound() {
+        std::ops::Bound::Unbounded => Some(unknown_tagged_fields.range(..0)),
+        _ => None,
+    };
+    for (&k, v) in unknown_tagged_fields
+        .range(range)
+        .chain(above_i32_max.into_iter().flatten())
+    {
         if v.len() > u32::MAX as usize {
             bail!("Tagged field is too long to encode ({} bytes)", v.len());
         }
