@@ -137,11 +137,15 @@ pub(crate) enum SequenceCheck {
 }
 
 /// Sequence numbers wrap from `i32::MAX` to 0 (Kafka's `DefaultRecordBatch.incrementSequence`).
+/// The arithmetic wraps as Java's does: batch headers read from disk without recovery can
+/// hold any `lastOffsetDelta`, negative included, and must not overflow.
 pub(crate) fn increment_sequence(sequence: i32, increment: i32) -> i32 {
-    if sequence > i32::MAX - increment {
-        increment - (i32::MAX - sequence) - 1
+    if sequence > i32::MAX.wrapping_sub(increment) {
+        increment
+            .wrapping_sub(i32::MAX.wrapping_sub(sequence))
+            .wrapping_sub(1)
     } else {
-        sequence + increment
+        sequence.wrapping_add(increment)
     }
 }
 
