@@ -49,6 +49,8 @@
 
 use bytes::Bytes;
 
+use crate::wire::Writer;
+
 /// The highest Subscription/Assignment version this module knows.
 pub const HIGHEST_VERSION: i16 = 3;
 
@@ -139,12 +141,12 @@ const ASSIGNMENT: &str = "ConsumerProtocolAssignment";
 impl Subscription {
     /// Decodes any version (above 3: read as 3, trailing bytes ignored).
     pub fn decode(buf: &[u8]) -> Result<Subscription, ProtocolError> {
-        let mut r = Reader::with_version(buf, SUBSCRIPTION)?;
-        let version = r.version.min(HIGHEST_VERSION);
+        let mut r = reader_with_version(buf, SUBSCRIPTION)?;
+        let version = r.version().min(HIGHEST_VERSION);
         let topics = r.string_array("topics")?;
         let user_data = r.nullable_bytes("userData")?;
         let owned_partitions = if version >= 1 {
-            r.topic_partitions("ownedPartitions")?
+            read_topic_partitions(&mut r, "ownedPartitions")?
         } else {
             Vec::new()
         };
@@ -171,11 +173,11 @@ impl Subscription {
     /// to its highest too). Fields the version lacks are dropped.
     pub fn encode(&self, version: i16) -> Vec<u8> {
         let version = version.clamp(0, HIGHEST_VERSION);
-        let mut w = Writer::new(version);
+        let mut w = Writer::new(version, false);
         w.string_array(&self.topics);
         w.nullable_bytes(self.user_data.as_deref());
         if version >= 1 {
-            w.topic_partitions(&self.owned_partitions);
+            write_topic_partitions(&mut w, &self.owned_partitions);
         }
         if version >= 2 {
             w.i32(self.generation_id);
@@ -183,7 +185,7 @@ impl Subscription {
         if version >= 3 {
             w.nullable_string(self.rack_id.as_deref());
         }
-        w.buf
+        w.finish()
     }
 }
 
@@ -194,8 +196,8 @@ impl Assignment {
         if buf.is_empty() {
             return Ok(Assignment::default());
         }
-        let mut r = Reader::with_version(buf, ASSIGNMENT)?;
-        let assigned_partitions = r.topic_partitions("assignedPartitions")?;
+        let mut r = reader_with_version(buf, ASSIGNMENT)?;
+        let assigned_partitions = read_topic_partitions(&mut r, "assignedPartitions")?;
         let user_data = r.nullable_bytes("userData")?;
         Ok(Assignment {
             assigned_partitions,
@@ -206,231 +208,95 @@ impl Assignment {
     /// Encodes at `version`, clamped to 0..=3 (all versions share a layout).
     pub fn encode(&self, version: i16) -> Vec<u8> {
         let version = version.clamp(0, HIGHEST_VERSION);
-        let mut w = Writer::new(version);
-        w.topic_partitions(&self.assigned_partitions);
+        let mut w = Writer::new(version, false);
+        write_topic_partitions(&mut w, &self.assigned_partitions);
         w.nullable_bytes(self.user_data.as_deref());
-        w.buf
+        w.finish()
     }
 }
 
-/// A bounds-checked cursor over one non-flexible message.
-struct Reader<'a> {
+/// The shared reader (non-flexible: every version of both messages), with
+/// [`ProtocolError`]s.
+type Reader<'a> = crate::wire::Reader<'a, ProtocolError>;
+
+/// Reads the int16 version; negative versions are errors.
+fn reader_with_version<'a>(
     buf: &'a [u8],
     message: &'static str,
-    version: i16,
+) -> Result<Reader<'a>, ProtocolError> {
+    let [hi, lo, rest @ ..] = buf else {
+        return Err(ProtocolError::MissingVersion { message });
+    };
+    let version = i16::from_be_bytes([*hi, *lo]);
+    if version < 0 {
+        return Err(ProtocolError::UnsupportedVersion { message, version });
+    }
+    Ok(Reader::new(rest, message, version, false))
 }
 
-impl<'a> Reader<'a> {
-    /// Reads the int16 version; negative versions are errors.
-    fn with_version(buf: &'a [u8], message: &'static str) -> Result<Self, ProtocolError> {
-        let [hi, lo, rest @ ..] = buf else {
-            return Err(ProtocolError::MissingVersion { message });
-        };
-        let version = i16::from_be_bytes([*hi, *lo]);
-        if version < 0 {
-            return Err(ProtocolError::UnsupportedVersion { message, version });
-        }
-        Ok(Reader {
-            buf: rest,
+/// `[{string topic, [int32] partitions}]`.
+fn read_topic_partitions(
+    r: &mut Reader<'_>,
+    field: &'static str,
+) -> Result<Vec<(String, Vec<i32>)>, ProtocolError> {
+    r.struct_array(field, 2 + 4, |r| {
+        Ok((r.string(field)?, r.i32_array(field)?))
+    })
+}
+
+fn write_topic_partitions(w: &mut Writer, v: &[(String, Vec<i32>)]) {
+    w.struct_array(v, |w, (topic, partitions)| {
+        w.string(topic);
+        w.i32_array(partitions);
+    });
+}
+
+impl crate::wire::DecodeError for ProtocolError {
+    fn truncated(message: &'static str, version: i16, field: &'static str) -> Self {
+        ProtocolError::Truncated {
             message,
             version,
-        })
-    }
-
-    fn truncated(&self, field: &'static str) -> ProtocolError {
-        ProtocolError::Truncated {
-            message: self.message,
-            version: self.version,
             field,
         }
     }
 
-    fn invalid_length(&self, field: &'static str, length: i32) -> ProtocolError {
-        ProtocolError::InvalidLength {
-            message: self.message,
-            version: self.version,
-            field,
-            length,
-        }
-    }
-
-    fn unexpected_null(&self, field: &'static str) -> ProtocolError {
-        ProtocolError::UnexpectedNull {
-            message: self.message,
-            version: self.version,
-            field,
-        }
-    }
-
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], ProtocolError> {
-        if n > self.buf.len() {
-            return Err(self.truncated(field));
-        }
-        let (head, tail) = self.buf.split_at(n);
-        self.buf = tail;
-        Ok(head)
-    }
-
-    fn fixed<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], ProtocolError> {
-        let s = self.take(N, field)?;
-        <[u8; N]>::try_from(s).map_err(|_| self.truncated(field))
-    }
-
-    fn i16(&mut self, field: &'static str) -> Result<i16, ProtocolError> {
-        Ok(i16::from_be_bytes(self.fixed(field)?))
-    }
-
-    fn i32(&mut self, field: &'static str) -> Result<i32, ProtocolError> {
-        Ok(i32::from_be_bytes(self.fixed(field)?))
-    }
-
-    fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>, ProtocolError> {
-        let len = match self.i16(field)? {
-            -1 => return Ok(None),
-            n if n < 0 => return Err(self.invalid_length(field, i32::from(n))),
-            n => n as usize,
-        };
-        let raw = self.take(len, field)?;
-        match std::str::from_utf8(raw) {
-            Ok(s) => Ok(Some(s.to_owned())),
-            Err(_) => Err(ProtocolError::InvalidUtf8 {
-                message: self.message,
-                version: self.version,
-                field,
-            }),
-        }
-    }
-
-    fn string(&mut self, field: &'static str) -> Result<String, ProtocolError> {
-        match self.nullable_string(field)? {
-            Some(s) => Ok(s),
-            None => Err(self.unexpected_null(field)),
-        }
-    }
-
-    fn nullable_bytes(&mut self, field: &'static str) -> Result<Option<Bytes>, ProtocolError> {
-        match self.i32(field)? {
-            -1 => Ok(None),
-            n if n < 0 => Err(self.invalid_length(field, n)),
-            n => Ok(Some(Bytes::copy_from_slice(self.take(n as usize, field)?))),
-        }
-    }
-
-    /// A non-nullable array count, checked against the bytes remaining
-    /// given that each element takes at least `min_elem` bytes.
-    fn array_len(&mut self, field: &'static str, min_elem: usize) -> Result<usize, ProtocolError> {
-        let n = match self.i32(field)? {
-            -1 => return Err(self.unexpected_null(field)),
-            n if n < 0 => return Err(self.invalid_length(field, n)),
-            n => n,
-        };
-        if (n as usize).saturating_mul(min_elem) > self.buf.len() {
-            return Err(self.invalid_length(field, n));
-        }
-        Ok(n as usize)
-    }
-
-    fn string_array(&mut self, field: &'static str) -> Result<Vec<String>, ProtocolError> {
-        let n = self.array_len(field, 2)?;
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            out.push(self.string(field)?);
-        }
-        Ok(out)
-    }
-
-    /// `[{string topic, [int32] partitions}]`.
-    fn topic_partitions(
-        &mut self,
+    fn invalid_length(
+        message: &'static str,
+        version: i16,
         field: &'static str,
-    ) -> Result<Vec<(String, Vec<i32>)>, ProtocolError> {
-        let n = self.array_len(field, 2 + 4)?;
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            let topic = self.string(field)?;
-            let count = self.array_len(field, 4)?;
-            let mut partitions = Vec::with_capacity(count);
-            for _ in 0..count {
-                partitions.push(self.i32(field)?);
-            }
-            out.push((topic, partitions));
-        }
-        Ok(out)
-    }
-}
-
-/// Builds one non-flexible message.
-struct Writer {
-    buf: Vec<u8>,
-}
-
-impl Writer {
-    fn new(version: i16) -> Self {
-        let mut w = Writer {
-            buf: Vec::with_capacity(64),
-        };
-        w.i16(version);
-        w
-    }
-
-    fn i16(&mut self, v: i16) {
-        self.buf.extend_from_slice(&v.to_be_bytes());
-    }
-
-    fn i32(&mut self, v: i32) {
-        self.buf.extend_from_slice(&v.to_be_bytes());
-    }
-
-    /// Writes a count clamped to `i32::MAX` and returns it.
-    fn count(&mut self, n: usize) -> usize {
-        let n = n.min(i32::MAX as usize);
-        self.i32(n as i32);
-        n
-    }
-
-    fn nullable_string(&mut self, s: Option<&str>) {
-        let Some(s) = s else {
-            self.i16(-1);
-            return;
-        };
-        let mut end = s.len().min(i16::MAX as usize);
-        while end > 0 && !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        let s = s.get(..end).unwrap_or("");
-        self.i16(s.len() as i16);
-        self.buf.extend_from_slice(s.as_bytes());
-    }
-
-    fn string(&mut self, s: &str) {
-        self.nullable_string(Some(s));
-    }
-
-    fn nullable_bytes(&mut self, b: Option<&[u8]>) {
-        match b {
-            None => self.i32(-1),
-            Some(b) => {
-                let n = self.count(b.len());
-                self.buf.extend_from_slice(b.get(..n).unwrap_or(b));
-            }
+        length: i64,
+    ) -> Self {
+        ProtocolError::InvalidLength {
+            message,
+            version,
+            field,
+            // Non-flexible lengths are int16 or int32 on the wire.
+            length: i32::try_from(length).unwrap_or(i32::MAX),
         }
     }
 
-    fn string_array(&mut self, v: &[String]) {
-        let n = self.count(v.len());
-        for s in v.iter().take(n) {
-            self.string(s);
+    fn unexpected_null(message: &'static str, version: i16, field: &'static str) -> Self {
+        ProtocolError::UnexpectedNull {
+            message,
+            version,
+            field,
         }
     }
 
-    fn topic_partitions(&mut self, v: &[(String, Vec<i32>)]) {
-        let n = self.count(v.len());
-        for (topic, partitions) in v.iter().take(n) {
-            self.string(topic);
-            let m = self.count(partitions.len());
-            for p in partitions.iter().take(m) {
-                self.i32(*p);
-            }
+    fn invalid_utf8(message: &'static str, version: i16, field: &'static str) -> Self {
+        ProtocolError::InvalidUtf8 {
+            message,
+            version,
+            field,
+        }
+    }
+
+    /// Never raised: these messages have no varints (they are never flexible).
+    fn invalid_varint(message: &'static str, version: i16, field: &'static str) -> Self {
+        ProtocolError::Truncated {
+            message,
+            version,
+            field,
         }
     }
 }

@@ -21,6 +21,7 @@ mod group_shard;
 mod offsets;
 pub mod records;
 mod timer;
+mod wire;
 
 pub use classic_group::ClassicGroupState;
 pub use group_shard::{GroupConfig, GroupShard, Output, TopicMetadata};
