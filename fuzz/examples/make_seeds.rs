@@ -127,6 +127,7 @@ fn requests(dir: &Path) {
                 DeleteGroups => DeleteGroupsRequest::default(),
                 OffsetDelete => OffsetDeleteRequest::default(),
                 DeleteRecords => DeleteRecordsRequest::default(),
+                DescribeLogDirs => DescribeLogDirsRequest::default(),
                 AlterConfigs => AlterConfigsRequest::default(),
                 IncrementalAlterConfigs => IncrementalAlterConfigsRequest::default(),
                 ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::default(),

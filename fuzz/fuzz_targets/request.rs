@@ -70,6 +70,7 @@ fuzz_target!(|data: &[u8]| {
         ApiKey::DeleteGroups => body_round_trip::<DeleteGroupsRequest>(api, version, body),
         ApiKey::OffsetDelete => body_round_trip::<OffsetDeleteRequest>(api, version, body),
         ApiKey::DeleteRecords => body_round_trip::<DeleteRecordsRequest>(api, version, body),
+        ApiKey::DescribeLogDirs => body_round_trip::<DescribeLogDirsRequest>(api, version, body),
         ApiKey::AlterConfigs => body_round_trip::<AlterConfigsRequest>(api, version, body),
         ApiKey::IncrementalAlterConfigs => {
             body_round_trip::<IncrementalAlterConfigsRequest>(api, version, body)
