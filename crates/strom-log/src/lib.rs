@@ -108,6 +108,7 @@ mod file_names;
 mod flush;
 mod fs;
 mod health;
+mod handle_cache;
 mod index_file;
 mod log;
 mod log_loader;
@@ -140,10 +141,11 @@ pub use file_names::segment_file_name;
 pub use flush::PendingFlush;
 pub use fs::{DirEntry, FileSystem, SegmentFile, StdFileSystem, StdSegmentFile};
 pub use health::{DirHealth, LogHealth};
+pub use handle_cache::{CachingFileSystem, HandleCache};
 pub use log::{AppendInfo, Log};
 pub use log_manager::{
-    BrokerIdentity, LoadedLogs, LogDir, LogManager, CLEAN_SHUTDOWN_FILE, DELETE_DIR_SUFFIX,
-    METADATA_LOG_DIR_NAME,
+    BrokerIdentity, LoadedLogs, LogDir, LogManager, CLEAN_SHUTDOWN_FILE, DEFAULT_MAX_OPEN_FILES,
+    DELETE_DIR_SUFFIX, METADATA_LOG_DIR_NAME,
 };
 pub use log_read::{ReadResult, TimestampOffset};
 pub use meta_properties::{new_kafka_uuid, MetaProperties, META_PROPERTIES_FILE};

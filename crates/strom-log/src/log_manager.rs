@@ -20,6 +20,7 @@ use std::time::Instant;
 use crate::config::LogConfig;
 use crate::error::LogError;
 use crate::fs::FileSystem;
+use crate::handle_cache::{CachingFileSystem, HandleCache};
 use crate::log::Log;
 use crate::meta_properties::{new_kafka_uuid, MetaProperties};
 use crate::offset_checkpoint::DirCheckpoints;
@@ -72,7 +73,12 @@ pub struct LogManager {
     checkpoints: HashMap<PathBuf, DirCheckpoints>,
     /// Directories that failed to load at start-up.
     offline_at_start: Vec<PathBuf>,
+    /// The segment file handles of every log opened here.
+    handles: Arc<HandleCache>,
 }
+
+/// Segment files [`LogManager::open`] keeps open at most.
+pub const DEFAULT_MAX_OPEN_FILES: usize = 1024;
 
 /// The directory of the cluster metadata log (`__cluster_metadata-0`), which shares
 /// `log.dirs` with partitions but is owned by the controller.
@@ -88,6 +94,9 @@ impl LogManager {
     /// its topic. A directory that fails to load is reported in
     /// [`LoadedLogs::offline_dirs`]; it is an error only if none loads, if a directory
     /// belongs to another node or cluster, or if a partition appears twice.
+    ///
+    /// The logs keep at most [`DEFAULT_MAX_OPEN_FILES`] segment files open; see
+    /// [`LogManager::open_with_max_open_files`].
     pub fn open(
         fs: Arc<dyn FileSystem>,
         dirs: Vec<PathBuf>,
@@ -95,6 +104,30 @@ impl LogManager {
         config_for: &dyn Fn(&TopicPartition) -> LogConfig,
         now_ms: i64,
     ) -> Result<LoadedLogs, LogError> {
+        LogManager::open_with_max_open_files(
+            fs,
+            dirs,
+            identity,
+            config_for,
+            now_ms,
+            DEFAULT_MAX_OPEN_FILES,
+        )
+    }
+
+    /// [`LogManager::open`] with every log's segment files (`.log`, `.index`,
+    /// `.timeindex`) sharing one [`HandleCache`] of `max_open_files` handles: files open
+    /// on use and close when idle, so handles follow activity, not the partition count.
+    pub fn open_with_max_open_files(
+        fs: Arc<dyn FileSystem>,
+        dirs: Vec<PathBuf>,
+        identity: &BrokerIdentity,
+        config_for: &dyn Fn(&TopicPartition) -> LogConfig,
+        now_ms: i64,
+        max_open_files: usize,
+    ) -> Result<LoadedLogs, LogError> {
+        let caching = CachingFileSystem::new(fs, max_open_files);
+        let handles = Arc::clone(caching.cache());
+        let fs: Arc<dyn FileSystem> = caching;
         let mut online = Vec::new();
         let mut offline_dirs = Vec::new();
         let mut logs: BTreeMap<TopicPartition, Log> = BTreeMap::new();
@@ -164,6 +197,7 @@ impl LogManager {
         Ok(LoadedLogs {
             manager: LogManager {
                 fs,
+                handles,
                 dirs: online,
                 partition_counts: Mutex::new(counts),
                 checkpoints,
@@ -172,6 +206,11 @@ impl LogManager {
             logs,
             offline_dirs,
         })
+    }
+
+    /// The segment file handle cache shared by the logs.
+    pub fn handle_cache(&self) -> &Arc<HandleCache> {
+        &self.handles
     }
 
     /// The log directories that loaded at start-up (see [`LogManager::dir_failed`] for
