@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use strom_config::{BrokerConfig, TopicConfig};
 use strom_controller::{
-    ControllerConfig, ControllerDefaults, ControllerHandle, CreatePartitions,
+    ControllerConfig, ControllerDefaults, ControllerError, ControllerHandle, CreatePartitions,
     CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
 };
 use strom_log::{BrokerIdentity, LogManager, TopicPartition};
@@ -189,13 +189,52 @@ impl BrokerState {
         }
     }
 
+    /// Creates topics (CreateTopics, auto-creation, `__consumer_offsets`).
+    ///
+    /// A topic is answered with success only once every partition this broker leads
+    /// has an open log. If one cannot be created or opened (disk full, EIO, no
+    /// permission), the topic is deleted again through the metadata log and answered
+    /// KAFKA_STORAGE_ERROR naming the partition: a topic is never left half-usable,
+    /// and a client that retries creates it afresh once the disk is fixed.
     pub async fn create_topics(
         &self,
         requests: Vec<CreateTopic>,
         validate_only: bool,
     ) -> Vec<CreateTopicOutcome> {
-        let outcomes = self.controller.create_topics(requests, validate_only).await;
-        if !validate_only {
+        let mut outcomes = self.controller.create_topics(requests, validate_only).await;
+        if validate_only {
+            return outcomes;
+        }
+        if self.sync_replicas().await {
+            return outcomes;
+        }
+        let mut rollback = Vec::new();
+        for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
+            let failures = self.replicas.open_failures_of(&outcome.name);
+            let Some((partition, why)) = failures.first() else {
+                continue;
+            };
+            error!(topic = %outcome.name, partitions = failures.len(), "deleting a new topic whose logs could not be created");
+            rollback.push(DeleteTopic {
+                name: Some(outcome.name.clone()),
+                topic_id: outcome.topic_id,
+            });
+            outcome.error = Some(ControllerError::KafkaStorageError(format!(
+                "the log of partition {partition} could not be created ({} of {} failed): {why}; the topic was not created",
+                failures.len(),
+                outcome.num_partitions
+            )));
+            outcome.topic_id = None;
+            outcome.num_partitions = -1;
+            outcome.replication_factor = -1;
+            outcome.configs.clear();
+        }
+        if !rollback.is_empty() {
+            for deleted in self.controller.delete_topics(rollback).await {
+                if let Some(e) = deleted.error {
+                    error!(topic = ?deleted.name, "could not delete a topic whose logs could not be created: {e}");
+                }
+            }
             self.sync_replicas().await;
         }
         outcomes
@@ -221,17 +260,30 @@ impl BrokerState {
         outcomes
     }
 
+    /// Adds partitions. Partitions cannot be removed again (as in Kafka), so when a
+    /// new partition's log cannot be created the topic is answered KAFKA_STORAGE_ERROR;
+    /// the partitions stay in the metadata, answer KAFKA_STORAGE_ERROR to produce and
+    /// fetch, and are retried at every metadata sync.
     pub async fn create_partitions(
         &self,
         requests: Vec<CreatePartitions>,
         validate_only: bool,
     ) -> Vec<CreatePartitionsOutcome> {
-        let outcomes = self
+        let mut outcomes = self
             .controller
             .create_partitions(requests, validate_only)
             .await;
-        if !validate_only {
-            self.sync_replicas().await;
+        if validate_only || self.sync_replicas().await {
+            return outcomes;
+        }
+        for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
+            let failures = self.replicas.open_failures_of(&outcome.name);
+            if let Some((partition, why)) = failures.first() {
+                outcome.error = Some(ControllerError::KafkaStorageError(format!(
+                    "the log of partition {partition} could not be created ({} failed): {why}; the broker retries",
+                    failures.len()
+                )));
+            }
         }
         outcomes
     }
@@ -301,12 +353,16 @@ impl Broker {
                 strom_log::SYNC_JOURNAL_ENV
             );
         }
-        let loaded = LogManager::open(
+        let open_files_limit = crate::open_files::OpenFilesLimit::read();
+        let file_handles =
+            crate::open_files::segment_file_capacity(config.log_open_files_max, open_files_limit);
+        let loaded = LogManager::open_with_max_open_files(
             fs,
             config.log_dirs.clone(),
             &identity,
             &config_for,
             now_ms(),
+            file_handles,
         )
         .map_err(|source| BrokerError::LogDir {
             dir: config.log_dirs[0].clone(),
@@ -315,6 +371,7 @@ impl Broker {
         for (dir, e) in &loaded.offline_dirs {
             error!(dir = %dir.display(), "log directory is offline: {e}");
         }
+        crate::open_files::report(open_files_limit, file_handles, loaded.logs.len());
 
         let mut listeners = Vec::new();
         let mut advertised = Vec::new();

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use kafka_protocol::error::ResponseError;
@@ -46,6 +46,9 @@ pub(crate) struct ReplicaManager {
     /// The partitions of the first image applied: those that existed before
     /// this start (set once).
     at_start: Mutex<Option<std::collections::HashSet<(Uuid, i32)>>>,
+    /// Partitions the image assigns here whose log could not be created or opened, with
+    /// why; retried at every image sync. They answer KAFKA_STORAGE_ERROR.
+    open_failures: Mutex<HashMap<TopicPartition, String>>,
 }
 
 impl ReplicaManager {
@@ -62,6 +65,7 @@ impl ReplicaManager {
             unclaimed: Mutex::new(loaded),
             topics: RwLock::new(HashMap::new()),
             at_start: Mutex::new(None),
+            open_failures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -80,7 +84,12 @@ impl ReplicaManager {
             .and_then(|i| t.partitions.get(i))
         {
             None => Err(ResponseError::UnknownTopicOrPartition),
-            Some(None) if t.offline.contains(&partition) => Err(ResponseError::KafkaStorageError),
+            Some(None)
+                if t.offline.contains(&partition)
+                    || self.open_failure(topic, partition).is_some() =>
+            {
+                Err(ResponseError::KafkaStorageError)
+            }
             Some(None) => Err(ResponseError::NotLeaderOrFollower),
             Some(Some(p)) => Ok(p.clone()),
         }
@@ -121,7 +130,8 @@ impl ReplicaManager {
     }
 
     /// Whether this broker leads the partition but cannot serve it: its log
-    /// directory failed, or holds it and did not load.
+    /// directory failed, or holds it and did not load, or its log could not be
+    /// created.
     pub fn is_offline(&self, topic: &str, partition: i32) -> bool {
         let topics = self.topics.read();
         let Some(t) = topics.get(topic) else {
@@ -133,6 +143,31 @@ impl ReplicaManager {
                 .and_then(|i| t.partitions.get(i))
                 .and_then(|p| p.as_ref())
                 .is_some_and(|p| p.is_offline())
+            || self.open_failure(topic, partition).is_some()
+    }
+
+    /// Why the log of a partition assigned here could not be opened, if it could not.
+    pub fn open_failure(&self, topic: &str, partition: i32) -> Option<String> {
+        let failures = self.open_failures.lock();
+        if failures.is_empty() {
+            return None;
+        }
+        failures
+            .get(&TopicPartition::new(topic.to_string(), partition))
+            .cloned()
+    }
+
+    /// The partitions of `topic` whose log could not be opened, with why.
+    pub fn open_failures_of(&self, topic: &str) -> Vec<(i32, String)> {
+        let mut out: Vec<(i32, String)> = self
+            .open_failures
+            .lock()
+            .iter()
+            .filter(|(tp, _)| tp.topic == topic)
+            .map(|(tp, why)| (tp.partition, why.clone()))
+            .collect();
+        out.sort();
+        out
     }
 
     /// The partitions of `topic` this broker leads.
@@ -153,7 +188,10 @@ impl ReplicaManager {
     }
 
     /// Brings hosted partitions in line with `image`, with `config` (the
-    /// effective broker config) supplying the topic defaults.
+    /// effective broker config) supplying the topic defaults. A partition whose
+    /// log cannot be created or opened is left out (and recorded in
+    /// `open_failures`); every other change still applies. Returns the first
+    /// such failure, so the caller retries.
     pub fn apply_image(
         &self,
         image: &MetadataImage,
@@ -174,6 +212,8 @@ impl ReplicaManager {
                 })
                 .collect()
         });
+        let mut failures: HashMap<TopicPartition, String> = HashMap::new();
+        let mut first_failure = None;
         {
             let manager_guard = self.log_manager.lock();
             let Some(manager) = manager_guard.as_ref() else {
@@ -227,7 +267,15 @@ impl ReplicaManager {
                             offline.push(index);
                             continue;
                         }
-                        None => manager.create_log(&tp, config.clone(), now)?,
+                        None => match manager.create_log(&tp, config.clone(), now) {
+                            Ok(log) => log,
+                            Err(e) => {
+                                error!(partition = %tp, "could not create or open the log: {e}");
+                                failures.insert(tp, e.to_string());
+                                first_failure.get_or_insert(e);
+                                continue;
+                            }
+                        },
                     };
                     let partition = Arc::new(Partition::new(
                         name.clone(),
@@ -286,6 +334,7 @@ impl ReplicaManager {
             })
             .collect();
         *self.topics.write() = next;
+        *self.open_failures.lock() = failures;
         for p in removed {
             info!(topic = %p.topic, partition = p.index, "deleting log: topic removed from the cluster metadata");
             if let (Some(log), Some(manager)) = (p.remove(), self.log_manager.lock().as_ref()) {
@@ -294,7 +343,10 @@ impl ReplicaManager {
                 }
             }
         }
-        Ok(())
+        match first_failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Flushes and closes every log and leaves the clean-shutdown marker.

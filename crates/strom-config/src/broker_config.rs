@@ -91,6 +91,9 @@ pub struct BrokerConfig {
     pub min_insync_replicas: i32,
     /// `strom.acks.all.fsync`: acks=all waits until the leader's log is fsynced.
     pub acks_all_fsync: bool,
+    /// `strom.log.open.files.max`: segment files kept open at most; 0 = half the open
+    /// files limit at start-up.
+    pub log_open_files_max: u64,
     /// The group coordinator's keys (`offsets.*`, `group.*`).
     pub groups: GroupCoordinatorConfig,
     /// `log.retention.check.interval.ms`: how often segments past retention are deleted.
@@ -238,6 +241,7 @@ impl BrokerConfig {
         let socket_request_max_bytes =
             u64::try_from(cfg.int("socket.request.max.bytes")).unwrap_or(0);
         let acks_all_fsync = cfg.boolean("strom.acks.all.fsync");
+        let log_open_files_max = u64::try_from(cfg.int("strom.log.open.files.max")).unwrap_or(0);
         let log_retention_check_interval_ms =
             u64::try_from(cfg.int("log.retention.check.interval.ms")).unwrap_or(300_000);
         let producer_id_expiration_ms = cfg.int("producer.id.expiration.ms");
@@ -314,6 +318,7 @@ impl BrokerConfig {
             compression_type: topic_defaults.compression_type,
             min_insync_replicas: topic_defaults.min_insync_replicas,
             acks_all_fsync,
+            log_open_files_max,
             groups,
             set,
             dynamic_default,

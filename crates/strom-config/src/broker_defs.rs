@@ -119,6 +119,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Directory holding the partition logs when log.dirs is unset. Kafka's default is /tmp/kafka-logs."),
     ConfigDef::new("metadata.log.dir", String, None, Any, "", false,
         "Directory of the cluster metadata log; Strom keeps it in the first log directory."),
+    ConfigDef::new("strom.log.open.files.max", Int, Some("0"), AtLeast(0), "files", true,
+        "Strom: segment files (.log, .index, .timeindex) of all partitions kept open at most; idle ones close and reopen on use. 0 = half the open files limit (RLIMIT_NOFILE) at start-up. Kafka keeps every segment open and has no such key."),
     ConfigDef::new("num.recovery.threads.per.data.dir", Int, Some("2"), AtLeast(1), "threads", false,
         "Threads per log directory for recovery at start-up and flushing at shutdown.").dynamic(),
     ConfigDef::new("log.segment.bytes", Int, Some("1073741824"), AtLeast(1_048_576), "bytes", true,

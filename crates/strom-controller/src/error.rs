@@ -58,6 +58,10 @@ pub enum ControllerError {
     /// `BROKER_ID_NOT_REGISTERED` (102).
     #[error("{0}")]
     BrokerIdNotRegistered(String),
+    /// `KAFKA_STORAGE_ERROR` (56): the broker could not create or open a
+    /// partition's log.
+    #[error("{0}")]
+    KafkaStorageError(String),
 }
 
 impl ControllerError {
@@ -77,6 +81,7 @@ impl ControllerError {
             ControllerError::PolicyViolation(_) => 44,
             ControllerError::UnknownTopicId(_) => 100,
             ControllerError::BrokerIdNotRegistered(_) => 102,
+            ControllerError::KafkaStorageError(_) => 56,
         }
     }
 
@@ -96,6 +101,7 @@ impl ControllerError {
             ControllerError::PolicyViolation(_) => "POLICY_VIOLATION",
             ControllerError::UnknownTopicId(_) => "UNKNOWN_TOPIC_ID",
             ControllerError::BrokerIdNotRegistered(_) => "BROKER_ID_NOT_REGISTERED",
+            ControllerError::KafkaStorageError(_) => "KAFKA_STORAGE_ERROR",
         }
     }
 
@@ -114,7 +120,8 @@ impl ControllerError {
             | ControllerError::InvalidRequest(m)
             | ControllerError::PolicyViolation(m)
             | ControllerError::UnknownTopicId(m)
-            | ControllerError::BrokerIdNotRegistered(m) => m,
+            | ControllerError::BrokerIdNotRegistered(m)
+            | ControllerError::KafkaStorageError(m) => m,
         }
     }
 }

@@ -107,8 +107,8 @@ mod faulty_fs;
 mod file_names;
 mod flush;
 mod fs;
-mod health;
 mod handle_cache;
+mod health;
 mod index_file;
 mod log;
 mod log_loader;
@@ -140,8 +140,8 @@ pub use faulty_fs::{CrashMode, FaultyFileSystem};
 pub use file_names::segment_file_name;
 pub use flush::PendingFlush;
 pub use fs::{DirEntry, FileSystem, SegmentFile, StdFileSystem, StdSegmentFile};
-pub use health::{DirHealth, LogHealth};
 pub use handle_cache::{CachingFileSystem, HandleCache};
+pub use health::{DirHealth, LogHealth};
 pub use log::{AppendInfo, Log};
 pub use log_manager::{
     BrokerIdentity, LoadedLogs, LogDir, LogManager, CLEAN_SHUTDOWN_FILE, DEFAULT_MAX_OPEN_FILES,
