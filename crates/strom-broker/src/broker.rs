@@ -215,8 +215,9 @@ impl BrokerState {
                 continue;
             };
             error!(topic = %outcome.name, partitions = failures.len(), "deleting a new topic whose logs could not be created");
+            // By id: exactly the topic this request created.
             rollback.push(DeleteTopic {
-                name: Some(outcome.name.clone()),
+                name: outcome.topic_id.is_none().then(|| outcome.name.clone()),
                 topic_id: outcome.topic_id,
             });
             outcome.error = Some(ControllerError::KafkaStorageError(format!(

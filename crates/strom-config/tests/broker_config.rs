@@ -292,9 +292,9 @@ fn unknown_keys_stop_start_up_with_a_hint() {
     assert!(topic.to_string().contains("it is a topic configuration; set it per topic, or the broker-wide default with log.retention.ms or log.retention.minutes or log.retention.hours"), "{topic}");
     let strom = error("strom.fsync.everything=true");
     assert!(
-        strom
-            .to_string()
-            .contains("Strom's own keys are strom.cluster.id, strom.acks.all.fsync"),
+        strom.to_string().contains(
+            "Strom's own keys are strom.cluster.id, strom.log.open.files.max, strom.acks.all.fsync"
+        ),
         "{strom}"
     );
     let other = error("ssl.keystore.location=/etc/keystore.jks");
