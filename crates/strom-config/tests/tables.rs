@@ -70,7 +70,14 @@ fn strom_keys_are_the_only_acted_on_keys_kafka_lacks() {
         .map(|d| d.name)
         .filter(|n| n.starts_with("strom."))
         .collect();
-    assert_eq!(strom, vec!["strom.cluster.id", "strom.acks.all.fsync"]);
+    assert_eq!(
+        strom,
+        vec![
+            "strom.cluster.id",
+            "strom.log.open.files.max",
+            "strom.acks.all.fsync"
+        ]
+    );
 }
 
 #[test]
