@@ -67,7 +67,8 @@ class BrokerProc:
         while True:
             deadline.left()
             if self.proc.poll() is not None:
-                raise SystemExit(f"broker exited with {self.proc.returncode}; see {self.log_path}")
+                tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
+                raise SystemExit(f"broker exited with {self.proc.returncode}:\n" + "\n".join(tail))
             try:
                 with kafka_wire.connect("127.0.0.1", self.port, timeout_s=5.0) as conn:
                     conn.api_versions_v0()
@@ -78,7 +79,8 @@ class BrokerProc:
     def led_partitions(self) -> int:
         with kafka_wire.connect("127.0.0.1", self.port, timeout_s=60.0) as conn:
             md = conn.metadata_v4(None, False)
-        return sum(1 for t in md.topics if t.error_code == 0
+        topics = md.topics.values() if isinstance(md.topics, dict) else md.topics
+        return sum(1 for t in topics if t.error_code == 0
                    for p in t.partitions if p.error_code == 0 and p.leader >= 0)
 
     def wait_serving(self, partitions: int, deadline: Deadline) -> None:

@@ -20,7 +20,7 @@ use strom_controller::{
     ControllerConfig, ControllerDefaults, ControllerError, ControllerHandle, CreatePartitions,
     CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
 };
-use strom_log::{BrokerIdentity, LogManager, TopicPartition};
+use strom_log::{BrokerIdentity, LogManager, LogManagerOptions, TopicPartition};
 use strom_metadata::MetadataImage;
 
 use crate::connection_quotas::ConnectionQuotas;
@@ -357,13 +357,16 @@ impl Broker {
         let open_files_limit = crate::open_files::OpenFilesLimit::read();
         let file_handles =
             crate::open_files::segment_file_capacity(config.log_open_files_max, open_files_limit);
-        let loaded = LogManager::open_with_max_open_files(
+        let loaded = LogManager::open_with(
             fs,
             config.log_dirs.clone(),
             &identity,
             &config_for,
             now_ms(),
-            file_handles,
+            LogManagerOptions {
+                max_open_files: file_handles,
+                recovery_threads_per_data_dir: config.num_recovery_threads_per_data_dir,
+            },
         )
         .map_err(|source| BrokerError::LogDir {
             dir: config.log_dirs[0].clone(),

@@ -18,6 +18,9 @@ use strom_metadata::MetadataImage;
 
 use crate::partition::Partition;
 
+/// Threads creating the logs of new partitions (see `create_new_logs`).
+const CREATE_THREADS: usize = 8;
+
 pub(crate) struct TopicPartitions {
     pub topic_id: Uuid,
     /// Indexed by partition number; `None` where another broker leads.
@@ -220,6 +223,8 @@ impl ReplicaManager {
                 return Ok(());
             };
             let mut unclaimed = self.unclaimed.lock();
+            let mut created =
+                self.create_new_logs(manager, image, &current, &unclaimed, at_start, now);
             for topic in image.topics() {
                 let name: Arc<str> = Arc::from(topic.name.as_str());
                 let topic_id = Uuid::from_bytes(topic.topic_id.to_bytes());
@@ -267,7 +272,10 @@ impl ReplicaManager {
                             offline.push(index);
                             continue;
                         }
-                        None => match manager.create_log(&tp, config.clone(), now) {
+                        None => match created
+                            .remove(&tp)
+                            .unwrap_or_else(|| manager.create_log(&tp, config.clone(), now))
+                        {
                             Ok(log) => log,
                             Err(e) => {
                                 error!(partition = %tp, "could not create or open the log: {e}");
@@ -347,6 +355,91 @@ impl ReplicaManager {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Creates (or opens, if on disk but not loaded) the logs of the partitions `image`
+    /// adds here, on several threads: creating a log is mostly waiting for file and
+    /// directory fsyncs, which overlap well.
+    fn create_new_logs(
+        &self,
+        manager: &LogManager,
+        image: &MetadataImage,
+        current: &HashMap<Arc<str>, Arc<TopicPartitions>>,
+        unclaimed: &BTreeMap<TopicPartition, Log>,
+        at_start: &std::collections::HashSet<(Uuid, i32)>,
+        now: i64,
+    ) -> HashMap<TopicPartition, Result<Log, LogError>> {
+        let mut wanted: Vec<(TopicPartition, LogConfig)> = Vec::new();
+        let any_dir_offline = manager.any_dir_offline();
+        for topic in image.topics() {
+            let topic_id = Uuid::from_bytes(topic.topic_id.to_bytes());
+            let existing = current
+                .get(topic.name.as_str())
+                .filter(|t| t.topic_id == topic_id);
+            let mut config = None;
+            for (&index, pimage) in &topic.partitions {
+                if pimage.leader != self.node_id
+                    || existing
+                        .and_then(|t| t.partitions.get(index as usize))
+                        .is_some_and(Option::is_some)
+                {
+                    continue;
+                }
+                let tp = TopicPartition::new(topic.name.clone(), index);
+                // Left to apply_image: loaded logs, and partitions that may be in an
+                // offline directory (never created empty elsewhere).
+                if unclaimed.contains_key(&tp)
+                    || (any_dir_offline && at_start.contains(&(topic_id, index)))
+                {
+                    continue;
+                }
+                let config = config
+                    .get_or_insert_with(|| self.log_config(image, &topic.name))
+                    .clone();
+                wanted.push((tp, config));
+            }
+        }
+        let threads = CREATE_THREADS.min(wanted.len());
+        if threads <= 1 {
+            return wanted
+                .into_iter()
+                .map(|(tp, config)| {
+                    let log = manager.create_log(&tp, config, now);
+                    (tp, log)
+                })
+                .collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let wanted = &wanted;
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut out = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some((tp, config)) = wanted.get(i) else {
+                                return out;
+                            };
+                            out.push((tp.clone(), manager.create_log(tp, config.clone(), now)));
+                        }
+                    })
+                })
+                .collect();
+            // A worker that panicked leaves its partitions to the sequential fallback.
+            workers
+                .into_iter()
+                .filter_map(|w| w.join().ok())
+                .flatten()
+                .collect()
+        })
+    }
+
+    fn log_config(&self, image: &MetadataImage, topic: &str) -> LogConfig {
+        log_config_from(&TopicConfig::resolve(
+            &self.config.read(),
+            image.topic_config(topic),
+        ))
     }
 
     /// Flushes and closes every log and leaves the clean-shutdown marker.

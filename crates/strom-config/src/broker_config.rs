@@ -94,6 +94,8 @@ pub struct BrokerConfig {
     /// `strom.log.open.files.max`: segment files kept open at most; 0 = half the open
     /// files limit at start-up.
     pub log_open_files_max: u64,
+    /// `num.recovery.threads.per.data.dir`: threads loading each log directory at start-up.
+    pub num_recovery_threads_per_data_dir: usize,
     /// The group coordinator's keys (`offsets.*`, `group.*`).
     pub groups: GroupCoordinatorConfig,
     /// `log.retention.check.interval.ms`: how often segments past retention are deleted.
@@ -242,6 +244,8 @@ impl BrokerConfig {
             u64::try_from(cfg.int("socket.request.max.bytes")).unwrap_or(0);
         let acks_all_fsync = cfg.boolean("strom.acks.all.fsync");
         let log_open_files_max = u64::try_from(cfg.int("strom.log.open.files.max")).unwrap_or(0);
+        let num_recovery_threads_per_data_dir =
+            usize::try_from(cfg.int("num.recovery.threads.per.data.dir")).unwrap_or(2);
         let log_retention_check_interval_ms =
             u64::try_from(cfg.int("log.retention.check.interval.ms")).unwrap_or(300_000);
         let producer_id_expiration_ms = cfg.int("producer.id.expiration.ms");
@@ -319,6 +323,7 @@ impl BrokerConfig {
             min_insync_replicas: topic_defaults.min_insync_replicas,
             acks_all_fsync,
             log_open_files_max,
+            num_recovery_threads_per_data_dir,
             groups,
             set,
             dynamic_default,

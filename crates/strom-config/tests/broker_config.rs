@@ -107,7 +107,6 @@ fn kafkas_stock_kraft_server_properties_loads() {
             "num.io.threads",
             "socket.send.buffer.bytes",
             "socket.receive.buffer.bytes",
-            "num.recovery.threads.per.data.dir",
             "transaction.state.log.replication.factor",
             "transaction.state.log.min.isr",
             "share.coordinator.state.topic.replication.factor",

@@ -348,7 +348,9 @@ mod tests {
 
     use super::*;
     use crate::test_support::{all_records, batch};
-    use crate::{BrokerIdentity, FaultyFileSystem, LogConfig, LogManager, TopicPartition};
+    use crate::{
+        BrokerIdentity, FaultyFileSystem, LogConfig, LogManager, LogManagerOptions, TopicPartition,
+    };
 
     /// Counts the real handles alive (opened and not yet dropped) and every open, and can
     /// refuse opens with EMFILE past a limit, as a process at its `ulimit -n` does.
@@ -488,13 +490,16 @@ mod tests {
     fn many_partitions_with_many_segments_never_hold_more_handles_than_the_cache_allows() {
         let faulty = FaultyFileSystem::new();
         let counting = CountingFileSystem::new(faulty.shared(), None);
-        let loaded = LogManager::open_with_max_open_files(
+        let loaded = LogManager::open_with(
             counting.clone(),
             vec![PathBuf::from("/d")],
             &identity(),
             &|_| small_segments(),
             0,
-            8,
+            LogManagerOptions {
+                max_open_files: 8,
+                recovery_threads_per_data_dir: 2,
+            },
         )
         .unwrap();
         let manager = loaded.manager;
@@ -543,13 +548,16 @@ mod tests {
             .shutdown(std::mem::take(&mut logs).into_values())
             .unwrap();
         assert_eq!(counting.live(), 0, "handles left open after shutdown");
-        let loaded = LogManager::open_with_max_open_files(
+        let loaded = LogManager::open_with(
             counting.clone(),
             vec![PathBuf::from("/d")],
             &identity(),
             &|_| small_segments(),
             0,
-            3,
+            LogManagerOptions {
+                max_open_files: 3,
+                recovery_threads_per_data_dir: 2,
+            },
         )
         .unwrap();
         assert_eq!(loaded.logs.len(), 40);

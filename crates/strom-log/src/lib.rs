@@ -144,8 +144,8 @@ pub use handle_cache::{CachingFileSystem, HandleCache};
 pub use health::{DirHealth, LogHealth};
 pub use log::{AppendInfo, Log};
 pub use log_manager::{
-    BrokerIdentity, LoadedLogs, LogDir, LogManager, CLEAN_SHUTDOWN_FILE, DEFAULT_MAX_OPEN_FILES,
-    DELETE_DIR_SUFFIX, METADATA_LOG_DIR_NAME,
+    BrokerIdentity, LoadedLogs, LogDir, LogManager, LogManagerOptions, CLEAN_SHUTDOWN_FILE,
+    DEFAULT_MAX_OPEN_FILES, DELETE_DIR_SUFFIX, METADATA_LOG_DIR_NAME,
 };
 pub use log_read::{ReadResult, TimestampOffset};
 pub use meta_properties::{new_kafka_uuid, MetaProperties, META_PROPERTIES_FILE};

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -80,6 +81,26 @@ pub struct LogManager {
 /// Segment files [`LogManager::open`] keeps open at most.
 pub const DEFAULT_MAX_OPEN_FILES: usize = 1024;
 
+/// How a [`LogManager`] uses the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogManagerOptions {
+    /// Segment files (`.log`, `.index`, `.timeindex`) of all logs kept open at most
+    /// (`strom.log.open.files.max`).
+    pub max_open_files: usize,
+    /// Threads loading (and recovering) the logs of each directory at start-up (Kafka's
+    /// `num.recovery.threads.per.data.dir`, default 2).
+    pub recovery_threads_per_data_dir: usize,
+}
+
+impl Default for LogManagerOptions {
+    fn default() -> Self {
+        LogManagerOptions {
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
+            recovery_threads_per_data_dir: 2,
+        }
+    }
+}
+
 /// The directory of the cluster metadata log (`__cluster_metadata-0`), which shares
 /// `log.dirs` with partitions but is owned by the controller.
 pub const METADATA_LOG_DIR_NAME: &str = "__cluster_metadata-0";
@@ -95,37 +116,39 @@ impl LogManager {
     /// [`LoadedLogs::offline_dirs`]; it is an error only if none loads, if a directory
     /// belongs to another node or cluster, or if a partition appears twice.
     ///
-    /// The logs keep at most [`DEFAULT_MAX_OPEN_FILES`] segment files open; see
-    /// [`LogManager::open_with_max_open_files`].
+    /// With the default [`LogManagerOptions`]; see [`LogManager::open_with`].
     pub fn open(
         fs: Arc<dyn FileSystem>,
         dirs: Vec<PathBuf>,
         identity: &BrokerIdentity,
-        config_for: &dyn Fn(&TopicPartition) -> LogConfig,
+        config_for: &(dyn Fn(&TopicPartition) -> LogConfig + Sync),
         now_ms: i64,
     ) -> Result<LoadedLogs, LogError> {
-        LogManager::open_with_max_open_files(
+        LogManager::open_with(
             fs,
             dirs,
             identity,
             config_for,
             now_ms,
-            DEFAULT_MAX_OPEN_FILES,
+            LogManagerOptions::default(),
         )
     }
 
     /// [`LogManager::open`] with every log's segment files (`.log`, `.index`,
-    /// `.timeindex`) sharing one [`HandleCache`] of `max_open_files` handles: files open
-    /// on use and close when idle, so handles follow activity, not the partition count.
-    pub fn open_with_max_open_files(
+    /// `.timeindex`) sharing one [`HandleCache`] of `options.max_open_files` handles
+    /// (files open on use and close when idle, so handles follow activity, not the
+    /// partition count), and each directory loaded by
+    /// `options.recovery_threads_per_data_dir` threads.
+    pub fn open_with(
         fs: Arc<dyn FileSystem>,
         dirs: Vec<PathBuf>,
         identity: &BrokerIdentity,
-        config_for: &dyn Fn(&TopicPartition) -> LogConfig,
+        config_for: &(dyn Fn(&TopicPartition) -> LogConfig + Sync),
         now_ms: i64,
-        max_open_files: usize,
+        options: LogManagerOptions,
     ) -> Result<LoadedLogs, LogError> {
-        let caching = CachingFileSystem::new(fs, max_open_files);
+        let threads = options.recovery_threads_per_data_dir.max(1);
+        let caching = CachingFileSystem::new(fs, options.max_open_files);
         let handles = Arc::clone(caching.cache());
         let fs: Arc<dyn FileSystem> = caching;
         let mut online = Vec::new();
@@ -154,7 +177,7 @@ impl LogManager {
                     id: directory_id,
                 });
             }
-            match load_dir(&fs, &dir, config_for, now_ms) {
+            match load_dir(&fs, &dir, config_for, now_ms, threads) {
                 Ok((checkpoint, loaded)) => {
                     counts.insert(dir.clone(), loaded.len());
                     checkpoints.insert(dir.clone(), checkpoint);
@@ -408,8 +431,9 @@ fn prepare_dir(
 fn load_dir(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
-    config_for: &dyn Fn(&TopicPartition) -> LogConfig,
+    config_for: &(dyn Fn(&TopicPartition) -> LogConfig + Sync),
     now_ms: i64,
+    threads: usize,
 ) -> Result<(DirCheckpoints, Vec<(TopicPartition, Log)>), LogError> {
     let checkpoints = DirCheckpoints::load(fs, dir)?;
     let marker = clean_shutdown_path(dir);
@@ -445,23 +469,64 @@ fn load_dir(
     partitions.sort();
     let total = partitions.len();
     let started = Instant::now();
-    tracing::info!(dir = %dir.display(), partitions = total, recovery = !clean, "loading logs");
+    tracing::info!(dir = %dir.display(), partitions = total, recovery = !clean, threads, "loading logs");
     let step = (total / 10).max(1);
-    let mut logs = Vec::with_capacity(total);
-    for (i, (tp, path)) in partitions.into_iter().enumerate() {
-        let log = Log::open_with_checkpoint(
-            Arc::clone(fs),
-            path,
-            config_for(&tp),
-            !clean,
-            now_ms,
-            Some(checkpoints.clone()),
-        )?;
-        logs.push((tp, log));
-        if (i + 1) % step == 0 || i + 1 == total {
-            tracing::info!(dir = %dir.display(), loaded = i + 1, total, elapsed_ms = started.elapsed().as_millis() as u64, "loading logs");
+    let next = AtomicUsize::new(0);
+    let loaded = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    // Each thread takes the next partition until none is left or one failed (the
+    // directory goes offline then, so the rest need not load).
+    let load_some = || -> Result<Vec<(usize, Log)>, LogError> {
+        let mut mine = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some((tp, path)) = partitions.get(i) else {
+                return Ok(mine);
+            };
+            if failed.load(Ordering::Relaxed) {
+                return Ok(mine);
+            }
+            let log = Log::open_with_checkpoint(
+                Arc::clone(fs),
+                path.clone(),
+                config_for(tp),
+                !clean,
+                now_ms,
+                Some(checkpoints.clone()),
+            )
+            .inspect_err(|_| failed.store(true, Ordering::Relaxed))?;
+            mine.push((i, log));
+            let done = loaded.fetch_add(1, Ordering::Relaxed) + 1;
+            if done % step == 0 || done == total {
+                tracing::info!(dir = %dir.display(), loaded = done, total, elapsed_ms = started.elapsed().as_millis() as u64, "loading logs");
+            }
         }
+    };
+    let threads = threads.clamp(1, total.max(1));
+    let results: Vec<Result<Vec<(usize, Log)>, LogError>> = if threads == 1 {
+        vec![load_some()]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(load_some)).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(LogError::corrupt(dir, 0, "a log loading thread panicked"))
+                    })
+                })
+                .collect()
+        })
+    };
+    let mut indexed = Vec::with_capacity(total);
+    for result in results {
+        indexed.extend(result?);
     }
+    indexed.sort_unstable_by_key(|(i, _)| *i);
+    let logs: Vec<(TopicPartition, Log)> = indexed
+        .into_iter()
+        .map(|(i, log)| (partitions[i].0.clone(), log))
+        .collect();
     // Entries of partitions no longer here (deleted by hand, or by a Kafka that wrote the
     // file and then removed the directory): one would wrongly apply to a partition of the
     // same name created later.
