@@ -574,6 +574,64 @@ mod tests {
     }
 
     #[test]
+    fn a_clean_shutdown_fsyncs_only_the_logs_that_were_written() {
+        let faulty = FaultyFileSystem::new();
+        let loaded = LogManager::open(
+            faulty.shared(),
+            vec![PathBuf::from("/d")],
+            &identity(),
+            &|_| LogConfig::default(),
+            0,
+        )
+        .unwrap();
+        let mut logs = Vec::new();
+        for p in 0..50 {
+            let tp = TopicPartition::new("idle".to_string(), p);
+            logs.push(
+                loaded
+                    .manager
+                    .create_log(&tp, LogConfig::default(), 0)
+                    .unwrap(),
+            );
+        }
+        logs[7]
+            .append(batch(Compression::None, 3, 1_000, 0), 1)
+            .unwrap();
+        let before = faulty.sync_count();
+        loaded.manager.shutdown(logs).unwrap();
+        // The written log's three files and the clean shutdown marker; the 49 idle logs
+        // cost nothing (147 more fsyncs before).
+        assert_eq!(faulty.sync_count() - before, 3 + 1);
+        // And the next start trusts the clean shutdown and finds the records.
+        let again = LogManager::open(
+            faulty.shared(),
+            vec![PathBuf::from("/d")],
+            &identity(),
+            &|_| LogConfig::default(),
+            0,
+        )
+        .unwrap();
+        let tp = TopicPartition::new("idle".to_string(), 7);
+        assert_eq!(again.logs[&tp].log_end_offset(), 3);
+        assert_eq!(all_records(&again.logs[&tp]).len(), 3);
+        // Dropped without a shutdown: the next start recovers every log, and only the one
+        // with data is synced at its close.
+        drop(again);
+        let recovered = LogManager::open(
+            faulty.shared(),
+            vec![PathBuf::from("/d")],
+            &identity(),
+            &|_| LogConfig::default(),
+            0,
+        )
+        .unwrap();
+        let before = faulty.sync_count();
+        let logs: Vec<_> = recovered.logs.into_values().collect();
+        recovered.manager.shutdown(logs).unwrap();
+        assert_eq!(faulty.sync_count() - before, 3 + 1);
+    }
+
+    #[test]
     fn an_evicted_file_reopens_with_its_data_and_appends_go_on_at_its_end() {
         let faulty = FaultyFileSystem::new();
         let counting = CountingFileSystem::new(faulty.shared(), None);

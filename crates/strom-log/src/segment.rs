@@ -61,6 +61,11 @@ pub(crate) struct LogSegment {
     /// a segment without timestamps, for `retention.ms`.
     last_modified_ms: i64,
     roll_jitter_ms: i64,
+    /// Something was written (data, index entries, a recovery cut) that no
+    /// [`LogSegment::sync_all`] has made durable yet. An idle segment's close then costs
+    /// no fsync (Kafka's log flush on shutdown also skips logs with nothing unflushed),
+    /// which matters with many partitions: three fsyncs each, for nothing.
+    unsynced: bool,
 }
 
 impl LogSegment {
@@ -123,6 +128,10 @@ impl LogSegment {
             created_ms: now_ms,
             last_modified_ms: now_ms,
             roll_jitter_ms,
+            // Empty files: their names are made durable by the caller's directory sync.
+            // Compaction output is always synced before it is renamed (the swap protocol
+            // relies on it), even when it came out empty.
+            unsynced: !suffix.is_empty(),
         })
     }
 
@@ -181,6 +190,8 @@ impl LogSegment {
             created_ms: now_ms,
             last_modified_ms: now_ms,
             roll_jitter_ms,
+            // A rebuilt index (a problem) is written by the recovery that follows.
+            unsynced: false,
         };
         Ok((segment, problem))
     }
@@ -347,6 +358,10 @@ impl LogSegment {
     /// and cuts the file after the last valid batch. Batches must not reach `next_base`.
     /// Returns how many bytes were cut.
     pub fn recover(&mut self, next_base: Option<i64>) -> Result<u64, LogError> {
+        // What recovery rewrites (indexes, a cut) and what the crash may have left only in
+        // the page cache (any data) is synced at the next roll or close. An empty segment
+        // with empty indexes, what an idle partition has, stays as it was.
+        let had_index_entries = self.offset_index.len() + self.time_index.len() > 0;
         self.offset_index.reset()?;
         self.time_index.reset()?;
         self.bytes_since_last_index_entry = 0;
@@ -408,6 +423,7 @@ impl LogSegment {
         self.size = position;
         self.next_offset = expected_min;
         let cut = file_size - position;
+        self.unsynced |= had_index_entries || cut > 0 || position > 0;
         if cut > 0 {
             tracing::warn!(
                 file = %self.log_path.display(),
@@ -463,6 +479,7 @@ impl LogSegment {
         now_ms: i64,
     ) -> Result<(), LogError> {
         let start = self.size;
+        self.unsynced = true;
         if let Err(e) = self.log.append(slices) {
             if let Err(undo) = self.log.set_len(start) {
                 tracing::error!(file = %self.log_path.display(), error = %undo, "could not cut a failed append back; recovery will at the next start");
@@ -511,18 +528,26 @@ impl LogSegment {
     /// the time index and makes everything durable.
     pub fn on_become_inactive(&mut self) -> Result<(), LogError> {
         if self.max_timestamp >= 0 {
+            let entries = self.time_index.len();
             self.time_index
                 .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+            self.unsynced |= self.time_index.len() != entries;
         }
         self.sync_all()
     }
 
-    pub fn sync_all(&self) -> Result<(), LogError> {
+    /// Fsyncs the log and both indexes, unless nothing was written since the last time.
+    pub fn sync_all(&mut self) -> Result<(), LogError> {
+        if !self.unsynced {
+            return Ok(());
+        }
         self.log
             .sync_data()
             .map_err(|e| LogError::sync(&self.log_path, e))?;
         self.offset_index.sync()?;
-        self.time_index.sync()
+        self.time_index.sync()?;
+        self.unsynced = false;
+        Ok(())
     }
 
     /// Reads the header at `position`, or explains why there is no valid one ending by
