@@ -538,7 +538,7 @@ async fn flush_policy(state: Arc<BrokerState>, mut shutdown: watch::Receiver<boo
             _ = shutdown.changed() => return,
         }
         let now = now_ms();
-        for p in state.replicas.all_partitions() {
+        for p in state.replicas.partitions_with_flush_policy() {
             p.maybe_flush(now);
         }
     }

@@ -28,6 +28,8 @@ pub(crate) struct TopicPartitions {
     /// Partitions led here whose log is in a log directory that is offline:
     /// reported offline (KAFKA_STORAGE_ERROR), never re-created empty elsewhere.
     pub offline: Vec<i32>,
+    /// The topic has `flush.messages` or `flush.ms`: the flush timer looks at it.
+    pub flush_policy: bool,
 }
 
 /// One log directory as DescribeLogDirs reports it.
@@ -182,6 +184,18 @@ impl ReplicaManager {
             .unwrap_or_default()
     }
 
+    /// The partitions led here of topics with a flush policy: the only ones the
+    /// flush timer needs to look at (with 100,000 idle partitions, looking at
+    /// all of them ten times a second cost 4% of a core).
+    pub fn partitions_with_flush_policy(&self) -> Vec<Arc<Partition>> {
+        self.topics
+            .read()
+            .values()
+            .filter(|t| t.flush_policy)
+            .flat_map(|t| t.partitions.iter().flatten().cloned())
+            .collect()
+    }
+
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
         self.topics
             .read()
@@ -301,6 +315,7 @@ impl ReplicaManager {
                         topic_id,
                         partitions,
                         offline,
+                        flush_policy: config.flush_messages.is_some() || config.flush_ms.is_some(),
                     }),
                 );
             }

@@ -7,6 +7,7 @@
 
 use std::io::IoSlice;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -65,7 +66,7 @@ pub(crate) struct LogSegment {
     /// [`LogSegment::sync_all`] has made durable yet. An idle segment's close then costs
     /// no fsync (Kafka's log flush on shutdown also skips logs with nothing unflushed),
     /// which matters with many partitions: three fsyncs each, for nothing.
-    unsynced: bool,
+    unsynced: AtomicBool,
 }
 
 impl LogSegment {
@@ -131,7 +132,7 @@ impl LogSegment {
             // Empty files: their names are made durable by the caller's directory sync.
             // Compaction output is always synced before it is renamed (the swap protocol
             // relies on it), even when it came out empty.
-            unsynced: !suffix.is_empty(),
+            unsynced: AtomicBool::new(!suffix.is_empty()),
         })
     }
 
@@ -191,7 +192,7 @@ impl LogSegment {
             last_modified_ms: now_ms,
             roll_jitter_ms,
             // A rebuilt index (a problem) is written by the recovery that follows.
-            unsynced: false,
+            unsynced: AtomicBool::new(false),
         };
         Ok((segment, problem))
     }
@@ -423,7 +424,7 @@ impl LogSegment {
         self.size = position;
         self.next_offset = expected_min;
         let cut = file_size - position;
-        self.unsynced |= had_index_entries || cut > 0 || position > 0;
+        *self.unsynced.get_mut() |= had_index_entries || cut > 0 || position > 0;
         if cut > 0 {
             tracing::warn!(
                 file = %self.log_path.display(),
@@ -479,7 +480,7 @@ impl LogSegment {
         now_ms: i64,
     ) -> Result<(), LogError> {
         let start = self.size;
-        self.unsynced = true;
+        *self.unsynced.get_mut() = true;
         if let Err(e) = self.log.append(slices) {
             if let Err(undo) = self.log.set_len(start) {
                 tracing::error!(file = %self.log_path.display(), error = %undo, "could not cut a failed append back; recovery will at the next start");
@@ -531,14 +532,15 @@ impl LogSegment {
             let entries = self.time_index.len();
             self.time_index
                 .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
-            self.unsynced |= self.time_index.len() != entries;
+            *self.unsynced.get_mut() |= self.time_index.len() != entries;
         }
         self.sync_all()
     }
 
     /// Fsyncs the log and both indexes, unless nothing was written since the last time.
-    pub fn sync_all(&mut self) -> Result<(), LogError> {
-        if !self.unsynced {
+    pub fn sync_all(&self) -> Result<(), LogError> {
+        // Writers hold `&mut self`, so nothing is written between this load and the store.
+        if !self.unsynced.load(Ordering::Acquire) {
             return Ok(());
         }
         self.log
@@ -546,7 +548,7 @@ impl LogSegment {
             .map_err(|e| LogError::sync(&self.log_path, e))?;
         self.offset_index.sync()?;
         self.time_index.sync()?;
-        self.unsynced = false;
+        self.unsynced.store(false, Ordering::Release);
         Ok(())
     }
 
