@@ -45,8 +45,9 @@ class Deadline:
 
 
 class BrokerProc:
-    def __init__(self, binary: str, workdir: Path):
+    def __init__(self, binary: str, workdir: Path, overrides: list[str] | None = None):
         self.binary = binary
+        self.overrides = overrides or []
         self.data = workdir / "data"
         self.log_path = workdir / "broker.log"
         self.port = free_port()
@@ -57,6 +58,8 @@ class BrokerProc:
         """Starts the broker; returns the exec time (monotonic)."""
         cmd = [self.binary, "server", "--override", f"log.dirs={self.data}",
                "--override", f"listeners=PLAINTEXT://{self.bootstrap}"]
+        for kv in self.overrides:
+            cmd += ["--override", kv]
         t0 = time.monotonic()
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
@@ -139,8 +142,9 @@ def cpu_share(broker: BrokerProc, seconds: float) -> float:
     return (broker.cpu_s() - c0) / (time.monotonic() - t0)
 
 
-def traffic(broker: BrokerProc, count: int, per_topic: int, seconds: int, deadline: Deadline) -> dict:
-    p = ck.Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 100,
+def traffic(broker: BrokerProc, count: int, per_topic: int, seconds: int, acks: str,
+            deadline: Deadline) -> dict:
+    p = ck.Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 100, "acks": acks,
                      "queue.buffering.max.messages": 1_000_000, "message.timeout.ms": 60000})
     delivered = errors = 0
 
@@ -184,10 +188,12 @@ def main() -> None:
     ap.add_argument("--traffic-seconds", type=int, default=30)
     ap.add_argument("--idle-seconds", type=int, default=20)
     ap.add_argument("--deadline", type=float, default=1500)
+    ap.add_argument("--override", action="append", default=[],
+                    help="key=value passed to the broker, e.g. strom.acks.all.fsync=false")
     args = ap.parse_args()
     deadline = Deadline(args.deadline)
     workdir = Path(tempfile.mkdtemp(prefix="strom-partitions."))
-    broker = BrokerProc(args.binary, workdir)
+    broker = BrokerProc(args.binary, workdir, args.override)
     rows: list[tuple[str, str]] = []
     try:
         broker.start()
@@ -217,11 +223,12 @@ def main() -> None:
             rows.append((f"RSS after {kind} restart", f"{broker.rss_mib():.0f} MiB"))
             log(f"{kind} restart: serving after {serving:.2f} s, RSS {broker.rss_mib():.0f} MiB")
         n = min(args.traffic_partitions, args.partitions)
-        log(f"traffic: {n} partitions x 1 record/s for {args.traffic_seconds} s")
-        t = traffic(broker, n, args.per_topic, args.traffic_seconds, deadline)
-        rows.append((f"CPU, {n:,} partitions x 1 record/s",
-                     f"{t['cpu'] * 100:.1f}% of one core ({t['delivered']:,}/{t['sent']:,} delivered, "
-                     f"{t['errors']} errors)"))
+        for acks in ("1", "all"):
+            log(f"traffic: {n} partitions x 1 record/s for {args.traffic_seconds} s, acks={acks}")
+            t = traffic(broker, n, args.per_topic, args.traffic_seconds, acks, deadline)
+            rows.append((f"CPU, {n:,} partitions x 1 record/s, acks={acks}",
+                         f"{t['cpu'] * 100:.1f}% of one core ({t['delivered']:,}/{t['sent']:,} delivered, "
+                         f"{t['errors']} errors)"))
         rows.append(("RSS after traffic", f"{broker.rss_mib():.0f} MiB"))
         rows.append(("open fds after traffic", f"{broker.fds():,}"))
         broker.stop()
