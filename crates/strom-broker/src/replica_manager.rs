@@ -451,10 +451,11 @@ impl ReplicaManager {
     }
 
     fn log_config(&self, image: &MetadataImage, topic: &str) -> LogConfig {
-        log_config_from(&TopicConfig::resolve(
-            &self.config.read(),
-            image.topic_config(topic),
-        ))
+        let broker_config = self.config.read().clone();
+        log_config_from(
+            &broker_config,
+            &TopicConfig::resolve(&broker_config, image.topic_config(topic)),
+        )
     }
 
     /// Flushes and closes every log and leaves the clean-shutdown marker.
