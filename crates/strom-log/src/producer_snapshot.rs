@@ -148,6 +148,11 @@ impl Log {
     /// Writes the producer state at the log end offset, unless a snapshot of that offset
     /// exists (Kafka's `takeSnapshot`).
     pub(crate) fn take_producer_snapshot(&self) -> Result<(), LogError> {
+        if self.log_end_offset == 0 && self.producer_state.producer_count() == 0 {
+            // Nothing was ever written: there is nothing to replay, and an idle broker of
+            // many partitions would pay two fsyncs each at every shutdown.
+            return Ok(());
+        }
         let path = self.producer_snapshot_path(self.log_end_offset);
         if self.fs.exists(&path).map_err(|e| LogError::io(&path, e))? {
             return Ok(());

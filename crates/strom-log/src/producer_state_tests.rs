@@ -187,3 +187,22 @@ fn snapshots_past_the_log_end_are_removed_after_a_crash_cut_the_log() {
         .is_none());
     assert_eq!(log.producer_count(), 1);
 }
+
+#[test]
+fn a_log_never_written_closes_without_a_snapshot() {
+    let fs = FaultyFileSystem::new();
+    let log = open(&fs, LogConfig::default(), false);
+    let syncs = fs.sync_count();
+    log.close().unwrap();
+    assert!(snapshot_offsets(&fs).is_empty());
+    assert_eq!(
+        fs.sync_count(),
+        syncs,
+        "an idle empty log costs no fsync at close"
+    );
+    // Once written, a close snapshots at the log end.
+    let mut log = open(&fs, LogConfig::default(), false);
+    log.append(idem_at(7, 0, 0, 1), 1).unwrap();
+    log.close().unwrap();
+    assert_eq!(snapshot_offsets(&fs), vec![1]);
+}
