@@ -287,3 +287,22 @@ def test_an_offline_log_dir_keeps_its_partitions_offline_and_they_come_back_inta
         got = consume(broker.bootstrap, "jbod", partition=p)
         want = [d.value for d in acked if d.partition == p] + ([b"more-0"] if p == online else [])
         assert [m.value() for m in got] == want, p
+
+
+def test_flush_messages_fsyncs_before_an_acks_1_answer(broker_factory, tmp_path):
+    # With strom.acks.all.fsync=false nothing else fsyncs: only flush.messages=1 can make these
+    # records survive a power loss right after their acknowledgement.
+    env, _, journal = fault_env(tmp_path)
+    broker = broker_factory({"strom.acks.all.fsync": "false"}, env=env)
+    create_topic(broker.bootstrap, "flushed", config={"flush.messages": "1"})
+    p = producer(broker.bootstrap, acks=1, **{"linger.ms": 0})
+    acked = []
+    for i in range(20):
+        [d] = produce_all(p, "flushed", [{"value": f"r{i}".encode()}])
+        assert d.error is None, d.error
+        acked.append(d)
+    broker.kill9()  # at once: no timer gets a chance to flush
+    cut_to_fsynced(broker.data_dir, journal, "flushed")
+    broker.start()
+    got = offsets_and_values(consume(broker.bootstrap, "flushed"))
+    assert {d.offset: d.value for d in acked} == got
