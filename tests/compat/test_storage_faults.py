@@ -101,9 +101,10 @@ def test_a_failed_fsync_fails_every_later_acks_all_produce_and_loses_nothing_ack
     assert more[0].offset == max(got) + 1
 
 
-def cut_to_fsynced(data_dir: Path, journal: Path, topic: str) -> int:
+def cut_to_fsynced(data_dir: Path, journal: Path, topic: str, torn_bytes: int = 0) -> int:
     """What a power loss leaves: every file of the topic's partitions cut to the length its last
-    successful fsync covered (0 if never fsynced). Returns the bytes cut."""
+    successful fsync covered (0 if never fsynced), plus up to `torn_bytes` of the unsynced tail of
+    each `.log` file (a write torn mid-batch). Returns the bytes cut."""
     synced: dict[str, int] = {}
     if journal.exists():
         for line in journal.read_text().splitlines():
@@ -116,6 +117,8 @@ def cut_to_fsynced(data_dir: Path, journal: Path, topic: str) -> int:
                 continue
             keep = synced.get(os.path.realpath(f), 0)
             size = f.stat().st_size
+            if f.suffix == ".log":
+                keep = min(size, keep + torn_bytes)
             if size > keep:
                 with open(f, "r+b") as fh:
                     fh.truncate(keep)
@@ -158,7 +161,8 @@ def test_power_loss_keeps_every_acknowledged_and_every_consumed_record_at_its_of
     reader.join(timeout=10)
 
     broker.kill9()
-    cut_to_fsynced(broker.data_dir, journal, "power")
+    # A torn write on top: 37 bytes of the first unsynced batch survive (less than a header).
+    cut_to_fsynced(broker.data_dir, journal, "power", torn_bytes=37)
     broker.start()
 
     after = offsets_and_values(consume(broker.bootstrap, "power"))
@@ -306,3 +310,18 @@ def test_flush_messages_fsyncs_before_an_acks_1_answer(broker_factory, tmp_path)
     broker.start()
     got = offsets_and_values(consume(broker.bootstrap, "flushed"))
     assert {d.offset: d.value for d in acked} == got
+
+
+def test_a_read_error_serves_no_records_and_reads_resume_when_it_clears(broker_factory, tmp_path):
+    env, control, _ = fault_env(tmp_path)
+    broker = broker_factory(env=env)
+    create_topic(broker.bootstrap, "eio")
+    acked = produce_all(producer(broker.bootstrap, acks="all"), "eio", records("r", 50))
+    assert_delivered(acked)
+    set_faults(control, "read=eio\nmatch=eio-0\n")
+    # Clients treat KAFKA_STORAGE_ERROR on fetch as retriable: nothing is delivered, nothing wrong.
+    with pytest.raises(AssertionError, match="consumed 0 of 50"):
+        consume(broker.bootstrap, "eio", count=50, timeout_s=3)
+    set_faults(control, "")
+    got = consume(broker.bootstrap, "eio", count=50)
+    assert [(m.offset(), m.value()) for m in got] == [(d.offset, d.value) for d in acked]
