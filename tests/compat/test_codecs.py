@@ -87,3 +87,26 @@ def test_compressed_batches_round_trip_through_every_client(broker, client, code
 
     out = kcat(broker.bootstrap, "-C", "-t", topic, "-p", "0", "-o", "beginning", "-e", "-f", "%o %k %S\\n").stdout
     assert out.decode().splitlines() == [f"{i} {k.decode()} {len(v)}" for i, (k, v) in enumerate(EXPECTED)]
+
+
+@pytest.mark.parametrize("stored,produced", [("lz4", "none"), ("zstd", "gzip"), ("uncompressed", "snappy")])
+def test_a_topic_compression_type_stores_batches_in_its_codec(broker, stored, produced):
+    """compression.type other than producer: the broker recompresses on produce, as Kafka does."""
+    topic = f"stored-{stored}"
+    create_topic(broker.bootstrap, topic, config={"compression.type": stored})
+    p = producer(broker.bootstrap, **{"compression.type": produced, "linger.ms": 200, "acks": "all",
+                                      "enable.idempotence": True})
+    reports = produce_all(p, topic, [{"key": k, "value": v, "headers": [("h", b"1")]} for k, v in EXPECTED])
+    assert_delivered(reports)
+    assert [d.offset for d in reports] == list(range(COUNT))
+
+    with kw.connect(broker.host, broker.port) as conn:
+        part = conn.fetch_v4(topic, 0, 0)
+    assert part.error_code == kw.ERROR_NONE and part.high_watermark == COUNT
+    want = 0 if stored == "uncompressed" else kw.COMPRESSION_CODECS[stored]
+    assert {b.compression for b in part.batches} == {want}
+    assert sum(b.record_count for b in part.batches) == COUNT
+
+    got = consume(broker.bootstrap, topic)
+    assert [(m.offset(), m.key(), m.value(), m.headers()) for m in got] == \
+        [(i, k, v, [("h", b"1")]) for i, (k, v) in enumerate(EXPECTED)]

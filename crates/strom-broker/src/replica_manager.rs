@@ -482,6 +482,14 @@ pub(crate) fn log_config_from(broker: &BrokerConfig, tc: &TopicConfig) -> LogCon
         segment_index_bytes: tc.segment_index_bytes,
         index_interval_bytes: tc.index_interval_bytes,
         max_message_bytes: tc.max_message_bytes.min(u32::MAX as u64) as u32,
+        compression: match tc.compression_type {
+            strom_config::CompressionType::Producer => None,
+            strom_config::CompressionType::Uncompressed => Some(strom_records::Compression::None),
+            strom_config::CompressionType::Gzip => Some(strom_records::Compression::Gzip),
+            strom_config::CompressionType::Snappy => Some(strom_records::Compression::Snappy),
+            strom_config::CompressionType::Lz4 => Some(strom_records::Compression::Lz4),
+            strom_config::CompressionType::Zstd => Some(strom_records::Compression::Zstd),
+        },
         flush_messages: tc.flush_messages,
         flush_ms: tc.flush_ms,
         // Time and size retention apply only when cleanup.policy includes delete, as in Kafka.

@@ -108,7 +108,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Replicas that must have a write before acks=all succeeds.").dynamic(),
     ConfigDef::new("unclean.leader.election.enable", Boolean, Some("false"), Any, "", false,
         "Allow a replica outside the ISR to become leader, losing data.").dynamic(),
-    ConfigDef::new("compression.type", String, Some("producer"), OneOf(COMPRESSION_TYPES), "", false,
+    ConfigDef::new("compression.type", String, Some("producer"), OneOf(COMPRESSION_TYPES), "", true,
         "Compression of stored batches; producer keeps what the producer sent.").dynamic(),
     ConfigDef::new("message.max.bytes", Int, Some("1048588"), AtLeast(0), "bytes", true,
         "Largest record batch a topic accepts (topic config max.message.bytes).").dynamic(),

@@ -37,7 +37,7 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("cleanup.policy", List, Some("delete"), ListOf(CLEANUP_POLICIES), "", true,
         "What happens to old segments: delete, compact, or both.")
         .with_synonyms(&[same("log.cleanup.policy")]),
-    ConfigDef::new("compression.type", String, Some("producer"), OneOf(COMPRESSION_TYPES), "", false,
+    ConfigDef::new("compression.type", String, Some("producer"), OneOf(COMPRESSION_TYPES), "", true,
         "Compression of stored batches; producer keeps what the producer sent.")
         .with_synonyms(&[same("compression.type")]),
     ConfigDef::new("delete.retention.ms", Long, Some("86400000"), AtLeast(0), "ms", true,

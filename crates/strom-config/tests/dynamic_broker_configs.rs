@@ -155,11 +155,14 @@ fn dynamic_keys_strom_does_not_act_on_are_refused_but_may_be_deleted() {
         let delete: BTreeMap<String, Option<String>> = [(key.name.to_owned(), None)].into();
         validate_dynamic_broker_changes(&delete).unwrap();
     }
-    let err = invalid(&[("num.io.threads", "16"), ("compression.type", "zstd")]);
+    let err = invalid(&[("num.io.threads", "16"), ("background.threads", "4")]);
     assert!(
-        err.to_string().contains("compression.type, num.io.threads"),
+        err.to_string()
+            .contains("background.threads, num.io.threads"),
         "{err}"
     );
+    // compression.type is acted on (batches are recompressed on produce).
+    validate_dynamic_broker_configs(&map(&[("compression.type", "zstd")])).unwrap();
 }
 
 #[test]

@@ -63,6 +63,10 @@ pub struct LogConfig {
     /// `min.cleanable.dirty.ratio`: the log is due for cleaning when its dirty bytes are at
     /// least this share of its cleanable bytes (default 0.5).
     pub min_cleanable_dirty_ratio: f64,
+    /// `compression.type`: the codec batches are stored with, recompressed on append when
+    /// the producer used another; `None` (Kafka's `producer`, the default) keeps the
+    /// producer's.
+    pub compression: Option<strom_records::Compression>,
 }
 
 // `min_cleanable_dirty_ratio` is validated into 0..=1 by the config layer; it is never NaN.
@@ -77,6 +81,7 @@ impl Default for LogConfig {
             segment_index_bytes: 10 * 1024 * 1024,
             index_interval_bytes: 4096,
             max_message_bytes: 1024 * 1024 + 12,
+            compression: None,
             flush_messages: None,
             flush_ms: None,
             message_timestamp_type: TimestampType::CreateTime,

@@ -277,6 +277,16 @@ impl Log {
                     return Err(AppendError::MissingKeyOnCompactedTopic { index });
                 }
             }
+            // A topic's compression.type other than `producer`: stored in its codec, as
+            // Kafka's LogValidator recompresses (the only produce path that compresses).
+            let (batch, summary) = match self.config.compression {
+                Some(codec) if !batch.header().is_control() && batch.compression()? != codec => {
+                    let stored = RecordBatch::new(batch.recompressed(codec)?)?;
+                    let summary = stored.validate_with(max_message_bytes, Some(&timestamps))?;
+                    (stored, summary)
+                }
+                _ => (batch, summary),
+            };
             total_size += summary.size_in_bytes as u64;
             let producer = ProducerBatch::of(&batch.header());
             batches.push((batch, summary, producer));

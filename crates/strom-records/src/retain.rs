@@ -26,6 +26,39 @@ use crate::record::encode_record;
 use crate::{Compression, Record, RecordBatch, RecordsError, TimestampType};
 
 impl RecordBatch {
+    /// The batch with its records section stored with `codec` (a topic's
+    /// `compression.type` other than `producer`, as Kafka's `LogValidator` recompresses).
+    /// The section is decompressed and compressed as a whole: records are not decoded, and
+    /// every header field but the codec bits, the length and the CRC is kept. A control
+    /// batch, or one already in `codec`, is returned as it is.
+    pub fn recompressed(&self, codec: Compression) -> Result<Bytes, RecordsError> {
+        let current = self.compression()?;
+        let is_control = self.attributes() & CONTROL_FLAG_MASK != 0;
+        if current == codec || is_control {
+            return Ok(self.as_bytes().clone());
+        }
+        let section = self.records_section();
+        let raw = match current {
+            Compression::None => section.to_vec(),
+            other => other.decompress(&section, crate::DEFAULT_MAX_DECOMPRESSED_BYTES)?,
+        };
+        let body = match codec {
+            Compression::None => raw,
+            other => other.compress(&raw)?,
+        };
+        let attributes = (self.attributes() & !COMPRESSION_CODEC_MASK) | i16::from(codec.id());
+        let size = RECORD_BATCH_OVERHEAD + body.len();
+        let mut out = BytesMut::with_capacity(size);
+        out.extend_from_slice(&self.as_bytes()[..RECORD_BATCH_OVERHEAD]);
+        out[BATCH_LENGTH_OFFSET..BATCH_LENGTH_OFFSET + 4]
+            .copy_from_slice(&((size - LOG_OVERHEAD) as i32).to_be_bytes());
+        out[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+        out.extend_from_slice(&body);
+        let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
+        out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        Ok(out.freeze())
+    }
+
     /// The batch rewritten with only `retained` (records decoded from this batch, in
     /// order; see the module docs for what is kept).
     pub fn with_retained_records(&self, retained: &[Record]) -> Result<Bytes, RecordsError> {

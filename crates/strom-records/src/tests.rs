@@ -641,3 +641,60 @@ fn the_log_append_time_bit_from_a_producer_follows_kafka() {
         Err(RecordsError::LogAppendTimeFromProducer { index: 0 })
     ));
 }
+
+#[test]
+fn recompression_keeps_every_record_and_header_field_and_changes_only_the_codec() {
+    let codecs = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+    for from in codecs {
+        let mut b = BatchBuilder::new(from, TimestampType::CreateTime).producer(42, 3, 100);
+        for i in 0..30 {
+            let value = vec![b'a' + (i % 26) as u8; 200];
+            b.append(
+                1_000 + i as i64,
+                Some(format!("k{i}").as_bytes()),
+                Some(&value),
+                &[],
+            );
+        }
+        let original = RecordBatch::new(b.build(7)).unwrap();
+        for to in codecs {
+            let stored = RecordBatch::new(original.recompressed(to).unwrap()).unwrap();
+            stored.validate(1 << 20).unwrap();
+            assert_eq!(stored.compression().unwrap(), to, "{from} -> {to}");
+            assert_eq!(stored.records().unwrap(), original.records().unwrap());
+            assert_eq!(
+                (
+                    stored.base_offset(),
+                    stored.last_offset(),
+                    stored.producer_id()
+                ),
+                (
+                    original.base_offset(),
+                    original.last_offset(),
+                    original.producer_id()
+                )
+            );
+            assert_eq!(
+                (
+                    stored.producer_epoch(),
+                    stored.base_sequence(),
+                    stored.max_timestamp()
+                ),
+                (
+                    original.producer_epoch(),
+                    original.base_sequence(),
+                    original.max_timestamp()
+                )
+            );
+            if from == to {
+                assert_eq!(stored.as_bytes(), original.as_bytes());
+            }
+        }
+    }
+}
