@@ -47,16 +47,7 @@ impl RecordBatch {
             other => other.compress(&raw)?,
         };
         let attributes = (self.attributes() & !COMPRESSION_CODEC_MASK) | i16::from(codec.id());
-        let size = RECORD_BATCH_OVERHEAD + body.len();
-        let mut out = BytesMut::with_capacity(size);
-        out.extend_from_slice(&self.as_bytes()[..RECORD_BATCH_OVERHEAD]);
-        out[BATCH_LENGTH_OFFSET..BATCH_LENGTH_OFFSET + 4]
-            .copy_from_slice(&((size - LOG_OVERHEAD) as i32).to_be_bytes());
-        out[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
-        out.extend_from_slice(&body);
-        let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
-        out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-        Ok(out.freeze())
+        Ok(self.with_body(attributes, &body, |_| {}))
     }
 
     /// The batch rewritten with only `retained` (records decoded from this batch, in
@@ -91,22 +82,31 @@ impl RecordBatch {
         if self.timestamp_type() == TimestampType::LogAppendTime {
             max_timestamp = self.max_timestamp();
         }
+        let count = i32::try_from(retained.len()).unwrap_or(i32::MAX);
+        Ok(self.with_body(attributes, &body, |header| {
+            header[BASE_TIMESTAMP_OFFSET..BASE_TIMESTAMP_OFFSET + 8]
+                .copy_from_slice(&base_timestamp.to_be_bytes());
+            header[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
+                .copy_from_slice(&max_timestamp.to_be_bytes());
+            header[RECORDS_COUNT_OFFSET..RECORDS_COUNT_OFFSET + 4]
+                .copy_from_slice(&count.to_be_bytes());
+        }))
+    }
+
+    /// This batch's header with `attributes`, then `body` as the records section; `patch`
+    /// edits other header fields; the length and the CRC are recomputed.
+    fn with_body(&self, attributes: i16, body: &[u8], patch: impl FnOnce(&mut [u8])) -> Bytes {
         let size = RECORD_BATCH_OVERHEAD + body.len();
         let mut out = BytesMut::with_capacity(size);
         out.extend_from_slice(&self.as_bytes()[..RECORD_BATCH_OVERHEAD]);
         out[BATCH_LENGTH_OFFSET..BATCH_LENGTH_OFFSET + 4]
             .copy_from_slice(&((size - LOG_OVERHEAD) as i32).to_be_bytes());
         out[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
-        out[BASE_TIMESTAMP_OFFSET..BASE_TIMESTAMP_OFFSET + 8]
-            .copy_from_slice(&base_timestamp.to_be_bytes());
-        out[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
-            .copy_from_slice(&max_timestamp.to_be_bytes());
-        let count = i32::try_from(retained.len()).unwrap_or(i32::MAX);
-        out[RECORDS_COUNT_OFFSET..RECORDS_COUNT_OFFSET + 4].copy_from_slice(&count.to_be_bytes());
-        out.extend_from_slice(&body);
+        patch(&mut out[..]);
+        out.extend_from_slice(body);
         let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
         out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-        Ok(out.freeze())
+        out.freeze()
     }
 }
 
