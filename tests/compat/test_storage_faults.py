@@ -312,7 +312,8 @@ def test_flush_messages_fsyncs_before_an_acks_1_answer(broker_factory, tmp_path)
     assert {d.offset: d.value for d in acked} == got
 
 
-def test_a_read_error_serves_no_records_and_reads_resume_when_it_clears(broker_factory, tmp_path):
+def test_a_read_error_takes_the_log_dir_offline_and_a_restart_serves_every_record(
+        broker_factory, tmp_path):
     env, control, _ = fault_env(tmp_path)
     broker = broker_factory(env=env)
     create_topic(broker.bootstrap, "eio")
@@ -322,6 +323,10 @@ def test_a_read_error_serves_no_records_and_reads_resume_when_it_clears(broker_f
     # Clients treat KAFKA_STORAGE_ERROR on fetch as retriable: nothing is delivered, nothing wrong.
     with pytest.raises(AssertionError, match="consumed 0 of 50"):
         consume(broker.bootstrap, "eio", count=50, timeout_s=3)
+    # As in Kafka, an I/O error takes the directory offline, until a restart on a good disk.
     set_faults(control, "")
+    assert partition_error(broker.bootstrap, "eio", 0) == KAFKA_STORAGE_ERROR
+    broker.kill9()
+    broker.start()
     got = consume(broker.bootstrap, "eio", count=50)
     assert [(m.offset(), m.value()) for m in got] == [(d.offset, d.value) for d in acked]

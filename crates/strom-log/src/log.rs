@@ -197,6 +197,24 @@ impl Log {
         }
     }
 
+    /// Records a read's storage error: an I/O error (EIO, say) takes the log directory
+    /// offline, as Kafka does; a short read (a file damaged under the log) or an earlier
+    /// failure is passed on as it is. Reads hold `&self`, so only the directory (shared,
+    /// interior) records it; a log opened alone just returns the error.
+    pub(crate) fn fail_read(&self, error: LogError) -> LogError {
+        if let LogError::Io { source, .. } = &error {
+            if source.kind() != std::io::ErrorKind::UnexpectedEof {
+                if let Some(dir) = &self.dir_health {
+                    if !dir.is_failed() {
+                        tracing::error!(dir = %self.dir.display(), %error, "read error: the log directory goes offline until the disk is fixed and the broker restarts");
+                    }
+                    dir.fail(error.to_string());
+                }
+            }
+        }
+        error
+    }
+
     /// Records a storage error: a full disk makes the log read-only, anything else takes
     /// the whole log directory offline (see `health`).
     pub(crate) fn fail(&mut self, error: LogError) -> LogError {

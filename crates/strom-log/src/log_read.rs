@@ -48,6 +48,20 @@ impl Log {
         min_one_message: bool,
         max_offset: i64,
     ) -> Result<ReadResult, ReadError> {
+        self.read_unchecked(fetch_offset, max_bytes, min_one_message, max_offset)
+            .map_err(|e| match e {
+                ReadError::Storage(e) => ReadError::Storage(self.fail_read(e)),
+                other => other,
+            })
+    }
+
+    fn read_unchecked(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_message: bool,
+        max_offset: i64,
+    ) -> Result<ReadResult, ReadError> {
         self.check_readable()?;
         if fetch_offset < self.log_start_offset || fetch_offset > self.log_end_offset {
             return Err(ReadError::OffsetOutOfRange {
@@ -88,6 +102,14 @@ impl Log {
         &self,
         timestamp: i64,
     ) -> Result<Option<TimestampOffset>, LogError> {
+        self.offset_for_timestamp_unchecked(timestamp)
+            .map_err(|e| self.fail_read(e))
+    }
+
+    fn offset_for_timestamp_unchecked(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>, LogError> {
         self.check_readable()?;
         let start = self.log_start_offset;
         for segment in &self.segments[self.segment_index_for(start)..] {
@@ -107,6 +129,11 @@ impl Log {
     /// record is found lazily here. A first segment that DeleteRecords cut into is
     /// scanned from the log start offset, since its maximum may have been deleted.
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, LogError> {
+        self.max_timestamp_offset_unchecked()
+            .map_err(|e| self.fail_read(e))
+    }
+
+    fn max_timestamp_offset_unchecked(&self) -> Result<Option<TimestampOffset>, LogError> {
         self.check_readable()?;
         let start = self.log_start_offset;
         let first = self.segment_index_for(start);
