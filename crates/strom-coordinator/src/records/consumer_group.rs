@@ -3,16 +3,12 @@
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::{split_version, Reader, RecordError, Writer};
+use super::{versioned_reader, Reader, RecordError, Writer};
 
 /// Checks the version of a KIP-848 value (only version 0 exists) and returns
 /// a flexible reader over its fields.
 fn kip848_reader<'a>(buf: &'a [u8], record: &'static str) -> Result<Reader<'a>, RecordError> {
-    let (version, rest) = split_version(buf, record)?;
-    if version != 0 {
-        return Err(RecordError::UnsupportedVersion { record, version });
-    }
-    Ok(Reader::new(rest, record, version, true))
+    versioned_reader(buf, record, 0, 0)
 }
 
 /// A topic id and partitions, the element of several KIP-848 values.

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{split_version, Reader, RecordError, Writer};
+use super::{versioned_reader, RecordError, Writer};
 
 /// `GroupMetadataValue` (versions 0-4, flexible from 4): a classic group.
 ///
@@ -93,14 +93,8 @@ impl GroupMetadataValue {
 
     /// Decodes any version 0-4.
     pub fn decode(buf: &[u8]) -> Result<Self, RecordError> {
-        let (version, rest) = split_version(buf, Self::RECORD)?;
-        if !(0..=4).contains(&version) {
-            return Err(RecordError::UnsupportedVersion {
-                record: Self::RECORD,
-                version,
-            });
-        }
-        let mut r = Reader::new(rest, Self::RECORD, version, version >= 4);
+        let mut r = versioned_reader(buf, Self::RECORD, 4, 4)?;
+        let version = r.version();
         let protocol_type = r.string("protocolType")?;
         let generation = r.i32("generation")?;
         let protocol = r.nullable_string("protocol")?;

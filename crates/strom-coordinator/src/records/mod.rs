@@ -197,6 +197,22 @@ impl crate::wire::DecodeError for RecordError {
 }
 
 /// Splits the int16 version prefix off a record.
+/// Reads the version of a value record, refuses one above `max_version`, and
+/// returns a reader over its fields (flexible, with tagged fields, from
+/// `flexible_from`).
+pub(crate) fn versioned_reader<'a>(
+    buf: &'a [u8],
+    record: &'static str,
+    max_version: i16,
+    flexible_from: i16,
+) -> Result<Reader<'a>, RecordError> {
+    let (version, rest) = split_version(buf, record)?;
+    if !(0..=max_version).contains(&version) {
+        return Err(RecordError::UnsupportedVersion { record, version });
+    }
+    Ok(Reader::new(rest, record, version, version >= flexible_from))
+}
+
 pub(crate) fn split_version<'a>(
     buf: &'a [u8],
     record: &'static str,

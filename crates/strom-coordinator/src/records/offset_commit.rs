@@ -1,6 +1,6 @@
 //! `OffsetCommitValue`: a group's committed offset for one partition.
 
-use super::{split_version, Reader, RecordError, Writer};
+use super::{versioned_reader, RecordError, Writer};
 
 /// `OffsetCommitValue` (versions 0-4, flexible from 4).
 ///
@@ -54,14 +54,8 @@ impl OffsetCommitValue {
 
     /// Decodes any version 0-4.
     pub fn decode(buf: &[u8]) -> Result<Self, RecordError> {
-        let (version, rest) = split_version(buf, Self::RECORD)?;
-        if !(0..=4).contains(&version) {
-            return Err(RecordError::UnsupportedVersion {
-                record: Self::RECORD,
-                version,
-            });
-        }
-        let mut r = Reader::new(rest, Self::RECORD, version, version >= 4);
+        let mut r = versioned_reader(buf, Self::RECORD, 4, 4)?;
+        let version = r.version();
         let offset = r.i64("offset")?;
         let leader_epoch = if version >= 3 {
             r.i32("leaderEpoch")?
