@@ -529,19 +529,34 @@ async fn follow_metadata(state: Arc<BrokerState>, mut shutdown: watch::Receiver<
     }
 }
 
-/// Applies `flush.messages` / `flush.ms` (off by default, as in Kafka).
-async fn flush_policy(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+/// Runs `task` every `interval`, the first time after `first_delay`, until
+/// shutdown. A slow run delays the next instead of bunching them up.
+async fn every(
+    first_delay: Duration,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut task: impl FnMut(i64),
+) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first_delay, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let now = now_ms();
+        task(now_ms());
+    }
+}
+
+/// Applies `flush.messages` / `flush.ms` (off by default, as in Kafka).
+async fn flush_policy(state: Arc<BrokerState>, shutdown: watch::Receiver<bool>) {
+    let tick = Duration::from_millis(100);
+    every(tick, tick, shutdown, |now| {
         for p in state.replicas.partitions_with_flush_policy() {
             p.maybe_flush(now);
         }
-    }
+    })
+    .await
 }
 
 /// Kafka's `log.initial.task.delay.ms` default: background log tasks start this long after start-up.
@@ -549,18 +564,10 @@ const INITIAL_TASK_DELAY: Duration = Duration::from_secs(30);
 
 /// Deletes segments past `retention.ms` / `retention.bytes` every
 /// `log.retention.check.interval.ms`, as Kafka's log manager does.
-async fn retention(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+async fn retention(state: Arc<BrokerState>, shutdown: watch::Receiver<bool>) {
     let interval = Duration::from_millis(state.config.log_retention_check_interval_ms.max(1));
     // Kafka's first check comes after log.initial.task.delay.ms (30 s), not at start-up.
-    let first = tokio::time::Instant::now() + interval.min(INITIAL_TASK_DELAY);
-    let mut tick = tokio::time::interval_at(first, interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        let now = now_ms();
+    every(interval.min(INITIAL_TASK_DELAY), interval, shutdown, |now| {
         for p in state.replicas.all_partitions() {
             match p.apply_retention(now) {
                 Ok(0) => {}
@@ -570,23 +577,17 @@ async fn retention(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>)
                 Err(e) => error!(topic = %p.topic, partition = p.index, "retention failed: {e}"),
             }
         }
-    }
+    })
+    .await
 }
 
 /// Forgets producer ids past `producer.id.expiration.ms` every
 /// `producer.id.expiration.check.interval.ms`, as Kafka's per-log
 /// `PeriodicProducerExpirationCheck` does.
-async fn producer_expiration(state: Arc<BrokerState>, mut shutdown: watch::Receiver<bool>) {
+async fn producer_expiration(state: Arc<BrokerState>, shutdown: watch::Receiver<bool>) {
     let interval =
         Duration::from_millis(state.config.producer_id_expiration_check_interval_ms.max(1));
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        let now = now_ms();
+    every(interval, interval, shutdown, |now| {
         let removed: usize = state
             .replicas
             .all_partitions()
@@ -600,7 +601,8 @@ async fn producer_expiration(state: Arc<BrokerState>, mut shutdown: watch::Recei
                 "forgot producer ids with no append for producer.id.expiration.ms"
             );
         }
-    }
+    })
+    .await
 }
 
 /// Kafka's log cleaner: every `log.cleaner.backoff.ms`, the compacted log
