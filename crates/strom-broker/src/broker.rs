@@ -422,6 +422,9 @@ impl Broker {
                     })
                     .collect(),
                 rack: config.broker_rack.clone(),
+                fenced: true,
+                in_controlled_shutdown: false,
+                epoch: -1,
             })
             .await
             .map_err(|e| BrokerError::Controller(e.to_string()))?;

@@ -31,6 +31,9 @@ fn registration(broker_id: i32) -> BrokerRegistration {
             security_protocol: "PLAINTEXT".into(),
         }],
         rack: None,
+        fenced: false,
+        in_controlled_shutdown: false,
+        epoch: -1,
     }
 }
 

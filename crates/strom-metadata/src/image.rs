@@ -46,17 +46,56 @@ pub struct BrokerRegistration {
     pub incarnation_id: u128,
     pub listeners: Vec<BrokerEndpoint>,
     pub rack: Option<String>,
+    /// A fenced broker is registered but not alive: it is not listed to
+    /// clients and leads nothing.
+    pub fenced: bool,
+    /// The broker is shutting down under the controller's direction.
+    pub in_controlled_shutdown: bool,
+    /// The offset of the entry that registered this run of the broker
+    /// (Kafka's broker epoch); -1 in a registration not yet written.
+    pub epoch: i64,
 }
 
 impl BrokerRegistration {
-    /// The record that registers this broker.
+    /// The record that registers this broker, fenced as it is now and with
+    /// its epoch (what a snapshot writes); a new registration writes
+    /// `fenced: true` and epoch -1 through [`BrokerRegistration::to_new_record`].
     pub fn to_record(&self) -> MetadataRecord {
         MetadataRecord::RegisterBroker {
             broker_id: self.broker_id,
             incarnation_id: self.incarnation_id,
             listeners: self.listeners.clone(),
             rack: self.rack.clone(),
+            fenced: self.fenced,
+            broker_epoch: self.epoch,
         }
+    }
+
+    /// The record of a new registration: fenced until the broker catches
+    /// up, its epoch the offset of the entry that holds it.
+    pub fn to_new_record(&self) -> MetadataRecord {
+        MetadataRecord::RegisterBroker {
+            broker_id: self.broker_id,
+            incarnation_id: self.incarnation_id,
+            listeners: self.listeners.clone(),
+            rack: self.rack.clone(),
+            fenced: true,
+            broker_epoch: -1,
+        }
+    }
+
+    /// Whether the broker serves clients: registered, not fenced and not
+    /// shutting down.
+    pub fn is_alive(&self) -> bool {
+        !self.fenced && !self.in_controlled_shutdown
+    }
+
+    /// Same broker process, same endpoints: a retried registration.
+    pub fn same_registration(&self, other: &BrokerRegistration) -> bool {
+        self.broker_id == other.broker_id
+            && self.incarnation_id == other.incarnation_id
+            && self.listeners == other.listeners
+            && self.rack == other.rack
     }
 }
 
@@ -121,9 +160,16 @@ impl MetadataImage {
         self.brokers.get(&broker_id)
     }
 
-    /// All registered brokers, in broker id order.
+    /// All registered brokers, fenced or not, in broker id order.
     pub fn brokers(&self) -> impl Iterator<Item = &BrokerRegistration> + '_ {
         self.brokers.values()
+    }
+
+    /// The brokers that are alive (registered, unfenced, not shutting
+    /// down), in broker id order: what clients are told about and where
+    /// new replicas go.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> + '_ {
+        self.brokers.values().filter(|b| b.is_alive())
     }
 
     /// The topic's config overrides (empty when it has none or does not exist).
@@ -174,7 +220,7 @@ impl MetadataImage {
         }
         let mut next = self.clone();
         for (index, record) in records.iter().enumerate() {
-            next.replay(index, record)?;
+            next.replay(index, record, offset)?;
         }
         next.offset = offset;
         Ok(next)
@@ -184,7 +230,17 @@ impl MetadataImage {
     /// content of a metadata snapshot.
     pub fn to_records(&self) -> Vec<MetadataRecord> {
         let mut records = Vec::new();
-        records.extend(self.brokers.values().map(BrokerRegistration::to_record));
+        for broker in self.brokers.values() {
+            records.push(broker.to_record());
+            if broker.in_controlled_shutdown {
+                records.push(MetadataRecord::BrokerRegistrationChange {
+                    broker_id: broker.broker_id,
+                    broker_epoch: broker.epoch,
+                    fenced: None,
+                    in_controlled_shutdown: Some(true),
+                });
+            }
+        }
         for (broker_id, configs) in self.broker_configs.iter() {
             records.extend(config_records(ConfigResource::Broker(*broker_id), configs));
         }
@@ -219,13 +275,20 @@ impl MetadataImage {
         records
     }
 
-    fn replay(&mut self, index: usize, record: &MetadataRecord) -> Result<(), MetadataError> {
+    fn replay(
+        &mut self,
+        index: usize,
+        record: &MetadataRecord,
+        offset: i64,
+    ) -> Result<(), MetadataError> {
         match record {
             MetadataRecord::RegisterBroker {
                 broker_id,
                 incarnation_id,
                 listeners,
                 rack,
+                fenced,
+                broker_epoch,
             } => {
                 if *broker_id < 0 {
                     return Err(MetadataError::InvalidBrokerId {
@@ -238,8 +301,50 @@ impl MetadataImage {
                     incarnation_id: *incarnation_id,
                     listeners: listeners.clone(),
                     rack: rack.clone(),
+                    fenced: *fenced,
+                    in_controlled_shutdown: false,
+                    epoch: if *broker_epoch < 0 {
+                        offset
+                    } else {
+                        *broker_epoch
+                    },
                 };
                 Arc::make_mut(&mut self.brokers).insert(*broker_id, registration);
+            }
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id,
+                broker_epoch,
+                fenced,
+                in_controlled_shutdown,
+            } => {
+                // A change decided for an earlier run of the broker is stale.
+                if self
+                    .brokers
+                    .get(broker_id)
+                    .is_some_and(|b| b.epoch == *broker_epoch)
+                {
+                    let brokers = Arc::make_mut(&mut self.brokers);
+                    if let Some(b) = brokers.get_mut(broker_id) {
+                        if let Some(fenced) = fenced {
+                            b.fenced = *fenced;
+                        }
+                        if let Some(shutdown) = in_controlled_shutdown {
+                            b.in_controlled_shutdown = *shutdown;
+                        }
+                    }
+                }
+            }
+            MetadataRecord::UnregisterBroker {
+                broker_id,
+                broker_epoch,
+            } => {
+                if self
+                    .brokers
+                    .get(broker_id)
+                    .is_some_and(|b| b.epoch == *broker_epoch || *broker_epoch < 0)
+                {
+                    Arc::make_mut(&mut self.brokers).remove(broker_id);
+                }
             }
             MetadataRecord::Topic { name, topic_id } => {
                 self.replay_topic(index, name, *topic_id)?

@@ -23,7 +23,30 @@ pub enum MetadataRecord {
         incarnation_id: u128,
         listeners: Vec<BrokerEndpoint>,
         rack: Option<String>,
+        /// A broker registers fenced and is unfenced once it has caught up
+        /// with the metadata log (Kafka's `fenced`). Logs written before
+        /// broker fencing existed registered brokers unfenced.
+        #[serde(default)]
+        fenced: bool,
+        /// The registration's epoch: -1 in the log, where the epoch is the
+        /// offset of the entry that holds the record (as Kafka's broker
+        /// epoch); a snapshot writes the epoch it had.
+        #[serde(default = "no_epoch")]
+        broker_epoch: i64,
     },
+    /// A registered broker is fenced or unfenced, or enters controlled
+    /// shutdown (Kafka's `BrokerRegistrationChangeRecord`). Ignored unless
+    /// `broker_epoch` is the current registration's, so a change decided for
+    /// an earlier run of the broker cannot touch a later one.
+    BrokerRegistrationChange {
+        broker_id: i32,
+        broker_epoch: i64,
+        fenced: Option<bool>,
+        in_controlled_shutdown: Option<bool>,
+    },
+    /// A broker is removed from the cluster (Kafka's
+    /// `UnregisterBrokerRecord`, written by UnregisterBroker).
+    UnregisterBroker { broker_id: i32, broker_epoch: i64 },
     /// A topic is created (Kafka's `TopicRecord`). Its partitions follow as
     /// `Partition` records.
     Topic { name: String, topic_id: TopicId },
@@ -66,6 +89,8 @@ impl MetadataRecord {
     pub fn kind(&self) -> &'static str {
         match self {
             MetadataRecord::RegisterBroker { .. } => "RegisterBrokerRecord",
+            MetadataRecord::BrokerRegistrationChange { .. } => "BrokerRegistrationChangeRecord",
+            MetadataRecord::UnregisterBroker { .. } => "UnregisterBrokerRecord",
             MetadataRecord::Topic { .. } => "TopicRecord",
             MetadataRecord::Partition { .. } => "PartitionRecord",
             MetadataRecord::Config { .. } => "ConfigRecord",
@@ -73,6 +98,10 @@ impl MetadataRecord {
             MetadataRecord::ProducerIds { .. } => "ProducerIdsRecord",
         }
     }
+}
+
+fn no_epoch() -> i64 {
+    -1
 }
 
 /// One listener of a broker, as in `RegisterBrokerRecord.endPoints`.

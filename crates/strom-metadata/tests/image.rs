@@ -22,6 +22,8 @@ fn broker(broker_id: i32) -> MetadataRecord {
             security_protocol: "PLAINTEXT".into(),
         }],
         rack: None,
+        fenced: false,
+        broker_epoch: -1,
     }
 }
 
@@ -245,13 +247,88 @@ fn a_broker_registering_again_replaces_its_registration() {
                 incarnation_id: 42,
                 listeners: vec![],
                 rack: Some("r1".into()),
+                fenced: true,
+                broker_epoch: -1,
             }],
             8,
         )
         .expect("re-registration applies");
     let b = image.broker(1).expect("broker 1");
     assert_eq!((b.incarnation_id, b.rack.as_deref()), (42, Some("r1")));
+    assert_eq!(
+        (b.fenced, b.epoch),
+        (true, 8),
+        "epoch is the entry's offset"
+    );
     assert_eq!(image.brokers().count(), 2);
+    assert_eq!(
+        image
+            .live_brokers()
+            .map(|b| b.broker_id)
+            .collect::<Vec<_>>(),
+        vec![2],
+        "a fenced broker is not alive"
+    );
+}
+
+#[test]
+fn registration_changes_apply_only_to_the_epoch_they_name() {
+    let image = built()
+        .apply(
+            &[MetadataRecord::RegisterBroker {
+                broker_id: 1,
+                incarnation_id: 42,
+                listeners: vec![],
+                rack: None,
+                fenced: true,
+                broker_epoch: -1,
+            }],
+            8,
+        )
+        .expect("registration applies");
+    let stale = MetadataRecord::BrokerRegistrationChange {
+        broker_id: 1,
+        broker_epoch: 7,
+        fenced: Some(false),
+        in_controlled_shutdown: None,
+    };
+    let image = image.apply(&[stale], 9).expect("a stale change applies");
+    assert!(
+        image.broker(1).expect("broker 1").fenced,
+        "stale epoch ignored"
+    );
+    let unfence = MetadataRecord::BrokerRegistrationChange {
+        broker_id: 1,
+        broker_epoch: 8,
+        fenced: Some(false),
+        in_controlled_shutdown: None,
+    };
+    let image = image.apply(&[unfence], 10).expect("unfence applies");
+    assert!(image.broker(1).expect("broker 1").is_alive());
+    let shutting = MetadataRecord::BrokerRegistrationChange {
+        broker_id: 1,
+        broker_epoch: 8,
+        fenced: None,
+        in_controlled_shutdown: Some(true),
+    };
+    let image = image.apply(&[shutting], 11).expect("shutdown applies");
+    let b = image.broker(1).expect("broker 1");
+    assert!(!b.fenced && b.in_controlled_shutdown && !b.is_alive());
+    // A snapshot keeps fencing, shutdown and the epoch.
+    let rebuilt = MetadataImage::empty()
+        .apply(&image.to_records(), 11)
+        .expect("snapshot records apply");
+    assert_eq!(rebuilt.broker(1), image.broker(1));
+    let gone = image
+        .apply(
+            &[MetadataRecord::UnregisterBroker {
+                broker_id: 1,
+                broker_epoch: 8,
+            }],
+            12,
+        )
+        .expect("unregister applies");
+    assert!(gone.broker(1).is_none());
 }
 
 #[test]

@@ -16,8 +16,11 @@ pub fn register_broker(
             registration.broker_id
         )));
     }
-    if image.broker(registration.broker_id) == Some(registration) {
+    if image
+        .broker(registration.broker_id)
+        .is_some_and(|b| b.same_registration(registration))
+    {
         return Ok(Vec::new());
     }
-    Ok(vec![registration.to_record()])
+    Ok(vec![registration.to_new_record()])
 }

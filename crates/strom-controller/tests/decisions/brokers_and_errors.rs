@@ -16,7 +16,7 @@ fn register_broker_is_idempotent() {
     };
     assert_eq!(
         register_broker(&image, &restarted),
-        Ok(vec![restarted.to_record()])
+        Ok(vec![restarted.to_new_record()])
     );
     assert_eq!(
         register_broker(&image, &registration(-1)).map_err(|e| e.code()),

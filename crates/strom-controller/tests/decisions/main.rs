@@ -22,6 +22,9 @@ pub(crate) fn registration(broker_id: i32) -> BrokerRegistration {
         incarnation_id: 1,
         listeners: vec![],
         rack: None,
+        fenced: false,
+        in_controlled_shutdown: false,
+        epoch: -1,
     }
 }
 
