@@ -1,20 +1,29 @@
 //! The controller's imperative shell: starts the quorum on the metadata
-//! directory and runs the one task through which every metadata change goes.
+//! directory, serves the quorum transport, and runs the one task through
+//! which every metadata change goes.
 //!
-//! One task, one request at a time: it reads the latest image, decides (a
-//! pure function), proposes the records and waits until they are committed
-//! and applied before it takes the next request. Validation and proposal are
-//! therefore atomic — of two concurrent creates of one topic, the second is
-//! decided against an image that already has the first.
+//! One task, one request at a time: on the active controller (the Raft
+//! leader) it reads the latest image, decides (a pure function), proposes
+//! the records and waits until they are committed and applied before it
+//! takes the next request. Validation and proposal are therefore atomic — of
+//! two concurrent creates of one topic, the second is decided against an
+//! image that already has the first. On any other node the task forwards
+//! each request to the active controller over the quorum transport, and
+//! answers once its own image has caught up with the reply, so a client that
+//! created a topic through any node sees it there.
+//!
+//! The active controller also keeps the brokers' sessions: a broker that
+//! sends no heartbeat within `broker.session.timeout.ms` is fenced. A newly
+//! elected controller starts every session afresh, as Kafka's does.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use openraft::error::{ClientWriteError, Fatal, RaftError};
+use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -23,16 +32,22 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::decisions::{
-    allocate_producer_ids, alter_configs, create_partitions, create_topics_with_rng, delete_topics,
-    register_broker, AlterConfigs, AlterConfigsOutcome, ControllerDefaults, CreatePartitions,
-    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
-    ProducerIdsBlock, MAX_RECORDS_PER_USER_OP,
+    allocate_producer_ids, alter_configs, broker_heartbeat, create_partitions,
+    create_topics_with_rng, delete_topics, fence_broker, register_broker, AlterConfigs,
+    AlterConfigsOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome, ControllerDefaults,
+    CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic,
+    DeleteTopicOutcome, ProducerIdsBlock, MAX_RECORDS_PER_USER_OP,
 };
 use crate::error::{ControllerError, StartError, StoreError};
 use crate::raft::log_store::LogStore;
-use crate::raft::network::NoPeers;
 use crate::raft::state_machine::StateMachineStore;
+use crate::raft::transport::{
+    self, PeerClient, PeerRequest, PeerResponse, PeerService, TcpNetwork,
+};
 use crate::raft::{MetadataBatch, TypeConfig};
+use crate::rpc::{
+    ControllerReply, ControllerRequest, ControllerResponse, QuorumDescription, ReplicaProgress,
+};
 
 /// Checks topic config overrides (the broker passes strom-config's topic
 /// config validation); `Err` is the message for `INVALID_CONFIG`.
@@ -52,17 +67,33 @@ pub struct ControllerConfig {
     pub defaults: ControllerDefaults,
     /// Topic config validation for CreateTopics.
     pub validate_topic_configs: TopicConfigValidator,
-    /// A snapshot is written after this many log entries, and the entries it
-    /// covers are purged. Default 1000.
+    /// A snapshot is written after this many log entries. Default 1000.
     pub max_entries_between_snapshots: u64,
     /// Size at which a new metadata log segment starts. Default 8 MiB.
     pub log_segment_bytes: u64,
-    /// How long `start` waits for the quorum to elect this node and replay
-    /// the log. Default 30 s.
-    pub startup_timeout: Duration,
+    /// How long `start` waits for the quorum to elect a leader and for this
+    /// node to replay the log; `None` waits as long as it takes (a cluster
+    /// whose other voters are still starting). Default 30 s.
+    pub startup_timeout: Option<Duration>,
     /// Seed for topic ids and replica placement; `None` seeds from the
     /// operating system. Tests set it for reproducible runs.
     pub rng_seed: Option<u64>,
+    /// The voters of a static quorum (`controller.quorum.voters`): node id
+    /// and `host:port` of its controller listener. Empty: a quorum of this
+    /// node alone, with no network.
+    pub voters: Vec<(i32, String)>,
+    /// Where this node accepts quorum connections (its controller
+    /// listener); required when `voters` is not empty.
+    pub listen_address: Option<String>,
+    /// A follower that hears nothing from the leader for between this and
+    /// twice this starts an election (`controller.quorum.election.timeout.ms`).
+    pub election_timeout: Duration,
+    /// How long a request may wait for the active controller to commit it,
+    /// forwarding included; then it fails with REQUEST_TIMED_OUT.
+    pub request_timeout: Duration,
+    /// A broker with no heartbeat for this long is fenced
+    /// (`broker.session.timeout.ms`).
+    pub broker_session_timeout: Duration,
 }
 
 impl ControllerConfig {
@@ -77,9 +108,18 @@ impl ControllerConfig {
             validate_topic_configs: Arc::new(|_| Ok(())),
             max_entries_between_snapshots: 1000,
             log_segment_bytes: 8 * 1024 * 1024,
-            startup_timeout: Duration::from_secs(30),
+            startup_timeout: Some(Duration::from_secs(30)),
             rng_seed: None,
+            voters: Vec::new(),
+            listen_address: None,
+            election_timeout: Duration::from_millis(1000),
+            request_timeout: Duration::from_secs(30),
+            broker_session_timeout: Duration::from_millis(9000),
         }
+    }
+
+    fn is_single_node(&self) -> bool {
+        self.voters.is_empty()
     }
 }
 
@@ -96,6 +136,11 @@ impl fmt::Debug for ControllerConfig {
             .field("log_segment_bytes", &self.log_segment_bytes)
             .field("startup_timeout", &self.startup_timeout)
             .field("rng_seed", &self.rng_seed)
+            .field("voters", &self.voters)
+            .field("listen_address", &self.listen_address)
+            .field("election_timeout", &self.election_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("broker_session_timeout", &self.broker_session_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -105,9 +150,10 @@ pub struct Controller;
 
 impl Controller {
     /// Opens (or creates) the metadata directory, recovers the log and the
-    /// newest snapshot, starts the quorum as its single voter (initializing
-    /// the membership on first start) and returns once this node leads and
-    /// its image holds every committed entry.
+    /// newest snapshot, starts this node's member of the quorum (and, with
+    /// voters, its transport), initializes the membership on first start,
+    /// and returns once a leader is elected and this node's image holds
+    /// every entry committed before it asked.
     pub async fn start(config: ControllerConfig) -> Result<ControllerHandle, StartError> {
         let node_id = u64::try_from(config.node_id).map_err(|_| {
             StartError::InvalidConfig(format!("node.id {} is negative", config.node_id))
@@ -132,18 +178,33 @@ impl Controller {
             }
         }
 
+        let single = config.is_single_node();
+        let mut voters = BTreeMap::new();
+        for (id, address) in &config.voters {
+            let id = u64::try_from(*id)
+                .map_err(|_| StartError::InvalidConfig(format!("voter id {id} is negative")))?;
+            voters.insert(id, BasicNode::new(address));
+        }
+        let (election_min, heartbeat) = if single {
+            // No one to hear from: elect at once.
+            (150, 50)
+        } else {
+            let min = config.election_timeout.as_millis().clamp(100, 60_000) as u64;
+            (min, (min / 10).max(20))
+        };
         let raft_config = openraft::Config {
             cluster_name: "strom-metadata".to_string(),
-            heartbeat_interval: 50,
-            election_timeout_min: 150,
-            election_timeout_max: 300,
+            heartbeat_interval: heartbeat,
+            election_timeout_min: election_min,
+            election_timeout_max: election_min * 2,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(
                 config.max_entries_between_snapshots.max(1),
             ),
             // A single voter has no follower to catch up from the log, so the
-            // entries a snapshot covers can all go.
-            max_in_snapshot_log_to_keep: 0,
-            purge_batch_size: 1,
+            // entries a snapshot covers can all go; with peers, a follower a
+            // little behind catches up from the log rather than a snapshot.
+            max_in_snapshot_log_to_keep: if single { 0 } else { 1000 },
+            purge_batch_size: if single { 1 } else { 64 },
             ..openraft::Config::default()
         }
         .validate()
@@ -151,15 +212,42 @@ impl Controller {
         let raft = Raft::new(
             node_id,
             Arc::new(raft_config),
-            NoPeers,
+            TcpNetwork,
             log_store,
             state_machine,
         )
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
-        let ready = Controller::become_ready(&raft, node_id, &config).await;
-        if let Err(error) = ready {
+        let (commands, receiver) = mpsc::channel(128);
+        let (stop_serving, serving) = watch::channel(false);
+        let mut server = None;
+        if !single {
+            let Some(address) = config.listen_address.clone() else {
+                let _ = raft.shutdown().await;
+                return Err(StartError::InvalidConfig(
+                    "a quorum of several voters needs this node's controller listener (controller.listener.names and listeners)".into(),
+                ));
+            };
+            let listener = match tokio::net::TcpListener::bind(&address).await {
+                Ok(listener) => listener,
+                Err(e) => {
+                    let _ = raft.shutdown().await;
+                    return Err(StartError::InvalidConfig(format!(
+                        "cannot listen for the controller quorum on {address}: {e}; is another process using the port?"
+                    )));
+                }
+            };
+            let service = Arc::new(LocalService {
+                raft: raft.clone(),
+                commands: commands.clone(),
+                request_timeout: config.request_timeout,
+            });
+            server = Some(tokio::spawn(transport::serve(listener, service, serving)));
+        }
+
+        if let Err(error) = Controller::initialize(&raft, node_id, &voters, &config).await {
+            let _ = stop_serving.send(true);
             if let Err(join) = raft.shutdown().await {
                 tracing::warn!("the metadata quorum did not stop cleanly: {join}");
             }
@@ -171,29 +259,52 @@ impl Controller {
             None => StdRng::from_entropy(),
         };
         let driver = Driver {
-            raft,
+            id: node_id,
+            raft: raft.clone(),
             images: images.clone(),
             defaults: config.defaults,
-            validate_topic_configs: config.validate_topic_configs,
+            validate_topic_configs: config.validate_topic_configs.clone(),
             rng,
+            commands: commands.downgrade(),
+            peers: Peers::default(),
+            request_timeout: config.request_timeout,
+            session_timeout: config.broker_session_timeout,
+            sessions: HashMap::new(),
+            active_term: None,
         };
-        let (commands, receiver) = mpsc::channel(128);
         let task = tokio::spawn(driver.run(receiver));
-        tracing::info!(
-            "metadata quorum started in {} as node {node_id}, at offset {}",
-            dir.display(),
-            images.borrow().offset()
-        );
-        Ok(ControllerHandle {
+        let handle = ControllerHandle {
+            id: node_id,
             commands,
-            images,
+            images: images.clone(),
+            raft,
+            stop_serving: Arc::new(stop_serving),
             task: Arc::new(Mutex::new(Some(task))),
-        })
+            server: Arc::new(Mutex::new(server)),
+        };
+        if let Err(error) = handle.become_ready(&config).await {
+            handle.clone().shutdown().await;
+            return Err(error);
+        }
+        tracing::info!(
+            "metadata quorum started in {} as node {node_id}, at offset {}{}",
+            dir.display(),
+            images.borrow().offset(),
+            if single {
+                " (single voter)".to_string()
+            } else {
+                format!(", voters {:?}", config.voters)
+            }
+        );
+        Ok(handle)
     }
 
-    async fn become_ready(
+    /// Writes the first membership on a fresh metadata directory, and checks
+    /// an existing one includes this node.
+    async fn initialize(
         raft: &Raft<TypeConfig>,
         node_id: u64,
+        voters: &BTreeMap<u64, BasicNode>,
         config: &ControllerConfig,
     ) -> Result<(), StartError> {
         let initialized = raft
@@ -201,39 +312,46 @@ impl Controller {
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
         if !initialized {
-            let members = BTreeMap::from([(node_id, BasicNode::default())]);
-            raft.initialize(members)
-                .await
-                .map_err(|e| StartError::Raft(e.to_string()))?;
+            let members = if voters.is_empty() {
+                BTreeMap::from([(node_id, BasicNode::default())])
+            } else {
+                voters.clone()
+            };
+            // Every voter of a new static quorum initializes with the same
+            // membership; one that already heard from an elected leader is
+            // initialized by it, which is just as good.
+            match raft.initialize(members).await {
+                Ok(()) => {}
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(StartError::Raft(e.to_string())),
+            }
         }
-        let voters: Vec<u64> = raft
-            .with_raft_state(|state| state.membership_state.effective().voter_ids().collect())
+        let (voter_ids, nodes): (Vec<u64>, Vec<(u64, BasicNode)>) = raft
+            .with_raft_state(|state| {
+                let membership = state.membership_state.effective().membership();
+                (
+                    membership.voter_ids().collect(),
+                    membership.nodes().map(|(id, n)| (*id, n.clone())).collect(),
+                )
+            })
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
-        if !voters.contains(&node_id) {
+        if !voter_ids.contains(&node_id) {
             return Err(StartError::InvalidConfig(format!(
-                "the metadata directory {} belongs to a quorum of nodes {voters:?}, not node.id {node_id}; use that node.id or another directory",
+                "the metadata directory {} belongs to a quorum of nodes {voter_ids:?}, not node.id {node_id}; use that node.id or another directory",
                 config.metadata_dir.display()
             )));
         }
-        let timeout_ms = config.startup_timeout.as_millis();
-        raft.wait(Some(config.startup_timeout))
-            .state(ServerState::Leader, "the single voter leads")
-            .await
-            .map_err(|e| StartError::Timeout {
-                timeout_ms,
-                reason: e.to_string(),
-            })?;
-        // An entry of the current term commits, and so applies, everything
-        // before it: after this the image holds every committed change.
-        let barrier = raft.client_write(MetadataBatch::default());
-        tokio::time::timeout(config.startup_timeout, barrier)
-            .await
-            .map_err(|_| StartError::Timeout {
-                timeout_ms,
-                reason: "replaying the metadata log".to_string(),
-            })?
-            .map_err(|e| StartError::Raft(e.to_string()))?;
+        if !voters.is_empty() {
+            let known: BTreeMap<u64, BasicNode> = nodes.into_iter().collect();
+            if &known != voters {
+                tracing::warn!(
+                    "controller.quorum.voters {:?} differs from the quorum recorded in the metadata log {:?}; the metadata log's membership is used (change voters with add-controller / remove-controller)",
+                    config.voters,
+                    known.iter().map(|(id, n)| (*id, n.addr.clone())).collect::<Vec<_>>()
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -241,14 +359,19 @@ impl Controller {
 /// The way into the controller: cheap to clone, usable from any task.
 #[derive(Clone)]
 pub struct ControllerHandle {
+    id: u64,
     commands: mpsc::Sender<Command>,
     images: watch::Receiver<Arc<MetadataImage>>,
+    raft: Raft<TypeConfig>,
+    stop_serving: Arc<watch::Sender<bool>>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    server: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl fmt::Debug for ControllerHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ControllerHandle")
+            .field("id", &self.id)
             .field("offset", &self.images.borrow().offset())
             .finish_non_exhaustive()
     }
@@ -266,6 +389,43 @@ const _: fn() = || {
 };
 
 impl ControllerHandle {
+    /// Waits until a leader is elected and this node's image holds every
+    /// entry committed before (a barrier through the active controller).
+    async fn become_ready(&self, config: &ControllerConfig) -> Result<(), StartError> {
+        let started = Instant::now();
+        let mut last_report = Instant::now();
+        loop {
+            let attempt = Duration::from_secs(5).min(config.request_timeout);
+            match self.ask_within(ControllerRequest::Barrier, attempt).await {
+                Ok(ControllerReply::Barrier(Ok(()))) => return Ok(()),
+                Ok(ControllerReply::Barrier(Err(e)) | ControllerReply::Failed(e)) => {
+                    if let Some(limit) = config.startup_timeout {
+                        if started.elapsed() >= limit {
+                            return Err(StartError::Timeout {
+                                timeout_ms: limit.as_millis(),
+                                reason: e.to_string(),
+                            });
+                        }
+                    }
+                    if last_report.elapsed() >= Duration::from_secs(5) {
+                        tracing::info!(
+                            "waiting for the controller quorum ({} s so far): {e}",
+                            started.elapsed().as_secs()
+                        );
+                        last_report = Instant::now();
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(other) => {
+                    return Err(StartError::Raft(format!(
+                        "unexpected answer to a barrier: {other:?}"
+                    )))
+                }
+                Err(e) => return Err(StartError::Raft(e.to_string())),
+            }
+        }
+    }
+
     /// Creates topics (CreateTopics). Returns once the new topics are
     /// committed and in [`ControllerHandle::image`]; with `validate_only`
     /// nothing is written and the outcomes say what would happen.
@@ -275,18 +435,22 @@ impl ControllerHandle {
         validate_only: bool,
     ) -> Vec<CreateTopicOutcome> {
         let names = first_of_each(topics.iter().map(|t| t.name.clone()));
-        self.ask(|reply| Command::CreateTopics {
-            topics,
-            validate_only,
-            reply,
-        })
-        .await
-        .unwrap_or_else(|| {
-            names
-                .iter()
-                .map(|name| CreateTopicOutcome::failed(name, not_running()))
-                .collect()
-        })
+        match self
+            .ask(ControllerRequest::CreateTopics {
+                topics,
+                validate_only,
+            })
+            .await
+        {
+            Ok(ControllerReply::CreateTopics(outcomes)) => outcomes,
+            other => {
+                let error = failure(other);
+                names
+                    .iter()
+                    .map(|name| CreateTopicOutcome::failed(name, error.clone()))
+                    .collect()
+            }
+        }
     }
 
     /// Deletes topics (DeleteTopics), named as [`DeleteTopic`]s or
@@ -298,18 +462,20 @@ impl ControllerHandle {
     ) -> Vec<DeleteTopicOutcome> {
         let topics: Vec<DeleteTopic> = topics.into_iter().map(Into::into).collect();
         let requested = topics.clone();
-        self.ask(|reply| Command::DeleteTopics { topics, reply })
-            .await
-            .unwrap_or_else(|| {
+        match self.ask(ControllerRequest::DeleteTopics { topics }).await {
+            Ok(ControllerReply::DeleteTopics(outcomes)) => outcomes,
+            other => {
+                let error = failure(other);
                 requested
                     .into_iter()
                     .map(|t| DeleteTopicOutcome {
                         name: t.name,
                         topic_id: t.topic_id,
-                        error: Some(not_running()),
+                        error: Some(error.clone()),
                     })
                     .collect()
-            })
+            }
+        }
     }
 
     /// Adds partitions to topics (CreatePartitions).
@@ -319,21 +485,25 @@ impl ControllerHandle {
         validate_only: bool,
     ) -> Vec<CreatePartitionsOutcome> {
         let names = first_of_each(topics.iter().map(|t| t.name.clone()));
-        self.ask(|reply| Command::CreatePartitions {
-            topics,
-            validate_only,
-            reply,
-        })
-        .await
-        .unwrap_or_else(|| {
-            names
-                .into_iter()
-                .map(|name| CreatePartitionsOutcome {
-                    name,
-                    error: Some(not_running()),
-                })
-                .collect()
-        })
+        match self
+            .ask(ControllerRequest::CreatePartitions {
+                topics,
+                validate_only,
+            })
+            .await
+        {
+            Ok(ControllerReply::CreatePartitions(outcomes)) => outcomes,
+            other => {
+                let error = failure(other);
+                names
+                    .into_iter()
+                    .map(|name| CreatePartitionsOutcome {
+                        name,
+                        error: Some(error.clone()),
+                    })
+                    .collect()
+            }
+        }
     }
 
     /// Sets or deletes config overrides of topics and brokers. Returns once
@@ -344,35 +514,56 @@ impl ControllerHandle {
         validate_only: bool,
     ) -> Vec<AlterConfigsOutcome> {
         let requested = first_of_each(resources.iter().map(|r| r.resource.clone()));
-        self.ask(|reply| Command::AlterConfigs {
-            resources,
-            validate_only,
-            reply,
-        })
-        .await
-        .unwrap_or_else(|| {
-            requested
-                .into_iter()
-                .map(|resource| AlterConfigsOutcome {
-                    resource,
-                    error: Some(not_running()),
-                })
-                .collect()
-        })
+        match self
+            .ask(ControllerRequest::AlterConfigs {
+                resources,
+                validate_only,
+            })
+            .await
+        {
+            Ok(ControllerReply::AlterConfigs(outcomes)) => outcomes,
+            other => {
+                let error = failure(other);
+                requested
+                    .into_iter()
+                    .map(|resource| AlterConfigsOutcome {
+                        resource,
+                        error: Some(error.clone()),
+                    })
+                    .collect()
+            }
+        }
     }
 
-    /// Registers a broker (or re-registers it after a restart). Returns once
-    /// the registration is in the image.
+    /// Registers a broker (or re-registers it after a restart); it starts
+    /// fenced. Returns the registration's broker epoch once it is in the
+    /// image.
     pub async fn register_broker(
         &self,
         registration: BrokerRegistration,
-    ) -> Result<(), ControllerError> {
-        self.ask(|reply| Command::RegisterBroker {
-            registration,
-            reply,
-        })
-        .await
-        .unwrap_or_else(|| Err(not_running()))
+    ) -> Result<i64, ControllerError> {
+        match self
+            .ask(ControllerRequest::RegisterBroker { registration })
+            .await
+        {
+            Ok(ControllerReply::RegisterBroker(result)) => result,
+            other => Err(failure(other)),
+        }
+    }
+
+    /// One broker heartbeat (Kafka's BrokerHeartbeat): keeps the broker's
+    /// session, unfences it once caught up, and runs controlled shutdown.
+    pub async fn broker_heartbeat(
+        &self,
+        heartbeat: BrokerHeartbeat,
+    ) -> Result<BrokerHeartbeatOutcome, ControllerError> {
+        match self
+            .ask(ControllerRequest::BrokerHeartbeat(heartbeat))
+            .await
+        {
+            Ok(ControllerReply::BrokerHeartbeat(result)) => result,
+            other => Err(failure(other)),
+        }
     }
 
     /// Hands `broker_id` a block of `count` producer ids (Kafka's
@@ -384,13 +575,32 @@ impl ControllerHandle {
         broker_id: i32,
         count: u32,
     ) -> Result<ProducerIdsBlock, ControllerError> {
-        self.ask(|reply| Command::AllocateProducerIds {
-            broker_id,
-            count,
-            reply,
-        })
-        .await
-        .unwrap_or_else(|| Err(not_running()))
+        match self
+            .ask(ControllerRequest::AllocateProducerIds { broker_id, count })
+            .await
+        {
+            Ok(ControllerReply::AllocateProducerIds(result)) => result,
+            other => Err(failure(other)),
+        }
+    }
+
+    /// The quorum as the active controller sees it (DescribeQuorum).
+    pub async fn describe_quorum(&self) -> Result<QuorumDescription, ControllerError> {
+        match self.ask(ControllerRequest::DescribeQuorum).await {
+            Ok(ControllerReply::DescribeQuorum(result)) => result,
+            other => Err(failure(other)),
+        }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> i32 {
+        self.id as i32
+    }
+
+    /// The id of the active controller as this node knows it, if any.
+    pub fn active_controller(&self) -> Option<i32> {
+        let leader = self.raft.metrics().borrow().current_leader?;
+        i32::try_from(leader).ok()
     }
 
     /// The latest applied image.
@@ -403,8 +613,8 @@ impl ControllerHandle {
         self.images.clone()
     }
 
-    /// Stops the controller task and the quorum, for every clone of this
-    /// handle; requests made afterwards get `NOT_CONTROLLER`.
+    /// Stops the controller task, the transport and the quorum, for every
+    /// clone of this handle; requests made afterwards get `NOT_CONTROLLER`.
     pub async fn shutdown(self) {
         let (done, finished) = oneshot::channel();
         if self.commands.send(Command::Shutdown { done }).await.is_ok() {
@@ -420,15 +630,55 @@ impl ControllerHandle {
                 tracing::warn!("the controller task ended abnormally: {error}");
             }
         }
+        let _ = self.stop_serving.send(true);
+        let server = self
+            .server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(server) = server {
+            let _ = server.await;
+        }
     }
 
-    /// Sends the command `make` builds around a reply channel and waits for
-    /// the answer; `None` when the controller task has stopped (the caller
-    /// answers NOT_CONTROLLER).
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+    async fn ask(&self, request: ControllerRequest) -> Result<ControllerReply, ControllerError> {
+        self.ask_within(request, Duration::ZERO).await
+    }
+
+    /// Sends `request` to the driver and waits for the answer; a zero
+    /// `within` means the configured request timeout. Errors when the
+    /// controller task has stopped (the caller answers NOT_CONTROLLER).
+    async fn ask_within(
+        &self,
+        request: ControllerRequest,
+        within: Duration,
+    ) -> Result<ControllerReply, ControllerError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(make(reply)).await.ok()?;
-        answer.await.ok()
+        let deadline = (!within.is_zero()).then(|| Instant::now() + within);
+        self.commands
+            .send(Command::Request {
+                request,
+                reply,
+                forwarded: false,
+                deadline,
+            })
+            .await
+            .map_err(|_| not_running())?;
+        let response = answer.await.map_err(|_| not_running())?;
+        Ok(response.reply)
+    }
+}
+
+/// The error to give every item of a request that got no proper answer.
+fn failure(reply: Result<ControllerReply, ControllerError>) -> ControllerError {
+    match reply {
+        Ok(ControllerReply::Failed(error)) | Err(error) => error,
+        Ok(ControllerReply::NotController { .. }) => {
+            ControllerError::NotController("This node is not the active controller.".into())
+        }
+        Ok(other) => ControllerError::UnknownServerError(format!(
+            "The controller answered with an unexpected reply: {other:?}"
+        )),
     }
 }
 
@@ -442,58 +692,145 @@ fn first_of_each<K: Clone + Eq + Hash>(keys: impl IntoIterator<Item = K>) -> Vec
 }
 
 enum Command {
-    CreateTopics {
-        topics: Vec<CreateTopic>,
-        validate_only: bool,
-        reply: oneshot::Sender<Vec<CreateTopicOutcome>>,
-    },
-    DeleteTopics {
-        topics: Vec<DeleteTopic>,
-        reply: oneshot::Sender<Vec<DeleteTopicOutcome>>,
-    },
-    CreatePartitions {
-        topics: Vec<CreatePartitions>,
-        validate_only: bool,
-        reply: oneshot::Sender<Vec<CreatePartitionsOutcome>>,
-    },
-    AlterConfigs {
-        resources: Vec<AlterConfigs>,
-        validate_only: bool,
-        reply: oneshot::Sender<Vec<AlterConfigsOutcome>>,
-    },
-    RegisterBroker {
-        registration: BrokerRegistration,
-        reply: oneshot::Sender<Result<(), ControllerError>>,
-    },
-    AllocateProducerIds {
-        broker_id: i32,
-        count: u32,
-        reply: oneshot::Sender<Result<ProducerIdsBlock, ControllerError>>,
+    Request {
+        request: ControllerRequest,
+        reply: oneshot::Sender<ControllerResponse>,
+        /// Came from another node: answered here or refused, never
+        /// forwarded again.
+        forwarded: bool,
+        /// `None`: the configured request timeout from now.
+        deadline: Option<Instant>,
     },
     Shutdown {
         done: oneshot::Sender<()>,
     },
 }
 
+/// The transport's view of this node: Raft RPCs go to openraft, controller
+/// requests to the driver.
+struct LocalService {
+    raft: Raft<TypeConfig>,
+    commands: mpsc::Sender<Command>,
+    request_timeout: Duration,
+}
+
+impl PeerService for LocalService {
+    fn raft(&self) -> &Raft<TypeConfig> {
+        &self.raft
+    }
+
+    async fn controller(&self, request: ControllerRequest) -> ControllerResponse {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Request {
+            request,
+            reply,
+            forwarded: true,
+            deadline: Some(Instant::now() + self.request_timeout),
+        };
+        let stopped = ControllerResponse {
+            reply: ControllerReply::NotController { leader: None },
+            offset: -1,
+        };
+        if self.commands.send(command).await.is_err() {
+            return stopped;
+        }
+        answer.await.unwrap_or(stopped)
+    }
+}
+
+/// Connections to the other voters, for forwarding; one per peer, shared by
+/// the requests forwarded to it (one at a time).
+#[derive(Clone, Default)]
+struct Peers {
+    clients: Arc<Mutex<HashMap<(u64, String), SharedClient>>>,
+}
+
+type SharedClient = Arc<tokio::sync::Mutex<PeerClient>>;
+
+impl Peers {
+    fn client(&self, id: u64, address: &str) -> SharedClient {
+        self.clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((id, address.to_string()))
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(PeerClient::new(address))))
+            .clone()
+    }
+}
+
+/// How often the active controller looks for expired broker sessions.
+const SESSION_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
 /// The task that owns the quorum and decides.
 struct Driver {
+    id: u64,
     raft: Raft<TypeConfig>,
     images: watch::Receiver<Arc<MetadataImage>>,
     defaults: ControllerDefaults,
     validate_topic_configs: TopicConfigValidator,
     rng: StdRng,
+    /// For handing a forwarded request back when this node became the leader.
+    commands: mpsc::WeakSender<Command>,
+    peers: Peers,
+    request_timeout: Duration,
+    session_timeout: Duration,
+    /// Last heartbeat per broker, kept by the active controller only.
+    sessions: HashMap<i32, Instant>,
+    /// The term this node has been active in, if it is.
+    active_term: Option<u64>,
 }
 
 impl Driver {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut done = None;
-        while let Some(command) = commands.recv().await {
+        let mut tick = tokio::time::interval(SESSION_CHECK_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let command = tokio::select! {
+                command = commands.recv() => command,
+                _ = tick.tick() => {
+                    self.check_sessions().await;
+                    continue;
+                }
+            };
             match command {
-                Command::Shutdown { done: reply } => {
+                None => break,
+                Some(Command::Shutdown { done: reply }) => {
                     done = Some(reply);
                     break;
                 }
-                command => self.handle(command).await,
+                Some(Command::Request {
+                    request,
+                    reply,
+                    forwarded,
+                    deadline,
+                }) => {
+                    let deadline =
+                        deadline.unwrap_or_else(|| Instant::now() + self.request_timeout);
+                    if self.is_active() {
+                        let answer = self.decide(request, deadline).await;
+                        let offset = self.image().offset();
+                        let _ = reply.send(ControllerResponse {
+                            reply: answer,
+                            offset,
+                        });
+                    } else if forwarded {
+                        let leader = self.raft.metrics().borrow().current_leader;
+                        let _ = reply.send(ControllerResponse {
+                            reply: ControllerReply::NotController { leader },
+                            offset: -1,
+                        });
+                    } else {
+                        let forwarder = Forwarder {
+                            id: self.id,
+                            raft: self.raft.clone(),
+                            images: self.images.clone(),
+                            commands: self.commands.clone(),
+                            peers: self.peers.clone(),
+                        };
+                        tokio::spawn(forwarder.forward(request, reply, deadline));
+                    }
+                }
             }
         }
         // Requests still queued are dropped, and their callers get
@@ -507,75 +844,184 @@ impl Driver {
         }
     }
 
-    async fn handle(&mut self, command: Command) {
-        match command {
-            Command::CreateTopics {
+    /// Whether this node is the active controller (the Raft leader).
+    fn is_active(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.state == ServerState::Leader && metrics.current_leader == Some(self.id)
+    }
+
+    async fn decide(&mut self, request: ControllerRequest, deadline: Instant) -> ControllerReply {
+        match request {
+            ControllerRequest::CreateTopics {
                 topics,
                 validate_only,
-                reply,
-            } => {
-                let outcomes = self.create_topics(&topics, validate_only).await;
-                let _ = reply.send(outcomes);
-            }
-            Command::DeleteTopics { topics, reply } => {
+            } => ControllerReply::CreateTopics(
+                self.create_topics(&topics, validate_only, deadline).await,
+            ),
+            ControllerRequest::DeleteTopics { topics } => {
                 let decided = delete_topics(&self.image(), &topics);
-                let outcomes = self
-                    .commit(decided, false, |outcome, error| outcome.error = Some(error))
-                    .await;
-                let _ = reply.send(outcomes);
-            }
-            Command::CreatePartitions {
-                topics,
-                validate_only,
-                reply,
-            } => {
-                let decided = create_partitions(&self.image(), &topics, &mut self.rng);
-                let outcomes = self
-                    .commit(decided, validate_only, |outcome, error| {
+                ControllerReply::DeleteTopics(
+                    self.commit(decided, false, deadline, |outcome, error| {
                         outcome.error = Some(error)
                     })
-                    .await;
-                let _ = reply.send(outcomes);
+                    .await,
+                )
             }
-            Command::AlterConfigs {
+            ControllerRequest::CreatePartitions {
+                topics,
+                validate_only,
+            } => {
+                let decided = create_partitions(&self.image(), &topics, &mut self.rng);
+                ControllerReply::CreatePartitions(
+                    self.commit(decided, validate_only, deadline, |outcome, error| {
+                        outcome.error = Some(error)
+                    })
+                    .await,
+                )
+            }
+            ControllerRequest::AlterConfigs {
                 resources,
                 validate_only,
-                reply,
             } => {
                 let decided =
                     alter_configs(&self.image(), &resources, &*self.validate_topic_configs);
-                let outcomes = self
-                    .commit(decided, validate_only, |outcome, error| {
+                ControllerReply::AlterConfigs(
+                    self.commit(decided, validate_only, deadline, |outcome, error| {
                         outcome.error = Some(error)
                     })
-                    .await;
-                let _ = reply.send(outcomes);
+                    .await,
+                )
             }
-            Command::RegisterBroker {
-                registration,
-                reply,
-            } => {
+            ControllerRequest::RegisterBroker { registration } => {
                 let image = self.image();
+                let broker_id = registration.broker_id;
                 let result = match register_broker(&image, &registration) {
                     Ok(records) if records.is_empty() => Ok(()),
-                    Ok(records) => self.propose(records).await,
+                    Ok(records) => self.propose(records, deadline).await,
                     Err(error) => Err(error),
                 };
-                let _ = reply.send(result);
+                ControllerReply::RegisterBroker(result.and_then(|()| {
+                    self.sessions.insert(broker_id, Instant::now());
+                    self.image()
+                        .broker(broker_id)
+                        .map(|b| b.epoch)
+                        .ok_or_else(|| {
+                            ControllerError::UnknownServerError(format!(
+                                "Broker {broker_id} is not in the metadata after its registration."
+                            ))
+                        })
+                }))
             }
-            Command::AllocateProducerIds {
-                broker_id,
-                count,
-                reply,
-            } => {
+            ControllerRequest::AllocateProducerIds { broker_id, count } => {
                 let image = self.image();
                 let result = match allocate_producer_ids(&image, broker_id, count) {
-                    Ok((block, records)) => self.propose(records).await.map(|()| block),
+                    Ok((block, records)) => self.propose(records, deadline).await.map(|()| block),
                     Err(error) => Err(error),
                 };
-                let _ = reply.send(result);
+                ControllerReply::AllocateProducerIds(result)
             }
-            Command::Shutdown { .. } => {}
+            ControllerRequest::BrokerHeartbeat(heartbeat) => {
+                let image = self.image();
+                let result = match broker_heartbeat(&image, &heartbeat) {
+                    Ok((outcome, records)) => {
+                        self.sessions.insert(heartbeat.broker_id, Instant::now());
+                        if records.is_empty() {
+                            Ok(outcome)
+                        } else {
+                            self.propose(records, deadline).await.map(|()| outcome)
+                        }
+                    }
+                    Err(error) => Err(error),
+                };
+                ControllerReply::BrokerHeartbeat(result)
+            }
+            ControllerRequest::Barrier => {
+                ControllerReply::Barrier(self.propose(Vec::new(), deadline).await)
+            }
+            ControllerRequest::DescribeQuorum => {
+                ControllerReply::DescribeQuorum(Ok(self.describe_quorum()))
+            }
+        }
+    }
+
+    /// Fences every live broker whose session expired. A controller that
+    /// has just become active gives every broker a full session first.
+    async fn check_sessions(&mut self) {
+        if !self.is_active() {
+            self.active_term = None;
+            self.sessions.clear();
+            return;
+        }
+        let term = self.raft.metrics().borrow().current_term;
+        let now = Instant::now();
+        let image = self.image();
+        if self.active_term != Some(term) {
+            self.active_term = Some(term);
+            self.sessions = image.brokers().map(|b| (b.broker_id, now)).collect();
+        }
+        let mut records = Vec::new();
+        let mut fenced = Vec::new();
+        for broker in image.brokers().filter(|b| !b.fenced) {
+            let last = *self.sessions.entry(broker.broker_id).or_insert(now);
+            if now.duration_since(last) > self.session_timeout {
+                let fence = fence_broker(&image, broker.broker_id);
+                if !fence.is_empty() {
+                    fenced.push(broker.broker_id);
+                    records.extend(fence);
+                }
+            }
+        }
+        if records.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            brokers = ?fenced,
+            session_timeout_ms = self.session_timeout.as_millis() as u64,
+            "fencing brokers that sent no heartbeat within broker.session.timeout.ms"
+        );
+        let deadline = now + self.request_timeout;
+        if let Err(e) = self.propose(records, deadline).await {
+            tracing::warn!(brokers = ?fenced, "could not fence brokers: {e}");
+        }
+    }
+
+    fn describe_quorum(&self) -> QuorumDescription {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let next = |index: Option<u64>| index.map_or(0, |i| i as i64 + 1);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let leader_end = next(metrics.last_log_index);
+        let progress = |id: u64| {
+            let log_end_offset = if id == self.id {
+                leader_end
+            } else {
+                metrics
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(&id))
+                    .map_or(-1, |matched| next(matched.map(|l| l.index)))
+            };
+            let caught_up = log_end_offset >= leader_end;
+            ReplicaProgress {
+                replica_id: id as i32,
+                log_end_offset,
+                last_fetch_timestamp: if id == self.id { now_ms } else { -1 },
+                last_caught_up_timestamp: if caught_up { now_ms } else { -1 },
+            }
+        };
+        QuorumDescription {
+            leader_id: metrics.current_leader.map_or(-1, |l| l as i32),
+            leader_epoch: i32::try_from(metrics.current_term).unwrap_or(i32::MAX),
+            high_watermark: next(metrics.last_applied.map(|l| l.index)),
+            voters: membership.voter_ids().map(progress).collect(),
+            observers: membership.learner_ids().map(progress).collect(),
+            endpoints: membership
+                .nodes()
+                .map(|(id, node)| (*id as i32, node.addr.clone()))
+                .collect(),
         }
     }
 
@@ -583,6 +1029,7 @@ impl Driver {
         &mut self,
         topics: &[CreateTopic],
         validate_only: bool,
+        deadline: Instant,
     ) -> Vec<CreateTopicOutcome> {
         let image = self.image();
         let mut decided = create_topics_with_rng(
@@ -597,7 +1044,7 @@ impl Driver {
                 outcome.topic_id = None;
             }
         }
-        self.commit(decided, validate_only, |outcome, error| {
+        self.commit(decided, validate_only, deadline, |outcome, error| {
             *outcome = CreateTopicOutcome::failed(&outcome.name, error);
         })
         .await
@@ -614,6 +1061,7 @@ impl Driver {
         &mut self,
         decided: Vec<(O, Vec<MetadataRecord>)>,
         validate_only: bool,
+        deadline: Instant,
         fail: impl Fn(&mut O, ControllerError),
     ) -> Vec<O> {
         if validate_only {
@@ -626,7 +1074,7 @@ impl Driver {
         let result = if records.is_empty() {
             Ok(())
         } else {
-            self.propose(records).await
+            self.propose(records, deadline).await
         };
         decided
             .into_iter()
@@ -639,11 +1087,25 @@ impl Driver {
             .collect()
     }
 
-    /// Writes one entry through the quorum and waits until it is applied.
-    async fn propose(&mut self, records: Vec<MetadataRecord>) -> Result<(), ControllerError> {
+    /// Writes one entry through the quorum and waits until it is applied,
+    /// or until `deadline` (REQUEST_TIMED_OUT: a majority is unreachable;
+    /// the entry may still commit later).
+    async fn propose(
+        &mut self,
+        records: Vec<MetadataRecord>,
+        deadline: Instant,
+    ) -> Result<(), ControllerError> {
         let batch = MetadataBatch { records };
         check_entry_limits(&batch)?;
-        match self.raft.client_write(batch).await {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let written = tokio::time::timeout(wait, self.raft.client_write(batch)).await;
+        let Ok(written) = written else {
+            return Err(ControllerError::RequestTimedOut(format!(
+                "The metadata change was not committed within {} ms: a majority of the controller quorum is not reachable from the active controller.",
+                wait.as_millis()
+            )));
+        };
+        match written {
             Ok(response) => match response.data.error {
                 None => Ok(()),
                 Some(reason) => Err(ControllerError::UnknownServerError(format!(
@@ -664,6 +1126,116 @@ impl Driver {
                 )))
             }
         }
+    }
+}
+
+/// Carries one request from a node that is not the active controller to the
+/// one that is, retrying through leader changes until the deadline.
+struct Forwarder {
+    id: u64,
+    raft: Raft<TypeConfig>,
+    images: watch::Receiver<Arc<MetadataImage>>,
+    commands: mpsc::WeakSender<Command>,
+    peers: Peers,
+}
+
+/// Pause between attempts while no leader is known or it is unreachable.
+const FORWARD_RETRY: Duration = Duration::from_millis(50);
+
+impl Forwarder {
+    async fn forward(
+        self,
+        request: ControllerRequest,
+        reply: oneshot::Sender<ControllerResponse>,
+        deadline: Instant,
+    ) {
+        let mut last_error = "no active controller is known yet".to_string();
+        let kind = request.kind();
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                let _ = reply.send(ControllerResponse {
+                    reply: ControllerReply::Failed(ControllerError::RequestTimedOut(format!(
+                        "No active controller answered {kind} in time: {last_error}. A majority of the controller quorum may be down or unreachable."
+                    ))),
+                    offset: -1,
+                });
+                return;
+            }
+            let (leader, address) = {
+                let metrics = self.raft.metrics();
+                let metrics = metrics.borrow();
+                let leader = metrics.current_leader;
+                let address = leader.and_then(|l| {
+                    metrics
+                        .membership_config
+                        .membership()
+                        .get_node(&l)
+                        .map(|n| n.addr.clone())
+                });
+                (leader, address)
+            };
+            match (leader, address) {
+                (Some(leader), _) if leader == self.id => {
+                    // This node was elected meanwhile: decide here.
+                    if let Some(commands) = self.commands.upgrade() {
+                        let command = Command::Request {
+                            request,
+                            reply,
+                            forwarded: false,
+                            deadline: Some(deadline),
+                        };
+                        tokio::time::sleep(FORWARD_RETRY).await;
+                        let _ = commands.send(command).await;
+                    }
+                    return;
+                }
+                (Some(leader), Some(address)) if !address.is_empty() => {
+                    let client = self.peers.client(leader, &address);
+                    let response = client
+                        .lock()
+                        .await
+                        .call(&PeerRequest::Controller(request.clone()), remaining)
+                        .await;
+                    match response {
+                        Ok(PeerResponse::Controller(ControllerResponse {
+                            reply: ControllerReply::NotController { .. },
+                            ..
+                        })) => {
+                            last_error =
+                                format!("node {leader} is no longer the active controller");
+                        }
+                        Ok(PeerResponse::Controller(response)) => {
+                            self.catch_up(response.offset, deadline).await;
+                            let _ = reply.send(response);
+                            return;
+                        }
+                        Ok(_) => {
+                            last_error =
+                                format!("node {leader} answered with the wrong kind of response")
+                        }
+                        Err(e) => last_error = e.to_string(),
+                    }
+                }
+                (Some(leader), _) => {
+                    last_error =
+                        format!("the address of the active controller {leader} is not known");
+                }
+                (None, _) => {}
+            }
+            tokio::time::sleep(
+                FORWARD_RETRY.min(deadline.saturating_duration_since(Instant::now())),
+            )
+            .await;
+        }
+    }
+
+    /// Waits until this node's image has applied `offset`, at most until
+    /// `deadline`.
+    async fn catch_up(&self, offset: i64, deadline: Instant) {
+        let mut images = self.images.clone();
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let _ = tokio::time::timeout(wait, images.wait_for(|image| image.offset() >= offset)).await;
     }
 }
 

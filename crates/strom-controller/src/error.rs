@@ -15,7 +15,7 @@ use thiserror::Error;
 
 /// A controller decision that did not succeed, as Kafka reports it. Each
 /// variant carries the message sent to the client in `error_message`.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Error, serde::Serialize, serde::Deserialize)]
 pub enum ControllerError {
     /// `UNKNOWN_SERVER_ERROR` (-1): the controller failed in a way the client
     /// cannot fix (a storage failure, for instance).
@@ -58,6 +58,11 @@ pub enum ControllerError {
     /// `BROKER_ID_NOT_REGISTERED` (102).
     #[error("{0}")]
     BrokerIdNotRegistered(String),
+    /// `REQUEST_TIMED_OUT` (7): no active controller committed the change in
+    /// time (a majority of the quorum is unreachable, say). The change may
+    /// still be committed later.
+    #[error("{0}")]
+    RequestTimedOut(String),
     /// `KAFKA_STORAGE_ERROR` (56): the broker could not create or open a
     /// partition's log.
     #[error("{0}")]
@@ -82,6 +87,7 @@ impl ControllerError {
             ControllerError::UnknownTopicId(_) => 100,
             ControllerError::BrokerIdNotRegistered(_) => 102,
             ControllerError::KafkaStorageError(_) => 56,
+            ControllerError::RequestTimedOut(_) => 7,
         }
     }
 
@@ -102,6 +108,7 @@ impl ControllerError {
             ControllerError::UnknownTopicId(_) => "UNKNOWN_TOPIC_ID",
             ControllerError::BrokerIdNotRegistered(_) => "BROKER_ID_NOT_REGISTERED",
             ControllerError::KafkaStorageError(_) => "KAFKA_STORAGE_ERROR",
+            ControllerError::RequestTimedOut(_) => "REQUEST_TIMED_OUT",
         }
     }
 
@@ -121,7 +128,8 @@ impl ControllerError {
             | ControllerError::PolicyViolation(m)
             | ControllerError::UnknownTopicId(m)
             | ControllerError::BrokerIdNotRegistered(m)
-            | ControllerError::KafkaStorageError(m) => m,
+            | ControllerError::KafkaStorageError(m)
+            | ControllerError::RequestTimedOut(m) => m,
         }
     }
 }

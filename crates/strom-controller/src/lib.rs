@@ -12,11 +12,13 @@ mod controller;
 pub mod decisions;
 mod error;
 mod raft;
+mod rpc;
 
 pub use controller::{Controller, ControllerConfig, ControllerHandle, TopicConfigValidator};
 pub use decisions::{
-    AlterConfigs, AlterConfigsOutcome, ControllerDefaults, CreatePartitions,
-    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
-    ProducerIdsBlock, TopicRef, PRODUCER_ID_BLOCK_SIZE,
+    AlterConfigs, AlterConfigsOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome, ControllerDefaults,
+    CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic,
+    DeleteTopicOutcome, ProducerIdsBlock, TopicRef, PRODUCER_ID_BLOCK_SIZE,
 };
 pub use error::{ControllerError, StartError, StoreError};
+pub use rpc::{QuorumDescription, ReplicaProgress};

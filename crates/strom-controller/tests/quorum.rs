@@ -15,7 +15,7 @@ use strom_metadata::{BrokerEndpoint, BrokerRegistration, ConfigResource, Metadat
 fn config(dir: &Path) -> ControllerConfig {
     ControllerConfig {
         rng_seed: Some(5),
-        startup_timeout: Duration::from_secs(20),
+        startup_timeout: Some(Duration::from_secs(20)),
         ..ControllerConfig::single_node(1, dir.join("__cluster_metadata-0"))
     }
 }

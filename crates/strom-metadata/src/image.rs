@@ -39,7 +39,7 @@ pub struct TopicImage {
 }
 
 /// A broker as it registered (Kafka's `BrokerRegistration`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BrokerRegistration {
     pub broker_id: i32,
     /// Distinguishes one run of the broker process from the next.

@@ -17,7 +17,7 @@ pub const MAX_PRODUCER_ID_BLOCK_SIZE: u32 = 1_000_000;
 
 /// Producer ids `first_producer_id .. first_producer_id + size`, owned by one
 /// broker (Kafka's `ProducerIdsBlock`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProducerIdsBlock {
     pub broker_id: i32,
     pub first_producer_id: i64,

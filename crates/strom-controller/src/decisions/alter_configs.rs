@@ -17,7 +17,7 @@ use super::{config_value_too_large, MAX_CONFIG_VALUE_BYTES};
 use crate::error::ControllerError;
 
 /// The changes for one resource.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlterConfigs {
     pub resource: ConfigResource,
     /// Key to new value; `None` deletes the override.
@@ -25,7 +25,7 @@ pub struct AlterConfigs {
 }
 
 /// The result for one resource.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlterConfigsOutcome {
     pub resource: ConfigResource,
     pub error: Option<ControllerError>,

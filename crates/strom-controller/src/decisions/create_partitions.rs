@@ -13,7 +13,7 @@ use super::MAX_RECORDS_PER_USER_OP;
 use crate::error::ControllerError;
 
 /// One topic of a CreatePartitions request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CreatePartitions {
     pub name: String,
     /// The new total number of partitions.
@@ -24,7 +24,7 @@ pub struct CreatePartitions {
 }
 
 /// The result for one topic name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CreatePartitionsOutcome {
     pub name: String,
     pub error: Option<ControllerError>,

@@ -16,7 +16,7 @@ use super::{config_value_too_large, MAX_CONFIG_VALUE_BYTES, MAX_RECORDS_PER_USER
 use crate::error::ControllerError;
 
 /// One topic of a CreateTopics request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CreateTopic {
     pub name: String,
     /// -1 for the broker default (`num.partitions`).
@@ -31,7 +31,7 @@ pub struct CreateTopic {
 }
 
 /// The result for one topic name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CreateTopicOutcome {
     pub name: String,
     /// The new topic's id; `None` on error and in validate-only mode (no

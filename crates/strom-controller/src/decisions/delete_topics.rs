@@ -11,7 +11,7 @@ use crate::error::ControllerError;
 /// One topic of a DeleteTopics request as it came: a name or an id, and
 /// Kafka's errors when it has both or neither. The zero id counts as no id,
 /// as on the wire.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeleteTopic {
     pub name: Option<String>,
     pub topic_id: Option<TopicId>,
@@ -50,7 +50,7 @@ impl DeleteTopic {
 }
 
 /// The result for one topic. A deleted topic has both its name and id.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeleteTopicOutcome {
     pub name: Option<String>,
     pub topic_id: Option<TopicId>,

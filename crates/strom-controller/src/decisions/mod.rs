@@ -5,6 +5,7 @@
 
 mod allocate_producer_ids;
 mod alter_configs;
+mod broker_lifecycle;
 mod create_partitions;
 mod create_topics;
 mod delete_topics;
@@ -15,6 +16,9 @@ pub use allocate_producer_ids::{
     allocate_producer_ids, ProducerIdsBlock, MAX_PRODUCER_ID_BLOCK_SIZE, PRODUCER_ID_BLOCK_SIZE,
 };
 pub use alter_configs::{alter_configs, AlterConfigs, AlterConfigsOutcome};
+pub use broker_lifecycle::{
+    broker_heartbeat, fence_broker, BrokerHeartbeat, BrokerHeartbeatOutcome,
+};
 pub use create_partitions::{create_partitions, CreatePartitions, CreatePartitionsOutcome};
 pub use create_topics::{
     create_topics, create_topics_with_rng, ControllerDefaults, CreateTopic, CreateTopicOutcome,

@@ -21,10 +21,10 @@ use strom_metadata::MetadataRecord;
 pub(crate) mod frame;
 pub(crate) mod fs_util;
 pub(crate) mod log_store;
-pub(crate) mod network;
 pub(crate) mod quorum_state;
 pub(crate) mod snapshot;
 pub(crate) mod state_machine;
+pub(crate) mod transport;
 
 /// One metadata log entry's payload: the records of one controller decision,
 /// applied all or nothing.

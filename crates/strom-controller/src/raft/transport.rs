@@ -1,0 +1,429 @@
+//! The quorum's network protocol between processes: Raft RPCs (openraft's
+//! AppendEntries, Vote, InstallSnapshot) and the controller requests other
+//! nodes forward to the active controller, over TCP on the controller
+//! listener (`controller.listener.names`).
+//!
+//! A connection starts with the client's [`HELLO`] (so a Kafka client that
+//! dials the controller port by mistake is told so and closed), then carries
+//! one request and one response at a time, each a frame as in the metadata
+//! log ([`super::frame`]: length, CRC-32C, JSON payload). A client that sees
+//! any error (refused, reset, timeout, a bad frame) drops the connection and
+//! dials again on its next call, so a peer that restarts is picked up by the
+//! next RPC. Payloads are read as they arrive (the buffer grows with the
+//! bytes received, never with a declared length alone), and each is bounded
+//! by [`super::frame::MAX_FRAME_BYTES`].
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
+use openraft::network::RPCOption;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, Raft, RaftNetwork, RaftNetworkFactory};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::frame::{self, FRAME_HEADER_BYTES, MAX_FRAME_BYTES};
+use super::TypeConfig;
+use crate::rpc::{ControllerRequest, ControllerResponse};
+
+/// The first bytes a client sends: the protocol's name and version.
+pub(crate) const HELLO: &[u8; 16] = b"strom-quorum/1\r\n";
+
+/// How long dialing a peer may take before the call counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One request on a quorum connection.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) enum PeerRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<u64>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A controller request forwarded to the node believed to be active.
+    Controller(ControllerRequest),
+}
+
+/// The answer to a [`PeerRequest`], of the same kind.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) enum PeerResponse {
+    AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    Controller(ControllerResponse),
+}
+
+/// Writes `value` as one frame.
+async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    out: &mut W,
+    value: &T,
+) -> io::Result<()> {
+    let payload = serde_json::to_vec(value).map_err(io::Error::other)?;
+    let mut buffer = Vec::with_capacity(payload.len() + FRAME_HEADER_BYTES);
+    frame::encode(&payload, &mut buffer).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "a quorum message of {} bytes is larger than the {MAX_FRAME_BYTES}-byte limit",
+                payload.len()
+            ),
+        )
+    })?;
+    out.write_all(&buffer).await?;
+    out.flush().await
+}
+
+/// Reads one frame and decodes it; `Ok(None)` at a clean end of stream.
+async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
+    input: &mut R,
+) -> io::Result<Option<T>> {
+    let mut header = [0u8; FRAME_HEADER_BYTES];
+    match input.read_exact(&mut header[..1]).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    input.read_exact(&mut header[1..]).await?;
+    let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    if length == 0 || length > MAX_FRAME_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a quorum frame declares {length} bytes (1..={MAX_FRAME_BYTES} allowed)"),
+        ));
+    }
+    // Grows with what arrives: a declared length alone allocates nothing.
+    let mut buffer = header.to_vec();
+    input.take(length as u64).read_to_end(&mut buffer).await?;
+    if buffer.len() != FRAME_HEADER_BYTES + length {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    match frame::read(&buffer, 0) {
+        frame::FrameRead::Frame { payload, .. } => serde_json::from_slice(payload)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+        frame::FrameRead::End => Ok(None),
+        frame::FrameRead::Incomplete(why) | frame::FrameRead::Corrupt(why) => {
+            Err(io::Error::new(io::ErrorKind::InvalidData, why))
+        }
+    }
+}
+
+/// What the server side does with requests: the local Raft node and the
+/// local controller.
+pub(crate) trait PeerService: Send + Sync + 'static {
+    fn raft(&self) -> &Raft<TypeConfig>;
+    fn controller(
+        &self,
+        request: ControllerRequest,
+    ) -> impl Future<Output = ControllerResponse> + Send;
+}
+
+/// Accepts quorum connections on `listener` until `shutdown` turns true.
+pub(crate) async fn serve<S: PeerService>(
+    listener: TcpListener,
+    service: Arc<S>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let service = service.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve_connection(stream, service, shutdown).await {
+                        tracing::debug!(%peer, "quorum connection closed: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                // Out of file handles, say: back off instead of spinning.
+                tracing::warn!("accepting a quorum connection failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection<S: PeerService>(
+    mut stream: TcpStream,
+    service: Arc<S>,
+    mut shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let mut hello = [0u8; HELLO.len()];
+    tokio::time::timeout(CONNECT_TIMEOUT, stream.read_exact(&mut hello))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no hello"))??;
+    if &hello != HELLO {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a Strom quorum client (Kafka clients connect to a broker listener, not the controller listener)",
+        ));
+    }
+    loop {
+        let request = tokio::select! {
+            request = read_frame::<_, PeerRequest>(&mut stream) => request?,
+            _ = shutdown.changed() => return Ok(()),
+        };
+        let Some(request) = request else {
+            return Ok(());
+        };
+        let raft = service.raft();
+        let response = match request {
+            PeerRequest::AppendEntries(rpc) => {
+                PeerResponse::AppendEntries(raft.append_entries(rpc).await)
+            }
+            PeerRequest::Vote(rpc) => PeerResponse::Vote(raft.vote(rpc).await),
+            PeerRequest::InstallSnapshot(rpc) => {
+                PeerResponse::InstallSnapshot(raft.install_snapshot(rpc).await)
+            }
+            PeerRequest::Controller(request) => {
+                PeerResponse::Controller(service.controller(request).await)
+            }
+        };
+        write_frame(&mut stream, &response).await?;
+    }
+}
+
+/// A connection to one peer, dialed on first use and after any error.
+pub(crate) struct PeerClient {
+    address: String,
+    stream: Option<TcpStream>,
+}
+
+impl PeerClient {
+    pub(crate) fn new(address: impl Into<String>) -> PeerClient {
+        PeerClient {
+            address: address.into(),
+            stream: None,
+        }
+    }
+
+    pub(crate) fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Sends `request` and waits for the answer, all within `timeout`.
+    pub(crate) async fn call(
+        &mut self,
+        request: &PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, CallError> {
+        let result = tokio::time::timeout(timeout, self.exchange(request)).await;
+        match result {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => {
+                self.stream = None;
+                Err(e)
+            }
+            Err(_) => {
+                self.stream = None;
+                Err(CallError::Timeout {
+                    address: self.address.clone(),
+                    timeout,
+                })
+            }
+        }
+    }
+
+    async fn exchange(&mut self, request: &PeerRequest) -> Result<PeerResponse, CallError> {
+        if self.stream.is_none() {
+            let connect = TcpStream::connect(&self.address);
+            let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+                .await
+                .map_err(|_| CallError::Unreachable {
+                    address: self.address.clone(),
+                    reason: format!("no connection within {CONNECT_TIMEOUT:?}"),
+                })?
+                .map_err(|e| CallError::Unreachable {
+                    address: self.address.clone(),
+                    reason: e.to_string(),
+                })?;
+            let _ = stream.set_nodelay(true);
+            stream
+                .write_all(HELLO)
+                .await
+                .map_err(|e| CallError::Unreachable {
+                    address: self.address.clone(),
+                    reason: e.to_string(),
+                })?;
+            self.stream = Some(stream);
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(CallError::Unreachable {
+                address: self.address.clone(),
+                reason: "not connected".into(),
+            });
+        };
+        let address = &self.address;
+        let io_error = |e: io::Error| CallError::Io {
+            address: address.clone(),
+            reason: e.to_string(),
+        };
+        write_frame(stream, request).await.map_err(io_error)?;
+        match read_frame(stream).await.map_err(io_error)? {
+            Some(response) => Ok(response),
+            None => Err(CallError::Io {
+                address: address.clone(),
+                reason: "the peer closed the connection".into(),
+            }),
+        }
+    }
+}
+
+/// Why a call to a peer failed.
+#[derive(Debug, Clone)]
+pub(crate) enum CallError {
+    /// It could not be dialed: down, or not listening yet.
+    Unreachable {
+        address: String,
+        reason: String,
+    },
+    /// The connection failed mid-call.
+    Io {
+        address: String,
+        reason: String,
+    },
+    Timeout {
+        address: String,
+        timeout: Duration,
+    },
+    /// It answered with a response of another kind.
+    Protocol {
+        address: String,
+    },
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Unreachable { address, reason } => {
+                write!(f, "controller {address} is unreachable: {reason}")
+            }
+            CallError::Io { address, reason } => {
+                write!(f, "the connection to controller {address} failed: {reason}")
+            }
+            CallError::Timeout { address, timeout } => {
+                write!(f, "controller {address} did not answer within {timeout:?}")
+            }
+            CallError::Protocol { address } => {
+                write!(
+                    f,
+                    "controller {address} answered with the wrong kind of response"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+impl CallError {
+    fn into_rpc<E: std::error::Error>(self) -> RPCError<u64, BasicNode, E> {
+        match self {
+            CallError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&self)),
+            _ => RPCError::Network(NetworkError::new(&self)),
+        }
+    }
+}
+
+/// openraft's network: one [`PeerClient`] per target, at the address the
+/// membership gives for it (`BasicNode::addr`, `host:port` of the target's
+/// controller listener).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TcpNetwork;
+
+/// openraft's connection to one target.
+pub(crate) struct TcpPeer {
+    client: PeerClient,
+}
+
+impl RaftNetworkFactory<TypeConfig> for TcpNetwork {
+    type Network = TcpPeer;
+
+    async fn new_client(&mut self, _target: u64, node: &BasicNode) -> TcpPeer {
+        TcpPeer {
+            client: PeerClient::new(node.addr.clone()),
+        }
+    }
+}
+
+impl TcpPeer {
+    async fn rpc<T, E: std::error::Error>(
+        &mut self,
+        request: PeerRequest,
+        option: &RPCOption,
+        pick: impl FnOnce(PeerResponse) -> Option<Result<T, RaftError<u64, E>>>,
+    ) -> Result<T, RPCError<u64, BasicNode, RaftError<u64, E>>> {
+        let response = self
+            .client
+            .call(&request, option.hard_ttl())
+            .await
+            .map_err(CallError::into_rpc)?;
+        match pick(response) {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(remote)) => Err(RPCError::RemoteError(openraft::error::RemoteError::new(
+                0, remote,
+            ))),
+            None => Err(CallError::Protocol {
+                address: self.client.address().to_string(),
+            }
+            .into_rpc()),
+        }
+    }
+}
+
+impl RaftNetwork<TypeConfig> for TcpPeer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+        self.rpc(PeerRequest::AppendEntries(rpc), &option, |r| match r {
+            PeerResponse::AppendEntries(r) => Some(r),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<u64>,
+        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
+    > {
+        self.rpc(PeerRequest::InstallSnapshot(rpc), &option, |r| match r {
+            PeerResponse::InstallSnapshot(r) => Some(r),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+        self.rpc(PeerRequest::Vote(rpc), &option, |r| match r {
+            PeerResponse::Vote(r) => Some(r),
+            _ => None,
+        })
+        .await
+    }
+}

@@ -1,0 +1,121 @@
+//! Controller requests as data: what a node asks the active controller,
+//! locally or forwarded over the quorum transport, and the answers.
+
+use serde::{Deserialize, Serialize};
+use strom_metadata::BrokerRegistration;
+
+use crate::decisions::{
+    AlterConfigs, AlterConfigsOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome, CreatePartitions,
+    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
+    ProducerIdsBlock,
+};
+use crate::error::ControllerError;
+
+/// One request to the active controller.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum ControllerRequest {
+    CreateTopics {
+        topics: Vec<CreateTopic>,
+        validate_only: bool,
+    },
+    DeleteTopics {
+        topics: Vec<DeleteTopic>,
+    },
+    CreatePartitions {
+        topics: Vec<CreatePartitions>,
+        validate_only: bool,
+    },
+    AlterConfigs {
+        resources: Vec<AlterConfigs>,
+        validate_only: bool,
+    },
+    RegisterBroker {
+        registration: BrokerRegistration,
+    },
+    AllocateProducerIds {
+        broker_id: i32,
+        count: u32,
+    },
+    BrokerHeartbeat(BrokerHeartbeat),
+    /// Commit an empty entry: the answer's offset covers everything committed
+    /// before the request (a read barrier).
+    Barrier,
+    DescribeQuorum,
+}
+
+impl ControllerRequest {
+    /// Requests that change nothing may be answered from any voter's view;
+    /// the rest are decided by the active controller only.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            ControllerRequest::CreateTopics { .. } => "CreateTopics",
+            ControllerRequest::DeleteTopics { .. } => "DeleteTopics",
+            ControllerRequest::CreatePartitions { .. } => "CreatePartitions",
+            ControllerRequest::AlterConfigs { .. } => "AlterConfigs",
+            ControllerRequest::RegisterBroker { .. } => "BrokerRegistration",
+            ControllerRequest::AllocateProducerIds { .. } => "AllocateProducerIds",
+            ControllerRequest::BrokerHeartbeat(_) => "BrokerHeartbeat",
+            ControllerRequest::Barrier => "Barrier",
+            ControllerRequest::DescribeQuorum => "DescribeQuorum",
+        }
+    }
+}
+
+/// The answer to a [`ControllerRequest`], of the same kind.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum ControllerReply {
+    CreateTopics(Vec<CreateTopicOutcome>),
+    DeleteTopics(Vec<DeleteTopicOutcome>),
+    CreatePartitions(Vec<CreatePartitionsOutcome>),
+    AlterConfigs(Vec<AlterConfigsOutcome>),
+    /// The registration's broker epoch.
+    RegisterBroker(Result<i64, ControllerError>),
+    AllocateProducerIds(Result<ProducerIdsBlock, ControllerError>),
+    BrokerHeartbeat(Result<BrokerHeartbeatOutcome, ControllerError>),
+    Barrier(Result<(), ControllerError>),
+    DescribeQuorum(Result<QuorumDescription, ControllerError>),
+    /// The node asked is not the active controller (a forwarded request is
+    /// never forwarded again; the sender finds the leader and retries).
+    NotController {
+        leader: Option<u64>,
+    },
+    /// The request could not be decided at all (no quorum in time, the
+    /// controller stopped): every item of it fails with this.
+    Failed(ControllerError),
+}
+
+/// A reply and the metadata offset the active controller had applied when
+/// it answered: the asking node waits until its own image reaches it, so
+/// what the reply says is visible there too.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ControllerResponse {
+    pub reply: ControllerReply,
+    pub offset: i64,
+}
+
+/// The quorum as DescribeQuorum reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumDescription {
+    pub leader_id: i32,
+    /// The Raft term (Kafka's leader epoch of the metadata partition).
+    pub leader_epoch: i32,
+    /// The committed offset of the metadata log.
+    pub high_watermark: i64,
+    pub voters: Vec<ReplicaProgress>,
+    /// Non-voting members that follow the log.
+    pub observers: Vec<ReplicaProgress>,
+    /// Every member's controller endpoint (`host:port`), by id.
+    pub endpoints: Vec<(i32, String)>,
+}
+
+/// How far one member of the quorum has the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaProgress {
+    pub replica_id: i32,
+    /// The next offset the member needs (-1 when unknown).
+    pub log_end_offset: i64,
+    /// When the leader last heard from it, ms since the epoch (-1 unknown).
+    pub last_fetch_timestamp: i64,
+    /// When it last had everything the leader had, ms since the epoch (-1 unknown).
+    pub last_caught_up_timestamp: i64,
+}

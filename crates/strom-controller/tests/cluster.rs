@@ -1,0 +1,272 @@
+//! A quorum of three voters in one process, talking over loopback TCP with
+//! the real transport: election, forwarding from followers, failover when
+//! the leader stops, catching up after a restart, and broker fencing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use strom_controller::{
+    BrokerHeartbeat, Controller, ControllerConfig, ControllerHandle, CreateTopic,
+};
+use strom_metadata::{BrokerEndpoint, BrokerRegistration};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Cluster {
+    dirs: Vec<PathBuf>,
+    voters: Vec<(i32, String)>,
+    session_timeout: Duration,
+}
+
+impl Cluster {
+    fn new(root: &Path, nodes: i32) -> Cluster {
+        let voters: Vec<(i32, String)> = (1..=nodes)
+            .map(|id| (id, format!("127.0.0.1:{}", free_port())))
+            .collect();
+        let dirs = (1..=nodes)
+            .map(|id| root.join(format!("node-{id}")).join("__cluster_metadata-0"))
+            .collect();
+        Cluster {
+            dirs,
+            voters,
+            session_timeout: Duration::from_millis(1500),
+        }
+    }
+
+    fn config(&self, id: i32) -> ControllerConfig {
+        let index = (id - 1) as usize;
+        ControllerConfig {
+            voters: self.voters.clone(),
+            listen_address: Some(self.voters[index].1.clone()),
+            election_timeout: Duration::from_millis(300),
+            request_timeout: Duration::from_secs(5),
+            broker_session_timeout: self.session_timeout,
+            startup_timeout: Some(Duration::from_secs(30)),
+            rng_seed: Some(u64::from(id as u32)),
+            ..ControllerConfig::single_node(id, self.dirs[index].clone())
+        }
+    }
+
+    async fn start_all(&self) -> Vec<ControllerHandle> {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let starts: Vec<_> = self
+            .voters
+            .iter()
+            .map(|(id, _)| tokio::spawn(Controller::start(self.config(*id))))
+            .collect();
+        let mut handles = Vec::new();
+        for start in starts {
+            match start.await.expect("start task") {
+                Ok(handle) => handles.push(handle),
+                Err(e) => panic!("a voter should start: {e}"),
+            }
+        }
+        handles
+    }
+}
+
+fn topic(name: &str) -> CreateTopic {
+    CreateTopic {
+        name: name.into(),
+        num_partitions: 2,
+        replication_factor: -1,
+        assignments: vec![],
+        configs: BTreeMap::new(),
+    }
+}
+
+fn registration(broker_id: i32) -> BrokerRegistration {
+    BrokerRegistration {
+        broker_id,
+        incarnation_id: 1000 + broker_id as u128,
+        listeners: vec![BrokerEndpoint {
+            name: "PLAINTEXT".into(),
+            host: "127.0.0.1".into(),
+            port: 9000 + broker_id as u16,
+            security_protocol: "PLAINTEXT".into(),
+        }],
+        rack: None,
+        fenced: true,
+        in_controlled_shutdown: false,
+        epoch: -1,
+    }
+}
+
+async fn eventually<F: FnMut() -> bool>(what: &str, within: Duration, mut condition: F) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Registers `broker_id` through `handle` and heartbeats until unfenced;
+/// returns its epoch.
+async fn join(handle: &ControllerHandle, broker_id: i32) -> i64 {
+    let epoch = handle
+        .register_broker(registration(broker_id))
+        .await
+        .expect("registers");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let outcome = handle
+            .broker_heartbeat(BrokerHeartbeat {
+                broker_id,
+                broker_epoch: epoch,
+                current_metadata_offset: handle.image().offset(),
+                want_fence: false,
+                want_shut_down: false,
+            })
+            .await
+            .expect("heartbeat");
+        if !outcome.is_fenced {
+            return epoch;
+        }
+        assert!(Instant::now() < deadline, "broker {broker_id} stays fenced");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_voters_elect_one_leader_and_followers_forward() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::new(root.path(), 3);
+    let handles = cluster.start_all().await;
+    let leaders: Vec<Option<i32>> = handles.iter().map(|h| h.active_controller()).collect();
+    let leader = leaders[0].expect("a leader is known");
+    assert!(leaders.iter().all(|l| *l == Some(leader)), "{leaders:?}");
+
+    for (i, h) in handles.iter().enumerate() {
+        join(h, i as i32 + 1).await;
+    }
+    // Create through a follower: the reply comes once the follower's own
+    // image has the topic.
+    let follower = handles
+        .iter()
+        .find(|h| h.node_id() != leader)
+        .expect("a follower");
+    let outcomes = follower
+        .create_topics(vec![topic("via-follower")], false)
+        .await;
+    assert_eq!(outcomes[0].error, None);
+    assert!(follower.image().topic("via-follower").is_some());
+    // Every voter applies it.
+    for h in &handles {
+        eventually("every voter has the topic", Duration::from_secs(5), || {
+            h.image().topic("via-follower").is_some()
+        })
+        .await;
+    }
+    let quorum = follower.describe_quorum().await.expect("describe quorum");
+    assert_eq!(quorum.leader_id, leader);
+    let mut voters: Vec<i32> = quorum.voters.iter().map(|v| v.replica_id).collect();
+    voters.sort();
+    assert_eq!(voters, vec![1, 2, 3]);
+    assert!(quorum.high_watermark > 0);
+    for h in handles {
+        h.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_leader_elects_another_and_a_restarted_voter_catches_up() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut cluster = Cluster::new(root.path(), 3);
+    // Brokers stay unfenced without heartbeats for the whole test.
+    cluster.session_timeout = Duration::from_secs(600);
+    let mut handles: Vec<Option<ControllerHandle>> =
+        cluster.start_all().await.into_iter().map(Some).collect();
+    let first = handles[0].as_ref().expect("node 1");
+    let old_leader = first.active_controller().expect("a leader");
+    for id in 1..=3 {
+        join(first, id).await;
+    }
+    let created = first.create_topics(vec![topic("before")], false).await;
+    assert_eq!(created[0].error, None);
+
+    // Stop the leader.
+    let stopped = handles[(old_leader - 1) as usize]
+        .take()
+        .expect("leader handle");
+    let stop_at = Instant::now();
+    stopped.shutdown().await;
+    let survivor = handles
+        .iter()
+        .flatten()
+        .next()
+        .expect("a surviving voter")
+        .clone();
+    let outcomes = survivor.create_topics(vec![topic("after")], false).await;
+    assert_eq!(outcomes[0].error, None, "create after failover");
+    let failover = stop_at.elapsed();
+    assert!(
+        failover < Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
+    let new_leader = survivor.active_controller().expect("new leader");
+    assert_ne!(new_leader, old_leader);
+
+    // The old leader restarts and catches up with what it missed.
+    let restarted = Controller::start(cluster.config(old_leader))
+        .await
+        .expect("restart");
+    let image = restarted.image();
+    assert!(image.topic("before").is_some() && image.topic("after").is_some());
+    handles[(old_leader - 1) as usize] = Some(restarted);
+
+    // With two of three stopped, nothing commits: a clear timeout, no split brain.
+    let mut alive: Vec<ControllerHandle> = handles.into_iter().flatten().collect();
+    let last = alive.pop().expect("a voter");
+    for h in alive {
+        h.shutdown().await;
+    }
+    let outcomes = last.create_topics(vec![topic("no-quorum")], false).await;
+    let error = outcomes[0].error.clone().expect("no quorum, no create");
+    assert_eq!(error.code(), 7, "REQUEST_TIMED_OUT: {error}");
+    assert!(last.image().topic("no-quorum").is_none());
+    last.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_without_heartbeats_is_fenced_and_unfenced_when_it_returns() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::new(root.path(), 3);
+    let handles = cluster.start_all().await;
+    let epoch = join(&handles[1], 7).await;
+    assert!(handles[1].image().broker(7).is_some_and(|b| b.is_alive()));
+    // No heartbeats: fenced after the session timeout (1.5 s here).
+    eventually("broker 7 is fenced", Duration::from_secs(10), || {
+        handles[2].image().broker(7).is_some_and(|b| b.fenced)
+    })
+    .await;
+    // It comes back with a heartbeat from where it is.
+    let outcome = handles[2]
+        .broker_heartbeat(BrokerHeartbeat {
+            broker_id: 7,
+            broker_epoch: epoch,
+            current_metadata_offset: handles[2].image().offset(),
+            want_fence: false,
+            want_shut_down: false,
+        })
+        .await
+        .expect("heartbeat");
+    assert!(!outcome.is_fenced);
+    eventually(
+        "broker 7 is alive everywhere",
+        Duration::from_secs(5),
+        || handles[0].image().broker(7).is_some_and(|b| b.is_alive()),
+    )
+    .await;
+    for h in handles {
+        h.shutdown().await;
+    }
+}
