@@ -25,6 +25,7 @@ use strom_metadata::MetadataImage;
 
 use crate::connection_quotas::ConnectionQuotas;
 use crate::group_coordinator::GroupCoordinator;
+use crate::lifecycle::{Lifecycle, QuorumSettings};
 use crate::replica_manager::ReplicaManager;
 use crate::{server, BrokerError};
 use strom_coordinator::CONSUMER_OFFSETS_TOPIC;
@@ -62,6 +63,8 @@ pub(crate) struct BrokerState {
     pub connections: Arc<ConnectionQuotas>,
     /// Memory for request bytes being read (`queued.max.request.bytes`).
     pub request_memory: Arc<strom_protocol::MemoryPool>,
+    /// Registration, heartbeats and controlled shutdown.
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -96,7 +99,7 @@ impl BrokerState {
     pub fn brokers(&self, listener: &str) -> Vec<BrokerEndpoint> {
         let image = self.image();
         let mut out: Vec<BrokerEndpoint> = image
-            .brokers()
+            .live_brokers()
             .filter_map(|b| {
                 let ep = b
                     .listeners
@@ -153,7 +156,7 @@ impl BrokerState {
             return Ok(());
         }
         let g = &self.config.groups;
-        let brokers = self.image().brokers().count().max(1) as i32;
+        let brokers = self.image().live_brokers().count().max(1) as i32;
         let mut configs = std::collections::BTreeMap::new();
         configs.insert("cleanup.policy".to_owned(), "compact".to_owned());
         configs.insert("compression.type".to_owned(), "producer".to_owned());
@@ -319,6 +322,15 @@ impl Broker {
         controller_config.validate_topic_configs = Arc::new(|configs| {
             strom_config::validate_topic_configs(configs).map_err(|e| e.to_string())
         });
+        let quorum = QuorumSettings::of(&config)?;
+        if !quorum.voters.is_empty() {
+            controller_config.voters = quorum.voters.clone();
+            controller_config.listen_address = quorum.listen_address.clone();
+            // A cluster waits for its other voters as long as they take.
+            controller_config.startup_timeout = None;
+        }
+        controller_config.election_timeout = quorum.election_timeout;
+        controller_config.broker_session_timeout = quorum.session_timeout;
         // The metadata log lives in the first directory, which must work; any
         // other that cannot be created is an offline log directory (LogManager).
         std::fs::create_dir_all(&config.log_dirs[0]).map_err(|source| BrokerError::CreateDir {
@@ -408,26 +420,29 @@ impl Broker {
         for (name, listener) in &listeners {
             local_addrs.push((name.to_string(), listener.local_addr()?));
         }
-        controller
-            .register_broker(strom_metadata::BrokerRegistration {
-                broker_id: node_id,
-                incarnation_id: incarnation_id(),
-                listeners: advertised
-                    .iter()
-                    .map(|(name, ep)| strom_metadata::BrokerEndpoint {
-                        name: name.clone(),
-                        host: ep.host.clone(),
-                        port: ep.port,
-                        security_protocol: "PLAINTEXT".into(),
-                    })
-                    .collect(),
-                rack: config.broker_rack.clone(),
-                fenced: true,
-                in_controlled_shutdown: false,
-                epoch: -1,
-            })
-            .await
-            .map_err(|e| BrokerError::Controller(e.to_string()))?;
+        let registration = strom_metadata::BrokerRegistration {
+            broker_id: node_id,
+            incarnation_id: incarnation_id(),
+            listeners: advertised
+                .iter()
+                .map(|(name, ep)| strom_metadata::BrokerEndpoint {
+                    name: name.clone(),
+                    host: ep.host.clone(),
+                    port: ep.port,
+                    security_protocol: "PLAINTEXT".into(),
+                })
+                .collect(),
+            rack: config.broker_rack.clone(),
+            fenced: true,
+            in_controlled_shutdown: false,
+            epoch: -1,
+        };
+        let lifecycle = Arc::new(Lifecycle::new(
+            controller.clone(),
+            registration,
+            quorum.heartbeat_interval,
+        ));
+        lifecycle.register().await?;
 
         let replicas = ReplicaManager::new(node_id, config.clone(), loaded.manager, loaded.logs);
         let state = Arc::new(BrokerState {
@@ -445,11 +460,17 @@ impl Broker {
             request_memory: strom_protocol::MemoryPool::new(
                 config.connections.queued_max_request_bytes,
             ),
+            lifecycle: lifecycle.clone(),
         });
         state.sync_replicas().await;
+        // Heartbeats start now; clients are served once the controller has
+        // unfenced this broker (it has caught up with the metadata log).
+        let heartbeats = tokio::spawn(lifecycle.clone().run());
+        lifecycle.wait_unfenced().await;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = vec![
+            heartbeats,
             tokio::spawn(follow_metadata(state.clone(), shutdown_rx.clone())),
             tokio::spawn(flush_policy(state.clone(), shutdown_rx.clone())),
             tokio::spawn(retention(state.clone(), shutdown_rx.clone())),
@@ -490,6 +511,7 @@ impl Broker {
     /// then stops the metadata quorum.
     pub async fn shutdown(self) -> Result<(), BrokerError> {
         info!("shutting down");
+        self.state.lifecycle.controlled_shutdown().await;
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;

@@ -15,6 +15,7 @@ mod dispatch;
 mod error;
 mod group_coordinator;
 mod handlers;
+mod lifecycle;
 mod open_files;
 mod partition;
 mod replica_manager;

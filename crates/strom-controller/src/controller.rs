@@ -336,13 +336,16 @@ impl Controller {
             })
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
-        if !voter_ids.contains(&node_id) {
+        // A voter of a new quorum that already voted for a peer before it
+        // initialized has no membership yet: the leader's log brings it.
+        let pending = voter_ids.is_empty() && !voters.is_empty();
+        if !pending && !voter_ids.contains(&node_id) {
             return Err(StartError::InvalidConfig(format!(
                 "the metadata directory {} belongs to a quorum of nodes {voter_ids:?}, not node.id {node_id}; use that node.id or another directory",
                 config.metadata_dir.display()
             )));
         }
-        if !voters.is_empty() {
+        if !voters.is_empty() && !pending {
             let known: BTreeMap<u64, BasicNode> = nodes.into_iter().collect();
             if &known != voters {
                 tracing::warn!(

@@ -62,6 +62,10 @@ pub(crate) async fn handle(
         })
         .collect();
     resp.cluster_id = Some(str_bytes(&state.cluster_id));
+    // As Kafka's KRaft brokers, name a live broker as the controller (this
+    // one): it forwards admin requests to the active controller, and it is
+    // certainly alive, where a cached id of a dead controller would leave
+    // clients waiting until their next metadata refresh.
     resp.controller_id = BrokerId(state.node_id);
     resp.cluster_authorized_operations = i32::MIN;
     resp.topics = match requested {
