@@ -337,6 +337,17 @@ impl Broker {
             dir: config.log_dirs[0].clone(),
             source,
         })?;
+        // Before the quorum writes anything: a node of a cluster starts only formatted.
+        let cluster_id = strom_log::check_formatted(
+            &config.log_dirs,
+            node_id,
+            config.cluster_id.as_deref(),
+            config.quorum.needs_formatted_storage(),
+        )
+        .map_err(|source| BrokerError::LogDir {
+            dir: config.log_dirs[0].clone(),
+            source,
+        })?;
         info!("starting the metadata quorum");
         let controller = strom_controller::Controller::start(controller_config)
             .await
@@ -344,10 +355,6 @@ impl Broker {
         let image = controller.image();
 
         info!(dirs = ?config.log_dirs, "opening log directories");
-        let cluster_id = match &config.cluster_id {
-            Some(id) => id.clone(),
-            None => existing_cluster_id(&config.log_dirs).unwrap_or_else(strom_log::new_kafka_uuid),
-        };
         let identity = BrokerIdentity {
             node_id,
             cluster_id: cluster_id.clone(),
@@ -757,18 +764,6 @@ fn client_listeners(
         ));
     }
     Ok(pairs)
-}
-
-/// The cluster id recorded in an existing log directory, so a restart
-/// without `strom.cluster.id` keeps the cluster it belongs to.
-fn existing_cluster_id(dirs: &[std::path::PathBuf]) -> Option<String> {
-    dirs.iter().find_map(|d| {
-        let path = d.join(strom_log::META_PROPERTIES_FILE);
-        let text = std::fs::read_to_string(&path).ok()?;
-        strom_log::MetaProperties::parse(&text, &path)
-            .ok()
-            .map(|m| m.cluster_id)
-    })
 }
 
 /// Distinguishes this run of the broker from earlier ones in the metadata.

@@ -24,6 +24,7 @@ use crate::dynamic_broker_config::DynamicValue;
 use crate::error::ConfigError;
 use crate::listener::{self, Listener, SECURITY_PROTOCOLS};
 use crate::properties::{Origin, Properties};
+use crate::quorum::{self, QuorumConfig};
 use crate::topic_config::{
     topic_config_def, CleanupPolicy, CompressionType, TimestampType, TopicConfig,
 };
@@ -111,6 +112,8 @@ pub struct BrokerConfig {
     pub connections: ConnectionLimits,
     /// `fetch.max.bytes`: the most record bytes one Fetch returns.
     pub fetch_max_bytes: u64,
+    /// The KRaft keys: roles, the controller quorum, its timers and the broker lifecycle's.
+    pub quorum: QuorumConfig,
     set: BTreeMap<&'static str, SetValue>,
     /// Dynamic values of the cluster-wide default (`Broker(None)`), valid and dynamic only.
     dynamic_default: BTreeMap<&'static str, DynamicValue>,
@@ -126,6 +129,7 @@ pub(crate) struct Identity {
     pub node_id: i32,
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
+    pub quorum: QuorumConfig,
 }
 
 /// The log cleaner's settings, Kafka's `log.cleaner.*` keys.
@@ -199,10 +203,12 @@ impl BrokerConfig {
         let node_id = node_id(&cfg)?;
         let listeners = listeners(&cfg)?;
         let advertised_listeners = advertised_listeners(&cfg, &listeners)?;
+        let quorum = quorum::quorum_config(&cfg, node_id, &listeners)?;
         let identity = Identity {
             node_id,
             listeners,
             advertised_listeners,
+            quorum,
         };
         Ok(BrokerConfig::assemble(
             identity,
@@ -295,6 +301,7 @@ impl BrokerConfig {
             cluster_id,
             listeners: identity.listeners,
             advertised_listeners: identity.advertised_listeners,
+            quorum: identity.quorum,
             log_dirs,
             num_partitions,
             default_replication_factor,
@@ -339,6 +346,7 @@ impl BrokerConfig {
             node_id: self.node_id,
             listeners: self.listeners.clone(),
             advertised_listeners: self.advertised_listeners.clone(),
+            quorum: self.quorum.clone(),
         }
     }
 
@@ -510,7 +518,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// `log.roll.ms` removes a static `log.roll.hours`). Only the first synonym of each group is
 /// dynamic, and it outranks the rest anyway, so the effective values are the same; Strom keeps
 /// describing the static synonym with the value it was set to.
-struct Effective<'a> {
+pub(crate) struct Effective<'a> {
     set: &'a BTreeMap<&'static str, SetValue>,
     dynamic_default: &'a BTreeMap<&'static str, DynamicValue>,
     dynamic_broker: &'a BTreeMap<&'static str, DynamicValue>,
@@ -529,25 +537,25 @@ impl Effective<'_> {
         }
     }
 
-    fn int(&self, name: &str) -> i64 {
+    pub(crate) fn int(&self, name: &str) -> i64 {
         self.value(name).and_then(|v| v.as_int()).unwrap_or(0)
     }
 
-    fn double(&self, name: &str) -> f64 {
+    pub(crate) fn double(&self, name: &str) -> f64 {
         self.value(name)
             .and_then(|v| v.as_double())
             .unwrap_or(f64::MAX)
     }
 
-    fn boolean(&self, name: &str) -> bool {
+    pub(crate) fn boolean(&self, name: &str) -> bool {
         self.value(name).and_then(|v| v.as_bool()).unwrap_or(false)
     }
 
-    fn string(&self, name: &str) -> Option<String> {
+    pub(crate) fn string(&self, name: &str) -> Option<String> {
         self.value(name).and_then(|v| v.as_str().map(str::to_owned))
     }
 
-    fn list(&self, name: &str) -> Option<Vec<String>> {
+    pub(crate) fn list(&self, name: &str) -> Option<Vec<String>> {
         self.value(name)
             .and_then(|v| v.as_list().map(<[String]>::to_vec))
     }
@@ -556,7 +564,7 @@ impl Effective<'_> {
         self.set.get(name).map(|s| s.origin.clone())
     }
 
-    fn conflict(&self, key: &str, message: String) -> ConfigError {
+    pub(crate) fn conflict(&self, key: &str, message: String) -> ConfigError {
         ConfigError::Conflict {
             key: key.to_owned(),
             origin: self.origin(key),

@@ -38,6 +38,7 @@ mod error;
 mod listener;
 mod markdown;
 mod properties;
+mod quorum;
 mod topic_config;
 mod topic_defs;
 
@@ -56,6 +57,7 @@ pub use error::{ConfigError, INVALID_CONFIG, INVALID_REQUEST};
 pub use listener::Listener;
 pub use markdown::{broker_config_markdown, configuration_markdown, topic_config_markdown};
 pub use properties::{Origin, Properties, Property};
+pub use quorum::{ProcessRoles, QuorumConfig, QuorumVoter};
 pub use topic_config::{
     topic_config_def, validate_topic_configs, CleanupPolicy, CompressionType, TimestampType,
     TopicConfig,

@@ -74,7 +74,9 @@ pub enum LogError {
     /// `meta.properties` belongs to another node.
     #[error(
         "{path} says node.id={found}, but this broker is node.id={expected}; the log \
-         directory belongs to another broker: fix node.id or log.dirs"
+         directory belongs to another node: fix node.id or log.dirs (if you moved your data, \
+         make sure the configured node.id matches; to make a new node, empty the directory \
+         and run `strom storage format`)"
     )]
     NodeIdMismatch {
         /// The file.
@@ -87,7 +89,8 @@ pub enum LogError {
     /// `meta.properties` belongs to another cluster.
     #[error(
         "{path} says cluster.id={found}, but this broker is in cluster {expected}; the log \
-         directory was formatted for another cluster"
+         directory was formatted for another cluster: fix strom.cluster.id or log.dirs, or \
+         empty the directory and run `strom storage format --cluster-id {expected}`"
     )]
     ClusterIdMismatch {
         /// The file.
@@ -107,6 +110,47 @@ pub enum LogError {
         /// The shared id.
         id: String,
     },
+    /// Two log directories of this node belong to different clusters.
+    #[error(
+        "{first} says cluster.id={first_id}, but {second} says cluster.id={second_id}; the log \
+         directories of one node must belong to one cluster: fix log.dirs, or empty the one \
+         that is wrong and run `strom storage format --cluster-id <id> --ignore-formatted`"
+    )]
+    ClusterIdsDiffer {
+        /// One `meta.properties`.
+        first: PathBuf,
+        /// Its cluster.id.
+        first_id: String,
+        /// The other.
+        second: PathBuf,
+        /// Its cluster.id.
+        second_id: String,
+    },
+    /// A node of a multi-node cluster found a log directory without `meta.properties`.
+    #[error(
+        "no `meta.properties` found in {dir} (have you run `strom storage format --cluster-id \
+         <id> --config <server.properties>` to format the directory?); {why}, so every node \
+         must be formatted with the same cluster id (`strom storage random-uuid` makes one) \
+         before its first start"
+    )]
+    NotFormatted {
+        /// The directory.
+        dir: PathBuf,
+        /// Why this node cannot format itself.
+        why: String,
+    },
+    /// `strom storage format` found a directory already formatted.
+    #[error(
+        "log directory {dir} is already formatted. Use --ignore-formatted to ignore this \
+         directory and format the others"
+    )]
+    AlreadyFormatted {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// `strom storage format` was given arguments that cannot work together.
+    #[error("{0}")]
+    InvalidFormat(String),
     /// Every configured log directory failed to load.
     #[error("no usable log directory: {summary}")]
     NoLogDirs {

@@ -24,6 +24,9 @@
 //!     00000000000000000000.log.swap     finished compaction output replacing the segments
 //!                                       from its base to its last offset (swapped in at open)
 //!   <topic>-<partition>.<uuid>-delete/  a deletion in progress
+//!   __cluster_metadata-0/           first log.dir only: the controller's metadata log
+//!     initial-controllers             voters of a new dynamic quorum, written by
+//!                                     `strom storage format` (see storage_format)
 //! ```
 //!
 //! # `.log`: batches as received
@@ -123,6 +126,7 @@ mod producer_snapshot;
 mod producer_state;
 mod retention;
 mod segment;
+mod storage_format;
 mod time_index;
 mod topic_partition;
 
@@ -150,6 +154,11 @@ pub use log_manager::{
 pub use log_read::{ReadResult, TimestampOffset};
 pub use meta_properties::{new_kafka_uuid, MetaProperties, META_PROPERTIES_FILE};
 pub use offset_checkpoint::{CLEANER_OFFSET_CHECKPOINT_FILE, LOG_START_OFFSET_CHECKPOINT_FILE};
+pub use storage_format::{
+    check_formatted, format_log_dirs, is_kafka_uuid, read_meta_properties, storage_info,
+    FormatOutcome, FormatRequest, InitialController, InitialControllers, StorageInfo,
+    INITIAL_CONTROLLERS_FILE,
+};
 pub use topic_partition::{is_legal_topic_name, TopicPartition};
 
 #[cfg(test)]

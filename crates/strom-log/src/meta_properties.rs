@@ -100,7 +100,8 @@ impl MetaProperties {
         out
     }
 
-    pub(crate) fn path_in(dir: &Path) -> PathBuf {
+    /// The file's path in a log directory.
+    pub fn path_in(dir: &Path) -> PathBuf {
         dir.join(META_PROPERTIES_FILE)
     }
 }

@@ -1,6 +1,8 @@
 //! The `strom` binary.
 
+mod dev_cluster;
 mod groups;
+mod storage;
 mod table;
 
 use std::path::PathBuf;
@@ -39,6 +41,10 @@ enum Command {
     Configs,
     /// List, describe and delete consumer groups and their offsets, on any Kafka-compatible cluster.
     Groups(groups::GroupsArgs),
+    /// Format and inspect log directories before a node's first start, as kafka-storage.sh.
+    Storage(storage::StorageArgs),
+    /// Run a cluster of several nodes on this machine, for development.
+    DevCluster(dev_cluster::DevClusterArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +68,8 @@ fn main() -> ExitCode {
         }
         // Prints its own one-line errors instead of a log line.
         Command::Groups(args) => return groups::run(args),
+        Command::Storage(args) => return storage::run(args),
+        Command::DevCluster(args) => return dev_cluster::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,7 +80,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(
+pub(crate) fn load_config(
     properties: Option<PathBuf>,
     overrides: Vec<String>,
 ) -> anyhow::Result<BrokerConfig> {
