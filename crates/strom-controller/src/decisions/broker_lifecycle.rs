@@ -143,6 +143,31 @@ pub fn fence_broker(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord
     records
 }
 
+/// Fences several brokers whose sessions expired together, as one batch.
+/// Each broker is decided against the image as the previous ones' records
+/// leave it, so a partition whose leader and next ISR member both expire
+/// does not get the second as its new leader (deciding each against the
+/// same image would). Kafka fences one broker per controller event for the
+/// same reason.
+pub fn fence_brokers(image: &MetadataImage, broker_ids: &[i32]) -> Vec<MetadataRecord> {
+    let mut working = image.clone();
+    let mut records = Vec::new();
+    for broker_id in broker_ids {
+        let fence = fence_broker(&working, *broker_id);
+        if fence.is_empty() {
+            continue;
+        }
+        // The records were decided against `working`, so they apply; if
+        // they did not, what is decided so far is still a valid batch.
+        match working.apply(&fence, working.offset().saturating_add(1)) {
+            Ok(next) => working = next,
+            Err(_) => break,
+        }
+        records.extend(fence);
+    }
+    records
+}
+
 fn next_state(
     image: &MetadataImage,
     registration: &BrokerRegistration,

@@ -1,7 +1,7 @@
 //! Broker heartbeats, fencing, unfencing and controlled shutdown: the
 //! records each rule writes, their epochs, and the error codes.
 
-use strom_controller::decisions::{broker_heartbeat, fence_broker, register_broker};
+use strom_controller::decisions::{broker_heartbeat, fence_broker, fence_brokers, register_broker};
 use strom_controller::{BrokerHeartbeat, BrokerHeartbeatOutcome, ControllerError};
 use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord, TopicId};
 
@@ -363,4 +363,27 @@ fn a_restarted_broker_registers_fenced_and_gives_up_leadership() {
             partition(&image, 1, &[1], 1, 5, 7),
         ]
     );
+}
+
+#[test]
+fn brokers_fenced_together_are_decided_one_after_the_other() {
+    let image = cluster(&[1, 2, 3]);
+    let image = with_partitions(&image, &[(&[1, 2, 3], &[1, 2, 3], 1)]);
+    let records = fence_brokers(&image, &[1, 2, 9]);
+    let after = then(&image, &records);
+    // Deciding both against the same image would make 2, fenced in the
+    // same batch, the leader.
+    let naive: Vec<MetadataRecord> = [1, 2]
+        .iter()
+        .flat_map(|id| fence_broker(&image, *id))
+        .collect();
+    let naive_leader = then(&image, &naive)
+        .topic("t")
+        .map(|t| t.partitions[&0].leader);
+    assert_eq!(naive_leader, Some(1));
+    let partition = &after.topic("t").expect("t").partitions[&0];
+    assert_eq!((partition.leader, partition.isr.clone()), (3, vec![3]));
+    assert_eq!((partition.leader_epoch, partition.partition_epoch), (5, 7));
+    assert!(after.broker(1).is_some_and(|b| b.fenced));
+    assert!(after.broker(2).is_some_and(|b| b.fenced));
 }

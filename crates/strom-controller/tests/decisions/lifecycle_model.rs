@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use strom_controller::decisions::{
-    broker_heartbeat, create_topics_with_rng, fence_broker, register_broker,
+    broker_heartbeat, create_topics_with_rng, fence_broker, fence_brokers, register_broker,
 };
 use strom_controller::{BrokerHeartbeat, ControllerDefaults, CreateTopic};
 use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord, TopicId};
@@ -36,8 +36,13 @@ enum Op {
     },
     /// The broker's session expired.
     Fence { broker_id: i32 },
+    /// Several sessions expired together: one batch fences them all.
+    FenceMany { broker_ids: Vec<i32> },
     /// A heartbeat from a broker that has caught up and wants to serve.
     Unfence { broker_id: i32 },
+    /// Stands in for replication (not built yet): the live replicas of
+    /// the `n`th partition that are outside its ISR join it.
+    CatchUp { n: usize },
     CreateTopic {
         partitions: i32,
         replication_factor: i16,
@@ -74,6 +79,8 @@ fn op(brokers: i32) -> impl Strategy<Value = Op> {
                 }
             ),
         id.clone().prop_map(|broker_id| Op::Fence { broker_id }),
+        prop::collection::vec(id.clone(), 2..4).prop_map(|broker_ids| Op::FenceMany { broker_ids }),
+        (0..16usize).prop_map(|n| Op::CatchUp { n }),
         id.prop_map(|broker_id| Op::Unfence { broker_id }),
         (1..5i32, 1..5i16, any::<u64>()).prop_map(|(partitions, replication_factor, seed)| {
             Op::CreateTopic {
@@ -153,6 +160,52 @@ impl Model {
                 self.commit(&records)?;
                 if self.image.broker(*broker_id).is_some() {
                     prop_assert!(self.image.broker(*broker_id).is_some_and(|b| b.fenced));
+                }
+            }
+            Op::FenceMany { broker_ids } => {
+                let records = fence_brokers(&self.image, broker_ids);
+                self.commit(&records)?;
+                for broker_id in broker_ids {
+                    if let Some(broker) = self.image.broker(*broker_id) {
+                        prop_assert!(broker.fenced, "broker {} is not fenced", broker_id);
+                    }
+                }
+            }
+            Op::CatchUp { n } => {
+                let partitions: Vec<(TopicId, i32)> = self
+                    .image
+                    .topics()
+                    .flat_map(|t| t.partitions.keys().map(move |p| (t.topic_id, *p)))
+                    .collect();
+                if partitions.is_empty() {
+                    return Ok(());
+                }
+                let (topic_id, index) = partitions[n % partitions.len()];
+                let Some(partition) = self
+                    .image
+                    .topic_by_id(topic_id)
+                    .and_then(|t| t.partitions.get(&index))
+                else {
+                    return Ok(());
+                };
+                let mut isr = partition.isr.clone();
+                for id in &partition.replicas {
+                    let alive = self.image.broker(*id).is_some_and(|b| b.is_alive());
+                    if alive && !isr.contains(id) {
+                        isr.push(*id);
+                    }
+                }
+                if isr != partition.isr {
+                    let record = MetadataRecord::Partition {
+                        topic_id,
+                        partition: index,
+                        replicas: partition.replicas.clone(),
+                        isr,
+                        leader: partition.leader,
+                        leader_epoch: partition.leader_epoch,
+                        partition_epoch: partition.partition_epoch + 1,
+                    };
+                    self.commit(&[record])?;
                 }
             }
             Op::Unfence { broker_id } => {
