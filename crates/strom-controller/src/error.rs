@@ -55,6 +55,10 @@ pub enum ControllerError {
     /// `UNKNOWN_TOPIC_ID` (100).
     #[error("{0}")]
     UnknownTopicId(String),
+    /// `STALE_BROKER_EPOCH` (77): a broker request carries an epoch that is
+    /// not its current registration's (an earlier run of the broker).
+    #[error("{0}")]
+    StaleBrokerEpoch(String),
     /// `BROKER_ID_NOT_REGISTERED` (102).
     #[error("{0}")]
     BrokerIdNotRegistered(String),
@@ -85,6 +89,7 @@ impl ControllerError {
             ControllerError::InvalidRequest(_) => 42,
             ControllerError::PolicyViolation(_) => 44,
             ControllerError::UnknownTopicId(_) => 100,
+            ControllerError::StaleBrokerEpoch(_) => 77,
             ControllerError::BrokerIdNotRegistered(_) => 102,
             ControllerError::KafkaStorageError(_) => 56,
             ControllerError::RequestTimedOut(_) => 7,
@@ -106,6 +111,7 @@ impl ControllerError {
             ControllerError::InvalidRequest(_) => "INVALID_REQUEST",
             ControllerError::PolicyViolation(_) => "POLICY_VIOLATION",
             ControllerError::UnknownTopicId(_) => "UNKNOWN_TOPIC_ID",
+            ControllerError::StaleBrokerEpoch(_) => "STALE_BROKER_EPOCH",
             ControllerError::BrokerIdNotRegistered(_) => "BROKER_ID_NOT_REGISTERED",
             ControllerError::KafkaStorageError(_) => "KAFKA_STORAGE_ERROR",
             ControllerError::RequestTimedOut(_) => "REQUEST_TIMED_OUT",
@@ -127,6 +133,7 @@ impl ControllerError {
             | ControllerError::InvalidRequest(m)
             | ControllerError::PolicyViolation(m)
             | ControllerError::UnknownTopicId(m)
+            | ControllerError::StaleBrokerEpoch(m)
             | ControllerError::BrokerIdNotRegistered(m)
             | ControllerError::KafkaStorageError(m)
             | ControllerError::RequestTimedOut(m) => m,

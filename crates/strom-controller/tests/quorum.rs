@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use strom_controller::{
-    AlterConfigs, Controller, ControllerConfig, ControllerHandle, CreatePartitions, CreateTopic,
-    DeleteTopic, StartError, StoreError, TopicRef,
+    AlterConfigs, BrokerHeartbeat, Controller, ControllerConfig, ControllerHandle,
+    CreatePartitions, CreateTopic, DeleteTopic, StartError, StoreError, TopicRef,
 };
 use strom_metadata::{BrokerEndpoint, BrokerRegistration, ConfigResource, MetadataImage, TopicId};
 
@@ -45,6 +45,26 @@ fn topic(name: &str, num_partitions: i32) -> CreateTopic {
         assignments: vec![],
         configs: BTreeMap::new(),
     }
+}
+
+/// Registers broker `broker_id` and unfences it with a caught-up heartbeat,
+/// as a starting broker does: only live brokers get new replicas.
+async fn register_live(handle: &ControllerHandle, broker_id: i32) {
+    let broker_epoch = handle
+        .register_broker(registration(broker_id))
+        .await
+        .expect("broker registers");
+    let outcome = handle
+        .broker_heartbeat(BrokerHeartbeat {
+            broker_id,
+            broker_epoch,
+            current_metadata_offset: handle.image().offset(),
+            want_fence: false,
+            want_shut_down: false,
+        })
+        .await
+        .expect("the heartbeat is answered");
+    assert!(!outcome.is_fenced, "a caught-up broker is unfenced");
 }
 
 async fn start(config: ControllerConfig) -> ControllerHandle {
@@ -98,10 +118,7 @@ async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
 async fn created_topics_are_in_the_image_when_create_returns() {
     let dir = tempfile::tempdir().expect("tempdir");
     let handle = start(config(dir.path())).await;
-    handle
-        .register_broker(registration(1))
-        .await
-        .expect("broker registers");
+    register_live(&handle, 1).await;
     let id = create_ok(&handle, "orders", 3).await;
     let image = handle.image();
     let orders = image.topic("orders").expect("orders is in the image");
@@ -119,10 +136,7 @@ async fn created_topics_are_in_the_image_when_create_returns() {
 async fn restart_keeps_topics_ids_brokers_and_configs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let handle = start(config(dir.path())).await;
-    handle
-        .register_broker(registration(1))
-        .await
-        .expect("broker registers");
+    register_live(&handle, 1).await;
     let mut with_config = topic("configured", 2);
     with_config
         .configs
@@ -159,10 +173,7 @@ async fn restart_after_a_torn_tail_recovers_the_committed_topics() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(dir.path());
     let handle = start(cfg.clone()).await;
-    handle
-        .register_broker(registration(1))
-        .await
-        .expect("broker registers");
+    register_live(&handle, 1).await;
     let id = create_ok(&handle, "survivor", 2).await;
     handle.shutdown().await;
 
@@ -198,10 +209,7 @@ async fn damage_in_the_middle_of_the_log_stops_the_start_and_names_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(dir.path());
     let handle = start(cfg.clone()).await;
-    handle
-        .register_broker(registration(1))
-        .await
-        .expect("broker registers");
+    register_live(&handle, 1).await;
     create_ok(&handle, "a", 1).await;
     create_ok(&handle, "b", 1).await;
     handle.shutdown().await;
@@ -234,10 +242,7 @@ async fn snapshots_purge_the_log_and_restart_loads_them() {
         ..config(dir.path())
     };
     let handle = start(cfg.clone()).await;
-    handle
-        .register_broker(registration(1))
-        .await
-        .expect("broker registers");
+    register_live(&handle, 1).await;
     for i in 0..12 {
         create_ok(&handle, &format!("topic-{i}"), 1 + i % 3).await;
     }
@@ -267,10 +272,7 @@ async fn a_purged_log_without_its_snapshot_does_not_start() {
         ..config(dir.path())
     };
     let handle = start(cfg.clone()).await;
-    handle
-        .register_broker(registration(1))
-        .await
-        .expect("broker registers");
+    register_live(&handle, 1).await;
     for i in 0..6 {
         create_ok(&handle, &format!("t{i}"), 1).await;
     }
@@ -297,10 +299,7 @@ async fn a_purged_log_without_its_snapshot_does_not_start() {
 async fn of_two_concurrent_creates_of_one_name_exactly_one_wins() {
     let dir = tempfile::tempdir().expect("tempdir");
     let handle = start(config(dir.path())).await;
-    handle
-        .register_broker(registration(1))
-        .await
-        .expect("broker registers");
+    register_live(&handle, 1).await;
     let first = handle.clone();
     let second = handle.clone();
     let (a, b) = tokio::join!(
@@ -337,10 +336,7 @@ async fn of_two_concurrent_creates_of_one_name_exactly_one_wins() {
 async fn validate_only_writes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let handle = start(config(dir.path())).await;
-    handle
-        .register_broker(registration(1))
-        .await
-        .expect("broker registers");
+    register_live(&handle, 1).await;
     let offset = handle.image().offset();
     let outcomes = handle.create_topics(vec![topic("dry-run", 3)], true).await;
     assert_eq!(outcomes[0].error, None);
@@ -371,10 +367,7 @@ async fn validate_only_writes_nothing() {
 async fn subscribers_see_partitions_added_and_topics_deleted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let handle = start(config(dir.path())).await;
-    handle
-        .register_broker(registration(1))
-        .await
-        .expect("broker registers");
+    register_live(&handle, 1).await;
     let id = create_ok(&handle, "growing", 1).await;
     let mut images = handle.subscribe();
     images.mark_unchanged();
@@ -462,10 +455,7 @@ async fn config_changes_persist_across_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(dir.path());
     let handle = start(cfg.clone()).await;
-    handle
-        .register_broker(registration(1))
-        .await
-        .expect("broker registers");
+    register_live(&handle, 1).await;
     create_ok(&handle, "t", 1).await;
     let set = |value: &str| AlterConfigs {
         resource: ConfigResource::Topic("t".into()),
@@ -515,10 +505,7 @@ async fn config_changes_persist_across_restart() {
 async fn requests_too_large_for_one_log_entry_fail_and_the_quorum_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let handle = start(config(dir.path())).await;
-    handle
-        .register_broker(registration(1))
-        .await
-        .expect("broker registers");
+    register_live(&handle, 1).await;
 
     let mut many_configs = topic("many-configs", 1);
     many_configs.configs = (0..10_001)
@@ -553,10 +540,7 @@ async fn producer_id_blocks_never_repeat_across_restarts_and_snapshots() {
     let handle = start(cfg.clone()).await;
     let unregistered = handle.allocate_producer_ids(1, 1000).await;
     assert_eq!(unregistered.map_err(|e| e.code()), Err(102));
-    handle
-        .register_broker(registration(1))
-        .await
-        .expect("broker registers");
+    register_live(&handle, 1).await;
     let mut firsts = Vec::new();
     for _ in 0..6 {
         let block = handle

@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use rand::RngCore;
 use strom_metadata::{MetadataImage, MetadataRecord};
 
-use super::create_topics::validate_manual_assignment;
+use super::create_topics::{
+    new_partition_record, require_a_live_replica, validate_manual_assignment,
+};
 use super::placement::place_replicas;
 use super::MAX_RECORDS_PER_USER_OP;
 use crate::error::ControllerError;
@@ -115,43 +117,26 @@ fn add_partitions(
     let start_partition = i32::try_from(current).unwrap_or(i32::MAX);
     let replicas = match &request.assignments {
         Some(assignments) => {
-            for replicas in assignments {
+            for (replicas, partition) in assignments.iter().zip(start_partition..) {
                 validate_manual_assignment(image, replicas, Some(replication_factor))?;
+                require_a_live_replica(image, replicas, partition)?;
             }
             assignments.clone()
         }
         None => {
-            let brokers: Vec<i32> = image.brokers().map(|b| b.broker_id).collect();
-            // As Kafka's addPartitions: continue from where partition 0's
-            // leader sits, so the new partitions extend the pattern.
-            let start_index = first
-                .replicas
-                .first()
-                .and_then(|leader| brokers.iter().position(|id| id >= leader))
-                .unwrap_or(0);
+            // As Kafka's KRaft controller: the new partitions are placed as
+            // a new topic's would be, and the placer's error is the answer
+            // as it is (CreateTopics prefixes it, CreatePartitions does not).
             let count = i32::try_from(additional).unwrap_or(i32::MAX);
             let factor = i16::try_from(replication_factor).unwrap_or(i16::MAX);
-            place_replicas(
-                &brokers,
-                start_partition,
-                count,
-                factor,
-                Some(start_index),
-                rng,
-            )?
+            place_replicas(image, count, factor, rng)?
         }
     };
     Ok(replicas
         .into_iter()
         .zip(start_partition..)
-        .map(|(replicas, partition)| MetadataRecord::Partition {
-            topic_id: topic.topic_id,
-            partition,
-            isr: replicas.clone(),
-            leader: replicas.first().copied().unwrap_or(-1),
-            replicas,
-            leader_epoch: 0,
-            partition_epoch: 0,
+        .map(|(replicas, partition)| {
+            new_partition_record(image, topic.topic_id, partition, replicas)
         })
         .collect())
 }

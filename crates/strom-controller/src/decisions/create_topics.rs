@@ -264,14 +264,9 @@ fn create_topic(
         replicas
             .into_iter()
             .enumerate()
-            .map(|(partition, replicas)| MetadataRecord::Partition {
-                topic_id,
-                partition: i32::try_from(partition).unwrap_or(i32::MAX),
-                isr: replicas.clone(),
-                leader: replicas.first().copied().unwrap_or(-1),
-                replicas,
-                leader_epoch: 0,
-                partition_epoch: 0,
+            .map(|(partition, replicas)| {
+                let partition = i32::try_from(partition).unwrap_or(i32::MAX);
+                new_partition_record(image, topic_id, partition, replicas)
             }),
     );
     let outcome = CreateTopicOutcome {
@@ -316,12 +311,13 @@ fn placed_replicas(
             "Number of partitions was set to an invalid non-positive value.".into(),
         ));
     }
-    let brokers: Vec<i32> = image.brokers().map(|b| b.broker_id).collect();
-    place_replicas(&brokers, 0, num_partitions, replication_factor, None, rng).map_err(|e| {
-        ControllerError::InvalidReplicationFactor(format!(
-            "Unable to replicate the partition {replication_factor} time(s): {}",
-            e.message()
-        ))
+    place_replicas(image, num_partitions, replication_factor, rng).map_err(|e| match e {
+        ControllerError::InvalidReplicationFactor(message) => {
+            ControllerError::InvalidReplicationFactor(format!(
+                "Unable to replicate the partition {replication_factor} time(s): {message}"
+            ))
+        }
+        other => other,
     })
 }
 
@@ -349,6 +345,7 @@ fn manual_replicas(
             )));
         }
         validate_manual_assignment(image, replicas, replication_factor)?;
+        require_a_live_replica(image, replicas, *partition)?;
         replication_factor = Some(replicas.len());
         by_partition.insert(*partition, replicas.clone());
     }
@@ -399,4 +396,59 @@ pub(crate) fn validate_manual_assignment(
         )));
     }
     Ok(())
+}
+
+/// Kafka's answer when no replica of a manually placed partition could lead
+/// it: every broker named is fenced or in controlled shutdown.
+pub(crate) fn require_a_live_replica(
+    image: &MetadataImage,
+    replicas: &[i32],
+    partition: i32,
+) -> Result<(), ControllerError> {
+    if replicas
+        .iter()
+        .any(|id| image.broker(*id).is_some_and(|b| b.is_alive()))
+    {
+        return Ok(());
+    }
+    Err(ControllerError::InvalidReplicaAssignment(format!(
+        "All brokers specified in the manual partition assignment for partition {partition} are fenced or in controlled shutdown."
+    )))
+}
+
+/// The record of a new partition on `replicas`.
+///
+/// Its leader is the first live replica (the placer puts a live broker
+/// first; a manual assignment may not), and its ISR is that leader alone.
+/// Kafka puts every live replica in a new partition's ISR, because its
+/// followers start fetching at once; Strom does not replicate partitions
+/// yet, so a follower holds nothing, and reporting it in sync would let it
+/// be elected leader of a log it does not have. Once followers replicate,
+/// they join the ISR as they catch up (the replication issue widens this
+/// rule). With one replica the ISR is the replicas, as before.
+pub(crate) fn new_partition_record(
+    image: &MetadataImage,
+    topic_id: TopicId,
+    partition: i32,
+    replicas: Vec<i32>,
+) -> MetadataRecord {
+    let leader = replicas
+        .iter()
+        .copied()
+        .find(|id| image.broker(*id).is_some_and(|b| b.is_alive()))
+        .unwrap_or(-1);
+    let isr = if leader == -1 {
+        Vec::new()
+    } else {
+        vec![leader]
+    };
+    MetadataRecord::Partition {
+        topic_id,
+        partition,
+        replicas,
+        isr,
+        leader,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
 }

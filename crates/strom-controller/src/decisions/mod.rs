@@ -17,7 +17,7 @@ pub use allocate_producer_ids::{
 };
 pub use alter_configs::{alter_configs, AlterConfigs, AlterConfigsOutcome};
 pub use broker_lifecycle::{
-    broker_heartbeat, fence_broker, BrokerHeartbeat, BrokerHeartbeatOutcome,
+    broker_heartbeat, fence_broker, fence_brokers, BrokerHeartbeat, BrokerHeartbeatOutcome,
 };
 pub use create_partitions::{create_partitions, CreatePartitions, CreatePartitionsOutcome};
 pub use create_topics::{

@@ -2,10 +2,19 @@
 
 use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord};
 
+use super::broker_lifecycle::move_leadership_away;
 use crate::error::ControllerError;
 
 /// The records that register `registration`: none when the broker is
 /// already registered exactly so (a retried registration is a no-op).
+///
+/// A new registration is fenced until the broker catches up. When it
+/// replaces an earlier one (the broker restarted), the partitions that
+/// registration led or had in their ISR are first changed as fencing
+/// changes them, so a fenced broker never leads: the restarted broker is
+/// elected again when it is unfenced, with a new leader epoch. (Kafka
+/// leaves the leadership in place until the broker comes back; the
+/// partitions are unavailable in between either way.)
 pub fn register_broker(
     image: &MetadataImage,
     registration: &BrokerRegistration,
@@ -22,5 +31,7 @@ pub fn register_broker(
     {
         return Ok(Vec::new());
     }
-    Ok(vec![registration.to_new_record()])
+    let mut records = move_leadership_away(image, registration.broker_id);
+    records.push(registration.to_new_record());
+    Ok(records)
 }

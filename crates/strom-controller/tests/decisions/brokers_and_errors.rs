@@ -87,6 +87,21 @@ fn error_codes_and_names_are_kafkas() {
             100,
             "UNKNOWN_TOPIC_ID",
         ),
+        (
+            ControllerError::StaleBrokerEpoch(String::new()),
+            77,
+            "STALE_BROKER_EPOCH",
+        ),
+        (
+            ControllerError::BrokerIdNotRegistered(String::new()),
+            102,
+            "BROKER_ID_NOT_REGISTERED",
+        ),
+        (
+            ControllerError::KafkaStorageError(String::new()),
+            56,
+            "KAFKA_STORAGE_ERROR",
+        ),
     ];
     for (error, code, name) in cases {
         assert_eq!((error.code(), error.name()), (code, name));

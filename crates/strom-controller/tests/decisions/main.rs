@@ -3,10 +3,13 @@
 
 mod allocate_producer_ids;
 mod alter_configs;
+mod broker_lifecycle;
 mod brokers_and_errors;
 mod create_partitions;
 mod create_topics;
 mod delete_topics;
+mod lifecycle_model;
+mod placement;
 
 use std::collections::BTreeMap;
 
@@ -36,6 +39,32 @@ pub(crate) fn cluster(brokers: &[i32]) -> MetadataImage {
     MetadataImage::empty()
         .apply(&records, 0)
         .expect("brokers register")
+}
+
+/// Brokers `(id, rack, fenced)`, registered in one entry at offset 0 (so
+/// every broker epoch is 0).
+pub(crate) fn racked_cluster(brokers: &[(i32, Option<&str>, bool)]) -> MetadataImage {
+    let records: Vec<MetadataRecord> = brokers
+        .iter()
+        .map(|(id, rack, fenced)| {
+            BrokerRegistration {
+                rack: rack.map(str::to_string),
+                fenced: *fenced,
+                ..registration(*id)
+            }
+            .to_record()
+        })
+        .collect();
+    MetadataImage::empty()
+        .apply(&records, 0)
+        .expect("brokers register")
+}
+
+/// The image after `records`, applied as the next entry.
+pub(crate) fn then(image: &MetadataImage, records: &[MetadataRecord]) -> MetadataImage {
+    image
+        .apply(records, image.offset() + 1)
+        .expect("decided records apply")
 }
 
 pub(crate) fn topic(name: &str, num_partitions: i32, replication_factor: i16) -> CreateTopic {
