@@ -221,49 +221,47 @@ pub(crate) struct QuorumSettings {
 
 impl QuorumSettings {
     pub(crate) fn of(config: &BrokerConfig) -> Result<QuorumSettings, BrokerError> {
-        let ms = |key: &str, default: u64| {
-            config
-                .raw(key)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map_or(Duration::from_millis(default), Duration::from_millis)
-        };
-        let mut voters = Vec::new();
-        for voter in config
-            .raw("controller.quorum.voters")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
-            let parsed = voter
-                .split_once('@')
-                .and_then(|(id, address)| Some((id.trim().parse::<i32>().ok()?, address.trim())));
-            let Some((id, address)) = parsed else {
-                return Err(BrokerError::Listener(format!(
-                    "controller.quorum.voters entry {voter:?} is not id@host:port"
-                )));
-            };
-            voters.push((id, address.to_string()));
+        let quorum = &config.quorum;
+        if !(quorum.roles.broker && quorum.roles.controller) {
+            return Err(BrokerError::Listener(
+                "process.roles must be broker,controller: Strom runs every node as a combined broker and controller so far (dedicated controller-only and broker-only nodes are not supported yet)".into(),
+            ));
         }
-        let controller_names: Vec<String> = config
-            .raw("controller.listener.names")
-            .map(|v| {
-                v.split(',')
-                    .map(|n| n.trim().to_ascii_uppercase())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let listen_address = config
-            .listeners
+        let mut voters: Vec<(i32, String)> = quorum
+            .voters
             .iter()
-            .find(|l| controller_names.contains(&l.name))
-            .map(|l| l.bind_address());
+            .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
+            .collect();
+        if voters.is_empty() && !quorum.bootstrap_servers.is_empty() {
+            // A dynamic quorum (KIP-853): its first voters are what
+            // `strom storage format --standalone / --initial-controllers`
+            // recorded; afterwards the metadata log holds the membership.
+            let initial = strom_log::InitialControllers::read(&config.log_dirs[0])
+                .map_err(|e| BrokerError::Listener(e.to_string()))?;
+            let Some(initial) = initial else {
+                return Err(BrokerError::Listener(
+                    "controller.quorum.bootstrap.servers is set but this node was formatted without --standalone or --initial-controllers; joining an existing dynamic quorum is not supported yet: format with --initial-controllers, or list the controllers in controller.quorum.voters".into(),
+                ));
+            };
+            voters = initial
+                .0
+                .iter()
+                .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
+                .collect();
+        }
+        // A quorum of this node alone needs no network.
+        if voters.len() == 1 && voters[0].0 == config.node_id {
+            voters.clear();
+        }
         Ok(QuorumSettings {
             voters,
-            listen_address,
-            election_timeout: ms("controller.quorum.election.timeout.ms", 1000),
-            session_timeout: ms("broker.session.timeout.ms", 9000),
-            heartbeat_interval: ms("broker.heartbeat.interval.ms", 2000),
+            listen_address: quorum
+                .controller_listener
+                .as_ref()
+                .map(|l| l.bind_address()),
+            election_timeout: Duration::from_millis(quorum.election_timeout_ms),
+            session_timeout: Duration::from_millis(quorum.broker_session_timeout_ms),
+            heartbeat_interval: Duration::from_millis(quorum.broker_heartbeat_interval_ms),
         })
     }
 }

@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 
 use crate::decisions::{
     allocate_producer_ids, alter_configs, broker_heartbeat, create_partitions,
-    create_topics_with_rng, delete_topics, fence_broker, register_broker, AlterConfigs,
+    create_topics_with_rng, delete_topics, fence_brokers, register_broker, AlterConfigs,
     AlterConfigsOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome, ControllerDefaults,
     CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic,
     DeleteTopicOutcome, ProducerIdsBlock, MAX_RECORDS_PER_USER_OP,
@@ -963,18 +963,22 @@ impl Driver {
             self.active_term = Some(term);
             self.sessions = image.brokers().map(|b| (b.broker_id, now)).collect();
         }
-        let mut records = Vec::new();
-        let mut fenced = Vec::new();
-        for broker in image.brokers().filter(|b| !b.fenced) {
-            let last = *self.sessions.entry(broker.broker_id).or_insert(now);
-            if now.duration_since(last) > self.session_timeout {
-                let fence = fence_broker(&image, broker.broker_id);
-                if !fence.is_empty() {
-                    fenced.push(broker.broker_id);
-                    records.extend(fence);
-                }
-            }
+        let expired: Vec<i32> = image
+            .brokers()
+            .filter(|b| !b.fenced)
+            .filter(|b| {
+                let last = *self.sessions.entry(b.broker_id).or_insert(now);
+                now.duration_since(last) > self.session_timeout
+            })
+            .map(|b| b.broker_id)
+            .collect();
+        if expired.is_empty() {
+            return;
         }
+        // One after another, so no broker fenced here becomes a leader in
+        // the same batch.
+        let records = fence_brokers(&image, &expired);
+        let fenced = expired;
         if records.is_empty() {
             return;
         }
