@@ -141,6 +141,12 @@ pub(crate) async fn dispatch(
             })
             .await
         }
+        ApiKey::DescribeQuorum => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::describe_quorum::handle(state, version, r)
+            })
+            .await
+        }
         ApiKey::JoinGroup => {
             let client_id = header
                 .client_id

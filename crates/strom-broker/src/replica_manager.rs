@@ -359,6 +359,24 @@ impl ReplicaManager {
         *self.topics.write() = next;
         *self.open_failures.lock() = failures;
         for p in removed {
+            // Still a replica here (leadership moved, or this broker was
+            // fenced): the log stays, unopened for clients, until the
+            // partition is led here again. Only a partition that is gone
+            // from the metadata (or from this broker) loses its log.
+            let topic_id = current.get(&p.topic).map(|t| t.topic_id);
+            let still_hosted = image
+                .topic(&p.topic)
+                .filter(|t| Some(Uuid::from_bytes(t.topic_id.to_bytes())) == topic_id)
+                .and_then(|t| t.partitions.get(&p.index))
+                .is_some_and(|pi| pi.replicas.contains(&self.node_id));
+            if still_hosted {
+                if let Some(log) = p.remove() {
+                    info!(topic = %p.topic, partition = p.index, "no longer the leader: the log is kept until this broker leads the partition again");
+                    let tp = TopicPartition::new(p.topic.to_string(), p.index);
+                    self.unclaimed.lock().insert(tp, log);
+                }
+                continue;
+            }
             info!(topic = %p.topic, partition = p.index, "deleting log: topic removed from the cluster metadata");
             if let (Some(log), Some(manager)) = (p.remove(), self.log_manager.lock().as_ref()) {
                 if let Err(e) = manager.delete_log(log) {

@@ -102,6 +102,39 @@ impl AdminClient {
         Ok(cluster_metadata(resp))
     }
 
+    /// The controller quorum (DescribeQuorum on `__cluster_metadata-0`), as
+    /// any broker reports it from the active controller.
+    pub async fn describe_quorum(&mut self) -> Result<DescribeQuorumResponse, Error> {
+        let bootstrap = self.config.bootstrap_server.clone();
+        let resp = self
+            .send(&bootstrap, |_| {
+                let mut partition = describe_quorum_request::PartitionData::default();
+                partition.partition_index = 0;
+                let mut topic = describe_quorum_request::TopicData::default();
+                topic.topic_name = TopicName(str_bytes("__cluster_metadata"));
+                topic.partitions = vec![partition];
+                let mut req = DescribeQuorumRequest::default();
+                req.topics = vec![topic];
+                Ok(req)
+            })
+            .await?;
+        let partition_error = resp
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .map_or(0, |p| p.error_code);
+        for code in [resp.error_code, partition_error] {
+            if let Some(code) = ErrorCode::from_code(code) {
+                return Err(Error::Kafka {
+                    api: ApiKey::DescribeQuorum,
+                    code,
+                    message: resp.error_message.as_ref().map(|m| m.to_string()),
+                });
+            }
+        }
+        Ok(resp)
+    }
+
     /// The coordinator of `group_id`.
     pub async fn find_coordinator(&mut self, group_id: &str) -> Result<BrokerAddress, Error> {
         let deadline = self.deadline();

@@ -39,6 +39,7 @@ api_requests! {
     OffsetDelete: OffsetDeleteRequest => OffsetDeleteResponse;
     ConsumerGroupHeartbeat: ConsumerGroupHeartbeatRequest => ConsumerGroupHeartbeatResponse;
     ConsumerGroupDescribe: ConsumerGroupDescribeRequest => ConsumerGroupDescribeResponse;
+    DescribeQuorum: DescribeQuorumRequest => DescribeQuorumResponse;
 }
 
 /// (api, lowest, highest) version this client implements. Bounds below the
@@ -64,6 +65,7 @@ pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::DescribeQuorum, 0, 2),
 ];
 
 /// The versions of `api` this client implements.

@@ -100,8 +100,6 @@ fn kafkas_stock_kraft_server_properties_loads() {
     assert_eq!(
         c.inert_keys(),
         vec![
-            "process.roles",
-            "controller.quorum.bootstrap.servers",
             "inter.broker.listener.name",
             "num.network.threads",
             "num.io.threads",

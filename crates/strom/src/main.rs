@@ -2,6 +2,7 @@
 
 mod dev_cluster;
 mod groups;
+mod metadata_quorum;
 mod storage;
 mod table;
 
@@ -45,6 +46,8 @@ enum Command {
     Storage(storage::StorageArgs),
     /// Run a cluster of several nodes on this machine, for development.
     DevCluster(dev_cluster::DevClusterArgs),
+    /// Describe the controller quorum, as kafka-metadata-quorum.sh.
+    MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Groups(args) => return groups::run(args),
         Command::Storage(args) => return storage::run(args),
         Command::DevCluster(args) => return dev_cluster::run(args),
+        Command::MetadataQuorum(args) => return metadata_quorum::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

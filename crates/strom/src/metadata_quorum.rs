@@ -1,0 +1,268 @@
+//! `strom metadata-quorum describe --status | --replication`: the controller
+//! quorum as `kafka-metadata-quorum.sh` shows it, over DescribeQuorum on any
+//! broker of any Kafka-compatible cluster.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Subcommand};
+use strom_client::kafka_protocol::messages::describe_quorum_response::ReplicaState;
+use strom_client::kafka_protocol::messages::DescribeQuorumResponse;
+use strom_client::{AdminClient, AdminConfig};
+
+#[derive(Args)]
+pub struct MetadataQuorumArgs {
+    /// A broker of the cluster.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap_server: String,
+    /// `table` for people, `json` for scripts.
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
+    output: String,
+    #[command(subcommand)]
+    command: QuorumCommand,
+}
+
+#[derive(Subcommand)]
+enum QuorumCommand {
+    /// Describe the quorum: its leader and epoch (--status), or every
+    /// member's progress (--replication).
+    Describe {
+        /// Leader, epoch, high watermark, follower lag, voters and observers.
+        #[arg(
+            long,
+            conflicts_with = "replication",
+            required_unless_present = "replication"
+        )]
+        status: bool,
+        /// One row per voter and observer: log end offset, lag, last fetch.
+        #[arg(long)]
+        replication: bool,
+    },
+}
+
+pub fn run(args: MetadataQuorumArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    let QuorumCommand::Describe { replication, .. } = args.command;
+    let result = runtime.block_on(async {
+        let mut config = AdminConfig::new(args.bootstrap_server.clone());
+        config.api_timeout = Duration::from_secs(30);
+        let mut admin = AdminClient::connect(config).await?;
+        admin.describe_quorum().await
+    });
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            return fail(&format!(
+                "{e}; check that {} is a broker of the cluster and that a majority of its controllers is running",
+                args.bootstrap_server
+            ))
+        }
+    };
+    let text = match (args.output.as_str(), replication) {
+        ("json", _) => json(&resp),
+        (_, false) => status(&resp),
+        (_, true) => replication_table(&resp),
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
+}
+
+fn fail(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "error: {message}");
+    ExitCode::FAILURE
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+struct Quorum<'a> {
+    leader_id: i32,
+    leader_epoch: i32,
+    high_watermark: i64,
+    voters: &'a [ReplicaState],
+    observers: &'a [ReplicaState],
+}
+
+fn quorum(resp: &DescribeQuorumResponse) -> Quorum<'_> {
+    match resp.topics.first().and_then(|t| t.partitions.first()) {
+        Some(p) => Quorum {
+            leader_id: p.leader_id.0,
+            leader_epoch: p.leader_epoch,
+            high_watermark: p.high_watermark,
+            voters: &p.current_voters,
+            observers: &p.observers,
+        },
+        None => Quorum {
+            leader_id: -1,
+            leader_epoch: -1,
+            high_watermark: -1,
+            voters: &[],
+            observers: &[],
+        },
+    }
+}
+
+fn endpoints(resp: &DescribeQuorumResponse, id: i32) -> Vec<String> {
+    resp.nodes
+        .iter()
+        .filter(|n| n.node_id.0 == id)
+        .flat_map(|n| {
+            n.listeners
+                .iter()
+                .map(|l| format!("{}://{}:{}", l.name, l.host, l.port))
+        })
+        .collect()
+}
+
+fn members(resp: &DescribeQuorumResponse, replicas: &[ReplicaState]) -> String {
+    let items: Vec<String> = replicas
+        .iter()
+        .map(|r| {
+            let eps: Vec<String> = endpoints(resp, r.replica_id.0)
+                .iter()
+                .map(|e| format!("\"{e}\""))
+                .collect();
+            format!(
+                "{{\"id\": {}, \"endpoints\": [{}]}}",
+                r.replica_id.0,
+                eps.join(", ")
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn status(resp: &DescribeQuorumResponse) -> String {
+    let q = quorum(resp);
+    let leader_end = q
+        .voters
+        .iter()
+        .find(|v| v.replica_id.0 == q.leader_id)
+        .map_or(q.high_watermark, |v| v.log_end_offset);
+    let followers = q.voters.iter().filter(|v| v.replica_id.0 != q.leader_id);
+    let max_lag = followers
+        .clone()
+        .map(|v| (leader_end - v.log_end_offset).max(0))
+        .max()
+        .unwrap_or(0);
+    let max_lag_time = followers
+        .map(|v| {
+            if v.last_caught_up_timestamp < 0 {
+                -1
+            } else {
+                (now_ms() - v.last_caught_up_timestamp).max(0)
+            }
+        })
+        .max()
+        .unwrap_or(0);
+    format!(
+        "LeaderId:               {}\nLeaderEpoch:            {}\nHighWatermark:          {}\nMaxFollowerLag:         {}\nMaxFollowerLagTimeMs:   {}\nCurrentVoters:          {}\nCurrentObservers:       {}\n",
+        q.leader_id,
+        q.leader_epoch,
+        q.high_watermark,
+        max_lag,
+        max_lag_time,
+        members(resp, q.voters),
+        members(resp, q.observers),
+    )
+}
+
+fn replication_table(resp: &DescribeQuorumResponse) -> String {
+    let q = quorum(resp);
+    let leader_end = q
+        .voters
+        .iter()
+        .find(|v| v.replica_id.0 == q.leader_id)
+        .map_or(q.high_watermark, |v| v.log_end_offset);
+    let mut rows = vec![[
+        "NodeId".to_string(),
+        "LogEndOffset".into(),
+        "Lag".into(),
+        "LastFetchTimestamp".into(),
+        "LastCaughtUpTimestamp".into(),
+        "Status".into(),
+    ]];
+    let role = |r: &ReplicaState, voter: bool| {
+        if r.replica_id.0 == q.leader_id {
+            "Leader"
+        } else if voter {
+            "Follower"
+        } else {
+            "Observer"
+        }
+    };
+    let mut all: Vec<(&ReplicaState, bool)> = q.voters.iter().map(|r| (r, true)).collect();
+    all.extend(q.observers.iter().map(|r| (r, false)));
+    all.sort_by_key(|(r, _)| (r.replica_id.0 != q.leader_id, r.replica_id.0));
+    for (r, voter) in all {
+        rows.push([
+            r.replica_id.0.to_string(),
+            r.log_end_offset.to_string(),
+            if r.log_end_offset < 0 {
+                "-1".into()
+            } else {
+                (leader_end - r.log_end_offset).max(0).to_string()
+            },
+            r.last_fetch_timestamp.to_string(),
+            r.last_caught_up_timestamp.to_string(),
+            role(r, voter).to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn json(resp: &DescribeQuorumResponse) -> String {
+    let q = quorum(resp);
+    let replica = |r: &ReplicaState| {
+        let eps: Vec<String> = endpoints(resp, r.replica_id.0)
+            .iter()
+            .map(|e| format!("\"{e}\""))
+            .collect();
+        format!(
+            "{{\"id\":{},\"logEndOffset\":{},\"lastFetchTimestamp\":{},\"lastCaughtUpTimestamp\":{},\"endpoints\":[{}]}}",
+            r.replica_id.0,
+            r.log_end_offset,
+            r.last_fetch_timestamp,
+            r.last_caught_up_timestamp,
+            eps.join(",")
+        )
+    };
+    let voters: Vec<String> = q.voters.iter().map(replica).collect();
+    let observers: Vec<String> = q.observers.iter().map(replica).collect();
+    format!(
+        "{{\"leaderId\":{},\"leaderEpoch\":{},\"highWatermark\":{},\"voters\":[{}],\"observers\":[{}]}}\n",
+        q.leader_id,
+        q.leader_epoch,
+        q.high_watermark,
+        voters.join(","),
+        observers.join(",")
+    )
+}
