@@ -115,6 +115,7 @@ fn requests(dir: &Path) {
                 DescribeConfigs => DescribeConfigsRequest::default(),
                 CreatePartitions => CreatePartitionsRequest::default(),
                 DescribeCluster => DescribeClusterRequest::default(),
+                DescribeQuorum => DescribeQuorumRequest::default(),
                 InitProducerId => InitProducerIdRequest::default(),
                 JoinGroup => JoinGroupRequest::default(),
                 SyncGroup => SyncGroupRequest::default(),

@@ -58,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
         ApiKey::DescribeConfigs => body_round_trip::<DescribeConfigsRequest>(api, version, body),
         ApiKey::CreatePartitions => body_round_trip::<CreatePartitionsRequest>(api, version, body),
         ApiKey::DescribeCluster => body_round_trip::<DescribeClusterRequest>(api, version, body),
+        ApiKey::DescribeQuorum => body_round_trip::<DescribeQuorumRequest>(api, version, body),
         ApiKey::InitProducerId => body_round_trip::<InitProducerIdRequest>(api, version, body),
         ApiKey::JoinGroup => body_round_trip::<JoinGroupRequest>(api, version, body),
         ApiKey::SyncGroup => body_round_trip::<SyncGroupRequest>(api, version, body),
