@@ -42,7 +42,8 @@ use crate::error::{ControllerError, StartError, StoreError};
 use crate::raft::log_store::LogStore;
 use crate::raft::state_machine::StateMachineStore;
 use crate::raft::transport::{
-    self, PeerClient, PeerRequest, PeerResponse, PeerService, TcpNetwork,
+    self, PeerConnection, PeerRequest, PeerResponse, PeerService, QuorumNetwork, TcpTransport,
+    Transport,
 };
 use crate::raft::{MetadataBatch, TypeConfig};
 use crate::rpc::{
@@ -155,6 +156,18 @@ impl Controller {
     /// and returns once a leader is elected and this node's image holds
     /// every entry committed before it asked.
     pub async fn start(config: ControllerConfig) -> Result<ControllerHandle, StartError> {
+        Controller::start_with(config, Arc::new(TcpTransport), true).await
+    }
+
+    /// [`Controller::start`] over any transport; with `listen`, a quorum of
+    /// several voters accepts TCP connections on its controller listener
+    /// (the simulation routes requests to [`ControllerHandle::service`]
+    /// instead).
+    pub(crate) async fn start_with(
+        config: ControllerConfig,
+        transport: Arc<dyn Transport>,
+        listen: bool,
+    ) -> Result<ControllerHandle, StartError> {
         let node_id = u64::try_from(config.node_id).map_err(|_| {
             StartError::InvalidConfig(format!("node.id {} is negative", config.node_id))
         })?;
@@ -212,7 +225,9 @@ impl Controller {
         let raft = Raft::new(
             node_id,
             Arc::new(raft_config),
-            TcpNetwork,
+            QuorumNetwork {
+                transport: transport.clone(),
+            },
             log_store,
             state_machine,
         )
@@ -221,33 +236,7 @@ impl Controller {
 
         let (commands, receiver) = mpsc::channel(128);
         let (stop_serving, serving) = watch::channel(false);
-        let mut server = None;
-        if !single {
-            let Some(address) = config.listen_address.clone() else {
-                let _ = raft.shutdown().await;
-                return Err(StartError::InvalidConfig(
-                    "a quorum of several voters needs this node's controller listener (controller.listener.names and listeners)".into(),
-                ));
-            };
-            let listener = match tokio::net::TcpListener::bind(&address).await {
-                Ok(listener) => listener,
-                Err(e) => {
-                    let _ = raft.shutdown().await;
-                    return Err(StartError::InvalidConfig(format!(
-                        "cannot listen for the controller quorum on {address}: {e}; is another process using the port?"
-                    )));
-                }
-            };
-            let service = Arc::new(LocalService {
-                raft: raft.clone(),
-                commands: commands.clone(),
-                request_timeout: config.request_timeout,
-            });
-            server = Some(tokio::spawn(transport::serve(listener, service, serving)));
-        }
-
         if let Err(error) = Controller::initialize(&raft, node_id, &voters, &config).await {
-            let _ = stop_serving.send(true);
             if let Err(join) = raft.shutdown().await {
                 tracing::warn!("the metadata quorum did not stop cleanly: {join}");
             }
@@ -266,7 +255,7 @@ impl Controller {
             validate_topic_configs: config.validate_topic_configs.clone(),
             rng,
             commands: commands.downgrade(),
-            peers: Peers::default(),
+            peers: Peers::new(transport),
             request_timeout: config.request_timeout,
             session_timeout: config.broker_session_timeout,
             sessions: HashMap::new(),
@@ -279,9 +268,30 @@ impl Controller {
             images: images.clone(),
             raft,
             stop_serving: Arc::new(stop_serving),
+            request_timeout: config.request_timeout,
             task: Arc::new(Mutex::new(Some(task))),
-            server: Arc::new(Mutex::new(server)),
+            server: Arc::new(Mutex::new(None)),
         };
+        if !single && listen {
+            let Some(address) = config.listen_address.clone() else {
+                handle.clone().shutdown().await;
+                return Err(StartError::InvalidConfig(
+                    "a quorum of several voters needs this node's controller listener (controller.listener.names and listeners)".into(),
+                ));
+            };
+            let listener = match tokio::net::TcpListener::bind(&address).await {
+                Ok(listener) => listener,
+                Err(e) => {
+                    handle.clone().shutdown().await;
+                    return Err(StartError::InvalidConfig(format!(
+                        "cannot listen for the controller quorum on {address}: {e}; is another process using the port?"
+                    )));
+                }
+            };
+            let service = Arc::new(handle.service());
+            let server = tokio::spawn(transport::serve(listener, service, serving));
+            *handle.server.lock().unwrap_or_else(PoisonError::into_inner) = Some(server);
+        }
         if let Err(error) = handle.become_ready(&config).await {
             handle.clone().shutdown().await;
             return Err(error);
@@ -367,6 +377,7 @@ pub struct ControllerHandle {
     images: watch::Receiver<Arc<MetadataImage>>,
     raft: Raft<TypeConfig>,
     stop_serving: Arc<watch::Sender<bool>>,
+    request_timeout: Duration,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
     server: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -595,6 +606,16 @@ impl ControllerHandle {
         }
     }
 
+    /// What peers' requests are handed to: this node's Raft member and its
+    /// driver (the TCP server uses it; the simulation calls it directly).
+    pub(crate) fn service(&self) -> LocalService {
+        LocalService {
+            raft: self.raft.clone(),
+            commands: self.commands.clone(),
+            request_timeout: self.request_timeout,
+        }
+    }
+
     /// This node's id.
     pub fn node_id(&self) -> i32 {
         self.id as i32
@@ -711,7 +732,7 @@ enum Command {
 
 /// The transport's view of this node: Raft RPCs go to openraft, controller
 /// requests to the driver.
-struct LocalService {
+pub(crate) struct LocalService {
     raft: Raft<TypeConfig>,
     commands: mpsc::Sender<Command>,
     request_timeout: Duration,
@@ -743,20 +764,30 @@ impl PeerService for LocalService {
 
 /// Connections to the other voters, for forwarding; one per peer, shared by
 /// the requests forwarded to it (one at a time).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Peers {
-    clients: Arc<Mutex<HashMap<(u64, String), SharedClient>>>,
+    transport: Arc<dyn Transport>,
+    clients: Arc<Mutex<HashMap<(u64, String), SharedConnection>>>,
 }
 
-type SharedClient = Arc<tokio::sync::Mutex<PeerClient>>;
+type SharedConnection = Arc<tokio::sync::Mutex<Box<dyn PeerConnection>>>;
 
 impl Peers {
-    fn client(&self, id: u64, address: &str) -> SharedClient {
+    fn new(transport: Arc<dyn Transport>) -> Peers {
+        Peers {
+            transport,
+            clients: Arc::default(),
+        }
+    }
+
+    fn client(&self, id: u64, address: &str) -> SharedConnection {
         self.clients
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entry((id, address.to_string()))
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(PeerClient::new(address))))
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(self.transport.connect(id, address)))
+            })
             .clone()
     }
 }

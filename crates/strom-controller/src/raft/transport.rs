@@ -182,20 +182,64 @@ async fn serve_connection<S: PeerService>(
         let Some(request) = request else {
             return Ok(());
         };
-        let raft = service.raft();
-        let response = match request {
-            PeerRequest::AppendEntries(rpc) => {
-                PeerResponse::AppendEntries(raft.append_entries(rpc).await)
-            }
-            PeerRequest::Vote(rpc) => PeerResponse::Vote(raft.vote(rpc).await),
-            PeerRequest::InstallSnapshot(rpc) => {
-                PeerResponse::InstallSnapshot(raft.install_snapshot(rpc).await)
-            }
-            PeerRequest::Controller(request) => {
-                PeerResponse::Controller(service.controller(request).await)
-            }
-        };
+        let response = dispatch(&*service, request).await;
         write_frame(&mut stream, &response).await?;
+    }
+}
+
+/// Hands one request to the local node and returns its answer.
+pub(crate) async fn dispatch<S: PeerService>(service: &S, request: PeerRequest) -> PeerResponse {
+    let raft = service.raft();
+    match request {
+        PeerRequest::AppendEntries(rpc) => {
+            PeerResponse::AppendEntries(raft.append_entries(rpc).await)
+        }
+        PeerRequest::Vote(rpc) => PeerResponse::Vote(raft.vote(rpc).await),
+        PeerRequest::InstallSnapshot(rpc) => {
+            PeerResponse::InstallSnapshot(raft.install_snapshot(rpc).await)
+        }
+        PeerRequest::Controller(request) => {
+            PeerResponse::Controller(service.controller(request).await)
+        }
+    }
+}
+
+/// A boxed future, for the object-safe transport traits.
+pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How a node reaches its peers: TCP between processes ([`TcpTransport`]);
+/// the simulation substitutes an in-memory network with injected faults.
+pub(crate) trait Transport: Send + Sync + 'static {
+    /// A connection to node `target` at `address` (dialed lazily).
+    fn connect(&self, target: u64, address: &str) -> Box<dyn PeerConnection>;
+}
+
+/// One connection to a peer: one call at a time.
+pub(crate) trait PeerConnection: Send + Sync + 'static {
+    fn call<'a>(
+        &'a mut self,
+        request: &'a PeerRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<PeerResponse, CallError>>;
+}
+
+/// The real network: a [`PeerClient`] per connection.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TcpTransport;
+
+impl Transport for TcpTransport {
+    fn connect(&self, _target: u64, address: &str) -> Box<dyn PeerConnection> {
+        Box::new(PeerClient::new(address))
+    }
+}
+
+impl PeerConnection for PeerClient {
+    fn call<'a>(
+        &'a mut self,
+        request: &'a PeerRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<PeerResponse, CallError>> {
+        Box::pin(PeerClient::call(self, request, timeout))
     }
 }
 
@@ -211,10 +255,6 @@ impl PeerClient {
             address: address.into(),
             stream: None,
         }
-    }
-
-    pub(crate) fn address(&self) -> &str {
-        &self.address
     }
 
     /// Sends `request` and waits for the answer, all within `timeout`.
@@ -341,28 +381,33 @@ impl CallError {
     }
 }
 
-/// openraft's network: one [`PeerClient`] per target, at the address the
-/// membership gives for it (`BasicNode::addr`, `host:port` of the target's
+/// openraft's network: one connection per openraft client (its replication
+/// stream to a target, an election's vote requests), at the address the
+/// membership gives for the target (`BasicNode::addr`, `host:port` of its
 /// controller listener).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct TcpNetwork;
-
-/// openraft's connection to one target.
-pub(crate) struct TcpPeer {
-    client: PeerClient,
+#[derive(Clone)]
+pub(crate) struct QuorumNetwork {
+    pub(crate) transport: Arc<dyn Transport>,
 }
 
-impl RaftNetworkFactory<TypeConfig> for TcpNetwork {
-    type Network = TcpPeer;
+/// openraft's connection to one target.
+pub(crate) struct QuorumPeer {
+    address: String,
+    connection: Box<dyn PeerConnection>,
+}
 
-    async fn new_client(&mut self, _target: u64, node: &BasicNode) -> TcpPeer {
-        TcpPeer {
-            client: PeerClient::new(node.addr.clone()),
+impl RaftNetworkFactory<TypeConfig> for QuorumNetwork {
+    type Network = QuorumPeer;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> QuorumPeer {
+        QuorumPeer {
+            address: node.addr.clone(),
+            connection: self.transport.connect(target, &node.addr),
         }
     }
 }
 
-impl TcpPeer {
+impl QuorumPeer {
     async fn rpc<T, E: std::error::Error>(
         &mut self,
         request: PeerRequest,
@@ -370,7 +415,7 @@ impl TcpPeer {
         pick: impl FnOnce(PeerResponse) -> Option<Result<T, RaftError<u64, E>>>,
     ) -> Result<T, RPCError<u64, BasicNode, RaftError<u64, E>>> {
         let response = self
-            .client
+            .connection
             .call(&request, option.hard_ttl())
             .await
             .map_err(CallError::into_rpc)?;
@@ -380,14 +425,14 @@ impl TcpPeer {
                 0, remote,
             ))),
             None => Err(CallError::Protocol {
-                address: self.client.address().to_string(),
+                address: self.address.clone(),
             }
             .into_rpc()),
         }
     }
 }
 
-impl RaftNetwork<TypeConfig> for TcpPeer {
+impl RaftNetwork<TypeConfig> for QuorumPeer {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
