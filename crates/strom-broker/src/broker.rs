@@ -17,15 +17,15 @@ use uuid::Uuid;
 
 use strom_config::{BrokerConfig, TopicConfig};
 use strom_controller::{
-    ControllerConfig, ControllerDefaults, ControllerError, ControllerHandle, CreatePartitions,
-    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
+    ControllerError, ControllerHandle, CreatePartitions, CreatePartitionsOutcome, CreateTopic,
+    CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
 };
 use strom_log::{BrokerIdentity, LogManager, LogManagerOptions, TopicPartition};
 use strom_metadata::MetadataImage;
 
 use crate::connection_quotas::ConnectionQuotas;
 use crate::group_coordinator::GroupCoordinator;
-use crate::lifecycle::{Lifecycle, QuorumSettings};
+use crate::lifecycle::Lifecycle;
 use crate::replica_manager::ReplicaManager;
 use crate::{server, BrokerError};
 use strom_coordinator::CONSUMER_OFFSETS_TOPIC;
@@ -313,45 +313,8 @@ impl Broker {
             );
         }
 
-        let metadata_dir = config.log_dirs[0].join(strom_log::METADATA_LOG_DIR_NAME);
-        let mut controller_config = ControllerConfig::single_node(node_id, metadata_dir);
-        controller_config.defaults = ControllerDefaults {
-            num_partitions: config.num_partitions,
-            default_replication_factor: config.default_replication_factor,
-        };
-        controller_config.validate_topic_configs = Arc::new(|configs| {
-            strom_config::validate_topic_configs(configs).map_err(|e| e.to_string())
-        });
-        let quorum = QuorumSettings::of(&config)?;
-        if !quorum.voters.is_empty() {
-            controller_config.voters = quorum.voters.clone();
-            controller_config.listen_address = quorum.listen_address.clone();
-            // A cluster waits for its other voters as long as they take.
-            controller_config.startup_timeout = None;
-        }
-        controller_config.election_timeout = quorum.election_timeout;
-        controller_config.broker_session_timeout = quorum.session_timeout;
-        // The metadata log lives in the first directory, which must work; any
-        // other that cannot be created is an offline log directory (LogManager).
-        std::fs::create_dir_all(&config.log_dirs[0]).map_err(|source| BrokerError::CreateDir {
-            dir: config.log_dirs[0].clone(),
-            source,
-        })?;
-        // Before the quorum writes anything: a node of a cluster starts only formatted.
-        let cluster_id = strom_log::check_formatted(
-            &config.log_dirs,
-            node_id,
-            config.cluster_id.as_deref(),
-            config.quorum.needs_formatted_storage(),
-        )
-        .map_err(|source| BrokerError::LogDir {
-            dir: config.log_dirs[0].clone(),
-            source,
-        })?;
-        info!("starting the metadata quorum");
-        let controller = strom_controller::Controller::start(controller_config)
-            .await
-            .map_err(|e| BrokerError::Controller(e.to_string()))?;
+        let (controller, cluster_id, quorum) =
+            crate::controller_node::start_metadata(&config).await?;
         let image = controller.image();
 
         info!(dirs = ?config.log_dirs, "opening log directories");

@@ -11,6 +11,7 @@ mod api_table;
 mod broker;
 mod connection;
 mod connection_quotas;
+mod controller_node;
 mod dispatch;
 mod error;
 mod group_coordinator;
@@ -22,4 +23,5 @@ mod replica_manager;
 mod server;
 
 pub use broker::{Broker, BrokerOptions};
+pub use controller_node::ControllerNode;
 pub use error::BrokerError;

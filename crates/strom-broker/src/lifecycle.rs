@@ -212,6 +212,8 @@ impl Lifecycle {
 /// The quorum settings of the config: the voters, this node's controller
 /// listener and the lifecycle timings.
 pub(crate) struct QuorumSettings {
+    /// This node is a voter of the quorum (`process.roles` has controller).
+    pub controller: bool,
     pub voters: Vec<(i32, String)>,
     pub listen_address: Option<String>,
     pub election_timeout: Duration,
@@ -222,11 +224,6 @@ pub(crate) struct QuorumSettings {
 impl QuorumSettings {
     pub(crate) fn of(config: &BrokerConfig) -> Result<QuorumSettings, BrokerError> {
         let quorum = &config.quorum;
-        if !(quorum.roles.broker && quorum.roles.controller) {
-            return Err(BrokerError::Listener(
-                "process.roles must be broker,controller: Strom runs every node as a combined broker and controller so far (dedicated controller-only and broker-only nodes are not supported yet)".into(),
-            ));
-        }
         let mut voters: Vec<(i32, String)> = quorum
             .voters
             .iter()
@@ -250,10 +247,11 @@ impl QuorumSettings {
                 .collect();
         }
         // A quorum of this node alone needs no network.
-        if voters.len() == 1 && voters[0].0 == config.node_id {
+        if quorum.roles.controller && voters.len() == 1 && voters[0].0 == config.node_id {
             voters.clear();
         }
         Ok(QuorumSettings {
+            controller: quorum.roles.controller,
             voters,
             listen_address: quorum
                 .controller_listener

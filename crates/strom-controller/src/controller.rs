@@ -247,9 +247,10 @@ impl Controller {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
         };
+        let member = Member::Voter(raft.clone());
         let driver = Driver {
             id: node_id,
-            raft: raft.clone(),
+            member: member.clone(),
             images: images.clone(),
             defaults: config.defaults,
             validate_topic_configs: config.validate_topic_configs.clone(),
@@ -260,13 +261,14 @@ impl Controller {
             session_timeout: config.broker_session_timeout,
             sessions: HashMap::new(),
             active_term: None,
+            observers: HashMap::new(),
         };
         let task = tokio::spawn(driver.run(receiver));
         let handle = ControllerHandle {
             id: node_id,
             commands,
             images: images.clone(),
-            raft,
+            member,
             stop_serving: Arc::new(stop_serving),
             request_timeout: config.request_timeout,
             task: Arc::new(Mutex::new(Some(task))),
@@ -305,6 +307,112 @@ impl Controller {
             } else {
                 format!(", voters {:?}", config.voters)
             }
+        );
+        Ok(handle)
+    }
+
+    /// Starts the controller side of a broker that is not a controller
+    /// (`process.roles=broker`): no metadata log of its own; every request
+    /// goes to the active controller through the voters' endpoints, and
+    /// the committed image is fetched from it whenever it changes. Returns
+    /// once the first image has arrived.
+    pub async fn start_observer(config: ControllerConfig) -> Result<ControllerHandle, StartError> {
+        Controller::start_observer_with(config, Arc::new(TcpTransport)).await
+    }
+
+    pub(crate) async fn start_observer_with(
+        config: ControllerConfig,
+        transport: Arc<dyn Transport>,
+    ) -> Result<ControllerHandle, StartError> {
+        let node_id = u64::try_from(config.node_id).map_err(|_| {
+            StartError::InvalidConfig(format!("node.id {} is negative", config.node_id))
+        })?;
+        let mut voters = Vec::new();
+        for (id, address) in &config.voters {
+            let id = u64::try_from(*id)
+                .map_err(|_| StartError::InvalidConfig(format!("voter id {id} is negative")))?;
+            voters.push((id, address.clone()));
+        }
+        if voters.is_empty() {
+            return Err(StartError::InvalidConfig(
+                "a broker that is not a controller needs the controllers' endpoints (controller.quorum.voters)".into(),
+            ));
+        }
+        let (publisher, images) = watch::channel(Arc::new(MetadataImage::empty()));
+        let observer = Arc::new(Observer {
+            voters,
+            leader: Mutex::new(None),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            poke: tokio::sync::Notify::new(),
+        });
+        let member = Member::Observer(observer.clone());
+        let (commands, receiver) = mpsc::channel(128);
+        let (stop_serving, _) = watch::channel(false);
+        let rng = match config.rng_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        };
+        let driver = Driver {
+            id: node_id,
+            member: member.clone(),
+            images: images.clone(),
+            defaults: config.defaults,
+            validate_topic_configs: config.validate_topic_configs.clone(),
+            rng,
+            commands: commands.downgrade(),
+            peers: Peers::new(transport),
+            request_timeout: config.request_timeout,
+            session_timeout: config.broker_session_timeout,
+            sessions: HashMap::new(),
+            active_term: None,
+            observers: HashMap::new(),
+        };
+        let task = tokio::spawn(driver.run(receiver));
+        let handle = ControllerHandle {
+            id: node_id,
+            commands,
+            images: images.clone(),
+            member,
+            stop_serving: Arc::new(stop_serving),
+            request_timeout: config.request_timeout,
+            task: Arc::new(Mutex::new(Some(task))),
+            server: Arc::new(Mutex::new(None)),
+        };
+        let poller = tokio::spawn(poll_images(handle.clone(), observer, publisher));
+        *handle.server.lock().unwrap_or_else(PoisonError::into_inner) = Some(poller);
+        let started = Instant::now();
+        let mut ready = handle.subscribe();
+        loop {
+            let wait = tokio::time::timeout(
+                Duration::from_secs(5),
+                ready.wait_for(|image| image.offset() >= 0),
+            )
+            .await;
+            match wait {
+                Ok(Ok(_)) => break,
+                Ok(Err(_)) => return Err(StartError::Raft("the metadata follower stopped".into())),
+                Err(_) => {
+                    if let Some(limit) = config.startup_timeout {
+                        if started.elapsed() >= limit {
+                            handle.clone().shutdown().await;
+                            return Err(StartError::Timeout {
+                                timeout_ms: limit.as_millis(),
+                                reason: "no controller answered with the metadata".into(),
+                            });
+                        }
+                    }
+                    tracing::info!(
+                        "waiting for the controller quorum {:?} ({} s so far)",
+                        config.voters,
+                        started.elapsed().as_secs()
+                    );
+                }
+            }
+        }
+        tracing::info!(
+            "following the metadata of the controller quorum {:?} as broker {node_id}, at offset {}",
+            config.voters,
+            images.borrow().offset()
         );
         Ok(handle)
     }
@@ -375,7 +483,7 @@ pub struct ControllerHandle {
     id: u64,
     commands: mpsc::Sender<Command>,
     images: watch::Receiver<Arc<MetadataImage>>,
-    raft: Raft<TypeConfig>,
+    member: Member,
     stop_serving: Arc<watch::Sender<bool>>,
     request_timeout: Duration,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
@@ -610,7 +718,7 @@ impl ControllerHandle {
     /// driver (the TCP server uses it; the simulation calls it directly).
     pub(crate) fn service(&self) -> LocalService {
         LocalService {
-            raft: self.raft.clone(),
+            member: self.member.clone(),
             commands: self.commands.clone(),
             request_timeout: self.request_timeout,
         }
@@ -623,7 +731,7 @@ impl ControllerHandle {
 
     /// The id of the active controller as this node knows it, if any.
     pub fn active_controller(&self) -> Option<i32> {
-        let leader = self.raft.metrics().borrow().current_leader?;
+        let (leader, _) = self.member.leader()?;
         i32::try_from(leader).ok()
     }
 
@@ -693,6 +801,54 @@ impl ControllerHandle {
     }
 }
 
+/// A broker that is not a controller keeps its image current: it asks the
+/// active controller for a newer one every [`IMAGE_POLL_INTERVAL`], or at
+/// once when a reply named an offset it does not have yet.
+async fn poll_images(
+    handle: ControllerHandle,
+    observer: Arc<Observer>,
+    publisher: watch::Sender<Arc<MetadataImage>>,
+) {
+    loop {
+        let have = publisher.borrow().offset();
+        match handle
+            .ask_within(
+                ControllerRequest::FetchImage { after_offset: have },
+                Duration::from_secs(5),
+            )
+            .await
+        {
+            Ok(ControllerReply::Image(Some((offset, records)))) => {
+                match MetadataImage::empty().apply(&records, offset) {
+                    Ok(image) => {
+                        publisher.send_replace(Arc::new(image));
+                    }
+                    Err(e) => tracing::error!(
+                        "the metadata image from the controller at offset {offset} does not apply: {e}"
+                    ),
+                }
+            }
+            Ok(_) => {}
+            // The driver stopped: the handle was shut down.
+            Err(ControllerError::NotController(_)) if handle.commands.is_closed() => return,
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(IMAGE_POLL_INTERVAL) => {}
+            _ = observer.poke.notified() => {}
+        }
+        if handle.commands.is_closed() {
+            return;
+        }
+    }
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The error to give every item of a request that got no proper answer.
 fn failure(reply: Result<ControllerReply, ControllerError>) -> ControllerError {
     match reply {
@@ -733,14 +889,14 @@ enum Command {
 /// The transport's view of this node: Raft RPCs go to openraft, controller
 /// requests to the driver.
 pub(crate) struct LocalService {
-    raft: Raft<TypeConfig>,
+    member: Member,
     commands: mpsc::Sender<Command>,
     request_timeout: Duration,
 }
 
 impl PeerService for LocalService {
-    fn raft(&self) -> &Raft<TypeConfig> {
-        &self.raft
+    fn raft(&self) -> Option<&Raft<TypeConfig>> {
+        self.member.raft()
     }
 
     async fn controller(&self, request: ControllerRequest) -> ControllerResponse {
@@ -752,7 +908,10 @@ impl PeerService for LocalService {
             deadline: Some(Instant::now() + self.request_timeout),
         };
         let stopped = ControllerResponse {
-            reply: ControllerReply::NotController { leader: None },
+            reply: ControllerReply::NotController {
+                leader: None,
+                address: None,
+            },
             offset: -1,
         };
         if self.commands.send(command).await.is_err() {
@@ -792,13 +951,109 @@ impl Peers {
     }
 }
 
+/// What this node is in the quorum: a voter running a Raft member, or an
+/// observer (a broker that is not a controller) that reaches the quorum
+/// through the voters' controller endpoints and follows the committed image.
+#[derive(Clone)]
+enum Member {
+    Voter(Raft<TypeConfig>),
+    Observer(Arc<Observer>),
+}
+
+struct Observer {
+    /// The voters' ids and controller endpoints (`controller.quorum.voters`).
+    voters: Vec<(u64, String)>,
+    /// The active controller as last learnt, else the voter to try next.
+    leader: Mutex<Option<(u64, String)>>,
+    next: std::sync::atomic::AtomicUsize,
+    /// Wakes the image poller (a reply named a newer offset).
+    poke: tokio::sync::Notify,
+}
+
+impl Member {
+    fn raft(&self) -> Option<&Raft<TypeConfig>> {
+        match self {
+            Member::Voter(raft) => Some(raft),
+            Member::Observer(_) => None,
+        }
+    }
+
+    /// The node to send controller requests to, with its endpoint when
+    /// known: the Raft leader on a voter; on an observer the leader last
+    /// learnt, else the next voter in turn (it answers, or names the leader).
+    fn leader(&self) -> Option<(u64, Option<String>)> {
+        match self {
+            Member::Voter(raft) => {
+                let metrics = raft.metrics();
+                let metrics = metrics.borrow();
+                let leader = metrics.current_leader?;
+                let address = metrics
+                    .membership_config
+                    .membership()
+                    .get_node(&leader)
+                    .map(|n| n.addr.clone());
+                Some((leader, address))
+            }
+            Member::Observer(observer) => {
+                if let Some((id, address)) = observer
+                    .leader
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+                {
+                    return Some((id, Some(address)));
+                }
+                let n = observer.voters.len();
+                if n == 0 {
+                    return None;
+                }
+                let i = observer
+                    .next
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    % n;
+                let (id, address) = observer.voters[i].clone();
+                Some((id, Some(address)))
+            }
+        }
+    }
+
+    /// An observer learns who leads (`Some`), or forgets `failed` as the
+    /// leader after it did not answer as one.
+    fn observed_leader(&self, leader: Option<(u64, String)>, failed: Option<u64>) {
+        if let Member::Observer(observer) = self {
+            let mut known = observer
+                .leader
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match leader {
+                Some(leader) => *known = Some(leader),
+                None => {
+                    if known.as_ref().map(|(id, _)| *id) == failed {
+                        *known = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks an observer's image poller to fetch now.
+    fn poke(&self) {
+        if let Member::Observer(observer) = self {
+            observer.poke.notify_one();
+        }
+    }
+}
+
+/// How often a broker that is not a controller asks for a newer image.
+const IMAGE_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
 /// How often the active controller looks for expired broker sessions.
 const SESSION_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The task that owns the quorum and decides.
 struct Driver {
     id: u64,
-    raft: Raft<TypeConfig>,
+    member: Member,
     images: watch::Receiver<Arc<MetadataImage>>,
     defaults: ControllerDefaults,
     validate_topic_configs: TopicConfigValidator,
@@ -812,6 +1067,9 @@ struct Driver {
     sessions: HashMap<i32, Instant>,
     /// The term this node has been active in, if it is.
     active_term: Option<u64>,
+    /// Per broker, the metadata offset its last heartbeat reported and when
+    /// (ms since the epoch): how DescribeQuorum reports observers.
+    observers: HashMap<i32, (i64, i64)>,
 }
 
 impl Driver {
@@ -849,15 +1107,18 @@ impl Driver {
                             offset,
                         });
                     } else if forwarded {
-                        let leader = self.raft.metrics().borrow().current_leader;
+                        let leader = self.member.leader();
                         let _ = reply.send(ControllerResponse {
-                            reply: ControllerReply::NotController { leader },
+                            reply: ControllerReply::NotController {
+                                leader: leader.as_ref().map(|(id, _)| *id),
+                                address: leader.and_then(|(_, address)| address),
+                            },
                             offset: -1,
                         });
                     } else {
                         let forwarder = Forwarder {
                             id: self.id,
-                            raft: self.raft.clone(),
+                            member: self.member.clone(),
                             images: self.images.clone(),
                             commands: self.commands.clone(),
                             peers: self.peers.clone(),
@@ -870,8 +1131,10 @@ impl Driver {
         // Requests still queued are dropped, and their callers get
         // NOT_CONTROLLER.
         commands.close();
-        if let Err(error) = self.raft.shutdown().await {
-            tracing::warn!("the metadata quorum did not stop cleanly: {error}");
+        if let Some(raft) = self.member.raft() {
+            if let Err(error) = raft.shutdown().await {
+                tracing::warn!("the metadata quorum did not stop cleanly: {error}");
+            }
         }
         if let Some(done) = done {
             let _ = done.send(());
@@ -880,9 +1143,20 @@ impl Driver {
 
     /// Whether this node is the active controller (the Raft leader).
     fn is_active(&self) -> bool {
-        let metrics = self.raft.metrics();
+        let Some(raft) = self.member.raft() else {
+            return false;
+        };
+        let metrics = raft.metrics();
         let metrics = metrics.borrow();
         metrics.state == ServerState::Leader && metrics.current_leader == Some(self.id)
+    }
+
+    /// The Raft member; requests reach the deciding paths only when this
+    /// node is active, so only on a voter.
+    fn voter(&self) -> Result<&Raft<TypeConfig>, ControllerError> {
+        self.member
+            .raft()
+            .ok_or_else(|| ControllerError::NotController("This node is not a controller.".into()))
     }
 
     async fn decide(&mut self, request: ControllerRequest, deadline: Instant) -> ControllerReply {
@@ -960,6 +1234,10 @@ impl Driver {
                 let result = match broker_heartbeat(&image, &heartbeat) {
                     Ok((outcome, records)) => {
                         self.sessions.insert(heartbeat.broker_id, Instant::now());
+                        self.observers.insert(
+                            heartbeat.broker_id,
+                            (heartbeat.current_metadata_offset, wall_clock_ms()),
+                        );
                         if records.is_empty() {
                             Ok(outcome)
                         } else {
@@ -976,6 +1254,12 @@ impl Driver {
             ControllerRequest::DescribeQuorum => {
                 ControllerReply::DescribeQuorum(Ok(self.describe_quorum()))
             }
+            ControllerRequest::FetchImage { after_offset } => {
+                let image = self.image();
+                ControllerReply::Image(
+                    (image.offset() > after_offset).then(|| (image.offset(), image.to_records())),
+                )
+            }
         }
     }
 
@@ -987,7 +1271,10 @@ impl Driver {
             self.sessions.clear();
             return;
         }
-        let term = self.raft.metrics().borrow().current_term;
+        let Ok(raft) = self.voter() else {
+            return;
+        };
+        let term = raft.metrics().borrow().current_term;
         let now = Instant::now();
         let image = self.image();
         if self.active_term != Some(term) {
@@ -1025,7 +1312,17 @@ impl Driver {
     }
 
     fn describe_quorum(&self) -> QuorumDescription {
-        let metrics = self.raft.metrics().borrow().clone();
+        let Ok(raft) = self.voter() else {
+            return QuorumDescription {
+                leader_id: -1,
+                leader_epoch: -1,
+                high_watermark: -1,
+                voters: Vec::new(),
+                observers: Vec::new(),
+                endpoints: Vec::new(),
+            };
+        };
+        let metrics = raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
         let next = |index: Option<u64>| index.map_or(0, |i| i as i64 + 1);
         let now_ms = std::time::SystemTime::now()
@@ -1050,12 +1347,31 @@ impl Driver {
                 last_caught_up_timestamp: if caught_up { now_ms } else { -1 },
             }
         };
+        // Brokers that are not voters follow the log as observers; their
+        // progress is what their heartbeats report.
+        let voter_ids: HashSet<u64> = membership.voter_ids().collect();
+        let image = self.image();
+        let mut observers: Vec<ReplicaProgress> = membership.learner_ids().map(progress).collect();
+        for broker in image.brokers() {
+            let id = broker.broker_id;
+            if voter_ids.contains(&(id as u64)) || observers.iter().any(|o| o.replica_id == id) {
+                continue;
+            }
+            let (offset, at) = self.observers.get(&id).copied().unwrap_or((-2, -1));
+            let log_end_offset = offset + 1;
+            observers.push(ReplicaProgress {
+                replica_id: id,
+                log_end_offset,
+                last_fetch_timestamp: at,
+                last_caught_up_timestamp: if log_end_offset >= leader_end { at } else { -1 },
+            });
+        }
         QuorumDescription {
             leader_id: metrics.current_leader.map_or(-1, |l| l as i32),
             leader_epoch: i32::try_from(metrics.current_term).unwrap_or(i32::MAX),
             high_watermark: next(metrics.last_applied.map(|l| l.index)),
             voters: membership.voter_ids().map(progress).collect(),
-            observers: membership.learner_ids().map(progress).collect(),
+            observers,
             endpoints: membership
                 .nodes()
                 .map(|(id, node)| (*id as i32, node.addr.clone()))
@@ -1136,7 +1452,8 @@ impl Driver {
         let batch = MetadataBatch { records };
         check_entry_limits(&batch)?;
         let wait = deadline.saturating_duration_since(Instant::now());
-        let written = tokio::time::timeout(wait, self.raft.client_write(batch)).await;
+        let raft = self.voter()?.clone();
+        let written = tokio::time::timeout(wait, raft.client_write(batch)).await;
         let Ok(written) = written else {
             return Err(ControllerError::RequestTimedOut(format!(
                 "The metadata change was not committed within {} ms: a majority of the controller quorum is not reachable from the active controller.",
@@ -1171,7 +1488,7 @@ impl Driver {
 /// one that is, retrying through leader changes until the deadline.
 struct Forwarder {
     id: u64,
-    raft: Raft<TypeConfig>,
+    member: Member,
     images: watch::Receiver<Arc<MetadataImage>>,
     commands: mpsc::WeakSender<Command>,
     peers: Peers,
@@ -1200,18 +1517,9 @@ impl Forwarder {
                 });
                 return;
             }
-            let (leader, address) = {
-                let metrics = self.raft.metrics();
-                let metrics = metrics.borrow();
-                let leader = metrics.current_leader;
-                let address = leader.and_then(|l| {
-                    metrics
-                        .membership_config
-                        .membership()
-                        .get_node(&l)
-                        .map(|n| n.addr.clone())
-                });
-                (leader, address)
+            let (leader, address) = match self.member.leader() {
+                Some((leader, address)) => (Some(leader), address),
+                None => (None, None),
             };
             match (leader, address) {
                 (Some(leader), _) if leader == self.id => {
@@ -1237,14 +1545,22 @@ impl Forwarder {
                         .await;
                     match response {
                         Ok(PeerResponse::Controller(ControllerResponse {
-                            reply: ControllerReply::NotController { .. },
+                            reply:
+                                ControllerReply::NotController {
+                                    leader: next,
+                                    address,
+                                },
                             ..
                         })) => {
-                            last_error =
-                                format!("node {leader} is no longer the active controller");
+                            last_error = format!("node {leader} is not the active controller");
+                            self.member.observed_leader(next.zip(address), Some(leader));
                         }
                         Ok(PeerResponse::Controller(response)) => {
-                            self.catch_up(response.offset, deadline).await;
+                            // An image fetch is what brings the image up to date.
+                            if !matches!(response.reply, ControllerReply::Image(_)) {
+                                self.member.poke();
+                                self.catch_up(response.offset, deadline).await;
+                            }
                             let _ = reply.send(response);
                             return;
                         }
@@ -1252,7 +1568,10 @@ impl Forwarder {
                             last_error =
                                 format!("node {leader} answered with the wrong kind of response")
                         }
-                        Err(e) => last_error = e.to_string(),
+                        Err(e) => {
+                            last_error = e.to_string();
+                            self.member.observed_leader(None, Some(leader));
+                        }
                     }
                 }
                 (Some(leader), _) => {

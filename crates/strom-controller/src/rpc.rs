@@ -41,11 +41,16 @@ pub(crate) enum ControllerRequest {
     /// before the request (a read barrier).
     Barrier,
     DescribeQuorum,
+    /// The committed image, if the active controller's is newer than
+    /// `after_offset` (how a broker that is not a controller follows the
+    /// metadata).
+    FetchImage {
+        after_offset: i64,
+    },
 }
 
 impl ControllerRequest {
-    /// Requests that change nothing may be answered from any voter's view;
-    /// the rest are decided by the active controller only.
+    /// Kafka's name of the request, for messages.
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             ControllerRequest::CreateTopics { .. } => "CreateTopics",
@@ -57,6 +62,7 @@ impl ControllerRequest {
             ControllerRequest::BrokerHeartbeat(_) => "BrokerHeartbeat",
             ControllerRequest::Barrier => "Barrier",
             ControllerRequest::DescribeQuorum => "DescribeQuorum",
+            ControllerRequest::FetchImage { .. } => "FetchImage",
         }
     }
 }
@@ -78,7 +84,12 @@ pub(crate) enum ControllerReply {
     /// never forwarded again; the sender finds the leader and retries).
     NotController {
         leader: Option<u64>,
+        /// The leader's controller endpoint (`host:port`), when known.
+        address: Option<String>,
     },
+    /// The image as records at its offset, or `None` when the asker's is
+    /// already as new.
+    Image(Option<(i64, Vec<strom_metadata::MetadataRecord>)>),
     /// The request could not be decided at all (no quorum in time, the
     /// controller stopped): every item of it fails with this.
     Failed(ControllerError),

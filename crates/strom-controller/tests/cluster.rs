@@ -270,3 +270,69 @@ async fn a_broker_without_heartbeats_is_fenced_and_unfenced_when_it_returns() {
         h.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_is_not_a_controller_follows_the_image_and_forwards() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::new(root.path(), 3);
+    let voters = cluster.start_all().await;
+    let observer_config = ControllerConfig {
+        voters: cluster.voters.clone(),
+        listen_address: None,
+        request_timeout: Duration::from_secs(5),
+        startup_timeout: Some(Duration::from_secs(20)),
+        ..ControllerConfig::single_node(9, root.path().join("observer"))
+    };
+    let observer = Controller::start_observer(observer_config)
+        .await
+        .expect("observer starts");
+    assert!(observer.image().offset() >= 0, "it has the committed image");
+    // Writes go through it to the active controller; the reply waits for
+    // its own image.
+    join(&observer, 9).await;
+    let outcomes = observer
+        .create_topics(vec![topic("via-observer")], false)
+        .await;
+    assert_eq!(outcomes[0].error, None);
+    assert!(observer.image().topic("via-observer").is_some());
+    for v in &voters {
+        eventually("voters have the topic", Duration::from_secs(5), || {
+            v.image().topic("via-observer").is_some()
+        })
+        .await;
+    }
+    // Changes made elsewhere reach it.
+    let created = voters[0]
+        .create_topics(vec![topic("elsewhere")], false)
+        .await;
+    assert_eq!(created[0].error, None);
+    eventually("the observer follows", Duration::from_secs(5), || {
+        observer.image().topic("elsewhere").is_some()
+    })
+    .await;
+    // DescribeQuorum lists it as an observer, not a voter.
+    let quorum = observer.describe_quorum().await.expect("describe");
+    assert!(quorum.voters.iter().all(|v| v.replica_id != 9));
+    let me = quorum
+        .observers
+        .iter()
+        .find(|o| o.replica_id == 9)
+        .expect("the broker is an observer");
+    assert!(me.log_end_offset > 0 && me.last_fetch_timestamp > 0);
+    // The active controller going away does not stop it.
+    let leader = observer.active_controller().expect("a leader");
+    let mut rest = Vec::new();
+    for v in voters {
+        if v.node_id() == leader {
+            v.shutdown().await;
+        } else {
+            rest.push(v);
+        }
+    }
+    let outcomes = observer.create_topics(vec![topic("after")], false).await;
+    assert_eq!(outcomes[0].error, None, "create after the leader left");
+    observer.shutdown().await;
+    for v in rest {
+        v.shutdown().await;
+    }
+}

@@ -108,6 +108,14 @@ fn run_server(properties: Option<PathBuf>, overrides: Vec<String>) -> anyhow::Re
         .thread_name("strom")
         .build()?;
     runtime.block_on(async move {
+        if !config.quorum.roles.broker {
+            // process.roles=controller: a voter of the quorum, no broker.
+            let node = strom_broker::ControllerNode::start(config).await?;
+            wait_for_signal().await?;
+            info!("signal received, shutting down");
+            node.shutdown().await?;
+            return anyhow::Ok(());
+        }
         let broker = Broker::start(BrokerOptions { config }).await?;
         wait_for_signal().await?;
         info!("signal received, shutting down");

@@ -121,7 +121,8 @@ async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
 /// What the server side does with requests: the local Raft node and the
 /// local controller.
 pub(crate) trait PeerService: Send + Sync + 'static {
-    fn raft(&self) -> &Raft<TypeConfig>;
+    /// The local Raft member; `None` on a node that is not a controller.
+    fn raft(&self) -> Option<&Raft<TypeConfig>>;
     fn controller(
         &self,
         request: ControllerRequest,
@@ -189,7 +190,19 @@ async fn serve_connection<S: PeerService>(
 
 /// Hands one request to the local node and returns its answer.
 pub(crate) async fn dispatch<S: PeerService>(service: &S, request: PeerRequest) -> PeerResponse {
-    let raft = service.raft();
+    let Some(raft) = service.raft() else {
+        let stopped = || RaftError::Fatal(openraft::error::Fatal::Stopped);
+        return match request {
+            PeerRequest::AppendEntries(_) => PeerResponse::AppendEntries(Err(stopped())),
+            PeerRequest::Vote(_) => PeerResponse::Vote(Err(stopped())),
+            PeerRequest::InstallSnapshot(_) => PeerResponse::InstallSnapshot(Err(
+                RaftError::Fatal(openraft::error::Fatal::Stopped),
+            )),
+            PeerRequest::Controller(request) => {
+                PeerResponse::Controller(service.controller(request).await)
+            }
+        };
+    };
     match request {
         PeerRequest::AppendEntries(rpc) => {
             PeerResponse::AppendEntries(raft.append_entries(rpc).await)
