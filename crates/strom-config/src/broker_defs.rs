@@ -45,7 +45,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("broker.rack", String, None, Any, "", true,
         "Rack of this broker, reported to clients in metadata responses."),
     ConfigDef::new("process.roles", List, None, ListOf(PROCESS_ROLES), "", true,
-        "KRaft roles of this node: broker, controller, or broker,controller (combined). Unset: both, and with no quorum configured a cluster of this node alone that needs no controller listener. Strom runs combined nodes only so far and refuses to start with one role."),
+        "KRaft roles of this node: broker, controller, or broker,controller (combined). Unset: both, and with no quorum configured a cluster of this node alone that needs no controller listener."),
     ConfigDef::new("controller.quorum.voters", List, Some(""), QuorumVoters, "", true,
         "Static controller quorum: every controller as id@host:port (its controller listener). A controller's node.id must be in it, a broker-only node's must not. Unset, with no bootstrap servers: this node is its own single-voter quorum."),
     ConfigDef::new("controller.quorum.bootstrap.servers", List, Some(""), HostPorts, "", true,
