@@ -116,6 +116,8 @@ fn requests(dir: &Path) {
                 CreatePartitions => CreatePartitionsRequest::default(),
                 DescribeCluster => DescribeClusterRequest::default(),
                 DescribeQuorum => DescribeQuorumRequest::default(),
+                AddRaftVoter => AddRaftVoterRequest::default(),
+                RemoveRaftVoter => RemoveRaftVoterRequest::default(),
                 InitProducerId => InitProducerIdRequest::default(),
                 JoinGroup => JoinGroupRequest::default(),
                 SyncGroup => SyncGroupRequest::default(),

@@ -59,6 +59,8 @@ fuzz_target!(|data: &[u8]| {
         ApiKey::CreatePartitions => body_round_trip::<CreatePartitionsRequest>(api, version, body),
         ApiKey::DescribeCluster => body_round_trip::<DescribeClusterRequest>(api, version, body),
         ApiKey::DescribeQuorum => body_round_trip::<DescribeQuorumRequest>(api, version, body),
+        ApiKey::AddRaftVoter => body_round_trip::<AddRaftVoterRequest>(api, version, body),
+        ApiKey::RemoveRaftVoter => body_round_trip::<RemoveRaftVoterRequest>(api, version, body),
         ApiKey::InitProducerId => body_round_trip::<InitProducerIdRequest>(api, version, body),
         ApiKey::JoinGroup => body_round_trip::<JoinGroupRequest>(api, version, body),
         ApiKey::SyncGroup => body_round_trip::<SyncGroupRequest>(api, version, body),

@@ -21,6 +21,9 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 1),
     // The controller quorum (kafka-metadata-quorum.sh), asked of the active controller.
     (ApiKey::DescribeQuorum, 0, 2),
+    // KIP-853: change the controller quorum's voters at runtime.
+    (ApiKey::AddRaftVoter, 0, 0),
+    (ApiKey::RemoveRaftVoter, 0, 0),
     (ApiKey::InitProducerId, 0, 5),
     // The classic group protocol from v0: librdkafka enables its balanced
     // consumer only when JoinGroup, SyncGroup, Heartbeat and LeaveGroup v0,
@@ -79,6 +82,8 @@ mod tests {
                 ApiKey::CreatePartitions => CreatePartitionsRequest::VERSIONS,
                 ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
                 ApiKey::DescribeQuorum => DescribeQuorumRequest::VERSIONS,
+                ApiKey::AddRaftVoter => AddRaftVoterRequest::VERSIONS,
+                ApiKey::RemoveRaftVoter => RemoveRaftVoterRequest::VERSIONS,
                 ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
                 ApiKey::JoinGroup => JoinGroupRequest::VERSIONS,
                 ApiKey::SyncGroup => SyncGroupRequest::VERSIONS,

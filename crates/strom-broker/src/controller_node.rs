@@ -32,7 +32,8 @@ pub(crate) async fn start_metadata(
         strom_config::validate_topic_configs(configs).map_err(|e| e.to_string())
     });
     let quorum = QuorumSettings::of(config)?;
-    if !quorum.voters.is_empty() {
+    if !quorum.voters.is_empty() || quorum.join {
+        controller_config.join_quorum = quorum.join;
         controller_config.voters = quorum.voters.clone();
         controller_config.listen_address = quorum.listen_address.clone();
         // A cluster waits for its other voters as long as they take.

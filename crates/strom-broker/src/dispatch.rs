@@ -141,6 +141,18 @@ pub(crate) async fn dispatch(
             })
             .await
         }
+        ApiKey::AddRaftVoter => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::raft_voters::add(state, r)
+            })
+            .await
+        }
+        ApiKey::RemoveRaftVoter => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::raft_voters::remove(state, r)
+            })
+            .await
+        }
         ApiKey::DescribeQuorum => {
             simple(api, version, corr, body, peer, |r| {
                 handlers::describe_quorum::handle(state, version, r)

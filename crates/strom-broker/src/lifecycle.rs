@@ -214,6 +214,9 @@ impl Lifecycle {
 pub(crate) struct QuorumSettings {
     /// This node is a voter of the quorum (`process.roles` has controller).
     pub controller: bool,
+    /// A controller of a dynamic quorum formatted without initial voters:
+    /// it waits to be added (AddRaftVoter).
+    pub join: bool,
     pub voters: Vec<(i32, String)>,
     pub listen_address: Option<String>,
     pub election_timeout: Duration,
@@ -229,28 +232,48 @@ impl QuorumSettings {
             .iter()
             .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
             .collect();
+        let mut join = false;
         if voters.is_empty() && !quorum.bootstrap_servers.is_empty() {
-            // A dynamic quorum (KIP-853): its first voters are what
-            // `strom storage format --standalone / --initial-controllers`
-            // recorded; afterwards the metadata log holds the membership.
-            let initial = strom_log::InitialControllers::read(&config.log_dirs[0])
-                .map_err(|e| BrokerError::Listener(e.to_string()))?;
-            let Some(initial) = initial else {
-                return Err(BrokerError::Listener(
-                    "controller.quorum.bootstrap.servers is set but this node was formatted without --standalone or --initial-controllers; joining an existing dynamic quorum is not supported yet: format with --initial-controllers, or list the controllers in controller.quorum.voters".into(),
-                ));
-            };
-            voters = initial
-                .0
+            let bootstrap = quorum
+                .bootstrap_servers
                 .iter()
-                .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
-                .collect();
+                .map(|(host, port)| format!("{host}:{port}"));
+            if quorum.roles.controller {
+                // A dynamic quorum (KIP-853): its first voters are what
+                // `strom storage format --standalone / --initial-controllers`
+                // recorded; afterwards the metadata log holds the membership.
+                // A controller formatted without them joins a running quorum
+                // once `add-controller` names it.
+                let initial = strom_log::InitialControllers::read(&config.log_dirs[0])
+                    .map_err(|e| BrokerError::Listener(e.to_string()))?;
+                match initial {
+                    Some(initial) => {
+                        voters = initial
+                            .0
+                            .iter()
+                            .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
+                            .collect()
+                    }
+                    None => join = true,
+                }
+            } else {
+                // A broker reaches the quorum through the bootstrap servers
+                // and learns the active controller's id from their answers.
+                voters = bootstrap
+                    .enumerate()
+                    .map(|(i, address)| (i32::MAX - i as i32, address))
+                    .collect();
+            }
         }
-        // A quorum of this node alone needs no network.
-        if quorum.roles.controller && voters.len() == 1 && voters[0].0 == config.node_id {
+        // A static quorum of this node alone needs no network; a dynamic
+        // one keeps it, since voters may be added.
+        let dynamic = quorum.voters.is_empty();
+        if !dynamic && quorum.roles.controller && voters.len() == 1 && voters[0].0 == config.node_id
+        {
             voters.clear();
         }
         Ok(QuorumSettings {
+            join,
             controller: quorum.roles.controller,
             voters,
             listen_address: quorum

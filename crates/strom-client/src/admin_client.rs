@@ -135,6 +135,70 @@ impl AdminClient {
         Ok(resp)
     }
 
+    /// Adds a voter to the controller quorum (AddRaftVoter, KIP-853): node
+    /// `voter_id` with directory id `directory_id`, reachable at `host:port`
+    /// on its controller listener `listener`.
+    pub async fn add_raft_voter(
+        &mut self,
+        voter_id: i32,
+        directory_id: uuid::Uuid,
+        listener: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<(), Error> {
+        let bootstrap = self.config.bootstrap_server.clone();
+        let timeout_ms = self.config.api_timeout.as_millis().min(i32::MAX as u128) as i32;
+        let resp = self
+            .send(&bootstrap, |_| {
+                let mut endpoint = add_raft_voter_request::Listener::default();
+                endpoint.name = str_bytes(listener);
+                endpoint.host = str_bytes(host);
+                endpoint.port = port;
+                let mut req = AddRaftVoterRequest::default();
+                req.cluster_id = None;
+                req.timeout_ms = timeout_ms;
+                req.voter_id = voter_id;
+                req.voter_directory_id = directory_id;
+                req.listeners = vec![endpoint];
+                Ok(req)
+            })
+            .await?;
+        match ErrorCode::from_code(resp.error_code) {
+            None => Ok(()),
+            Some(code) => Err(Error::Kafka {
+                api: ApiKey::AddRaftVoter,
+                code,
+                message: resp.error_message.map(|m| m.to_string()),
+            }),
+        }
+    }
+
+    /// Removes a voter from the controller quorum (RemoveRaftVoter, KIP-853).
+    pub async fn remove_raft_voter(
+        &mut self,
+        voter_id: i32,
+        directory_id: uuid::Uuid,
+    ) -> Result<(), Error> {
+        let bootstrap = self.config.bootstrap_server.clone();
+        let resp = self
+            .send(&bootstrap, |_| {
+                let mut req = RemoveRaftVoterRequest::default();
+                req.cluster_id = None;
+                req.voter_id = voter_id;
+                req.voter_directory_id = directory_id;
+                Ok(req)
+            })
+            .await?;
+        match ErrorCode::from_code(resp.error_code) {
+            None => Ok(()),
+            Some(code) => Err(Error::Kafka {
+                api: ApiKey::RemoveRaftVoter,
+                code,
+                message: resp.error_message.map(|m| m.to_string()),
+            }),
+        }
+    }
+
     /// The coordinator of `group_id`.
     pub async fn find_coordinator(&mut self, group_id: &str) -> Result<BrokerAddress, Error> {
         let deadline = self.deadline();

@@ -40,6 +40,8 @@ api_requests! {
     ConsumerGroupHeartbeat: ConsumerGroupHeartbeatRequest => ConsumerGroupHeartbeatResponse;
     ConsumerGroupDescribe: ConsumerGroupDescribeRequest => ConsumerGroupDescribeResponse;
     DescribeQuorum: DescribeQuorumRequest => DescribeQuorumResponse;
+    AddRaftVoter: AddRaftVoterRequest => AddRaftVoterResponse;
+    RemoveRaftVoter: RemoveRaftVoterRequest => RemoveRaftVoterResponse;
 }
 
 /// (api, lowest, highest) version this client implements. Bounds below the
@@ -66,6 +68,8 @@ pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::AddRaftVoter, 0, 0),
+    (ApiKey::RemoveRaftVoter, 0, 0),
 ];
 
 /// The versions of `api` this client implements.

@@ -95,6 +95,10 @@ pub struct ControllerConfig {
     /// A broker with no heartbeat for this long is fenced
     /// (`broker.session.timeout.ms`).
     pub broker_session_timeout: Duration,
+    /// A controller of a running dynamic quorum that is not a member yet:
+    /// it initializes nothing, serves its controller listener and waits
+    /// until the active controller adds it (AddRaftVoter).
+    pub join_quorum: bool,
 }
 
 impl ControllerConfig {
@@ -116,11 +120,12 @@ impl ControllerConfig {
             election_timeout: Duration::from_millis(1000),
             request_timeout: Duration::from_secs(30),
             broker_session_timeout: Duration::from_millis(9000),
+            join_quorum: false,
         }
     }
 
     fn is_single_node(&self) -> bool {
-        self.voters.is_empty()
+        self.voters.is_empty() && !self.join_quorum
     }
 }
 
@@ -429,6 +434,12 @@ impl Controller {
             .is_initialized()
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
+        if !initialized && config.join_quorum {
+            tracing::info!(
+                "this controller is not a member of the quorum yet: add it with `strom metadata-quorum add-controller` (AddRaftVoter)"
+            );
+            return Ok(());
+        }
         if !initialized {
             let members = if voters.is_empty() {
                 BTreeMap::from([(node_id, BasicNode::default())])
@@ -457,7 +468,8 @@ impl Controller {
         // A voter of a new quorum that already voted for a peer before it
         // initialized has no membership yet: the leader's log brings it.
         let pending = voter_ids.is_empty() && !voters.is_empty();
-        if !pending && !voter_ids.contains(&node_id) {
+        let member = voter_ids.contains(&node_id) || nodes.iter().any(|(id, _)| *id == node_id);
+        if !pending && !member {
             return Err(StartError::InvalidConfig(format!(
                 "the metadata directory {} belongs to a quorum of nodes {voter_ids:?}, not node.id {node_id}; use that node.id or another directory",
                 config.metadata_dir.display()
@@ -706,6 +718,26 @@ impl ControllerHandle {
         }
     }
 
+    /// Adds a voter to the quorum (AddRaftVoter, KIP-853). The node must be
+    /// running and reachable at `address` (its controller listener).
+    pub async fn add_voter(&self, voter_id: i32, address: String) -> Result<(), ControllerError> {
+        match self
+            .ask(ControllerRequest::AddVoter { voter_id, address })
+            .await
+        {
+            Ok(ControllerReply::Voters(result)) => result,
+            other => Err(failure(other)),
+        }
+    }
+
+    /// Removes a voter from the quorum (RemoveRaftVoter, KIP-853).
+    pub async fn remove_voter(&self, voter_id: i32) -> Result<(), ControllerError> {
+        match self.ask(ControllerRequest::RemoveVoter { voter_id }).await {
+            Ok(ControllerReply::Voters(result)) => result,
+            other => Err(failure(other)),
+        }
+    }
+
     /// The quorum as the active controller sees it (DescribeQuorum).
     pub async fn describe_quorum(&self) -> Result<QuorumDescription, ControllerError> {
         match self.ask(ControllerRequest::DescribeQuorum).await {
@@ -839,6 +871,24 @@ async fn poll_images(
         }
         if handle.commands.is_closed() {
             return;
+        }
+    }
+}
+
+/// A failed membership change as Kafka reports it.
+fn membership_error(error: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ControllerError {
+    match error {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
+            ControllerError::NotController("This node is not the active controller.".into())
+        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            ControllerError::RequestTimedOut(format!(
+                "The controller quorum could not change its voters now: {e}; retry."
+            ))
+        }
+        RaftError::Fatal(Fatal::Stopped) => not_running(),
+        RaftError::Fatal(fatal) => {
+            ControllerError::UnknownServerError(format!("The metadata quorum has stopped: {fatal}"))
         }
     }
 }
@@ -1254,6 +1304,12 @@ impl Driver {
             ControllerRequest::DescribeQuorum => {
                 ControllerReply::DescribeQuorum(Ok(self.describe_quorum()))
             }
+            ControllerRequest::AddVoter { voter_id, address } => {
+                ControllerReply::Voters(self.add_voter(voter_id, address, deadline).await)
+            }
+            ControllerRequest::RemoveVoter { voter_id } => {
+                ControllerReply::Voters(self.remove_voter(voter_id, deadline).await)
+            }
             ControllerRequest::FetchImage { after_offset } => {
                 let image = self.image();
                 ControllerReply::Image(
@@ -1261,6 +1317,118 @@ impl Driver {
                 )
             }
         }
+    }
+
+    /// Adds a voter (KIP-853): it joins as a learner and catches up with
+    /// the log, then the membership makes it a voter (openraft's joint
+    /// consensus keeps a majority of old and new voters through the change).
+    async fn add_voter(
+        &mut self,
+        voter_id: i32,
+        address: String,
+        deadline: Instant,
+    ) -> Result<(), ControllerError> {
+        let raft = self.voter()?.clone();
+        let id = u64::try_from(voter_id).map_err(|_| {
+            ControllerError::InvalidRequest(format!("Invalid voter id {voter_id}."))
+        })?;
+        let voters: Vec<u64> = raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        if voters.contains(&id) {
+            return Err(ControllerError::DuplicateVoter(format!(
+                "Node {voter_id} is already a voter of the controller quorum."
+            )));
+        }
+        if address.is_empty() {
+            return Err(ControllerError::InvalidRequest(format!(
+                "The voter {voter_id} needs a controller endpoint."
+            )));
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let timed_out = || {
+            ControllerError::RequestTimedOut(format!(
+                "Node {voter_id} at {address} did not catch up with the metadata log within {} ms; check that it is running with controller.quorum.bootstrap.servers and was formatted with --no-initial-controllers.",
+                wait.as_millis()
+            ))
+        };
+        tracing::info!(voter_id, %address, "adding a voter to the controller quorum");
+        let learner =
+            tokio::time::timeout(wait, raft.add_learner(id, BasicNode::new(&address), true))
+                .await
+                .map_err(|_| timed_out())?;
+        learner.map_err(membership_error)?;
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let changed = tokio::time::timeout(
+            wait,
+            raft.change_membership(
+                openraft::ChangeMembers::AddVoterIds(std::collections::BTreeSet::from([id])),
+                false,
+            ),
+        )
+        .await
+        .map_err(|_| timed_out())?;
+        changed.map_err(membership_error)?;
+        tracing::info!(voter_id, "node is a voter of the controller quorum");
+        Ok(())
+    }
+
+    /// Removes a voter (KIP-853); the last voter cannot go.
+    async fn remove_voter(
+        &mut self,
+        voter_id: i32,
+        deadline: Instant,
+    ) -> Result<(), ControllerError> {
+        let raft = self.voter()?.clone();
+        let id = u64::try_from(voter_id).map_err(|_| {
+            ControllerError::VoterNotFound(format!("Node {voter_id} is not a voter."))
+        })?;
+        let voters: Vec<u64> = raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        if !voters.contains(&id) {
+            return Err(ControllerError::VoterNotFound(format!(
+                "Node {voter_id} is not a voter of the controller quorum (voters: {voters:?})."
+            )));
+        }
+        if voters.len() == 1 {
+            return Err(ControllerError::InvalidRequest(format!(
+                "Node {voter_id} is the only voter; a quorum needs at least one."
+            )));
+        }
+        // A node that is also a broker keeps following the log as a learner
+        // (Kafka's observer); a controller-only node leaves entirely.
+        let is_broker = self.image().broker(voter_id).is_some();
+        tracing::info!(
+            voter_id,
+            is_broker,
+            "removing a voter from the controller quorum"
+        );
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let changed = tokio::time::timeout(
+            wait,
+            raft.change_membership(
+                openraft::ChangeMembers::RemoveVoters(std::collections::BTreeSet::from([id])),
+                is_broker,
+            ),
+        )
+        .await
+        .map_err(|_| {
+            ControllerError::RequestTimedOut(format!(
+                "Removing voter {voter_id} was not committed within {} ms.",
+                wait.as_millis()
+            ))
+        })?;
+        changed.map_err(membership_error)?;
+        Ok(())
     }
 
     /// Fences every live broker whose session expired. A controller that

@@ -62,6 +62,12 @@ pub enum ControllerError {
     /// `BROKER_ID_NOT_REGISTERED` (102).
     #[error("{0}")]
     BrokerIdNotRegistered(String),
+    /// `DUPLICATE_VOTER` (126): AddRaftVoter of a node that already votes.
+    #[error("{0}")]
+    DuplicateVoter(String),
+    /// `VOTER_NOT_FOUND` (127): RemoveRaftVoter of a node that does not vote.
+    #[error("{0}")]
+    VoterNotFound(String),
     /// `REQUEST_TIMED_OUT` (7): no active controller committed the change in
     /// time (a majority of the quorum is unreachable, say). The change may
     /// still be committed later.
@@ -93,6 +99,8 @@ impl ControllerError {
             ControllerError::BrokerIdNotRegistered(_) => 102,
             ControllerError::KafkaStorageError(_) => 56,
             ControllerError::RequestTimedOut(_) => 7,
+            ControllerError::DuplicateVoter(_) => 126,
+            ControllerError::VoterNotFound(_) => 127,
         }
     }
 
@@ -115,6 +123,8 @@ impl ControllerError {
             ControllerError::BrokerIdNotRegistered(_) => "BROKER_ID_NOT_REGISTERED",
             ControllerError::KafkaStorageError(_) => "KAFKA_STORAGE_ERROR",
             ControllerError::RequestTimedOut(_) => "REQUEST_TIMED_OUT",
+            ControllerError::DuplicateVoter(_) => "DUPLICATE_VOTER",
+            ControllerError::VoterNotFound(_) => "VOTER_NOT_FOUND",
         }
     }
 
@@ -136,7 +146,9 @@ impl ControllerError {
             | ControllerError::StaleBrokerEpoch(m)
             | ControllerError::BrokerIdNotRegistered(m)
             | ControllerError::KafkaStorageError(m)
-            | ControllerError::RequestTimedOut(m) => m,
+            | ControllerError::RequestTimedOut(m)
+            | ControllerError::DuplicateVoter(m)
+            | ControllerError::VoterNotFound(m) => m,
         }
     }
 }

@@ -47,6 +47,15 @@ pub(crate) enum ControllerRequest {
     FetchImage {
         after_offset: i64,
     },
+    /// KIP-853 AddRaftVoter: the node catches up as a learner, then votes.
+    AddVoter {
+        voter_id: i32,
+        address: String,
+    },
+    /// KIP-853 RemoveRaftVoter.
+    RemoveVoter {
+        voter_id: i32,
+    },
 }
 
 impl ControllerRequest {
@@ -63,6 +72,8 @@ impl ControllerRequest {
             ControllerRequest::Barrier => "Barrier",
             ControllerRequest::DescribeQuorum => "DescribeQuorum",
             ControllerRequest::FetchImage { .. } => "FetchImage",
+            ControllerRequest::AddVoter { .. } => "AddRaftVoter",
+            ControllerRequest::RemoveVoter { .. } => "RemoveRaftVoter",
         }
     }
 }
@@ -90,6 +101,8 @@ pub(crate) enum ControllerReply {
     /// The image as records at its offset, or `None` when the asker's is
     /// already as new.
     Image(Option<(i64, Vec<strom_metadata::MetadataRecord>)>),
+    /// The answer to AddVoter / RemoveVoter.
+    Voters(Result<(), ControllerError>),
     /// The request could not be decided at all (no quorum in time, the
     /// controller stopped): every item of it fails with this.
     Failed(ControllerError),

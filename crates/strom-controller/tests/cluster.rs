@@ -336,3 +336,60 @@ async fn a_broker_that_is_not_a_controller_follows_the_image_and_forwards() {
         v.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voters_are_added_and_removed_at_runtime() {
+    let root = tempfile::tempdir().expect("tempdir");
+    // Node 1 alone in a dynamic quorum (it keeps its network), node 2 waits
+    // to be added.
+    let first = Cluster::new(root.path(), 1);
+    let second_address = format!("127.0.0.1:{}", free_port());
+    let one = Controller::start(first.config(1)).await.expect("node 1");
+    join(&one, 1).await;
+    let created = one.create_topics(vec![topic("before")], false).await;
+    assert_eq!(created[0].error, None);
+    let join_config = ControllerConfig {
+        voters: Vec::new(),
+        join_quorum: true,
+        listen_address: Some(second_address.clone()),
+        election_timeout: Duration::from_millis(300),
+        request_timeout: Duration::from_secs(5),
+        startup_timeout: Some(Duration::from_secs(30)),
+        ..ControllerConfig::single_node(2, root.path().join("node-2").join("__cluster_metadata-0"))
+    };
+    let joining = tokio::spawn(Controller::start(join_config));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!joining.is_finished(), "a node not yet added waits");
+
+    let duplicate = one.add_voter(1, first.voters[0].1.clone()).await;
+    assert_eq!(duplicate.map_err(|e| e.code()), Err(126), "DUPLICATE_VOTER");
+    one.add_voter(2, second_address.clone())
+        .await
+        .expect("node 2 is added");
+    let two = joining
+        .await
+        .expect("task")
+        .expect("node 2 starts once added");
+    assert!(two.image().topic("before").is_some(), "it caught up");
+    let quorum = two.describe_quorum().await.expect("describe");
+    let mut voters: Vec<i32> = quorum.voters.iter().map(|v| v.replica_id).collect();
+    voters.sort();
+    assert_eq!(voters, vec![1, 2]);
+
+    let missing = one.remove_voter(9).await;
+    assert_eq!(missing.map_err(|e| e.code()), Err(127), "VOTER_NOT_FOUND");
+    two.remove_voter(2).await.expect("node 2 is removed");
+    let quorum = one.describe_quorum().await.expect("describe");
+    assert_eq!(
+        quorum
+            .voters
+            .iter()
+            .map(|v| v.replica_id)
+            .collect::<Vec<_>>(),
+        vec![1]
+    );
+    let last = one.remove_voter(1).await;
+    assert_eq!(last.map_err(|e| e.code()), Err(42), "the last voter stays");
+    two.shutdown().await;
+    one.shutdown().await;
+}

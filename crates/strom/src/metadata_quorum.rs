@@ -30,6 +30,23 @@ pub struct MetadataQuorumArgs {
 
 #[derive(Subcommand)]
 enum QuorumCommand {
+    /// Add a controller to the quorum (AddRaftVoter, KIP-853). Start it first
+    /// with `controller.quorum.bootstrap.servers`, formatted with
+    /// `strom storage format --no-initial-controllers`; the controller's own
+    /// properties file gives its node.id, endpoint and directory id.
+    AddController {
+        /// The new controller's server.properties.
+        #[arg(long, value_name = "FILE")]
+        command_config: std::path::PathBuf,
+    },
+    /// Remove a controller from the quorum (RemoveRaftVoter, KIP-853).
+    RemoveController {
+        #[arg(long, value_name = "ID")]
+        controller_id: i32,
+        /// Its metadata directory's directory.id (from meta.properties).
+        #[arg(long, value_name = "UUID")]
+        controller_directory_id: String,
+    },
     /// Describe the quorum: its leader and epoch (--status), or every
     /// member's progress (--replication).
     Describe {
@@ -54,7 +71,26 @@ pub fn run(args: MetadataQuorumArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    let QuorumCommand::Describe { replication, .. } = args.command;
+    let replication = match args.command {
+        QuorumCommand::Describe { replication, .. } => replication,
+        QuorumCommand::AddController { command_config } => {
+            return voters_change(
+                &runtime,
+                &args.bootstrap_server,
+                Change::Add(command_config),
+            )
+        }
+        QuorumCommand::RemoveController {
+            controller_id,
+            controller_directory_id,
+        } => {
+            return voters_change(
+                &runtime,
+                &args.bootstrap_server,
+                Change::Remove(controller_id, controller_directory_id),
+            )
+        }
+    };
     let result = runtime.block_on(async {
         let mut config = AdminConfig::new(args.bootstrap_server.clone());
         config.api_timeout = Duration::from_secs(30);
@@ -77,6 +113,97 @@ pub fn run(args: MetadataQuorumArgs) -> ExitCode {
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     ExitCode::SUCCESS
+}
+
+enum Change {
+    Add(std::path::PathBuf),
+    Remove(i32, String),
+}
+
+fn kafka_uuid(text: &str) -> Result<uuid::Uuid, String> {
+    text.parse::<strom_metadata::TopicId>()
+        .map(|id| uuid::Uuid::from_bytes(id.to_bytes()))
+        .map_err(|_| format!("{text:?} is not a directory id (22 characters of URL-safe base64, as in meta.properties)"))
+}
+
+fn voters_change(runtime: &tokio::runtime::Runtime, bootstrap: &str, change: Change) -> ExitCode {
+    let request = match change {
+        Change::Add(path) => {
+            let config = strom_config::Properties::load(&path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))
+                .and_then(|props| {
+                    strom_config::BrokerConfig::from_properties(&props)
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                });
+            let config = match config {
+                Ok(config) => config,
+                Err(e) => return fail(&e),
+            };
+            let Some(listener) = config.quorum.controller_listener.clone() else {
+                return fail(&format!(
+                    "{} is not a controller's configuration: it needs process.roles with controller and a controller listener in listeners",
+                    path.display()
+                ));
+            };
+            let meta = match strom_log::read_meta_properties(&config.log_dirs[0]) {
+                Ok(Some(meta)) => meta,
+                Ok(None) => {
+                    return fail(&format!(
+                        "{} is not formatted: run `strom storage format --cluster-id <id> --config {} --no-initial-controllers` and start the controller first",
+                        config.log_dirs[0].display(),
+                        path.display()
+                    ))
+                }
+                Err(e) => return fail(&e.to_string()),
+            };
+            let directory = match meta.directory_id.as_deref().map(kafka_uuid) {
+                Some(Ok(id)) => id,
+                Some(Err(e)) => return fail(&e),
+                None => uuid::Uuid::nil(),
+            };
+            let host = if listener.host.is_empty() {
+                "localhost".to_string()
+            } else {
+                listener.host.clone()
+            };
+            Ok((
+                config.node_id,
+                directory,
+                listener.name.clone(),
+                host,
+                listener.port,
+            ))
+        }
+        Change::Remove(id, directory) => match kafka_uuid(&directory) {
+            Ok(directory) => Err((id, directory)),
+            Err(e) => return fail(&e),
+        },
+    };
+    let result = runtime.block_on(async {
+        let mut config = AdminConfig::new(bootstrap.to_string());
+        config.api_timeout = Duration::from_secs(60);
+        config.connection.request_timeout = Duration::from_secs(70);
+        let mut admin = AdminClient::connect(config).await?;
+        match &request {
+            Ok((id, directory, name, host, port)) => {
+                admin
+                    .add_raft_voter(*id, *directory, name, host, *port)
+                    .await
+            }
+            Err((id, directory)) => admin.remove_raft_voter(*id, *directory).await,
+        }
+    });
+    match (result, request) {
+        (Ok(()), Ok((id, ..))) => {
+            println!("Added controller {id}");
+            ExitCode::SUCCESS
+        }
+        (Ok(()), Err((id, _))) => {
+            println!("Removed controller {id}");
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) => fail(&e.to_string()),
+    }
 }
 
 fn fail(message: &str) -> ExitCode {

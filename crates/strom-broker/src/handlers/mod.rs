@@ -27,6 +27,7 @@ pub(crate) mod offset_commit;
 pub(crate) mod offset_delete;
 pub(crate) mod offset_fetch;
 pub(crate) mod produce;
+pub(crate) mod raft_voters;
 pub(crate) mod sync_group;
 
 use kafka_protocol::protocol::StrBytes;
