@@ -113,6 +113,9 @@ mod tests {
                 ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
                 ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
                 ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
+                ApiKey::DescribeQuorum => DescribeQuorumRequest::VERSIONS,
+                ApiKey::AddRaftVoter => AddRaftVoterRequest::VERSIONS,
+                ApiKey::RemoveRaftVoter => RemoveRaftVoterRequest::VERSIONS,
                 other => panic!("no codec range listed for {other:?}"),
             };
             (r.min, r.max)
