@@ -40,6 +40,8 @@ pub(crate) async fn start_metadata(
         controller_config.startup_timeout = None;
     }
     controller_config.election_timeout = quorum.election_timeout;
+    controller_config.snapshot_interval = (config.quorum.snapshot_max_interval_ms > 0)
+        .then(|| std::time::Duration::from_millis(config.quorum.snapshot_max_interval_ms));
     controller_config.broker_session_timeout = quorum.session_timeout;
     // The metadata log lives in the first directory, which must work; any
     // other that cannot be created is an offline log directory (LogManager).

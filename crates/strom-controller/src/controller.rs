@@ -99,6 +99,10 @@ pub struct ControllerConfig {
     /// it initializes nothing, serves its controller listener and waits
     /// until the active controller adds it (AddRaftVoter).
     pub join_quorum: bool,
+    /// A snapshot is also written when the newest is older than this and
+    /// entries were applied since (`metadata.log.max.snapshot.interval.ms`;
+    /// `None` turns time-based snapshots off).
+    pub snapshot_interval: Option<Duration>,
 }
 
 impl ControllerConfig {
@@ -121,6 +125,7 @@ impl ControllerConfig {
             request_timeout: Duration::from_secs(30),
             broker_session_timeout: Duration::from_millis(9000),
             join_quorum: false,
+            snapshot_interval: Some(Duration::from_secs(3600)),
         }
     }
 
@@ -267,6 +272,8 @@ impl Controller {
             sessions: HashMap::new(),
             active_term: None,
             observers: HashMap::new(),
+            snapshot_interval: config.snapshot_interval,
+            last_snapshot: (None, Instant::now()),
         };
         let task = tokio::spawn(driver.run(receiver));
         let handle = ControllerHandle {
@@ -371,6 +378,8 @@ impl Controller {
             sessions: HashMap::new(),
             active_term: None,
             observers: HashMap::new(),
+            snapshot_interval: config.snapshot_interval,
+            last_snapshot: (None, Instant::now()),
         };
         let task = tokio::spawn(driver.run(receiver));
         let handle = ControllerHandle {
@@ -1120,6 +1129,9 @@ struct Driver {
     /// Per broker, the metadata offset its last heartbeat reported and when
     /// (ms since the epoch): how DescribeQuorum reports observers.
     observers: HashMap<i32, (i64, i64)>,
+    snapshot_interval: Option<Duration>,
+    /// The newest snapshot's last entry and when this node first saw it.
+    last_snapshot: (Option<u64>, Instant),
 }
 
 impl Driver {
@@ -1132,6 +1144,7 @@ impl Driver {
                 command = commands.recv() => command,
                 _ = tick.tick() => {
                     self.check_sessions().await;
+                    self.check_snapshot_age().await;
                     continue;
                 }
             };
@@ -1429,6 +1442,38 @@ impl Driver {
         })?;
         changed.map_err(membership_error)?;
         Ok(())
+    }
+
+    /// Writes a snapshot when the newest is older than
+    /// `metadata.log.max.snapshot.interval.ms` and entries were applied
+    /// since (the entry-count policy is openraft's own).
+    async fn check_snapshot_age(&mut self) {
+        let (Some(interval), Some(raft)) = (self.snapshot_interval, self.member.raft()) else {
+            return;
+        };
+        let (snapshot, applied) = {
+            let metrics = raft.metrics();
+            let metrics = metrics.borrow();
+            (
+                metrics.snapshot.map(|l| l.index),
+                metrics.last_applied.map(|l| l.index),
+            )
+        };
+        if snapshot != self.last_snapshot.0 {
+            self.last_snapshot = (snapshot, Instant::now());
+            return;
+        }
+        if applied > snapshot && self.last_snapshot.1.elapsed() >= interval {
+            tracing::info!(
+                interval_ms = interval.as_millis() as u64,
+                "writing a metadata snapshot: metadata.log.max.snapshot.interval.ms passed"
+            );
+            if let Err(e) = raft.trigger().snapshot().await {
+                tracing::warn!("could not start a metadata snapshot: {e}");
+            }
+            // Wait a full interval before asking again.
+            self.last_snapshot.1 = Instant::now();
+        }
     }
 
     /// Fences every live broker whose session expired. A controller that

@@ -393,3 +393,52 @@ async fn voters_are_added_and_removed_at_runtime() {
     two.shutdown().await;
     one.shutdown().await;
 }
+
+/// Metadata records/s a three-voter quorum commits on this machine, with
+/// concurrent CreateTopics through every voter (10 partitions each: 11
+/// records per entry). A measurement, not a check: run with
+/// `cargo test --release -p strom-controller --test cluster -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_metadata_records_per_second() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut cluster = Cluster::new(root.path(), 3);
+    cluster.session_timeout = Duration::from_secs(600);
+    let handles = cluster.start_all().await;
+    for (i, h) in handles.iter().enumerate() {
+        join(h, i as i32 + 1).await;
+    }
+    let started = Instant::now();
+    let window = Duration::from_secs(5);
+    let mut tasks = Vec::new();
+    for worker in 0..12 {
+        let h = handles[worker % 3].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut created = 0u64;
+            let mut n = 0;
+            while started.elapsed() < window {
+                let mut t = topic(&format!("bench-{worker}-{n}"));
+                t.num_partitions = 10;
+                n += 1;
+                if h.create_topics(vec![t], false).await[0].error.is_none() {
+                    created += 1;
+                }
+            }
+            created
+        }));
+    }
+    let mut topics = 0;
+    for t in tasks {
+        topics += t.await.expect("worker");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{topics} CreateTopics in {secs:.1} s: {:.0} entries/s, {:.0} metadata records/s",
+        topics as f64 / secs,
+        (topics * 11) as f64 / secs
+    );
+    assert!(topics > 0);
+    for h in handles {
+        h.shutdown().await;
+    }
+}
