@@ -379,7 +379,9 @@ class Cluster:
             raise ClusterFailed(f"strom storage random-uuid failed: {uuid.stderr}")
         self.cluster_id = uuid.stdout.strip()
         for n in self.nodes.values():
-            done = self.strom("storage", "format", "--cluster-id", self.cluster_id, "--config", str(n.config_path))
+            # `--cluster-id=ID`, not `--cluster-id ID`: an id that starts with "-" would be taken for an
+            # option (test_cluster.py checks that random-uuid, as Kafka's, never prints one).
+            done = self.strom("storage", "format", f"--cluster-id={self.cluster_id}", "--config", str(n.config_path))
             if done.returncode != 0:
                 raise ClusterFailed(f"formatting node {n.node_id} failed: {done.stdout}{done.stderr}")
         return self.cluster_id
