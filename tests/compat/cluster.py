@@ -312,6 +312,13 @@ class Node:
         leader = vote["leader_id"]
         return leader["term"], leader["node_id"], bool(vote.get("committed"))
 
+    def rss_kib(self) -> int:
+        """Resident memory of the running process (VmRSS), in KiB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise ClusterFailed(f"no VmRSS for node {self.node_id}")
+
     def log_text(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
