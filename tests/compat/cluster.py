@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import socket
 import struct
 import subprocess
 import time
@@ -27,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import kafka_wire as kw
-from broker_process import free_port
 
 API_DESCRIBE_QUORUM = 55
 API_DESCRIBE_CLUSTER = 60
@@ -183,6 +184,34 @@ def describe_cluster_v0(conn: kw.Connection) -> tuple[int, int, dict[int, Broker
 
     brokers = _compact_items(r, broker)
     return error_code, controller_id, {b.node_id: b for b in brokers}
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def listen_port(taken: set[int]) -> int:
+    """A free 127.0.0.1 port outside the ephemeral range. A node that keeps reconnecting to a stopped
+    peer's port in that range eventually gets it as its own source port and, on loopback, connects
+    to itself (TCP simultaneous open), holding the port the peer needs to listen again."""
+    low, high = _ephemeral_range()
+    span = (10000, low) if low - 10000 >= 2000 else (high + 1, 65536)
+    for _ in range(1000):
+        port = random.randrange(*span)
+        if port in taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        taken.add(port)
+        return port
+    raise ClusterFailed(f"no free port in {span}")
 
 
 # -- one node --------------------------------------------------------------------------------------------
@@ -346,10 +375,7 @@ class Cluster:
         ports: set[int] = set()
 
         def port() -> int:
-            while (p := free_port()) in ports:
-                pass
-            ports.add(p)
-            return p
+            return listen_port(ports)
 
         for i in range(1, size + 1):
             host = (hosts or {}).get(i, "127.0.0.1")

@@ -34,7 +34,7 @@ from confluent_kafka.admin import (
 )
 
 import kafka_wire as kw
-from cluster import Cluster, ClusterFailed, describe_cluster_v0
+from cluster import API_DESCRIBE_QUORUM, Cluster, describe_cluster_v0
 from clients import (
     CLIENT_TIMEOUT_S, assert_delivered, consume, consumer, kafka_error, kcat, kcat_json_lines, kp_admin,
     kp_consume, kp_consumer, produce_all, producer, unique, values, wait_for,
@@ -88,6 +88,12 @@ def create_topics(bootstrap: str, topics: list[NewTopic], timeout_s: float = CLI
         except ck.KafkaException as e:
             out[name] = kafka_error(e)
     return out
+
+
+def create_ok(bootstrap: str, topics: list[NewTopic]) -> None:
+    """CreateTopics that must succeed for every topic (errors shown by their text)."""
+    failed = {name: err.str() for name, err in create_topics(bootstrap, topics).items() if err is not None}
+    assert not failed, f"CreateTopics through {bootstrap} failed: {failed}"
 
 
 def leaders(c: Cluster, node_id: int, topic: str) -> dict[int, int]:
@@ -155,7 +161,7 @@ def test_every_client_lists_the_three_brokers_with_endpoints_and_racks_from_any_
     racks = {i: n.rack for i, n in c.nodes.items()}
     assert len(set(racks.values())) == 3
     topic = unique("listed")
-    assert create_topics(c.nodes[1].bootstrap, [NewTopic(topic, 3, 3)]) == {topic: None}
+    create_ok(c.nodes[1].bootstrap, [NewTopic(topic, 3, 3)])
 
     for i, node in c.nodes.items():
         b = node.bootstrap
@@ -212,6 +218,16 @@ def test_every_client_lists_the_three_brokers_with_endpoints_and_racks_from_any_
         assert js["clusterId"] == c.cluster_id and js["controller"] in ALL
         assert topic in js["topics"]
 
+    # strom metadata-quorum describe (kafka-metadata-quorum.sh) through each node: one leader, 3 voters.
+    statuses = []
+    for node in c.nodes.values():
+        out = c.strom("metadata-quorum", "--bootstrap-server", node.bootstrap, "describe", "--status",
+                      "--output", "json")
+        assert out.returncode == 0, out.stderr
+        statuses.append(json.loads(out.stdout))
+    assert sorted(v["id"] for v in statuses[0]["voters"]) == [1, 2, 3]
+    assert {s["leaderId"] for s in statuses} == {c.wait_active_controller()}
+
 
 # -- 2. placement, produce and consume across nodes, a consumer group ------------------------------------------
 
@@ -220,10 +236,10 @@ def test_replicated_topic_is_spread_over_the_brokers_and_serves_through_every_no
     c = cluster_factory(GROUPS)
     spread, placed = unique("spread"), unique("placed")
     assignment = [[2, 3, 1], [3, 1, 2], [1, 2, 3]]
-    assert create_topics(c.nodes[1].bootstrap, [
+    create_ok(c.nodes[1].bootstrap, [
         NewTopic(spread, num_partitions=6, replication_factor=3),
         NewTopic(placed, num_partitions=len(assignment), replica_assignment=assignment),
-    ]) == {spread: None, placed: None}
+    ])
 
     for i in ALL:  # every node's Metadata agrees
         wait_for(lambda: all(p.leader >= 0 for p in c.metadata(i, [spread]).topics[spread].partitions),
@@ -295,6 +311,7 @@ def test_kill_9_of_the_active_controller_then_create_topics_through_a_survivor(c
     c = cluster_factory(TUNED if timers == "tuned" else None)
     leader = c.wait_active_controller()
     survivor = min(others(leader))
+    quorum = quorum_as_seen(c, ALL)
     topic = unique("after-failover")
 
     t0 = time.monotonic()
@@ -303,7 +320,7 @@ def test_kill_9_of_the_active_controller_then_create_topics_through_a_survivor(c
     elapsed = time.monotonic() - t0
     print(f"\n[{timers} timers] kill -9 of controller {leader} -> CreateTopics through node {survivor} "
           f"succeeded after {elapsed:.2f}s")
-    assert result == {topic: None}
+    assert result[topic] is None, f"CreateTopics through node {survivor}: {result[topic].str()}"
     # Election timeout 1000 ms by default (500 tuned): a new leader within a few of them.
     assert elapsed < (10.0 if timers == "default" else 6.0), f"failover took {elapsed:.2f}s"
     new_leader = c.wait_active_controller(among=others(leader), timeout_s=10)
@@ -319,6 +336,27 @@ def test_kill_9_of_the_active_controller_then_create_topics_through_a_survivor(c
     assert md.topics[topic].error_code == 0
     assert sorted(p.partition for p in md.topics[topic].partitions) == [0, 1, 2]
     assert c.wait_active_controller(timeout_s=10) in ALL
+    after = quorum_as_seen(c, ALL)
+    if quorum is not None:  # DescribeQuorum: same voters, a later leader epoch, the same leader everywhere
+        assert after is not None and after[0] == quorum[0] == [1, 2, 3]
+        assert after[1] != leader and after[2] > quorum[2], (quorum, after)
+
+
+def quorum_as_seen(c: Cluster, node_ids: set[int]) -> tuple[list[int], int, int] | None:
+    """(voters, leader, leader epoch) that every node's DescribeQuorum agrees on; None where brokers do
+    not advertise DescribeQuorum."""
+    def agreed():
+        seen = {i: c.describe_quorum(i) for i in node_ids}
+        if any(q is None for q in seen.values()):
+            return None
+        views = {(tuple(sorted(q.voters)), q.leader_id, q.leader_epoch) for q in seen.values() if q.error_code == 0}
+        if len(views) == 1 and all(q.error_code == 0 for q in seen.values()):
+            [(voters, leader, epoch)] = views
+            return list(voters), leader, epoch
+        return False
+    if API_DESCRIBE_QUORUM not in c.nodes[min(node_ids)].api_versions():
+        return None
+    return wait_for(agreed, 15, interval_s=0.1, what="one view of the quorum from every node")
 
 
 # -- 4. SIGSTOP past the session timeout: fenced, then unfenced ------------------------------------------------
@@ -366,7 +404,7 @@ def test_a_paused_broker_is_fenced_after_its_session_timeout_and_unfenced_when_i
     target = min(others(controller))
     rest = others(target)
     topic = unique("fencing")
-    assert create_topics(c.nodes[controller].bootstrap, [NewTopic(topic, 6, 1)]) == {topic: None}
+    create_ok(c.nodes[controller].bootstrap, [NewTopic(topic, 6, 1)])
     wait_for(lambda: all(l >= 0 for l in leaders(c, controller, topic).values()), CLIENT_TIMEOUT_S,
              what="leaders")
     before = leaders(c, controller, topic)
@@ -422,7 +460,7 @@ def test_sigterm_is_a_controlled_shutdown_the_others_see_at_once(cluster_factory
     target = min(others(controller))
     rest = others(target)
     topic = unique("controlled")
-    assert create_topics(c.nodes[controller].bootstrap, [NewTopic(topic, 3, 1)]) == {topic: None}
+    create_ok(c.nodes[controller].bootstrap, [NewTopic(topic, 3, 1)])
     wait_for(lambda: all(l >= 0 for l in leaders(c, controller, topic).values()), CLIENT_TIMEOUT_S,
              what="leaders")
     before = leaders(c, controller, topic)
@@ -459,7 +497,7 @@ def test_with_two_of_three_down_the_last_node_serves_its_partitions_but_creates_
     alone = c.wait_active_controller()
     down = sorted(others(alone))
     kept = unique("kept")
-    assert create_topics(c.nodes[alone].bootstrap, [NewTopic(kept, 6, 1)]) == {kept: None}
+    create_ok(c.nodes[alone].bootstrap, [NewTopic(kept, 6, 1)])
     wait_for(lambda: all(l >= 0 for l in leaders(c, alone, kept).values()), CLIENT_TIMEOUT_S, what="leaders")
     led_here = sorted(p for p, l in leaders(c, alone, kept).items() if l == alone)
     assert led_here
@@ -534,8 +572,8 @@ def test_find_coordinator_without_a_quorum_answers_at_once(cluster_factory):
 def test_a_full_restart_keeps_topics_partitions_config_overrides_and_committed_offsets(cluster_factory):
     c = cluster_factory(GROUPS)
     one, two = unique("restart-a"), unique("restart-b")
-    assert create_topics(c.nodes[1].bootstrap, [NewTopic(one, 3, 3)]) == {one: None}
-    assert create_topics(c.nodes[2].bootstrap, [NewTopic(two, 2, 1)]) == {two: None}
+    create_ok(c.nodes[1].bootstrap, [NewTopic(one, 3, 3)])
+    create_ok(c.nodes[2].bootstrap, [NewTopic(two, 2, 1)])
 
     # IncrementalAlterConfigs (confluent-kafka, through node 3) and AlterConfigs (kafka-python, node 2).
     admin = AdminClient({"bootstrap.servers": c.nodes[3].bootstrap})
@@ -740,7 +778,7 @@ def test_a_partitioned_controller_loses_to_the_majority_and_rejoins_when_healed(
         won = unique("won")
         result = create_topics(c.nodes[via].bootstrap, [NewTopic(won, 3, 1)])
         created_after = time.monotonic() - t0
-        assert result == {won: None}, f"CreateTopics through node {via}: {result[won]}"
+        assert result[won] is None, f"CreateTopics through node {via}: {result[won].str()}"
         new = c.wait_active_controller(among=majority, timeout_s=10)
         print(f"node {old} isolated: node {new} became controller, CreateTopics through node {via} "
               f"succeeded after {created_after:.2f}s")
