@@ -195,9 +195,10 @@ def _ephemeral_range() -> tuple[int, int]:
 
 
 def listen_port(taken: set[int]) -> int:
-    """A free 127.0.0.1 port outside the ephemeral range. A node that keeps reconnecting to a stopped
-    peer's port in that range eventually gets it as its own source port and, on loopback, connects
-    to itself (TCP simultaneous open), holding the port the peer needs to listen again."""
+    """A free 127.0.0.1 port outside the ephemeral range. While a node is stopped, any outgoing
+    connection on the machine (its peers reconnecting every few hundred ms, clients, other tests)
+    may get its port in that range as a source port, and the node cannot listen again ("Address
+    already in use"; seen once in a test that restarts two nodes after 30 s)."""
     low, high = _ephemeral_range()
     span = (10000, low) if low - 10000 >= 2000 else (high + 1, 65536)
     for _ in range(1000):
