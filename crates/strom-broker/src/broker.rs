@@ -65,7 +65,15 @@ pub(crate) struct BrokerState {
     pub request_memory: Arc<strom_protocol::MemoryPool>,
     /// Registration, heartbeats and controlled shutdown.
     pub lifecycle: Arc<Lifecycle>,
+    /// When `__consumer_offsets` was last asked for and not seen created.
+    offsets_topic_requested: parking_lot::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long FindCoordinator waits for `__consumer_offsets` to be created.
+const OFFSETS_TOPIC_CREATE_WAIT: Duration = Duration::from_secs(2);
+/// A creation still pending after this long (the controller's request
+/// timeout) is asked for again.
+const OFFSETS_TOPIC_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -151,9 +159,24 @@ impl BrokerState {
 
     /// Creates `__consumer_offsets` if it does not exist yet (on the first
     /// FindCoordinator for a group, as Kafka does). Errors are Kafka codes.
+    ///
+    /// Waits at most [`OFFSETS_TOPIC_CREATE_WAIT`]: without a controller
+    /// quorum the creation cannot finish, and FindCoordinator must not hold
+    /// the connection (replies leave in request order) for the whole
+    /// controller timeout. It then answers COORDINATOR_NOT_AVAILABLE, as
+    /// Kafka does while it creates the topic, and the creation goes on; a
+    /// retry does not ask again while one is pending.
     pub async fn ensure_offsets_topic(&self) -> Result<(), i16> {
         if self.image().topic(CONSUMER_OFFSETS_TOPIC).is_some() {
             return Ok(());
+        }
+        let not_available = kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code();
+        {
+            let mut pending = self.offsets_topic_requested.lock();
+            if pending.is_some_and(|at| at.elapsed() < OFFSETS_TOPIC_RETRY_AFTER) {
+                return Err(not_available);
+            }
+            *pending = Some(std::time::Instant::now());
         }
         let g = &self.config.groups;
         let brokers = self.image().live_brokers().count().max(1) as i32;
@@ -175,7 +198,15 @@ impl BrokerState {
             partitions = g.offsets_topic_num_partitions,
             "creating {CONSUMER_OFFSETS_TOPIC}"
         );
-        let outcomes = self.create_topics(vec![request], false).await;
+        let created = tokio::time::timeout(
+            OFFSETS_TOPIC_CREATE_WAIT,
+            self.create_topics(vec![request], false),
+        )
+        .await;
+        let Ok(outcomes) = created else {
+            return Err(not_available);
+        };
+        *self.offsets_topic_requested.lock() = None;
         match outcomes
             .first()
             .and_then(|o| o.error.as_ref())
@@ -431,6 +462,7 @@ impl Broker {
                 config.connections.queued_max_request_bytes,
             ),
             lifecycle: lifecycle.clone(),
+            offsets_topic_requested: parking_lot::Mutex::new(None),
         });
         state.sync_replicas().await;
         // Heartbeats start now; clients are served once the controller has

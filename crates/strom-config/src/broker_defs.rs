@@ -55,7 +55,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("controller.quorum.election.timeout.ms", Int, Some("1000"), AtLeast(1), "ms", true,
         "Most time a voter waits without hearing from the leader before it starts an election. Kafka does not check the range; Strom refuses values below 1."),
     ConfigDef::new("controller.quorum.fetch.timeout.ms", Int, Some("2000"), AtLeast(1), "ms", false,
-        "Most time without a successful fetch from the leader before a voter becomes a candidate; a leader not fetched from by a majority for this long resigns."),
+        "Most time without a successful fetch from the leader before a voter becomes a candidate. Strom's quorum (openraft) uses controller.quorum.election.timeout.ms for this instead."),
     ConfigDef::new("controller.quorum.request.timeout.ms", Int, Some("2000"), AtLeast(1), "ms", false,
         "How long a controller quorum request waits for its response before it is retried or fails."),
     ConfigDef::new("controller.quorum.retry.backoff.ms", Int, Some("20"), AtLeast(0), "ms", false,

@@ -274,6 +274,7 @@ impl Controller {
             observers: HashMap::new(),
             snapshot_interval: config.snapshot_interval,
             last_snapshot: (None, Instant::now()),
+            known_leader: None,
         };
         let task = tokio::spawn(driver.run(receiver));
         let handle = ControllerHandle {
@@ -380,6 +381,7 @@ impl Controller {
             observers: HashMap::new(),
             snapshot_interval: config.snapshot_interval,
             last_snapshot: (None, Instant::now()),
+            known_leader: None,
         };
         let task = tokio::spawn(driver.run(receiver));
         let handle = ControllerHandle {
@@ -998,6 +1000,14 @@ impl Peers {
         }
     }
 
+    /// Drops the connection to a peer (it may still carry a late answer).
+    fn forget(&self, id: u64, address: &str) {
+        self.clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(id, address.to_string()));
+    }
+
     fn client(&self, id: u64, address: &str) -> SharedConnection {
         self.clients
             .lock()
@@ -1095,6 +1105,24 @@ impl Member {
         }
     }
 
+    /// Resolves once a voter's Raft member knows a leader other than
+    /// `leader` (never, on an observer: it learns only from answers).
+    async fn leader_changed_from(&self, leader: u64) {
+        let Member::Voter(raft) = self else {
+            return std::future::pending().await;
+        };
+        let mut metrics = raft.metrics();
+        loop {
+            let current = metrics.borrow_and_update().current_leader;
+            if current.is_some_and(|l| l != leader) {
+                return;
+            }
+            if metrics.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
     /// Asks an observer's image poller to fetch now.
     fn poke(&self) {
         if let Member::Observer(observer) = self {
@@ -1132,6 +1160,8 @@ struct Driver {
     snapshot_interval: Option<Duration>,
     /// The newest snapshot's last entry and when this node first saw it.
     last_snapshot: (Option<u64>, Instant),
+    /// The active controller and term last logged.
+    known_leader: Option<(u64, u64)>,
 }
 
 impl Driver {
@@ -1143,6 +1173,7 @@ impl Driver {
             let command = tokio::select! {
                 command = commands.recv() => command,
                 _ = tick.tick() => {
+                    self.log_leader_change();
                     self.check_sessions().await;
                     self.check_snapshot_age().await;
                     continue;
@@ -1444,6 +1475,31 @@ impl Driver {
         Ok(())
     }
 
+    /// Logs each change of the active controller as this voter sees it.
+    fn log_leader_change(&mut self) {
+        let Some(raft) = self.member.raft() else {
+            return;
+        };
+        let (leader, term) = {
+            let metrics = raft.metrics();
+            let metrics = metrics.borrow();
+            (metrics.current_leader, metrics.current_term)
+        };
+        let now = leader.map(|l| (l, term));
+        if now != self.known_leader {
+            match now {
+                Some((leader, term)) if leader == self.id => {
+                    tracing::info!(term, "this node is the active controller")
+                }
+                Some((leader, term)) => {
+                    tracing::info!(leader, term, "node {leader} is the active controller")
+                }
+                None => tracing::info!("no active controller is known"),
+            }
+            self.known_leader = now;
+        }
+    }
+
     /// Writes a snapshot when the newest is older than
     /// `metadata.log.max.snapshot.interval.ms` and entries were applied
     /// since (the entry-count policy is openraft's own).
@@ -1707,6 +1763,10 @@ struct Forwarder {
     peers: Peers,
 }
 
+/// The longest one forwarding attempt of a repeatable request waits
+/// (Kafka's `controller.quorum.request.timeout.ms` default).
+const FORWARD_ATTEMPT: Duration = Duration::from_millis(2000);
+
 /// Pause between attempts while no leader is known or it is unreachable.
 const FORWARD_RETRY: Duration = Duration::from_millis(50);
 
@@ -1751,11 +1811,31 @@ impl Forwarder {
                 }
                 (Some(leader), Some(address)) if !address.is_empty() => {
                     let client = self.peers.client(leader, &address);
-                    let response = client
-                        .lock()
-                        .await
-                        .call(&PeerRequest::Controller(request.clone()), remaining)
-                        .await;
+                    // Requests that may be asked twice get a short attempt,
+                    // so a leader that silently stopped answering (cut off,
+                    // paused) is given up quickly; the rest wait for their
+                    // answer, unless this node learns of another leader.
+                    let attempt = if request.may_repeat() {
+                        remaining.min(FORWARD_ATTEMPT)
+                    } else {
+                        remaining
+                    };
+                    let call = async {
+                        client
+                            .lock()
+                            .await
+                            .call(&PeerRequest::Controller(request.clone()), attempt)
+                            .await
+                    };
+                    let response = tokio::select! {
+                        response = call => response,
+                        () = self.member.leader_changed_from(leader) => {
+                            last_error = format!("node {leader} stopped being the active controller while the request waited");
+                            // The connection may hold a late answer.
+                            self.peers.forget(leader, &address);
+                            continue;
+                        }
+                    };
                     match response {
                         Ok(PeerResponse::Controller(ControllerResponse {
                             reply:

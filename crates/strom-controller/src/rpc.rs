@@ -59,6 +59,18 @@ pub(crate) enum ControllerRequest {
 }
 
 impl ControllerRequest {
+    /// Whether asking twice does no harm (reads, heartbeats, a barrier):
+    /// such a request may be abandoned at a silent peer and asked again.
+    pub(crate) fn may_repeat(&self) -> bool {
+        matches!(
+            self,
+            ControllerRequest::BrokerHeartbeat(_)
+                | ControllerRequest::Barrier
+                | ControllerRequest::DescribeQuorum
+                | ControllerRequest::FetchImage { .. }
+        )
+    }
+
     /// Kafka's name of the request, for messages.
     pub(crate) fn kind(&self) -> &'static str {
         match self {

@@ -405,8 +405,12 @@ pub(crate) struct QuorumNetwork {
 
 /// openraft's connection to one target.
 pub(crate) struct QuorumPeer {
+    target: u64,
     address: String,
     connection: Box<dyn PeerConnection>,
+    /// Whether the last call failed: a peer going away and coming back is
+    /// logged once each way, not at every retry.
+    failing: bool,
 }
 
 impl RaftNetworkFactory<TypeConfig> for QuorumNetwork {
@@ -414,8 +418,10 @@ impl RaftNetworkFactory<TypeConfig> for QuorumNetwork {
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> QuorumPeer {
         QuorumPeer {
+            target,
             address: node.addr.clone(),
             connection: self.transport.connect(target, &node.addr),
+            failing: false,
         }
     }
 }
@@ -427,11 +433,20 @@ impl QuorumPeer {
         option: &RPCOption,
         pick: impl FnOnce(PeerResponse) -> Option<Result<T, RaftError<u64, E>>>,
     ) -> Result<T, RPCError<u64, BasicNode, RaftError<u64, E>>> {
-        let response = self
-            .connection
-            .call(&request, option.hard_ttl())
-            .await
-            .map_err(CallError::into_rpc)?;
+        let response = match self.connection.call(&request, option.hard_ttl()).await {
+            Ok(response) => {
+                if std::mem::take(&mut self.failing) {
+                    tracing::info!(node = self.target, address = %self.address, "controller is reachable again");
+                }
+                response
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut self.failing, true) {
+                    tracing::warn!(node = self.target, "{e}");
+                }
+                return Err(e.into_rpc());
+            }
+        };
         match pick(response) {
             Some(Ok(value)) => Ok(value),
             Some(Err(remote)) => Err(RPCError::RemoteError(openraft::error::RemoteError::new(
