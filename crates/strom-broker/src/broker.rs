@@ -179,7 +179,16 @@ impl BrokerState {
             *pending = Some(std::time::Instant::now());
         }
         let g = &self.config.groups;
-        let brokers = self.image().live_brokers().count().max(1) as i32;
+        // As Kafka, a cluster creates the topic only with the full
+        // offsets.topic.replication.factor (until enough brokers are up,
+        // FindCoordinator answers COORDINATOR_NOT_AVAILABLE); the zero-config
+        // single node, a cluster of one, uses what it has.
+        let wanted = g.offsets_topic_replication_factor;
+        let replication_factor = if self.config.quorum.is_single_node() {
+            wanted.min(self.image().live_brokers().count().max(1) as i32)
+        } else {
+            wanted
+        };
         let mut configs = std::collections::BTreeMap::new();
         configs.insert("cleanup.policy".to_owned(), "compact".to_owned());
         configs.insert("compression.type".to_owned(), "producer".to_owned());
@@ -190,7 +199,7 @@ impl BrokerState {
         let request = CreateTopic {
             name: CONSUMER_OFFSETS_TOPIC.to_owned(),
             num_partitions: g.offsets_topic_num_partitions,
-            replication_factor: g.offsets_topic_replication_factor.min(brokers) as i16,
+            replication_factor: replication_factor as i16,
             assignments: Vec::new(),
             configs,
         };

@@ -166,6 +166,16 @@ fn node_properties(
         controller = plan.client_port + 1,
         data = escape_property_value(&plan.data_dir.display().to_string()),
     );
+    if nodes < 3 {
+        // Kafka's default of 3 would leave consumer groups without a
+        // coordinator topic in a smaller cluster.
+        text.push_str(&format!(
+            "# fewer than 3 brokers: internal topics with as many replicas as there are nodes\n\
+             offsets.topic.replication.factor={nodes}\n\
+             transaction.state.log.replication.factor={nodes}\n\
+             transaction.state.log.min.isr=1\n"
+        ));
+    }
     if !overrides.is_empty() {
         text.push_str("# --override\n");
     }
