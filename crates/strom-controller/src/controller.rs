@@ -226,8 +226,16 @@ impl Controller {
             // A single voter has no follower to catch up from the log, so the
             // entries a snapshot covers can all go; with peers, a follower a
             // little behind catches up from the log rather than a snapshot.
-            max_in_snapshot_log_to_keep: if single { 0 } else { 1000 },
-            purge_batch_size: if single { 1 } else { 64 },
+            max_in_snapshot_log_to_keep: if single {
+                0
+            } else {
+                config.max_entries_between_snapshots.clamp(1, 1000)
+            },
+            purge_batch_size: if single {
+                1
+            } else {
+                config.max_entries_between_snapshots.clamp(1, 64)
+            },
             ..openraft::Config::default()
         }
         .validate()

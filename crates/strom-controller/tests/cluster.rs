@@ -442,3 +442,65 @@ async fn bench_metadata_records_per_second() {
         h.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_added_to_an_old_quorum_catches_up_from_a_snapshot() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let first = Cluster::new(root.path(), 1);
+    let config = ControllerConfig {
+        max_entries_between_snapshots: 5,
+        ..first.config(1)
+    };
+    let one = Controller::start(config).await.expect("node 1");
+    join(&one, 1).await;
+    for i in 0..20 {
+        let created = one
+            .create_topics(vec![topic(&format!("old-{i}"))], false)
+            .await;
+        assert_eq!(created[0].error, None);
+    }
+    let snapshots = root.path().join("node-1").join("__cluster_metadata-0");
+    eventually("node 1 wrote a snapshot", Duration::from_secs(10), || {
+        std::fs::read_dir(&snapshots)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".checkpoint"))
+            })
+            .unwrap_or(false)
+    })
+    .await;
+    let address = format!("127.0.0.1:{}", free_port());
+    let join_config = ControllerConfig {
+        voters: Vec::new(),
+        join_quorum: true,
+        listen_address: Some(address.clone()),
+        election_timeout: Duration::from_millis(300),
+        request_timeout: Duration::from_secs(10),
+        startup_timeout: Some(Duration::from_secs(30)),
+        ..ControllerConfig::single_node(2, root.path().join("node-2").join("__cluster_metadata-0"))
+    };
+    let joining = tokio::spawn(Controller::start(join_config));
+    one.add_voter(2, address).await.expect("node 2 is added");
+    let two = joining.await.expect("task").expect("node 2 starts");
+    let image = two.image();
+    assert_eq!(
+        (0..20)
+            .filter(|i| image.topic(&format!("old-{i}")).is_some())
+            .count(),
+        20,
+        "every topic of the old quorum reached the new voter"
+    );
+    let node2 = root.path().join("node-2").join("__cluster_metadata-0");
+    let installed = std::fs::read_dir(&node2)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().ends_with(".checkpoint"))
+        })
+        .unwrap_or(false);
+    assert!(
+        installed,
+        "the new voter has the leader's snapshot installed"
+    );
+    two.shutdown().await;
+    one.shutdown().await;
+}
