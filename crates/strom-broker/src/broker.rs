@@ -228,7 +228,22 @@ impl BrokerState {
             {
                 Ok(())
             }
-            Some(code) => Err(code),
+            // As Kafka: a coordinator topic that cannot be created (too few
+            // live brokers for offsets.topic.replication.factor, a full
+            // disk) means no coordinator yet; clients retry.
+            Some(_) => {
+                // Asked again in a second, not at every retry of every client.
+                *self.offsets_topic_requested.lock() = std::time::Instant::now()
+                    .checked_sub(OFFSETS_TOPIC_RETRY_AFTER - Duration::from_secs(1));
+                if let Some(error) = outcomes.first().and_then(|o| o.error.as_ref()) {
+                    warn!(
+                        "{CONSUMER_OFFSETS_TOPIC} cannot be created yet ({}: {}); FindCoordinator answers COORDINATOR_NOT_AVAILABLE",
+                        error.name(),
+                        error.message()
+                    );
+                }
+                Err(not_available)
+            }
         }
     }
 
