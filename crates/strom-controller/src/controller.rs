@@ -21,7 +21,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
@@ -30,6 +30,9 @@ use rand::SeedableRng;
 use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+// tokio's clock: the same as std's in production, and paused (so the
+// simulation's time is virtual) under a test's paused runtime.
+use tokio::time::Instant;
 
 use crate::decisions::{
     allocate_producer_ids, alter_configs, broker_heartbeat, create_partitions,
@@ -45,7 +48,7 @@ use crate::raft::transport::{
     self, PeerConnection, PeerRequest, PeerResponse, PeerService, QuorumNetwork, TcpTransport,
     Transport,
 };
-use crate::raft::{MetadataBatch, TypeConfig};
+use crate::raft::{MetadataBatch, Storage, TypeConfig};
 use crate::rpc::{
     ControllerReply, ControllerRequest, ControllerResponse, QuorumDescription, ReplicaProgress,
 };
@@ -166,7 +169,7 @@ impl Controller {
     /// and returns once a leader is elected and this node's image holds
     /// every entry committed before it asked.
     pub async fn start(config: ControllerConfig) -> Result<ControllerHandle, StartError> {
-        Controller::start_with(config, Arc::new(TcpTransport), true).await
+        Controller::start_with(config, Arc::new(TcpTransport), true, Storage::default()).await
     }
 
     /// [`Controller::start`] over any transport; with `listen`, a quorum of
@@ -177,14 +180,15 @@ impl Controller {
         config: ControllerConfig,
         transport: Arc<dyn Transport>,
         listen: bool,
+        storage: Storage,
     ) -> Result<ControllerHandle, StartError> {
         let node_id = u64::try_from(config.node_id).map_err(|_| {
             StartError::InvalidConfig(format!("node.id {} is negative", config.node_id))
         })?;
         let dir = config.metadata_dir.clone();
-        let log_store = LogStore::open(&dir, config.log_segment_bytes)?;
+        let log_store = LogStore::open(storage.fs.clone(), &dir, config.log_segment_bytes)?;
         let (publisher, images) = watch::channel(Arc::new(MetadataImage::empty()));
-        let state_machine = StateMachineStore::open(&dir, publisher)?;
+        let state_machine = StateMachineStore::open(&storage, &dir, publisher)?;
         let (purged, _, _) = log_store.bounds();
         if let Some(purged) = purged {
             let applied = state_machine.last_applied().map(|id| id.index);
@@ -1179,6 +1183,8 @@ impl Driver {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let command = tokio::select! {
+                // In order, not at random: a seeded simulation replays.
+                biased;
                 command = commands.recv() => command,
                 _ = tick.tick() => {
                     self.log_leader_change();

@@ -24,8 +24,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -34,7 +32,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, OptionalSend, RaftLogReader, StorageIOError};
 
 use super::frame::{self, FrameRead};
-use super::fs_util::{file_names, remove_temporary_files, sync_dir};
+use super::fs_util::{self, file_names, remove_temporary_files, sync_dir, AppendFile, FileSystem};
 use super::quorum_state::{self, QuorumState};
 use super::{Entry, LogId, StorageError, TypeConfig, Vote};
 use crate::error::StoreError;
@@ -49,6 +47,7 @@ pub(crate) struct LogStore {
 }
 
 struct LogFiles {
+    fs: Arc<dyn FileSystem>,
     dir: PathBuf,
     segment_bytes: u64,
     state: QuorumState,
@@ -57,7 +56,7 @@ struct LogFiles {
     /// Segments by the index they start at.
     segments: BTreeMap<u64, Segment>,
     /// Append handle of the last segment.
-    active: Option<File>,
+    active: Option<Box<dyn AppendFile>>,
 }
 
 struct StoredEntry {
@@ -76,8 +75,12 @@ struct Segment {
 
 impl LogStore {
     /// Opens (creating if needed) the log in `dir`, recovering from a crash.
-    pub(crate) fn open(dir: &Path, segment_bytes: u64) -> Result<LogStore, StoreError> {
-        let files = LogFiles::open(dir, segment_bytes.max(1))?;
+    pub(crate) fn open(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        segment_bytes: u64,
+    ) -> Result<LogStore, StoreError> {
+        let files = LogFiles::open(fs, dir, segment_bytes.max(1))?;
         Ok(LogStore {
             files: Arc::new(Mutex::new(files)),
         })
@@ -99,14 +102,18 @@ impl LogStore {
 }
 
 impl LogFiles {
-    fn open(dir: &Path, segment_bytes: u64) -> Result<LogFiles, StoreError> {
-        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-        remove_temporary_files(dir)?;
-        let state = quorum_state::load(dir)?;
+    fn open(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        segment_bytes: u64,
+    ) -> Result<LogFiles, StoreError> {
+        fs.create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        remove_temporary_files(&*fs, dir)?;
+        let state = quorum_state::load(&*fs, dir)?;
         let purged = state.last_purged_log_id.map(|id| id.index);
 
         let mut segment_paths = BTreeMap::new();
-        for name in file_names(dir)? {
+        for name in file_names(&*fs, dir)? {
             let Some(stem) = name.strip_suffix(SEGMENT_SUFFIX) else {
                 continue;
             };
@@ -126,6 +133,7 @@ impl LogFiles {
 
         let last_base = segment_paths.keys().next_back().copied();
         let mut files = LogFiles {
+            fs,
             dir: dir.to_path_buf(),
             segment_bytes,
             state,
@@ -168,7 +176,7 @@ impl LogFiles {
         purged: Option<u64>,
         is_last: bool,
     ) -> Result<Segment, StoreError> {
-        let data = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+        let data = fs_util::read(&*self.fs, &path)?;
         let mut position = 0;
         let mut index = base;
         loop {
@@ -206,11 +214,9 @@ impl LogFiles {
                         path.display(),
                         data.len()
                     );
-                    let truncated = OpenOptions::new().write(true).open(&path).and_then(|file| {
-                        file.set_len(position as u64)?;
-                        file.sync_all()
-                    });
-                    truncated.map_err(|e| StoreError::io(&path, e))?;
+                    self.fs
+                        .truncate(&path, position as u64)
+                        .map_err(|e| StoreError::io(&path, e))?;
                     break;
                 }
                 FrameRead::Incomplete(reason) | FrameRead::Corrupt(reason) => {
@@ -228,9 +234,9 @@ impl LogFiles {
     fn reopen_active(&mut self) -> Result<(), StoreError> {
         self.active = None;
         if let Some(segment) = self.segments.values().next_back() {
-            let file = OpenOptions::new()
-                .append(true)
-                .open(&segment.path)
+            let file = self
+                .fs
+                .open_append(&segment.path, false)
                 .map_err(|e| StoreError::io(&segment.path, e))?;
             self.active = Some(file);
         }
@@ -254,7 +260,7 @@ impl LogFiles {
     fn save_vote(&mut self, vote: &Vote) -> Result<(), StoreError> {
         let mut state = self.state.clone();
         state.vote = Some(*vote);
-        quorum_state::store(&self.dir, &state)?;
+        quorum_state::store(&*self.fs, &self.dir, &state)?;
         self.state = state;
         Ok(())
     }
@@ -307,7 +313,7 @@ impl LogFiles {
                 )
             })?;
             active
-                .write_all(&bytes)
+                .append(&bytes)
                 .map_err(|e| StoreError::io(&segment.path, e))?;
             unsynced = true;
             let position = segment.len;
@@ -328,10 +334,12 @@ impl LogFiles {
         Ok(())
     }
 
-    fn sync_active(&self) -> Result<(), StoreError> {
-        if let (Some(active), Some(segment)) = (&self.active, self.segments.values().next_back()) {
+    fn sync_active(&mut self) -> Result<(), StoreError> {
+        if let (Some(active), Some(segment)) =
+            (self.active.as_mut(), self.segments.values().next_back())
+        {
             active
-                .sync_data()
+                .sync()
                 .map_err(|e| StoreError::io(&segment.path, e))?;
         }
         Ok(())
@@ -339,12 +347,11 @@ impl LogFiles {
 
     fn roll(&mut self, index: u64) -> Result<(), StoreError> {
         let path = self.dir.join(format!("{index:020}{SEGMENT_SUFFIX}"));
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(&path)
+        let file = self
+            .fs
+            .open_append(&path, true)
             .map_err(|e| StoreError::io(&path, e))?;
-        sync_dir(&self.dir)?;
+        sync_dir(&*self.fs, &self.dir)?;
         self.segments.insert(
             index,
             Segment {
@@ -368,26 +375,25 @@ impl LogFiles {
         let later: Vec<u64> = self.segments.range(base + 1..).map(|(b, _)| *b).collect();
         for later_base in later.into_iter().rev() {
             if let Some(segment) = self.segments.remove(&later_base) {
-                fs::remove_file(&segment.path).map_err(|e| StoreError::io(&segment.path, e))?;
+                self.fs
+                    .remove_file(&segment.path)
+                    .map_err(|e| StoreError::io(&segment.path, e))?;
             }
         }
         if position == 0 {
             if let Some(segment) = self.segments.remove(&base) {
-                fs::remove_file(&segment.path).map_err(|e| StoreError::io(&segment.path, e))?;
+                self.fs
+                    .remove_file(&segment.path)
+                    .map_err(|e| StoreError::io(&segment.path, e))?;
             }
         } else if let Some(segment) = self.segments.get_mut(&base) {
-            let truncated = OpenOptions::new()
-                .write(true)
-                .open(&segment.path)
-                .and_then(|file| {
-                    file.set_len(position)?;
-                    file.sync_all()
-                });
-            truncated.map_err(|e| StoreError::io(&segment.path, e))?;
+            self.fs
+                .truncate(&segment.path, position)
+                .map_err(|e| StoreError::io(&segment.path, e))?;
             segment.len = position;
             segment.next_index = index;
         }
-        sync_dir(&self.dir)?;
+        sync_dir(&*self.fs, &self.dir)?;
         self.entries.split_off(&index);
         self.reopen_active()
     }
@@ -405,7 +411,7 @@ impl LogFiles {
         }
         let mut state = self.state.clone();
         state.last_purged_log_id = Some(log_id);
-        quorum_state::store(&self.dir, &state)?;
+        quorum_state::store(&*self.fs, &self.dir, &state)?;
         self.state = state;
         self.entries = self.entries.split_off(&log_id.index.saturating_add(1));
 
@@ -420,11 +426,13 @@ impl LogFiles {
             .collect();
         for base in &covered {
             if let Some(segment) = self.segments.remove(base) {
-                fs::remove_file(&segment.path).map_err(|e| StoreError::io(&segment.path, e))?;
+                self.fs
+                    .remove_file(&segment.path)
+                    .map_err(|e| StoreError::io(&segment.path, e))?;
             }
         }
         if !covered.is_empty() {
-            sync_dir(&self.dir)?;
+            sync_dir(&*self.fs, &self.dir)?;
         }
         Ok(())
     }
@@ -498,7 +506,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 mod tests {
     use openraft::{CommittedLeaderId, EntryPayload};
 
+    use std::fs;
+
     use super::*;
+    use crate::raft::fs_util::RealFileSystem;
     use crate::raft::MetadataBatch;
 
     fn entry(index: u64) -> Entry {
@@ -513,7 +524,7 @@ mod tests {
     }
 
     fn segment_files(dir: &Path) -> Vec<String> {
-        file_names(dir)
+        file_names(&RealFileSystem, dir)
             .unwrap_or_default()
             .into_iter()
             .filter(|n| n.ends_with(SEGMENT_SUFFIX))
@@ -523,10 +534,10 @@ mod tests {
     #[test]
     fn appended_entries_survive_reopening() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::io("tempdir", e))?;
-        let mut files = LogFiles::open(dir.path(), 1 << 20)?;
+        let mut files = LogFiles::open(RealFileSystem::shared(), dir.path(), 1 << 20)?;
         files.append((0..5).map(entry))?;
         drop(files);
-        let files = LogFiles::open(dir.path(), 1 << 20)?;
+        let files = LogFiles::open(RealFileSystem::shared(), dir.path(), 1 << 20)?;
         assert_eq!(indexes(&files), vec![0, 1, 2, 3, 4]);
         assert_eq!(files.log_state().last_log_id.map(|id| id.index), Some(4));
         Ok(())
@@ -535,7 +546,7 @@ mod tests {
     #[test]
     fn small_segments_roll_and_purge_deletes_covered_ones() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::io("tempdir", e))?;
-        let mut files = LogFiles::open(dir.path(), 1)?;
+        let mut files = LogFiles::open(RealFileSystem::shared(), dir.path(), 1)?;
         files.append((0..4).map(entry))?;
         assert_eq!(segment_files(dir.path()).len(), 4);
         files.purge(entry(2).log_id)?;
@@ -543,7 +554,7 @@ mod tests {
         assert_eq!(segment_files(dir.path()), vec![format!("{:020}.log", 3)]);
         files.append((4..6).map(entry))?;
         drop(files);
-        let files = LogFiles::open(dir.path(), 1)?;
+        let files = LogFiles::open(RealFileSystem::shared(), dir.path(), 1)?;
         assert_eq!(indexes(&files), vec![3, 4, 5]);
         assert_eq!(
             files.log_state().last_purged_log_id.map(|id| id.index),
@@ -555,14 +566,14 @@ mod tests {
     #[test]
     fn purge_keeps_the_last_segment_and_skips_purged_entries_on_load() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::io("tempdir", e))?;
-        let mut files = LogFiles::open(dir.path(), 1 << 20)?;
+        let mut files = LogFiles::open(RealFileSystem::shared(), dir.path(), 1 << 20)?;
         files.append((0..5).map(entry))?;
         files.purge(entry(4).log_id)?;
         assert!(indexes(&files).is_empty());
         assert_eq!(files.log_state().last_log_id.map(|id| id.index), Some(4));
         files.append([entry(5)])?;
         drop(files);
-        let files = LogFiles::open(dir.path(), 1 << 20)?;
+        let files = LogFiles::open(RealFileSystem::shared(), dir.path(), 1 << 20)?;
         assert_eq!(indexes(&files), vec![5]);
         Ok(())
     }
@@ -570,7 +581,7 @@ mod tests {
     #[test]
     fn truncate_removes_entries_across_segments() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::io("tempdir", e))?;
-        let mut files = LogFiles::open(dir.path(), 200)?;
+        let mut files = LogFiles::open(RealFileSystem::shared(), dir.path(), 200)?;
         files.append((0..10).map(entry))?;
         let before = segment_files(dir.path()).len();
         assert!(before > 2, "{before} segments");
@@ -578,7 +589,7 @@ mod tests {
         assert_eq!(indexes(&files), vec![0, 1, 2]);
         files.append((3..5).map(entry))?;
         drop(files);
-        let files = LogFiles::open(dir.path(), 200)?;
+        let files = LogFiles::open(RealFileSystem::shared(), dir.path(), 200)?;
         assert_eq!(indexes(&files), vec![0, 1, 2, 3, 4]);
         Ok(())
     }
@@ -586,7 +597,7 @@ mod tests {
     #[test]
     fn appending_out_of_order_is_refused() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::io("tempdir", e))?;
-        let mut files = LogFiles::open(dir.path(), 1 << 20)?;
+        let mut files = LogFiles::open(RealFileSystem::shared(), dir.path(), 1 << 20)?;
         files.append((0..2).map(entry))?;
         assert!(files.append([entry(5)]).is_err());
         assert!(files.append([entry(1)]).is_err());
@@ -596,7 +607,7 @@ mod tests {
     #[test]
     fn a_torn_tail_is_truncated_and_mid_file_damage_is_an_error() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::io("tempdir", e))?;
-        let mut files = LogFiles::open(dir.path(), 1 << 20)?;
+        let mut files = LogFiles::open(RealFileSystem::shared(), dir.path(), 1 << 20)?;
         files.append((0..3).map(entry))?;
         drop(files);
         let path = dir.path().join(format!("{:020}.log", 0));
@@ -605,7 +616,7 @@ mod tests {
         bytes.extend_from_slice(&[0, 0, 1, 0, 1, 2, 3]);
         fs::write(&path, &bytes).map_err(|e| StoreError::io(&path, e))?;
 
-        let files = LogFiles::open(dir.path(), 1 << 20)?;
+        let files = LogFiles::open(RealFileSystem::shared(), dir.path(), 1 << 20)?;
         assert_eq!(indexes(&files), vec![0, 1, 2]);
         let len = fs::metadata(&path)
             .map_err(|e| StoreError::io(&path, e))?
@@ -617,7 +628,7 @@ mod tests {
         bytes.truncate(intact);
         bytes[10] ^= 0x55;
         fs::write(&path, &bytes).map_err(|e| StoreError::io(&path, e))?;
-        match LogFiles::open(dir.path(), 1 << 20) {
+        match LogFiles::open(RealFileSystem::shared(), dir.path(), 1 << 20) {
             Err(StoreError::Corrupt {
                 path: named,
                 position,
@@ -635,13 +646,13 @@ mod tests {
     #[test]
     fn a_missing_segment_is_an_error() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::io("tempdir", e))?;
-        let mut files = LogFiles::open(dir.path(), 1)?;
+        let mut files = LogFiles::open(RealFileSystem::shared(), dir.path(), 1)?;
         files.append((0..3).map(entry))?;
         drop(files);
         let middle = dir.path().join(format!("{:020}.log", 1));
         fs::remove_file(&middle).map_err(|e| StoreError::io(&middle, e))?;
         assert!(matches!(
-            LogFiles::open(dir.path(), 1),
+            LogFiles::open(RealFileSystem::shared(), dir.path(), 1),
             Err(StoreError::Corrupt { .. })
         ));
         Ok(())
@@ -650,11 +661,11 @@ mod tests {
     #[test]
     fn the_vote_survives_reopening() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::io("tempdir", e))?;
-        let mut files = LogFiles::open(dir.path(), 1 << 20)?;
+        let mut files = LogFiles::open(RealFileSystem::shared(), dir.path(), 1 << 20)?;
         let vote = Vote::new_committed(3, 1);
         files.save_vote(&vote)?;
         drop(files);
-        let files = LogFiles::open(dir.path(), 1 << 20)?;
+        let files = LogFiles::open(RealFileSystem::shared(), dir.path(), 1 << 20)?;
         assert_eq!(files.state.vote, Some(vote));
         Ok(())
     }

@@ -14,6 +14,7 @@
 //! rename, so a crash leaves either the old or the new version.
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use strom_metadata::MetadataRecord;
@@ -22,9 +23,28 @@ pub(crate) mod frame;
 pub(crate) mod fs_util;
 pub(crate) mod log_store;
 pub(crate) mod quorum_state;
+pub(crate) mod runtime;
 pub(crate) mod snapshot;
 pub(crate) mod state_machine;
 pub(crate) mod transport;
+
+/// Where the metadata directory's stores do their I/O, and who watches the
+/// state machine: the real file system and no one, unless a test
+/// substitutes them.
+#[derive(Clone)]
+pub(crate) struct Storage {
+    pub fs: Arc<dyn fs_util::FileSystem>,
+    pub observer: Option<Arc<dyn state_machine::ApplyObserver>>,
+}
+
+impl Default for Storage {
+    fn default() -> Storage {
+        Storage {
+            fs: fs_util::RealFileSystem::shared(),
+            observer: None,
+        }
+    }
+}
 
 /// One metadata log entry's payload: the records of one controller decision,
 /// applied all or nothing.
@@ -51,6 +71,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = openraft::BasicNode,
         SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = runtime::MetadataRuntime,
 );
 
 pub(crate) type LogId = openraft::LogId<u64>;

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::frame::{self, FrameRead};
-use super::fs_util::write_atomically;
+use super::fs_util::{write_atomically, FileSystem};
 use super::{LogId, Vote};
 use crate::error::StoreError;
 
@@ -24,9 +24,9 @@ pub(crate) struct QuorumState {
 }
 
 /// The stored state, or the default when the file does not exist yet.
-pub(crate) fn load(dir: &Path) -> Result<QuorumState, StoreError> {
+pub(crate) fn load(fs: &dyn FileSystem, dir: &Path) -> Result<QuorumState, StoreError> {
     let path = dir.join(QUORUM_STATE_FILE);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match fs.read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(QuorumState::default()),
         Err(e) => return Err(StoreError::io(&path, e)),
@@ -50,7 +50,11 @@ pub(crate) fn load(dir: &Path) -> Result<QuorumState, StoreError> {
 }
 
 /// Durably replaces the stored state.
-pub(crate) fn store(dir: &Path, state: &QuorumState) -> Result<(), StoreError> {
+pub(crate) fn store(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    state: &QuorumState,
+) -> Result<(), StoreError> {
     let path = dir.join(QUORUM_STATE_FILE);
     let json = serde_json::to_vec(state).map_err(|e| {
         StoreError::corrupt(&path, 0, format!("the quorum state does not encode: {e}"))
@@ -58,5 +62,5 @@ pub(crate) fn store(dir: &Path, state: &QuorumState) -> Result<(), StoreError> {
     let mut bytes = Vec::with_capacity(json.len() + frame::FRAME_HEADER_BYTES);
     frame::encode(&json, &mut bytes)
         .ok_or_else(|| StoreError::corrupt(&path, 0, "the quorum state is too large to frame"))?;
-    write_atomically(dir, QUORUM_STATE_FILE, &bytes)
+    write_atomically(fs, dir, QUORUM_STATE_FILE, &bytes)
 }

@@ -10,14 +10,13 @@
 //! ([`MetadataImage::to_records`]), so loading a snapshot is the same replay
 //! as following the log. Only the newest snapshot is kept.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use strom_metadata::{MetadataImage, MetadataRecord};
 
 use super::frame::{self, FrameRead};
-use super::fs_util::{file_names, write_atomically};
+use super::fs_util::{self, file_names, write_atomically, FileSystem};
 use super::SnapshotMeta;
 use crate::error::StoreError;
 
@@ -117,14 +116,20 @@ impl SnapshotFile {
 
 /// Durably writes `bytes` (the encoded `file`) into `dir`, then deletes the
 /// snapshots it supersedes.
-pub(crate) fn write(dir: &Path, file: &SnapshotFile, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+pub(crate) fn write(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    file: &SnapshotFile,
+    bytes: &[u8],
+) -> Result<PathBuf, StoreError> {
     let name = file.file_name();
-    write_atomically(dir, &name, bytes)?;
+    write_atomically(fs, dir, &name, bytes)?;
     let written = SnapshotFile::key(&file.meta);
-    for other in snapshot_files(dir)? {
+    for other in snapshot_files(fs, dir)? {
         if other.key < written {
             let path = dir.join(&other.name);
-            fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+            fs.remove_file(&path)
+                .map_err(|e| StoreError::io(&path, e))?;
         }
     }
     Ok(dir.join(name))
@@ -132,13 +137,14 @@ pub(crate) fn write(dir: &Path, file: &SnapshotFile, bytes: &[u8]) -> Result<Pat
 
 /// The newest snapshot in `dir`, decoded, with its bytes.
 pub(crate) fn read_latest(
+    fs: &dyn FileSystem,
     dir: &Path,
 ) -> Result<Option<(PathBuf, SnapshotFile, Vec<u8>)>, StoreError> {
-    let Some(newest) = snapshot_files(dir)?.into_iter().next_back() else {
+    let Some(newest) = snapshot_files(fs, dir)?.into_iter().next_back() else {
         return Ok(None);
     };
     let path = dir.join(newest.name);
-    let bytes = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+    let bytes = fs_util::read(fs, &path)?;
     let file = SnapshotFile::decode(&path, &bytes)?;
     if file.file_name()
         != path
@@ -162,9 +168,9 @@ struct SnapshotName {
 }
 
 /// The snapshot files in `dir`, oldest first.
-fn snapshot_files(dir: &Path) -> Result<Vec<SnapshotName>, StoreError> {
+fn snapshot_files(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<SnapshotName>, StoreError> {
     let mut found = Vec::new();
-    for name in file_names(dir)? {
+    for name in file_names(fs, dir)? {
         let Some(stem) = name.strip_suffix(SNAPSHOT_SUFFIX) else {
             continue;
         };

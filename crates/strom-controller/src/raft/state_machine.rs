@@ -16,12 +16,47 @@ use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, Storag
 use strom_metadata::{MetadataImage, MetadataRecord};
 use tokio::sync::watch;
 
+use super::fs_util::FileSystem;
 use super::snapshot::{self, SnapshotFile};
-use super::{ApplyResult, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use super::{
+    ApplyResult, Entry, LogId, SnapshotMeta, Storage, StorageError, StoredMembership, TypeConfig,
+};
 use crate::error::StoreError;
+
+/// Told of every change of a state machine, in order, before openraft
+/// answers anyone about it: the simulation checks its invariants with it.
+pub(crate) trait ApplyObserver: Send + Sync {
+    /// The image now is a snapshot's: loaded at start, or installed from the
+    /// leader.
+    fn reset(&self, last_applied: Option<LogId>, image: &Arc<MetadataImage>);
+    /// `entries` were applied, in order, and `image` is the result.
+    fn applied(&self, entries: &[Entry], image: &Arc<MetadataImage>);
+}
+
+/// Applies one log entry to `image`: its records all or nothing (a batch
+/// that does not fit is skipped as a whole, the same way on every replica,
+/// and only advances the offset). Returns the new image and why the batch
+/// was skipped, if it was.
+pub(crate) fn apply_entry(image: &MetadataImage, entry: &Entry) -> (MetadataImage, Option<String>) {
+    let offset = i64::try_from(entry.log_id.index).unwrap_or(i64::MAX);
+    let records: &[MetadataRecord] = match &entry.payload {
+        EntryPayload::Normal(batch) => &batch.records,
+        EntryPayload::Membership(_) | EntryPayload::Blank => &[],
+    };
+    match image.apply(records, offset) {
+        Ok(next) => (next, None),
+        Err(error) => {
+            tracing::error!("metadata log entry {offset} was not applied: {error}");
+            let next = image.apply(&[], offset).unwrap_or_else(|_| image.clone());
+            (next, Some(error.to_string()))
+        }
+    }
+}
 
 pub(crate) struct StateMachineStore {
     dir: PathBuf,
+    fs: Arc<dyn FileSystem>,
+    observer: Option<Arc<dyn ApplyObserver>>,
     image: Arc<MetadataImage>,
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
@@ -32,17 +67,20 @@ impl StateMachineStore {
     /// The state machine as of the newest snapshot in `dir` (empty if none),
     /// publishing its images on `publisher`.
     pub(crate) fn open(
+        storage: &Storage,
         dir: &Path,
         publisher: watch::Sender<Arc<MetadataImage>>,
     ) -> Result<StateMachineStore, StoreError> {
         let mut store = StateMachineStore {
             dir: dir.to_path_buf(),
+            fs: storage.fs.clone(),
+            observer: storage.observer.clone(),
             image: Arc::new(MetadataImage::empty()),
             last_applied: None,
             last_membership: StoredMembership::default(),
             publisher,
         };
-        if let Some((path, file, _)) = snapshot::read_latest(dir)? {
+        if let Some((path, file, _)) = snapshot::read_latest(&*store.fs, dir)? {
             store.image = Arc::new(file.image(&path)?);
             store.last_applied = file.meta.last_log_id;
             store.last_membership = file.meta.last_membership;
@@ -52,6 +90,9 @@ impl StateMachineStore {
                 store.image.offset(),
                 store.image.topic_count()
             );
+        }
+        if let Some(observer) = &store.observer {
+            observer.reset(store.last_applied, &store.image);
         }
         store.publisher.send_replace(store.image.clone());
         Ok(store)
@@ -66,6 +107,9 @@ impl StateMachineStore {
         self.image = Arc::new(image);
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
+        if let Some(observer) = &self.observer {
+            observer.reset(self.last_applied, &self.image);
+        }
         self.publisher.send_replace(self.image.clone());
     }
 }
@@ -74,6 +118,7 @@ impl StateMachineStore {
 /// asked for it, so applying can go on meanwhile.
 pub(crate) struct SnapshotBuilder {
     dir: PathBuf,
+    fs: Arc<dyn FileSystem>,
     image: Arc<MetadataImage>,
     meta: SnapshotMeta,
 }
@@ -85,7 +130,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             records: self.image.to_records(),
         };
         let written = file.encode().and_then(|bytes| {
-            let path = snapshot::write(&self.dir, &file, &bytes)?;
+            let path = snapshot::write(&*self.fs, &self.dir, &file, &bytes)?;
             Ok((path, bytes))
         });
         let (path, bytes) = written.map_err(|e| {
@@ -113,39 +158,27 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     {
         let mut image = MetadataImage::clone(&self.image);
         let mut results = Vec::new();
+        let mut observed = Vec::new();
         for entry in entries {
-            let offset = i64::try_from(entry.log_id.index).unwrap_or(i64::MAX);
-            let records: &[MetadataRecord] = match &entry.payload {
-                EntryPayload::Normal(batch) => &batch.records,
-                EntryPayload::Membership(membership) => {
-                    self.last_membership =
-                        StoredMembership::new(Some(entry.log_id), membership.clone());
-                    &[]
-                }
-                EntryPayload::Blank => &[],
-            };
-            // A batch that does not fit is skipped as a whole, the same way
-            // on every replica; the proposer learns why from the result.
-            let error = match image.apply(records, offset) {
-                Ok(next) => {
-                    image = next;
-                    None
-                }
-                Err(error) => {
-                    tracing::error!("metadata log entry {offset} was not applied: {error}");
-                    if let Ok(next) = image.apply(&[], offset) {
-                        image = next;
-                    }
-                    Some(error.to_string())
-                }
-            };
+            if let EntryPayload::Membership(membership) = &entry.payload {
+                self.last_membership =
+                    StoredMembership::new(Some(entry.log_id), membership.clone());
+            }
+            let (next, error) = apply_entry(&image, &entry);
+            image = next;
             self.last_applied = Some(entry.log_id);
             results.push(ApplyResult {
                 offset: image.offset(),
                 error,
             });
+            if self.observer.is_some() {
+                observed.push(entry);
+            }
         }
         self.image = Arc::new(image);
+        if let Some(observer) = &self.observer {
+            observer.applied(&observed, &self.image);
+        }
         self.publisher.send_replace(self.image.clone());
         Ok(results)
     }
@@ -159,6 +192,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let snapshot_id = SnapshotFile::stem(&meta);
         SnapshotBuilder {
             dir: self.dir.clone(),
+            fs: self.fs.clone(),
             image: self.image.clone(),
             meta: SnapshotMeta {
                 snapshot_id,
@@ -190,7 +224,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     ));
                 }
                 let image = file.image(Path::new("the received snapshot"))?;
-                snapshot::write(&self.dir, &file, &bytes)?;
+                snapshot::write(&*self.fs, &self.dir, &file, &bytes)?;
                 Ok(image)
             });
         let image = installed.map_err(|e| {
@@ -201,7 +235,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let latest = snapshot::read_latest(&self.dir)
+        let latest = snapshot::read_latest(&*self.fs, &self.dir)
             .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
         Ok(latest.map(|(_, file, bytes)| Snapshot {
             meta: file.meta,
