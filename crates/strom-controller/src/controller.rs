@@ -278,7 +278,7 @@ impl Controller {
             validate_topic_configs: config.validate_topic_configs.clone(),
             rng,
             commands: commands.downgrade(),
-            peers: Peers::new(transport),
+            peers: Peers::new(transport.clone()),
             request_timeout: config.request_timeout,
             session_timeout: config.broker_session_timeout,
             sessions: HashMap::new(),
@@ -318,6 +318,8 @@ impl Controller {
             let service = Arc::new(handle.service());
             let server = tokio::spawn(transport::serve(listener, service, serving));
             *handle.server.lock().unwrap_or_else(PoisonError::into_inner) = Some(server);
+        } else if !single {
+            transport.attach(handle.service());
         }
         if let Err(error) = handle.become_ready(&config).await {
             handle.clone().shutdown().await;

@@ -13,6 +13,8 @@ pub mod decisions;
 mod error;
 mod raft;
 mod rpc;
+#[cfg(test)]
+mod sim;
 
 pub use controller::{Controller, ControllerConfig, ControllerHandle, TopicConfigValidator};
 pub use decisions::{

@@ -225,6 +225,10 @@ pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Se
 pub(crate) trait Transport: Send + Sync + 'static {
     /// A connection to node `target` at `address` (dialed lazily).
     fn connect(&self, target: u64, address: &str) -> Box<dyn PeerConnection>;
+
+    /// Where peers' requests to this node go when it does not listen on
+    /// TCP (the simulation's network hands them to `service`).
+    fn attach(&self, _service: crate::controller::LocalService) {}
 }
 
 /// One connection to a peer: one call at a time.
