@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, InitializeError, RaftError};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -1340,6 +1340,13 @@ impl Driver {
                 ControllerReply::AllocateProducerIds(result)
             }
             ControllerRequest::BrokerHeartbeat(heartbeat) => {
+                // Most heartbeats change nothing and propose nothing, so
+                // nothing else would stop a leader cut off from the quorum
+                // (still sure it leads) from telling a broker the quorum
+                // has fenced that it is alive.
+                if let Err(error) = self.confirm_leadership(deadline).await {
+                    return ControllerReply::BrokerHeartbeat(Err(error));
+                }
                 let image = self.image();
                 let result = match broker_heartbeat(&image, &heartbeat) {
                     Ok((outcome, records)) => {
@@ -1724,6 +1731,39 @@ impl Driver {
                 outcome
             })
             .collect()
+    }
+
+    /// Confirms with a majority that this node still leads, and waits until
+    /// its image holds everything committed before: a decision that
+    /// proposes nothing is then as fresh as one that does. Fails like
+    /// [`Driver::propose`] when no majority answers by `deadline`.
+    async fn confirm_leadership(&self, deadline: Instant) -> Result<(), ControllerError> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let confirmed = tokio::time::timeout(wait, async {
+            let (read_log_id, _) = self.raft.get_read_log_id().await.map_err(|e| match e {
+                RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)) => {
+                    ControllerError::NotController("This node is not the active controller.".into())
+                }
+                RaftError::APIError(e) => ControllerError::RequestTimedOut(format!(
+                    "The active controller could not confirm its leadership: {e}."
+                )),
+                RaftError::Fatal(Fatal::Stopped) => not_running(),
+                RaftError::Fatal(fatal) => ControllerError::UnknownServerError(format!(
+                    "The metadata quorum has stopped: {fatal}"
+                )),
+            })?;
+            let offset = read_log_id.map_or(-1, |id| id.index as i64);
+            let mut images = self.images.clone();
+            let caught_up = images.wait_for(|image| image.offset() >= offset).await;
+            caught_up.map(|_| ()).map_err(|_| not_running())
+        })
+        .await;
+        confirmed.unwrap_or_else(|_| {
+            Err(ControllerError::RequestTimedOut(format!(
+                "The active controller could not confirm its leadership within {} ms: a majority of the controller quorum is not reachable.",
+                wait.as_millis()
+            )))
+        })
     }
 
     /// Writes one entry through the quorum and waits until it is applied,

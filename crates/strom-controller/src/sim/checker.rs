@@ -264,12 +264,25 @@ impl Checker {
         self.lock().violations.clone()
     }
 
-    pub(crate) fn summary(&self) -> (usize, usize, usize, u64) {
+    /// (entries, terms, acknowledged topics, fences, unfences, digest).
+    pub(crate) fn summary(&self) -> (usize, usize, usize, usize, usize, u64) {
         let state = self.lock();
+        let changes = |fenced: bool| {
+            state
+                .history
+                .iter()
+                .flat_map(records)
+                .filter(|r| {
+                    matches!(r, MetadataRecord::BrokerRegistrationChange { fenced: Some(f), .. } if *f == fenced)
+                })
+                .count()
+        };
         (
             state.history.len(),
             state.leaders.len(),
             state.acked_topics.len(),
+            changes(true),
+            changes(false),
             state.digest,
         )
     }

@@ -115,6 +115,8 @@ pub(crate) struct Outcome {
     pub committed: usize,
     pub terms: usize,
     pub acknowledged_topics: usize,
+    pub fences: usize,
+    pub unfences: usize,
     pub messages: u64,
     pub crashes: usize,
     pub digest: u64,
@@ -434,11 +436,14 @@ impl Simulation {
             }
         }
         let outcome = {
-            let (committed, terms, acknowledged_topics, digest) = self.checker.summary();
+            let (committed, terms, acknowledged_topics, fences, unfences, digest) =
+                self.checker.summary();
             Outcome {
                 committed,
                 terms,
                 acknowledged_topics,
+                fences,
+                unfences,
                 messages: self.network.messages(),
                 crashes: self.crashes,
                 digest,
@@ -684,7 +689,7 @@ fn seeds_from_env() -> Vec<u64> {
 fn seeded_runs_of_the_quorum_keep_every_invariant() {
     let seeds = seeds_from_env();
     let wall = std::time::Instant::now();
-    let mut totals = (0usize, 0usize, 0u64, 0usize);
+    let mut totals = (0usize, 0usize, 0u64, 0usize, 0usize, 0usize, 0usize);
     for &seed in &seeds {
         match run_seed(seed) {
             Ok(outcome) => {
@@ -693,19 +698,25 @@ fn seeded_runs_of_the_quorum_keep_every_invariant() {
                 totals.1 += outcome.acknowledged_topics;
                 totals.2 += outcome.messages;
                 totals.3 += outcome.crashes;
+                totals.4 += outcome.terms;
+                totals.5 += outcome.fences;
+                totals.6 += outcome.unfences;
             }
             Err(report) => panic!("{report}"),
         }
     }
     let seconds = wall.elapsed().as_secs_f64();
     println!(
-        "{} seeds in {seconds:.1} s ({:.1} seeds/s): {} committed entries, {} acknowledged topics, {} messages, {} crashes",
+        "{} seeds in {seconds:.1} s ({:.1} seeds/s): {} committed entries, {} acknowledged topics, {} messages, {} crashes, {} terms, {} fences, {} unfences",
         seeds.len(),
         seeds.len() as f64 / seconds.max(1e-9),
         totals.0,
         totals.1,
         totals.2,
-        totals.3
+        totals.3,
+        totals.4,
+        totals.5,
+        totals.6
     );
 }
 
@@ -715,4 +726,120 @@ fn a_seed_replays_exactly() {
     let second = run_seed(7).unwrap_or_else(|report| panic!("{report}"));
     assert!(first.committed > 0);
     assert_eq!(first, second, "seed 7 ran differently twice");
+}
+
+/// Waits (in virtual time) until `done` holds, polling the nodes' starts.
+async fn settle_until(
+    simulation: &mut Simulation,
+    within: Duration,
+    what: &str,
+    mut done: impl FnMut(&Simulation) -> bool,
+) {
+    let end = Instant::now() + within;
+    while !done(simulation) {
+        assert!(
+            Instant::now() < end,
+            "{what} did not happen within {within:?}"
+        );
+        tokio::time::sleep(STEP).await;
+        if let Err(failure) = simulation.poll_starts().await {
+            panic!("{failure}");
+        }
+    }
+}
+
+fn leader_of(simulation: &Simulation) -> Option<(usize, ControllerHandle)> {
+    simulation
+        .nodes
+        .iter()
+        .enumerate()
+        .find_map(|(index, node)| match &node.state {
+            NodeState::Running(handle) if handle.active_controller() == Some(node.id as i32) => {
+                Some((index, handle.clone()))
+            }
+            _ => None,
+        })
+}
+
+/// Found by seed 1312: a leader cut off from the other voters still
+/// believes it leads, and answered heartbeats from its own image, which the
+/// quorum had moved past: it told a broker the new leader had fenced that it
+/// was alive.
+#[test]
+fn a_controller_cut_off_from_the_quorum_does_not_tell_a_fenced_broker_it_is_alive() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let mut simulation = Simulation::new(3);
+        simulation.nodes.truncate(3);
+        for index in 0..3 {
+            simulation.start_node(index);
+        }
+        settle_until(
+            &mut simulation,
+            Duration::from_secs(10),
+            "an election",
+            |s| s.running.lock().map_or(0, |r| r.len()) == 3 && leader_of(s).is_some(),
+        )
+        .await;
+        let Some((leader_index, leader)) = leader_of(&simulation) else {
+            panic!("no leader");
+        };
+        let registration = BrokerRegistration {
+            broker_id: 101,
+            incarnation_id: 1,
+            listeners: Vec::new(),
+            rack: None,
+            fenced: true,
+            in_controlled_shutdown: false,
+            epoch: -1,
+        };
+        let epoch = leader
+            .register_broker(registration)
+            .await
+            .expect("registered");
+        let heartbeat = BrokerHeartbeat {
+            broker_id: 101,
+            broker_epoch: epoch,
+            current_metadata_offset: i64::MAX,
+            want_fence: false,
+            want_shut_down: false,
+        };
+        let outcome = leader.broker_heartbeat(heartbeat.clone()).await;
+        assert!(matches!(outcome, Ok(o) if !o.is_fenced), "{outcome:?}");
+
+        // Cut the leader off; the broker keeps talking to it only.
+        let old = simulation.nodes[leader_index].id;
+        for node in &simulation.nodes {
+            if node.id != old {
+                simulation.network.cut(old, node.id);
+                simulation.network.cut(node.id, old);
+            }
+        }
+        let checker = simulation.checker.clone();
+        settle_until(
+            &mut simulation,
+            Duration::from_secs(20),
+            "the new leader fencing the broker",
+            |_| checker.latest().broker(101).is_some_and(|b| b.fenced),
+        )
+        .await;
+        assert!(
+            leader.image().broker(101).is_some_and(|b| !b.fenced),
+            "the old leader has not heard of the fence"
+        );
+        let answer = leader.broker_heartbeat(heartbeat).await;
+        assert!(
+            !matches!(answer, Ok(o) if !o.is_fenced),
+            "the cut-off leader told the fenced broker it is alive: {answer:?}"
+        );
+        assert!(
+            simulation.checker.violations().is_empty(),
+            "{:?}",
+            simulation.checker.violations()
+        );
+    });
 }
