@@ -15,7 +15,7 @@
 //! Violations are collected, not panicked on: they happen inside tasks, and
 //! the simulation's main loop turns the first one into the seed's failure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -32,13 +32,18 @@ struct State {
     history: Vec<Entry>,
     /// The image after entry `i`.
     reference: Vec<Arc<MetadataImage>>,
-    /// The node that led each term, from the nodes' metrics and from the
-    /// log ids of committed entries.
+    /// The node that led each term, from the nodes' metrics.
     leaders: BTreeMap<u64, u64>,
     /// The live incarnation of each node, and the last index it applied.
     nodes: BTreeMap<u64, (u64, Option<u64>)>,
     /// Topics a client was told were created, with the index creating them.
     acked_topics: BTreeMap<String, (TopicId, usize)>,
+    /// Every topic creation in the history, and every config value set.
+    created: BTreeMap<(String, TopicId), usize>,
+    configs_set: BTreeSet<(ConfigResource, String, String)>,
+    /// The offset of each node's image when acknowledged topics were last
+    /// looked for in it.
+    checked_offsets: BTreeMap<u64, i64>,
     violations: Vec<String>,
     /// A digest of what happened, in order: two runs of one seed that
     /// replay exactly have the same digest.
@@ -98,10 +103,35 @@ impl State {
                 let empty = Arc::new(MetadataImage::empty());
                 let previous = self.reference.last().unwrap_or(&empty);
                 let (image, _) = apply_entry(previous, entry);
+                for record in records(entry) {
+                    match record {
+                        MetadataRecord::Topic { name, topic_id } => {
+                            self.created.insert((name.clone(), *topic_id), index);
+                        }
+                        MetadataRecord::Config {
+                            resource,
+                            name,
+                            value: Some(value),
+                        } => {
+                            self.configs_set.insert((
+                                resource.clone(),
+                                name.clone(),
+                                value.clone(),
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
                 self.history.push(entry.clone());
                 self.reference.push(Arc::new(image));
-                let leader = entry.log_id.leader_id;
-                self.leader(leader.term, leader.node_id, "log ids of committed entries");
+                let term = entry.log_id.leader_id.term;
+                if let Some(previous) = self.history.last().map(|e| e.log_id.leader_id.term) {
+                    if term < previous {
+                        self.violation(format!(
+                            "committed entry {index} is of term {term}, after an entry of term {previous}"
+                        ));
+                    }
+                }
                 mix(&mut self.digest, &describe(entry));
             }
             None => self.violation(format!(
@@ -202,11 +232,7 @@ impl Checker {
     /// A client was told topic `name` was created with `topic_id`.
     pub(crate) fn topic_acknowledged(&self, name: &str, topic_id: TopicId) {
         let mut state = self.lock();
-        let created = state.history.iter().position(|entry| {
-            records(entry).iter().any(|record| {
-                matches!(record, MetadataRecord::Topic { name: n, topic_id: id } if n == name && *id == topic_id)
-            })
-        });
+        let created = state.created.get(&(name.to_string(), topic_id)).copied();
         match created {
             Some(index) => {
                 state
@@ -223,13 +249,8 @@ impl Checker {
     /// A client was told config `key` of `resource` is now `value`.
     pub(crate) fn config_acknowledged(&self, resource: &ConfigResource, key: &str, value: &str) {
         let mut state = self.lock();
-        let found = state.history.iter().any(|entry| {
-            records(entry).iter().any(|record| {
-                matches!(record, MetadataRecord::Config { resource: r, name, value: Some(v) }
-                    if r == resource && name == key && v == value)
-            })
-        });
-        if !found {
+        let set = (resource.clone(), key.to_string(), value.to_string());
+        if !state.configs_set.contains(&set) {
             state.violation(format!(
                 "a client was told {resource:?} {key}={value} was set, but no committed entry sets it"
             ));
@@ -240,6 +261,9 @@ impl Checker {
     /// applied the entry that created it.
     pub(crate) fn check_acknowledged_in(&self, node: u64, image: &MetadataImage) {
         let mut state = self.lock();
+        if state.checked_offsets.insert(node, image.offset()) == Some(image.offset()) {
+            return;
+        }
         let mut missing = Vec::new();
         for (name, (topic_id, index)) in &state.acked_topics {
             if image.offset() >= *index as i64
@@ -254,6 +278,12 @@ impl Checker {
                 image.offset()
             ));
         }
+    }
+
+    /// The next [`Checker::check_acknowledged_in`] of every node looks
+    /// again, whatever its offset.
+    pub(crate) fn recheck_acknowledged(&self) {
+        self.lock().checked_offsets.clear();
     }
 
     pub(crate) fn note(&self, event: &str) {

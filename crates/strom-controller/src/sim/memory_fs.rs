@@ -21,7 +21,54 @@ use crate::raft::fs_util::{AppendFile, FileSystem};
 #[derive(Debug, Default)]
 struct Inode {
     data: Vec<u8>,
-    synced: Vec<u8>,
+    synced: Synced,
+}
+
+/// The durable content of a file: the first bytes of what reads see while
+/// the file has only been appended to since its last sync (so a sync of an
+/// appended file costs nothing), else a copy.
+#[derive(Debug)]
+enum Synced {
+    Prefix(usize),
+    Copy(Vec<u8>),
+}
+
+impl Default for Synced {
+    fn default() -> Synced {
+        Synced::Prefix(0)
+    }
+}
+
+impl Inode {
+    fn sync(&mut self) {
+        self.synced = Synced::Prefix(self.data.len());
+    }
+
+    /// Replaces the content (not synced).
+    fn overwrite(&mut self, data: Vec<u8>) {
+        if let Synced::Prefix(len) = self.synced {
+            self.synced = Synced::Copy(self.data[..len.min(self.data.len())].to_vec());
+        }
+        self.data = data;
+    }
+
+    /// What a crash leaves: the durable content, and of unsynced appends a
+    /// random prefix (or nothing).
+    fn survivor(&self, rng: &mut impl Rng) -> Vec<u8> {
+        match &self.synced {
+            Synced::Copy(durable) => durable.clone(),
+            Synced::Prefix(len) => {
+                let len = (*len).min(self.data.len());
+                let tail = self.data.len() - len;
+                let torn = if tail > 0 && rng.gen_bool(0.5) {
+                    rng.gen_range(0..=tail)
+                } else {
+                    0
+                };
+                self.data[..len + torn].to_vec()
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -85,19 +132,13 @@ impl MemoryFileSystem {
             let Some(inode) = disk.inodes.get(id) else {
                 continue;
             };
-            let mut kept = inode.synced.clone();
-            if inode.data.len() > kept.len() && inode.data.starts_with(&kept) && rng.gen_bool(0.5) {
-                let tail = &inode.data[kept.len()..];
-                kept.extend_from_slice(&tail[..rng.gen_range(0..=tail.len())]);
-            }
             let new_id = survivor.create(path);
-            survivor.inodes.insert(
-                new_id,
-                Inode {
-                    data: kept.clone(),
-                    synced: kept,
-                },
-            );
+            let mut kept = Inode {
+                data: inode.survivor(rng),
+                synced: Synced::default(),
+            };
+            kept.sync();
+            survivor.inodes.insert(new_id, kept);
             survivor.durable.insert(path.clone(), new_id);
         }
         MemoryFileSystem {
@@ -137,14 +178,13 @@ impl FileSystem for MemoryFileSystem {
         if !disk.live.contains_key(path) {
             disk.create(path);
         }
-        disk.inode(path)?.data = bytes.to_vec();
+        disk.inode(path)?.overwrite(bytes.to_vec());
         Ok(())
     }
 
     fn sync_file(&self, path: &Path) -> io::Result<()> {
         let mut disk = self.disk()?;
-        let inode = disk.inode(path)?;
-        inode.synced = inode.data.clone();
+        disk.inode(path)?.sync();
         Ok(())
     }
 
@@ -170,8 +210,10 @@ impl FileSystem for MemoryFileSystem {
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let mut disk = self.disk()?;
         let inode = disk.inode(path)?;
-        inode.data.resize(len as usize, 0);
-        inode.synced = inode.data.clone();
+        let mut data = inode.data.clone();
+        data.resize(len as usize, 0);
+        inode.overwrite(data);
+        inode.sync();
         Ok(())
     }
 
@@ -227,7 +269,7 @@ impl AppendFile for MemoryAppendFile {
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        self.with(|inode| inode.synced = inode.data.clone())
+        self.with(Inode::sync)
     }
 }
 
