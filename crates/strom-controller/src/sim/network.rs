@@ -132,6 +132,12 @@ impl Network {
         self.lock().cut.iter().copied().collect()
     }
 
+    /// No link is cut, slowed or lossy.
+    pub(crate) fn is_healthy(&self) -> bool {
+        let state = self.lock();
+        state.cut.is_empty() && state.links.is_empty()
+    }
+
     pub(crate) fn set_link(&self, from: u64, to: u64, link: Link) {
         self.lock().links.insert((from, to), link);
     }
