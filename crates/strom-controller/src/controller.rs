@@ -1738,9 +1738,12 @@ impl Driver {
     /// proposes nothing is then as fresh as one that does. Fails like
     /// [`Driver::propose`] when no majority answers by `deadline`.
     async fn confirm_leadership(&self, deadline: Instant) -> Result<(), ControllerError> {
+        let Some(raft) = self.member.raft() else {
+            return Err(not_running());
+        };
         let wait = deadline.saturating_duration_since(Instant::now());
         let confirmed = tokio::time::timeout(wait, async {
-            let (read_log_id, _) = self.raft.get_read_log_id().await.map_err(|e| match e {
+            let (read_log_id, _) = raft.get_read_log_id().await.map_err(|e| match e {
                 RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)) => {
                     ControllerError::NotController("This node is not the active controller.".into())
                 }
@@ -1884,6 +1887,9 @@ impl Forwarder {
                             .await
                     };
                     let response = tokio::select! {
+                        // The answer first, if both are ready: and in order,
+                        // so that a seeded simulation replays.
+                        biased;
                         response = call => response,
                         () = self.member.leader_changed_from(leader) => {
                             last_error = format!("node {leader} stopped being the active controller while the request waited");

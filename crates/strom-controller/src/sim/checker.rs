@@ -48,6 +48,9 @@ struct State {
     /// A digest of what happened, in order: two runs of one seed that
     /// replay exactly have the same digest.
     digest: u64,
+    /// What happened, in order (the first events), to show where two runs
+    /// of one seed part.
+    trace: Vec<String>,
 }
 
 /// Shared by the nodes' observers, the network and the simulation.
@@ -55,6 +58,8 @@ struct State {
 pub(crate) struct Checker {
     state: Mutex<State>,
 }
+
+const TRACE_EVENTS: usize = 4096;
 
 fn mix(digest: &mut u64, event: &str) {
     // FNV-1a: stable across runs and platforms, unlike std's hasher.
@@ -132,7 +137,11 @@ impl State {
                         ));
                     }
                 }
-                mix(&mut self.digest, &describe(entry));
+                let event = describe(entry);
+                mix(&mut self.digest, &event);
+                if self.trace.len() < TRACE_EVENTS {
+                    self.trace.push(event);
+                }
             }
             None => self.violation(format!(
                 "node {node} applied index {index}, but the committed history ends at {}",
@@ -287,7 +296,15 @@ impl Checker {
     }
 
     pub(crate) fn note(&self, event: &str) {
-        mix(&mut self.lock().digest, event);
+        let mut state = self.lock();
+        mix(&mut state.digest, event);
+        if state.trace.len() < TRACE_EVENTS {
+            state.trace.push(event.to_string());
+        }
+    }
+
+    pub(crate) fn trace(&self) -> Vec<String> {
+        self.lock().trace.clone()
     }
 
     pub(crate) fn violations(&self) -> Vec<String> {

@@ -129,6 +129,8 @@ pub(crate) struct Outcome {
     pub messages: u64,
     pub crashes: usize,
     pub digest: u64,
+    /// The first events, to show where two runs of one seed part.
+    pub trace: Vec<String>,
 }
 
 struct Simulation {
@@ -150,6 +152,9 @@ struct Simulation {
     started: Instant,
     wall: std::time::Instant,
     crashes: usize,
+    /// Only faults under which no call is refused (slow and lossy links,
+    /// brokers stopping): see [`a_seed_replays_exactly`].
+    without_refusals: bool,
 }
 
 impl Simulation {
@@ -181,6 +186,7 @@ impl Simulation {
             started: Instant::now(),
             wall: std::time::Instant::now(),
             crashes: 0,
+            without_refusals: false,
         }
     }
 
@@ -300,8 +306,11 @@ impl Simulation {
         for node in &self.nodes {
             if let NodeState::Running(handle) = &node.state {
                 let service = handle.service();
+                let Some(raft) = service.raft() else {
+                    return Err(format!("node {} runs no Raft member", node.id));
+                };
                 let (state, term) = {
-                    let metrics = service.raft().metrics();
+                    let metrics = raft.metrics();
                     let metrics = metrics.borrow();
                     (metrics.state, metrics.current_term)
                 };
@@ -377,7 +386,12 @@ impl Simulation {
         let a = self.rng.gen_range(0..n);
         let b = (a + self.rng.gen_range(1..n)) % n;
         let (ida, idb) = (self.nodes[a].id, self.nodes[b].id);
-        match self.rng.gen_range(0..14) {
+        let choice = self.rng.gen_range(0..14);
+        let choice = match choice {
+            0..=10 if self.without_refusals => 11,
+            other => other,
+        };
+        match choice {
             0..=1 => {
                 if !matches!(self.nodes[a].state, NodeState::Down) {
                     self.crash_node(a);
@@ -507,6 +521,7 @@ impl Simulation {
                 messages: self.network.messages(),
                 crashes: self.crashes,
                 digest,
+                trace: self.checker.trace(),
             }
         };
         for (_, task) in std::mem::take(&mut self.brokers) {
@@ -726,6 +741,10 @@ impl tracing_subscriber::fmt::time::FormatTime for VirtualTime {
 
 /// Runs one seed to its end on a fresh paused runtime.
 pub(crate) fn run_seed(seed: u64) -> Result<Outcome, String> {
+    run_seed_with(seed, false)
+}
+
+fn run_seed_with(seed: u64, without_refusals: bool) -> Result<Outcome, String> {
     if std::env::var_os("RUST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -741,6 +760,7 @@ pub(crate) fn run_seed(seed: u64) -> Result<Outcome, String> {
         .map_err(|e| format!("no runtime: {e}"))?;
     let result = runtime.block_on(async move {
         let mut simulation = Simulation::new(seed);
+        simulation.without_refusals = without_refusals;
         let result = simulation.run().await;
         result.map_err(|failure| simulation.report(&failure))
     });
@@ -830,12 +850,32 @@ fn seeded_runs_of_the_quorum_keep_every_invariant_4_of_4() {
     run_chunk(3);
 }
 
+/// What replays exactly: everything but one thing the seed cannot reach.
+/// When a call is refused (a crashed or cut-off peer), openraft's
+/// replication backs off in an unbiased `tokio::select!` between its timer
+/// and its events, and tokio seeds that choice per runtime (only
+/// `tokio_unstable` can seed it); when both are ready in the same instant,
+/// two runs of a seed can part there. So this runs seeds whose faults
+/// refuse no call (slow and lossy links, lost replies, brokers stopping,
+/// client load), twice each, and requires the same history and faults.
 #[test]
 fn a_seed_replays_exactly() {
     for seed in [7, 8, 9] {
-        let first = run_seed(seed).unwrap_or_else(|report| panic!("{report}"));
-        let second = run_seed(seed).unwrap_or_else(|report| panic!("{report}"));
+        let first = run_seed_with(seed, true).unwrap_or_else(|report| panic!("{report}"));
+        let second = run_seed_with(seed, true).unwrap_or_else(|report| panic!("{report}"));
         assert!(first.committed > 0);
+        let parted = first
+            .trace
+            .iter()
+            .zip(&second.trace)
+            .position(|(a, b)| a != b);
+        if let Some(at) = parted {
+            panic!(
+                "seed {seed} ran differently twice from event {at}: {:?} then {:?}",
+                &first.trace[at.saturating_sub(3)..(at + 2).min(first.trace.len())],
+                &second.trace[at.saturating_sub(3)..(at + 2).min(second.trace.len())]
+            );
+        }
         assert_eq!(first, second, "seed {seed} ran differently twice");
     }
 }
