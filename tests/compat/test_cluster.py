@@ -429,6 +429,12 @@ def test_a_paused_broker_is_fenced_after_its_session_timeout_and_unfenced_when_i
         # Its last heartbeat was at most one interval (500 ms) before the pause.
         assert fenced_after >= 2.4, f"fenced {fenced_after:.2f}s after the pause, before its session expired"
         bg.wait_delivered(40, f"while node {target} is fenced")
+        # `strom cluster describe` (DescribeCluster v2 with fenced brokers) shows its state.
+        out = c.strom("cluster", "--bootstrap-server", c.nodes[controller].bootstrap, "describe",
+                      "--output", "json")
+        assert out.returncode == 0, out.stderr
+        states = {b["id"]: b["state"] for b in json.loads(out.stdout)["brokers"]}
+        assert states == {**{n: "alive" for n in rest}, target: "fenced"}, states
 
         t1 = time.monotonic()
         c.nodes[target].sigcont()

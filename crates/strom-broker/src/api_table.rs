@@ -18,7 +18,7 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::CreatePartitions, 0, 3),
-    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
     // The controller quorum (kafka-metadata-quorum.sh), asked of the active controller.
     (ApiKey::DescribeQuorum, 0, 2),
     // KIP-853: change the controller quorum's voters at runtime.

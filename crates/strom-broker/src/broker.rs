@@ -102,28 +102,45 @@ impl BrokerState {
             .unwrap_or(&self.advertised[0].1)
     }
 
-    /// Every broker's endpoint on `listener` (Kafka answers each client in
-    /// the terms of the listener it connected to).
+    /// Every live broker's endpoint on `listener` (Kafka answers each client
+    /// in the terms of the listener it connected to).
     pub fn brokers(&self, listener: &str) -> Vec<BrokerEndpoint> {
+        self.brokers_with_state(listener, false)
+            .into_iter()
+            .map(|(endpoint, _)| endpoint)
+            .collect()
+    }
+
+    /// Brokers' endpoints on `listener` with whether each is fenced; with
+    /// `include_fenced`, every registered broker (DescribeCluster v2).
+    pub fn brokers_with_state(
+        &self,
+        listener: &str,
+        include_fenced: bool,
+    ) -> Vec<(BrokerEndpoint, bool)> {
         let image = self.image();
-        let mut out: Vec<BrokerEndpoint> = image
-            .live_brokers()
+        let mut out: Vec<(BrokerEndpoint, bool)> = image
+            .brokers()
+            .filter(|b| include_fenced || b.is_alive())
             .filter_map(|b| {
                 let ep = b
                     .listeners
                     .iter()
                     .find(|l| l.name == listener)
                     .or_else(|| b.listeners.first())?;
-                Some(BrokerEndpoint {
-                    node_id: b.broker_id,
-                    host: ep.host.clone(),
-                    port: ep.port,
-                    rack: b.rack.clone(),
-                })
+                Some((
+                    BrokerEndpoint {
+                        node_id: b.broker_id,
+                        host: ep.host.clone(),
+                        port: ep.port,
+                        rack: b.rack.clone(),
+                    },
+                    b.fenced,
+                ))
             })
             .collect();
         if out.is_empty() {
-            out.push(self.advertised(listener).clone());
+            out.push((self.advertised(listener).clone(), false));
         }
         out
     }

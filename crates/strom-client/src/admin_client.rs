@@ -199,6 +199,31 @@ impl AdminClient {
         }
     }
 
+    /// The cluster as DescribeCluster reports it; with `include_fenced`
+    /// (v2, KIP-1073) fenced brokers too, each marked `is_fenced`.
+    pub async fn describe_cluster(
+        &mut self,
+        include_fenced: bool,
+    ) -> Result<DescribeClusterResponse, Error> {
+        let bootstrap = self.config.bootstrap_server.clone();
+        let resp = self
+            .send(&bootstrap, |_| {
+                let mut req = DescribeClusterRequest::default();
+                req.endpoint_type = 1;
+                req.include_fenced_brokers = include_fenced;
+                Ok(req)
+            })
+            .await?;
+        match ErrorCode::from_code(resp.error_code) {
+            None => Ok(resp),
+            Some(code) => Err(Error::Kafka {
+                api: ApiKey::DescribeCluster,
+                code,
+                message: resp.error_message.as_ref().map(|m| m.to_string()),
+            }),
+        }
+    }
+
     /// The coordinator of `group_id`.
     pub async fn find_coordinator(&mut self, group_id: &str) -> Result<BrokerAddress, Error> {
         let deadline = self.deadline();

@@ -1,5 +1,6 @@
 //! The `strom` binary.
 
+mod cluster;
 mod dev_cluster;
 mod groups;
 mod metadata_quorum;
@@ -48,6 +49,8 @@ enum Command {
     DevCluster(dev_cluster::DevClusterArgs),
     /// Describe the controller quorum, as kafka-metadata-quorum.sh.
     MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
+    /// Describe the cluster: its id, controller and brokers with their state.
+    Cluster(cluster::ClusterArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Storage(args) => return storage::run(args),
         Command::DevCluster(args) => return dev_cluster::run(args),
         Command::MetadataQuorum(args) => return metadata_quorum::run(args),
+        Command::Cluster(args) => return cluster::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
