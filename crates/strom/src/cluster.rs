@@ -10,6 +10,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use strom_client::{AdminClient, AdminConfig};
 
+use crate::table::{or_dash, Table};
+
 #[derive(Args)]
 pub struct ClusterArgs {
     /// A broker of the cluster.
@@ -83,36 +85,20 @@ pub fn run(args: ClusterArgs) -> ExitCode {
             items.join(",")
         )
     } else {
-        let mut rows = vec![[
-            "BrokerId".to_string(),
-            "Endpoint".into(),
-            "Rack".into(),
-            "State".into(),
-        ]];
+        let mut table = Table::with_header(&["BrokerId", "Endpoint", "Rack", "State"]);
         for b in &brokers {
-            rows.push([
+            table.row(vec![
                 b.broker_id.0.to_string(),
                 format!("{}:{}", b.host, b.port),
-                b.rack.as_ref().map_or("-".to_string(), |r| r.to_string()),
+                or_dash(b.rack.as_ref()),
                 state(b.is_fenced).to_string(),
             ]);
         }
-        let widths: Vec<usize> = (0..4)
-            .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-            .collect();
         let mut out = format!(
             "ClusterId:     {}\nControllerId:  {}\n\n",
             resp.cluster_id, resp.controller_id.0
         );
-        for row in rows {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
-                .collect();
-            out.push_str(cells.join("  ").trim_end());
-            out.push('\n');
-        }
+        out.push_str(&table.render());
         out
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());

@@ -11,6 +11,8 @@ use strom_client::kafka_protocol::messages::describe_quorum_response::ReplicaSta
 use strom_client::kafka_protocol::messages::DescribeQuorumResponse;
 use strom_client::{AdminClient, AdminConfig};
 
+use crate::table::Table;
+
 #[derive(Args)]
 pub struct MetadataQuorumArgs {
     /// A broker of the cluster.
@@ -316,14 +318,14 @@ fn replication_table(resp: &DescribeQuorumResponse) -> String {
         .iter()
         .find(|v| v.replica_id.0 == q.leader_id)
         .map_or(q.high_watermark, |v| v.log_end_offset);
-    let mut rows = vec![[
-        "NodeId".to_string(),
-        "LogEndOffset".into(),
-        "Lag".into(),
-        "LastFetchTimestamp".into(),
-        "LastCaughtUpTimestamp".into(),
-        "Status".into(),
-    ]];
+    let mut table = Table::with_header(&[
+        "NodeId",
+        "LogEndOffset",
+        "Lag",
+        "LastFetchTimestamp",
+        "LastCaughtUpTimestamp",
+        "Status",
+    ]);
     let role = |r: &ReplicaState, voter: bool| {
         if r.replica_id.0 == q.leader_id {
             "Leader"
@@ -337,7 +339,7 @@ fn replication_table(resp: &DescribeQuorumResponse) -> String {
     all.extend(q.observers.iter().map(|r| (r, false)));
     all.sort_by_key(|(r, _)| (r.replica_id.0 != q.leader_id, r.replica_id.0));
     for (r, voter) in all {
-        rows.push([
+        table.row(vec![
             r.replica_id.0.to_string(),
             r.log_end_offset.to_string(),
             if r.log_end_offset < 0 {
@@ -350,20 +352,7 @@ fn replication_table(resp: &DescribeQuorumResponse) -> String {
             role(r, voter).to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    table.render()
 }
 
 fn json(resp: &DescribeQuorumResponse) -> String {
