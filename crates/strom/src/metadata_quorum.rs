@@ -227,6 +227,16 @@ struct Quorum<'a> {
     observers: &'a [ReplicaState],
 }
 
+impl Quorum<'_> {
+    /// The leader's log end offset (the high watermark if it is not listed).
+    fn leader_end(&self) -> i64 {
+        self.voters
+            .iter()
+            .find(|v| v.replica_id.0 == self.leader_id)
+            .map_or(self.high_watermark, |v| v.log_end_offset)
+    }
+}
+
 fn quorum(resp: &DescribeQuorumResponse) -> Quorum<'_> {
     match resp.topics.first().and_then(|t| t.partitions.first()) {
         Some(p) => Quorum {
@@ -278,11 +288,7 @@ fn members(resp: &DescribeQuorumResponse, replicas: &[ReplicaState]) -> String {
 
 fn status(resp: &DescribeQuorumResponse) -> String {
     let q = quorum(resp);
-    let leader_end = q
-        .voters
-        .iter()
-        .find(|v| v.replica_id.0 == q.leader_id)
-        .map_or(q.high_watermark, |v| v.log_end_offset);
+    let leader_end = q.leader_end();
     let followers = q.voters.iter().filter(|v| v.replica_id.0 != q.leader_id);
     let max_lag = followers
         .clone()
@@ -313,11 +319,7 @@ fn status(resp: &DescribeQuorumResponse) -> String {
 
 fn replication_table(resp: &DescribeQuorumResponse) -> String {
     let q = quorum(resp);
-    let leader_end = q
-        .voters
-        .iter()
-        .find(|v| v.replica_id.0 == q.leader_id)
-        .map_or(q.high_watermark, |v| v.log_end_offset);
+    let leader_end = q.leader_end();
     let mut table = Table::with_header(&[
         "NodeId",
         "LogEndOffset",
