@@ -1617,9 +1617,7 @@ impl Driver {
         let metrics = raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
         let next = |index: Option<u64>| index.map_or(0, |i| i as i64 + 1);
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms = wall_clock_ms();
         let leader_end = next(metrics.last_log_index);
         let progress = |id: u64| {
             let log_end_offset = if id == self.id {

@@ -3,28 +3,17 @@
 //! (DescribeCluster v2 with fenced brokers, KIP-1073), on any
 //! Kafka-compatible cluster.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
-use strom_client::{AdminClient, AdminConfig};
-
+use crate::admin_cli::{block_on, emit, fail, Connection};
 use crate::table::{or_dash, Table};
+use clap::{Args, Subcommand};
 
 #[derive(Args)]
 pub struct ClusterArgs {
-    /// A broker of the cluster.
-    #[arg(
-        long,
-        global = true,
-        value_name = "HOST:PORT",
-        default_value = "127.0.0.1:9092"
-    )]
-    bootstrap_server: String,
-    /// `table` for people, `json` for scripts.
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
-    output: String,
+    #[command(flatten)]
+    connection: Connection,
     #[command(subcommand)]
     command: ClusterCommand,
 }
@@ -37,32 +26,24 @@ enum ClusterCommand {
 
 pub fn run(args: ClusterArgs) -> ExitCode {
     let ClusterCommand::Describe = args.command;
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
-    };
-    let result = runtime.block_on(async {
-        let mut config = AdminConfig::new(args.bootstrap_server.clone());
-        config.api_timeout = Duration::from_secs(30);
-        let mut admin = AdminClient::connect(config).await?;
+    let result = block_on(async {
+        let mut admin = args.connection.admin(Duration::from_secs(30)).await?;
         admin.describe_cluster(true).await
     });
     let resp = match result {
-        Ok(resp) => resp,
-        Err(e) => {
+        Err(code) => return code,
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => {
             return fail(&format!(
                 "{e}; check that {} is a broker of the cluster",
-                args.bootstrap_server
+                args.connection.bootstrap_server
             ))
         }
     };
     let mut brokers: Vec<_> = resp.brokers.iter().collect();
     brokers.sort_by_key(|b| b.broker_id.0);
     let state = |fenced: bool| if fenced { "fenced" } else { "alive" };
-    let text = if args.output == "json" {
+    let text = if args.connection.json() {
         let items: Vec<String> = brokers
             .iter()
             .map(|b| {
@@ -101,11 +82,6 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         out.push_str(&table.render());
         out
     };
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    emit(&text);
     ExitCode::SUCCESS
-}
-
-fn fail(message: &str) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "error: {message}");
-    ExitCode::FAILURE
 }

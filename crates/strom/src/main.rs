@@ -1,5 +1,6 @@
 //! The `strom` binary.
 
+mod admin_cli;
 mod cluster;
 mod dev_cluster;
 mod groups;

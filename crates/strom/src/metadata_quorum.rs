@@ -2,30 +2,19 @@
 //! quorum as `kafka-metadata-quorum.sh` shows it, over DescribeQuorum on any
 //! broker of any Kafka-compatible cluster.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::admin_cli::{block_on, emit, fail, Connection};
+use crate::table::Table;
 use clap::{Args, Subcommand};
 use strom_client::kafka_protocol::messages::describe_quorum_response::ReplicaState;
 use strom_client::kafka_protocol::messages::DescribeQuorumResponse;
-use strom_client::{AdminClient, AdminConfig};
-
-use crate::table::Table;
 
 #[derive(Args)]
 pub struct MetadataQuorumArgs {
-    /// A broker of the cluster.
-    #[arg(
-        long,
-        global = true,
-        value_name = "HOST:PORT",
-        default_value = "127.0.0.1:9092"
-    )]
-    bootstrap_server: String,
-    /// `table` for people, `json` for scripts.
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
-    output: String,
+    #[command(flatten)]
+    connection: Connection,
     #[command(subcommand)]
     command: QuorumCommand,
 }
@@ -66,54 +55,44 @@ enum QuorumCommand {
 }
 
 pub fn run(args: MetadataQuorumArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
-    };
     let replication = match args.command {
         QuorumCommand::Describe { replication, .. } => replication,
         QuorumCommand::AddController { command_config } => {
-            return voters_change(
-                &runtime,
-                &args.bootstrap_server,
-                Change::Add(command_config),
-            )
+            return voters_change(&args.connection, Change::Add(command_config))
         }
         QuorumCommand::RemoveController {
             controller_id,
             controller_directory_id,
         } => {
             return voters_change(
-                &runtime,
-                &args.bootstrap_server,
+                &args.connection,
                 Change::Remove(controller_id, controller_directory_id),
             )
         }
     };
-    let result = runtime.block_on(async {
-        let mut config = AdminConfig::new(args.bootstrap_server.clone());
-        config.api_timeout = Duration::from_secs(30);
-        let mut admin = AdminClient::connect(config).await?;
+    let result = block_on(async {
+        let mut admin = args.connection.admin(Duration::from_secs(30)).await?;
         admin.describe_quorum().await
     });
     let resp = match result {
+        Err(code) => return code,
+        Ok(result) => result,
+    };
+    let resp = match resp {
         Ok(resp) => resp,
         Err(e) => {
             return fail(&format!(
                 "{e}; check that {} is a broker of the cluster and that a majority of its controllers is running",
-                args.bootstrap_server
+                args.connection.bootstrap_server
             ))
         }
     };
-    let text = match (args.output.as_str(), replication) {
-        ("json", _) => json(&resp),
-        (_, false) => status(&resp),
-        (_, true) => replication_table(&resp),
+    let text = match (args.connection.json(), replication) {
+        (true, _) => json(&resp),
+        (false, false) => status(&resp),
+        (false, true) => replication_table(&resp),
     };
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    emit(&text);
     ExitCode::SUCCESS
 }
 
@@ -128,7 +107,7 @@ fn kafka_uuid(text: &str) -> Result<uuid::Uuid, String> {
         .map_err(|_| format!("{text:?} is not a directory id (22 characters of URL-safe base64, as in meta.properties)"))
 }
 
-fn voters_change(runtime: &tokio::runtime::Runtime, bootstrap: &str, change: Change) -> ExitCode {
+fn voters_change(connection: &Connection, change: Change) -> ExitCode {
     let request = match change {
         Change::Add(path) => {
             let config = strom_config::Properties::load(&path)
@@ -181,11 +160,8 @@ fn voters_change(runtime: &tokio::runtime::Runtime, bootstrap: &str, change: Cha
             Err(e) => return fail(&e),
         },
     };
-    let result = runtime.block_on(async {
-        let mut config = AdminConfig::new(bootstrap.to_string());
-        config.api_timeout = Duration::from_secs(60);
-        config.connection.request_timeout = Duration::from_secs(70);
-        let mut admin = AdminClient::connect(config).await?;
+    let result = block_on(async {
+        let mut admin = connection.admin(Duration::from_secs(60)).await?;
         match &request {
             Ok((id, directory, name, host, port)) => {
                 admin
@@ -195,6 +171,10 @@ fn voters_change(runtime: &tokio::runtime::Runtime, bootstrap: &str, change: Cha
             Err((id, directory)) => admin.remove_raft_voter(*id, *directory).await,
         }
     });
+    let result = match result {
+        Ok(result) => result,
+        Err(code) => return code,
+    };
     match (result, request) {
         (Ok(()), Ok((id, ..))) => {
             println!("Added controller {id}");
@@ -206,11 +186,6 @@ fn voters_change(runtime: &tokio::runtime::Runtime, bootstrap: &str, change: Cha
         }
         (Err(e), _) => fail(&e.to_string()),
     }
-}
-
-fn fail(message: &str) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "error: {message}");
-    ExitCode::FAILURE
 }
 
 fn now_ms() -> i64 {
