@@ -701,13 +701,11 @@ impl ControllerHandle {
         &self,
         registration: BrokerRegistration,
     ) -> Result<i64, ControllerError> {
-        match self
-            .ask(ControllerRequest::RegisterBroker { registration })
-            .await
-        {
-            Ok(ControllerReply::RegisterBroker(result)) => result,
-            other => Err(failure(other)),
-        }
+        answer!(
+            self.ask(ControllerRequest::RegisterBroker { registration })
+                .await,
+            ControllerReply::RegisterBroker
+        )
     }
 
     /// One broker heartbeat (Kafka's BrokerHeartbeat): keeps the broker's
@@ -716,13 +714,11 @@ impl ControllerHandle {
         &self,
         heartbeat: BrokerHeartbeat,
     ) -> Result<BrokerHeartbeatOutcome, ControllerError> {
-        match self
-            .ask(ControllerRequest::BrokerHeartbeat(heartbeat))
-            .await
-        {
-            Ok(ControllerReply::BrokerHeartbeat(result)) => result,
-            other => Err(failure(other)),
-        }
+        answer!(
+            self.ask(ControllerRequest::BrokerHeartbeat(heartbeat))
+                .await,
+            ControllerReply::BrokerHeartbeat
+        )
     }
 
     /// Hands `broker_id` a block of `count` producer ids (Kafka's
@@ -734,41 +730,37 @@ impl ControllerHandle {
         broker_id: i32,
         count: u32,
     ) -> Result<ProducerIdsBlock, ControllerError> {
-        match self
-            .ask(ControllerRequest::AllocateProducerIds { broker_id, count })
-            .await
-        {
-            Ok(ControllerReply::AllocateProducerIds(result)) => result,
-            other => Err(failure(other)),
-        }
+        answer!(
+            self.ask(ControllerRequest::AllocateProducerIds { broker_id, count })
+                .await,
+            ControllerReply::AllocateProducerIds
+        )
     }
 
     /// Adds a voter to the quorum (AddRaftVoter, KIP-853). The node must be
     /// running and reachable at `address` (its controller listener).
     pub async fn add_voter(&self, voter_id: i32, address: String) -> Result<(), ControllerError> {
-        match self
-            .ask(ControllerRequest::AddVoter { voter_id, address })
-            .await
-        {
-            Ok(ControllerReply::Voters(result)) => result,
-            other => Err(failure(other)),
-        }
+        answer!(
+            self.ask(ControllerRequest::AddVoter { voter_id, address })
+                .await,
+            ControllerReply::Voters
+        )
     }
 
     /// Removes a voter from the quorum (RemoveRaftVoter, KIP-853).
     pub async fn remove_voter(&self, voter_id: i32) -> Result<(), ControllerError> {
-        match self.ask(ControllerRequest::RemoveVoter { voter_id }).await {
-            Ok(ControllerReply::Voters(result)) => result,
-            other => Err(failure(other)),
-        }
+        answer!(
+            self.ask(ControllerRequest::RemoveVoter { voter_id }).await,
+            ControllerReply::Voters
+        )
     }
 
     /// The quorum as the active controller sees it (DescribeQuorum).
     pub async fn describe_quorum(&self) -> Result<QuorumDescription, ControllerError> {
-        match self.ask(ControllerRequest::DescribeQuorum).await {
-            Ok(ControllerReply::DescribeQuorum(result)) => result,
-            other => Err(failure(other)),
-        }
+        answer!(
+            self.ask(ControllerRequest::DescribeQuorum).await,
+            ControllerReply::DescribeQuorum
+        )
     }
 
     /// What peers' requests are handed to: this node's Raft member and its
@@ -923,6 +915,18 @@ fn wall_clock_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+/// What a reply of kind `$kind` carries (itself a `Result`); any other
+/// answer, or none, is the request's failure.
+macro_rules! answer {
+    ($reply:expr, $kind:path) => {
+        match $reply {
+            Ok($kind(result)) => result,
+            other => Err(failure(other)),
+        }
+    };
+}
+use answer;
 
 /// The error to give every item of a request that got no proper answer.
 fn failure(reply: Result<ControllerReply, ControllerError>) -> ControllerError {
