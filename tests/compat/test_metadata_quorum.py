@@ -45,3 +45,20 @@ def test_an_unreachable_bootstrap_server_is_a_clear_error(strom_bin):
     )
     assert out.returncode == 1
     assert "error:" in out.stderr and "127.0.0.1:1" in out.stderr
+
+
+def test_describe_cluster_asking_brokers_for_controllers_is_refused_as_kafka_does(broker):
+    import kafka_wire as kw
+    from cluster import _skip_tags
+
+    def describe(endpoint_type):
+        # DescribeCluster v1: include_cluster_authorized_operations, endpoint_type, tags.
+        with kw.connect(broker.host, broker.port, timeout_s=5.0) as conn:
+            r = kw.Reader(conn.request(60, 1, kw.i8(0) + kw.i8(endpoint_type) + kw.uvarint(0),
+                                       flexible_header=True))
+            _skip_tags(r)  # response header tags
+            r.i32()  # throttle
+            return r.i16()
+
+    assert describe(1) == 0
+    assert describe(2) == 115, "UNSUPPORTED_ENDPOINT_TYPE"

@@ -10,9 +10,19 @@ pub(crate) fn handle(
     listener: &str,
 ) -> DescribeClusterResponse {
     let mut resp = DescribeClusterResponse::default();
-    // endpoint_type 2 asks for controller endpoints (KIP-919); in combined
-    // mode the controllers are reached through the broker listener too.
     resp.endpoint_type = req.endpoint_type;
+    // endpoint_type 2 asks for controller endpoints (KIP-919), which only a
+    // controller answers: Strom's controllers speak the quorum protocol on
+    // their controller listener, not Kafka's, so a broker refuses as Kafka's
+    // brokers do.
+    if req.endpoint_type != 1 {
+        resp.error_code = kafka_protocol::error::ResponseError::UnsupportedEndpointType.code();
+        resp.error_message = Some(str_bytes(&format!(
+            "Endpoint type {} is not served by brokers; ask for brokers (1).",
+            req.endpoint_type
+        )));
+        return resp;
+    }
     resp.cluster_id = str_bytes(&state.cluster_id);
     resp.controller_id = BrokerId(state.node_id);
     resp.cluster_authorized_operations = i32::MIN;
