@@ -27,6 +27,8 @@ use crate::connection_quotas::ConnectionQuotas;
 use crate::group_coordinator::GroupCoordinator;
 use crate::lifecycle::Lifecycle;
 use crate::replica_manager::ReplicaManager;
+use crate::replication::fetcher::{FetcherContext, ReplicaFetchers};
+use crate::replication::isr::IsrChanges;
 use crate::{server, BrokerError};
 use strom_coordinator::CONSUMER_OFFSETS_TOPIC;
 
@@ -486,7 +488,27 @@ impl Broker {
         ));
         lifecycle.register().await?;
 
-        let replicas = ReplicaManager::new(node_id, config.clone(), loaded.manager, loaded.logs);
+        let broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync> = {
+            let lifecycle = lifecycle.clone();
+            Arc::new(move || lifecycle.epoch())
+        };
+        let fetchers = ReplicaFetchers::new(FetcherContext {
+            node_id,
+            controller: controller.clone(),
+            broker_epoch: broker_epoch.clone(),
+            listener: config.quorum.inter_broker_listener_name.clone(),
+            config: config.replication.clone(),
+            fsync: config.acks_all_fsync,
+        });
+        let isr_changes = IsrChanges::start(controller.clone(), node_id, broker_epoch);
+        let replicas = ReplicaManager::new(
+            node_id,
+            config.clone(),
+            loaded.manager,
+            loaded.logs,
+            fetchers,
+            isr_changes,
+        );
         let state = Arc::new(BrokerState {
             config: config.clone(),
             node_id,
@@ -519,6 +541,8 @@ impl Broker {
             tokio::spawn(retention(state.clone(), shutdown_rx.clone())),
             tokio::spawn(producer_expiration(state.clone(), shutdown_rx.clone())),
             tokio::spawn(log_cleaner(state.clone(), shutdown_rx.clone())),
+            tokio::spawn(isr_expiration(state.clone(), shutdown_rx.clone())),
+            tokio::spawn(high_watermark_checkpoints(state.clone(), shutdown_rx.clone())),
         ];
         for (name, listener) in listeners {
             tasks.push(tokio::spawn(server::run(
@@ -595,6 +619,43 @@ async fn follow_metadata(state: Arc<BrokerState>, mut shutdown: watch::Receiver<
         }
         in_sync = state.sync_replicas().await;
     }
+}
+
+/// Takes followers that fell behind out of the ISRs this broker leads
+/// (through the controller), every half `replica.lag.time.max.ms` as Kafka.
+async fn isr_expiration(state: Arc<BrokerState>, shutdown: watch::Receiver<bool>) {
+    let lag = state.config.replication.lag_time_max_ms;
+    let interval = Duration::from_millis((lag / 2).max(10));
+    every(interval, interval, shutdown, |now| {
+        let image = state.image();
+        for p in state.replicas.all_partitions() {
+            if !p.is_leader() {
+                continue;
+            }
+            if let Some(proposal) = p.isr_shrink(now, lag) {
+                let Some(topic) = image.topic(&p.topic) else {
+                    continue;
+                };
+                let topic_id = uuid::Uuid::from_bytes(topic.topic_id.to_bytes());
+                warn!(topic = %p.topic, partition = p.index, isr = ?proposal.isr, "followers fell behind for more than replica.lag.time.max.ms: shrinking the ISR");
+                state.replicas.isr_changes().propose(p, topic_id, proposal);
+            }
+        }
+    })
+    .await;
+}
+
+/// Writes every partition's high watermark to its directory's
+/// `replication-offset-checkpoint` (`replica.high.watermark.checkpoint.interval.ms`).
+async fn high_watermark_checkpoints(state: Arc<BrokerState>, shutdown: watch::Receiver<bool>) {
+    let interval = Duration::from_millis(5000);
+    every(interval, interval, shutdown, |_| {
+        for p in state.replicas.all_partitions() {
+            p.checkpoint_high_watermark();
+        }
+        state.replicas.write_high_watermark_checkpoints();
+    })
+    .await;
 }
 
 /// Runs `task` every `interval`, the first time after `first_delay`, until

@@ -207,6 +207,12 @@ pub(crate) async fn dispatch(
             })
             .await
         }
+        ApiKey::OffsetForLeaderEpoch => {
+            simple(api, version, corr, body, peer, |r| async {
+                handlers::offset_for_leader_epoch::handle(state, r)
+            })
+            .await
+        }
         ApiKey::DescribeLogDirs => {
             simple(api, version, corr, body, peer, |r| async {
                 handlers::describe_log_dirs::handle(state, r)

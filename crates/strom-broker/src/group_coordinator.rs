@@ -41,6 +41,8 @@ struct Command {
 
 struct ShardHandle {
     partition: Arc<Partition>,
+    /// The leader epoch the shard was loaded in: a new epoch reloads it.
+    leader_epoch: i32,
     tx: mpsc::Sender<Command>,
     loaded: watch::Receiver<bool>,
 }
@@ -95,7 +97,9 @@ impl GroupCoordinator {
         shards.retain(|index, handle| {
             let same = keep
                 .get(index)
-                .is_some_and(|p| Arc::ptr_eq(p, &handle.partition));
+                .is_some_and(|p| {
+                    Arc::ptr_eq(p, &handle.partition) && p.leader_epoch() == handle.leader_epoch
+                });
             if !same {
                 info!(partition = index, "group coordinator shard unloaded");
             }
@@ -117,6 +121,7 @@ impl GroupCoordinator {
             shards.insert(
                 index,
                 ShardHandle {
+                    leader_epoch: partition.leader_epoch(),
                     partition,
                     tx,
                     loaded,
@@ -260,11 +265,13 @@ async fn run_shard(
     }
 }
 
-/// Appends one batch of the shard's records; durable before return when `fsync`.
+/// Appends one batch of the shard's records and waits until every in-sync
+/// replica has it (Kafka's `offsets.commit.required.acks` = -1), durable on
+/// each with `strom.acks.all.fsync`, for at most `offsets.commit.timeout.ms`.
 async fn write(
     partition: &Arc<Partition>,
     records: &[(Bytes, Option<Bytes>)],
-    fsync: bool,
+    _fsync: bool,
 ) -> Result<(), String> {
     let now = now_ms();
     let mut builder = BatchBuilder::new(Compression::None, TimestampType::CreateTime);
@@ -273,13 +280,32 @@ async fn write(
     }
     let batch = builder.try_build(0).map_err(|e| e.to_string())?;
     let info = partition.append(batch, now).map_err(|e| e.to_string())?;
-    if fsync {
-        partition
-            .flush_up_to(info.last_offset + 1)
-            .await
-            .map_err(|e| e.to_string())?;
+    let deadline = tokio::time::Instant::now() + OFFSETS_COMMIT_TIMEOUT;
+    partition
+        .wait_replicated(info.last_offset + 1, deadline)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Kafka's `offsets.commit.timeout.ms` default.
+const OFFSETS_COMMIT_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Waits until everything in the log when this broker became leader is
+/// committed (the high watermark reached it), so a shard is loaded only from
+/// records every in-sync replica has. False if the wait ended because the
+/// shard was unloaded or leadership moved.
+async fn wait_committed(partition: &Arc<Partition>, loaded: &watch::Sender<bool>) -> bool {
+    let target = partition.log_end_offset();
+    loop {
+        if loaded.is_closed() || !partition.is_leader() {
+            return false;
+        }
+        if partition.high_watermark() >= target {
+            return true;
+        }
+        let arrived = partition.data_arrived();
+        let _ = tokio::time::timeout(Duration::from_millis(100), arrived).await;
     }
-    Ok(())
 }
 
 /// Loads the shard, retrying with a growing pause (1 s up to 30 s) while it
@@ -294,7 +320,7 @@ async fn load_retrying(
 ) -> Option<GroupShard> {
     let mut pause = Duration::from_secs(1);
     loop {
-        if loaded.is_closed() {
+        if loaded.is_closed() || !wait_committed(partition, loaded).await {
             return None;
         }
         if let Some(shard) = load(partition, config).await {
@@ -352,7 +378,7 @@ fn replay_all(partition: &Partition, config: GroupConfig) -> Result<(GroupShard,
     let mut count = 0u64;
     while offset < end {
         let read = partition
-            .read(offset, 1 << 20, true)
+            .read(offset, 1 << 20, true, false)
             .map_err(|e| e.to_string())?;
         if read.records.is_empty() {
             break;

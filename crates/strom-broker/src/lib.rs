@@ -20,6 +20,7 @@ mod lifecycle;
 mod open_files;
 mod partition;
 mod replica_manager;
+mod replication;
 mod server;
 
 pub use broker::{Broker, BrokerOptions};

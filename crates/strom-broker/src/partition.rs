@@ -29,9 +29,10 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
+use crate::replication::leader::{IsrAnswer, LeaderState};
 use strom_log::{
     AppendError, AppendInfo, CleanerStats, CleaningStatus, DirHealth, Log, LogConfig, LogError,
     ReadError, TimestampOffset,
@@ -63,9 +64,42 @@ pub(crate) struct Partition {
     dir_health: Option<Arc<DirHealth>>,
     /// Set once this log refuses reads (see `strom_log::LogHealth`).
     offline: AtomicBool,
-    /// In-sync replicas and the topic's `min.insync.replicas`, from the metadata.
-    in_sync: AtomicI32,
+    /// The topic's `min.insync.replicas`.
     min_insync_replicas: AtomicI32,
+    /// Leader or follower, with the replication state of the role. Taken
+    /// under the log lock when both are needed (never the other way round).
+    role: Mutex<Role>,
+    /// Whether `role` is `Leader`, readable without the mutex.
+    is_leader: AtomicBool,
+}
+
+/// What this broker is for the partition.
+enum Role {
+    Leader(LeaderState),
+    Follower {
+        /// The leader's broker id, -1 for none.
+        leader: i32,
+        /// The leader's high watermark from its last fetch answer.
+        leader_high_watermark: i64,
+    },
+}
+
+/// An ISR change for the controller (AlterPartition), proposed by this
+/// partition's leader state.
+#[derive(Clone, Debug)]
+pub(crate) struct IsrProposal {
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<i32>,
+}
+
+/// What a follower needs to ask the leader for more.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FollowerPosition {
+    pub log_end_offset: i64,
+    pub log_start_offset: i64,
+    /// The epoch of the last batch it has, -1 for none.
+    pub last_fetched_epoch: i32,
 }
 
 pub(crate) struct ReadOutcome {
@@ -77,6 +111,10 @@ pub(crate) struct ReadOutcome {
 impl Partition {
     /// `durable_high_watermark`: consumers see only what is fsynced
     /// (`strom.acks.all.fsync`).
+    ///
+    /// A partition starts as a follower of nobody with the high watermark it
+    /// checkpointed (never above what was committed); `become_leader` or
+    /// `become_follower` gives it its role.
     pub fn new(
         topic: Arc<str>,
         index: i32,
@@ -87,6 +125,10 @@ impl Partition {
         let leo = log.log_end_offset();
         let flushed = log.flushed_offset();
         let lso = log.log_start_offset();
+        let hw = log
+            .checkpointed_high_watermark()
+            .unwrap_or(lso)
+            .clamp(lso, leo);
         let offline = log.health().refuses_reads();
         Partition {
             topic,
@@ -99,13 +141,17 @@ impl Partition {
             flush_lock: tokio::sync::Mutex::new(()),
             flushed_offset: AtomicI64::new(flushed),
             log_end_offset: AtomicI64::new(leo),
-            high_watermark: AtomicI64::new(if durable_high_watermark { flushed } else { leo }),
+            high_watermark: AtomicI64::new(hw),
             log_start_offset: AtomicI64::new(lso),
             durable_high_watermark,
             flush_requested: AtomicBool::new(false),
             offline: AtomicBool::new(offline),
-            in_sync: AtomicI32::new(1),
             min_insync_replicas: AtomicI32::new(1),
+            role: Mutex::new(Role::Follower {
+                leader: -1,
+                leader_high_watermark: hw,
+            }),
+            is_leader: AtomicBool::new(false),
         }
     }
 
@@ -116,23 +162,42 @@ impl Partition {
             || self.offline.load(Ordering::Acquire)
     }
 
-    /// Publishes the log's offsets after an operation on it: the flushed
-    /// offset, the log end and the high watermark only ever grow, and
-    /// waiting fetches are woken when the high watermark does.
+    /// Publishes the log's offsets after an operation on it and moves the
+    /// high watermark: on a leader by the replication rule (see
+    /// `replication::leader`), on a follower to the leader's HW as far as
+    /// this log reaches. Fetches waiting for data are woken when the log end
+    /// or the high watermark moves.
     fn publish(&self, log: &Log) {
         let leo = log.log_end_offset();
         let flushed = log.flushed_offset();
-        self.log_end_offset.fetch_max(leo, Ordering::AcqRel);
-        self.flushed_offset.fetch_max(flushed, Ordering::AcqRel);
+        let old_leo = self.log_end_offset.swap(leo, Ordering::AcqRel);
+        self.flushed_offset.store(flushed, Ordering::Release);
         if log.health().refuses_reads() {
             self.offline.store(true, Ordering::Release);
         }
-        let hw = if self.durable_high_watermark {
+        let durable_end = if self.durable_high_watermark {
             flushed
         } else {
             leo
         };
-        if self.high_watermark.fetch_max(hw, Ordering::AcqRel) < hw {
+        let hw_moved = {
+            let mut role = self.role.lock();
+            match &mut *role {
+                Role::Leader(state) => {
+                    state.advance_high_watermark(durable_end);
+                    let hw = state.high_watermark();
+                    self.high_watermark.fetch_max(hw, Ordering::AcqRel) < hw
+                }
+                Role::Follower {
+                    leader_high_watermark,
+                    ..
+                } => {
+                    let hw = (*leader_high_watermark).min(leo);
+                    self.high_watermark.swap(hw, Ordering::AcqRel) != hw
+                }
+            }
+        };
+        if hw_moved || old_leo != leo {
             self.data_arrived.notify_waiters();
         }
     }
@@ -180,20 +245,24 @@ impl Partition {
         Some((log.dir().parent()?.to_path_buf(), log.size_bytes()))
     }
 
-    /// The partition's in-sync replica count and `min.insync.replicas`.
-    pub fn set_in_sync(&self, in_sync: usize, min_insync_replicas: i32) {
-        self.in_sync.store(
-            i32::try_from(in_sync).unwrap_or(i32::MAX),
-            Ordering::Release,
-        );
+    /// The topic's `min.insync.replicas`.
+    pub fn set_min_insync_replicas(&self, min_insync_replicas: i32) {
         self.min_insync_replicas
             .store(min_insync_replicas, Ordering::Release);
+    }
+
+    /// The committed ISR's size on a leader, 0 on a follower.
+    fn in_sync_count(&self) -> i32 {
+        match &*self.role.lock() {
+            Role::Leader(state) => i32::try_from(state.isr().len()).unwrap_or(i32::MAX),
+            Role::Follower { .. } => 0,
+        }
     }
 
     /// acks=all needs `min.insync.replicas` in-sync replicas (Kafka refuses
     /// the append with NOT_ENOUGH_REPLICAS otherwise).
     pub fn check_min_insync(&self) -> Result<(), PartitionError> {
-        let in_sync = self.in_sync.load(Ordering::Acquire);
+        let in_sync = self.in_sync_count();
         let min = self.min_insync_replicas.load(Ordering::Acquire);
         if in_sync < min {
             return Err(PartitionError::NotEnoughReplicas { in_sync, min });
@@ -215,11 +284,18 @@ impl Partition {
         let info = {
             let mut guard = self.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Removed)?;
+            // The role changes under this lock too: a broker that stopped
+            // leading never appends as leader.
+            if !self.is_leader() {
+                return Err(PartitionError::Removed);
+            }
             let result = log.append_as_leader(records, self.leader_epoch(), now_ms);
             self.publish(log);
             result?
         };
-        if self.durable_high_watermark && self.high_watermark() < self.log_end_offset() {
+        if self.durable_high_watermark
+            && self.flushed_offset.load(Ordering::Acquire) < self.log_end_offset()
+        {
             self.request_flush();
         }
         Ok(info)
@@ -255,16 +331,24 @@ impl Partition {
         });
     }
 
+    /// Reads whole batches from `fetch_offset`: up to the high watermark for
+    /// consumers, up to the log end for a follower (`to_log_end`).
     pub fn read(
         &self,
         fetch_offset: i64,
         max_bytes: usize,
         min_one_message: bool,
+        to_log_end: bool,
     ) -> Result<ReadOutcome, PartitionError> {
         let guard = self.read_log();
         let log = guard.as_ref().ok_or(PartitionError::Removed)?;
         let high_watermark = self.high_watermark();
-        let read = log.read(fetch_offset, max_bytes, min_one_message, high_watermark)?;
+        let upper = if to_log_end {
+            log.log_end_offset()
+        } else {
+            high_watermark
+        };
+        let read = log.read(fetch_offset, max_bytes, min_one_message, upper)?;
         Ok(ReadOutcome {
             records: read.records,
             high_watermark,
@@ -276,6 +360,312 @@ impl Partition {
     /// checking for data so an append in between is not missed.
     pub fn data_arrived(&self) -> tokio::sync::futures::Notified<'_> {
         self.data_arrived.notified()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.is_leader.load(Ordering::Acquire)
+    }
+
+    /// The leader this replica follows (-1 for none), or `None` when it leads.
+    pub fn followed_leader(&self) -> Option<i32> {
+        match &*self.role.lock() {
+            Role::Leader(_) => None,
+            Role::Follower { leader, .. } => Some(*leader),
+        }
+    }
+
+    /// Becomes (or stays, in a new epoch) the leader: the epoch's start is
+    /// recorded in the log's epoch cache, followers start untracked, and the
+    /// high watermark carries over.
+    pub fn become_leader(
+        &self,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        node_id: i32,
+        now_ms: i64,
+    ) -> Result<(), PartitionError> {
+        let mut guard = self.write_log();
+        let log = guard.as_mut().ok_or(PartitionError::Removed)?;
+        let start = log.log_end_offset();
+        if let Err(e) = log.assign_epoch_start(leader_epoch, start) {
+            tracing::error!(topic = %self.topic, partition = self.index, "could not record the start of leader epoch {leader_epoch}: {e}");
+        }
+        *self.role.lock() = Role::Leader(LeaderState::new(
+            node_id,
+            leader_epoch,
+            partition_epoch,
+            replicas,
+            isr,
+            start,
+            self.high_watermark(),
+            now_ms,
+        ));
+        self.set_leader_epoch(leader_epoch);
+        self.is_leader.store(true, Ordering::Release);
+        self.publish(log);
+        drop(guard);
+        self.data_arrived.notify_waiters();
+        Ok(())
+    }
+
+    /// A new partition state in the same leader epoch (an ISR change, a
+    /// reassignment step).
+    pub fn update_leader(
+        &self,
+        partition_epoch: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        now_ms: i64,
+    ) {
+        if let Role::Leader(state) = &mut *self.role.lock() {
+            state.update(partition_epoch, replicas, isr, now_ms);
+        }
+        self.republish();
+        self.data_arrived.notify_waiters();
+    }
+
+    /// Follows `leader` (-1: nobody yet) in `leader_epoch`. Requests waiting
+    /// on this partition as leader are woken and fail.
+    pub fn become_follower(&self, leader: i32, leader_epoch: i32) {
+        {
+            // Exclusive with appends, which check the role under this lock.
+            let _log = self.write_log();
+            let mut role = self.role.lock();
+            let hw = self.high_watermark();
+            *role = Role::Follower {
+                leader,
+                leader_high_watermark: hw,
+            };
+            self.set_leader_epoch(leader_epoch);
+            self.is_leader.store(false, Ordering::Release);
+        }
+        self.data_arrived.notify_waiters();
+    }
+
+    /// Publishes again from the log (after a role or ISR change).
+    fn republish(&self) {
+        let guard = self.read_log();
+        if let Some(log) = guard.as_ref() {
+            self.publish(log);
+        }
+    }
+
+    /// The leader saw a follower fetch from `fetch_offset`: its progress is
+    /// recorded, the high watermark may move, and an ISR expansion may be
+    /// proposed (to send to the controller). Refused unless this replica
+    /// leads and the fetcher is one of the partition's replicas.
+    pub fn on_follower_fetch(
+        &self,
+        replica: i32,
+        fetch_offset: i64,
+        now_ms: i64,
+        is_alive: impl Fn(i32) -> bool,
+    ) -> Result<Option<IsrProposal>, PartitionError> {
+        let guard = self.read_log();
+        let log = guard.as_ref().ok_or(PartitionError::Removed)?;
+        let proposal = {
+            let mut role = self.role.lock();
+            let Role::Leader(state) = &mut *role else {
+                return Err(PartitionError::Removed);
+            };
+            if !state.on_follower_fetch(replica, fetch_offset, log.log_end_offset(), now_ms) {
+                return Err(PartitionError::NotAReplica { replica });
+            }
+            state.expansion(is_alive).map(|isr| {
+                state.proposed(isr.clone());
+                IsrProposal {
+                    leader_epoch: state.leader_epoch,
+                    partition_epoch: state.partition_epoch,
+                    isr,
+                }
+            })
+        };
+        self.publish(log);
+        Ok(proposal)
+    }
+
+    /// The ISR shrink to propose now, if followers fell out of sync.
+    pub fn isr_shrink(&self, now_ms: i64, lag_ms: u64) -> Option<IsrProposal> {
+        let leo = self.log_end_offset();
+        let mut role = self.role.lock();
+        let Role::Leader(state) = &mut *role else {
+            return None;
+        };
+        let isr = state.shrink(leo, now_ms, lag_ms)?;
+        state.proposed(isr.clone());
+        Some(IsrProposal {
+            leader_epoch: state.leader_epoch,
+            partition_epoch: state.partition_epoch,
+            isr,
+        })
+    }
+
+    /// The controller's answer to this partition's ISR proposal.
+    pub fn isr_answered(&self, answer: IsrAnswer) {
+        if let Role::Leader(state) = &mut *self.role.lock() {
+            state.answered(answer);
+        }
+        self.republish();
+        self.data_arrived.notify_waiters();
+    }
+
+    /// The ISR as this leader has it committed (empty on a follower).
+    pub fn isr(&self) -> Vec<i32> {
+        match &*self.role.lock() {
+            Role::Leader(state) => state.isr().to_vec(),
+            Role::Follower { .. } => Vec::new(),
+        }
+    }
+
+    /// Waits until every in-sync replica has the records below `end` (the
+    /// high watermark passed it), as acks=all requires. Fails with
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
+    /// `min.insync.replicas` meanwhile, NOT_LEADER_OR_FOLLOWER when this
+    /// broker stopped leading, KAFKA_STORAGE_ERROR when the leader's own log
+    /// cannot be made durable, REQUEST_TIMED_OUT at `deadline`.
+    pub async fn wait_replicated(
+        self: &Arc<Self>,
+        end: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), PartitionError> {
+        if self.durable_high_watermark {
+            // The leader's own fsync; followers make theirs before fetching on.
+            let flush = tokio::time::timeout_at(deadline, self.flush_up_to(end));
+            match flush.await {
+                Ok(result) => result?,
+                Err(_) => return Err(PartitionError::TimedOut),
+            }
+        }
+        loop {
+            let notified = self.data_arrived();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.is_leader() {
+                return Err(PartitionError::Removed);
+            }
+            if self.high_watermark() >= end {
+                let in_sync = self.in_sync_count();
+                let min = self.min_insync_replicas.load(Ordering::Acquire);
+                if in_sync < min {
+                    return Err(PartitionError::NotEnoughReplicasAfterAppend { in_sync, min });
+                }
+                return Ok(());
+            }
+            if self.is_offline() {
+                return Err(PartitionError::NotDurable {
+                    offset: end,
+                    flushed: self.flushed_offset.load(Ordering::Acquire),
+                });
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(deadline) => return Err(PartitionError::TimedOut),
+            }
+        }
+    }
+
+    /// Where a follower stands, for its next fetch.
+    pub fn follower_position(&self) -> Result<FollowerPosition, PartitionError> {
+        let guard = self.read_log();
+        let log = guard.as_ref().ok_or(PartitionError::Removed)?;
+        Ok(FollowerPosition {
+            log_end_offset: log.log_end_offset(),
+            log_start_offset: log.log_start_offset(),
+            last_fetched_epoch: log.latest_epoch().unwrap_or(-1),
+        })
+    }
+
+    /// Appends what the leader sent, as it is, and takes the leader's high
+    /// watermark (capped at this log's end).
+    pub fn append_as_follower(
+        &self,
+        records: Bytes,
+        leader_high_watermark: i64,
+        leader_log_start: i64,
+    ) -> Result<AppendInfo, PartitionError> {
+        let mut guard = self.write_log();
+        let log = guard.as_mut().ok_or(PartitionError::Removed)?;
+        let info = if records.is_empty() {
+            None
+        } else {
+            Some(log.append_as_follower(records))
+        };
+        if leader_log_start > log.log_start_offset() {
+            let high = leader_log_start.min(log.log_end_offset());
+            if high > log.log_start_offset() {
+                if let Ok(low) = log.increase_log_start_offset(high, log.log_end_offset()) {
+                    self.log_start_offset.store(low, Ordering::Release);
+                }
+            }
+        }
+        if let Role::Follower {
+            leader_high_watermark: hw,
+            ..
+        } = &mut *self.role.lock()
+        {
+            *hw = leader_high_watermark;
+        }
+        self.publish(log);
+        match info {
+            None => Ok(AppendInfo {
+                base_offset: log.log_end_offset(),
+                last_offset: log.log_end_offset() - 1,
+                log_append_time_ms: -1,
+                log_start_offset: log.log_start_offset(),
+                record_count: 0,
+                max_timestamp: -1,
+                duplicate: false,
+            }),
+            Some(result) => Ok(result?),
+        }
+    }
+
+    /// The leader's answer to "where does epoch `epoch` end in your log"
+    /// (OffsetForLeaderEpoch, and a fetch's diverging-epoch check): Kafka's
+    /// (epoch, end offset), (-1, -1) when unknown.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Result<(i32, i64), PartitionError> {
+        let guard = self.read_log();
+        let log = guard.as_ref().ok_or(PartitionError::Removed)?;
+        Ok(log.end_offset_for_epoch(epoch))
+    }
+
+    /// Removes every record at or after `offset` (a follower diverged from
+    /// the leader's history).
+    pub fn truncate_to(&self, offset: i64) -> Result<(), PartitionError> {
+        let mut guard = self.write_log();
+        let log = guard.as_mut().ok_or(PartitionError::Removed)?;
+        if offset < log.log_end_offset() {
+            tracing::info!(topic = %self.topic, partition = self.index, from = log.log_end_offset(), to = offset, "truncating the log to the leader's history");
+        }
+        let result = log.truncate_to(offset);
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
+        self.publish(log);
+        Ok(result?)
+    }
+
+    /// Empties the log and restarts it at `offset` (the leader's log start
+    /// is past this replica's end).
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), PartitionError> {
+        let mut guard = self.write_log();
+        let log = guard.as_mut().ok_or(PartitionError::Removed)?;
+        tracing::info!(topic = %self.topic, partition = self.index, offset, "the leader's log starts past this replica's end: restarting the log there");
+        let result = log.truncate_fully_and_start_at(offset);
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
+        self.publish(log);
+        Ok(result?)
+    }
+
+    /// Records the high watermark for the next `replication-offset-checkpoint`.
+    pub fn checkpoint_high_watermark(&self) {
+        if let Some(guard) = self.log.try_read() {
+            if let Some(log) = guard.as_ref() {
+                log.checkpoint_high_watermark(self.high_watermark());
+            }
+        }
     }
 
     pub fn offset_for_timestamp(
@@ -465,6 +855,12 @@ pub(crate) enum PartitionError {
     Log(#[from] LogError),
     #[error("flush task failed: {0}")]
     FlushTask(String),
+    #[error("broker {replica} is not a replica of this partition")]
+    NotAReplica { replica: i32 },
+    #[error("the in-sync replicas did not all acknowledge the records within the request timeout")]
+    TimedOut,
+    #[error("the partition's ISR shrank to {in_sync}, below min.insync.replicas={min}, while the records were being replicated: they are written but not acknowledged by enough replicas")]
+    NotEnoughReplicasAfterAppend { in_sync: i32, min: i32 },
     #[error("the partition has {in_sync} in-sync replicas, fewer than min.insync.replicas={min}: acks=all cannot be met; lower min.insync.replicas or use acks=1")]
     NotEnoughReplicas { in_sync: i32, min: i32 },
     #[error("offset {offset} is not durable: the log is flushed only up to {flushed}")]
@@ -492,6 +888,13 @@ impl PartitionError {
             PartitionError::NotEnoughReplicas { .. } => {
                 kafka_protocol::error::ResponseError::NotEnoughReplicas.code()
             }
+            PartitionError::NotEnoughReplicasAfterAppend { .. } => {
+                kafka_protocol::error::ResponseError::NotEnoughReplicasAfterAppend.code()
+            }
+            PartitionError::NotAReplica { .. } => {
+                kafka_protocol::error::ResponseError::NotLeaderOrFollower.code()
+            }
+            PartitionError::TimedOut => kafka_protocol::error::ResponseError::RequestTimedOut.code(),
             PartitionError::Append(e) => e.error_code(),
             PartitionError::Read(e) => e.error_code(),
             PartitionError::Log(e) => e.error_code(),

@@ -17,6 +17,8 @@ use strom_log::{Log, LogConfig, LogError, LogManager, TopicPartition};
 use strom_metadata::MetadataImage;
 
 use crate::partition::Partition;
+use crate::replication::fetcher::ReplicaFetchers;
+use crate::replication::isr::IsrChanges;
 
 /// Threads creating the logs of new partitions (see `create_new_logs`).
 const CREATE_THREADS: usize = 8;
@@ -54,6 +56,10 @@ pub(crate) struct ReplicaManager {
     /// Partitions the image assigns here whose log could not be created or opened, with
     /// why; retried at every image sync. They answer KAFKA_STORAGE_ERROR.
     open_failures: Mutex<HashMap<TopicPartition, String>>,
+    /// Copy the partitions this broker follows from their leaders.
+    fetchers: ReplicaFetchers,
+    /// Leaders' ISR changes on their way to the controller.
+    isr_changes: IsrChanges,
 }
 
 impl ReplicaManager {
@@ -62,6 +68,8 @@ impl ReplicaManager {
         config: Arc<BrokerConfig>,
         log_manager: LogManager,
         loaded: BTreeMap<TopicPartition, Log>,
+        fetchers: ReplicaFetchers,
+        isr_changes: IsrChanges,
     ) -> Self {
         ReplicaManager {
             node_id,
@@ -71,7 +79,24 @@ impl ReplicaManager {
             topics: RwLock::new(HashMap::new()),
             at_start: Mutex::new(None),
             open_failures: Mutex::new(HashMap::new()),
+            fetchers,
+            isr_changes,
         }
+    }
+
+    /// Writes the `replication-offset-checkpoint` of every log directory
+    /// with the high watermarks recorded since the last write.
+    pub fn write_high_watermark_checkpoints(&self) {
+        if let Some(manager) = self.log_manager.lock().as_ref() {
+            if let Err(e) = manager.write_high_watermark_checkpoints() {
+                warn!("could not write the high watermark checkpoints: {e}");
+            }
+        }
+    }
+
+    /// Where leaders send ISR changes.
+    pub fn isr_changes(&self) -> &IsrChanges {
+        &self.isr_changes
     }
 
     /// The partition if this broker leads it, else the error Kafka answers.
@@ -96,6 +121,7 @@ impl ReplicaManager {
                 Err(ResponseError::KafkaStorageError)
             }
             Some(None) => Err(ResponseError::NotLeaderOrFollower),
+            Some(Some(p)) if !p.is_leader() => Err(ResponseError::NotLeaderOrFollower),
             Some(Some(p)) => Ok(p.clone()),
         }
     }
@@ -180,8 +206,51 @@ impl ReplicaManager {
         self.topics
             .read()
             .get(topic)
-            .map(|t| t.partitions.iter().flatten().cloned().collect())
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .flatten()
+                    .filter(|p| p.is_leader())
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// Leads or follows `p` as the image says.
+    fn apply_role(&self, p: &Arc<Partition>, pimage: &strom_metadata::PartitionImage, now: i64) {
+        if pimage.leader == self.node_id {
+            if !p.is_leader() || p.leader_epoch() != pimage.leader_epoch {
+                match p.become_leader(
+                    pimage.leader_epoch,
+                    pimage.partition_epoch,
+                    pimage.replicas.clone(),
+                    pimage.isr.clone(),
+                    self.node_id,
+                    now,
+                ) {
+                    Ok(()) => {
+                        info!(topic = %p.topic, partition = p.index, leader_epoch = pimage.leader_epoch, isr = ?pimage.isr, "leading the partition")
+                    }
+                    Err(e) => {
+                        warn!(topic = %p.topic, partition = p.index, "could not become leader: {e}")
+                    }
+                }
+            } else {
+                p.update_leader(
+                    pimage.partition_epoch,
+                    pimage.replicas.clone(),
+                    pimage.isr.clone(),
+                    now,
+                );
+            }
+        } else if p.is_leader()
+            || p.leader_epoch() != pimage.leader_epoch
+            || p.followed_leader() != Some(pimage.leader)
+        {
+            p.become_follower(pimage.leader, pimage.leader_epoch);
+            info!(topic = %p.topic, partition = p.index, leader = pimage.leader, leader_epoch = pimage.leader_epoch, "following the partition's leader");
+        }
     }
 
     /// The partitions led here of topics with a flush policy: the only ones the
@@ -231,6 +300,7 @@ impl ReplicaManager {
         });
         let mut failures: HashMap<TopicPartition, String> = HashMap::new();
         let mut first_failure = None;
+        let mut follow = Vec::new();
         {
             let manager_guard = self.log_manager.lock();
             let Some(manager) = manager_guard.as_ref() else {
@@ -257,56 +327,63 @@ impl ReplicaManager {
                 let mut partitions: Vec<Option<Arc<Partition>>> = vec![None; count];
                 let mut offline = Vec::new();
                 for (&index, pimage) in &topic.partitions {
-                    if pimage.leader != self.node_id {
+                    if !pimage.replicas.contains(&self.node_id) && pimage.leader != self.node_id {
                         continue;
                     }
-                    if let Some(p) = existing
+                    let partition = if let Some(p) = existing
                         .and_then(|t| t.partitions.get(index as usize))
                         .and_then(|p| p.clone())
                     {
-                        p.set_leader_epoch(pimage.leader_epoch);
                         p.reconfigure(config.clone());
-                        p.set_in_sync(pimage.isr.len(), min_isr);
-                        partitions[index as usize] = Some(p);
-                        continue;
-                    }
-                    let tp = TopicPartition::new(topic.name.clone(), index);
-                    let log = match unclaimed.remove(&tp) {
-                        Some(mut log) => {
-                            log.update_config(config.clone());
-                            log
-                        }
-                        // A partition that existed before this start and is in no
-                        // online directory may be in an offline one: creating it
-                        // empty would restart its offsets at zero.
-                        None if manager.any_dir_offline()
-                            && at_start.contains(&(topic_id, index)) =>
-                        {
-                            warn!(partition = %tp, "partition is offline: its log is not in any online log directory and a log directory is offline");
-                            offline.push(index);
-                            continue;
-                        }
-                        None => match created
-                            .remove(&tp)
-                            .unwrap_or_else(|| manager.create_log(&tp, config.clone(), now))
-                        {
-                            Ok(log) => log,
-                            Err(e) => {
-                                error!(partition = %tp, "could not create or open the log: {e}");
-                                failures.insert(tp, e.to_string());
-                                first_failure.get_or_insert(e);
+                        p
+                    } else {
+                        let tp = TopicPartition::new(topic.name.clone(), index);
+                        let log = match unclaimed.remove(&tp) {
+                            Some(mut log) => {
+                                log.update_config(config.clone());
+                                log
+                            }
+                            // A partition that existed before this start and is in no
+                            // online directory may be in an offline one: creating it
+                            // empty would restart its offsets at zero.
+                            None if manager.any_dir_offline()
+                                && at_start.contains(&(topic_id, index)) =>
+                            {
+                                warn!(partition = %tp, "partition is offline: its log is not in any online log directory and a log directory is offline");
+                                offline.push(index);
                                 continue;
                             }
-                        },
+                            None => match created
+                                .remove(&tp)
+                                .unwrap_or_else(|| manager.create_log(&tp, config.clone(), now))
+                            {
+                                Ok(log) => log,
+                                Err(e) => {
+                                    error!(partition = %tp, "could not create or open the log: {e}");
+                                    failures.insert(tp, e.to_string());
+                                    first_failure.get_or_insert(e);
+                                    continue;
+                                }
+                            },
+                        };
+                        Arc::new(Partition::new(
+                            name.clone(),
+                            index,
+                            pimage.leader_epoch,
+                            log,
+                            durable_high_watermark,
+                        ))
                     };
-                    let partition = Arc::new(Partition::new(
-                        name.clone(),
-                        index,
-                        pimage.leader_epoch,
-                        log,
-                        durable_high_watermark,
-                    ));
-                    partition.set_in_sync(pimage.isr.len(), min_isr);
+                    partition.set_min_insync_replicas(min_isr);
+                    self.apply_role(&partition, pimage, now);
+                    if pimage.leader != self.node_id && pimage.leader >= 0 {
+                        follow.push(crate::replication::fetcher::FollowTarget {
+                            partition: partition.clone(),
+                            topic_id,
+                            leader: pimage.leader,
+                            leader_epoch: pimage.leader_epoch,
+                        });
+                    }
                     partitions[index as usize] = Some(partition);
                 }
                 next.insert(
@@ -358,26 +435,12 @@ impl ReplicaManager {
             .collect();
         *self.topics.write() = next;
         *self.open_failures.lock() = failures;
+        self.fetchers.sync(follow);
         for p in removed {
-            // Still a replica here (leadership moved, or this broker was
-            // fenced): the log stays, unopened for clients, until the
-            // partition is led here again. Only a partition that is gone
-            // from the metadata (or from this broker) loses its log.
-            let topic_id = current.get(&p.topic).map(|t| t.topic_id);
-            let still_hosted = image
-                .topic(&p.topic)
-                .filter(|t| Some(Uuid::from_bytes(t.topic_id.to_bytes())) == topic_id)
-                .and_then(|t| t.partitions.get(&p.index))
-                .is_some_and(|pi| pi.replicas.contains(&self.node_id));
-            if still_hosted {
-                if let Some(log) = p.remove() {
-                    info!(topic = %p.topic, partition = p.index, "no longer the leader: the log is kept until this broker leads the partition again");
-                    let tp = TopicPartition::new(p.topic.to_string(), p.index);
-                    self.unclaimed.lock().insert(tp, log);
-                }
-                continue;
-            }
-            info!(topic = %p.topic, partition = p.index, "deleting log: topic removed from the cluster metadata");
+            // Gone from the metadata, or no longer a replica here (a
+            // reassignment moved it away): the log goes.
+            info!(topic = %p.topic, partition = p.index, "deleting log: the partition is no longer hosted by this broker");
+            p.become_follower(-1, p.leader_epoch());
             if let (Some(log), Some(manager)) = (p.remove(), self.log_manager.lock().as_ref()) {
                 if let Err(e) = manager.delete_log(log) {
                     warn!(topic = %p.topic, partition = p.index, "could not delete log: {e}");
@@ -411,7 +474,7 @@ impl ReplicaManager {
                 .filter(|t| t.topic_id == topic_id);
             let mut config = None;
             for (&index, pimage) in &topic.partitions {
-                if pimage.leader != self.node_id
+                if !pimage.replicas.contains(&self.node_id)
                     || existing
                         .and_then(|t| t.partitions.get(index as usize))
                         .is_some_and(Option::is_some)
@@ -478,7 +541,11 @@ impl ReplicaManager {
 
     /// Flushes and closes every log and leaves the clean-shutdown marker.
     pub fn shutdown(&self) -> Result<(), LogError> {
+        self.fetchers.stop();
         let partitions = self.all_partitions();
+        for p in &partitions {
+            p.checkpoint_high_watermark();
+        }
         self.topics.write().clear();
         let mut logs: Vec<Log> = partitions.iter().filter_map(|p| p.remove()).collect();
         logs.extend(std::mem::take(&mut *self.unclaimed.lock()).into_values());

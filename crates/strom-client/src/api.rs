@@ -22,6 +22,8 @@ macro_rules! api_requests {
 
 api_requests! {
     Produce: ProduceRequest => ProduceResponse;
+    Fetch: FetchRequest => FetchResponse;
+    OffsetForLeaderEpoch: OffsetForLeaderEpochRequest => OffsetForLeaderEpochResponse;
     ListOffsets: ListOffsetsRequest => ListOffsetsResponse;
     Metadata: MetadataRequest => MetadataResponse;
     OffsetCommit: OffsetCommitRequest => OffsetCommitResponse;
@@ -51,6 +53,9 @@ api_requests! {
 /// their additions (topic ids, timeouts).
 pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 12),
+    // v12+: diverging epochs; v15+ carries a follower's id in ReplicaState.
+    (ApiKey::Fetch, 12, 17),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::ListOffsets, 1, 9),
     (ApiKey::Metadata, 1, 12),
     (ApiKey::OffsetCommit, 2, 9),

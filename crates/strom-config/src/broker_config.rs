@@ -114,6 +114,8 @@ pub struct BrokerConfig {
     pub fetch_max_bytes: u64,
     /// The KRaft keys: roles, the controller quorum, its timers and the broker lifecycle's.
     pub quorum: QuorumConfig,
+    /// Partition replication (`replica.*`).
+    pub replication: ReplicationConfig,
     set: BTreeMap<&'static str, SetValue>,
     /// Dynamic values of the cluster-wide default (`Broker(None)`), valid and dynamic only.
     dynamic_default: BTreeMap<&'static str, DynamicValue>,
@@ -130,6 +132,25 @@ pub(crate) struct Identity {
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
     pub quorum: QuorumConfig,
+}
+
+/// How followers copy the leader's log (`replica.*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicationConfig {
+    /// `replica.lag.time.max.ms`.
+    pub lag_time_max_ms: u64,
+    /// `replica.fetch.wait.max.ms`.
+    pub fetch_wait_max_ms: i32,
+    /// `replica.fetch.min.bytes`.
+    pub fetch_min_bytes: i32,
+    /// `replica.fetch.max.bytes` (per partition).
+    pub fetch_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes`.
+    pub fetch_response_max_bytes: i32,
+    /// `replica.fetch.backoff.ms`.
+    pub fetch_backoff_ms: u64,
+    /// `replica.socket.timeout.ms`.
+    pub socket_timeout_ms: u64,
 }
 
 /// The log cleaner's settings, Kafka's `log.cleaner.*` keys.
@@ -295,7 +316,18 @@ impl BrokerConfig {
             queued_max_request_bytes,
         };
         let fetch_max_bytes = u64::try_from(cfg.int("fetch.max.bytes")).unwrap_or(57_671_680);
+        let replication = ReplicationConfig {
+            lag_time_max_ms: u64::try_from(cfg.int("replica.lag.time.max.ms")).unwrap_or(30_000),
+            fetch_wait_max_ms: int_of(&cfg, "replica.fetch.wait.max.ms"),
+            fetch_min_bytes: int_of(&cfg, "replica.fetch.min.bytes"),
+            fetch_max_bytes: int_of(&cfg, "replica.fetch.max.bytes"),
+            fetch_response_max_bytes: int_of(&cfg, "replica.fetch.response.max.bytes"),
+            fetch_backoff_ms: u64::try_from(cfg.int("replica.fetch.backoff.ms")).unwrap_or(1000),
+            socket_timeout_ms: u64::try_from(cfg.int("replica.socket.timeout.ms"))
+                .unwrap_or(30_000),
+        };
         BrokerConfig {
+            replication,
             node_id: identity.node_id,
             broker_rack,
             cluster_id,

@@ -30,6 +30,9 @@ struct PlannedPartition {
     fetch_offset: i64,
     max_bytes: usize,
     target: Result<Arc<Partition>, ResponseError>,
+    /// The fetcher's history diverged from the leader's after this (epoch,
+    /// end offset): answered instead of records (KIP-320 / KIP-595).
+    diverging: Option<(i32, i64)>,
 }
 
 struct PlannedTopic {
@@ -44,6 +47,8 @@ struct Plan {
     max_bytes: usize,
     min_bytes: usize,
     read_committed: bool,
+    /// A follower's fetch: reads reach the log end, not the high watermark.
+    from_follower: bool,
     topics: Vec<PlannedTopic>,
 }
 
@@ -72,6 +77,20 @@ pub(crate) fn handle(
         );
     }
     let image = state.image();
+    // v15+ names a follower in ReplicaState, earlier versions in replica_id;
+    // consumers send -1.
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    let from_follower = replica_id >= 0;
+    let now = crate::broker::now_ms();
+    let is_alive = |id: i32| {
+        image
+            .broker(id)
+            .is_some_and(strom_metadata::BrokerRegistration::is_alive)
+    };
     let topics = req
         .topics
         .into_iter()
@@ -84,28 +103,53 @@ pub(crate) fn handle(
             } else {
                 Some(Arc::from(&*t.topic.0))
             };
-            let partitions =
-                t.partitions
-                    .into_iter()
-                    .map(|p| {
-                        let target = match &resolved {
-                            None => Err(ResponseError::UnknownTopicId),
-                            Some(name) => state
-                                .replicas
-                                .leader_partition(name, p.partition)
-                                .and_then(|part| {
-                                    check_leader_epoch(p.current_leader_epoch, part.leader_epoch())
-                                        .map(|_| part)
-                                }),
-                        };
-                        PlannedPartition {
-                            index: p.partition,
-                            fetch_offset: p.fetch_offset,
-                            max_bytes: (p.partition_max_bytes.max(0) as usize).min(fetch_max_bytes),
-                            target,
-                        }
-                    })
-                    .collect();
+            let topic_id = match &resolved {
+                Some(name) => image
+                    .topic(name)
+                    .map(|ti| Uuid::from_bytes(ti.topic_id.to_bytes()))
+                    .unwrap_or(t.topic_id),
+                None => t.topic_id,
+            };
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let mut diverging = None;
+                    let target = match &resolved {
+                        None => Err(ResponseError::UnknownTopicId),
+                        Some(name) => state
+                            .replicas
+                            .leader_partition(name, p.partition)
+                            .and_then(|part| {
+                                check_leader_epoch(p.current_leader_epoch, part.leader_epoch())
+                                    .map(|_| part)
+                            })
+                            .and_then(|part| {
+                                diverging =
+                                    diverged(&part, p.last_fetched_epoch, p.fetch_offset)?;
+                                if from_follower && diverging.is_none() {
+                                    follower_fetched(
+                                        state,
+                                        &part,
+                                        topic_id,
+                                        replica_id,
+                                        p.fetch_offset,
+                                        now,
+                                        &is_alive,
+                                    )?;
+                                }
+                                Ok(part)
+                            }),
+                    };
+                    PlannedPartition {
+                        index: p.partition,
+                        fetch_offset: p.fetch_offset,
+                        max_bytes: (p.partition_max_bytes.max(0) as usize).min(fetch_max_bytes),
+                        target,
+                        diverging,
+                    }
+                })
+                .collect();
             PlannedTopic {
                 name: t.topic,
                 topic_id: t.topic_id,
@@ -119,6 +163,7 @@ pub(crate) fn handle(
         max_bytes: requested_max_bytes.min(fetch_max_bytes),
         min_bytes: req.min_bytes.max(0) as usize,
         read_committed: req.isolation_level == READ_COMMITTED,
+        from_follower,
         topics,
     };
     // Taken before reading: any append after this moves a high watermark,
@@ -132,6 +177,59 @@ pub(crate) fn handle(
     Reply::Later(Box::pin(
         async move { plan.wait_for_data(max_wait, seen).await },
     ))
+}
+
+/// Whether a fetcher's history diverged from this leader's: the last epoch
+/// it has ends here before its fetch offset, or this log never had that
+/// epoch (Kafka's check; `last_fetched_epoch` -1 skips it).
+fn diverged(
+    partition: &Partition,
+    last_fetched_epoch: i32,
+    fetch_offset: i64,
+) -> Result<Option<(i32, i64)>, ResponseError> {
+    if last_fetched_epoch < 0 {
+        return Ok(None);
+    }
+    let (epoch, end) = partition
+        .end_offset_for_epoch(last_fetched_epoch)
+        .map_err(|e| {
+            ResponseError::try_from_code(e.error_code()).unwrap_or(ResponseError::UnknownServerError)
+        })?;
+    Ok(crate::replication::follower::diverging_epoch(
+        |_| (epoch, end),
+        last_fetched_epoch,
+        fetch_offset,
+    ))
+}
+
+/// Records a follower's fetch on the leader (which may move the high
+/// watermark) and sends the ISR expansion it may lead to.
+fn follower_fetched(
+    state: &Arc<BrokerState>,
+    partition: &Arc<Partition>,
+    topic_id: Uuid,
+    replica_id: i32,
+    fetch_offset: i64,
+    now: i64,
+    is_alive: &dyn Fn(i32) -> bool,
+) -> Result<(), ResponseError> {
+    if fetch_offset > partition.log_end_offset() {
+        // Past this log's end: the fetch is answered OFFSET_OUT_OF_RANGE and
+        // says nothing about what the follower holds.
+        return Ok(());
+    }
+    match partition.on_follower_fetch(replica_id, fetch_offset, now, is_alive) {
+        Ok(Some(proposal)) => {
+            state
+                .replicas
+                .isr_changes()
+                .propose(partition.clone(), topic_id, proposal);
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(ResponseError::try_from_code(e.error_code())
+            .unwrap_or(ResponseError::NotLeaderOrFollower)),
+    }
 }
 
 fn check_leader_epoch(requested: i32, current: i32) -> Result<(), ResponseError> {
@@ -170,12 +268,25 @@ impl Plan {
                         pd.error_code = e.code();
                         errors = true;
                     }
+                    Ok(partition) if p.diverging.is_some() => {
+                        let (epoch, end_offset) = p.diverging.unwrap_or((-1, -1));
+                        pd.diverging_epoch.epoch = epoch;
+                        pd.diverging_epoch.end_offset = end_offset;
+                        pd.high_watermark = partition.high_watermark();
+                        pd.last_stable_offset = pd.high_watermark;
+                        pd.log_start_offset = partition.log_start_offset();
+                    }
                     Ok(partition) => {
                         let remaining = self.max_bytes.saturating_sub(total);
                         // KIP-74: the first partition with data returns at
                         // least one batch even past the limits.
                         let limit = p.max_bytes.min(remaining);
-                        match partition.read(p.fetch_offset, limit, total == 0) {
+                        match partition.read(
+                            p.fetch_offset,
+                            limit,
+                            total == 0,
+                            self.from_follower,
+                        ) {
                             Ok(read) => {
                                 pd.high_watermark = read.high_watermark;
                                 pd.last_stable_offset = read.high_watermark;
@@ -204,8 +315,18 @@ impl Plan {
             .filter_map(|p| p.target.as_ref().ok())
     }
 
+    /// Where each watched partition's readable data ends: the high
+    /// watermark for consumers, the log end for followers.
     fn high_watermarks(&self) -> Vec<i64> {
-        self.watched().map(|p| p.high_watermark()).collect()
+        self.watched()
+            .map(|p| {
+                if self.from_follower {
+                    p.log_end_offset()
+                } else {
+                    p.high_watermark()
+                }
+            })
+            .collect()
     }
 
     /// Parks until `min_bytes` are there or `max_wait` passed. `seen` holds

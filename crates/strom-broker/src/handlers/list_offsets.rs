@@ -23,6 +23,9 @@ pub(crate) fn handle(
     req: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let mut resp = ListOffsetsResponse::default();
+    // A follower (replica id >= 0) asks for the log end, a consumer for what
+    // it may read, as in Kafka.
+    let from_replica = req.replica_id.0 >= 0;
     for t in req.topics {
         let mut out = ListOffsetsTopicResponse::default();
         out.name = t.name.clone();
@@ -57,7 +60,11 @@ pub(crate) fn handle(
             }
             match p.timestamp {
                 LATEST => {
-                    pr.offset = partition.high_watermark();
+                    pr.offset = if from_replica {
+                        partition.log_end_offset()
+                    } else {
+                        partition.high_watermark()
+                    };
                     pr.leader_epoch = reported_epoch;
                 }
                 EARLIEST | EARLIEST_LOCAL => {

@@ -69,7 +69,7 @@ pub(crate) async fn handle(
     resp.controller_id = BrokerId(state.node_id);
     resp.cluster_authorized_operations = i32::MIN;
     resp.topics = match requested {
-        None => image.topics().map(|t| topic_metadata(state, t)).collect(),
+        None => image.topics().map(|t| topic_metadata(state, &image, t)).collect(),
         Some(list) => list
             .into_iter()
             .map(|(name, id)| {
@@ -78,7 +78,7 @@ pub(crate) async fn handle(
                     None => image.topic_by_id(strom_metadata::TopicId::from_bytes(*id.as_bytes())),
                 };
                 match found {
-                    Some(t) => topic_metadata(state, t),
+                    Some(t) => topic_metadata(state, &image, t),
                     None => {
                         let mut out = MetadataResponseTopic::default();
                         out.name = name.as_deref().map(|n| TopicName(str_bytes(n)));
@@ -100,7 +100,11 @@ pub(crate) async fn handle(
     resp
 }
 
-fn topic_metadata(state: &BrokerState, t: &TopicImage) -> MetadataResponseTopic {
+fn topic_metadata(
+    state: &BrokerState,
+    image: &strom_metadata::MetadataImage,
+    t: &TopicImage,
+) -> MetadataResponseTopic {
     let mut out = MetadataResponseTopic::default();
     out.name = Some(TopicName(str_bytes(&t.name)));
     out.topic_id = Uuid::from_bytes(t.topic_id.to_bytes());
@@ -116,6 +120,14 @@ fn topic_metadata(state: &BrokerState, t: &TopicImage) -> MetadataResponseTopic 
             mp.leader_epoch = p.leader_epoch;
             mp.replica_nodes = p.replicas.iter().map(|&r| BrokerId(r)).collect();
             mp.isr_nodes = p.isr.iter().map(|&r| BrokerId(r)).collect();
+            // As Kafka's KRaft metadata cache: replicas on brokers that are
+            // not alive are offline.
+            mp.offline_replicas = p
+                .replicas
+                .iter()
+                .filter(|&&r| !image.broker(r).is_some_and(|b| b.is_alive()))
+                .map(|&r| BrokerId(r))
+                .collect();
             if p.leader < 0 {
                 mp.error_code = ResponseError::LeaderNotAvailable.code();
             } else if p.leader == state.node_id && state.replicas.is_offline(&t.name, index) {

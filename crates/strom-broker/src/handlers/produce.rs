@@ -1,10 +1,13 @@
 //! Produce: find partition → validate and append (in `strom-log`) → answer
-//! now (acks 0/1), or after the records are fsynced (acks=all with
-//! `strom.acks.all.fsync`, the default, or any acks once the topic's
-//! `flush.messages` is reached). A failed or impossible fsync answers
-//! KAFKA_STORAGE_ERROR, never success. Record batches travel from the
-//! request buffer to the file as the client sent them; only the batch
-//! header is patched.
+//! now (acks 0/1), or once every in-sync replica has the records (acks=all:
+//! the high watermark passed them, which with `strom.acks.all.fsync`, the
+//! default, means durable on each of them; see `replication::leader`). Any
+//! acks waits for an fsync once the topic's `flush.messages` is reached. A
+//! failed or impossible fsync answers KAFKA_STORAGE_ERROR, an ISR that
+//! shrank below `min.insync.replicas` meanwhile
+//! NOT_ENOUGH_REPLICAS_AFTER_APPEND, the request timeout REQUEST_TIMED_OUT:
+//! never success. Record batches travel from the request buffer to the file
+//! as the client sent them; only the batch header is patched.
 
 use std::sync::Arc;
 
@@ -29,9 +32,12 @@ pub(crate) async fn handle(
 ) -> Reply {
     let acks = req.acks;
     let now = now_ms();
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(req.timeout_ms.max(0) as u64);
     let mut resp = ProduceResponse::default();
-    // Partitions whose append must be durable before an acks=all answer.
-    let mut to_flush: Vec<(Arc<Partition>, i64, usize, usize)> = Vec::new();
+    // Partitions whose append must be replicated (acks=all) or flushed
+    // (flush.messages) before the answer.
+    let mut to_flush: Vec<(Arc<Partition>, i64, bool, usize, usize)> = Vec::new();
     let valid_acks = matches!(acks, -1..=1);
     for (ti, topic) in req.topic_data.into_iter().enumerate() {
         let mut out = TopicProduceResponse::default();
@@ -86,11 +92,12 @@ pub(crate) async fn handle(
                     pr.log_append_time_ms = info.log_append_time_ms;
                     pr.log_start_offset = info.log_start_offset;
                     let end = info.last_offset + 1;
-                    // acks=all waits for the fsync; so does any ack when the
-                    // topic's flush.messages is reached (Kafka flushes on the
-                    // append path).
-                    if (acks == -1 && state.config.acks_all_fsync) || partition.flush_due(end) {
-                        to_flush.push((partition, end, ti, pi));
+                    // acks=all waits for the ISR; any ack waits for the fsync
+                    // when the topic's flush.messages is reached (Kafka
+                    // flushes on the append path).
+                    let flush = partition.flush_due(end);
+                    if acks == -1 || flush {
+                        to_flush.push((partition, end, flush, ti, pi));
                     }
                 }
                 Err(e) => {
@@ -115,7 +122,7 @@ pub(crate) async fn handle(
     }
     if acks == 0 {
         // Nobody waits, but flush.messages still applies.
-        for (partition, end, _, _) in to_flush {
+        for (partition, end, _, _, _) in to_flush {
             tokio::spawn(async move {
                 let _ = partition.flush_up_to(end).await;
             });
@@ -126,12 +133,20 @@ pub(crate) async fn handle(
         return encode(ApiKey::Produce, version, corr, &resp);
     }
     Reply::Later(Box::pin(async move {
-        // The partitions' fsyncs run side by side, not one after another.
+        // The partitions' waits run side by side, not one after another.
         let flushes = to_flush
             .iter()
-            .map(|(partition, end, _, _)| partition.flush_up_to(*end));
+            .map(|(partition, end, flush, _, _)| async move {
+                if *flush {
+                    partition.flush_up_to(*end).await?;
+                }
+                if acks == -1 {
+                    partition.wait_replicated(*end, deadline).await?;
+                }
+                Ok::<(), crate::partition::PartitionError>(())
+            });
         let results = futures_util::future::join_all(flushes).await;
-        for ((partition, _, ti, pi), result) in to_flush.iter().zip(results) {
+        for ((partition, _, _, ti, pi), result) in to_flush.iter().zip(results) {
             if let Err(e) = result {
                 if e.is_storage_error() {
                     tracing::error!(topic = %partition.topic, partition = partition.index, "flush failed: {e}");
