@@ -1,15 +1,18 @@
-//! One partition hosted by this broker: its log plus the state the Kafka
-//! APIs need around it (high watermark, leader epoch, waiters).
+//! One partition hosted by this broker, as its leader or as a follower: its
+//! log plus the state the Kafka APIs need around it (high watermark, leader
+//! epoch, replication state, waiters).
 //!
-//! **The high watermark.** With `strom.acks.all.fsync=true` (the default) it
-//! is the flushed offset: consumers see a record only once it is durable on
-//! this broker, so a power loss can never take back a record a consumer has
-//! read, nor hand its offset to a different record later (Jepsen's
-//! "inconsistent offsets"). Every append asks for a background fsync that
-//! all appends arriving meanwhile share (group commit), so acks=0/1 records
-//! become visible one fsync after their append. With
-//! `strom.acks.all.fsync=false` the high watermark is the log end offset
-//! (page cache), as in single-broker Kafka.
+//! **The high watermark.** On a leader it follows the replication rule of
+//! `replication::leader`: the minimum of the leader's durable end and every
+//! in-sync follower's fetch offset, where "durable end" is the flushed offset
+//! with `strom.acks.all.fsync=true` (the default; every append asks for a
+//! background fsync shared by all appends meanwhile: group commit) and the
+//! log end otherwise. So consumers see a record only once every in-sync
+//! replica has it durably: a power loss can never take back a record a
+//! consumer has read, nor hand its offset to a different record later
+//! (Jepsen's "inconsistent offsets"). On a follower it is the leader's HW
+//! from its last fetch answer, capped at this log's end. A partition starts
+//! from its checkpointed HW (`replication-offset-checkpoint`), never above.
 //!
 //! **Locking.** The log sits behind a `RwLock`. Request paths take it
 //! through `read_log`/`write_log`, which wait in `block_in_place` when the
@@ -509,14 +512,6 @@ impl Partition {
         }
         self.republish();
         self.data_arrived.notify_waiters();
-    }
-
-    /// The ISR as this leader has it committed (empty on a follower).
-    pub fn isr(&self) -> Vec<i32> {
-        match &*self.role.lock() {
-            Role::Leader(state) => state.isr().to_vec(),
-            Role::Follower { .. } => Vec::new(),
-        }
     }
 
     /// Waits until every in-sync replica has the records below `end` (the

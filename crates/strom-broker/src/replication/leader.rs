@@ -147,6 +147,7 @@ impl LeaderState {
         &self.isr
     }
 
+    #[cfg(test)]
     pub fn replicas(&self) -> &[i32] {
         &self.replicas
     }
@@ -164,10 +165,12 @@ impl LeaderState {
         out
     }
 
+    #[cfg(test)]
     pub fn has_pending_change(&self) -> bool {
         self.pending.is_some()
     }
 
+    #[cfg(test)]
     pub fn follower(&self, replica: i32) -> Option<&FollowerProgress> {
         self.followers.get(&replica)
     }
