@@ -407,9 +407,10 @@ impl Log {
             self.write_epoch_cache(&cache)?;
         }
         self.epoch_cache = cache;
-        // 5. The producer state, as the loader builds it.
+        // 5. The producer state, as the loader builds it. Nothing expires here (the
+        //    clock of `i64::MIN`): that is `remove_expired_producers`' job, on its timer.
         let snapshots = self.snapshot_offsets()?.into_iter().collect();
-        self.load_producer_state(snapshots, wall_clock_ms())
+        self.load_producer_state(snapshots, i64::MIN)
     }
 
     /// Deletes every segment and starts the log empty at `offset`: log start offset, log
