@@ -350,7 +350,9 @@ impl Log {
     // ----- truncation -----
 
     /// Removes every record at or after `offset` (see the module docs for the steps and
-    /// what a crash leaves). Does nothing if `offset` is at or past the log end offset. An
+    /// what a crash leaves), and the epoch entries starting there. Removes no record if
+    /// `offset` is at or past the log end offset (only epoch entries at or after it: a
+    /// leader's epoch started at the log end with nothing written). An
     /// offset below the first segment empties the log and starts it there
     /// ([`Log::truncate_fully_and_start_at`]); one below the log start offset (moved by
     /// DeleteRecords) lowers the log start offset to it, as Kafka's `truncateTo` does.
@@ -359,6 +361,14 @@ impl Log {
         self.check_online()?;
         let offset = offset.max(0);
         if offset >= self.log_end_offset {
+            // No record goes, but an epoch this replica started at its log end as leader
+            // without writing in it is not part of the history it now follows: left, it
+            // would hide the epoch of the next batch fetched there.
+            let mut cache = self.epoch_cache.clone();
+            if cache.truncate_from_end(offset) {
+                self.write_epoch_cache(&cache).map_err(|e| self.fail(e))?;
+                self.epoch_cache = cache;
+            }
             return Ok(());
         }
         if offset < self.first_segment_base_offset() {
