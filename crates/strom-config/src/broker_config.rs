@@ -106,6 +106,9 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     /// `producer.id.expiration.check.interval.ms`: how often partitions look for such ids.
     pub producer_id_expiration_check_interval_ms: u64,
+    /// `replica.high.watermark.checkpoint.interval.ms`: how often each log directory's
+    /// `replication-offset-checkpoint` is written.
+    pub replica_high_watermark_checkpoint_interval_ms: u64,
     /// The log cleaner (`log.cleaner.*`).
     pub cleaner: CleanerConfig,
     /// Connection and request-memory limits of the socket server.
@@ -257,6 +260,9 @@ impl BrokerConfig {
         let producer_id_expiration_ms = cfg.int("producer.id.expiration.ms");
         let producer_id_expiration_check_interval_ms =
             u64::try_from(cfg.int("producer.id.expiration.check.interval.ms")).unwrap_or(600_000);
+        let replica_high_watermark_checkpoint_interval_ms =
+            u64::try_from(cfg.int("replica.high.watermark.checkpoint.interval.ms"))
+                .unwrap_or(5_000);
         let cleaner = CleanerConfig {
             enable: cfg.boolean("log.cleaner.enable"),
             threads: int_of(&cfg, "log.cleaner.threads"),
@@ -311,6 +317,7 @@ impl BrokerConfig {
             log_retention_check_interval_ms,
             producer_id_expiration_ms,
             producer_id_expiration_check_interval_ms,
+            replica_high_watermark_checkpoint_interval_ms,
             cleaner,
             connections,
             fetch_max_bytes,

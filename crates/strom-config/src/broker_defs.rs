@@ -210,6 +210,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Fetcher threads per source broker for replication.").dynamic(),
     ConfigDef::new("replica.lag.time.max.ms", Long, Some("30000"), Any, "ms", false,
         "A follower that has not caught up for this long leaves the ISR."),
+    ConfigDef::new("replica.high.watermark.checkpoint.interval.ms", Long, Some("5000"), Any, "ms", false,
+        "The frequency with which the high watermark is saved out to disk (each log directory's replication-offset-checkpoint; also written at shutdown)."),
     ConfigDef::new("offsets.topic.replication.factor", Short, Some("3"), AtLeast(1), "replicas", true,
         "Replication factor of __consumer_offsets (capped at the number of brokers when the topic is created)."),
     ConfigDef::new("offsets.topic.num.partitions", Int, Some("50"), AtLeast(1), "partitions", true,
