@@ -48,6 +48,12 @@
 //!   log ended (the first dirty offset; everything below it was cleaned). Without it the
 //!   whole log is dirty again after a restart, and the first clean keeps every tombstone
 //!   once more (no delete horizon without a clean section).
+//! - `replication-offset-checkpoint`: each log's high watermark (Kafka's
+//!   `ReplicaManager.HighWatermarkFilename`). Logs stage their value
+//!   (`Log::checkpoint_high_watermark`) and the broker writes every directory's file at
+//!   once every `replica.high.watermark.checkpoint.interval.ms` and at shutdown. A damaged
+//!   file is ignored like the cleaner's: a high watermark read lower (or not at all) only
+//!   delays what consumers see until the leader tells the replica its high watermark.
 //!
 //! Kafka keeps both in one file each per log directory, and so do we (format below, byte
 //! for byte Kafka's `CheckpointFile`, so a Kafka operator finds what they expect).
