@@ -559,3 +559,48 @@ fn a_batch_larger_than_a_segment_is_still_taken_from_the_leader() {
     assert_eq!(fetch_all(&follower, 0), sent);
     assert_eq!(follower.epoch_entries(), [(0, 0), (2, 3), (5, 5)]);
 }
+
+#[test]
+fn a_follower_takes_a_batch_far_past_its_empty_segment_and_gaps_between_batches() {
+    let fs = FaultyFileSystem::new();
+    let mut follower = open_follower(&fs, LogConfig::default());
+    let far = 3_000_000_000i64;
+    let leader_batch = |base: i64, epoch: i32| {
+        let mut b = BatchBuilder::new(Compression::None, TimestampType::CreateTime)
+            .partition_leader_epoch(epoch);
+        b.append(1, None, Some(b"x"), &[]);
+        b.append(2, None, Some(b"y"), &[]);
+        b.build(base)
+    };
+    // Offsets 0..3e9 were compacted away on the leader: the empty segment at 0 cannot
+    // index them (4-byte relative offsets), so the log starts a segment at the batch.
+    let info = follower
+        .append_as_follower_at(
+            concat(&[leader_batch(far, 1), leader_batch(far + 10, 2)]),
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.record_count),
+        (far, far + 11, 4)
+    );
+    assert_eq!(follower.segment_base_offsets(), [far]);
+    assert_eq!(follower.log_start_offset(), far);
+    assert_eq!(follower.epoch_entries(), [(1, far), (2, far + 10)]);
+    // The gap far+2..far+10 reads as the next batch.
+    let read = follower.read(far + 5, 1 << 20, true, i64::MAX).unwrap();
+    assert_eq!(
+        RecordBatch::iter(read.records)
+            .next()
+            .unwrap()
+            .unwrap()
+            .base_offset(),
+        far + 10
+    );
+    follower.close().unwrap();
+    let follower = open_follower(&fs, LogConfig::default());
+    assert_eq!(
+        (follower.log_start_offset(), follower.log_end_offset()),
+        (far, far + 12)
+    );
+}
