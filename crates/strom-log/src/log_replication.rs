@@ -250,7 +250,7 @@ impl Log {
                 return Err(self.fail(e).into());
             }
             for (_, header) in &batches[i..i + run] {
-                self.log_end_offset = header.last_offset() + 1;
+                self.log_end_offset = header.last_offset().saturating_add(1);
                 record_count += header.records_count().max(0) as u64;
                 max_timestamp = max_timestamp.max(header.max_timestamp());
                 if let Some(producer) = ProducerBatch::of(header) {
