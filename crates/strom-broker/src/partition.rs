@@ -889,7 +889,9 @@ impl PartitionError {
             PartitionError::NotAReplica { .. } => {
                 kafka_protocol::error::ResponseError::NotLeaderOrFollower.code()
             }
-            PartitionError::TimedOut => kafka_protocol::error::ResponseError::RequestTimedOut.code(),
+            PartitionError::TimedOut => {
+                kafka_protocol::error::ResponseError::RequestTimedOut.code()
+            }
             PartitionError::Append(e) => e.error_code(),
             PartitionError::Read(e) => e.error_code(),
             PartitionError::Log(e) => e.error_code(),

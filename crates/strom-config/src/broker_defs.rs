@@ -222,6 +222,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Pause of a follower's fetcher after an error reaching the leader."),
     ConfigDef::new("replica.socket.timeout.ms", Int, Some("30000"), AtLeast(1), "ms", true,
         "Timeout of a follower's connection to the leader, for connecting and for each fetch."),
+    ConfigDef::new("replica.high.watermark.checkpoint.interval.ms", Long, Some("5000"), AtLeast(1), "ms", true,
+        "How often each log directory's replication-offset-checkpoint is written with its partitions' high watermarks (also at shutdown)."),
     ConfigDef::new("offsets.topic.replication.factor", Short, Some("3"), AtLeast(1), "replicas", true,
         "Replication factor of __consumer_offsets (capped at the number of brokers when the topic is created)."),
     ConfigDef::new("offsets.topic.num.partitions", Int, Some("50"), AtLeast(1), "partitions", true,

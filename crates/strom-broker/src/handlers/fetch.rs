@@ -125,8 +125,7 @@ pub(crate) fn handle(
                                     .map(|_| part)
                             })
                             .and_then(|part| {
-                                diverging =
-                                    diverged(&part, p.last_fetched_epoch, p.fetch_offset)?;
+                                diverging = diverged(&part, p.last_fetched_epoch, p.fetch_offset)?;
                                 if from_follower && diverging.is_none() {
                                     follower_fetched(
                                         state,
@@ -193,7 +192,8 @@ fn diverged(
     let (epoch, end) = partition
         .end_offset_for_epoch(last_fetched_epoch)
         .map_err(|e| {
-            ResponseError::try_from_code(e.error_code()).unwrap_or(ResponseError::UnknownServerError)
+            ResponseError::try_from_code(e.error_code())
+                .unwrap_or(ResponseError::UnknownServerError)
         })?;
     Ok(crate::replication::follower::diverging_epoch(
         |_| (epoch, end),
@@ -281,12 +281,8 @@ impl Plan {
                         // KIP-74: the first partition with data returns at
                         // least one batch even past the limits.
                         let limit = p.max_bytes.min(remaining);
-                        match partition.read(
-                            p.fetch_offset,
-                            limit,
-                            total == 0,
-                            self.from_follower,
-                        ) {
+                        match partition.read(p.fetch_offset, limit, total == 0, self.from_follower)
+                        {
                             Ok(read) => {
                                 pd.high_watermark = read.high_watermark;
                                 pd.last_stable_offset = read.high_watermark;

@@ -19,9 +19,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, ListOffsetsRequest, TopicName,
-};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, ListOffsetsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -101,7 +99,10 @@ impl ReplicaFetchers {
             let keep = by_leader.contains_key(leader);
             if !keep {
                 f.task.abort();
-                debug!(leader, "replica fetcher stopped: nothing left to follow there");
+                debug!(
+                    leader,
+                    "replica fetcher stopped: nothing left to follow there"
+                );
             }
             keep
         });
@@ -203,7 +204,10 @@ async fn run(
             conn = match connect(&ctx, leader).await {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    debug!(leader, "replica fetcher cannot reach the leader (retrying): {e}");
+                    debug!(
+                        leader,
+                        "replica fetcher cannot reach the leader (retrying): {e}"
+                    );
                     tokio::select! {
                         _ = notified => {}
                         _ = tokio::time::sleep(backoff) => {}
@@ -312,7 +316,10 @@ async fn fetch_round(
         ft.partitions = partitions;
         req.topics.push(ft);
     }
-    let resp = conn.send_at(version, &req).await.map_err(|e| e.to_string())?;
+    let resp = conn
+        .send_at(version, &req)
+        .await
+        .map_err(|e| e.to_string())?;
     if resp.error_code != 0 {
         return Err(format!(
             "the leader answered the fetch with error {}",
@@ -410,7 +417,11 @@ async fn handle_partition(
         }
     }
     if pd.diverging_epoch.epoch >= 0 || pd.diverging_epoch.end_offset >= 0 {
-        return truncate_diverged(target, pd.diverging_epoch.epoch, pd.diverging_epoch.end_offset);
+        return truncate_diverged(
+            target,
+            pd.diverging_epoch.epoch,
+            pd.diverging_epoch.end_offset,
+        );
     }
     let records = pd.records.unwrap_or_default();
     let had_records = !records.is_empty();
