@@ -16,7 +16,7 @@ use strom_controller::decisions::{
 use strom_controller::{BrokerHeartbeat, ControllerDefaults, CreateTopic};
 use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord, TopicId};
 
-use super::{accept_all, registration, topic};
+use super::{accept_all, defaults, registration, topic};
 
 const RACKS: [Option<&str>; 4] = [None, Some("a"), Some("b"), Some("c")];
 
@@ -156,14 +156,14 @@ impl Model {
                 self.heartbeat(&hb, registered.is_some() && !*stale_epoch)?;
             }
             Op::Fence { broker_id } => {
-                let records = fence_broker(&self.image, *broker_id);
+                let records = fence_broker(&self.image, *broker_id, &defaults());
                 self.commit(&records)?;
                 if self.image.broker(*broker_id).is_some() {
                     prop_assert!(self.image.broker(*broker_id).is_some_and(|b| b.fenced));
                 }
             }
             Op::FenceMany { broker_ids } => {
-                let records = fence_brokers(&self.image, broker_ids);
+                let records = fence_brokers(&self.image, broker_ids, &defaults());
                 self.commit(&records)?;
                 for broker_id in broker_ids {
                     if let Some(broker) = self.image.broker(*broker_id) {
@@ -204,6 +204,8 @@ impl Model {
                         leader: partition.leader,
                         leader_epoch: partition.leader_epoch,
                         partition_epoch: partition.partition_epoch + 1,
+                        adding_replicas: vec![],
+                        removing_replicas: vec![],
                     };
                     self.commit(&[record])?;
                 }
@@ -231,7 +233,7 @@ impl Model {
     }
 
     fn heartbeat(&mut self, hb: &BrokerHeartbeat, valid: bool) -> Result<(), TestCaseError> {
-        let decided = broker_heartbeat(&self.image, hb);
+        let decided = broker_heartbeat(&self.image, hb, &defaults());
         if !valid {
             let expected = if self.image.broker(hb.broker_id).is_some() {
                 77
@@ -266,7 +268,7 @@ impl Model {
         // same heartbeat again on the new image is a no-op, unless it moves
         // a controlled shutdown on, or ended one without asking to shut
         // down (then, fenced, it asks to be unfenced).
-        let again = broker_heartbeat(&self.image, hb);
+        let again = broker_heartbeat(&self.image, hb, &defaults());
         prop_assert!(again.is_ok());
         if let Ok((again_outcome, again_records)) = again {
             let in_controlled_shutdown = self
@@ -321,7 +323,7 @@ impl Model {
         for (index, partition) in created.map(|t| &t.partitions).into_iter().flatten() {
             prop_assert_eq!(partition.replicas.len(), rf);
             prop_assert_eq!(partition.leader, partition.replicas[0]);
-            prop_assert_eq!(&partition.isr, &vec![partition.leader]);
+            prop_assert_eq!(&partition.isr, &partition.replicas);
             let racks: BTreeSet<&Option<String>> = partition
                 .replicas
                 .iter()

@@ -19,6 +19,11 @@ use strom_controller::decisions::create_topics_with_rng;
 use strom_controller::{ControllerDefaults, CreateTopic, CreateTopicOutcome};
 use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord};
 
+/// Kafka's controller defaults (unclean leader election off).
+pub(crate) fn defaults() -> ControllerDefaults {
+    ControllerDefaults::default()
+}
+
 pub(crate) fn registration(broker_id: i32) -> BrokerRegistration {
     BrokerRegistration {
         broker_id,
