@@ -74,6 +74,9 @@ pub(crate) struct Partition {
     role: Mutex<Role>,
     /// Whether `role` is `Leader`, readable without the mutex.
     is_leader: AtomicBool,
+    /// Truncations so far (changed under the log's write lock): an fsync
+    /// prepared before one does not count after it.
+    truncations: AtomicU64,
 }
 
 /// What this broker is for the partition.
@@ -155,6 +158,7 @@ impl Partition {
                 leader_high_watermark: hw,
             }),
             is_leader: AtomicBool::new(false),
+            truncations: AtomicU64::new(0),
         }
     }
 
@@ -634,6 +638,7 @@ impl Partition {
         if offset < log.log_end_offset() {
             tracing::info!(topic = %self.topic, partition = self.index, from = log.log_end_offset(), to = offset, "truncating the log to the leader's history");
         }
+        self.truncations.fetch_add(1, Ordering::AcqRel);
         let result = log.truncate_to(offset);
         self.log_start_offset
             .store(log.log_start_offset(), Ordering::Release);
@@ -647,6 +652,7 @@ impl Partition {
         let mut guard = self.write_log();
         let log = guard.as_mut().ok_or(PartitionError::Removed)?;
         tracing::info!(topic = %self.topic, partition = self.index, offset, "the leader's log starts past this replica's end: restarting the log there");
+        self.truncations.fetch_add(1, Ordering::AcqRel);
         let result = log.truncate_fully_and_start_at(offset);
         self.log_start_offset
             .store(log.log_start_offset(), Ordering::Release);
@@ -694,25 +700,33 @@ impl Partition {
         if self.flushed_offset.load(Ordering::Acquire) >= offset {
             return Ok(());
         }
-        let pending = {
-            let guard = self.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Removed)?;
-            let pending = log.prepare_flush();
-            if pending.is_err() {
-                self.publish(log);
-            }
-            pending?
-        };
-        let result = match tokio::task::spawn_blocking(move || pending.sync()).await {
-            Ok(result) => result,
-            Err(e) => return Err(PartitionError::FlushTask(e.to_string())),
-        };
-        {
+        // A truncation between preparing and completing the fsync makes its
+        // result meaningless (the offsets it covered may hold other records
+        // by then): it is thrown away and the fsync done again.
+        for _ in 0..3 {
+            let truncations = self.truncations.load(Ordering::Acquire);
+            let pending = {
+                let guard = self.read_log();
+                let log = guard.as_ref().ok_or(PartitionError::Removed)?;
+                let pending = log.prepare_flush();
+                if pending.is_err() {
+                    self.publish(log);
+                }
+                pending?
+            };
+            let result = match tokio::task::spawn_blocking(move || pending.sync()).await {
+                Ok(result) => result,
+                Err(e) => return Err(PartitionError::FlushTask(e.to_string())),
+            };
             let mut guard = self.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Removed)?;
+            if self.truncations.load(Ordering::Acquire) != truncations {
+                continue;
+            }
             let completed = log.complete_flush(result);
             self.publish(log);
             completed?;
+            break;
         }
         let flushed = self.flushed_offset.load(Ordering::Acquire);
         if flushed < offset {
