@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, NodeEndpoint, PartitionData,
+};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
 use uuid::Uuid;
 
 use crate::broker::BrokerState;
@@ -57,6 +59,7 @@ pub(crate) fn handle(
     version: i16,
     corr: i32,
     req: FetchRequest,
+    listener: &str,
 ) -> Reply {
     if req.session_id != 0 {
         let mut resp = FetchResponse::default();
@@ -168,7 +171,44 @@ pub(crate) fn handle(
     // Taken before reading: any append after this moves a high watermark,
     // which lets the long poll skip re-reading when nothing changed.
     let seen = plan.high_watermarks();
-    let (resp, bytes, errors) = plan.read();
+    let (mut resp, bytes, errors) = plan.read();
+    if version >= 16 && errors {
+        // KIP-951: NOT_LEADER_OR_FOLLOWER / FENCED_LEADER_EPOCH name the
+        // current leader and its endpoint.
+        let mut leaders = std::collections::BTreeSet::new();
+        for t in &mut resp.responses {
+            let Some(name) = image
+                .topic_by_id(strom_metadata::TopicId::from_bytes(*t.topic_id.as_bytes()))
+                .map(|ti| ti.name.clone())
+            else {
+                continue;
+            };
+            for pd in &mut t.partitions {
+                let stale = pd.error_code == ResponseError::NotLeaderOrFollower.code()
+                    || pd.error_code == ResponseError::FencedLeaderEpoch.code();
+                if !stale {
+                    continue;
+                }
+                if let Some((leader, epoch)) =
+                    super::current_leader(&image, &name, pd.partition_index)
+                {
+                    pd.current_leader.leader_id = BrokerId(leader);
+                    pd.current_leader.leader_epoch = epoch;
+                    leaders.insert(leader);
+                }
+            }
+        }
+        resp.node_endpoints = super::leader_endpoints(state, listener, &leaders)
+            .into_iter()
+            .map(|b| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(b.node_id))
+                    .with_host(super::str_bytes(&b.host))
+                    .with_port(i32::from(b.port))
+                    .with_rack(b.rack.as_deref().map(super::str_bytes))
+            })
+            .collect();
+    }
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     if bytes >= plan.min_bytes || errors || max_wait.is_zero() {
         return encode(ApiKey::Fetch, version, corr, &resp);
