@@ -313,3 +313,50 @@ def find_coordinator(c: Cluster, node_id: int, group: str) -> int | None:
             return coordinator if err == 0 else None
     except OSError:
         return None
+
+
+def fetch_v11(conn: kw.Connection, topic: str, offset: int, rack: str) -> tuple[int, int, int, bytes]:
+    """Fetch v11 of partition 0 as a consumer in `rack`: (error_code, high_watermark,
+    preferred_read_replica, records)."""
+    body = (kw.i32(-1) + kw.i32(0) + kw.i32(1) + kw.i32(1 << 20) + kw.i8(0) + kw.i32(0) + kw.i32(-1)
+            + kw.array([kw.string(topic) + kw.array([kw.i32(0) + kw.i32(-1) + kw.i64(offset) + kw.i64(-1)
+                                                     + kw.i32(1 << 20)])])
+            + kw.array([]) + kw.string(rack))
+    r = kw.Reader(conn.request(1, 11, body))
+    r.i32(); r.i16(); r.i32()  # throttle, error, session id
+    for _ in range(r.i32()):
+        r.string()
+        for _ in range(r.i32()):
+            _index, err, hw, _lso, _start = r.i32(), r.i16(), r.i64(), r.i64(), r.i64()
+            r.array(lambda r: (r.i64(), r.i64()))
+            preferred = r.i32()
+            records = r.bytes_() or b""
+            return err, hw, preferred, records
+    raise AssertionError("fetch response without the partition")
+
+
+def test_consumers_read_from_a_replica_in_their_rack(cluster_factory):
+    # KIP-392: with the rack-aware selector, the leader sends a consumer with client.rack to an
+    # in-sync replica in its rack, and that follower serves it up to the high watermark.
+    c = cluster_factory({"replica.selector.class": "org.apache.kafka.common.replica.RackAwareReplicaSelector"})
+    topic = unique("rack")
+    replicated_topic(c, topic)
+    sent = send(c, 1, topic, "r", 20)
+    assert_delivered(sent)
+    leader = partition_state(c, 1, topic).leader
+    follower = min(ALL - {leader})
+    rack = c.nodes[follower].rack
+    with c.nodes[leader].connect() as conn:
+        err, hw, preferred, records = fetch_v11(conn, topic, 0, rack)
+        assert (err, preferred, records) == (0, follower, b""), (err, preferred, len(records))
+        # A consumer in the leader's own rack reads from the leader.
+        err, _, preferred, records = fetch_v11(conn, topic, 0, c.nodes[leader].rack)
+        assert (err, preferred) == (0, -1) and records
+    with c.nodes[follower].connect() as conn:
+        wait_for(lambda: fetch_v11(conn, topic, 0, rack)[1] == 20, CLIENT_TIMEOUT_S,
+                 what="the follower's high watermark")
+        err, hw, preferred, records = fetch_v11(conn, topic, 0, rack)
+        assert err == 0 and hw == 20 and records
+        assert sum(b.record_count for b in kw.parse_record_batches(records)) == 20
+    got = consume(c.nodes[leader].bootstrap, topic, **{"client.rack": rack})
+    assert values(got) == [f"r-{i}".encode() for i in range(20)]

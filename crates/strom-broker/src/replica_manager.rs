@@ -126,6 +126,26 @@ impl ReplicaManager {
         }
     }
 
+    /// The partition if this broker hosts it, as leader or follower: a
+    /// consumer fetch may read from a follower (KIP-392).
+    pub fn hosted_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<Partition>, ResponseError> {
+        let found = {
+            let topics = self.topics.read();
+            topics
+                .get(topic)
+                .and_then(|t| usize::try_from(partition).ok().and_then(|i| t.partitions.get(i)))
+                .and_then(|p| p.clone())
+        };
+        match found {
+            Some(p) => Ok(p),
+            None => self.leader_partition(topic, partition),
+        }
+    }
+
     /// Every configured log directory: whether it is offline, and the hosted
     /// partitions in it with their sizes in bytes (DescribeLogDirs).
     pub fn log_dirs(&self) -> Vec<LogDirState> {

@@ -161,6 +161,8 @@ pub struct ReplicationConfig {
     pub socket_timeout_ms: u64,
     /// `replica.high.watermark.checkpoint.interval.ms`.
     pub high_watermark_checkpoint_interval_ms: u64,
+    /// `replica.selector.class` is the rack-aware selector (KIP-392).
+    pub rack_aware_selector: bool,
 }
 
 /// The log cleaner's settings, Kafka's `log.cleaner.*` keys.
@@ -348,6 +350,8 @@ impl BrokerConfig {
                 cfg.int("replica.high.watermark.checkpoint.interval.ms"),
             )
             .unwrap_or(5000),
+            rack_aware_selector: cfg.string("replica.selector.class").as_deref()
+                == Some(crate::broker_defs::RACK_AWARE_REPLICA_SELECTOR),
         };
         BrokerConfig {
             replication,

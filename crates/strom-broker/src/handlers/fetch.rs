@@ -35,6 +35,8 @@ struct PlannedPartition {
     /// The fetcher's history diverged from the leader's after this (epoch,
     /// end offset): answered instead of records (KIP-320 / KIP-595).
     diverging: Option<(i32, i64)>,
+    /// KIP-392: the replica in the consumer's rack to read from instead.
+    preferred_read_replica: Option<i32>,
 }
 
 struct PlannedTopic {
@@ -88,6 +90,13 @@ pub(crate) fn handle(
         req.replica_id.0
     };
     let from_follower = replica_id >= 0;
+    // KIP-392: consumers (v11+, which carry a rack) may read from followers,
+    // and a rack-aware leader sends them to an in-sync replica in their rack.
+    let consumer_may_read_followers = !from_follower && version >= 11;
+    let client_rack = (consumer_may_read_followers
+        && state.effective_config().replication.rack_aware_selector)
+        .then(|| req.rack_id.as_str().to_owned())
+        .filter(|r| !r.is_empty());
     let now = crate::broker::now_ms();
     let is_alive = |id: i32| {
         image
@@ -118,17 +127,27 @@ pub(crate) fn handle(
                 .into_iter()
                 .map(|p| {
                     let mut diverging = None;
+                    let mut preferred_read_replica = None;
                     let target = match &resolved {
                         None => Err(ResponseError::UnknownTopicId),
-                        Some(name) => state
-                            .replicas
-                            .leader_partition(name, p.partition)
+                        Some(name) => if consumer_may_read_followers {
+                            state.replicas.hosted_partition(name, p.partition)
+                        } else {
+                            state.replicas.leader_partition(name, p.partition)
+                        }
                             .and_then(|part| {
                                 check_leader_epoch(p.current_leader_epoch, part.leader_epoch())
                                     .map(|_| part)
                             })
                             .and_then(|part| {
                                 diverging = diverged(&part, p.last_fetched_epoch, p.fetch_offset)?;
+                                if let Some(rack) = &client_rack {
+                                    if part.is_leader() {
+                                        preferred_read_replica = read_replica_in_rack(
+                                            &image, name, p.partition, rack, state.node_id,
+                                        );
+                                    }
+                                }
                                 if from_follower && diverging.is_none() {
                                     follower_fetched(
                                         state,
@@ -149,6 +168,7 @@ pub(crate) fn handle(
                         max_bytes: (p.partition_max_bytes.max(0) as usize).min(fetch_max_bytes),
                         target,
                         diverging,
+                        preferred_read_replica,
                     }
                 })
                 .collect();
@@ -242,6 +262,31 @@ fn diverged(
     ))
 }
 
+/// KIP-392's rack-aware selector: the in-sync, live replica in `rack` a
+/// consumer should read from, when it is not this leader (the leader wins
+/// when it is in that rack).
+fn read_replica_in_rack(
+    image: &strom_metadata::MetadataImage,
+    topic: &str,
+    partition: i32,
+    rack: &str,
+    node_id: i32,
+) -> Option<i32> {
+    let p = image.topic(topic)?.partitions.get(&partition)?;
+    let in_rack = |id: i32| {
+        image
+            .broker(id)
+            .is_some_and(|b| b.is_alive() && b.rack.as_deref() == Some(rack))
+    };
+    if in_rack(node_id) {
+        return None;
+    }
+    p.replicas
+        .iter()
+        .copied()
+        .find(|&r| r != node_id && p.isr.contains(&r) && in_rack(r))
+}
+
 /// Records a follower's fetch on the leader (which may move the high
 /// watermark) and sends the ISR expansion it may lead to.
 fn follower_fetched(
@@ -308,10 +353,20 @@ impl Plan {
                         pd.error_code = e.code();
                         errors = true;
                     }
+                    Ok(partition) if p.preferred_read_replica.is_some() => {
+                        pd.preferred_read_replica = BrokerId(p.preferred_read_replica.unwrap_or(-1));
+                        pd.high_watermark = partition.high_watermark();
+                        pd.last_stable_offset = pd.high_watermark;
+                        pd.log_start_offset = partition.log_start_offset();
+                        // Answered at once: the consumer goes to that replica.
+                        errors = true;
+                    }
                     Ok(partition) if p.diverging.is_some() => {
                         let (epoch, end_offset) = p.diverging.unwrap_or((-1, -1));
                         pd.diverging_epoch.epoch = epoch;
                         pd.diverging_epoch.end_offset = end_offset;
+                        // Answered at once: the fetcher truncates first.
+                        errors = true;
                         pd.high_watermark = partition.high_watermark();
                         pd.last_stable_offset = pd.high_watermark;
                         pd.log_start_offset = partition.log_start_offset();
