@@ -3,13 +3,16 @@
 
 mod allocate_producer_ids;
 mod alter_configs;
+mod alter_partition;
 mod broker_lifecycle;
 mod brokers_and_errors;
 mod create_partitions;
 mod create_topics;
 mod delete_topics;
+mod elections;
 mod lifecycle_model;
 mod placement;
+mod reassignment;
 
 use std::collections::BTreeMap;
 
