@@ -499,6 +499,7 @@ impl Broker {
             listener: config.quorum.inter_broker_listener_name.clone(),
             config: config.replication.clone(),
             fsync: config.acks_all_fsync,
+            quota: crate::replication::quota::ReplicationQuota::new(),
         });
         let isr_changes = IsrChanges::start(controller.clone(), node_id, broker_epoch);
         let replicas = ReplicaManager::new(
