@@ -533,6 +533,9 @@ impl Broker {
         // unfenced this broker (it has caught up with the metadata log).
         let heartbeats = tokio::spawn(lifecycle.clone().run());
         lifecycle.wait_unfenced().await;
+        // The unfencing elected this broker leader of partitions that had
+        // none: take that role before the first client asks.
+        state.sync_replicas().await;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = vec![
