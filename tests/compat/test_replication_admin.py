@@ -202,3 +202,6 @@ def test_reassignment_to_a_stopped_broker_stays_in_progress_until_cancelled_and_
     # Each unclean election is logged as one that may lose records.
     wait_for(lambda: sum(n.log_text().count("unclean leader election") for n in c.nodes.values()) >= 2,
              10.0, what="a WARN line per unclean election")
+    rss = {i: n.rss_kib() // 1024 for i, n in c.nodes.items() if n.running()}
+    print(f"\nresident memory of the running nodes: {rss} MiB")
+    assert all(m < 256 for m in rss.values()), rss
