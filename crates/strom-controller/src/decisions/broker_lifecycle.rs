@@ -26,9 +26,11 @@
 //! controlled shutdown) and controlled shutdown take the broker out of the
 //! ISR of every partition that has it, unless it is the last member (an
 //! empty ISR would forget who has the data), and move leadership to the
-//! first live ISR member in replica order, or to nobody (-1). Every change
-//! is a full `Partition` record: leader_epoch + 1 when the leader changes,
-//! partition_epoch + 1 on any change.
+//! first live ISR member in replica order, or, where
+//! `unclean.leader.election.enable` holds, to the first live replica
+//! (alone in the ISR), or to nobody (-1). Unfencing runs the election of
+//! every leaderless partition the broker is a replica of. Every change is
+//! a full `Partition` record built by [`super::partition_change`].
 
 use strom_metadata::{
     BrokerRegistration, ConfigResource, MetadataImage, MetadataRecord, PartitionImage, TopicImage,
