@@ -21,6 +21,8 @@ pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 pub const INVALID_PRODUCER_EPOCH: i16 = 47;
 /// `INVALID_TXN_STATE`.
 pub const INVALID_TXN_STATE: i16 = 48;
+/// `UNKNOWN_SERVER_ERROR`.
+pub const UNKNOWN_SERVER_ERROR: i16 = -1;
 
 /// A storage failure: I/O, corruption that recovery cannot repair, or a misconfigured
 /// directory. Always names the file.
@@ -249,6 +251,16 @@ pub enum AppendError {
         /// The batch's producerId.
         producer_id: i64,
     },
+    /// A follower append whose batch starts below where the log (or the batch before it)
+    /// ends: the leader's batches do not continue this replica's log (Kafka's
+    /// `UnexpectedAppendOffsetException` / `OffsetsOutOfOrderException`).
+    #[error("follower append out of order: a batch starts at offset {found}, but the log continues at offset {expected}; truncate the replica to the leader's history before fetching")]
+    UnexpectedAppendOffset {
+        /// The smallest base offset the batch could have had.
+        expected: i64,
+        /// Its base offset.
+        found: i64,
+    },
     /// The disk failed; the log is offline.
     #[error(transparent)]
     Storage(#[from] LogError),
@@ -292,6 +304,7 @@ impl AppendError {
             AppendError::InvalidProducerEpoch { .. } => INVALID_PRODUCER_EPOCH,
             AppendError::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
             AppendError::TransactionalBatch { .. } => INVALID_TXN_STATE,
+            AppendError::UnexpectedAppendOffset { .. } => UNKNOWN_SERVER_ERROR,
             AppendError::Storage(e) => e.error_code(),
         }
     }

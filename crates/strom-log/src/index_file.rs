@@ -187,6 +187,64 @@ impl<E: IndexEntry> IndexFile<E> {
         Ok(())
     }
 
+    /// Keeps only the entries before the first whose key is `>= key`, or, for entries
+    /// that are not ordered by `key` alone, before the first failing `keep` (which must
+    /// hold for a prefix). Reloads the warm section from the file.
+    pub fn truncate_while(&mut self, keep: impl Fn(&E) -> bool) -> Result<(), LogError> {
+        let keep_count = match self.find_last(&keep)? {
+            None => 0,
+            Some(last_kept) => {
+                // Entries are unique per key, so the last kept entry's position is found by
+                // its key, warm or cold.
+                let key = last_kept.key();
+                self.position_of_last_at_or_below(key)? + 1
+            }
+        };
+        if keep_count == self.entries {
+            return Ok(());
+        }
+        self.file
+            .set_len(keep_count * E::SIZE as u64)
+            .map_err(|e| LogError::io(&self.path, e))?;
+        self.entries = keep_count;
+        self.warm.clear();
+        let warm_count = keep_count.min(WARM_ENTRIES as u64);
+        for i in keep_count - warm_count..keep_count {
+            let entry = self.read_entry(i)?.ok_or_else(|| {
+                LogError::corrupt(&self.path, i * E::SIZE as u64, "index entry holds an impossible value; delete the index file to have it rebuilt")
+            })?;
+            self.warm.push_back(entry);
+        }
+        Ok(())
+    }
+
+    /// The position (entry number) of the last entry whose key is `<= key`; the entry must
+    /// exist.
+    fn position_of_last_at_or_below(&self, key: i64) -> Result<u64, LogError> {
+        let (mut lo, mut hi) = (0u64, self.entries);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let entry = match self.warm_entry(mid) {
+                Some(e) => e,
+                None => self.read_entry(mid)?.ok_or_else(|| {
+                    LogError::corrupt(&self.path, mid * E::SIZE as u64, "index entry holds an impossible value; delete the index file to have it rebuilt")
+                })?,
+            };
+            if entry.key() <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo.saturating_sub(1))
+    }
+
+    fn warm_entry(&self, i: u64) -> Option<E> {
+        let warm_start = self.entries - self.warm.len() as u64;
+        i.checked_sub(warm_start)
+            .and_then(|j| self.warm.get(j as usize).copied())
+    }
+
     pub fn last(&self) -> Option<E> {
         self.warm.back().copied()
     }

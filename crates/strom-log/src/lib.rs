@@ -113,10 +113,12 @@ mod fs;
 mod handle_cache;
 mod health;
 mod index_file;
+mod leader_epoch_cache;
 mod log;
 mod log_loader;
 mod log_manager;
 mod log_read;
+mod log_replication;
 mod log_retention;
 mod meta_properties;
 mod offset_checkpoint;
@@ -136,7 +138,7 @@ pub use config::LogConfig;
 pub use error::{
     AppendError, DeleteRecordsError, LogError, ReadError, INVALID_PRODUCER_EPOCH, INVALID_RECORD,
     INVALID_TXN_STATE, KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE, OUT_OF_ORDER_SEQUENCE_NUMBER,
-    RECORD_LIST_TOO_LARGE,
+    RECORD_LIST_TOO_LARGE, UNKNOWN_SERVER_ERROR,
 };
 pub use fault_injection::{file_system_from_env, FAULTS_CONTROL_ENV, SYNC_JOURNAL_ENV};
 #[cfg(any(test, feature = "testing"))]
@@ -146,6 +148,9 @@ pub use flush::PendingFlush;
 pub use fs::{DirEntry, FileSystem, SegmentFile, StdFileSystem, StdSegmentFile};
 pub use handle_cache::{CachingFileSystem, HandleCache};
 pub use health::{DirHealth, LogHealth};
+pub use leader_epoch_cache::{
+    LEADER_EPOCH_CHECKPOINT_FILE, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
+};
 pub use log::{AppendInfo, Log};
 pub use log_manager::{
     BrokerIdentity, LoadedLogs, LogDir, LogManager, LogManagerOptions, CLEAN_SHUTDOWN_FILE,
@@ -153,7 +158,10 @@ pub use log_manager::{
 };
 pub use log_read::{ReadResult, TimestampOffset};
 pub use meta_properties::{new_kafka_uuid, MetaProperties, META_PROPERTIES_FILE};
-pub use offset_checkpoint::{CLEANER_OFFSET_CHECKPOINT_FILE, LOG_START_OFFSET_CHECKPOINT_FILE};
+pub use offset_checkpoint::{
+    CLEANER_OFFSET_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOINT_FILE,
+    LOG_START_OFFSET_CHECKPOINT_FILE,
+};
 pub use storage_format::{
     check_formatted, format_log_dirs, is_kafka_uuid, read_meta_properties, storage_info,
     FormatOutcome, FormatRequest, InitialController, InitialControllers, StorageInfo,
@@ -175,6 +183,8 @@ mod log_tests;
 mod producer_state_tests;
 #[cfg(test)]
 mod recovery_tests;
+#[cfg(test)]
+mod replication_tests;
 #[cfg(test)]
 mod retention_tests;
 #[cfg(test)]

@@ -24,6 +24,7 @@ use crate::error::{AppendError, LogError};
 use crate::flush::PendingFlush;
 use crate::fs::FileSystem;
 use crate::health::{health_after, DirHealth, LogHealth};
+use crate::leader_epoch_cache::LeaderEpochCache;
 use crate::offset_checkpoint::OffsetCheckpointFile;
 use crate::producer_state::{ProducerBatch, ProducerStateManager, SequenceCheck};
 use crate::segment::{AppendedBatch, LogSegment};
@@ -78,6 +79,13 @@ pub struct Log {
     /// Where the last compaction ended: the first dirty offset (read at open from
     /// `cleaner_offsets`, written there after every clean; see `cleaner`).
     pub(crate) cleaner_checkpoint: i64,
+    /// Where each leader epoch starts (`leader-epoch-checkpoint`, see `leader_epoch_cache`).
+    pub(crate) epoch_cache: LeaderEpochCache,
+    /// The log directory's `replication-offset-checkpoint`, shared like `checkpoint`;
+    /// `None` for a log opened alone.
+    pub(crate) high_watermarks: Option<Arc<OffsetCheckpointFile>>,
+    /// This log's entry in `high_watermarks` when it opened.
+    pub(crate) checkpointed_high_watermark: Option<i64>,
 }
 
 impl Log {
@@ -369,6 +377,11 @@ impl Log {
                 segment_bytes,
             });
         }
+        // A leader's first append in a new epoch starts the epoch, durably, before the
+        // batches are written (a crash that loses them leaves an entry the next open drops).
+        if let Some(epoch) = leader_epoch {
+            self.note_leader_epoch(epoch, base_offset)?;
+        }
         // 3. Roll if needed, then write header copies and untouched bodies in one call.
         if self
             .active()
@@ -597,6 +610,10 @@ impl Log {
                 .flatten()
             {
                 checkpoint.update(&[(tp.clone(), None)])?;
+            }
+            if let Some(high_watermarks) = &self.high_watermarks {
+                high_watermarks.stage(tp.clone(), None);
+                high_watermarks.write_staged()?;
             }
         }
         let name = self

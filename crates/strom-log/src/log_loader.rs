@@ -22,6 +22,10 @@
 //!   covered), every segment is deleted and the log restarts empty at the checkpointed
 //!   offset, as Kafka's `LogLoader` does: no record below an acknowledged log start offset
 //!   may come back, and offsets are never reused.
+//! - The leader epoch cache is read from `leader-epoch-checkpoint` and truncated to [log
+//!   start offset, log end offset); a missing or damaged file is rebuilt from the batch
+//!   headers (see `leader_epoch_cache`). The directory's `replication-offset-checkpoint`
+//!   gives the checkpointed high watermark.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -35,6 +39,7 @@ use crate::file_names::{
 };
 use crate::fs::FileSystem;
 use crate::health::LogHealth;
+use crate::leader_epoch_cache::LeaderEpochCache;
 use crate::log::Log;
 use crate::offset_checkpoint::DirCheckpoints;
 use crate::producer_state::ProducerStateManager;
@@ -72,9 +77,14 @@ impl Log {
         now_ms: i64,
         checkpoints: Option<DirCheckpoints>,
     ) -> Result<Log, LogError> {
-        let (checkpoint, cleaner_offsets, dir_health) = match checkpoints {
-            Some(c) => (Some(c.log_start), Some(c.cleaner), Some(c.health)),
-            None => (None, None, None),
+        let (checkpoint, cleaner_offsets, high_watermarks, dir_health) = match checkpoints {
+            Some(c) => (
+                Some(c.log_start),
+                Some(c.cleaner),
+                Some(c.high_watermark),
+                Some(c.health),
+            ),
+            None => (None, None, None, None),
         };
         fs.create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
         let mut log = Log {
@@ -92,6 +102,9 @@ impl Log {
             checkpoint,
             cleaner_offsets,
             cleaner_checkpoint: 0,
+            epoch_cache: LeaderEpochCache::default(),
+            high_watermarks,
+            checkpointed_high_watermark: None,
         };
         let (bases, snapshots) = log.clean_directory()?;
         log.load_segments(&bases, recover, now_ms)?;
@@ -139,6 +152,8 @@ impl Log {
         log.flushed_offset = log.log_end_offset;
         log.cleaner_checkpoint = log.checkpointed_cleaner_offset();
         log.load_producer_state(snapshots, now_ms)?;
+        log.load_epoch_cache()?;
+        log.load_checkpointed_high_watermark();
         tracing::debug!(
             dir = %log.dir.display(),
             segments = log.segments.len(),

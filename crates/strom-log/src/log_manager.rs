@@ -323,9 +323,37 @@ impl LogManager {
         Ok(())
     }
 
+    /// Writes every online log directory's `replication-offset-checkpoint` with the high
+    /// watermarks its logs recorded ([`Log::checkpoint_high_watermark`]) since the last
+    /// write; a directory with no change is not written. Call it every
+    /// `replica.high.watermark.checkpoint.interval.ms` (and [`LogManager::shutdown`] does
+    /// at the end). A failed write takes that directory offline, as Kafka does; the
+    /// others are still written, and the first error is returned.
+    pub fn write_high_watermark_checkpoints(&self) -> Result<(), LogError> {
+        let mut first_error = None;
+        for dir in &self.dirs {
+            let Some(checkpoints) = self.checkpoints.get(&dir.path) else {
+                continue;
+            };
+            if checkpoints.health.is_failed() {
+                continue;
+            }
+            if let Err(e) = checkpoints.high_watermark.write_staged() {
+                tracing::error!(dir = %dir.path.display(), error = %e, "writing the high watermark checkpoint failed: the log directory goes offline");
+                checkpoints.health.fail(e.to_string());
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// Closes every log, brings each directory's log start offset checkpoint up to date
     /// (one write per directory, with an entry for each log whose start is beyond its
-    /// first segment, as Kafka writes it) and, in each directory whose logs all closed and
+    /// first segment, as Kafka writes it) and high watermark checkpoint (the high
+    /// watermarks recorded since the last write) and, in each directory whose logs all closed and
     /// whose checkpoint was written, writes the clean shutdown marker. Returns the first
     /// error after trying every log.
     pub fn shutdown(self, logs: impl IntoIterator<Item = Log>) -> Result<(), LogError> {
@@ -346,6 +374,13 @@ impl LogManager {
             }
         }
         for dir in &self.dirs {
+            if let Some(checkpoint) = self.checkpoints.get(&dir.path) {
+                if let Err(e) = checkpoint.high_watermark.write_staged() {
+                    tracing::error!(error = %e, "writing the high watermark checkpoint failed; the directory will be recovered at the next start");
+                    failed_dirs.push(dir.path.clone());
+                    first_error.get_or_insert(e);
+                }
+            }
             if let (Some(checkpoint), Some(changes)) =
                 (self.checkpoints.get(&dir.path), starts.get(&dir.path))
             {

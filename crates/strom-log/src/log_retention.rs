@@ -119,6 +119,7 @@ impl Log {
         });
         // Never a roll: the active segment is never below the log start offset.
         self.delete_segments(&decision, 0)?;
+        self.truncate_epochs_from_start()?;
         Ok(self.log_start_offset)
     }
 
@@ -165,7 +166,20 @@ impl Log {
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset());
         self.remove_segment_files(&removed)
             .map_err(|e| self.fail(e))?;
+        self.truncate_epochs_from_start()?;
         Ok(count)
+    }
+
+    /// Drops the epoch cache's entries below the log start offset, keeping the epoch of
+    /// the first record (Kafka's `truncateFromStart`), and rewrites the file if that
+    /// changed anything.
+    fn truncate_epochs_from_start(&mut self) -> Result<(), LogError> {
+        let mut cache = self.epoch_cache.clone();
+        if cache.truncate_from_start(self.log_start_offset) {
+            self.write_epoch_cache(&cache).map_err(|e| self.fail(e))?;
+            self.epoch_cache = cache;
+        }
+        Ok(())
     }
 
     /// Renames the files of `segments` to `*.deleted`, oldest segment and `.log` first,

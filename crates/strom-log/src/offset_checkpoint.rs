@@ -113,6 +113,9 @@ use crate::topic_partition::TopicPartition;
 pub const LOG_START_OFFSET_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint";
 /// Name of the cleaner offset checkpoint file in each log directory.
 pub const CLEANER_OFFSET_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
+/// Name of the high watermark checkpoint file in each log directory (Kafka's
+/// `ReplicaManager.HighWatermarkFilename`).
+pub const HIGH_WATERMARK_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
 
 /// The checkpoint format version Kafka writes and reads.
 const VERSION: i32 = 0;
@@ -124,6 +127,8 @@ pub(crate) enum CheckpointKind {
     LogStartOffset,
     /// `cleaner-offset-checkpoint`.
     CleanerOffset,
+    /// `replication-offset-checkpoint`.
+    HighWatermark,
 }
 
 impl CheckpointKind {
@@ -132,6 +137,7 @@ impl CheckpointKind {
         match self {
             CheckpointKind::LogStartOffset => LOG_START_OFFSET_CHECKPOINT_FILE,
             CheckpointKind::CleanerOffset => CLEANER_OFFSET_CHECKPOINT_FILE,
+            CheckpointKind::HighWatermark => HIGH_WATERMARK_CHECKPOINT_FILE,
         }
     }
 
@@ -140,7 +146,7 @@ impl CheckpointKind {
     pub fn damage_is_fatal(self) -> bool {
         match self {
             CheckpointKind::LogStartOffset => true,
-            CheckpointKind::CleanerOffset => false,
+            CheckpointKind::CleanerOffset | CheckpointKind::HighWatermark => false,
         }
     }
 
@@ -149,6 +155,7 @@ impl CheckpointKind {
         match self {
             CheckpointKind::LogStartOffset => "log start offsets then fall back to each log's first segment, which may make records deleted by DeleteRecords readable again",
             CheckpointKind::CleanerOffset => "every log of the directory is then dirty again, which only costs the cleaner work",
+            CheckpointKind::HighWatermark => "every log of the directory then starts with no checkpointed high watermark until its leader tells it one",
         }
     }
 }
@@ -160,6 +167,9 @@ pub(crate) struct OffsetCheckpointFile {
     path: PathBuf,
     /// What the file holds (the last successful write, or what was read at open).
     offsets: Mutex<BTreeMap<TopicPartition, i64>>,
+    /// Changes recorded for the next [`OffsetCheckpointFile::write_staged`] (the high
+    /// watermark file is written on a timer, not per change).
+    staged: Mutex<BTreeMap<TopicPartition, Option<i64>>>,
 }
 
 impl OffsetCheckpointFile {
@@ -196,6 +206,7 @@ impl OffsetCheckpointFile {
             fs,
             path,
             offsets: Mutex::new(offsets),
+            staged: Mutex::default(),
         }))
     }
 
@@ -234,6 +245,39 @@ impl OffsetCheckpointFile {
         Ok(())
     }
 
+    /// Records a change for the next [`OffsetCheckpointFile::write_staged`]; a later
+    /// change of the same partition replaces it.
+    pub fn stage(&self, tp: TopicPartition, offset: Option<i64>) {
+        let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+        match staged.get_mut(&tp) {
+            Some(slot) => *slot = offset,
+            None => {
+                staged.insert(tp, offset);
+            }
+        }
+    }
+
+    /// Writes the staged changes (if they change anything), durably, as one
+    /// [`OffsetCheckpointFile::update`]. On error they stay staged, unless a newer change
+    /// of the same partition was staged meanwhile.
+    pub fn write_staged(&self) -> Result<(), LogError> {
+        let changes: Vec<(TopicPartition, Option<i64>)> = {
+            let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut *staged).into_iter().collect()
+        };
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let result = self.update(&changes);
+        if result.is_err() {
+            let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+            for (tp, offset) in changes {
+                staged.entry(tp).or_insert(offset);
+            }
+        }
+        result
+    }
+
     /// Drops the entries of partitions not in `present` (deleted by hand, or by a Kafka
     /// that wrote the file and then removed the directory): one would wrongly apply to a
     /// partition of the same name created later. Returns how many went.
@@ -258,6 +302,8 @@ pub(crate) struct DirCheckpoints {
     pub log_start: Arc<OffsetCheckpointFile>,
     /// `cleaner-offset-checkpoint`.
     pub cleaner: Arc<OffsetCheckpointFile>,
+    /// `replication-offset-checkpoint`.
+    pub high_watermark: Arc<OffsetCheckpointFile>,
     /// Whether the directory failed (shared by its logs, as the files are).
     pub health: Arc<crate::health::DirHealth>,
 }
@@ -276,6 +322,11 @@ impl DirCheckpoints {
                 Arc::clone(fs),
                 dir,
                 CheckpointKind::CleanerOffset,
+            )?,
+            high_watermark: OffsetCheckpointFile::load(
+                Arc::clone(fs),
+                dir,
+                CheckpointKind::HighWatermark,
             )?,
             health: Arc::default(),
         })

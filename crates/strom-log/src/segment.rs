@@ -440,6 +440,39 @@ impl LogSegment {
         Ok(cut)
     }
 
+    /// Removes every batch holding an offset at or after `offset` (a batch holding it is
+    /// removed whole: batches are never split), cuts both indexes to the batches left,
+    /// re-reads the tail after the last index entry for the in-memory facts, and fsyncs
+    /// the file and indexes so the cut survives a crash. Returns the offset after the last
+    /// batch left (the segment's new next offset).
+    pub fn truncate_to(&mut self, offset: i64) -> Result<i64, LogError> {
+        let Some(found) = self.find_batch(offset)? else {
+            return Ok(self.next_offset);
+        };
+        let position = found.position;
+        // The batch at `position` ends at or after `offset`, so everything kept ends before
+        // its base offset: index entries name a batch's last offset.
+        let new_next = found.header.base_offset();
+        self.log
+            .set_len(position)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        self.offset_index.truncate_while(|e| e.offset < new_next)?;
+        self.time_index.truncate_while(|e| e.offset < new_next)?;
+        self.size = position;
+        self.bytes_since_last_index_entry = 0;
+        self.max_timestamp = -1;
+        self.offset_of_max_timestamp = -1;
+        self.first_batch_timestamp = None;
+        self.next_offset = self.base_offset;
+        *self.unsynced.get_mut() = true;
+        if let Some(problem) = self.load_active_tail()? {
+            tracing::warn!(file = %self.log_path.display(), %problem, "rebuilding the indexes of a truncated segment");
+            self.recover(None)?;
+        }
+        self.sync_all()?;
+        Ok(self.next_offset)
+    }
+
     /// Updates indexes and facts for a batch just written at `position`.
     fn index_batch(&mut self, position: u64, batch: AppendedBatch) -> Result<(), LogError> {
         if position == 0 {
