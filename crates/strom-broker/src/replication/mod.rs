@@ -6,3 +6,5 @@ pub(crate) mod fetcher;
 pub(crate) mod follower;
 pub(crate) mod isr;
 pub(crate) mod leader;
+#[cfg(test)]
+mod sim;
