@@ -359,6 +359,16 @@ impl Log {
         self.check_online()?;
         let offset = offset.max(0);
         if offset >= self.log_end_offset {
+            // No record goes, but an epoch entry at the log end does (Kafka's
+            // truncateTo): a replica that became leader and appended nothing
+            // has its epoch there, and as a follower of a leader that never had
+            // that epoch it would fetch with it, be told to truncate to its own
+            // end, and fetch with it again, forever.
+            let mut cache = self.epoch_cache.clone();
+            if cache.truncate_from_end(self.log_end_offset) {
+                self.write_epoch_cache(&cache).map_err(|e| self.fail(e))?;
+                self.epoch_cache = cache;
+            }
             return Ok(());
         }
         if offset < self.first_segment_base_offset() {

@@ -194,3 +194,23 @@ fn a_follower_refuses_batches_that_do_not_continue_its_log() {
     assert_eq!(follower.log_end_offset(), 3);
     assert_eq!(follower.epoch_entries(), [(0, 0)]);
 }
+
+#[test]
+fn truncating_at_the_log_end_drops_an_epoch_that_holds_no_record() {
+    // A replica became leader in epoch 7 at its log end, appended nothing, and
+    // follows a leader whose history has no epoch 7: told to truncate to its
+    // own end, it must lose the entry, or it fetches with epoch 7 forever.
+    let fs = FaultyFileSystem::new();
+    let mut log = leader_with_three_epochs(&fs);
+    log.assign_epoch_start(7, 9).unwrap();
+    assert_eq!(log.latest_epoch(), Some(7));
+    log.truncate_to(9).unwrap();
+    assert_eq!(log.log_end_offset(), 9);
+    assert_eq!(log.epoch_entries(), [(0, 0), (2, 3), (5, 5)]);
+    assert_eq!(log.latest_epoch(), Some(5));
+    assert_eq!(log.end_offset_for_epoch(5), (5, 9));
+    assert_eq!(epoch_file(&fs), "0\n3\n0 0\n2 3\n5 5\n");
+    // Past the end, nothing changes.
+    log.truncate_to(20).unwrap();
+    assert_eq!(log.epoch_entries(), [(0, 0), (2, 3), (5, 5)]);
+}
