@@ -130,9 +130,13 @@ impl SimLog {
     }
 
     /// Removes every record at or after `offset` (never below the start).
+    /// At or past the log end no record goes, but an epoch entry at the end
+    /// does (strom-log's `truncate_to`, Kafka's `truncateTo`).
     pub fn truncate_to(&mut self, offset: i64) {
         let offset = offset.max(self.start);
         if offset >= self.log_end_offset() {
+            let end = self.log_end_offset();
+            self.epochs.retain(|e| e.1 < end);
             return;
         }
         let keep = usize::try_from(offset - self.start).unwrap_or(0);

@@ -89,7 +89,6 @@ const CONTROLLER: i32 = 0;
 const FIRST_CLIENT: i32 = 100;
 
 // Kafka error codes.
-const NONE: i16 = 0;
 const OFFSET_OUT_OF_RANGE: i16 = 1;
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 const REQUEST_TIMED_OUT: i16 = 7;
@@ -398,7 +397,7 @@ struct Stats {
 
 impl Sim {
     fn new(seed: u64) -> Sim {
-        let mut rng = Rng(seed ^ 0x5EED_0F_57A0);
+        let mut rng = Rng(seed ^ 0x5EED_F00D);
         let broker_count = rng.range(3, 6) as i32;
         let partitions = rng.range(1, 3) as i32;
         let brokers = (1..=broker_count)
@@ -958,11 +957,9 @@ impl Sim {
                     Err(_) => self.send(CONTROLLER, from, Msg::HeartbeatFailed),
                 }
             }
-            Msg::MetadataFetch { offset } => {
-                if self.controller.image.offset() > offset {
-                    let image = self.controller.image.clone();
-                    self.send(CONTROLLER, from, Msg::Metadata(image));
-                }
+            Msg::MetadataFetch { offset } if self.controller.image.offset() > offset => {
+                let image = self.controller.image.clone();
+                self.send(CONTROLLER, from, Msg::Metadata(image));
             }
             Msg::AlterPartition {
                 request,
@@ -1118,21 +1115,20 @@ impl Sim {
                     self.follower_fetch(b, partition, generation);
                 }
             }
-            Timer::AlterPartitionTimeout { request } => {
+            Timer::AlterPartitionTimeout { request }
                 if self.brokers[(b - 1) as usize]
                     .isr_in_flight
                     .as_ref()
-                    .is_some_and(|(r, _)| *r == request)
-                {
-                    let (_, parts) = self.brokers[(b - 1) as usize]
-                        .isr_in_flight
-                        .take()
-                        .expect("in flight");
-                    for p in parts {
-                        self.isr_answered(b, p, IsrAnswer::Failed);
-                    }
-                    self.send_isr_batch(b);
+                    .is_some_and(|(r, _)| *r == request) =>
+            {
+                let (_, parts) = self.brokers[(b - 1) as usize]
+                    .isr_in_flight
+                    .take()
+                    .expect("in flight");
+                for p in parts {
+                    self.isr_answered(b, p, IsrAnswer::Failed);
                 }
+                self.send_isr_batch(b);
             }
             Timer::ProduceTimeout { partition, request } => {
                 let r = self.brokers[(b - 1) as usize]
@@ -1196,11 +1192,11 @@ impl Sim {
             Msg::HeartbeatFailed => {
                 self.brokers[(b - 1) as usize].epoch = -1;
             }
-            Msg::Metadata(image) => {
-                if image.offset() > self.brokers[(b - 1) as usize].image.offset() {
-                    self.brokers[(b - 1) as usize].image = image;
-                    self.apply_roles(b);
-                }
+            Msg::Metadata(image)
+                if image.offset() > self.brokers[(b - 1) as usize].image.offset() =>
+            {
+                self.brokers[(b - 1) as usize].image = image;
+                self.apply_roles(b);
             }
             Msg::AlterPartitionAnswer { request, outcomes } => {
                 let matches = self.brokers[(b - 1) as usize]
@@ -1607,7 +1603,12 @@ impl Sim {
         let mut next_in = FETCH_IDLE_MS;
         let mut appended_to = None;
         match answer {
-            FetchAnswer::Error(_) => next_in = FETCH_BACKOFF_MS,
+            FetchAnswer::Error(code) => {
+                next_in = FETCH_BACKOFF_MS;
+                self.note(format!(
+                    "broker {b}: partition {p} fetch answered with error {code}"
+                ));
+            }
             FetchAnswer::OutOfRange { log_start, log_end } => {
                 if log_start > fetch_offset {
                     r.log.truncate_fully_and_start_at(log_start);
