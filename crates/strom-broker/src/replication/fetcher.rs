@@ -9,7 +9,10 @@
 //! durable (`strom.acks.all.fsync=true`), fsync every log appended to
 //! *before* the next fetch, so the next fetch offset tells the leader what
 //! this replica holds durably. That is what lets the leader count a
-//! follower's fetch offset towards the high watermark.
+//! follower's fetch offset towards the high watermark. A round also fsyncs
+//! anything else unflushed below its fetch offsets first: the appends of a
+//! fetcher stopped mid-fsync by a leader change, and a former leader's tail
+//! (the replication simulation found the first; the second is the same hole).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -264,6 +267,17 @@ async fn fetch_round(
     let mut by_topic: HashMap<Uuid, (Arc<str>, Vec<FetchPartition>)> = HashMap::new();
     let mut positions: HashMap<Key, (i64, FollowTarget)> = HashMap::new();
     for t in ready {
+        if ctx.fsync {
+            // The fetch offset tells the leader what this replica holds
+            // durably, so everything below it is fsynced first: what an
+            // earlier fetcher appended and had no time to fsync (it was
+            // stopped when the leader changed), or what this replica
+            // appended while it led. Nothing to do, and no wait, otherwise.
+            let end = t.partition.log_end_offset();
+            if t.partition.flush_up_to(end).await.is_err() {
+                continue;
+            }
+        }
         let position = match t.partition.follower_position() {
             Ok(p) => p,
             Err(_) => continue,

@@ -1,6 +1,8 @@
 //! What the clients and the replicas did, and the invariants over it.
 //!
-//! During the run: at most one broker leads a partition in one leader
+//! During the run (the ISR check is in the simulation, which sees every
+//! replica): every member of the controller's ISR durably holds what the
+//! leader of that epoch counts as committed; at most one broker leads a partition in one leader
 //! epoch; a leader's high watermark never moves backwards within its
 //! epoch; an offset seen by a client (acknowledged to a producer or read by
 //! a consumer) never shows two different values. After the run, once
@@ -38,6 +40,8 @@ pub(super) struct Checker {
     /// (partition, offset, value) read by consumers.
     reads: BTreeMap<(i32, i64), u64>,
     pub violations: Vec<String>,
+    /// An ISR member below the high watermark was reported (once a run).
+    pub isr_gap_reported: bool,
     pub acked: usize,
     pub read_count: usize,
 }

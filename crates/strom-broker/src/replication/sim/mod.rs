@@ -355,6 +355,9 @@ struct Sim {
     partitions: i32,
     topic_created: bool,
     healed: bool,
+    /// A follower fsyncs everything it holds before it fetches, not only
+    /// what it appended in its last round (false: the rule before the fix).
+    fsync_before_fetch: bool,
     next_request: u64,
     checker: Checker,
     trace: VecDeque<TraceLine>,
@@ -446,6 +449,7 @@ impl Sim {
             partitions,
             topic_created: false,
             healed: false,
+            fsync_before_fetch: true,
             next_request: 1,
             checker: Checker::default(),
             trace: VecDeque::new(),
@@ -560,8 +564,46 @@ impl Sim {
                 continue;
             };
             self.dispatch(event);
+            self.check_in_sync_replicas();
         }
         self.now = end;
+    }
+
+    /// Every member of the partition's ISR as the controller has it durably
+    /// holds everything below the high watermark of the leader of the
+    /// controller's leader epoch: the replicas an election may pick hold
+    /// every acknowledged record. (A member being added counts for the HW
+    /// from the proposal on; one being removed until the controller has
+    /// taken it out.)
+    fn check_in_sync_replicas(&mut self) {
+        let Some(topic) = self.controller.image.topic_by_id(self.topic_id) else {
+            return;
+        };
+        for (&p, s) in &topic.partitions {
+            if s.leader < 0 {
+                continue;
+            }
+            let Some(lr) = self.brokers[(s.leader - 1) as usize].replicas.get(&p) else {
+                continue;
+            };
+            if !matches!(lr.role, Role::Leader(_)) || lr.leader_epoch != s.leader_epoch {
+                continue;
+            }
+            let hw = lr.high_watermark;
+            for &m in &s.isr {
+                let Some(mr) = self.brokers[(m - 1) as usize].replicas.get(&p) else {
+                    continue;
+                };
+                let held = mr.log.durable_end();
+                if held < hw && !self.checker.isr_gap_reported {
+                    self.checker.isr_gap_reported = true;
+                    self.checker.violations.push(format!(
+                        "partition {p}: ISR member {m} durably holds the log only up to {held}, below the high watermark {hw} of leader {} in epoch {} (ISR {:?})",
+                        s.leader, s.leader_epoch, s.isr
+                    ));
+                }
+            }
+        }
     }
 
     fn dispatch(&mut self, event: Event) {
@@ -1564,6 +1606,24 @@ impl Sim {
         if leader < 0 {
             return;
         }
+        let end = r.log.log_end_offset();
+        if self.fsync_before_fetch && r.log.durable_end() < end {
+            // What an earlier fetcher appended and had no time to fsync (it
+            // was stopped when the leader changed), or what this replica
+            // appended as leader: fsynced before the fetch offset says it
+            // is held (fetcher.rs `fetch_round`).
+            let delay = self.fsync_delay(b);
+            self.timer(
+                b,
+                delay,
+                Timer::FollowerFsync {
+                    partition: p,
+                    up_to: end,
+                    generation,
+                },
+            );
+            return;
+        }
         r.fetch_seq = Some(seq);
         let msg = Msg::Fetch {
             partition: p,
@@ -2021,7 +2081,12 @@ struct Outcome {
 }
 
 fn run_seed(seed: u64) -> Result<Outcome, String> {
+    run_seed_with(seed, |_| {})
+}
+
+fn run_seed_with(seed: u64, configure: impl FnOnce(&mut Sim)) -> Result<Outcome, String> {
     let mut sim = Sim::new(seed);
+    configure(&mut sim);
     sim.run();
     sim.finish();
     if !sim.checker.violations.is_empty() {
@@ -2084,4 +2149,30 @@ fn a_seed_replays_exactly() {
     let a = run_seed(seed);
     let b = run_seed(seed);
     assert_eq!(a, b);
+}
+
+/// The follower rule before the fix: it fsynced only what it appended in a
+/// fetch round before fetching again, so a fetcher stopped by a leader
+/// change with an fsync on its way, or a leader turned follower with an
+/// unflushed tail, fetched from an offset it did not durably hold, and the
+/// leader counted it towards the high watermark. The simulation must catch
+/// that (it did, with seed 180 of the CI form), and the rule in force must
+/// not fail the same seeds.
+#[test]
+fn a_follower_fetches_only_from_an_offset_it_holds_durably() {
+    let broken = (0..400u64).find_map(|seed| {
+        run_seed_with(seed, |sim| sim.fsync_before_fetch = false)
+            .err()
+            .map(|report| (seed, report))
+    });
+    let Some((seed, report)) = broken else {
+        panic!("no seed of 400 caught followers fetching from offsets they had not fsynced");
+    };
+    assert!(
+        report.contains("durably holds the log only up to"),
+        "seed {seed} failed otherwise:\n{report}"
+    );
+    if let Err(report) = run_seed(seed) {
+        panic!("{report}");
+    }
 }
