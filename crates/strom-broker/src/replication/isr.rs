@@ -37,10 +37,10 @@ impl IsrChanges {
 
     pub fn propose(&self, partition: Arc<Partition>, topic_id: Uuid, proposal: IsrProposal) {
         debug!(topic = %partition.topic, partition = partition.index, isr = ?proposal.isr, "proposing an ISR change");
-        if let Err(mpsc::error::SendError((partition, _, _))) =
+        if let Err(mpsc::error::SendError((partition, _, proposal))) =
             self.tx.send((partition, topic_id, proposal))
         {
-            partition.isr_answered(IsrAnswer::Failed);
+            partition.isr_answered(&proposal, IsrAnswer::Failed);
         }
     }
 }
@@ -77,7 +77,7 @@ async fn send_loop(
             .await
         {
             Ok(outcomes) => {
-                for (p, topic_id, _) in &batch {
+                for (p, topic_id, proposal) in &batch {
                     let tid = TopicId::from_bytes(*topic_id.as_bytes());
                     let outcome = outcomes
                         .iter()
@@ -94,13 +94,13 @@ async fn send_loop(
                         }
                         None => IsrAnswer::Failed,
                     };
-                    p.isr_answered(answer);
+                    p.isr_answered(proposal, answer);
                 }
             }
             Err(e) => {
                 warn!("AlterPartition failed, the leaders will propose again: {e}");
-                for (p, _, _) in &batch {
-                    p.isr_answered(IsrAnswer::Failed);
+                for (p, _, proposal) in &batch {
+                    p.isr_answered(proposal, IsrAnswer::Failed);
                 }
             }
         }

@@ -21,7 +21,10 @@
 //! offset reaches the HW and the start of the leader's epoch and its broker
 //! is alive. One proposal is in flight at a time; until the controller
 //! answers, the maximal ISR counts for the HW and the committed ISR for
-//! `min.insync.replicas`.
+//! `min.insync.replicas`. An answer applies to the proposal it answers
+//! only: an answer to an earlier proposal (one the metadata overtook, whose
+//! request the driver gave up on) neither clears the proposal in flight nor
+//! lets the HW stop waiting for a member it adds.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +42,15 @@ pub(crate) struct FollowerProgress {
     pub last_caught_up_ms: i64,
 }
 
+/// An ISR change for the controller (AlterPartition): the partition state
+/// it was made against and the ISR it asks for. Answers name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IsrProposal {
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<i32>,
+}
+
 /// The leader's replication state of one partition.
 #[derive(Clone, Debug)]
 pub(crate) struct LeaderState {
@@ -49,7 +61,7 @@ pub(crate) struct LeaderState {
     /// The ISR as the controller last committed it.
     isr: Vec<i32>,
     /// An ISR change sent to the controller and not answered yet.
-    pending: Option<Vec<i32>>,
+    pending: Option<IsrProposal>,
     followers: BTreeMap<i32, FollowerProgress>,
     /// Where this leader's epoch starts in the log.
     epoch_start_offset: i64,
@@ -155,7 +167,7 @@ impl LeaderState {
     pub fn maximal_isr(&self) -> Vec<i32> {
         let mut out = self.isr.clone();
         if let Some(pending) = &self.pending {
-            for r in pending {
+            for r in &pending.isr {
                 if !out.contains(r) {
                     out.push(*r);
                 }
@@ -268,14 +280,25 @@ impl LeaderState {
         )
     }
 
-    /// A proposal was sent to the controller.
-    pub fn proposed(&mut self, isr: Vec<i32>) {
-        self.pending = Some(isr);
+    /// A proposal of `isr` is sent to the controller, made against the
+    /// current partition state: what its answer will name.
+    pub fn proposed(&mut self, isr: Vec<i32>) -> IsrProposal {
+        let proposal = IsrProposal {
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            isr,
+        };
+        self.pending = Some(proposal.clone());
+        proposal
     }
 
-    /// The controller answered the proposal in flight.
-    pub fn answered(&mut self, answer: IsrAnswer) {
-        self.pending = None;
+    /// The controller answered `proposal` (or the request carrying it
+    /// failed). A committed state newer than this leader's applies whatever
+    /// it answers, and overtakes the proposal in flight as a newer
+    /// partition epoch from the metadata does (the controller refuses a
+    /// proposal made against an older one). Otherwise only an answer to the
+    /// proposal in flight ends it: one to an earlier proposal is stale.
+    pub fn answered(&mut self, proposal: &IsrProposal, answer: IsrAnswer) {
         if let IsrAnswer::Committed {
             leader_epoch,
             partition_epoch,
@@ -285,7 +308,12 @@ impl LeaderState {
             if leader_epoch == self.leader_epoch && partition_epoch > self.partition_epoch {
                 self.partition_epoch = partition_epoch;
                 self.isr = isr;
+                self.pending = None;
+                return;
             }
+        }
+        if self.pending.as_ref() == Some(proposal) {
+            self.pending = None;
         }
     }
 }
@@ -333,13 +361,16 @@ mod tests {
         // 3 lags past replica.lag.time.max.ms: proposed out, still counted.
         let isr = s.shrink(200, 40_000, 30_000).expect("3 is out of sync");
         assert_eq!(isr, vec![1, 2]);
-        s.proposed(isr);
+        let proposal = s.proposed(isr);
         assert!(!s.advance_high_watermark(200));
-        s.answered(IsrAnswer::Committed {
-            leader_epoch: 5,
-            partition_epoch: 11,
-            isr: vec![1, 2],
-        });
+        s.answered(
+            &proposal,
+            IsrAnswer::Committed {
+                leader_epoch: 5,
+                partition_epoch: 11,
+                isr: vec![1, 2],
+            },
+        );
         assert!(s.advance_high_watermark(200));
         assert_eq!(s.high_watermark(), 200);
         assert_eq!(s.isr(), &[1, 2]);
@@ -377,23 +408,26 @@ mod tests {
         s.on_follower_fetch(2, 180, 200, 20);
         assert_eq!(s.expansion(|_| false), None, "a fenced broker never joins");
         assert_eq!(s.expansion(|_| true), Some(vec![1, 2]));
-        s.proposed(vec![1, 2]);
+        let proposal = s.proposed(vec![1, 2]);
         assert_eq!(s.expansion(|_| true), None, "one proposal at a time");
         // While the expansion is pending, the HW already waits for it.
         assert!(!s.advance_high_watermark(200));
-        s.answered(IsrAnswer::Failed);
+        s.answered(&proposal, IsrAnswer::Failed);
         assert_eq!(s.isr(), &[1]);
     }
 
     #[test]
     fn an_answer_from_an_older_epoch_does_not_apply() {
         let mut s = leader(&[1, 2]);
-        s.proposed(vec![1]);
-        s.answered(IsrAnswer::Committed {
-            leader_epoch: 4,
-            partition_epoch: 12,
-            isr: vec![1],
-        });
+        let proposal = s.proposed(vec![1]);
+        s.answered(
+            &proposal,
+            IsrAnswer::Committed {
+                leader_epoch: 4,
+                partition_epoch: 12,
+                isr: vec![1],
+            },
+        );
         assert_eq!(s.isr(), &[1, 2]);
         assert!(!s.has_pending_change());
     }
@@ -408,6 +442,70 @@ mod tests {
         s.update(12, vec![1, 2], vec![1, 2], 60);
         assert!(s.follower(3).is_none());
         assert_eq!(s.replicas(), &[1, 2]);
+    }
+
+    #[test]
+    fn an_answer_to_an_earlier_proposal_leaves_the_one_in_flight() {
+        // The shrink to [1, 2] is committed but its answer is slow; the
+        // metadata brings it first, and follower 3 catches up again.
+        let mut s = leader(&[1, 2, 3]);
+        let shrink = s.proposed(vec![1, 2]);
+        s.update(11, vec![1, 2, 3], vec![1, 2], 10);
+        s.on_follower_fetch(2, 100, 100, 20);
+        s.on_follower_fetch(3, 100, 100, 20);
+        let expansion = s.proposed(s.expansion(|_| true).expect("3 is back"));
+        assert_eq!(expansion.isr, vec![1, 2, 3]);
+        // The shrink's request times out: stale, it must not end the
+        // expansion, or the HW would stop waiting for 3 while the
+        // controller may still add it.
+        s.answered(&shrink, IsrAnswer::Failed);
+        assert!(s.has_pending_change());
+        s.on_follower_fetch(2, 150, 150, 30);
+        s.advance_high_watermark(150);
+        assert_eq!(s.high_watermark(), 100, "3 still holds the HW back");
+        // Nor does a late commit of the shrink, which is not newer.
+        s.answered(
+            &shrink,
+            IsrAnswer::Committed {
+                leader_epoch: 5,
+                partition_epoch: 11,
+                isr: vec![1, 2],
+            },
+        );
+        assert!(s.has_pending_change());
+        // The expansion's own answer ends it.
+        s.answered(
+            &expansion,
+            IsrAnswer::Committed {
+                leader_epoch: 5,
+                partition_epoch: 12,
+                isr: vec![1, 2, 3],
+            },
+        );
+        assert!(!s.has_pending_change());
+        assert_eq!(s.isr(), &[1, 2, 3]);
+    }
+
+    #[test]
+    fn a_newer_committed_state_overtakes_the_proposal_in_flight() {
+        let mut s = leader(&[1, 2, 3]);
+        let first = s.proposed(vec![1, 2]);
+        s.update(11, vec![1, 2, 3], vec![1, 2], 10);
+        let second = s.proposed(vec![1]);
+        // The first proposal's commit arrives after the metadata moved on
+        // twice more (partition epoch 13): that state applies, and the
+        // second proposal, made against 11, is refused by the controller.
+        s.answered(
+            &first,
+            IsrAnswer::Committed {
+                leader_epoch: 5,
+                partition_epoch: 13,
+                isr: vec![1, 3],
+            },
+        );
+        assert!(!s.has_pending_change());
+        assert_eq!(s.isr(), &[1, 3]);
+        assert_eq!(second.partition_epoch, 11);
     }
 
     #[test]

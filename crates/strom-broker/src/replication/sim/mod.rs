@@ -48,7 +48,7 @@ use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord, TopicId}
 use self::checker::{Checker, Send};
 use self::log::{Record, SimLog};
 use super::follower;
-use super::leader::{IsrAnswer, LeaderState};
+use super::leader::{IsrAnswer, IsrProposal, LeaderState};
 
 /// Seeds the CI form runs; `STROM_SIM_SEEDS` overrides.
 const CI_SEEDS: u64 = 200;
@@ -313,8 +313,8 @@ struct Broker {
     epoch: i64,
     image: MetadataImage,
     replicas: BTreeMap<i32, Replica>,
-    isr_queue: Vec<(i32, AlterPartitionItem)>,
-    isr_in_flight: Option<(u64, Vec<i32>)>,
+    isr_queue: Vec<(i32, IsrProposal)>,
+    isr_in_flight: Option<(u64, Vec<(i32, IsrProposal)>)>,
     slow_fsync: bool,
 }
 
@@ -1096,20 +1096,18 @@ impl Sim {
                             .expect("hosted");
                         let leo = r.log.log_end_offset();
                         match &mut r.role {
-                            Role::Leader(state) => {
-                                state.shrink(leo, now, LAG_TIME_MAX_MS).map(|isr| {
-                                    state.proposed(isr.clone());
-                                    (state.leader_epoch, state.partition_epoch, isr)
-                                })
-                            }
+                            Role::Leader(state) => state
+                                .shrink(leo, now, LAG_TIME_MAX_MS)
+                                .map(|isr| state.proposed(isr)),
                             _ => None,
                         }
                     };
-                    if let Some((le, pe, isr)) = proposal {
+                    if let Some(proposal) = proposal {
                         self.note(format!(
-                            "broker {b}: partition {p} followers fell behind, proposing isr {isr:?}"
+                            "broker {b}: partition {p} followers fell behind, proposing isr {:?}",
+                            proposal.isr
                         ));
-                        self.propose(b, p, le, pe, isr);
+                        self.propose(b, p, proposal);
                     }
                 }
                 self.timer(b, (LAG_TIME_MAX_MS / 2) as i64, Timer::IsrExpiration);
@@ -1167,8 +1165,8 @@ impl Sim {
                     .isr_in_flight
                     .take()
                     .expect("in flight");
-                for p in parts {
-                    self.isr_answered(b, p, IsrAnswer::Failed);
+                for (p, proposal) in parts {
+                    self.isr_answered(b, p, &proposal, IsrAnswer::Failed);
                 }
                 self.send_isr_batch(b);
             }
@@ -1252,7 +1250,7 @@ impl Sim {
                     .isr_in_flight
                     .take()
                     .expect("in flight");
-                for p in parts {
+                for (p, proposal) in parts {
                     let answer = match outcomes
                         .iter()
                         .find(|o| o.partition == p)
@@ -1265,7 +1263,7 @@ impl Sim {
                         },
                         _ => IsrAnswer::Failed,
                     };
-                    self.isr_answered(b, p, answer);
+                    self.isr_answered(b, p, &proposal, answer);
                 }
                 self.send_isr_batch(b);
             }
@@ -1558,16 +1556,16 @@ impl Sim {
             }
             let is_alive = |id: i32| image.broker(id).is_some_and(BrokerRegistration::is_alive);
             if let Some(isr) = state.expansion(is_alive) {
-                state.proposed(isr.clone());
-                proposal = Some((state.leader_epoch, state.partition_epoch, isr));
+                proposal = Some(state.proposed(isr));
             }
         }
         self.publish(b, p);
-        if let Some((le, pe, isr)) = proposal {
+        if let Some(proposal) = proposal {
             self.note(format!(
-                "broker {b}: partition {p} follower {follower} caught up, proposing isr {isr:?}"
+                "broker {b}: partition {p} follower {follower} caught up, proposing isr {:?}",
+                proposal.isr
             ));
-            self.propose(b, p, le, pe, isr);
+            self.propose(b, p, proposal);
         }
         let r = self.brokers[(b - 1) as usize]
             .replicas
@@ -1759,15 +1757,8 @@ impl Sim {
 
     /// An ISR change for the controller, queued behind the one in flight
     /// (isr.rs).
-    fn propose(&mut self, b: i32, p: i32, leader_epoch: i32, partition_epoch: i32, isr: Vec<i32>) {
-        let item = AlterPartitionItem {
-            topic_id: self.topic_id,
-            partition: p,
-            leader_epoch,
-            partition_epoch,
-            new_isr: isr,
-        };
-        self.brokers[(b - 1) as usize].isr_queue.push((p, item));
+    fn propose(&mut self, b: i32, p: i32, proposal: IsrProposal) {
+        self.brokers[(b - 1) as usize].isr_queue.push((p, proposal));
         self.send_isr_batch(b);
     }
 
@@ -1779,10 +1770,32 @@ impl Sim {
         self.next_request += 1;
         let request = self.next_request;
         let broker = &mut self.brokers[(b - 1) as usize];
-        let batch: Vec<(i32, AlterPartitionItem)> = broker.isr_queue.drain(..).collect();
+        let batch: Vec<(i32, IsrProposal)> = broker.isr_queue.drain(..).collect();
         let epoch = broker.epoch;
-        broker.isr_in_flight = Some((request, batch.iter().map(|(p, _)| *p).collect()));
-        let items = batch.into_iter().map(|(_, i)| i).collect();
+        let items: Vec<AlterPartitionItem> = batch
+            .iter()
+            .map(|(p, proposal)| AlterPartitionItem {
+                topic_id: self.topic_id,
+                partition: *p,
+                leader_epoch: proposal.leader_epoch,
+                partition_epoch: proposal.partition_epoch,
+                new_isr: proposal.isr.clone(),
+            })
+            .collect();
+        broker.isr_in_flight = Some((request, batch));
+        let what: Vec<String> = items
+            .iter()
+            .map(|i| {
+                format!(
+                    "p{} {:?} (partition epoch {})",
+                    i.partition, i.new_isr, i.partition_epoch
+                )
+            })
+            .collect();
+        self.note(format!(
+            "broker {b}: AlterPartition request {request}: {}",
+            what.join(", ")
+        ));
         self.send(
             b,
             CONTROLLER,
@@ -1799,13 +1812,16 @@ impl Sim {
         );
     }
 
-    fn isr_answered(&mut self, b: i32, p: i32, answer: IsrAnswer) {
+    fn isr_answered(&mut self, b: i32, p: i32, proposal: &IsrProposal, answer: IsrAnswer) {
+        self.note(format!(
+            "broker {b}: partition {p} ISR change answered: {answer:?}"
+        ));
         let r = self.brokers[(b - 1) as usize]
             .replicas
             .get_mut(&p)
             .expect("hosted");
         if let Role::Leader(state) = &mut r.role {
-            state.answered(answer);
+            state.answered(proposal, answer);
         }
         self.publish(b, p);
     }
