@@ -472,13 +472,17 @@ impl Partition {
         Ok(proposal)
     }
 
-    /// The ISR shrink to propose now, if followers fell out of sync.
+    /// The ISR change to send now: a proposal whose request got no settling
+    /// answer, again, or a shrink if followers fell out of sync.
     pub fn isr_shrink(&self, now_ms: i64, lag_ms: u64) -> Option<IsrProposal> {
         let leo = self.log_end_offset();
         let mut role = self.role.lock();
         let Role::Leader(state) = &mut *role else {
             return None;
         };
+        if let Some(again) = state.unanswered_proposal() {
+            return Some(again);
+        }
         let isr = state.shrink(leo, now_ms, lag_ms)?;
         Some(state.proposed(isr))
     }

@@ -1,8 +1,11 @@
 //! ISR changes from partition leaders to the controller (Kafka's
 //! `AlterPartitionManager`): proposals queue here, go out in batches, one
 //! request at a time, and each answer is fed back to its partition. A
-//! proposal the controller refused or never answered is dropped: the leader
-//! proposes again on its next check, from the state it has then.
+//! proposal the controller provably did not apply is dropped (the leader
+//! proposes again on its next check, from the state it has then); one whose
+//! fate is unknown (no answer, or an error that does not settle it) stays
+//! in flight and is sent again on the leader's next check
+//! (`LeaderState::unanswered_proposal`).
 
 use std::sync::Arc;
 
@@ -14,7 +17,7 @@ use strom_controller::{AlterPartitionItem, ControllerHandle};
 use strom_metadata::TopicId;
 
 use crate::partition::{IsrProposal, Partition};
-use crate::replication::leader::IsrAnswer;
+use crate::replication::leader::{isr_refusal, IsrAnswer};
 
 type Queued = (Arc<Partition>, Uuid, IsrProposal);
 
@@ -40,7 +43,7 @@ impl IsrChanges {
         if let Err(mpsc::error::SendError((partition, _, proposal))) =
             self.tx.send((partition, topic_id, proposal))
         {
-            partition.isr_answered(&proposal, IsrAnswer::Failed);
+            partition.isr_answered(&proposal, IsrAnswer::Unknown);
         }
     }
 }
@@ -90,9 +93,9 @@ async fn send_loop(
                         },
                         Some(Err(code)) => {
                             debug!(topic = %p.topic, partition = p.index, code, "the controller refused the ISR change");
-                            IsrAnswer::Failed
+                            isr_refusal(*code)
                         }
-                        None => IsrAnswer::Failed,
+                        None => IsrAnswer::Unknown,
                     };
                     p.isr_answered(proposal, answer);
                 }
@@ -100,7 +103,7 @@ async fn send_loop(
             Err(e) => {
                 warn!("AlterPartition failed, the leaders will propose again: {e}");
                 for (p, _, proposal) in &batch {
-                    p.isr_answered(proposal, IsrAnswer::Failed);
+                    p.isr_answered(proposal, IsrAnswer::Unknown);
                 }
             }
         }

@@ -62,6 +62,9 @@ pub(crate) struct LeaderState {
     isr: Vec<i32>,
     /// An ISR change sent to the controller and not answered yet.
     pending: Option<IsrProposal>,
+    /// The request carrying `pending` got no answer that settles it: it is
+    /// to be sent again.
+    resend: bool,
     followers: BTreeMap<i32, FollowerProgress>,
     /// Where this leader's epoch starts in the log.
     epoch_start_offset: i64,
@@ -77,8 +80,28 @@ pub(crate) enum IsrAnswer {
         partition_epoch: i32,
         isr: Vec<i32>,
     },
-    /// Refused or lost: wait for the metadata (or retry later).
-    Failed,
+    /// Refused in a way that proves the controller did not apply it
+    /// (INELIGIBLE_REPLICA, OPERATION_NOT_ATTEMPTED): the leader proposes
+    /// again from its state then.
+    Refused,
+    /// No answer (a timeout, a lost connection, no controller), or an error
+    /// that does not tell whether this request or an earlier attempt of the
+    /// same proposal was applied (INVALID_UPDATE_VERSION after a commit
+    /// whose answer was lost, for one): the proposal stays in flight, so
+    /// the HW keeps waiting for members it adds, until the metadata
+    /// overtakes it or an answer settles it; it is sent again meanwhile
+    /// ([`LeaderState::unanswered_proposal`]). Kafka's leader does the same.
+    Unknown,
+}
+
+/// Kafka's error codes that prove an AlterPartition item was not applied.
+pub(crate) fn isr_refusal(code: i16) -> IsrAnswer {
+    const OPERATION_NOT_ATTEMPTED: i16 = 55;
+    const INELIGIBLE_REPLICA: i16 = 107;
+    match code {
+        OPERATION_NOT_ATTEMPTED | INELIGIBLE_REPLICA => IsrAnswer::Refused,
+        _ => IsrAnswer::Unknown,
+    }
 }
 
 impl LeaderState {
@@ -118,6 +141,7 @@ impl LeaderState {
             replicas,
             isr,
             pending: None,
+            resend: false,
             followers,
             epoch_start_offset,
             high_watermark,
@@ -133,6 +157,7 @@ impl LeaderState {
         }
         if partition_epoch > self.partition_epoch {
             self.pending = None;
+            self.resend = false;
         }
         self.partition_epoch = partition_epoch;
         for &r in &replicas {
@@ -289,7 +314,18 @@ impl LeaderState {
             isr,
         };
         self.pending = Some(proposal.clone());
+        self.resend = false;
         proposal
+    }
+
+    /// The proposal in flight whose request got no settling answer, to send
+    /// again (once per such answer).
+    pub fn unanswered_proposal(&mut self) -> Option<IsrProposal> {
+        if !self.resend {
+            return None;
+        }
+        self.resend = false;
+        self.pending.clone()
     }
 
     /// The controller answered `proposal` (or the request carrying it
@@ -297,24 +333,48 @@ impl LeaderState {
     /// it answers, and overtakes the proposal in flight as a newer
     /// partition epoch from the metadata does (the controller refuses a
     /// proposal made against an older one). Otherwise only an answer to the
-    /// proposal in flight ends it: one to an earlier proposal is stale.
+    /// proposal in flight counts (one to an earlier proposal is stale): a
+    /// commit or a refusal ends it, an unknown outcome keeps it in flight
+    /// and asks for it to be sent again.
     pub fn answered(&mut self, proposal: &IsrProposal, answer: IsrAnswer) {
-        if let IsrAnswer::Committed {
-            leader_epoch,
-            partition_epoch,
-            isr,
-        } = answer
-        {
-            if leader_epoch == self.leader_epoch && partition_epoch > self.partition_epoch {
-                self.partition_epoch = partition_epoch;
-                self.isr = isr;
-                self.pending = None;
-                return;
+        if self.pending.as_ref() != Some(proposal) {
+            if let IsrAnswer::Committed {
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } = answer
+            {
+                if leader_epoch == self.leader_epoch && partition_epoch > self.partition_epoch {
+                    self.update_from_commit(partition_epoch, isr);
+                }
             }
+            return;
         }
-        if self.pending.as_ref() == Some(proposal) {
-            self.pending = None;
+        match answer {
+            IsrAnswer::Committed {
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => {
+                if leader_epoch == self.leader_epoch && partition_epoch > self.partition_epoch {
+                    self.update_from_commit(partition_epoch, isr);
+                }
+                self.pending = None;
+                self.resend = false;
+            }
+            IsrAnswer::Refused => {
+                self.pending = None;
+                self.resend = false;
+            }
+            IsrAnswer::Unknown => self.resend = true,
         }
+    }
+
+    fn update_from_commit(&mut self, partition_epoch: i32, isr: Vec<i32>) {
+        self.partition_epoch = partition_epoch;
+        self.isr = isr;
+        self.pending = None;
+        self.resend = false;
     }
 }
 
@@ -412,8 +472,9 @@ mod tests {
         assert_eq!(s.expansion(|_| true), None, "one proposal at a time");
         // While the expansion is pending, the HW already waits for it.
         assert!(!s.advance_high_watermark(200));
-        s.answered(&proposal, IsrAnswer::Failed);
+        s.answered(&proposal, IsrAnswer::Refused);
         assert_eq!(s.isr(), &[1]);
+        assert!(!s.has_pending_change());
     }
 
     #[test]
@@ -458,7 +519,7 @@ mod tests {
         // The shrink's request times out: stale, it must not end the
         // expansion, or the HW would stop waiting for 3 while the
         // controller may still add it.
-        s.answered(&shrink, IsrAnswer::Failed);
+        s.answered(&shrink, IsrAnswer::Refused);
         assert!(s.has_pending_change());
         s.on_follower_fetch(2, 150, 150, 30);
         s.advance_high_watermark(150);
@@ -506,6 +567,35 @@ mod tests {
         assert!(!s.has_pending_change());
         assert_eq!(s.isr(), &[1, 3]);
         assert_eq!(second.partition_epoch, 11);
+    }
+
+    #[test]
+    fn an_unanswered_expansion_keeps_holding_the_high_watermark_and_is_sent_again() {
+        // The expansion to [1, 2, 3] may have been committed though its
+        // request timed out: the controller may elect 3 from now on, so the
+        // HW must keep waiting for 3.
+        let mut s = leader(&[1, 2]);
+        s.on_follower_fetch(2, 100, 100, 10);
+        s.on_follower_fetch(3, 100, 100, 10);
+        let expansion = s.proposed(s.expansion(|_| true).expect("3 caught up"));
+        s.answered(&expansion, IsrAnswer::Unknown);
+        assert!(s.has_pending_change());
+        s.on_follower_fetch(2, 180, 180, 20);
+        s.advance_high_watermark(180);
+        assert_eq!(s.high_watermark(), 100, "3 still holds the HW back");
+        assert_eq!(s.shrink(180, 20, 30_000), None, "one proposal at a time");
+        // Sent again, once per unsettled answer.
+        assert_eq!(s.unanswered_proposal(), Some(expansion.clone()));
+        assert_eq!(s.unanswered_proposal(), None);
+        // The first attempt had been applied: the retry is refused as made
+        // against an old partition epoch, which settles nothing either...
+        s.answered(&expansion, isr_refusal(108));
+        assert!(s.has_pending_change());
+        // ...until the metadata shows the commit.
+        s.update(11, vec![1, 2, 3], vec![1, 2, 3], 30);
+        assert!(!s.has_pending_change());
+        assert_eq!(s.unanswered_proposal(), None);
+        assert_eq!(s.isr(), &[1, 2, 3]);
     }
 
     #[test]

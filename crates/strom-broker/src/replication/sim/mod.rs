@@ -48,7 +48,7 @@ use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord, TopicId}
 use self::checker::{Checker, Send};
 use self::log::{Record, SimLog};
 use super::follower;
-use super::leader::{IsrAnswer, IsrProposal, LeaderState};
+use super::leader::{isr_refusal, IsrAnswer, IsrProposal, LeaderState};
 
 /// Seeds the CI form runs; `STROM_SIM_SEEDS` overrides.
 const CI_SEEDS: u64 = 200;
@@ -1096,15 +1096,18 @@ impl Sim {
                             .expect("hosted");
                         let leo = r.log.log_end_offset();
                         match &mut r.role {
-                            Role::Leader(state) => state
-                                .shrink(leo, now, LAG_TIME_MAX_MS)
-                                .map(|isr| state.proposed(isr)),
+                            // partition.rs `isr_shrink`.
+                            Role::Leader(state) => state.unanswered_proposal().or_else(|| {
+                                state
+                                    .shrink(leo, now, LAG_TIME_MAX_MS)
+                                    .map(|isr| state.proposed(isr))
+                            }),
                             _ => None,
                         }
                     };
                     if let Some(proposal) = proposal {
                         self.note(format!(
-                            "broker {b}: partition {p} followers fell behind, proposing isr {:?}",
+                            "broker {b}: partition {p} proposing isr {:?} (followers fell behind, or sent again)",
                             proposal.isr
                         ));
                         self.propose(b, p, proposal);
@@ -1166,7 +1169,7 @@ impl Sim {
                     .take()
                     .expect("in flight");
                 for (p, proposal) in parts {
-                    self.isr_answered(b, p, &proposal, IsrAnswer::Failed);
+                    self.isr_answered(b, p, &proposal, IsrAnswer::Unknown);
                 }
                 self.send_isr_batch(b);
             }
@@ -1261,7 +1264,8 @@ impl Sim {
                             partition_epoch: state.partition_epoch,
                             isr: state.isr.clone(),
                         },
-                        _ => IsrAnswer::Failed,
+                        Some(Err(code)) => isr_refusal(*code),
+                        None => IsrAnswer::Unknown,
                     };
                     self.isr_answered(b, p, &proposal, answer);
                 }
@@ -2176,14 +2180,17 @@ fn a_seed_replays_exactly() {
 /// not fail the same seeds.
 #[test]
 fn a_follower_fetches_only_from_an_offset_it_holds_durably() {
-    let broken = (0..400u64).find_map(|seed| {
+    // From 150: the first seed that broke it was 180; starting there keeps
+    // the test short, and the range leaves room for schedules to move.
+    let broken = (150..450u64).find_map(|seed| {
         run_seed_with(seed, |sim| sim.fsync_before_fetch = false)
             .err()
             .map(|report| (seed, report))
     });
     let Some((seed, report)) = broken else {
-        panic!("no seed of 400 caught followers fetching from offsets they had not fsynced");
+        panic!("no seed of 300 caught followers fetching from offsets they had not fsynced");
     };
+    eprintln!("seed {seed} breaks the old follower rule");
     assert!(
         report.contains("durably holds the log only up to"),
         "seed {seed} failed otherwise:\n{report}"
