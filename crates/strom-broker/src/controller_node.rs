@@ -27,7 +27,17 @@ pub(crate) async fn start_metadata(
     controller_config.defaults = ControllerDefaults {
         num_partitions: config.num_partitions,
         default_replication_factor: config.default_replication_factor,
+        unclean_leader_election_enable: config.unclean_leader_election_enable,
     };
+    controller_config.leader_rebalance =
+        config
+            .auto_leader_rebalance_enable
+            .then(|| strom_controller::LeaderRebalance {
+                check_interval: std::time::Duration::from_secs(
+                    config.leader_imbalance_check_interval_seconds,
+                ),
+                imbalance_percentage: config.leader_imbalance_per_broker_percentage,
+            });
     controller_config.validate_topic_configs = Arc::new(|configs| {
         strom_config::validate_topic_configs(configs).map_err(|e| e.to_string())
     });

@@ -117,6 +117,24 @@ pub(crate) async fn dispatch(
             })
             .await
         }
+        ApiKey::ElectLeaders => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::elect_leaders::handle(state, version, r)
+            })
+            .await
+        }
+        ApiKey::AlterPartitionReassignments => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::alter_partition_reassignments::handle(state, r)
+            })
+            .await
+        }
+        ApiKey::ListPartitionReassignments => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::list_partition_reassignments::handle(state, r)
+            })
+            .await
+        }
         ApiKey::CreatePartitions => {
             simple(api, version, corr, body, peer, |r| {
                 handlers::create_partitions::handle(state, r)

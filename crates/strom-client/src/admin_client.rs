@@ -715,7 +715,7 @@ impl AdminClient {
     }
 
     /// Sends a request built for the version negotiated with `addr`.
-    async fn send<R: ApiRequest>(
+    pub(crate) async fn send<R: ApiRequest>(
         &mut self,
         addr: &str,
         build: impl FnOnce(i16) -> Result<R, Error>,
@@ -850,7 +850,7 @@ fn consumer_group_description(
     }
 }
 
-fn str_bytes(s: &str) -> StrBytes {
+pub(crate) fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())
 }
 

@@ -15,6 +15,7 @@ mod cluster;
 mod connection;
 mod error;
 mod group;
+mod partition_admin;
 
 pub use admin_client::{AdminClient, AdminConfig};
 pub use api::ApiRequest;
@@ -28,3 +29,4 @@ pub use group::{
     GroupDescription, GroupListing, MemberDescription,
 };
 pub use kafka_protocol;
+pub use partition_admin::{ElectionType, PartitionReassignment, PartitionResult};

@@ -69,6 +69,11 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
     pub delete_topic_enable: bool,
+    /// `unclean.leader.election.enable` as server.properties sets it.
+    pub unclean_leader_election_enable: bool,
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_seconds: u64,
+    pub leader_imbalance_per_broker_percentage: i32,
     pub socket_request_max_bytes: u64,
     pub message_max_bytes: u64,
     pub log_segment_bytes: u64,
@@ -267,6 +272,12 @@ impl BrokerConfig {
             i16::try_from(cfg.int("default.replication.factor")).unwrap_or(1);
         let auto_create_topics_enable = cfg.boolean("auto.create.topics.enable");
         let delete_topic_enable = cfg.boolean("delete.topic.enable");
+        let unclean_leader_election_enable = cfg.boolean("unclean.leader.election.enable");
+        let auto_leader_rebalance_enable = cfg.boolean("auto.leader.rebalance.enable");
+        let leader_imbalance_check_interval_seconds =
+            u64::try_from(cfg.int("leader.imbalance.check.interval.seconds")).unwrap_or(300);
+        let leader_imbalance_per_broker_percentage =
+            i32::try_from(cfg.int("leader.imbalance.per.broker.percentage")).unwrap_or(10);
         let socket_request_max_bytes =
             u64::try_from(cfg.int("socket.request.max.bytes")).unwrap_or(0);
         let acks_all_fsync = cfg.boolean("strom.acks.all.fsync");
@@ -339,6 +350,10 @@ impl BrokerConfig {
             default_replication_factor,
             auto_create_topics_enable,
             delete_topic_enable,
+            unclean_leader_election_enable,
+            auto_leader_rebalance_enable,
+            leader_imbalance_check_interval_seconds,
+            leader_imbalance_per_broker_percentage,
             socket_request_max_bytes,
             log_retention_check_interval_ms,
             producer_id_expiration_ms,

@@ -100,7 +100,7 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("segment.ms", Long, Some("604800000"), AtLeast(1), "ms", true,
         "Roll a new segment after this long even if it is not full.")
         .with_synonyms(&[same("log.roll.ms"), hours("log.roll.hours")]),
-    ConfigDef::new("unclean.leader.election.enable", Boolean, Some("false"), Any, "", false,
-        "Allow a replica outside the ISR to become leader, losing data.")
+    ConfigDef::new("unclean.leader.election.enable", Boolean, Some("false"), Any, "", true,
+        "Allow a replica outside the ISR to become leader when no ISR member is alive, losing the records it lacks; setting it to true elects such leaders at once.")
         .with_synonyms(&[same("unclean.leader.election.enable")]),
 ];

@@ -35,11 +35,15 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::decisions::{
-    allocate_producer_ids, alter_configs, broker_heartbeat, create_partitions,
-    create_topics_with_rng, delete_topics, fence_brokers, register_broker, AlterConfigs,
-    AlterConfigsOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome, ControllerDefaults,
-    CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic,
-    DeleteTopicOutcome, ProducerIdsBlock, MAX_RECORDS_PER_USER_OP,
+    allocate_producer_ids, alter_configs, alter_partition_reassignments, alter_partition_with,
+    broker_heartbeat, create_partitions, create_topics_with_rng, delete_topics,
+    elect_leaderless_after_config, elect_leaders, fence_brokers, leader_rebalance,
+    list_partition_reassignments, register_broker, AlterConfigs, AlterConfigsOutcome,
+    AlterPartitionItem, AlterPartitionOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome,
+    ControllerDefaults, CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome,
+    DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget, ElectionType,
+    OngoingReassignment, ProducerIdsBlock, ReassignPartition, ReassignPartitionOutcome,
+    MAX_RECORDS_PER_USER_OP,
 };
 use crate::error::{ControllerError, StartError, StoreError};
 use crate::raft::log_store::LogStore;
@@ -106,6 +110,28 @@ pub struct ControllerConfig {
     /// entries were applied since (`metadata.log.max.snapshot.interval.ms`;
     /// `None` turns time-based snapshots off).
     pub snapshot_interval: Option<Duration>,
+    /// The automatic leader rebalance (`auto.leader.rebalance.enable`);
+    /// `None` turns it off.
+    pub leader_rebalance: Option<LeaderRebalance>,
+}
+
+/// How the active controller moves leadership back to preferred replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderRebalance {
+    /// `leader.imbalance.check.interval.seconds`.
+    pub check_interval: Duration,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub imbalance_percentage: i32,
+}
+
+impl Default for LeaderRebalance {
+    /// Kafka's defaults: every 300 s, brokers over 10 %.
+    fn default() -> Self {
+        LeaderRebalance {
+            check_interval: Duration::from_secs(300),
+            imbalance_percentage: 10,
+        }
+    }
 }
 
 impl ControllerConfig {
@@ -129,6 +155,7 @@ impl ControllerConfig {
             broker_session_timeout: Duration::from_millis(9000),
             join_quorum: false,
             snapshot_interval: Some(Duration::from_secs(3600)),
+            leader_rebalance: Some(LeaderRebalance::default()),
         }
     }
 
@@ -285,6 +312,8 @@ impl Controller {
             active_term: None,
             observers: HashMap::new(),
             snapshot_interval: config.snapshot_interval,
+            leader_rebalance: config.leader_rebalance,
+            last_rebalance: Instant::now(),
             last_snapshot: (None, Instant::now()),
             known_leader: None,
         };
@@ -394,6 +423,8 @@ impl Controller {
             active_term: None,
             observers: HashMap::new(),
             snapshot_interval: config.snapshot_interval,
+            leader_rebalance: config.leader_rebalance,
+            last_rebalance: Instant::now(),
             last_snapshot: (None, Instant::now()),
             known_leader: None,
         };
@@ -752,6 +783,72 @@ impl ControllerHandle {
         answer!(
             self.ask(ControllerRequest::RemoveVoter { voter_id }).await,
             ControllerReply::Voters
+        )
+    }
+
+    /// A partition leader's ISR changes (Kafka's AlterPartition from broker
+    /// `broker_id` at `broker_epoch`): one outcome per item. Returns once
+    /// the accepted changes are committed and in this node's image; `Err`
+    /// when the request could not be decided at all (no active controller
+    /// in time: every item is then unknown, and the leader asks again with
+    /// the partition epoch it has).
+    pub async fn alter_partition(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+        items: Vec<AlterPartitionItem>,
+    ) -> Result<Vec<AlterPartitionOutcome>, ControllerError> {
+        answer!(
+            self.ask(ControllerRequest::AlterPartition {
+                broker_id,
+                broker_epoch,
+                items,
+            })
+            .await,
+            ControllerReply::AlterPartition
+        )
+    }
+
+    /// Starts, changes or (with `replicas: None`) cancels partition
+    /// reassignments (AlterPartitionReassignments).
+    pub async fn alter_partition_reassignments(
+        &self,
+        items: Vec<ReassignPartition>,
+    ) -> Result<Vec<ReassignPartitionOutcome>, ControllerError> {
+        answer!(
+            self.ask(ControllerRequest::AlterPartitionReassignments { items })
+                .await,
+            ControllerReply::AlterPartitionReassignments
+        )
+    }
+
+    /// The reassignments in progress (ListPartitionReassignments), of the
+    /// named partitions or, with `None`, of all.
+    pub async fn list_partition_reassignments(
+        &self,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Result<Vec<OngoingReassignment>, ControllerError> {
+        answer!(
+            self.ask(ControllerRequest::ListPartitionReassignments { topics })
+                .await,
+            ControllerReply::ListPartitionReassignments
+        )
+    }
+
+    /// Preferred or unclean leader elections (ElectLeaders) of the named
+    /// partitions or, with `None`, of all.
+    pub async fn elect_leaders(
+        &self,
+        election_type: ElectionType,
+        partitions: ElectLeadersTarget,
+    ) -> Result<Vec<ElectLeadersOutcome>, ControllerError> {
+        answer!(
+            self.ask(ControllerRequest::ElectLeaders {
+                election_type,
+                partitions,
+            })
+            .await,
+            ControllerReply::ElectLeaders
         )
     }
 
@@ -1176,6 +1273,9 @@ struct Driver {
     /// (ms since the epoch): how DescribeQuorum reports observers.
     observers: HashMap<i32, (i64, i64)>,
     snapshot_interval: Option<Duration>,
+    leader_rebalance: Option<LeaderRebalance>,
+    /// When the leader imbalance was last checked.
+    last_rebalance: Instant,
     /// The newest snapshot's last entry and when this node first saw it.
     last_snapshot: (Option<u64>, Instant),
     /// The active controller and term last logged.
@@ -1195,6 +1295,7 @@ impl Driver {
                 _ = tick.tick() => {
                     self.log_leader_change();
                     self.check_sessions().await;
+                    self.check_leader_imbalance().await;
                     self.check_snapshot_age().await;
                     continue;
                 }
@@ -1306,8 +1407,11 @@ impl Driver {
                 resources,
                 validate_only,
             } => {
-                let decided =
-                    alter_configs(&self.image(), &resources, &*self.validate_topic_configs);
+                let image = self.image();
+                let mut decided = alter_configs(&image, &resources, &*self.validate_topic_configs);
+                if !validate_only {
+                    elect_leaderless_after_config(&image, &mut decided, &self.defaults);
+                }
                 ControllerReply::AlterConfigs(
                     self.commit(decided, validate_only, deadline, |outcome, error| {
                         outcome.error = Some(error)
@@ -1352,7 +1456,7 @@ impl Driver {
                     return ControllerReply::BrokerHeartbeat(Err(error));
                 }
                 let image = self.image();
-                let result = match broker_heartbeat(&image, &heartbeat) {
+                let result = match broker_heartbeat(&image, &heartbeat, &self.defaults) {
                     Ok((outcome, records)) => {
                         self.sessions.insert(heartbeat.broker_id, Instant::now());
                         self.observers.insert(
@@ -1380,6 +1484,41 @@ impl Driver {
             }
             ControllerRequest::RemoveVoter { voter_id } => {
                 ControllerReply::Voters(self.remove_voter(voter_id, deadline).await)
+            }
+            ControllerRequest::AlterPartition {
+                broker_id,
+                broker_epoch,
+                items,
+            } => {
+                let (outcomes, records) = alter_partition_with(
+                    &self.image(),
+                    broker_id,
+                    broker_epoch,
+                    &items,
+                    &self.defaults,
+                );
+                ControllerReply::AlterPartition(self.propose_all(records, outcomes, deadline).await)
+            }
+            ControllerRequest::AlterPartitionReassignments { items } => {
+                let (outcomes, records) =
+                    alter_partition_reassignments(&self.image(), &items, &self.defaults);
+                ControllerReply::AlterPartitionReassignments(
+                    self.propose_all(records, outcomes, deadline).await,
+                )
+            }
+            ControllerRequest::ListPartitionReassignments { topics } => {
+                ControllerReply::ListPartitionReassignments(
+                    self.confirm_leadership(deadline)
+                        .await
+                        .map(|()| list_partition_reassignments(&self.image(), topics.as_deref())),
+                )
+            }
+            ControllerRequest::ElectLeaders {
+                election_type,
+                partitions,
+            } => {
+                let (outcomes, records) = elect_leaders(&self.image(), election_type, &partitions);
+                ControllerReply::ElectLeaders(self.propose_all(records, outcomes, deadline).await)
             }
             ControllerRequest::FetchImage { after_offset } => {
                 let image = self.image();
@@ -1591,7 +1730,7 @@ impl Driver {
         }
         // One after another, so no broker fenced here becomes a leader in
         // the same batch.
-        let records = fence_brokers(&image, &expired);
+        let records = fence_brokers(&image, &expired, &self.defaults);
         let fenced = expired;
         if records.is_empty() {
             return;
@@ -1604,6 +1743,49 @@ impl Driver {
         let deadline = now + self.request_timeout;
         if let Err(e) = self.propose(records, deadline).await {
             tracing::warn!(brokers = ?fenced, "could not fence brokers: {e}");
+        }
+    }
+
+    /// Proposes `records` as one entry and answers `outcomes`, or the
+    /// failure when the entry was not committed (then none of it is).
+    async fn propose_all<O>(
+        &mut self,
+        records: Vec<MetadataRecord>,
+        outcomes: Vec<O>,
+        deadline: Instant,
+    ) -> Result<Vec<O>, ControllerError> {
+        if !records.is_empty() {
+            self.propose(records, deadline).await?;
+        }
+        Ok(outcomes)
+    }
+
+    /// Every `leader.imbalance.check.interval.seconds`, the active
+    /// controller moves leadership back to preferred replicas of brokers
+    /// over `leader.imbalance.per.broker.percentage`.
+    async fn check_leader_imbalance(&mut self) {
+        let Some(rebalance) = self.leader_rebalance else {
+            return;
+        };
+        if self.last_rebalance.elapsed() < rebalance.check_interval {
+            return;
+        }
+        self.last_rebalance = Instant::now();
+        if !self.is_active() {
+            return;
+        }
+        let records = leader_rebalance(&self.image(), rebalance.imbalance_percentage);
+        if records.is_empty() {
+            return;
+        }
+        let elections = records.len();
+        let deadline = Instant::now() + self.request_timeout;
+        match self.propose(records, deadline).await {
+            Ok(()) => tracing::info!(
+                elections,
+                "moved partition leadership back to preferred replicas (auto.leader.rebalance.enable)"
+            ),
+            Err(e) => tracing::warn!("could not move leadership to preferred replicas: {e}"),
         }
     }
 

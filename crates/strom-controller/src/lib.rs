@@ -16,11 +16,15 @@ mod rpc;
 #[cfg(test)]
 mod sim;
 
-pub use controller::{Controller, ControllerConfig, ControllerHandle, TopicConfigValidator};
+pub use controller::{
+    Controller, ControllerConfig, ControllerHandle, LeaderRebalance, TopicConfigValidator,
+};
 pub use decisions::{
-    AlterConfigs, AlterConfigsOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome, ControllerDefaults,
-    CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic,
-    DeleteTopicOutcome, ProducerIdsBlock, TopicRef, PRODUCER_ID_BLOCK_SIZE,
+    AlterConfigs, AlterConfigsOutcome, AlterPartitionItem, AlterPartitionOutcome, AlteredPartition,
+    BrokerHeartbeat, BrokerHeartbeatOutcome, ControllerDefaults, CreatePartitions,
+    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
+    ElectLeadersOutcome, ElectLeadersTarget, ElectionType, OngoingReassignment, ProducerIdsBlock,
+    ReassignPartition, ReassignPartitionOutcome, TopicRef, PRODUCER_ID_BLOCK_SIZE,
 };
 pub use error::{ControllerError, StartError, StoreError};
 pub use rpc::{QuorumDescription, ReplicaProgress};

@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 use strom_metadata::BrokerRegistration;
 
 use crate::decisions::{
-    AlterConfigs, AlterConfigsOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome, CreatePartitions,
-    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
-    ProducerIdsBlock,
+    AlterConfigs, AlterConfigsOutcome, AlterPartitionItem, AlterPartitionOutcome, BrokerHeartbeat,
+    BrokerHeartbeatOutcome, CreatePartitions, CreatePartitionsOutcome, CreateTopic,
+    CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget,
+    ElectionType, OngoingReassignment, ProducerIdsBlock, ReassignPartition,
+    ReassignPartitionOutcome,
 };
 use crate::error::ControllerError;
 
@@ -56,6 +58,23 @@ pub(crate) enum ControllerRequest {
     RemoveVoter {
         voter_id: i32,
     },
+    /// A partition leader's ISR changes (Kafka's AlterPartition). Not
+    /// repeatable: asked twice, the second finds the partition epoch moved.
+    AlterPartition {
+        broker_id: i32,
+        broker_epoch: i64,
+        items: Vec<AlterPartitionItem>,
+    },
+    AlterPartitionReassignments {
+        items: Vec<ReassignPartition>,
+    },
+    ListPartitionReassignments {
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    },
+    ElectLeaders {
+        election_type: ElectionType,
+        partitions: ElectLeadersTarget,
+    },
 }
 
 impl ControllerRequest {
@@ -68,6 +87,7 @@ impl ControllerRequest {
                 | ControllerRequest::Barrier
                 | ControllerRequest::DescribeQuorum
                 | ControllerRequest::FetchImage { .. }
+                | ControllerRequest::ListPartitionReassignments { .. }
         )
     }
 
@@ -86,6 +106,10 @@ impl ControllerRequest {
             ControllerRequest::FetchImage { .. } => "FetchImage",
             ControllerRequest::AddVoter { .. } => "AddRaftVoter",
             ControllerRequest::RemoveVoter { .. } => "RemoveRaftVoter",
+            ControllerRequest::AlterPartition { .. } => "AlterPartition",
+            ControllerRequest::AlterPartitionReassignments { .. } => "AlterPartitionReassignments",
+            ControllerRequest::ListPartitionReassignments { .. } => "ListPartitionReassignments",
+            ControllerRequest::ElectLeaders { .. } => "ElectLeaders",
         }
     }
 }
@@ -115,6 +139,10 @@ pub(crate) enum ControllerReply {
     Image(Option<(i64, Vec<strom_metadata::MetadataRecord>)>),
     /// The answer to AddVoter / RemoveVoter.
     Voters(Result<(), ControllerError>),
+    AlterPartition(Result<Vec<AlterPartitionOutcome>, ControllerError>),
+    AlterPartitionReassignments(Result<Vec<ReassignPartitionOutcome>, ControllerError>),
+    ListPartitionReassignments(Result<Vec<OngoingReassignment>, ControllerError>),
+    ElectLeaders(Result<Vec<ElectLeadersOutcome>, ControllerError>),
     /// The request could not be decided at all (no quorum in time, the
     /// controller stopped): every item of it fails with this.
     Failed(ControllerError),

@@ -504,3 +504,112 @@ async fn a_voter_added_to_an_old_quorum_catches_up_from_a_snapshot() {
     two.shutdown().await;
     one.shutdown().await;
 }
+
+/// AlterPartition, reassignments and ElectLeaders asked of a follower go
+/// to the active controller; the answer comes once the follower's image
+/// has the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_requests_are_forwarded_and_their_changes_visible_where_asked() {
+    use strom_controller::{AlterPartitionItem, ElectionType, ReassignPartition};
+    let root = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::new(root.path(), 3);
+    let handles = cluster.start_all().await;
+    let leader = handles[0].active_controller().expect("a leader");
+    let mut epochs = Vec::new();
+    for (i, h) in handles.iter().enumerate() {
+        epochs.push(join(h, i as i32 + 1).await);
+    }
+    let follower = handles
+        .iter()
+        .find(|h| h.node_id() != leader)
+        .expect("a follower");
+    let created = follower
+        .create_topics(
+            vec![CreateTopic {
+                assignments: vec![(0, vec![1, 2])],
+                num_partitions: -1,
+                ..topic("r")
+            }],
+            false,
+        )
+        .await;
+    assert_eq!(created[0].error, None);
+    let image = follower.image();
+    let t = image.topic("r").expect("created");
+    let p = t.partitions[&0].clone();
+    assert_eq!((p.leader, p.isr.clone()), (1, vec![1, 2]));
+
+    // The leader, broker 1, drops 2 from the ISR.
+    let item = AlterPartitionItem {
+        topic_id: t.topic_id,
+        partition: 0,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+        new_isr: vec![1],
+    };
+    let outcomes = follower
+        .alter_partition(1, epochs[0], vec![item.clone()])
+        .await
+        .expect("decided");
+    let altered = outcomes[0].result.clone().expect("accepted");
+    assert_eq!(altered.isr, vec![1]);
+    assert_eq!(altered.partition_epoch, p.partition_epoch + 1);
+    assert_eq!(
+        follower.image().topic("r").expect("r").partitions[&0].isr,
+        vec![1]
+    );
+    // Asked again with the old partition epoch: INVALID_UPDATE_VERSION.
+    let again = follower
+        .alter_partition(1, epochs[0], vec![item])
+        .await
+        .expect("decided");
+    assert_eq!(again[0].result, Err(95));
+
+    // Reassign to [2, 3]: 3 is new, so it stays in progress until 3 is in
+    // the ISR.
+    let reassigned = follower
+        .alter_partition_reassignments(vec![ReassignPartition {
+            topic: "r".into(),
+            partition: 0,
+            replicas: Some(vec![2, 3]),
+        }])
+        .await
+        .expect("decided");
+    assert_eq!(reassigned[0].error_code, 0);
+    let listed = follower
+        .list_partition_reassignments(None)
+        .await
+        .expect("listed");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].replicas, vec![2, 3, 1]);
+    assert_eq!(listed[0].adding_replicas, vec![3]);
+    assert_eq!(listed[0].removing_replicas, vec![1]);
+    // Cancelled: the added replica goes (the others keep their current
+    // order, as Kafka's revert keeps it).
+    let cancelled = follower
+        .alter_partition_reassignments(vec![ReassignPartition {
+            topic: "r".into(),
+            partition: 0,
+            replicas: None,
+        }])
+        .await
+        .expect("decided");
+    assert_eq!(cancelled[0].error_code, 0, "{cancelled:?}");
+
+    let p = follower.image().topic("r").expect("r").partitions[&0].clone();
+    assert_eq!(
+        (p.replicas.clone(), p.is_reassigning()),
+        (vec![2, 1], false)
+    );
+    assert_eq!((p.leader, p.isr.clone()), (1, vec![1]));
+
+    // The preferred leader, now 2, is not in the ISR.
+    let elected = follower
+        .elect_leaders(ElectionType::Preferred, Some(vec![("r".into(), vec![0])]))
+        .await
+        .expect("decided");
+    assert_eq!(elected[0].error_code, 80, "PREFERRED_LEADER_NOT_AVAILABLE");
+    for h in handles {
+        h.shutdown().await;
+    }
+}

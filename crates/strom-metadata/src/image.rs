@@ -28,6 +28,54 @@ pub struct PartitionImage {
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// Replicas a reassignment is adding (Kafka's `addingReplicas`): in
+    /// `replicas`, not yet caught up.
+    pub adding_replicas: Vec<i32>,
+    /// Replicas a reassignment will remove once the adding ones are in
+    /// the ISR (Kafka's `removingReplicas`).
+    pub removing_replicas: Vec<i32>,
+}
+
+impl PartitionImage {
+    /// Whether a reassignment is in progress.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The replicas before the reassignment in progress (all of them when
+    /// there is none): what cancelling it returns to.
+    pub fn original_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|id| !self.adding_replicas.contains(id))
+            .collect()
+    }
+
+    /// The replicas the reassignment in progress moves to (all of them when
+    /// there is none).
+    pub fn target_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|id| !self.removing_replicas.contains(id))
+            .collect()
+    }
+
+    /// The `Partition` record that carries this state.
+    pub fn to_record(&self, topic_id: TopicId, partition: i32) -> MetadataRecord {
+        MetadataRecord::Partition {
+            topic_id,
+            partition,
+            replicas: self.replicas.clone(),
+            isr: self.isr.clone(),
+            leader: self.leader,
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            adding_replicas: self.adding_replicas.clone(),
+            removing_replicas: self.removing_replicas.clone(),
+        }
+    }
 }
 
 /// One topic with its partitions.
@@ -254,15 +302,7 @@ impl MetadataImage {
                 self.topic_config(&topic.name),
             ));
             for (partition, image) in &topic.partitions {
-                records.push(MetadataRecord::Partition {
-                    topic_id: topic.topic_id,
-                    partition: *partition,
-                    replicas: image.replicas.clone(),
-                    isr: image.isr.clone(),
-                    leader: image.leader,
-                    leader_epoch: image.leader_epoch,
-                    partition_epoch: image.partition_epoch,
-                });
+                records.push(image.to_record(topic.topic_id, *partition));
             }
         }
         if self.next_producer_id > 0 {
@@ -357,6 +397,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding_replicas,
+                removing_replicas,
             } => {
                 let image = PartitionImage {
                     replicas: replicas.clone(),
@@ -364,6 +406,8 @@ impl MetadataImage {
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
+                    adding_replicas: adding_replicas.clone(),
+                    removing_replicas: removing_replicas.clone(),
                 };
                 self.replay_partition(index, *topic_id, *partition, image)?;
             }
@@ -579,6 +623,24 @@ fn check_partition(partition: i32, image: &PartitionImage) -> Result<(), String>
             "leader {} is not in the ISR {:?}",
             image.leader, image.isr
         ));
+    }
+    for (name, ids) in [
+        ("adding", &image.adding_replicas),
+        ("removing", &image.removing_replicas),
+    ] {
+        if has_duplicate(ids) {
+            return Err(format!("{name} replicas {ids:?} name a broker twice"));
+        }
+        if let Some(id) = ids.iter().find(|id| !image.replicas.contains(id)) {
+            return Err(format!("{name} replica {id} is not a replica"));
+        }
+    }
+    if let Some(id) = image
+        .adding_replicas
+        .iter()
+        .find(|id| image.removing_replicas.contains(id))
+    {
+        return Err(format!("replica {id} is both being added and removed"));
     }
     if image.leader_epoch < 0 || image.partition_epoch < 0 {
         return Err("an epoch is negative".to_string());

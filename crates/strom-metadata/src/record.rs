@@ -60,6 +60,14 @@ pub enum MetadataRecord {
         leader: i32,
         leader_epoch: i32,
         partition_epoch: i32,
+        /// Replicas being added by a reassignment in progress (Kafka's
+        /// `addingReplicas`), each also in `replicas`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        adding_replicas: Vec<i32>,
+        /// Replicas a reassignment in progress will remove (Kafka's
+        /// `removingReplicas`), each also in `replicas`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removing_replicas: Vec<i32>,
     },
     /// A config override is set, or removed when `value` is `None` (Kafka's
     /// `ConfigRecord`).

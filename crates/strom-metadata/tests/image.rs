@@ -43,6 +43,8 @@ fn partition(topic_id: TopicId, partition: i32, replicas: &[i32]) -> MetadataRec
         leader: replicas[0],
         leader_epoch: 0,
         partition_epoch: 0,
+        adding_replicas: vec![],
+        removing_replicas: vec![],
     }
 }
 
@@ -204,6 +206,8 @@ fn later_partition_record_replaces_the_partition() {
                 leader: 2,
                 leader_epoch: 1,
                 partition_epoch: 1,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             }],
             8,
         )
@@ -382,6 +386,8 @@ fn invalid_records_are_errors_and_change_nothing() {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             }],
             |e| matches!(e, MetadataError::InvalidPartition { .. }),
         ),
@@ -394,6 +400,8 @@ fn invalid_records_are_errors_and_change_nothing() {
                 leader: -1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             }],
             |e| matches!(e, MetadataError::InvalidPartition { .. }),
         ),

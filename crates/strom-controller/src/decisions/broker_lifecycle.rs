@@ -26,12 +26,20 @@
 //! controlled shutdown) and controlled shutdown take the broker out of the
 //! ISR of every partition that has it, unless it is the last member (an
 //! empty ISR would forget who has the data), and move leadership to the
-//! first live ISR member in replica order, or to nobody (-1). Every change
-//! is a full `Partition` record: leader_epoch + 1 when the leader changes,
-//! partition_epoch + 1 on any change.
+//! first live ISR member in replica order, or, where
+//! `unclean.leader.election.enable` holds, to the first live replica
+//! (alone in the ISR), or to nobody (-1). Unfencing runs the election of
+//! every leaderless partition the broker is a replica of. Every change is
+//! a full `Partition` record built by [`super::partition_change`].
 
-use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord, TopicImage};
+use strom_metadata::{
+    BrokerRegistration, ConfigResource, MetadataImage, MetadataRecord, PartitionImage, TopicImage,
+};
 
+use super::create_topics::ControllerDefaults;
+use super::partition_change::{
+    unclean_enabled, Changed, Election, PartitionChange, UNCLEAN_LEADER_ELECTION_ENABLE,
+};
 use crate::error::ControllerError;
 
 /// One BrokerHeartbeat request (Kafka's `BrokerHeartbeatRequestData`).
@@ -89,6 +97,7 @@ impl BrokerState {
 pub fn broker_heartbeat(
     image: &MetadataImage,
     hb: &BrokerHeartbeat,
+    defaults: &ControllerDefaults,
 ) -> Result<(BrokerHeartbeatOutcome, Vec<MetadataRecord>), ControllerError> {
     let Some(registration) = image.broker(hb.broker_id) else {
         return Err(ControllerError::BrokerIdNotRegistered(format!(
@@ -109,9 +118,13 @@ pub fn broker_heartbeat(
         Vec::new()
     } else {
         match next {
-            BrokerState::Fenced | BrokerState::ShutDownNow => fence_broker(image, hb.broker_id),
-            BrokerState::Unfenced => unfence(image, registration),
-            BrokerState::ControlledShutdown => enter_controlled_shutdown(image, registration),
+            BrokerState::Fenced | BrokerState::ShutDownNow => {
+                fence_broker(image, hb.broker_id, defaults)
+            }
+            BrokerState::Unfenced => unfence(image, registration, defaults),
+            BrokerState::ControlledShutdown => {
+                enter_controlled_shutdown(image, registration, defaults)
+            }
         }
     };
     let outcome = BrokerHeartbeatOutcome {
@@ -126,12 +139,16 @@ pub fn broker_heartbeat(
 /// broker.session.timeout.ms): fence it. Nothing for a broker that is not
 /// registered; for one already fenced, only the partition changes that
 /// fencing implies and the image lacks (none, normally).
-pub fn fence_broker(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
+pub fn fence_broker(
+    image: &MetadataImage,
+    broker_id: i32,
+    defaults: &ControllerDefaults,
+) -> Vec<MetadataRecord> {
     let Some(registration) = image.broker(broker_id) else {
         return Vec::new();
     };
     // As Kafka: the partitions first, then the registration change.
-    let mut records = move_leadership_away(image, broker_id);
+    let mut records = move_leadership_away(image, broker_id, Some(defaults));
     if !registration.fenced {
         records.push(MetadataRecord::BrokerRegistrationChange {
             broker_id,
@@ -149,11 +166,15 @@ pub fn fence_broker(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord
 /// does not get the second as its new leader (deciding each against the
 /// same image would). Kafka fences one broker per controller event for the
 /// same reason.
-pub fn fence_brokers(image: &MetadataImage, broker_ids: &[i32]) -> Vec<MetadataRecord> {
+pub fn fence_brokers(
+    image: &MetadataImage,
+    broker_ids: &[i32],
+    defaults: &ControllerDefaults,
+) -> Vec<MetadataRecord> {
     let mut working = image.clone();
     let mut records = Vec::new();
     for broker_id in broker_ids {
-        let fence = fence_broker(&working, *broker_id);
+        let fence = fence_broker(&working, *broker_id, defaults);
         if fence.is_empty() {
             continue;
         }
@@ -213,36 +234,121 @@ fn next_state(
 }
 
 /// Unfencing: the registration change first, then the leaderless
-/// partitions whose ISR has a broker that may lead now, this one included.
-fn unfence(image: &MetadataImage, registration: &BrokerRegistration) -> Vec<MetadataRecord> {
+/// partitions that may have a leader now: from their ISR (this broker may
+/// be the live member they lacked), or, where the topic allows unclean
+/// elections, from any live replica (Kafka's `handleBrokerUnfenced`).
+fn unfence(
+    image: &MetadataImage,
+    registration: &BrokerRegistration,
+    defaults: &ControllerDefaults,
+) -> Vec<MetadataRecord> {
     let broker_id = registration.broker_id;
-    let mut records = vec![MetadataRecord::BrokerRegistrationChange {
+    let change = MetadataRecord::BrokerRegistrationChange {
         broker_id,
         broker_epoch: registration.epoch,
         fenced: Some(false),
         // A broker fenced in the middle of a controlled shutdown that comes
         // back without asking to shut down serves again.
         in_controlled_shutdown: registration.in_controlled_shutdown.then_some(false),
-    }];
-    let can_lead = |id: i32| id == broker_id || is_alive(image, id);
+    };
+    // Decide the elections on the image where the broker is alive.
+    let Ok(unfenced) = image.apply(
+        std::slice::from_ref(&change),
+        image.offset().saturating_add(1),
+    ) else {
+        return vec![change];
+    };
+    let mut records = vec![change];
+    records.extend(elect_leaderless(&unfenced, defaults, |state| {
+        state.replicas.contains(&broker_id)
+    }));
+    records
+}
+
+/// Elections for the leaderless partitions that `relevant` picks: clean
+/// from the ISR, or unclean where the topic allows it. Each unclean one is
+/// logged, since the records the new leader lacks are lost.
+pub(crate) fn elect_leaderless(
+    image: &MetadataImage,
+    defaults: &ControllerDefaults,
+    relevant: impl Fn(&PartitionImage) -> bool,
+) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
     for topic in image.topics() {
+        let election = election_for(image, &topic.name, defaults);
         for (partition, state) in &topic.partitions {
-            if state.leader != -1 || !state.isr.contains(&broker_id) {
+            if state.leader != -1 || !relevant(state) {
                 continue;
             }
-            let Some(leader) = first_in_replica_order(&state.replicas, &state.isr, can_lead) else {
-                continue;
-            };
-            records.push(partition_record(
-                topic,
-                *partition,
-                state,
-                state.isr.clone(),
-                leader,
-            ));
+            if let Some(changed) = PartitionChange::new(state).election(election).build(image) {
+                log_election(topic, *partition, &changed);
+                records.push(changed.state.to_record(topic.topic_id, *partition));
+            }
         }
     }
     records
+}
+
+/// The election for partitions of `topic` whose leader must change:
+/// unclean when `unclean.leader.election.enable` holds for it.
+pub(crate) fn election_for(
+    image: &MetadataImage,
+    topic: &str,
+    defaults: &ControllerDefaults,
+) -> Election {
+    if unclean_enabled(image, topic, defaults.unclean_leader_election_enable) {
+        Election::Unclean
+    } else {
+        Election::Online
+    }
+}
+
+/// After config changes: when one turns `unclean.leader.election.enable`
+/// on (for a topic, or as the cluster-wide default), the leaderless
+/// partitions it now allows an unclean election for get one. The election
+/// records join the outcome that turned it on, so they commit with it.
+pub fn elect_leaderless_after_config<O>(
+    image: &MetadataImage,
+    decided: &mut [(O, Vec<MetadataRecord>)],
+    defaults: &ControllerDefaults,
+) {
+    let turns_on = |record: &MetadataRecord| {
+        matches!(
+            record,
+            MetadataRecord::Config { resource: ConfigResource::Topic(_) | ConfigResource::Broker(None), name, value: Some(value) }
+                if name == UNCLEAN_LEADER_ELECTION_ENABLE && value.trim().eq_ignore_ascii_case("true")
+        )
+    };
+    let Some(index) = decided
+        .iter()
+        .position(|(_, records)| records.iter().any(turns_on))
+    else {
+        return;
+    };
+    let all: Vec<MetadataRecord> = decided
+        .iter()
+        .flat_map(|(_, records)| records.iter().cloned())
+        .collect();
+    let Ok(after) = image.apply(&all, image.offset().saturating_add(1)) else {
+        return;
+    };
+    let elections = elect_leaderless(&after, defaults, |_| true);
+    decided[index].1.extend(elections);
+}
+
+/// An unclean election loses the records its leader lacks: say so.
+pub(crate) fn log_election(topic: &TopicImage, partition: i32, changed: &Changed) {
+    if changed.unclean {
+        tracing::warn!(
+            topic = %topic.name,
+            partition,
+            leader = changed.state.leader,
+            leader_epoch = changed.state.leader_epoch,
+            "unclean leader election: no in-sync replica is alive, so replica {} leads {}-{partition} with only the records it has; records acknowledged by the old in-sync replicas may be lost",
+            changed.state.leader,
+            topic.name,
+        );
+    }
 }
 
 /// Controlled shutdown: the registration change first, then leadership and
@@ -250,6 +356,7 @@ fn unfence(image: &MetadataImage, registration: &BrokerRegistration) -> Vec<Meta
 fn enter_controlled_shutdown(
     image: &MetadataImage,
     registration: &BrokerRegistration,
+    defaults: &ControllerDefaults,
 ) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
     if !registration.in_controlled_shutdown {
@@ -260,86 +367,55 @@ fn enter_controlled_shutdown(
             in_controlled_shutdown: Some(true),
         });
     }
-    records.extend(move_leadership_away(image, registration.broker_id));
+    records.extend(move_leadership_away(
+        image,
+        registration.broker_id,
+        Some(defaults),
+    ));
     records
 }
 
 /// The `Partition` records that take `broker_id` out of every ISR (unless
 /// it is the last member) and out of leadership, in topic name and
-/// partition order.
-pub(crate) fn move_leadership_away(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
-    let can_lead = |id: i32| id != broker_id && is_alive(image, id);
+/// partition order. A partition left without a live ISR member gets an
+/// unclean leader where its topic allows it; with no `defaults`, elections
+/// are clean only.
+pub(crate) fn move_leadership_away(
+    image: &MetadataImage,
+    broker_id: i32,
+    defaults: Option<&ControllerDefaults>,
+) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
     for topic in image.topics() {
+        let election = defaults.map_or(Election::Online, |defaults| {
+            election_for(image, &topic.name, defaults)
+        });
         for (partition, state) in &topic.partitions {
             if state.leader != broker_id && !state.isr.contains(&broker_id) {
                 continue;
             }
-            let mut isr: Vec<i32> = state
+            let isr: Vec<i32> = state
                 .isr
                 .iter()
                 .copied()
                 .filter(|id| *id != broker_id)
                 .collect();
-            if isr.is_empty() {
-                isr = state.isr.clone();
-            }
             // The current leader stays if it still may lead (Kafka's
             // election keeps a valid leader); otherwise the first live ISR
-            // member in replica order.
-            let leader =
-                if state.leader != -1 && isr.contains(&state.leader) && can_lead(state.leader) {
-                    state.leader
-                } else {
-                    first_in_replica_order(&state.replicas, &isr, can_lead).unwrap_or(-1)
-                };
-            if leader == state.leader && isr == state.isr {
+            // member in replica order. An ISR of this broker alone stays.
+            let Some(changed) = PartitionChange::new(state)
+                .isr(isr)
+                .election(election)
+                .excluding(broker_id)
+                .build(image)
+            else {
                 continue;
-            }
-            records.push(partition_record(topic, *partition, state, isr, leader));
+            };
+            log_election(topic, *partition, &changed);
+            records.push(changed.state.to_record(topic.topic_id, *partition));
         }
     }
     records
-}
-
-fn partition_record(
-    topic: &TopicImage,
-    partition: i32,
-    state: &strom_metadata::PartitionImage,
-    isr: Vec<i32>,
-    leader: i32,
-) -> MetadataRecord {
-    let leader_epoch = if leader == state.leader {
-        state.leader_epoch
-    } else {
-        state.leader_epoch.saturating_add(1)
-    };
-    MetadataRecord::Partition {
-        topic_id: topic.topic_id,
-        partition,
-        replicas: state.replicas.clone(),
-        isr,
-        leader,
-        leader_epoch,
-        partition_epoch: state.partition_epoch.saturating_add(1),
-    }
-}
-
-fn first_in_replica_order(
-    replicas: &[i32],
-    isr: &[i32],
-    can_lead: impl Fn(i32) -> bool,
-) -> Option<i32> {
-    replicas
-        .iter()
-        .copied()
-        .find(|id| isr.contains(id) && can_lead(*id))
-}
-
-fn is_alive(image: &MetadataImage, broker_id: i32) -> bool {
-    image
-        .broker(broker_id)
-        .is_some_and(BrokerRegistration::is_alive)
 }
 
 fn leads_any_partition(image: &MetadataImage, broker_id: i32) -> bool {

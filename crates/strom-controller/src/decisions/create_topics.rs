@@ -67,6 +67,10 @@ pub struct ControllerDefaults {
     pub num_partitions: i32,
     /// `default.replication.factor`
     pub default_replication_factor: i16,
+    /// `unclean.leader.election.enable` in the controller's own
+    /// configuration: what applies to a topic without an override when the
+    /// cluster has no dynamic default either.
+    pub unclean_leader_election_enable: bool,
 }
 
 impl Default for ControllerDefaults {
@@ -75,6 +79,7 @@ impl Default for ControllerDefaults {
         ControllerDefaults {
             num_partitions: 1,
             default_replication_factor: 1,
+            unclean_leader_election_enable: false,
         }
     }
 }
@@ -418,30 +423,23 @@ pub(crate) fn require_a_live_replica(
 
 /// The record of a new partition on `replicas`.
 ///
-/// Its leader is the first live replica (the placer puts a live broker
-/// first; a manual assignment may not), and its ISR is that leader alone.
-/// Kafka puts every live replica in a new partition's ISR, because its
-/// followers start fetching at once; Strom does not replicate partitions
-/// yet, so a follower holds nothing, and reporting it in sync would let it
-/// be elected leader of a log it does not have. Once followers replicate,
-/// they join the ISR as they catch up (the replication issue widens this
-/// rule). With one replica the ISR is the replicas, as before.
+/// As Kafka's: every live replica (unfenced, not shutting down) is in the
+/// ISR, since a new partition is empty and every replica holds all of it;
+/// the first of them, in replica order, leads (the placer puts a live
+/// broker first; a manual assignment may not). A fenced replica stays out
+/// of the ISR and joins it once it has caught up, like any follower.
 pub(crate) fn new_partition_record(
     image: &MetadataImage,
     topic_id: TopicId,
     partition: i32,
     replicas: Vec<i32>,
 ) -> MetadataRecord {
-    let leader = replicas
+    let isr: Vec<i32> = replicas
         .iter()
         .copied()
-        .find(|id| image.broker(*id).is_some_and(|b| b.is_alive()))
-        .unwrap_or(-1);
-    let isr = if leader == -1 {
-        Vec::new()
-    } else {
-        vec![leader]
-    };
+        .filter(|id| image.broker(*id).is_some_and(|b| b.is_alive()))
+        .collect();
+    let leader = isr.first().copied().unwrap_or(-1);
     MetadataRecord::Partition {
         topic_id,
         partition,
@@ -450,5 +448,7 @@ pub(crate) fn new_partition_record(
         leader,
         leader_epoch: 0,
         partition_epoch: 0,
+        adding_replicas: vec![],
+        removing_replicas: vec![],
     }
 }

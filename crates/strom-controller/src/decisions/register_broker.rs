@@ -31,7 +31,9 @@ pub fn register_broker(
     {
         return Ok(Vec::new());
     }
-    let mut records = move_leadership_away(image, registration.broker_id);
+    // Clean elections only: a restart is no reason to lose records; the
+    // broker's unfencing runs the unclean ones a topic allows.
+    let mut records = move_leadership_away(image, registration.broker_id, None);
     records.push(registration.to_new_record());
     Ok(records)
 }

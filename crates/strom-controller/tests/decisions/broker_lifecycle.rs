@@ -5,7 +5,7 @@ use strom_controller::decisions::{broker_heartbeat, fence_broker, fence_brokers,
 use strom_controller::{BrokerHeartbeat, BrokerHeartbeatOutcome, ControllerError};
 use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord, TopicId};
 
-use super::{applied, cluster, create, manual, racked_cluster, registration, then};
+use super::{applied, cluster, create, defaults, manual, racked_cluster, registration, then};
 
 fn heartbeat(image: &MetadataImage, broker_id: i32) -> BrokerHeartbeat {
     BrokerHeartbeat {
@@ -29,7 +29,7 @@ fn decide(
     image: &MetadataImage,
     hb: &BrokerHeartbeat,
 ) -> (BrokerHeartbeatOutcome, Vec<MetadataRecord>) {
-    broker_heartbeat(image, hb).expect("the heartbeat is accepted")
+    broker_heartbeat(image, hb, &defaults()).expect("the heartbeat is accepted")
 }
 
 /// Topic "t" with one partition per `(replicas, isr, leader)`, each at
@@ -52,6 +52,8 @@ fn with_partitions(image: &MetadataImage, partitions: &[(&[i32], &[i32], i32)]) 
             leader: *leader,
             leader_epoch: 3,
             partition_epoch: 5,
+            adding_replicas: vec![],
+            removing_replicas: vec![],
         })
         .collect();
     then(&image, &records)
@@ -80,6 +82,8 @@ fn partition(
         leader,
         leader_epoch,
         partition_epoch,
+        adding_replicas: vec![],
+        removing_replicas: vec![],
     }
 }
 
@@ -100,7 +104,7 @@ fn change(
 #[test]
 fn a_heartbeat_from_an_unknown_broker_is_broker_id_not_registered() {
     let image = cluster(&[1]);
-    let error = broker_heartbeat(&image, &heartbeat(&image, 9)).err();
+    let error = broker_heartbeat(&image, &heartbeat(&image, 9), &defaults()).err();
     assert_eq!(
         error,
         Some(ControllerError::BrokerIdNotRegistered(
@@ -119,7 +123,7 @@ fn a_heartbeat_with_another_epoch_is_stale_broker_epoch() {
         broker_epoch: 7,
         ..heartbeat(&image, 1)
     };
-    let error = broker_heartbeat(&image, &hb).err();
+    let error = broker_heartbeat(&image, &hb, &defaults()).err();
     assert_eq!(
         error,
         Some(ControllerError::StaleBrokerEpoch(
@@ -171,32 +175,35 @@ fn a_fenced_broker_is_unfenced_once_caught_up_with_its_registration() {
 }
 
 #[test]
-fn unfencing_elects_the_broker_in_leaderless_partitions_whose_isr_holds_it() {
+fn unfencing_elects_leaders_of_the_leaderless_partitions_it_is_a_replica_of() {
     let image = cluster(&[1, 2]);
     let image = with_partitions(
         &image,
         &[
             (&[1, 2], &[2], -1), // leaderless, 2 in the ISR
-            (&[1, 2], &[1], -1), // leaderless, 2 not in the ISR
+            (&[1, 2], &[1], -1), // leaderless, 2 not in the ISR, 1 alive
             (&[2, 1], &[2], 2),  // led already
         ],
     );
-    let image = then(&image, &fence_broker(&image, 2));
+    let image = then(&image, &fence_broker(&image, 2, &defaults()));
     assert!(image.broker(2).is_some_and(|b| b.fenced));
     let (answer, records) = decide(&image, &heartbeat(&image, 2));
     assert_eq!(answer, outcome(true, false, false));
-    // Fencing left partition 2 leaderless with 2 as its last ISR member.
+    // Fencing left partition 2 leaderless with 2 as its last ISR member;
+    // partition 1 gets its live ISR member (as Kafka, unfencing runs the
+    // election of every leaderless partition).
     assert_eq!(
         records,
         vec![
             change(&image, 2, Some(false), None),
             partition(&image, 0, &[2], 2, 4, 6),
+            partition(&image, 1, &[1], 1, 4, 6),
             partition(&image, 2, &[2], 2, 5, 7),
         ]
     );
     let image = then(&image, &records);
     let t = image.topic("t").expect("t");
-    assert_eq!(t.partitions[&1].leader, -1);
+    assert_eq!(t.partitions[&1].leader, 1);
 }
 
 #[test]
@@ -212,7 +219,7 @@ fn fencing_moves_leadership_and_shrinks_the_isr_but_never_empties_it() {
             (&[3, 1], &[3], 3),          // 1 a replica outside the ISR
         ],
     );
-    let records = fence_broker(&image, 1);
+    let records = fence_broker(&image, 1, &defaults());
     assert_eq!(
         records,
         vec![
@@ -226,8 +233,8 @@ fn fencing_moves_leadership_and_shrinks_the_isr_but_never_empties_it() {
     assert!(after.broker(1).is_some_and(|b| b.fenced));
     // Fencing again, or fencing a broker that is not registered, writes
     // nothing.
-    assert_eq!(fence_broker(&after, 1), vec![]);
-    assert_eq!(fence_broker(&after, 9), vec![]);
+    assert_eq!(fence_broker(&after, 1, &defaults()), vec![]);
+    assert_eq!(fence_broker(&after, 9, &defaults()), vec![]);
 }
 
 #[test]
@@ -236,13 +243,13 @@ fn the_new_leader_is_the_first_live_isr_member_in_replica_order() {
     let image = with_partitions(&image, &[(&[1, 2, 3, 4], &[1, 4, 3], 1)]);
     // 3 comes before 4 in replica order; 2 is not in the ISR.
     assert_eq!(
-        fence_broker(&image, 1)[0],
+        fence_broker(&image, 1, &defaults())[0],
         partition(&image, 0, &[4, 3], 3, 4, 6)
     );
     // With 3 fenced, 4 is the only live ISR member left.
-    let image = then(&image, &fence_broker(&image, 3));
+    let image = then(&image, &fence_broker(&image, 3, &defaults()));
     assert_eq!(
-        fence_broker(&image, 1)[0],
+        fence_broker(&image, 1, &defaults())[0],
         partition(&image, 0, &[4], 4, 4, 7)
     );
 }
@@ -257,7 +264,7 @@ fn want_fence_fences_an_unfenced_broker() {
     };
     let (answer, records) = decide(&image, &hb);
     assert_eq!(answer, outcome(true, true, false));
-    assert_eq!(records, fence_broker(&image, 1));
+    assert_eq!(records, fence_broker(&image, 1, &defaults()));
     assert_eq!(
         records,
         vec![
@@ -369,13 +376,13 @@ fn a_restarted_broker_registers_fenced_and_gives_up_leadership() {
 fn brokers_fenced_together_are_decided_one_after_the_other() {
     let image = cluster(&[1, 2, 3]);
     let image = with_partitions(&image, &[(&[1, 2, 3], &[1, 2, 3], 1)]);
-    let records = fence_brokers(&image, &[1, 2, 9]);
+    let records = fence_brokers(&image, &[1, 2, 9], &defaults());
     let after = then(&image, &records);
     // Deciding both against the same image would make 2, fenced in the
     // same batch, the leader.
     let naive: Vec<MetadataRecord> = [1, 2]
         .iter()
-        .flat_map(|id| fence_broker(&image, *id))
+        .flat_map(|id| fence_broker(&image, *id, &defaults()))
         .collect();
     let naive_leader = then(&image, &naive)
         .topic("t")

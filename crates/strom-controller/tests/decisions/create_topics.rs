@@ -46,9 +46,8 @@ fn create_topic_writes_topic_config_and_partition_records() {
     assert_eq!(orders.partitions.len(), 6);
     for partition in orders.partitions.values() {
         assert_eq!(partition.replicas.len(), 2);
-        // Followers hold no data until partitions replicate: the ISR is the
-        // leader alone.
-        assert_eq!(partition.isr, vec![partition.replicas[0]]);
+        // A new partition is empty, so every live replica is in sync.
+        assert_eq!(partition.isr, partition.replicas);
         assert_eq!(partition.leader, partition.replicas[0]);
         assert_eq!((partition.leader_epoch, partition.partition_epoch), (0, 0));
     }
@@ -61,6 +60,7 @@ fn minus_one_takes_the_broker_defaults() {
     let defaults = ControllerDefaults {
         num_partitions: 3,
         default_replication_factor: 2,
+        ..ControllerDefaults::default()
     };
     let mut rng = StdRng::seed_from_u64(1);
     let results = create_topics_with_rng(

@@ -1,9 +1,13 @@
-//! Random sequences of broker registrations, heartbeats, fencing and topic
-//! creation on one to five brokers with racks, with the cluster's
-//! invariants checked after every step: leaders are live ISR members or -1,
-//! ISRs are non-empty subsets of the replicas, epochs never go back, every
-//! batch of decided records applies, fenced brokers lead nothing, and new
-//! partitions span as many racks as they can.
+//! Random sequences of broker registrations, heartbeats (controlled
+//! shutdown included), fencing, topic creation, leaders' ISR changes
+//! (AlterPartition) and turning unclean leader election on and off, on one
+//! to five brokers with racks, with the cluster's invariants checked after
+//! every step: leaders are live ISR members or -1, ISRs are non-empty
+//! subsets of the replicas, epochs never go back, the leader epoch grows
+//! exactly when the leader changes and the partition epoch on every change,
+//! a new leader comes from the previous ISR unless unclean elections are
+//! on, every batch of decided records applies, fenced brokers lead
+//! nothing, and new partitions span as many racks as they can.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,12 +15,15 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use strom_controller::decisions::{
-    broker_heartbeat, create_topics_with_rng, fence_broker, fence_brokers, register_broker,
+    alter_partition, broker_heartbeat, create_topics_with_rng, elect_leaderless_after_config,
+    fence_broker, fence_brokers, register_broker, AlterPartitionItem,
 };
-use strom_controller::{BrokerHeartbeat, ControllerDefaults, CreateTopic};
-use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord, TopicId};
+use strom_controller::{AlterConfigsOutcome, BrokerHeartbeat, ControllerDefaults, CreateTopic};
+use strom_metadata::{
+    BrokerRegistration, ConfigResource, MetadataImage, MetadataRecord, PartitionImage, TopicId,
+};
 
-use super::{accept_all, registration, topic};
+use super::{accept_all, defaults, registration, topic};
 
 const RACKS: [Option<&str>; 4] = [None, Some("a"), Some("b"), Some("c")];
 
@@ -48,6 +55,12 @@ enum Op {
         replication_factor: i16,
         seed: u64,
     },
+    /// The leader of the `n`th partition proposes an ISR: itself and the
+    /// replicas `mask` picks (live or not), at the epochs it has or, with
+    /// `stale`, an older partition epoch.
+    AlterIsr { n: usize, mask: u8, stale: bool },
+    /// The cluster-wide `unclean.leader.election.enable` is set.
+    Unclean { on: bool },
 }
 
 fn op(brokers: i32) -> impl Strategy<Value = Op> {
@@ -82,6 +95,11 @@ fn op(brokers: i32) -> impl Strategy<Value = Op> {
         prop::collection::vec(id.clone(), 2..4).prop_map(|broker_ids| Op::FenceMany { broker_ids }),
         (0..16usize).prop_map(|n| Op::CatchUp { n }),
         id.prop_map(|broker_id| Op::Unfence { broker_id }),
+        (0..16usize, any::<u8>(), prop::bool::weighted(0.1))
+            .prop_map(|(n, mask, stale)| Op::AlterIsr { n, mask, stale }),
+        (0..16usize, any::<u8>(), prop::bool::weighted(0.1))
+            .prop_map(|(n, mask, stale)| Op::AlterIsr { n, mask, stale }),
+        prop::bool::weighted(0.3).prop_map(|on| Op::Unclean { on }),
         (1..5i32, 1..5i16, any::<u64>()).prop_map(|(partitions, replication_factor, seed)| {
             Op::CreateTopic {
                 partitions,
@@ -98,9 +116,11 @@ fn scenario() -> impl Strategy<Value = (i32, Vec<Op>)> {
 
 struct Model {
     image: MetadataImage,
-    /// The highest (leader_epoch, partition_epoch) seen per partition.
-    epochs: BTreeMap<(TopicId, i32), (i32, i32)>,
+    /// Each partition as the previous step left it.
+    previous: BTreeMap<(TopicId, i32), PartitionImage>,
     topics: usize,
+    /// Whether the cluster-wide default allows unclean elections.
+    unclean: bool,
 }
 
 impl Model {
@@ -156,14 +176,14 @@ impl Model {
                 self.heartbeat(&hb, registered.is_some() && !*stale_epoch)?;
             }
             Op::Fence { broker_id } => {
-                let records = fence_broker(&self.image, *broker_id);
+                let records = fence_broker(&self.image, *broker_id, &self.defaults());
                 self.commit(&records)?;
                 if self.image.broker(*broker_id).is_some() {
                     prop_assert!(self.image.broker(*broker_id).is_some_and(|b| b.fenced));
                 }
             }
             Op::FenceMany { broker_ids } => {
-                let records = fence_brokers(&self.image, broker_ids);
+                let records = fence_brokers(&self.image, broker_ids, &self.defaults());
                 self.commit(&records)?;
                 for broker_id in broker_ids {
                     if let Some(broker) = self.image.broker(*broker_id) {
@@ -204,6 +224,8 @@ impl Model {
                         leader: partition.leader,
                         leader_epoch: partition.leader_epoch,
                         partition_epoch: partition.partition_epoch + 1,
+                        adding_replicas: vec![],
+                        removing_replicas: vec![],
                     };
                     self.commit(&[record])?;
                 }
@@ -226,12 +248,98 @@ impl Model {
                 replication_factor,
                 seed,
             } => self.create_topic(*partitions, *replication_factor, *seed)?,
+            Op::AlterIsr { n, mask, stale } => self.alter_isr(*n, *mask, *stale)?,
+            Op::Unclean { on } => {
+                let records = vec![MetadataRecord::Config {
+                    resource: ConfigResource::Broker(None),
+                    name: "unclean.leader.election.enable".into(),
+                    value: Some(on.to_string()),
+                }];
+                let outcome = AlterConfigsOutcome {
+                    resource: ConfigResource::Broker(None),
+                    error: None,
+                };
+                let mut decided = vec![(outcome, records)];
+                elect_leaderless_after_config(&self.image, &mut decided, &defaults());
+                self.unclean = *on;
+                self.commit(&decided[0].1)?;
+                if *on {
+                    // No partition is left leaderless with a live replica.
+                    for topic in self.image.topics() {
+                        for (index, p) in &topic.partitions {
+                            let live_replica = p
+                                .replicas
+                                .iter()
+                                .any(|id| self.image.broker(*id).is_some_and(|b| b.is_alive()));
+                            prop_assert!(
+                                p.leader != -1 || !live_replica,
+                                "{}-{index} is leaderless with a live replica: {p:?}",
+                                topic.name
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn alter_isr(&mut self, n: usize, mask: u8, stale: bool) -> Result<(), TestCaseError> {
+        let partitions: Vec<(TopicId, i32, PartitionImage)> = self
+            .image
+            .topics()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |(p, s)| (t.topic_id, *p, s.clone()))
+            })
+            .filter(|(_, _, s)| s.leader != -1)
+            .collect();
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let (topic_id, partition, state) = partitions[n % partitions.len()].clone();
+        let mut isr = vec![state.leader];
+        for (i, id) in state.replicas.iter().enumerate() {
+            if mask & (1 << i) != 0 && *id != state.leader {
+                isr.push(*id);
+            }
+        }
+        let item = AlterPartitionItem {
+            topic_id,
+            partition,
+            leader_epoch: state.leader_epoch,
+            partition_epoch: state.partition_epoch - i32::from(stale),
+            new_isr: isr.clone(),
+        };
+        let epoch = self.image.broker(state.leader).map_or(-1, |b| b.epoch);
+        let (outcomes, records) = alter_partition(&self.image, state.leader, epoch, &[item]);
+        prop_assert_eq!(outcomes.len(), 1);
+        let ineligible = isr
+            .iter()
+            .any(|id| !self.image.broker(*id).is_some_and(|b| b.is_alive()));
+        let expected = if stale {
+            Err(95)
+        } else if ineligible {
+            Err(107)
+        } else {
+            Ok(())
+        };
+        prop_assert_eq!(outcomes[0].result.clone().map(|_| ()), expected);
+        prop_assert_eq!(records.is_empty(), expected.is_err() || isr == state.isr);
+        self.commit(&records)?;
+        if let Ok(answer) = &outcomes[0].result {
+            let now = &self.image.topic_by_id(topic_id).expect("topic").partitions[&partition];
+            prop_assert_eq!(&answer.isr, &isr);
+            prop_assert_eq!(&now.isr, &isr);
+            prop_assert_eq!(now.leader, state.leader);
+            prop_assert_eq!(answer.leader_epoch, state.leader_epoch);
         }
         Ok(())
     }
 
     fn heartbeat(&mut self, hb: &BrokerHeartbeat, valid: bool) -> Result<(), TestCaseError> {
-        let decided = broker_heartbeat(&self.image, hb);
+        let decided = broker_heartbeat(&self.image, hb, &self.defaults());
         if !valid {
             let expected = if self.image.broker(hb.broker_id).is_some() {
                 77
@@ -266,7 +374,7 @@ impl Model {
         // same heartbeat again on the new image is a no-op, unless it moves
         // a controlled shutdown on, or ended one without asking to shut
         // down (then, fenced, it asks to be unfenced).
-        let again = broker_heartbeat(&self.image, hb);
+        let again = broker_heartbeat(&self.image, hb, &self.defaults());
         prop_assert!(again.is_ok());
         if let Ok((again_outcome, again_records)) = again {
             let in_controlled_shutdown = self
@@ -321,7 +429,7 @@ impl Model {
         for (index, partition) in created.map(|t| &t.partitions).into_iter().flatten() {
             prop_assert_eq!(partition.replicas.len(), rf);
             prop_assert_eq!(partition.leader, partition.replicas[0]);
-            prop_assert_eq!(&partition.isr, &vec![partition.leader]);
+            prop_assert_eq!(&partition.isr, &partition.replicas);
             let racks: BTreeSet<&Option<String>> = partition
                 .replicas
                 .iter()
@@ -335,6 +443,60 @@ impl Model {
                 partition.replicas,
                 racks_of
             );
+        }
+        Ok(())
+    }
+
+    /// The controller's election settings as the image has them.
+    fn defaults(&self) -> ControllerDefaults {
+        defaults()
+    }
+
+    /// Epochs only grow: the leader epoch exactly when the leader changes,
+    /// the partition epoch on every change. A new leader was in the ISR
+    /// before, unless an unclean election made it (then it leads alone).
+    fn check_change(
+        &self,
+        place: &str,
+        previous: &PartitionImage,
+        now: &PartitionImage,
+    ) -> Result<(), TestCaseError> {
+        if previous == now {
+            return Ok(());
+        }
+        prop_assert!(
+            now.partition_epoch > previous.partition_epoch,
+            "{}: changed from {:?} to {:?} without a partition epoch bump",
+            place,
+            previous,
+            now
+        );
+        if now.leader == previous.leader {
+            prop_assert_eq!(
+                now.leader_epoch,
+                previous.leader_epoch,
+                "{}: the leader epoch moved without a leader change",
+                place
+            );
+        } else {
+            prop_assert!(
+                now.leader_epoch > previous.leader_epoch,
+                "{}: the leader changed from {} to {} at leader epoch {} -> {}",
+                place,
+                previous.leader,
+                now.leader,
+                previous.leader_epoch,
+                now.leader_epoch
+            );
+            if now.leader != -1 && !previous.isr.contains(&now.leader) {
+                prop_assert!(
+                    self.unclean && now.isr == vec![now.leader],
+                    "{}: {} was elected from outside the ISR {:?}",
+                    place,
+                    now.leader,
+                    previous.isr
+                );
+            }
         }
         Ok(())
     }
@@ -368,15 +530,9 @@ impl Model {
                         .is_some_and(|b| b.is_alive());
                     prop_assert!(alive, "{}: leader {} is not alive", place, partition.leader);
                 }
-                let epochs = (partition.leader_epoch, partition.partition_epoch);
-                if let Some(previous) = self.epochs.insert((topic.topic_id, *index), epochs) {
-                    prop_assert!(
-                        epochs.0 >= previous.0 && epochs.1 >= previous.1,
-                        "{}: epochs went from {:?} to {:?}",
-                        place,
-                        previous,
-                        epochs
-                    );
+                let key = (topic.topic_id, *index);
+                if let Some(previous) = self.previous.insert(key, partition.clone()) {
+                    self.check_change(&place, &previous, partition)?;
                 }
             }
         }
@@ -391,8 +547,9 @@ proptest! {
     fn cluster_invariants_hold_after_every_step((brokers, ops) in scenario()) {
         let mut model = Model {
             image: MetadataImage::empty(),
-            epochs: BTreeMap::new(),
+            previous: BTreeMap::new(),
             topics: 0,
+            unclean: false,
         };
         // Every broker starts registered, as a cluster does.
         for broker_id in 0..brokers {

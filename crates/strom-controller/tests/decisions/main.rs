@@ -3,13 +3,16 @@
 
 mod allocate_producer_ids;
 mod alter_configs;
+mod alter_partition;
 mod broker_lifecycle;
 mod brokers_and_errors;
 mod create_partitions;
 mod create_topics;
 mod delete_topics;
+mod elections;
 mod lifecycle_model;
 mod placement;
+mod reassignment;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +21,11 @@ use rand::SeedableRng;
 use strom_controller::decisions::create_topics_with_rng;
 use strom_controller::{ControllerDefaults, CreateTopic, CreateTopicOutcome};
 use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord};
+
+/// Kafka's controller defaults (unclean leader election off).
+pub(crate) fn defaults() -> ControllerDefaults {
+    ControllerDefaults::default()
+}
 
 pub(crate) fn registration(broker_id: i32) -> BrokerRegistration {
     BrokerRegistration {

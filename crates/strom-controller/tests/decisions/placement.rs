@@ -73,13 +73,13 @@ fn too_few_live_brokers_is_invalid_replication_factor() {
 }
 
 #[test]
-fn a_new_partitions_isr_is_its_leader_alone() {
+fn a_new_partitions_isr_is_every_live_replica() {
     let image = racked_cluster(&[(1, None, false), (2, None, false), (3, None, false)]);
     let after = applied(&image, &create(&image, &[topic("t", 6, 3)]));
     for (index, partition) in &after.topic("t").expect("created").partitions {
         assert_eq!(partition.replicas.len(), 3, "partition {index}");
         assert_eq!(partition.leader, partition.replicas[0], "partition {index}");
-        assert_eq!(partition.isr, vec![partition.leader], "partition {index}");
+        assert_eq!(partition.isr, partition.replicas, "partition {index}");
     }
 }
 
@@ -89,7 +89,8 @@ fn a_manual_assignment_is_led_by_its_first_live_replica() {
     let after = applied(&image, &create(&image, &[manual("t", &[(0, &[1, 3, 2])])]));
     let partition = &after.topic("t").expect("created").partitions[&0];
     assert_eq!(partition.replicas, vec![1, 3, 2]);
-    assert_eq!((partition.leader, partition.isr.clone()), (3, vec![3]));
+    // The fenced replica stays out of the ISR until it catches up.
+    assert_eq!((partition.leader, partition.isr.clone()), (3, vec![3, 2]));
 }
 
 #[test]
@@ -128,7 +129,7 @@ fn create_partitions_places_on_live_brokers_and_checks_manual_ones() {
     for partition in t.partitions.values() {
         let replicas: BTreeSet<i32> = partition.replicas.iter().copied().collect();
         assert_eq!(replicas, BTreeSet::from([1, 2]));
-        assert_eq!(partition.isr, vec![partition.replicas[0]]);
+        assert_eq!(partition.isr, partition.replicas);
     }
 
     let too_many = CreatePartitions {
