@@ -41,7 +41,7 @@ use std::fmt::Write as _;
 
 use strom_controller::decisions::{
     alter_partition, broker_heartbeat, fence_brokers, register_broker, AlterPartitionItem,
-    AlterPartitionOutcome, BrokerHeartbeat,
+    AlterPartitionOutcome, BrokerHeartbeat, ControllerDefaults,
 };
 use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord, TopicId};
 
@@ -951,6 +951,8 @@ impl Sim {
                 leader: replicas[0],
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             });
         }
         self.commit(records, "create topic");
@@ -991,7 +993,8 @@ impl Sim {
                     want_fence: false,
                     want_shut_down: false,
                 };
-                match broker_heartbeat(&self.controller.image, &hb) {
+                match broker_heartbeat(&self.controller.image, &hb, &ControllerDefaults::default())
+                {
                     Ok((_, records)) => {
                         self.controller.last_heartbeat.insert(from, self.now);
                         self.commit(records, &format!("heartbeat of broker {from}"));
@@ -1037,7 +1040,11 @@ impl Sim {
                 .map(|b| b.broker_id)
                 .collect();
             if !expired.is_empty() {
-                let records = fence_brokers(&self.controller.image, &expired);
+                let records = fence_brokers(
+                    &self.controller.image,
+                    &expired,
+                    &ControllerDefaults::default(),
+                );
                 self.commit(records, &format!("sessions of {expired:?} expired"));
             }
             self.timer(CONTROLLER, 100, Timer::SessionCheck);
