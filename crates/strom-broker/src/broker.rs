@@ -499,6 +499,7 @@ impl Broker {
             listener: config.quorum.inter_broker_listener_name.clone(),
             config: config.replication.clone(),
             fsync: config.acks_all_fsync,
+            quota: crate::replication::quota::ReplicationQuota::new(),
         });
         let isr_changes = IsrChanges::start(controller.clone(), node_id, broker_epoch);
         let replicas = ReplicaManager::new(
@@ -542,7 +543,10 @@ impl Broker {
             tokio::spawn(producer_expiration(state.clone(), shutdown_rx.clone())),
             tokio::spawn(log_cleaner(state.clone(), shutdown_rx.clone())),
             tokio::spawn(isr_expiration(state.clone(), shutdown_rx.clone())),
-            tokio::spawn(high_watermark_checkpoints(state.clone(), shutdown_rx.clone())),
+            tokio::spawn(high_watermark_checkpoints(
+                state.clone(),
+                shutdown_rx.clone(),
+            )),
         ];
         for (name, listener) in listeners {
             tasks.push(tokio::spawn(server::run(
@@ -648,7 +652,13 @@ async fn isr_expiration(state: Arc<BrokerState>, shutdown: watch::Receiver<bool>
 /// Writes every partition's high watermark to its directory's
 /// `replication-offset-checkpoint` (`replica.high.watermark.checkpoint.interval.ms`).
 async fn high_watermark_checkpoints(state: Arc<BrokerState>, shutdown: watch::Receiver<bool>) {
-    let interval = Duration::from_millis(5000);
+    let interval = Duration::from_millis(
+        state
+            .config
+            .replication
+            .high_watermark_checkpoint_interval_ms
+            .max(10),
+    );
     every(interval, interval, shutdown, |_| {
         for p in state.replicas.all_partitions() {
             p.checkpoint_high_watermark();

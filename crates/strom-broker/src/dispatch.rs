@@ -74,11 +74,11 @@ pub(crate) async fn dispatch(
     let body = &mut frame;
     match api {
         ApiKey::Produce => match decode::<ProduceRequest>(api, version, body, peer) {
-            Some(req) => handlers::produce::handle(state, version, corr, req).await,
+            Some(req) => handlers::produce::handle(state, version, corr, req, listener).await,
             None => Reply::Close,
         },
         ApiKey::Fetch => match decode::<FetchRequest>(api, version, body, peer) {
-            Some(req) => handlers::fetch::handle(state, version, corr, req),
+            Some(req) => handlers::fetch::handle(state, version, corr, req, listener),
             None => Reply::Close,
         },
         ApiKey::ApiVersions => {

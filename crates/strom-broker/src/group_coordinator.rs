@@ -95,11 +95,9 @@ impl GroupCoordinator {
         let mut shards = self.shards.lock();
         let keep: HashMap<i32, Arc<Partition>> = hosted.into_iter().map(|p| (p.index, p)).collect();
         shards.retain(|index, handle| {
-            let same = keep
-                .get(index)
-                .is_some_and(|p| {
-                    Arc::ptr_eq(p, &handle.partition) && p.leader_epoch() == handle.leader_epoch
-                });
+            let same = keep.get(index).is_some_and(|p| {
+                Arc::ptr_eq(p, &handle.partition) && p.leader_epoch() == handle.leader_epoch
+            });
             if !same {
                 info!(partition = index, "group coordinator shard unloaded");
             }

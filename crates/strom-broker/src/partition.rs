@@ -1,15 +1,18 @@
-//! One partition hosted by this broker: its log plus the state the Kafka
-//! APIs need around it (high watermark, leader epoch, waiters).
+//! One partition hosted by this broker, as its leader or as a follower: its
+//! log plus the state the Kafka APIs need around it (high watermark, leader
+//! epoch, replication state, waiters).
 //!
-//! **The high watermark.** With `strom.acks.all.fsync=true` (the default) it
-//! is the flushed offset: consumers see a record only once it is durable on
-//! this broker, so a power loss can never take back a record a consumer has
-//! read, nor hand its offset to a different record later (Jepsen's
-//! "inconsistent offsets"). Every append asks for a background fsync that
-//! all appends arriving meanwhile share (group commit), so acks=0/1 records
-//! become visible one fsync after their append. With
-//! `strom.acks.all.fsync=false` the high watermark is the log end offset
-//! (page cache), as in single-broker Kafka.
+//! **The high watermark.** On a leader it follows the replication rule of
+//! `replication::leader`: the minimum of the leader's durable end and every
+//! in-sync follower's fetch offset, where "durable end" is the flushed offset
+//! with `strom.acks.all.fsync=true` (the default; every append asks for a
+//! background fsync shared by all appends meanwhile: group commit) and the
+//! log end otherwise. So consumers see a record only once every in-sync
+//! replica has it durably: a power loss can never take back a record a
+//! consumer has read, nor hand its offset to a different record later
+//! (Jepsen's "inconsistent offsets"). On a follower it is the leader's HW
+//! from its last fetch answer, capped at this log's end. A partition starts
+//! from its checkpointed HW (`replication-offset-checkpoint`), never above.
 //!
 //! **Locking.** The log sits behind a `RwLock`. Request paths take it
 //! through `read_log`/`write_log`, which wait in `block_in_place` when the
@@ -71,6 +74,9 @@ pub(crate) struct Partition {
     role: Mutex<Role>,
     /// Whether `role` is `Leader`, readable without the mutex.
     is_leader: AtomicBool,
+    /// Truncations so far (changed under the log's write lock): an fsync
+    /// prepared before one does not count after it.
+    truncations: AtomicU64,
 }
 
 /// What this broker is for the partition.
@@ -145,6 +151,7 @@ impl Partition {
                 leader_high_watermark: hw,
             }),
             is_leader: AtomicBool::new(false),
+            truncations: AtomicU64::new(0),
         }
     }
 
@@ -496,14 +503,6 @@ impl Partition {
         self.data_arrived.notify_waiters();
     }
 
-    /// The ISR as this leader has it committed (empty on a follower).
-    pub fn isr(&self) -> Vec<i32> {
-        match &*self.role.lock() {
-            Role::Leader(state) => state.isr().to_vec(),
-            Role::Follower { .. } => Vec::new(),
-        }
-    }
-
     /// Waits until every in-sync replica has the records below `end` (the
     /// high watermark passed it), as acks=all requires. Fails with
     /// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
@@ -624,6 +623,7 @@ impl Partition {
         if offset < log.log_end_offset() {
             tracing::info!(topic = %self.topic, partition = self.index, from = log.log_end_offset(), to = offset, "truncating the log to the leader's history");
         }
+        self.truncations.fetch_add(1, Ordering::AcqRel);
         let result = log.truncate_to(offset);
         self.log_start_offset
             .store(log.log_start_offset(), Ordering::Release);
@@ -637,6 +637,7 @@ impl Partition {
         let mut guard = self.write_log();
         let log = guard.as_mut().ok_or(PartitionError::Removed)?;
         tracing::info!(topic = %self.topic, partition = self.index, offset, "the leader's log starts past this replica's end: restarting the log there");
+        self.truncations.fetch_add(1, Ordering::AcqRel);
         let result = log.truncate_fully_and_start_at(offset);
         self.log_start_offset
             .store(log.log_start_offset(), Ordering::Release);
@@ -684,25 +685,33 @@ impl Partition {
         if self.flushed_offset.load(Ordering::Acquire) >= offset {
             return Ok(());
         }
-        let pending = {
-            let guard = self.read_log();
-            let log = guard.as_ref().ok_or(PartitionError::Removed)?;
-            let pending = log.prepare_flush();
-            if pending.is_err() {
-                self.publish(log);
-            }
-            pending?
-        };
-        let result = match tokio::task::spawn_blocking(move || pending.sync()).await {
-            Ok(result) => result,
-            Err(e) => return Err(PartitionError::FlushTask(e.to_string())),
-        };
-        {
+        // A truncation between preparing and completing the fsync makes its
+        // result meaningless (the offsets it covered may hold other records
+        // by then): it is thrown away and the fsync done again.
+        for _ in 0..3 {
+            let truncations = self.truncations.load(Ordering::Acquire);
+            let pending = {
+                let guard = self.read_log();
+                let log = guard.as_ref().ok_or(PartitionError::Removed)?;
+                let pending = log.prepare_flush();
+                if pending.is_err() {
+                    self.publish(log);
+                }
+                pending?
+            };
+            let result = match tokio::task::spawn_blocking(move || pending.sync()).await {
+                Ok(result) => result,
+                Err(e) => return Err(PartitionError::FlushTask(e.to_string())),
+            };
             let mut guard = self.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Removed)?;
+            if self.truncations.load(Ordering::Acquire) != truncations {
+                continue;
+            }
             let completed = log.complete_flush(result);
             self.publish(log);
             completed?;
+            break;
         }
         let flushed = self.flushed_offset.load(Ordering::Acquire);
         if flushed < offset {
@@ -879,7 +888,9 @@ impl PartitionError {
             PartitionError::NotAReplica { .. } => {
                 kafka_protocol::error::ResponseError::NotLeaderOrFollower.code()
             }
-            PartitionError::TimedOut => kafka_protocol::error::ResponseError::RequestTimedOut.code(),
+            PartitionError::TimedOut => {
+                kafka_protocol::error::ResponseError::RequestTimedOut.code()
+            }
             PartitionError::Append(e) => e.error_code(),
             PartitionError::Read(e) => e.error_code(),
             PartitionError::Log(e) => e.error_code(),

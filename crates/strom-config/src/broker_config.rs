@@ -111,6 +111,9 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     /// `producer.id.expiration.check.interval.ms`: how often partitions look for such ids.
     pub producer_id_expiration_check_interval_ms: u64,
+    /// `replica.high.watermark.checkpoint.interval.ms`: how often each log directory's
+    /// `replication-offset-checkpoint` is written.
+    pub replica_high_watermark_checkpoint_interval_ms: u64,
     /// The log cleaner (`log.cleaner.*`).
     pub cleaner: CleanerConfig,
     /// Connection and request-memory limits of the socket server.
@@ -156,6 +159,14 @@ pub struct ReplicationConfig {
     pub fetch_backoff_ms: u64,
     /// `replica.socket.timeout.ms`.
     pub socket_timeout_ms: u64,
+    /// `replica.high.watermark.checkpoint.interval.ms`.
+    pub high_watermark_checkpoint_interval_ms: u64,
+    /// `replica.selector.class` is the rack-aware selector (KIP-392).
+    pub rack_aware_selector: bool,
+    /// `leader.replication.throttled.rate` (bytes/s).
+    pub leader_throttled_rate: u64,
+    /// `follower.replication.throttled.rate` (bytes/s).
+    pub follower_throttled_rate: u64,
 }
 
 /// The log cleaner's settings, Kafka's `log.cleaner.*` keys.
@@ -289,6 +300,9 @@ impl BrokerConfig {
         let producer_id_expiration_ms = cfg.int("producer.id.expiration.ms");
         let producer_id_expiration_check_interval_ms =
             u64::try_from(cfg.int("producer.id.expiration.check.interval.ms")).unwrap_or(600_000);
+        let replica_high_watermark_checkpoint_interval_ms =
+            u64::try_from(cfg.int("replica.high.watermark.checkpoint.interval.ms"))
+                .unwrap_or(5_000);
         let cleaner = CleanerConfig {
             enable: cfg.boolean("log.cleaner.enable"),
             threads: int_of(&cfg, "log.cleaner.threads"),
@@ -336,6 +350,16 @@ impl BrokerConfig {
             fetch_backoff_ms: u64::try_from(cfg.int("replica.fetch.backoff.ms")).unwrap_or(1000),
             socket_timeout_ms: u64::try_from(cfg.int("replica.socket.timeout.ms"))
                 .unwrap_or(30_000),
+            high_watermark_checkpoint_interval_ms: u64::try_from(
+                cfg.int("replica.high.watermark.checkpoint.interval.ms"),
+            )
+            .unwrap_or(5000),
+            leader_throttled_rate: u64::try_from(cfg.int("leader.replication.throttled.rate"))
+                .unwrap_or(u64::MAX),
+            follower_throttled_rate: u64::try_from(cfg.int("follower.replication.throttled.rate"))
+                .unwrap_or(u64::MAX),
+            rack_aware_selector: cfg.string("replica.selector.class").as_deref()
+                == Some(crate::broker_defs::RACK_AWARE_REPLICA_SELECTOR),
         };
         BrokerConfig {
             replication,
@@ -358,6 +382,7 @@ impl BrokerConfig {
             log_retention_check_interval_ms,
             producer_id_expiration_ms,
             producer_id_expiration_check_interval_ms,
+            replica_high_watermark_checkpoint_interval_ms,
             cleaner,
             connections,
             fetch_max_bytes,

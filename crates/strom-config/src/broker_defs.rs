@@ -29,6 +29,10 @@ pub(crate) const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 pub(crate) const COMPRESSION_TYPES: &[&str] =
     &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 const PROCESS_ROLES: &[&str] = &["broker", "controller"];
+const RACK_AWARE: &[&str] = &[RACK_AWARE_REPLICA_SELECTOR];
+/// Kafka's rack-aware replica selector (KIP-392), the one `replica.selector.class` Strom knows.
+pub const RACK_AWARE_REPLICA_SELECTOR: &str =
+    "org.apache.kafka.common.replica.RackAwareReplicaSelector";
 
 /// Kafka's default `listener.security.protocol.map`.
 pub(crate) const DEFAULT_PROTOCOL_MAP: &str =
@@ -226,6 +230,14 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Pause of a follower's fetcher after an error reaching the leader."),
     ConfigDef::new("replica.socket.timeout.ms", Int, Some("30000"), AtLeast(1), "ms", true,
         "Timeout of a follower's connection to the leader, for connecting and for each fetch."),
+    ConfigDef::new("leader.replication.throttled.rate", Long, Some(LONG_MAX), AtLeast(0), "bytes/s", true,
+        "Most bytes per second a leader sends to the replicas listed in topics' leader.replication.throttled.replicas while they are out of the ISR.").dynamic(),
+    ConfigDef::new("follower.replication.throttled.rate", Long, Some(LONG_MAX), AtLeast(0), "bytes/s", true,
+        "Most bytes per second a follower fetches for the replicas listed in topics' follower.replication.throttled.replicas while they are out of the ISR.").dynamic(),
+    ConfigDef::new("replica.selector.class", String, None, OneOf(RACK_AWARE), "", true,
+        "How a leader picks the replica a consumer reads from (KIP-392): org.apache.kafka.common.replica.RackAwareReplicaSelector sends a consumer with client.rack to an in-sync replica in its rack; unset, consumers read from leaders."),
+    ConfigDef::new("replica.high.watermark.checkpoint.interval.ms", Long, Some("5000"), AtLeast(1), "ms", true,
+        "How often each log directory's replication-offset-checkpoint is written with its partitions' high watermarks (also at shutdown)."),
     ConfigDef::new("offsets.topic.replication.factor", Short, Some("3"), AtLeast(1), "replicas", true,
         "Replication factor of __consumer_offsets (capped at the number of brokers when the topic is created)."),
     ConfigDef::new("offsets.topic.num.partitions", Int, Some("50"), AtLeast(1), "partitions", true,

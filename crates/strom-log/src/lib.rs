@@ -11,7 +11,11 @@
 //!                                   offset_checkpoint)
 //!   cleaner-offset-checkpoint       where each compacted log's last clean ended (same
 //!                                   format, see offset_checkpoint)
+//!   replication-offset-checkpoint   each log's high watermark, written on the broker's
+//!                                   timer and at shutdown (same format)
 //!   <topic>-<partition>/            one per partition; the partition follows the LAST '-'
+//!     leader-epoch-checkpoint         where each leader epoch starts (see
+//!                                     leader_epoch_cache)
 //!     00000000000000000000.log        segment: batches, base offset in the file name
 //!     00000000000000000000.index      offset index of that segment
 //!     00000000000000000000.timeindex  time index of that segment
@@ -90,6 +94,15 @@
 //! none: recovery accepts such batches (`strom_records::validate_stored_batch`). The
 //! output replaces the old segments through `.cleaned` and `.swap` files (see `cleaner`);
 //! the rules are pure functions in `cleaner_decisions`.
+//!
+//! # Replication
+//!
+//! Each log keeps its leader epoch cache, where every leader epoch starts, in
+//! `leader-epoch-checkpoint` (see `leader_epoch_cache`); it answers OffsetForLeaderEpoch
+//! ([`Log::end_offset_for_epoch`]). A follower appends the leader's batches byte for byte
+//! ([`Log::append_as_follower`]) and, after a leader change, truncates to the leader's
+//! history ([`Log::truncate_to`], [`Log::truncate_fully_and_start_at`]); see
+//! `log_replication` for the order of the steps and what a crash leaves.
 //!
 //! # Idempotent producers
 //!

@@ -260,3 +260,105 @@ fn a_failed_fsync_takes_every_log_of_its_directory_offline_and_new_logs_go_elsew
         .unwrap();
     assert_eq!(d.dir().parent(), b.dir().parent());
 }
+
+#[test]
+fn high_watermarks_are_checkpointed_per_directory_in_kafkas_format_and_read_back_clamped() {
+    let fs = FaultyFileSystem::new();
+    let loaded = open_manager(&fs);
+    let manager = loaded.manager;
+    let tps = [
+        TopicPartition::new("orders", 0),
+        TopicPartition::new("orders", 1),
+        TopicPartition::new("audit", 0),
+    ];
+    let mut logs: Vec<Log> = tps
+        .iter()
+        .map(|tp| manager.create_log(tp, LogConfig::default(), 0).unwrap())
+        .collect();
+    for log in &mut logs {
+        log.append(batch(Compression::None, 10, 1_000, 1), 0)
+            .unwrap();
+    }
+    logs[0].checkpoint_high_watermark(4);
+    logs[1].checkpoint_high_watermark(10);
+    // Nothing is written until the broker's timer asks.
+    let file_of = |log: &Log| {
+        log.dir()
+            .parent()
+            .unwrap()
+            .join(HIGH_WATERMARK_CHECKPOINT_FILE)
+    };
+    assert!(!fs.exists(&file_of(&logs[0])).unwrap());
+    manager.write_high_watermark_checkpoints().unwrap();
+    logs[0].checkpoint_high_watermark(7);
+    logs[2].checkpoint_high_watermark(9);
+    manager.write_high_watermark_checkpoints().unwrap();
+    let mut texts: Vec<String> = dirs()
+        .iter()
+        .filter_map(|d| fs.contents(&d.join(HIGH_WATERMARK_CHECKPOINT_FILE)))
+        .map(|b| String::from_utf8(b).unwrap())
+        .collect();
+    texts.sort();
+    // Two logs in one directory, one in the other (the manager balances by count).
+    let mut expected = vec![];
+    let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<(String, i64)>> = Default::default();
+    for (log, hw) in logs.iter().zip([7, 10, 9]) {
+        let tp = log.topic_partition().unwrap();
+        by_dir
+            .entry(file_of(log))
+            .or_default()
+            .push((format!("{} {}", tp.topic, tp.partition), hw));
+    }
+    for entries in by_dir.values_mut() {
+        entries.sort();
+        let mut text = format!("0\n{}\n", entries.len());
+        for (name, hw) in entries.iter() {
+            text.push_str(&format!("{name} {hw}\n"));
+        }
+        expected.push(text);
+    }
+    expected.sort();
+    assert_eq!(texts, expected);
+    // A high watermark past the log end (a crash lost the tail) reads back clamped.
+    logs[1].checkpoint_high_watermark(25);
+    manager.shutdown(logs).unwrap();
+    let again = open_manager(&fs);
+    let hw = |tp: &TopicPartition| again.logs[tp].checkpointed_high_watermark();
+    assert_eq!(hw(&tps[0]), Some(7));
+    assert_eq!(hw(&tps[1]), Some(10));
+    assert_eq!(hw(&tps[2]), Some(9));
+    // Deleting a log removes its entry at once.
+    let mut again = again;
+    let log = again.logs.remove(&tps[2]).unwrap();
+    let file = file_of(&log);
+    again.manager.delete_log(log).unwrap();
+    let text = String::from_utf8(fs.contents(&file).unwrap()).unwrap();
+    assert!(!text.contains("audit"), "{text}");
+}
+
+#[test]
+fn a_damaged_high_watermark_checkpoint_is_ignored_and_a_failed_write_takes_the_directory_offline() {
+    let fs = FaultyFileSystem::new();
+    let loaded = open_manager(&fs);
+    let tp = TopicPartition::new("orders", 0);
+    let log = loaded
+        .manager
+        .create_log(&tp, LogConfig::default(), 0)
+        .unwrap();
+    let parent = log.dir().parent().unwrap().to_path_buf();
+    loaded.manager.shutdown([log]).unwrap();
+    fs.put_file(
+        &parent.join(HIGH_WATERMARK_CHECKPOINT_FILE),
+        b"0\n3\norders 0 1\n",
+    )
+    .unwrap();
+    let loaded = open_manager(&fs);
+    assert_eq!(loaded.logs[&tp].checkpointed_high_watermark(), None);
+    assert!(loaded.offline_dirs.is_empty());
+    loaded.logs[&tp].checkpoint_high_watermark(0);
+    fs.set_write_budget(Some(0));
+    assert!(loaded.manager.write_high_watermark_checkpoints().is_err());
+    fs.set_write_budget(None);
+    assert!(loaded.manager.dir_failed(&parent));
+    assert!(loaded.logs[&tp].is_offline());
+}

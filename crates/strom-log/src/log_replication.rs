@@ -250,7 +250,7 @@ impl Log {
                 return Err(self.fail(e).into());
             }
             for (_, header) in &batches[i..i + run] {
-                self.log_end_offset = header.last_offset() + 1;
+                self.log_end_offset = header.last_offset().saturating_add(1);
                 record_count += header.records_count().max(0) as u64;
                 max_timestamp = max_timestamp.max(header.max_timestamp());
                 if let Some(producer) = ProducerBatch::of(header) {
@@ -350,7 +350,9 @@ impl Log {
     // ----- truncation -----
 
     /// Removes every record at or after `offset` (see the module docs for the steps and
-    /// what a crash leaves). Does nothing if `offset` is at or past the log end offset. An
+    /// what a crash leaves), and the epoch entries starting there. Removes no record if
+    /// `offset` is at or past the log end offset (only epoch entries at or after it: a
+    /// leader's epoch started at the log end with nothing written). An
     /// offset below the first segment empties the log and starts it there
     /// ([`Log::truncate_fully_and_start_at`]); one below the log start offset (moved by
     /// DeleteRecords) lowers the log start offset to it, as Kafka's `truncateTo` does.
@@ -359,13 +361,11 @@ impl Log {
         self.check_online()?;
         let offset = offset.max(0);
         if offset >= self.log_end_offset {
-            // No record goes, but an epoch entry at the log end does (Kafka's
-            // truncateTo): a replica that became leader and appended nothing
-            // has its epoch there, and as a follower of a leader that never had
-            // that epoch it would fetch with it, be told to truncate to its own
-            // end, and fetch with it again, forever.
+            // No record goes, but an epoch this replica started at its log end as leader
+            // without writing in it is not part of the history it now follows: left, it
+            // would hide the epoch of the next batch fetched there.
             let mut cache = self.epoch_cache.clone();
-            if cache.truncate_from_end(self.log_end_offset) {
+            if cache.truncate_from_end(offset) {
                 self.write_epoch_cache(&cache).map_err(|e| self.fail(e))?;
                 self.epoch_cache = cache;
             }
@@ -417,9 +417,10 @@ impl Log {
             self.write_epoch_cache(&cache)?;
         }
         self.epoch_cache = cache;
-        // 5. The producer state, as the loader builds it.
+        // 5. The producer state, as the loader builds it. Nothing expires here (the
+        //    clock of `i64::MIN`): that is `remove_expired_producers`' job, on its timer.
         let snapshots = self.snapshot_offsets()?.into_iter().collect();
-        self.load_producer_state(snapshots, wall_clock_ms())
+        self.load_producer_state(snapshots, i64::MIN)
     }
 
     /// Deletes every segment and starts the log empty at `offset`: log start offset, log

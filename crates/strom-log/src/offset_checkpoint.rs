@@ -1,42 +1,3 @@
-//! [`OffsetCheckpointFile`]: the `log-start-offset-checkpoint` file of one log
-//! directory, Kafka's record of log start offsets that the segments cannot tell.
-//!
-//! A log's start offset is normally its first segment's base offset, which the directory
-//! listing gives at open. DeleteRecords can move it inside a segment; that offset must
-//! survive a restart, or records a client deleted would be readable again. Kafka keeps
-//! such offsets in one file per log directory, and so do we (format below, byte for byte
-//! Kafka's `CheckpointFile`, so a Kafka operator finds what they expect).
-//!
-//! # Format
-//!
-//! ```text
-//! ASCII text, every line ended by '\n', numbers in decimal:
-//!   0                                 version
-//!   <n>                               number of entries
-//!   <topic> <partition> <offset>      n lines, fields separated by one space
-//! ```
-//! For example `0\n1\norders 3 1200\n`. Topic names cannot contain spaces (Kafka's legal
-//! characters are `[a-zA-Z0-9._-]`). Only logs whose start offset is beyond their first
-//! segment's base offset have an entry, as in Kafka; at open a log takes the larger of
-//! its entry and its first base offset.
-//!
-//! # Durability
-//!
-//! Kafka writes this file every `log.flush.start.offset.checkpoint.interval.ms` and relies
-//! on replication in between. We write it before DeleteRecords is answered (and at clean
-//! shutdown), so an acknowledged deletion survives a crash of a single broker. Each write
-//! replaces the whole file atomically (`<file>.tmp`, fsync, rename, fsync of the
-//! directory): a crash leaves the old file or the new one, and at worst a torn `.tmp`,
-//! which the next open removes. A write that fails leaves the in-memory entries as they
-//! were, so a later write by another partition never publishes an offset that was not
-//! acknowledged.
-//!
-//! The logs of a directory share one [`OffsetCheckpointFile`] (behind an `Arc`), each
-//! behind its own partition lock; the file is rewritten under this type's mutex, so writes
-//! from different partitions never interleave. Rewriting the whole file per change costs
-//! O(partitions in the directory) bytes, acceptable for DeleteRecords, an administrative
-//! request; retention never writes it, since the segments it leaves tell the start.
-
 //! [`OffsetCheckpointFile`]: a per-log-directory file of one offset per partition, in
 //! Kafka's `CheckpointFile` format. Two kinds exist ([`CheckpointKind`]):
 //!
@@ -48,6 +9,12 @@
 //!   log ended (the first dirty offset; everything below it was cleaned). Without it the
 //!   whole log is dirty again after a restart, and the first clean keeps every tombstone
 //!   once more (no delete horizon without a clean section).
+//! - `replication-offset-checkpoint`: each log's high watermark (Kafka's
+//!   `ReplicaManager.HighWatermarkFilename`). Logs stage their value
+//!   (`Log::checkpoint_high_watermark`) and the broker writes every directory's file at
+//!   once every `replica.high.watermark.checkpoint.interval.ms` and at shutdown. A damaged
+//!   file is ignored like the cleaner's: a high watermark read lower (or not at all) only
+//!   delays what consumers see until the leader tells the replica its high watermark.
 //!
 //! Kafka keeps both in one file each per log directory, and so do we (format below, byte
 //! for byte Kafka's `CheckpointFile`, so a Kafka operator finds what they expect).

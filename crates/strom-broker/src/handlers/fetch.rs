@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, NodeEndpoint, PartitionData,
+};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
 use uuid::Uuid;
 
 use crate::broker::BrokerState;
@@ -33,6 +35,10 @@ struct PlannedPartition {
     /// The fetcher's history diverged from the leader's after this (epoch,
     /// end offset): answered instead of records (KIP-320 / KIP-595).
     diverging: Option<(i32, i64)>,
+    /// KIP-392: the replica in the consumer's rack to read from instead.
+    preferred_read_replica: Option<i32>,
+    /// A follower fetch under `leader.replication.throttled.rate`.
+    throttled: bool,
 }
 
 struct PlannedTopic {
@@ -49,6 +55,7 @@ struct Plan {
     read_committed: bool,
     /// A follower's fetch: reads reach the log end, not the high watermark.
     from_follower: bool,
+    state: Arc<BrokerState>,
     topics: Vec<PlannedTopic>,
 }
 
@@ -57,6 +64,7 @@ pub(crate) fn handle(
     version: i16,
     corr: i32,
     req: FetchRequest,
+    listener: &str,
 ) -> Reply {
     if req.session_id != 0 {
         let mut resp = FetchResponse::default();
@@ -85,6 +93,13 @@ pub(crate) fn handle(
         req.replica_id.0
     };
     let from_follower = replica_id >= 0;
+    // KIP-392: consumers (v11+, which carry a rack) may read from followers,
+    // and a rack-aware leader sends them to an in-sync replica in their rack.
+    let consumer_may_read_followers = !from_follower && version >= 11;
+    let client_rack = (consumer_may_read_followers
+        && state.effective_config().replication.rack_aware_selector)
+        .then(|| req.rack_id.as_str().to_owned())
+        .filter(|r| !r.is_empty());
     let now = crate::broker::now_ms();
     let is_alive = |id: i32| {
         image
@@ -115,31 +130,58 @@ pub(crate) fn handle(
                 .into_iter()
                 .map(|p| {
                     let mut diverging = None;
+                    let mut preferred_read_replica = None;
+                    let throttled = from_follower
+                        && state.replicas.leader_quota().is_limited()
+                        && resolved.as_deref().is_some_and(|name| {
+                            crate::replication::quota::is_throttled(
+                                image
+                                    .topic_config(name)
+                                    .get("leader.replication.throttled.replicas"),
+                                p.partition,
+                                state.node_id,
+                            ) && !image
+                                .topic(name)
+                                .and_then(|ti| ti.partitions.get(&p.partition))
+                                .is_some_and(|pi| pi.isr.contains(&replica_id))
+                        });
                     let target = match &resolved {
                         None => Err(ResponseError::UnknownTopicId),
-                        Some(name) => state
-                            .replicas
-                            .leader_partition(name, p.partition)
-                            .and_then(|part| {
-                                check_leader_epoch(p.current_leader_epoch, part.leader_epoch())
-                                    .map(|_| part)
-                            })
-                            .and_then(|part| {
-                                diverging =
-                                    diverged(&part, p.last_fetched_epoch, p.fetch_offset)?;
-                                if from_follower && diverging.is_none() {
-                                    follower_fetched(
-                                        state,
-                                        &part,
-                                        topic_id,
-                                        replica_id,
-                                        p.fetch_offset,
-                                        now,
-                                        &is_alive,
-                                    )?;
+                        Some(name) => if consumer_may_read_followers {
+                            state.replicas.hosted_partition(name, p.partition)
+                        } else {
+                            state.replicas.leader_partition(name, p.partition)
+                        }
+                        .and_then(|part| {
+                            check_leader_epoch(p.current_leader_epoch, part.leader_epoch())
+                                .map(|_| part)
+                        })
+                        .and_then(|part| {
+                            diverging = diverged(&part, p.last_fetched_epoch, p.fetch_offset)?;
+                            if let Some(rack) = &client_rack {
+                                if part.is_leader() {
+                                    preferred_read_replica = read_replica_in_rack(
+                                        &image,
+                                        name,
+                                        p.partition,
+                                        rack,
+                                        state.node_id,
+                                    );
                                 }
-                                Ok(part)
-                            }),
+                            }
+                            if from_follower && diverging.is_none() {
+                                follower_fetched(
+                                    state,
+                                    &part,
+                                    topic_id,
+                                    replica_id,
+                                    p.fetch_offset,
+                                    now,
+                                    &is_alive,
+                                )?;
+                            }
+                            Ok(part)
+                        }),
                     };
                     PlannedPartition {
                         index: p.partition,
@@ -147,6 +189,8 @@ pub(crate) fn handle(
                         max_bytes: (p.partition_max_bytes.max(0) as usize).min(fetch_max_bytes),
                         target,
                         diverging,
+                        preferred_read_replica,
+                        throttled,
                     }
                 })
                 .collect();
@@ -164,12 +208,50 @@ pub(crate) fn handle(
         min_bytes: req.min_bytes.max(0) as usize,
         read_committed: req.isolation_level == READ_COMMITTED,
         from_follower,
+        state: state.clone(),
         topics,
     };
     // Taken before reading: any append after this moves a high watermark,
     // which lets the long poll skip re-reading when nothing changed.
     let seen = plan.high_watermarks();
-    let (resp, bytes, errors) = plan.read();
+    let (mut resp, bytes, errors) = plan.read();
+    if version >= 16 && errors {
+        // KIP-951: NOT_LEADER_OR_FOLLOWER / FENCED_LEADER_EPOCH name the
+        // current leader and its endpoint.
+        let mut leaders = std::collections::BTreeSet::new();
+        for t in &mut resp.responses {
+            let Some(name) = image
+                .topic_by_id(strom_metadata::TopicId::from_bytes(*t.topic_id.as_bytes()))
+                .map(|ti| ti.name.clone())
+            else {
+                continue;
+            };
+            for pd in &mut t.partitions {
+                let stale = pd.error_code == ResponseError::NotLeaderOrFollower.code()
+                    || pd.error_code == ResponseError::FencedLeaderEpoch.code();
+                if !stale {
+                    continue;
+                }
+                if let Some((leader, epoch)) =
+                    super::current_leader(&image, &name, pd.partition_index)
+                {
+                    pd.current_leader.leader_id = BrokerId(leader);
+                    pd.current_leader.leader_epoch = epoch;
+                    leaders.insert(leader);
+                }
+            }
+        }
+        resp.node_endpoints = super::leader_endpoints(state, listener, &leaders)
+            .into_iter()
+            .map(|b| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(b.node_id))
+                    .with_host(super::str_bytes(&b.host))
+                    .with_port(i32::from(b.port))
+                    .with_rack(b.rack.as_deref().map(super::str_bytes))
+            })
+            .collect();
+    }
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     if bytes >= plan.min_bytes || errors || max_wait.is_zero() {
         return encode(ApiKey::Fetch, version, corr, &resp);
@@ -193,13 +275,39 @@ fn diverged(
     let (epoch, end) = partition
         .end_offset_for_epoch(last_fetched_epoch)
         .map_err(|e| {
-            ResponseError::try_from_code(e.error_code()).unwrap_or(ResponseError::UnknownServerError)
+            ResponseError::try_from_code(e.error_code())
+                .unwrap_or(ResponseError::UnknownServerError)
         })?;
     Ok(crate::replication::follower::diverging_epoch(
         |_| (epoch, end),
         last_fetched_epoch,
         fetch_offset,
     ))
+}
+
+/// KIP-392's rack-aware selector: the in-sync, live replica in `rack` a
+/// consumer should read from, when it is not this leader (the leader wins
+/// when it is in that rack).
+fn read_replica_in_rack(
+    image: &strom_metadata::MetadataImage,
+    topic: &str,
+    partition: i32,
+    rack: &str,
+    node_id: i32,
+) -> Option<i32> {
+    let p = image.topic(topic)?.partitions.get(&partition)?;
+    let in_rack = |id: i32| {
+        image
+            .broker(id)
+            .is_some_and(|b| b.is_alive() && b.rack.as_deref() == Some(rack))
+    };
+    if in_rack(node_id) {
+        return None;
+    }
+    p.replicas
+        .iter()
+        .copied()
+        .find(|&r| r != node_id && p.isr.contains(&r) && in_rack(r))
 }
 
 /// Records a follower's fetch on the leader (which may move the high
@@ -268,10 +376,29 @@ impl Plan {
                         pd.error_code = e.code();
                         errors = true;
                     }
+                    Ok(partition) if p.preferred_read_replica.is_some() => {
+                        pd.preferred_read_replica =
+                            BrokerId(p.preferred_read_replica.unwrap_or(-1));
+                        pd.high_watermark = partition.high_watermark();
+                        pd.last_stable_offset = pd.high_watermark;
+                        pd.log_start_offset = partition.log_start_offset();
+                        // Answered at once: the consumer goes to that replica.
+                        errors = true;
+                    }
                     Ok(partition) if p.diverging.is_some() => {
                         let (epoch, end_offset) = p.diverging.unwrap_or((-1, -1));
                         pd.diverging_epoch.epoch = epoch;
                         pd.diverging_epoch.end_offset = end_offset;
+                        // Answered at once: the fetcher truncates first.
+                        errors = true;
+                        pd.high_watermark = partition.high_watermark();
+                        pd.last_stable_offset = pd.high_watermark;
+                        pd.log_start_offset = partition.log_start_offset();
+                    }
+                    Ok(partition)
+                        if p.throttled && self.state.replicas.leader_quota().exceeded() =>
+                    {
+                        // Over leader.replication.throttled.rate: nothing this time.
                         pd.high_watermark = partition.high_watermark();
                         pd.last_stable_offset = pd.high_watermark;
                         pd.log_start_offset = partition.log_start_offset();
@@ -281,13 +408,15 @@ impl Plan {
                         // KIP-74: the first partition with data returns at
                         // least one batch even past the limits.
                         let limit = p.max_bytes.min(remaining);
-                        match partition.read(
-                            p.fetch_offset,
-                            limit,
-                            total == 0,
-                            self.from_follower,
-                        ) {
+                        match partition.read(p.fetch_offset, limit, total == 0, self.from_follower)
+                        {
                             Ok(read) => {
+                                if p.throttled {
+                                    self.state
+                                        .replicas
+                                        .leader_quota()
+                                        .record(read.records.len() as u64);
+                                }
                                 pd.high_watermark = read.high_watermark;
                                 pd.last_stable_offset = read.high_watermark;
                                 pd.log_start_offset = read.log_start_offset;

@@ -69,7 +69,10 @@ pub(crate) async fn handle(
     resp.controller_id = BrokerId(state.node_id);
     resp.cluster_authorized_operations = i32::MIN;
     resp.topics = match requested {
-        None => image.topics().map(|t| topic_metadata(state, &image, t)).collect(),
+        None => image
+            .topics()
+            .map(|t| topic_metadata(state, &image, t))
+            .collect(),
         Some(list) => list
             .into_iter()
             .map(|(name, id)| {

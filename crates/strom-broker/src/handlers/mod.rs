@@ -51,3 +51,32 @@ pub(crate) fn string(s: &StrBytes) -> String {
 pub(crate) fn opt_string(s: &Option<StrBytes>) -> Option<String> {
     s.as_ref().map(string)
 }
+
+/// KIP-951: the leader a client should go to instead of this broker, from
+/// the metadata: (leader id, leader epoch) of a partition with a live leader.
+pub(crate) fn current_leader(
+    image: &strom_metadata::MetadataImage,
+    topic: &str,
+    partition: i32,
+) -> Option<(i32, i32)> {
+    let p = image.topic(topic)?.partitions.get(&partition)?;
+    let alive = image.broker(p.leader).is_some_and(|b| b.is_alive());
+    (p.leader >= 0 && alive).then_some((p.leader, p.leader_epoch))
+}
+
+/// The endpoints on `listener` of the brokers named as current leaders
+/// (KIP-951's `node_endpoints`), as (node id, host, port, rack).
+pub(crate) fn leader_endpoints(
+    state: &crate::broker::BrokerState,
+    listener: &str,
+    leaders: &std::collections::BTreeSet<i32>,
+) -> Vec<crate::broker::BrokerEndpoint> {
+    if leaders.is_empty() {
+        return Vec::new();
+    }
+    state
+        .brokers(listener)
+        .into_iter()
+        .filter(|b| leaders.contains(&b.node_id))
+        .collect()
+}

@@ -26,7 +26,13 @@ pub(crate) fn handle(
             pr.partition = p.partition;
             pr.leader_epoch = -1;
             pr.end_offset = -1;
-            match end_offset(state, &t.topic.0, p.partition, p.current_leader_epoch, p.leader_epoch) {
+            match end_offset(
+                state,
+                &t.topic.0,
+                p.partition,
+                p.current_leader_epoch,
+                p.leader_epoch,
+            ) {
                 Ok((epoch, end)) => {
                     pr.leader_epoch = epoch;
                     pr.end_offset = end;

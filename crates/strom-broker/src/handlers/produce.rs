@@ -14,9 +14,9 @@ use std::sync::Arc;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ApiKey, BrokerId, ProduceRequest, ProduceResponse};
 
 use super::str_bytes;
 use crate::broker::{now_ms, BrokerState};
@@ -29,8 +29,12 @@ pub(crate) async fn handle(
     version: i16,
     corr: i32,
     req: ProduceRequest,
+    listener: &str,
 ) -> Reply {
     let acks = req.acks;
+    // KIP-951 (v10+): a NOT_LEADER_OR_FOLLOWER names the current leader.
+    let mut new_leaders = std::collections::BTreeSet::new();
+    let image = state.image();
     let now = now_ms();
     let deadline = tokio::time::Instant::now()
         + std::time::Duration::from_millis(req.timeout_ms.max(0) as u64);
@@ -67,6 +71,15 @@ pub(crate) async fn handle(
                 Ok(p) => p,
                 Err(e) => {
                     pr.error_code = e.code();
+                    if e == ResponseError::NotLeaderOrFollower && version >= 10 {
+                        if let Some((leader, epoch)) =
+                            super::current_leader(&image, &topic.name.0, pd.index)
+                        {
+                            pr.current_leader.leader_id = BrokerId(leader);
+                            pr.current_leader.leader_epoch = epoch;
+                            new_leaders.insert(leader);
+                        }
+                    }
                     out.partition_responses.push(pr);
                     continue;
                 }
@@ -119,6 +132,18 @@ pub(crate) async fn handle(
             out.partition_responses.push(pr);
         }
         resp.responses.push(out);
+    }
+    if version >= 10 {
+        resp.node_endpoints = super::leader_endpoints(state, listener, &new_leaders)
+            .into_iter()
+            .map(|b| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(b.node_id))
+                    .with_host(str_bytes(&b.host))
+                    .with_port(i32::from(b.port))
+                    .with_rack(b.rack.as_deref().map(str_bytes))
+            })
+            .collect();
     }
     if acks == 0 {
         // Nobody waits, but flush.messages still applies.

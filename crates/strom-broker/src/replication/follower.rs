@@ -92,7 +92,13 @@ mod tests {
     #[test]
     fn truncation_stays_within_the_log() {
         let follower = [(4, 100)];
-        assert_eq!(truncation_offset(end_for(&follower, 120), 100, 120, 2, 90), 100);
-        assert_eq!(truncation_offset(end_for(&follower, 120), 100, 120, -1, 200), 120);
+        assert_eq!(
+            truncation_offset(end_for(&follower, 120), 100, 120, 2, 90),
+            100
+        );
+        assert_eq!(
+            truncation_offset(end_for(&follower, 120), 100, 120, -1, 200),
+            120
+        );
     }
 }

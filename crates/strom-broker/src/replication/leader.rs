@@ -184,6 +184,7 @@ impl LeaderState {
         &self.isr
     }
 
+    #[cfg(test)]
     pub fn replicas(&self) -> &[i32] {
         &self.replicas
     }
@@ -201,10 +202,12 @@ impl LeaderState {
         out
     }
 
+    #[cfg(test)]
     pub fn has_pending_change(&self) -> bool {
         self.pending.is_some()
     }
 
+    #[cfg(test)]
     pub fn follower(&self, replica: i32) -> Option<&FollowerProgress> {
         self.followers.get(&replica)
     }
