@@ -30,7 +30,8 @@
 //! A failing seed panics with the seed, the violations and the tail of the
 //! event trace; `STROM_SIM_SEED=<n> cargo nextest run -p strom-broker sim::`
 //! replays it exactly (nothing here reads a clock or iterates a hash map),
-//! and `STROM_SIM_SEEDS=<count>` runs more seeds than the CI form.
+//! and `STROM_SIM_SEEDS=<count>` runs more seeds than the CI form
+//! (`STROM_SIM_FIRST_SEED=<n>` starts the range elsewhere).
 
 mod checker;
 mod log;
@@ -2135,7 +2136,11 @@ fn env_u64(name: &str) -> Option<u64> {
 fn replication_survives_crashes_pauses_and_partitions() {
     let seeds: Vec<u64> = match env_u64("STROM_SIM_SEED") {
         Some(seed) => vec![seed],
-        None => (0..env_u64("STROM_SIM_SEEDS").unwrap_or(CI_SEEDS)).collect(),
+        None => {
+            let first = env_u64("STROM_SIM_FIRST_SEED").unwrap_or(0);
+            let count = env_u64("STROM_SIM_SEEDS").unwrap_or(CI_SEEDS);
+            (first..first.saturating_add(count)).collect()
+        }
     };
     let started = std::time::Instant::now();
     let (mut acked, mut reads) = (0, 0);
