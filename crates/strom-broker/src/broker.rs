@@ -644,7 +644,7 @@ async fn isr_expiration(state: Arc<BrokerState>, shutdown: watch::Receiver<bool>
                     continue;
                 };
                 let topic_id = uuid::Uuid::from_bytes(topic.topic_id.to_bytes());
-                warn!(topic = %p.topic, partition = p.index, isr = ?proposal.isr, "followers fell behind for more than replica.lag.time.max.ms: shrinking the ISR");
+                warn!(topic = %p.topic, partition = p.index, isr = ?proposal.isr, "proposing an ISR change: followers fell behind for more than replica.lag.time.max.ms, or an earlier proposal got no answer");
                 state.replicas.isr_changes().propose(p, topic_id, proposal);
             }
         }

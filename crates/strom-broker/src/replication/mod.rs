@@ -7,3 +7,5 @@ pub(crate) mod follower;
 pub(crate) mod isr;
 pub(crate) mod leader;
 pub(crate) mod quota;
+#[cfg(test)]
+mod sim;
