@@ -1,0 +1,193 @@
+"""The nemesis: faults on a seeded schedule, each one logged (start and stop) in the history.
+
+One fault at a time: wait 1-4 s, pick a fault kind among those enabled, start it, hold it 3-8 s,
+stop it (heal). Every choice comes from the seeded generator; which node a fault hits also
+depends on what the cluster reports at that moment (the leader of a partition, the active
+controller), so two runs of a seed share a schedule of fault kinds and timings, not always of nodes.
+
+  kill                kill -9 the leader of a random partition (Metadata), restart it when the fault ends
+  pause               SIGSTOP a random broker, SIGCONT it when the fault ends
+  partition           cut every link between a random minority of the brokers and the rest (iptables
+                      in the namespaces; clients still reach everyone), heal when the fault ends
+  isolate-controller  cut the active controller (DescribeQuorum) off from every other node, heal
+  reassign            AlterPartitionReassignments of a random partition to a random replica list
+                      (only when the brokers advertise API 45; instantaneous, no stop event)
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import kafka_wire as kw
+from cluster import Cluster, ClusterFailed, _compact_items, _compact_string, _skip_tags
+from history import History
+from network import Network, NetworkFailed
+
+FAULTS = ("kill", "pause", "partition", "isolate-controller", "reassign")
+API_ALTER_PARTITION_REASSIGNMENTS = 45
+
+
+def _compact_array(items: list[bytes]) -> bytes:
+    return kw.uvarint(len(items) + 1) + b"".join(items)
+
+
+def alter_partition_reassignments(conn: kw.Connection, topic: str, partition: int, replicas: list[int],
+                                  timeout_ms: int = 30000) -> tuple[int, int]:
+    """AlterPartitionReassignments v0 (flexible) for one partition: (top-level error, partition error)."""
+    part = kw.i32(partition) + _compact_array([kw.i32(r) for r in replicas]) + kw.uvarint(0)
+    body = kw.i32(timeout_ms) + _compact_array([kw.compact_string(topic) + _compact_array([part]) + kw.uvarint(0)]) \
+        + kw.uvarint(0)
+    r = kw.Reader(conn.request(API_ALTER_PARTITION_REASSIGNMENTS, 0, body, flexible_header=True))
+    _skip_tags(r)
+    r.i32()  # throttle
+    top_error = r.i16()
+    _compact_string(r)
+
+    def partition_result(r: kw.Reader) -> int:
+        r.i32()
+        code = r.i16()
+        _compact_string(r)
+        _skip_tags(r)
+        return code
+
+    def topic_result(r: kw.Reader) -> list[int]:
+        _compact_string(r)
+        codes = _compact_items(r, partition_result)
+        _skip_tags(r)
+        return codes
+
+    codes = [c for t in _compact_items(r, topic_result) for c in t]
+    return top_error, codes[0] if codes else -1
+
+
+class Nemesis:
+    def __init__(self, cluster: Cluster, network: Network, history: History, topic: str, partitions: int,
+                 faults: list[str], seed: int) -> None:
+        self.c, self.net, self.h = cluster, network, history
+        self.topic, self.partitions = topic, partitions
+        self.faults = faults
+        self.rng = random.Random(f"nemesis-{seed}")
+        self.killed: set[int] = set()
+        self.paused: set[int] = set()
+
+    # -- what the cluster says ---------------------------------------------------------------------
+
+    def live(self) -> list[int]:
+        return sorted(self.c.running_ids())
+
+    def leaders(self) -> dict[int, int]:
+        for i in self.live():
+            md = self.c.try_metadata(i, [self.topic])
+            if md is not None and self.topic in md.topics and md.topics[self.topic].error_code == 0:
+                return {p.partition: p.leader for p in md.topics[self.topic].partitions}
+        return {}
+
+    def supports_reassignment(self) -> bool:
+        for i in self.live():
+            try:
+                return API_ALTER_PARTITION_REASSIGNMENTS in self.c.nodes[i].api_versions()
+            except (OSError, kw.ProtocolError):
+                continue
+        return False
+
+    # -- faults --------------------------------------------------------------------------------------
+
+    def start(self, fault: str) -> dict | None:
+        """Start one fault; what stop() needs to end it, or None when there was nothing to do."""
+        live = self.live()
+        if fault == "kill":
+            partition = self.rng.randrange(self.partitions)
+            leader = self.leaders().get(partition, -1)
+            node = leader if leader in live else self.rng.choice(live)
+            self.c.nodes[node].kill9()
+            self.killed.add(node)
+            return {"fault": fault, "node": node, "partition": partition, "was_leader": leader == node}
+        if fault == "pause":
+            node = self.rng.choice(live)
+            self.c.nodes[node].sigstop()
+            self.paused.add(node)
+            return {"fault": fault, "node": node}
+        if fault == "partition":
+            nodes = sorted(self.c.nodes)
+            side = set(self.rng.sample(nodes, self.rng.randint(1, (len(nodes) - 1) // 2)))
+            self.net.partition(side)
+            return {"fault": fault, "minority": sorted(side), "majority": sorted(set(nodes) - side)}
+        if fault == "isolate-controller":
+            controller = self.c.active_controller()
+            if controller is None:
+                return None
+            self.net.isolate(controller)
+            return {"fault": fault, "node": controller}
+        if fault == "reassign":
+            partition = self.rng.randrange(self.partitions)
+            replicas = self.rng.sample(sorted(self.c.nodes), 3)
+            via = self.rng.choice(live)
+            with self.c.nodes[via].connect(10.0) as conn:
+                top, code = alter_partition_reassignments(conn, self.topic, partition, replicas)
+            return {"fault": fault, "partition": partition, "replicas": replicas, "via": via,
+                    "error_code": top if top != 0 else code, "instant": True}
+        raise ValueError(f"unknown fault {fault}")
+
+    def stop(self, started: dict) -> None:
+        fault = started["fault"]
+        if fault == "kill":
+            self.c.nodes[started["node"]].launch(self.c.binary)
+            self.killed.discard(started["node"])
+        elif fault == "pause":
+            node = self.c.nodes[started["node"]]
+            if node.running():
+                node.sigcont()
+            self.paused.discard(started["node"])
+        elif fault in ("partition", "isolate-controller"):
+            self.net.heal_all()
+
+    def heal_all(self) -> None:
+        """Undo every fault: links healed, paused nodes resumed, killed (or dead) nodes restarted."""
+        self.net.heal_all()
+        for i, node in self.c.nodes.items():
+            if node.running() and node.stopped:
+                node.sigcont()
+            if not node.running():
+                node.launch(self.c.binary)
+        self.killed.clear()
+        self.paused.clear()
+
+    # -- the schedule --------------------------------------------------------------------------------
+
+    def run(self, seconds: float) -> int:
+        """Faults until `seconds` have passed; the number of faults started."""
+        faults = list(self.faults)
+        if "reassign" in faults and not self.supports_reassignment():
+            self.h.add("nemesis", action="skip", fault="reassign",
+                       reason="the brokers do not advertise AlterPartitionReassignments (API 45)")
+            faults.remove("reassign")
+        end = time.monotonic() + seconds
+        started_count = 0
+        while faults:
+            wait = self.rng.uniform(1.0, 4.0)
+            hold = self.rng.uniform(3.0, 8.0)
+            fault = self.rng.choice(faults)
+            if time.monotonic() + wait >= end:
+                break
+            time.sleep(wait)
+            try:
+                started = self.start(fault)
+            except (ClusterFailed, NetworkFailed, OSError, kw.ProtocolError, IndexError) as e:
+                self.h.add("nemesis", action="error", fault=fault, error=repr(e))
+                continue
+            if started is None:
+                self.h.add("nemesis", action="skip", fault=fault, reason="no target (no agreed controller)")
+                continue
+            started_count += 1
+            self.h.add("nemesis", action="start", **started)
+            print(f"[{self.h.now():7.1f}s] nemesis start {started}", flush=True)
+            if started.get("instant"):
+                continue
+            time.sleep(max(0.0, min(hold, end - time.monotonic())))
+            try:
+                self.stop(started)
+                self.h.add("nemesis", action="stop", fault=fault, **{k: v for k, v in started.items() if k != "fault"})
+            except (ClusterFailed, NetworkFailed, OSError) as e:
+                self.h.add("nemesis", action="error", fault=fault, error=f"stopping: {e!r}")
+        return started_count
