@@ -59,7 +59,8 @@ CLUSTER_CONFIG = {
 TOPIC = "jepsen"
 REPLICATION_FACTOR = 3
 HEAL_TIMEOUT_S = 90.0
-ISR_GRACE_S = 30.0  # how long a healed cluster is given to fill every ISR before the final read anyway
+ISR_GRACE_S = 20.0  # how long a healed cluster is given to fill every ISR before the final read anyway
+STARTUP_ISR_GRACE_S = 5.0  # a new topic's ISR is full at once where partitions replicate
 CATCH_UP_TIMEOUT_S = 30.0
 FINAL_READ_TIMEOUT_S = 60.0
 
@@ -83,6 +84,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="acks=all producers without idempotence or retries (definite failures, for G1a)")
     ap.add_argument("--assign-consumers", type=int, default=1)
     ap.add_argument("--group-consumers", type=int, default=2)
+    ap.add_argument("--min-insync-replicas", type=int, default=2,
+                    help="the topic's min.insync.replicas (1 lets acks=all succeed on a leader alone)")
     ap.add_argument("--rate", type=float, default=50.0, help="records per second per producer")
     ap.add_argument("--binary", type=Path, default=Path(os.environ.get("STROM_BIN") or ROOT / "target/release/strom"))
     ap.add_argument("--keep-data", action="store_true", help="keep node data directories after a passing run")
@@ -110,10 +113,10 @@ def log(h: History | None, text: str) -> None:
     print(f"{stamp}{text}", flush=True)
 
 
-def create_topic(bootstrap: str, partitions: int) -> None:
+def create_topic(bootstrap: str, partitions: int, min_insync_replicas: int) -> None:
     client = AdminClient({"bootstrap.servers": bootstrap})
     futures = client.create_topics([NewTopic(TOPIC, partitions, REPLICATION_FACTOR,
-                                             config={"min.insync.replicas": "2"})],
+                                             config={"min.insync.replicas": str(min_insync_replicas)})],
                                    operation_timeout=30, request_timeout=35)
     try:
         futures[TOPIC].result(timeout=45)
@@ -143,7 +146,7 @@ def cluster_state(c: Cluster, partitions: int) -> tuple[bool, bool, str]:
     return True, isr_full, "" if isr_full else "some ISR is not full"
 
 
-def wait_healthy(c: Cluster, h: History, partitions: int) -> dict:
+def wait_healthy(c: Cluster, h: History, partitions: int, isr_grace_s: float = ISR_GRACE_S) -> dict:
     t0 = time.monotonic()
     deadline = t0 + HEAL_TIMEOUT_S
     up_since = None
@@ -155,7 +158,7 @@ def wait_healthy(c: Cluster, h: History, partitions: int) -> dict:
         up, isr_full, why = cluster_state(c, partitions)
         if up:
             up_since = up_since or time.monotonic()
-            if isr_full or time.monotonic() - up_since >= ISR_GRACE_S:
+            if isr_full or time.monotonic() - up_since >= isr_grace_s:
                 result = {"healthy": True, "isr_full": isr_full, "seconds": round(time.monotonic() - t0, 2)}
                 h.add("healthy", **result)
                 return result
@@ -229,11 +232,11 @@ def run(args: argparse.Namespace) -> int:
                     netns=net.namespaces)
         c.start_formatted()
         bootstrap = ",".join(n.bootstrap for n in c.nodes.values())
-        create_topic(bootstrap, args.partitions)
-        wait_healthy(c, h, args.partitions)
+        create_topic(bootstrap, args.partitions, args.min_insync_replicas)
+        wait_healthy(c, h, args.partitions, isr_grace_s=STARTUP_ISR_GRACE_S)
         summary["startup_s"] = round(time.monotonic() - t0, 1)
         log(h, f"cluster up on {net.prefix}.0/24 in {summary['startup_s']}s; topic {TOPIC}: "
-               f"{args.partitions} partitions, RF {REPLICATION_FACTOR}, min.insync.replicas 2")
+               f"{args.partitions} partitions, RF {REPLICATION_FACTOR}, min.insync.replicas {args.min_insync_replicas}")
 
         w = Workload(bootstrap, TOPIC, args.partitions, h, args.seed, rate=args.rate, group=f"jepsen-{args.seed}")
         producers = ([ProducerWorker(w, f"p{i}", idempotent=True) for i in range(1, args.producers + 1)]
@@ -297,6 +300,9 @@ def run(args: argparse.Namespace) -> int:
     text = report.render()
     print()
     print(text)
+    if status is None and report.stats["acked"] == 0:
+        status = 2
+        summary["error"] = "no write was acknowledged: the run checked nothing"
     if status is None:
         status = 0 if report.valid else 1
     else:
