@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import shutil
@@ -80,13 +81,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     "(default target/jepsen/seed-<S>-<time>)")
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--producers", type=int, default=3, help="idempotent acks=all producers")
-    ap.add_argument("--plain-producers", type=int, default=1,
-                    help="acks=all producers without idempotence or retries (definite failures, for G1a)")
     ap.add_argument("--assign-consumers", type=int, default=1)
     ap.add_argument("--group-consumers", type=int, default=2)
     ap.add_argument("--min-insync-replicas", type=int, default=2,
                     help="the topic's min.insync.replicas (1 lets acks=all succeed on a leader alone)")
     ap.add_argument("--rate", type=float, default=50.0, help="records per second per producer")
+    ap.add_argument("--client-debug", default="", help="librdkafka debug contexts for every client "
+                    "(e.g. msg,protocol), logged to clients.log")
     ap.add_argument("--binary", type=Path, default=Path(os.environ.get("STROM_BIN") or ROOT / "target/release/strom"))
     ap.add_argument("--keep-data", action="store_true", help="keep node data directories after a passing run")
     args = ap.parse_args(argv)
@@ -170,7 +171,7 @@ def wait_healthy(c: Cluster, h: History, partitions: int, isr_grace_s: float = I
 
 def wait_caught_up(w: Workload, consumers: list[ConsumerWorker], h: History) -> dict:
     """Until every assign consumer, and the group as a whole, has polled up to each high watermark."""
-    marks = {p: hw for p, (_, hw) in high_watermarks(w.bootstrap, w.topic, w.partitions).items()}
+    marks = {p: hw for p, (_, hw) in high_watermarks(w).items()}
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
 
     def behind() -> list[str]:
@@ -192,6 +193,17 @@ def wait_caught_up(w: Workload, consumers: list[ConsumerWorker], h: History) -> 
     left = behind()
     h.add("caught-up", high_watermarks=marks, behind=left)
     return {"behind": left, "high_watermarks": marks}
+
+
+def client_logger(path: Path) -> logging.Logger:
+    """librdkafka's log lines go to a file: on stderr they would bury the run's own progress lines."""
+    logger = logging.getLogger("jepsen.clients")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger.addHandler(handler)
+    return logger
 
 
 def rss_mib(c: Cluster) -> dict[int, float]:
@@ -238,9 +250,9 @@ def run(args: argparse.Namespace) -> int:
         log(h, f"cluster up on {net.prefix}.0/24 in {summary['startup_s']}s; topic {TOPIC}: "
                f"{args.partitions} partitions, RF {REPLICATION_FACTOR}, min.insync.replicas {args.min_insync_replicas}")
 
-        w = Workload(bootstrap, TOPIC, args.partitions, h, args.seed, rate=args.rate, group=f"jepsen-{args.seed}")
-        producers = ([ProducerWorker(w, f"p{i}", idempotent=True) for i in range(1, args.producers + 1)]
-                     + [ProducerWorker(w, f"q{i}", idempotent=False) for i in range(1, args.plain_producers + 1)])
+        w = Workload(bootstrap, TOPIC, args.partitions, h, args.seed, rate=args.rate, group=f"jepsen-{args.seed}",
+                     client_debug=args.client_debug, logger=client_logger(args.out / "clients.log"))
+        producers = [ProducerWorker(w, f"p{i}") for i in range(1, args.producers + 1)]
         consumers = ([ConsumerWorker(w, f"a{i}", subscribe=False) for i in range(1, args.assign_consumers + 1)]
                      + [ConsumerWorker(w, f"g{i}", subscribe=True) for i in range(1, args.group_consumers + 1)])
         for worker in producers + consumers:

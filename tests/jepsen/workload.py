@@ -1,14 +1,21 @@
 """The workload: producers writing unique values, consumers polling them, and the final read.
 
 Producers. `p<i>`: confluent-kafka with `enable.idempotence=true`, `acks=all`, librdkafka's retries
-(until `message.timeout.ms`). `q<i>`: acks=all, no idempotence, `retries=0`, one request in
-flight: a broker's refusal (NOT_ENOUGH_REPLICAS, NOT_LEADER_OR_FOLLOWER, ...) reaches it
-unretried, which is what gives the G1a check something to check (an idempotent producer retries
-every refusal until it times out, and a timeout is indeterminate). Each producer writes `<name>-<n>`
-to a partition drawn from its seeded generator, at a fixed rate, and records every send when its
-outcome is known: "ok" with the acknowledged offset, "fail" when the record was definitely not
-written, "info" when it may have been. A producer instance that hits a fatal error is replaced by
-a new one (a new `process` name: order is only promised within one instance).
+(until `message.timeout.ms`). Each writes `p<i>-<n>` to a partition drawn from its seeded
+generator, at a fixed rate, and records every send when its outcome is known: "ok" with the
+acknowledged offset, "fail" when the record was definitely not written, "info" when it may have
+been. Definite failures are rare by design: librdkafka retries every broker refusal until the
+message times out, and a timeout is indeterminate. A producer instance that hits a fatal error is
+replaced by a new one (a new `process` name: order is only promised within one instance).
+
+Why no producer without idempotence: librdkafka resends records it wrongly judges unsent. When a
+broker drops out of Metadata (a paused broker is fenced, and Metadata lists live brokers only, as
+Kafka's KRaft brokers do) it destroys that broker's handle and re-queues the requests in flight on
+it as "not persisted" (its debug log: "Broker handle destroyed without termination (actions
+Refresh,MsgNotPersisted)"), though they sit in the broker's socket buffer and are appended when it
+resumes. Without idempotence that is a duplicate the client made, and a refusal of the resent copy
+would look like a definite failure of a record that was written; with idempotence the broker must
+discard the second copy, which is exactly what the duplicate check checks.
 
 Consumers. `a<i>` assign every partition from the beginning and never commit; `g<i>` subscribe as
 one group (auto commit), and record every assignment, revocation and loss as a reset.
@@ -19,6 +26,7 @@ alive after its deadline.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -29,14 +37,11 @@ import confluent_kafka as ck
 from history import History
 
 E = ck.KafkaError
-# Failures that mean "not written". For the idempotent producers only errors raised before the
-# record could reach a log (librdkafka retries everything else until message.timeout.ms, and an
-# earlier attempt may have been written); for a producer without retries also the broker's
-# refusals, which are answered before any append.
+# Failures that mean "not written": errors that are not retried, raised before the record could
+# reach a log (librdkafka retries everything else until message.timeout.ms, and an earlier attempt
+# may have been written).
 NOT_WRITTEN = {E.MSG_SIZE_TOO_LARGE, E.INVALID_RECORD, E.INVALID_MSG, E.RECORD_LIST_TOO_LARGE,
                E._UNKNOWN_PARTITION, E._UNKNOWN_TOPIC}
-REFUSED = NOT_WRITTEN | {E.NOT_ENOUGH_REPLICAS, E.NOT_LEADER_FOR_PARTITION, E.UNKNOWN_TOPIC_OR_PART,
-                         E.LEADER_NOT_AVAILABLE}
 
 
 @dataclass
@@ -49,6 +54,16 @@ class Workload:
     rate: float = 50.0  # records per second per producer
     message_timeout_ms: int = 20000
     group: str = "jepsen"
+    client_debug: str = ""  # librdkafka `debug` contexts for every client (e.g. "msg,protocol")
+    logger: logging.Logger | None = None  # librdkafka's log lines (clients.log), instead of stderr
+
+    def client_config(self) -> dict:
+        conf: dict = {"bootstrap.servers": self.bootstrap}
+        if self.logger is not None:
+            conf["logger"] = self.logger
+        if self.client_debug:
+            conf["debug"] = self.client_debug
+        return conf
 
 
 def error_text(err: ck.KafkaError) -> str:
@@ -56,26 +71,23 @@ def error_text(err: ck.KafkaError) -> str:
 
 
 class ProducerWorker(threading.Thread):
-    def __init__(self, w: Workload, name: str, idempotent: bool) -> None:
+    def __init__(self, w: Workload, name: str) -> None:
         super().__init__(name=name, daemon=True)
-        self.w, self.idempotent = w, idempotent
+        self.w = w
         self.rng = random.Random(f"{w.seed}-{name}")
         self.stop = threading.Event()
         self.sent = 0
 
     def config(self, on_error) -> dict:
-        conf = {"bootstrap.servers": self.w.bootstrap, "acks": "all", "linger.ms": 2,
+        conf = {**self.w.client_config(), "acks": "all", "linger.ms": 2,
                 "message.timeout.ms": self.w.message_timeout_ms, "request.timeout.ms": 5000,
                 "retry.backoff.ms": 100, "retry.backoff.max.ms": 1000, "socket.connection.setup.timeout.ms": 5000,
-                "topic.metadata.refresh.interval.ms": 2000, "error_cb": on_error}
-        if self.idempotent:
-            conf["enable.idempotence"] = True
-        else:
-            conf.update({"enable.idempotence": False, "retries": 0, "max.in.flight.requests.per.connection": 1})
+                "topic.metadata.refresh.interval.ms": 2000, "enable.idempotence": True, "error_cb": on_error}
         return conf
 
-    def status(self, err: ck.KafkaError) -> str:
-        return "fail" if err.code() in (REFUSED if not self.idempotent else NOT_WRITTEN) else "info"
+    @staticmethod
+    def status(err: ck.KafkaError) -> str:
+        return "fail" if err.code() in NOT_WRITTEN and not err.fatal() else "info"
 
     def run(self) -> None:
         h, n, incarnation = self.w.history, 0, 0
@@ -121,9 +133,11 @@ class ProducerWorker(threading.Thread):
                 n += 1
                 self.sent += 1
                 next_at += 1.0 / self.w.rate
-                p.poll(max(0.0, next_at - time.monotonic()))
                 if time.monotonic() - next_at > 1.0:  # do not burst to catch up after a stall
                     next_at = time.monotonic()
+                p.poll(0)
+                while (wait := next_at - time.monotonic()) > 0 and not self.stop.is_set():
+                    p.poll(wait)  # returns early when it serves a delivery report
             # Drain: what is still queued or in flight gets its report, or is indeterminate.
             p.flush(0 if fatal else self.w.message_timeout_ms / 1000 + 5)
             p.purge(in_queue=True, in_flight=True)
@@ -146,7 +160,7 @@ class ConsumerWorker(threading.Thread):
 
     def run(self) -> None:
         h = self.w.history
-        conf = {"bootstrap.servers": self.w.bootstrap, "auto.offset.reset": "earliest",
+        conf = {**self.w.client_config(), "auto.offset.reset": "earliest",
                 "enable.partition.eof": False, "fetch.wait.max.ms": 100, "check.crcs": True,
                 "topic.metadata.refresh.interval.ms": 2000, "socket.connection.setup.timeout.ms": 5000,
                 "error_cb": lambda err: h.add("client-error", consumer=self.name, error=error_text(err),
@@ -192,12 +206,12 @@ class ConsumerWorker(threading.Thread):
             return dict(self.position)
 
 
-def high_watermarks(bootstrap: str, topic: str, partitions: int, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
+def high_watermarks(w: Workload, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
     """(log start, high watermark) per partition, from the leaders (ListOffsets)."""
-    c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": "jepsen-watermarks", "enable.auto.commit": False})
+    c = ck.Consumer({**w.client_config(), "group.id": "jepsen-watermarks", "enable.auto.commit": False})
     try:
-        return {p: c.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=timeout_s, cached=False)
-                for p in range(partitions)}
+        return {p: c.get_watermark_offsets(ck.TopicPartition(w.topic, p), timeout=timeout_s, cached=False)
+                for p in range(w.partitions)}
     finally:
         c.close()
 
@@ -206,8 +220,8 @@ def final_read(w: Workload, timeout_s: float) -> dict[int, dict]:
     """Read every partition from its start to its high watermark, recording each record as a final
     event; returns per partition {log_start, high_watermark, records, complete}."""
     h = w.history
-    marks = high_watermarks(w.bootstrap, w.topic, w.partitions)
-    c = ck.Consumer({"bootstrap.servers": w.bootstrap, "group.id": "jepsen-final", "enable.auto.commit": False,
+    marks = high_watermarks(w)
+    c = ck.Consumer({**w.client_config(), "group.id": "jepsen-final", "enable.auto.commit": False,
                      "enable.partition.eof": True, "auto.offset.reset": "error", "fetch.wait.max.ms": 100,
                      "check.crcs": True})
     out = {p: {"log_start": marks[p][0], "high_watermark": marks[p][1], "records": 0, "complete": marks[p][1] <= marks[p][0]}
