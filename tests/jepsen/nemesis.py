@@ -86,7 +86,8 @@ class Nemesis:
     def supports_reassignment(self) -> bool:
         for i in self.live():
             try:
-                return API_ALTER_PARTITION_REASSIGNMENTS in self.c.nodes[i].api_versions()
+                versions = self.c.nodes[i].api_versions().get(API_ALTER_PARTITION_REASSIGNMENTS)
+                return versions is not None and versions[0] == 0  # v0 is what this module sends
             except (OSError, kw.ProtocolError):
                 continue
         return False

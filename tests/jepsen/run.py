@@ -32,6 +32,7 @@ import shutil
 import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -307,9 +308,16 @@ def run(args: argparse.Namespace) -> int:
         h.add("end", **{k: v for k, v in summary.items() if k == "error"})
         h.close()
 
-    report = check(History.load(args.out / "history.jsonl"))
+    events = History.load(args.out / "history.jsonl")
+    report = check(events)
     summary["elapsed_s"] = round(h.now(), 1)
+    summary["events"] = dict(sorted(Counter(e["type"] for e in events).items()))
+    summary["client_errors"] = dict(Counter(e["error"].split(" ")[0] for e in events
+                                            if e["type"] in ("client-error", "consumer-error")).most_common(10))
     text = report.render()
+    if status is not None:
+        text += ("\nPARTIAL: the run did not complete, so the history has no (complete) final read and "
+                 "lost-write / poll-skip counts above are not meaningful")
     print()
     print(text)
     if status is None and report.stats["acked"] == 0:
