@@ -12,11 +12,15 @@ controller), so two runs of a seed share a schedule of fault kinds and timings, 
   isolate-controller  cut the active controller (DescribeQuorum) off from every other node, heal
   reassign            AlterPartitionReassignments of a random partition to a random replica list
                       (only when the brokers advertise API 45; instantaneous, no stop event)
+  wipe                (opt-in) kill -9 the leader of a random partition and delete its logs of the
+                      test's topic (a disk lost), restart it when the fault ends: acknowledged
+                      writes survive only on other replicas
 """
 
 from __future__ import annotations
 
 import random
+import shutil
 import time
 
 import kafka_wire as kw
@@ -25,6 +29,9 @@ from history import History
 from network import Network, NetworkFailed
 
 FAULTS = ("kill", "pause", "partition", "isolate-controller", "reassign")
+# Not in the default set: a fault no configuration survives without replication, kept to show that
+# the harness and the checker see lost data end to end.
+EXTRA_FAULTS = ("wipe",)
 API_ALTER_PARTITION_REASSIGNMENTS = 45
 
 
@@ -104,6 +111,16 @@ class Nemesis:
             self.c.nodes[node].kill9()
             self.killed.add(node)
             return {"fault": fault, "node": node, "partition": partition, "was_leader": leader == node}
+        if fault == "wipe":
+            partition = self.rng.randrange(self.partitions)
+            leader = self.leaders().get(partition, -1)
+            node = leader if leader in live else self.rng.choice(live)
+            self.c.nodes[node].kill9()
+            self.killed.add(node)
+            wiped = sorted(d.name for d in self.c.nodes[node].data_dir.glob(f"{self.topic}-*"))
+            for name in wiped:
+                shutil.rmtree(self.c.nodes[node].data_dir / name)
+            return {"fault": fault, "node": node, "partition": partition, "wiped": wiped}
         if fault == "pause":
             node = self.rng.choice(live)
             self.c.nodes[node].sigstop()
@@ -132,7 +149,7 @@ class Nemesis:
 
     def stop(self, started: dict) -> None:
         fault = started["fault"]
-        if fault == "kill":
+        if fault in ("kill", "wipe"):
             self.c.nodes[started["node"]].launch(self.c.binary)
             self.killed.discard(started["node"])
         elif fault == "pause":

@@ -45,7 +45,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from checker import check  # noqa: E402
 from cluster import Cluster, ClusterFailed  # noqa: E402
 from history import History  # noqa: E402
-from nemesis import FAULTS, Nemesis  # noqa: E402
+from nemesis import EXTRA_FAULTS, FAULTS, Nemesis  # noqa: E402
 from network import Network, NetworkFailed, unavailable  # noqa: E402
 from workload import ConsumerWorker, ProducerWorker, Workload, final_read, high_watermarks  # noqa: E402
 
@@ -77,7 +77,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the nemesis phase")
     ap.add_argument("--seed", type=int, default=None, help="seed of the schedule and the workload (random if absent)")
     ap.add_argument("--nemesis", default=",".join(FAULTS),
-                    help=f"comma-separated subset of {','.join(FAULTS)}, or 'none'")
+                    help=f"comma-separated subset of {','.join(FAULTS + EXTRA_FAULTS)}, or 'none' "
+                         f"(default: all but {','.join(EXTRA_FAULTS)})")
     ap.add_argument("--out", type=Path, default=None, help="directory for the history and report "
                     "(default target/jepsen/seed-<S>-<time>)")
     ap.add_argument("--partitions", type=int, default=4)
@@ -93,9 +94,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--keep-data", action="store_true", help="keep node data directories after a passing run")
     args = ap.parse_args(argv)
     faults = [] if args.nemesis in ("", "none") else [f.strip() for f in args.nemesis.split(",") if f.strip()]
-    unknown = [f for f in faults if f not in FAULTS]
+    unknown = [f for f in faults if f not in FAULTS + EXTRA_FAULTS]
     if unknown:
-        ap.error(f"unknown nemesis {unknown}; choose among {', '.join(FAULTS)}")
+        ap.error(f"unknown nemesis {unknown}; choose among {', '.join(FAULTS + EXTRA_FAULTS)}")
     args.faults = list(dict.fromkeys(faults))
     if args.seed is None:
         args.seed = random.randrange(1, 1 << 31)

@@ -1,0 +1,88 @@
+"""network.py on real namespaces (root only; no broker): a cut link drops packets both ways between
+two nodes and only between them, heal_all() restores it, remove() leaves nothing behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from network import Network, run, unavailable
+
+PORT = 7777
+# A listener that accepts for 20 s, in node 1's namespace.
+SERVER = ("import socket, time\n"
+          "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+          f"s.bind(('0.0.0.0', {PORT})); s.listen(16); s.settimeout(1)\n"
+          "end = time.time() + 20\n"
+          "while time.time() < end:\n"
+          "    try: s.accept()[0].close()\n"
+          "    except OSError: pass\n")
+CONNECT = ("import socket, sys\n"
+           "try: socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()\n"
+           "except OSError: sys.exit(1)\n")
+
+
+def reaches(net: Network, from_node: int | None, to_node: int) -> bool:
+    prefix = ["ip", "netns", "exec", net.namespaces[from_node]] if from_node else []
+    done = subprocess.run([*prefix, sys.executable, "-c", CONNECT, net.ips[to_node], str(PORT)],
+                          capture_output=True, timeout=10)
+    return done.returncode == 0
+
+
+@pytest.fixture
+def net():
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    n = Network([1, 2, 3])
+    server = None
+    try:
+        n.create()
+        server = subprocess.Popen(["ip", "netns", "exec", n.namespaces[1], sys.executable, "-c", SERVER])
+        yield n
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait(timeout=10)
+        n.remove()
+
+
+def test_a_cut_link_drops_both_ways_only_between_its_nodes_and_heals(net):
+    for _ in range(50):  # the listener takes a moment to start
+        if reaches(net, None, 1):
+            break
+    assert reaches(net, None, 1) and reaches(net, 2, 1) and reaches(net, 3, 1)
+
+    net.cut(1, 2)
+    assert not reaches(net, 2, 1), "node 2 still reaches node 1 through a cut link"
+    assert reaches(net, 3, 1), "cutting 1-2 cut 1-3"
+    assert reaches(net, None, 1), "cutting 1-2 cut the runner off"
+    assert net.cut_links == {frozenset((1, 2))}
+
+    net.heal_all()
+    assert reaches(net, 2, 1)
+    assert net.cut_links == set()
+
+    net.isolate(1)
+    assert not reaches(net, 2, 1) and not reaches(net, 3, 1) and reaches(net, None, 1)
+    net.heal_all()
+    assert reaches(net, 2, 1) and reaches(net, 3, 1)
+
+
+def test_remove_deletes_namespaces_bridge_and_forward_rule():
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    n = Network([1, 2, 3, 4, 5])
+    try:
+        n.create()
+        n.partition({1, 2})
+        assert len(n.cut_links) == 6
+        assert set(n.namespaces.values()) <= set(run("ip", "netns", "list").stdout.split())
+    finally:
+        n.remove()
+    assert not set(n.namespaces.values()) & set(run("ip", "netns", "list").stdout.split())
+    assert run("ip", "link", "show", n.bridge, check=False).returncode != 0
+    assert n.bridge not in run("iptables", "-w", "-S", "FORWARD").stdout
