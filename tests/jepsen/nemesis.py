@@ -77,6 +77,7 @@ class Nemesis:
         self.rng = random.Random(f"nemesis-{seed}")
         self.killed: set[int] = set()
         self.paused: set[int] = set()
+        self.crashes: list[dict] = []
 
     # -- what the cluster says ---------------------------------------------------------------------
 
@@ -160,8 +161,21 @@ class Nemesis:
         elif fault in ("partition", "isolate-controller"):
             self.net.heal_all()
 
+    def check_crashes(self) -> None:
+        """Record every node that exited without the nemesis killing it (a broker bug), once per exit."""
+        for i, node in self.c.nodes.items():
+            if i in self.killed or node.proc is None or node.proc.poll() is None:
+                continue
+            if any(c["node"] == i and c["start"] == node.starts for c in self.crashes):
+                continue
+            crash = {"node": i, "start": node.starts, "exit_status": node.proc.returncode}
+            self.crashes.append(crash)
+            self.h.add("crash", **crash, log_tail=node.log_tail(30))
+            print(f"[{self.h.now():7.1f}s] node {i} exited by itself with {node.proc.returncode}", flush=True)
+
     def heal_all(self) -> None:
-        """Undo every fault: links healed, paused nodes resumed, killed (or dead) nodes restarted."""
+        """Undo every fault: links healed, paused nodes resumed, killed (or crashed) nodes restarted."""
+        self.check_crashes()
         self.net.heal_all()
         for i, node in self.c.nodes.items():
             if node.running() and node.stopped:
@@ -189,6 +203,7 @@ class Nemesis:
             if time.monotonic() + wait >= end:
                 break
             time.sleep(wait)
+            self.check_crashes()
             try:
                 started = self.start(fault)
             except (ClusterFailed, NetworkFailed, OSError, kw.ProtocolError, IndexError) as e:

@@ -14,9 +14,10 @@
 5. checker.py reads the history; the report is printed and written to --out with the history
    (history.jsonl), the report (report.json, report.txt) and every node's server.log.
 
-Exit status: 0 when every anomaly count is 0, 1 when some is not, 2 when the run itself failed
-(the cluster did not start or heal, the final read did not complete); the --out directory is kept
-either way, node data directories only on failure (or with --keep-data).
+Exit status: 0 when every anomaly count is 0, 1 when some is not or a broker exited by itself, 2
+when the run itself failed (the cluster did not start or heal, the final read did not complete, no
+write was acknowledged); the --out directory is kept either way, node data directories only on
+failure (or with --keep-data).
 Every wait is bounded; brokers, namespaces and iptables rules are removed on exit, on an exception,
 on Ctrl-C and on SIGTERM.
 """
@@ -197,6 +198,20 @@ def wait_caught_up(w: Workload, consumers: list[ConsumerWorker], h: History) -> 
     return {"behind": left, "high_watermarks": marks}
 
 
+def unavailability(events: list[dict]) -> list[dict]:
+    """For each kill (or wipe) of a partition's leader: seconds from the kill to the next acknowledged
+    write to that partition (the failover as a producer sees it; pre-replication, the restart)."""
+    acks = [(e["time"], e["partition"]) for e in events if e["type"] == "send" and e["status"] == "ok"]
+    out = []
+    for f in events:
+        if f["type"] == "nemesis" and f.get("action") == "start" and f.get("fault") in ("kill", "wipe") \
+                and f.get("was_leader", True):
+            later = [t for t, p in acks if p == f["partition"] and t > f["time"]]
+            out.append({"fault": f["fault"], "node": f["node"], "partition": f["partition"], "at": f["time"],
+                        "first_ack_after_s": round(min(later) - f["time"], 2) if later else None})
+    return out
+
+
 def client_logger(path: Path) -> logging.Logger:
     """librdkafka's log lines go to a file: on stderr they would bury the run's own progress lines."""
     logger = logging.getLogger("jepsen.clients")
@@ -235,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
            f"history in {args.out}")
     net = Network(list(range(1, args.brokers + 1)))
     c: Cluster | None = None
+    nemesis: Nemesis | None = None
     producers: list[ProducerWorker] = []
     consumers: list[ConsumerWorker] = []
     summary: dict = {"seed": args.seed, "brokers": args.brokers, "seconds": args.seconds, "nemesis": args.faults}
@@ -315,19 +331,23 @@ def run(args: argparse.Namespace) -> int:
     summary["events"] = dict(sorted(Counter(e["type"] for e in events).items()))
     summary["client_errors"] = dict(Counter(e["error"].split(" ")[0] for e in events
                                             if e["type"] in ("client-error", "consumer-error")).most_common(10))
+    summary["unavailability"] = unavailability(events)
+    crashes = nemesis.crashes if nemesis is not None else []
     text = report.render()
     if status is not None:
         text += ("\nPARTIAL: the run did not complete, so the history has no (complete) final read and "
-                 "lost-write / poll-skip counts above are not meaningful")
-    print()
-    print(text)
-    if status is None and report.stats["acked"] == 0:
+                 "the lost-write, poll-skip and unseen counts above are not meaningful"
+                 f"\nthe run failed: {summary.get('error', '')[:2000]}")
+    elif report.stats["acked"] == 0:
         status = 2
         summary["error"] = "no write was acknowledged: the run checked nothing"
-    if status is None:
-        status = 0 if report.valid else 1
+        text += f"\nNOTHING CHECKED: {summary['error']}"
     else:
-        print(f"\nthe run did not complete: {summary.get('error', '')[:2000]}")
+        status = 0 if report.valid and not crashes else 1
+    if crashes:
+        text += f"\nCRASHED: {len(crashes)} broker exit(s) the nemesis did not cause: {crashes}"
+    print()
+    print(text)
     (args.out / "report.txt").write_text(text + "\n")
     (args.out / "report.json").write_text(json.dumps({**report.to_json(), "run": summary, "exit_status": status},
                                                      indent=2, default=str) + "\n")
