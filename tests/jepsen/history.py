@@ -1,7 +1,7 @@
-"""The history of one run: every event, numbered and timed, kept in memory and written to a JSON-lines
-file as it happens (so a run that dies still leaves what it saw). Threads append concurrently; the
-lock makes the file order the index order, and each thread's events keep the order it recorded them
-in, which is the order the checker reads a consumer's polls in."""
+"""The history of one run: every event, numbered and timed, written to a JSON-lines file as it happens
+(so a run that dies still leaves what it saw; a long run's history is not held in memory twice).
+Threads append concurrently; the lock makes the file order the index order, and each thread's events
+keep the order it recorded them in, which is the order the checker reads a consumer's polls in."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 class History:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.events: list[dict] = []
+        self.count = 0
         self.t0 = time.monotonic()
         self.lock = threading.Lock()
         self.file = open(path, "w", buffering=1 << 16)
@@ -24,14 +24,10 @@ class History:
 
     def add(self, event_type: str, **fields) -> dict:
         with self.lock:
-            event = {"index": len(self.events), "time": self.now(), "type": event_type, **fields}
-            self.events.append(event)
+            event = {"index": self.count, "time": self.now(), "type": event_type, **fields}
+            self.count += 1
             self.file.write(json.dumps(event) + "\n")
             return event
-
-    def snapshot(self) -> list[dict]:
-        with self.lock:
-            return list(self.events)
 
     def close(self) -> None:
         with self.lock:
@@ -42,9 +38,10 @@ class History:
     def load(path: Path) -> list[dict]:
         """A history file back as events (a torn last line, from a run killed mid-write, is dropped)."""
         events = []
-        for line in Path(path).read_text().splitlines():
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                break
+        with open(path) as f:
+            for line in f:
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    break
         return events

@@ -92,6 +92,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--client-debug", default="", help="librdkafka debug contexts for every client "
                     "(e.g. msg,protocol), logged to clients.log")
     ap.add_argument("--binary", type=Path, default=Path(os.environ.get("STROM_BIN") or ROOT / "target/release/strom"))
+    ap.add_argument("--check", type=Path, default=None, metavar="HISTORY",
+                    help="only check an existing history.jsonl (no cluster): print the report, exit 0 or 1")
     ap.add_argument("--keep-data", action="store_true", help="keep node data directories after a passing run")
     args = ap.parse_args(argv)
     faults = [] if args.nemesis in ("", "none") else [f.strip() for f in args.nemesis.split(",") if f.strip()]
@@ -360,6 +362,10 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.check is not None:
+        report = check(History.load(args.check))
+        print(report.render())
+        return 0 if report.valid else 1
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     return run(args)
