@@ -39,14 +39,20 @@ def _compact_array(items: list[bytes]) -> bytes:
     return kw.uvarint(len(items) + 1) + b"".join(items)
 
 
-def alter_partition_reassignments(conn: kw.Connection, topic: str, partition: int, replicas: list[int],
-                                  timeout_ms: int = 30000) -> tuple[int, int]:
-    """AlterPartitionReassignments v0 (flexible) for one partition: (top-level error, partition error)."""
+def alter_partition_reassignments_request(topic: str, partition: int, replicas: list[int],
+                                          timeout_ms: int = 30000) -> bytes:
+    """AlterPartitionReassignments v0 (flexible) for one partition, as Kafka's
+    AlterPartitionReassignmentsRequest.json lays it out: timeout, topics[name, partitions[index,
+    replicas]], each struct with its (empty) tagged fields."""
     part = kw.i32(partition) + _compact_array([kw.i32(r) for r in replicas]) + kw.uvarint(0)
-    body = kw.i32(timeout_ms) + _compact_array([kw.compact_string(topic) + _compact_array([part]) + kw.uvarint(0)]) \
-        + kw.uvarint(0)
-    r = kw.Reader(conn.request(API_ALTER_PARTITION_REASSIGNMENTS, 0, body, flexible_header=True))
-    _skip_tags(r)
+    return (kw.i32(timeout_ms) + _compact_array([kw.compact_string(topic) + _compact_array([part]) + kw.uvarint(0)])
+            + kw.uvarint(0))
+
+
+def parse_alter_partition_reassignments(body: bytes) -> tuple[int, list[int]]:
+    """The response body after its v1 header: (top-level error, every partition's error)."""
+    r = kw.Reader(body)
+    _skip_tags(r)  # response header v1
     r.i32()  # throttle
     top_error = r.i16()
     _compact_string(r)
@@ -65,7 +71,16 @@ def alter_partition_reassignments(conn: kw.Connection, topic: str, partition: in
         return codes
 
     codes = [c for t in _compact_items(r, topic_result) for c in t]
-    return top_error, codes[0] if codes else -1
+    _skip_tags(r)
+    return top_error, codes
+
+
+def alter_partition_reassignments(conn: kw.Connection, topic: str, partition: int, replicas: list[int]) -> int:
+    """Ask for one partition's reassignment; its error code (the top-level one if that is set)."""
+    body = alter_partition_reassignments_request(topic, partition, replicas)
+    top, codes = parse_alter_partition_reassignments(
+        conn.request(API_ALTER_PARTITION_REASSIGNMENTS, 0, body, flexible_header=True))
+    return top if top != 0 or not codes else codes[0]
 
 
 class Nemesis:
@@ -142,10 +157,10 @@ class Nemesis:
             partition = self.rng.randrange(self.partitions)
             replicas = self.rng.sample(sorted(self.c.nodes), 3)
             via = self.rng.choice(live)
-            with self.c.nodes[via].connect(10.0) as conn:
-                top, code = alter_partition_reassignments(conn, self.topic, partition, replicas)
+            with self.c.nodes[via].connect(35.0) as conn:
+                code = alter_partition_reassignments(conn, self.topic, partition, replicas)
             return {"fault": fault, "partition": partition, "replicas": replicas, "via": via,
-                    "error_code": top if top != 0 else code, "instant": True}
+                    "error_code": code, "instant": True}
         raise ValueError(f"unknown fault {fault}")
 
     def stop(self, started: dict) -> None:

@@ -147,6 +147,7 @@ class ProducerWorker(threading.Thread):
                       offset=None, error="no delivery report")
             h.add("producer-stop", process=process, fatal=fatal[:1])
             incarnation += 1
+            self.stop.wait(1.0)  # a broker that fences every new producer at once is not spun on
 
 
 class ConsumerWorker(threading.Thread):
