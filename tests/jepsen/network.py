@@ -43,6 +43,37 @@ def unavailable() -> str | None:
     return None
 
 
+def remove_stale() -> list[str]:
+    """Delete what runs killed with SIGKILL left behind: the `strom-jep-<tag>-*` namespaces of a tag
+    none of whose namespaces holds a process (a live run's killed node leaves one empty for a while),
+    the `sj<tag>` bridges of no live tag, and their FORWARD rules; the names removed."""
+    removed = []
+    by_tag: dict[str, list[str]] = {}
+    for ns in run("ip", "netns", "list").stdout.split():
+        if ns.startswith("strom-jep-"):
+            by_tag.setdefault(ns.split("-")[2], []).append(ns)
+    live_tags = set()
+    for tag, namespaces in by_tag.items():
+        if any(run("ip", "netns", "pids", ns, check=False).stdout.strip() for ns in namespaces):
+            live_tags.add(tag)
+            continue
+        for ns in namespaces:
+            run("ip", "netns", "del", ns, check=False)
+            removed.append(ns)
+    iptables = shutil.which("iptables") or "iptables"
+    for line in run("ip", "-o", "link", "show", "type", "bridge").stdout.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        if name.startswith("sj") and len(name) == 8 and name[2:] not in live_tags:
+            for port in run("ip", "-o", "link", "show", "master", name, check=False).stdout.splitlines():
+                run("ip", "link", "del", port.split(":")[1].strip().split("@")[0], check=False)
+            run("ip", "link", "del", name, check=False)
+            while run(iptables, "-w", "-D", "FORWARD", "-i", name, "-o", name, "-j", "ACCEPT",
+                      check=False).returncode == 0:
+                pass
+            removed.append(name)
+    return removed
+
+
 class Network:
     def __init__(self, node_ids: list[int]) -> None:
         self.node_ids = sorted(node_ids)

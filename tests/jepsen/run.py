@@ -47,7 +47,7 @@ from checker import check  # noqa: E402
 from cluster import Cluster, ClusterFailed  # noqa: E402
 from history import History  # noqa: E402
 from nemesis import EXTRA_FAULTS, FAULTS, Nemesis  # noqa: E402
-from network import Network, NetworkFailed, unavailable  # noqa: E402
+from network import Network, NetworkFailed, remove_stale, unavailable  # noqa: E402
 from workload import ConsumerWorker, ProducerWorker, Workload, final_read, high_watermarks  # noqa: E402
 
 # Failure detection in seconds rather than Kafka's defaults (2000 / 9000 / 1000 ms), so a 60 s run
@@ -94,6 +94,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--binary", type=Path, default=Path(os.environ.get("STROM_BIN") or ROOT / "target/release/strom"))
     ap.add_argument("--check", type=Path, default=None, metavar="HISTORY",
                     help="only check an existing history.jsonl (no cluster): print the report, exit 0 or 1")
+    ap.add_argument("--cleanup", action="store_true",
+                    help="only remove the namespaces and bridges of runs that were killed (SIGKILL) and exit")
     ap.add_argument("--keep-data", action="store_true", help="keep node data directories after a passing run")
     args = ap.parse_args(argv)
     faults = [] if args.nemesis in ("", "none") else [f.strip() for f in args.nemesis.split(",") if f.strip()]
@@ -362,6 +364,10 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.cleanup:
+        removed = remove_stale()
+        print(f"removed: {', '.join(removed) or 'nothing'}")
+        return 0
     if args.check is not None:
         report = check(History.load(args.check))
         print(report.render())

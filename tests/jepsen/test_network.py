@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from network import Network, run, unavailable
+from network import Network, remove_stale, run, unavailable
 
 PORT = 7777
 # A listener that accepts for 20 s, in node 1's namespace.
@@ -86,3 +86,32 @@ def test_remove_deletes_namespaces_bridge_and_forward_rule():
     assert not set(n.namespaces.values()) & set(run("ip", "netns", "list").stdout.split())
     assert run("ip", "link", "show", n.bridge, check=False).returncode != 0
     assert n.bridge not in run("iptables", "-w", "-S", "FORWARD").stdout
+
+
+def test_remove_stale_deletes_what_a_killed_run_left_and_spares_a_live_one():
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    left, live = Network([1, 2]), Network([1, 2])
+    sleeper = None
+    try:
+        left.create()  # and never removed, as after a SIGKILL of the runner
+        live.create()
+        sleeper = subprocess.Popen(["ip", "netns", "exec", live.namespaces[1], "sleep", "60"])
+        for _ in range(50):
+            if run("ip", "netns", "pids", live.namespaces[1]).stdout.strip():
+                break
+        removed = remove_stale()
+        assert set(left.namespaces.values()) | {left.bridge} <= set(removed)
+        namespaces = set(run("ip", "netns", "list").stdout.split())
+        assert not set(left.namespaces.values()) & namespaces
+        # Node 2 of the live run has no process (as while a killed node is down): spared all the same.
+        assert set(live.namespaces.values()) <= namespaces and live.bridge not in removed
+        assert run("ip", "link", "show", left.bridge, check=False).returncode != 0
+        assert left.bridge not in run("iptables", "-w", "-S", "FORWARD").stdout
+    finally:
+        if sleeper is not None:
+            sleeper.kill()
+            sleeper.wait(timeout=10)
+        live.remove()
+        left.remove()
