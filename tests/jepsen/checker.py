@@ -33,6 +33,9 @@ The anomaly classes (every count must be 0 for a pass):
                        after healing until they reached the high watermark (the final read does
                        not count: a value it shows but no consumer saw was skipped by consumers,
                        one it does not show is a lost write as well)
+  phantom-read         a value read (polled or in the final read) that no producer ever sent: a
+                       corrupted or invented record (not one of Jepsen's classes; a record nobody
+                       wrote is never a correct read)
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ ANOMALIES = (
     "poll-skip",
     "G1a",
     "unseen",
+    "phantom-read",
 )
 EXAMPLES_KEPT = 8
 
@@ -219,6 +223,12 @@ def check(history: Iterable[dict]) -> Report:
     for e in acked:
         if e["value"] not in polled:
             anomalies["unseen"].add({"value": e["value"], "partition": e["partition"], "offset": e["offset"]})
+
+    # phantom-read: read, never sent.
+    sent = {e["value"] for e in sends}
+    for value, where in sorted(read_values.items()):
+        if value not in sent:
+            anomalies["phantom-read"].add({"value": value, "read_at": [f"{p}:{o} by {who}" for p, o, who in where[:5]]})
 
     stats = {
         "sends": len(sends),

@@ -69,8 +69,10 @@ def test_lost_write_an_acked_offset_missing_from_the_final_read():
 
 
 def test_inconsistent_offsets_one_offset_two_values():
-    # c2 read another value at offset 2 (that value appears nowhere else, so it is no duplicate).
-    bad = clean() + [reset("c2"), poll(0, "p1-0", "c2"), poll(1, "p1-1", "c2"), poll(2, "p9-0", "c2"),
+    # c2 read another value at offset 2: p9-0, sent by p9 with an unknown outcome (so no phantom),
+    # and seen nowhere else (so no duplicate).
+    bad = clean() + [send(0, None, status="info", process="p9.0", value="p9-0"),
+                     reset("c2"), poll(0, "p1-0", "c2"), poll(1, "p1-1", "c2"), poll(2, "p9-0", "c2"),
                      poll(3, "p1-3", "c2")]
     assert counts(bad) == only("inconsistent-offsets")
     [example] = check(bad).anomalies["inconsistent-offsets"].examples
@@ -177,6 +179,16 @@ def test_a_lost_write_nobody_read_counts_as_lost_and_unseen_and_examples_are_bou
     assert report.counts() == {**NONE, "lost-write": 15, "unseen": 15}
     assert len(report.anomalies["lost-write"].examples) == 8
     assert "lost-write (first 3 of 15)" in report.render()
+
+
+def test_phantom_read_a_value_nobody_sent():
+    # The final read shows a record at offset 4 that no producer sent (p1 sent p1-4 with an unknown
+    # outcome; the log holds p1-4x).
+    bad = clean() + [send(4, None, status="info"), final(4, "p1-4x"), poll(4, "p1-4x")]
+    assert counts(bad) == only("phantom-read")
+    [example] = check(bad).anomalies["phantom-read"].examples
+    assert example == {"value": "p1-4x", "read_at": ["0:4 by c1", "0:4 by final read"]}
+    assert counts(clean() + [send(4, None, status="info"), final(4, "p1-4"), poll(4, "p1-4")]) == NONE
 
 
 @pytest.mark.parametrize("anomaly", ANOMALIES)
