@@ -337,9 +337,9 @@ def run(args: argparse.Namespace) -> int:
                                             if e["type"] in ("client-error", "consumer-error")).most_common(10))
     summary["unavailability"] = unavailability(events)
     crashes = nemesis.crashes if nemesis is not None else []
-    text = report.render()
+    text = report.render(verdict=status is None)
     if status is not None:
-        text += ("\nPARTIAL: the run did not complete, so the history has no (complete) final read and "
+        text += ("\n\nPARTIAL: the run did not complete, so the history has no (complete) final read and "
                  "the lost-write, poll-skip and unseen counts above are not meaningful"
                  f"\nthe run failed: {summary.get('error', '')[:2000]}")
     elif report.stats["acked"] == 0:
