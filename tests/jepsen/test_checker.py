@@ -57,6 +57,7 @@ def test_a_clean_history_is_valid():
     assert report.stats["acked"] == 4 and report.stats["polls"] == 4 and report.stats["final_records"] == 4
     assert report.stats["faults"] == 1
     assert "VALID" in report.render()
+    assert "VALID" not in report.render(verdict=False)
 
 
 def test_lost_write_an_acked_offset_missing_from_the_final_read():
