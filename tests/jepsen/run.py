@@ -337,15 +337,17 @@ def run(args: argparse.Namespace) -> int:
                                             if e["type"] in ("client-error", "consumer-error")).most_common(10))
     summary["unavailability"] = unavailability(events)
     crashes = nemesis.crashes if nemesis is not None else []
+    nothing_checked = status is None and report.stats["acked"] == 0
+    if nothing_checked:
+        status = 2
+        summary["error"] = "no write was acknowledged: the run checked nothing"
     text = report.render(verdict=status is None)
-    if status is not None:
+    if nothing_checked:
+        text += f"\n\nNOTHING CHECKED: {summary['error']}"
+    elif status is not None:
         text += ("\n\nPARTIAL: the run did not complete, so the history has no (complete) final read and "
                  "the lost-write, poll-skip and unseen counts above are not meaningful"
                  f"\nthe run failed: {summary.get('error', '')[:2000]}")
-    elif report.stats["acked"] == 0:
-        status = 2
-        summary["error"] = "no write was acknowledged: the run checked nothing"
-        text += f"\nNOTHING CHECKED: {summary['error']}"
     else:
         status = 0 if report.valid and not crashes else 1
     if crashes:
