@@ -9,7 +9,9 @@ recorded); no I/O, no clients. The events it reads:
              instance (its id and incarnation); `seq` is the order of its produce() calls. "ok" is an
              acknowledged send at `offset`; "fail" a definite failure (the record was never written);
              "info" an indeterminate one (it may or may not have been written: a timeout, a purge
-             of a request in flight, a fatal producer error).
+             of a request in flight, a fatal producer error). An "ok" may come without an offset
+             (librdkafka acknowledges a batch the broker called a duplicate with offset -1): such
+             a send is checked by value only (lost-write: not anywhere in the final read).
   poll       {"type": "poll", "consumer": "c1", "partition": 2, "offset": 41, "value": "p1-7"}
              One per record a consumer received, in the order it received them.
   reset      {"type": "reset", "consumer": "c1", "partitions": [0, 2] | None, "reason": "..."}
@@ -21,6 +23,7 @@ Other event types (nemesis faults, errors, notes) are carried in the history and
 
 The anomaly classes (every count must be 0 for a pass):
   lost-write           an acknowledged send whose offset the final read does not show with its value
+                       (without an offset: whose value the final read does not show at all)
   inconsistent-offsets an offset of a partition seen with two different values (acks, polls, final read)
   duplicate            a value seen at two different offsets (acks, polls, final read)
   nonmonotonic-send    a producer's acknowledged offsets in a partition not increasing in send order
@@ -111,7 +114,8 @@ def check(history: Iterable[dict]) -> Report:
     sends = [e for e in events if e.get("type") == "send"]
     polls = [e for e in events if e.get("type") == "poll"]
     finals = [e for e in events if e.get("type") == "final"]
-    acked = [e for e in sends if e["status"] == "ok"]
+    acked_anywhere = [e for e in sends if e["status"] == "ok"]
+    acked = [e for e in acked_anywhere if e.get("offset") is not None]  # the position-based checks' input
 
     # What the final read shows at each offset (a value read twice there with two values is an
     # inconsistency, counted below with every other observation).
@@ -135,9 +139,12 @@ def check(history: Iterable[dict]) -> Report:
         observe(e["partition"], e["offset"], e["value"], "final read")
 
     # lost-write: acknowledged at an offset the final read does not show with that value.
-    for e in acked:
+    final_values = {(e["partition"], e["value"]) for e in finals}
+    for e in acked_anywhere:
         at = (e["partition"], e["offset"])
-        if final_at.get(at) != e["value"]:
+        lost = (final_at.get(at) != e["value"] if e.get("offset") is not None
+                else (e["partition"], e["value"]) not in final_values)
+        if lost:
             anomalies["lost-write"].add({
                 "value": e["value"], "partition": at[0], "offset": at[1], "process": e["process"],
                 "final_value": final_at.get(at),
@@ -221,7 +228,7 @@ def check(history: Iterable[dict]) -> Report:
 
     # unseen: acknowledged, never polled.
     polled = {e["value"] for e in polls}
-    for e in acked:
+    for e in acked_anywhere:
         if e["value"] not in polled:
             anomalies["unseen"].add({"value": e["value"], "partition": e["partition"], "offset": e["offset"]})
 
@@ -233,7 +240,8 @@ def check(history: Iterable[dict]) -> Report:
 
     stats = {
         "sends": len(sends),
-        "acked": len(acked),
+        "acked": len(acked_anywhere),
+        "acked_without_offset": len(acked_anywhere) - len(acked),
         "failed": sum(1 for e in sends if e["status"] == "fail"),
         "indeterminate": sum(1 for e in sends if e["status"] == "info"),
         "polls": len(polls),

@@ -69,6 +69,19 @@ def test_lost_write_an_acked_offset_missing_from_the_final_read():
     assert counts(clean()) == NONE
 
 
+def test_an_ack_without_an_offset_is_checked_by_value():
+    # p1-4 was acknowledged without an offset (a duplicate's answer): found anywhere in its partition
+    # it is fine, and it takes part in no position check.
+    found = clean() + [send(4, None, status="ok"), poll(4, "p1-4"), final(4, "p1-4")]
+    assert counts(found) == NONE
+    assert check(found).stats["acked_without_offset"] == 1
+    missing = clean() + [send(4, None, status="ok"), poll(4, "p1-4")]
+    assert counts(missing) == only("lost-write")
+    assert check(missing).anomalies["lost-write"].examples[0]["offset"] is None
+    elsewhere = clean() + [send(4, None, status="ok"), poll(0, "p1-4", partition=1), final(0, "p1-4", partition=1)]
+    assert counts(elsewhere) == only("lost-write")
+
+
 def test_inconsistent_offsets_one_offset_two_values():
     # c2 read another value at offset 2: p9-0, sent by p9 with an unknown outcome (so no phantom),
     # and seen nowhere else (so no duplicate).
