@@ -10,8 +10,9 @@ recorded); no I/O, no clients. The events it reads:
              acknowledged send at `offset`; "fail" a definite failure (the record was never written);
              "info" an indeterminate one (it may or may not have been written: a timeout, a purge
              of a request in flight, a fatal producer error). An "ok" may come without an offset
-             (librdkafka acknowledges a batch the broker called a duplicate with offset -1): such
-             a send is checked by value only (lost-write: not anywhere in the final read).
+             (librdkafka acknowledges records of a timed-out request implicitly when a later batch
+             of the partition succeeds, and then knows no offset): such a send is checked by value
+             only (lost-write: not anywhere in its partition in the final read).
   poll       {"type": "poll", "consumer": "c1", "partition": 2, "offset": 41, "value": "p1-7"}
              One per record a consumer received, in the order it received them.
   reset      {"type": "reset", "consumer": "c1", "partitions": [0, 2] | None, "reason": "..."}
