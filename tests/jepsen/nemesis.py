@@ -1,7 +1,9 @@
 """The nemesis: faults on a seeded schedule, each one logged (start and stop) in the history.
 
-One fault at a time: wait 1-4 s, pick a fault kind among those enabled, start it, hold it 3-8 s,
-stop it (heal). Every choice comes from the seeded generator; which node a fault hits also
+By default one fault at a time: wait 1-4 s, pick a fault kind among those enabled, start it, hold
+it 3-8 s, stop it (heal); with --concurrency N up to N faults overlap (a new one starts 1-4 s after
+the previous start while fewer than N are active; cut links are counted, so overlapping cuts heal
+independently, and kill / pause pick among nodes no other fault has stopped). Every choice comes from the seeded generator; which node a fault hits also
 depends on what the cluster reports at that moment (the leader of a partition, the active
 controller), so two runs of a seed share a schedule of fault kinds and timings, not always of nodes.
 
@@ -145,14 +147,13 @@ class Nemesis:
         if fault == "partition":
             nodes = sorted(self.c.nodes)
             side = set(self.rng.sample(nodes, self.rng.randint(1, (len(nodes) - 1) // 2)))
-            self.net.partition(side)
-            return {"fault": fault, "minority": sorted(side), "majority": sorted(set(nodes) - side)}
+            links = self.net.partition(side)
+            return {"fault": fault, "minority": sorted(side), "majority": sorted(set(nodes) - side), "links": links}
         if fault == "isolate-controller":
             controller = self.c.active_controller()
             if controller is None:
                 return None
-            self.net.isolate(controller)
-            return {"fault": fault, "node": controller}
+            return {"fault": fault, "node": controller, "links": self.net.isolate(controller)}
         if fault == "reassign":
             partition = self.rng.randrange(self.partitions)
             replicas = self.rng.sample(sorted(self.c.nodes), 3)
@@ -174,7 +175,8 @@ class Nemesis:
                 node.sigcont()
             self.paused.discard(started["node"])
         elif fault in ("partition", "isolate-controller"):
-            self.net.heal_all()
+            for a, b in started["links"]:
+                self.net.uncut(a, b)
 
     def check_crashes(self) -> None:
         """Record every node that exited without the nemesis killing it (a broker bug), once per exit."""
@@ -202,40 +204,65 @@ class Nemesis:
 
     # -- the schedule --------------------------------------------------------------------------------
 
-    def run(self, seconds: float) -> int:
-        """Faults until `seconds` have passed; the number of faults started."""
+    def run(self, seconds: float, concurrency: int = 1) -> int:
+        """Faults until `seconds` have passed, at most `concurrency` at a time; the number started.
+
+        Each fault's wait (after the previous start, or after a slot frees), hold and kind are drawn
+        together, before its targets; with concurrency 1 a fault starts `wait` after the previous
+        one stopped."""
         faults = list(self.faults)
         if "reassign" in faults and not self.supports_reassignment():
             self.h.add("nemesis", action="skip", fault="reassign",
                        reason="the brokers do not advertise AlterPartitionReassignments (API 45)")
             faults.remove("reassign")
+        if not faults:
+            return 0
         end = time.monotonic() + seconds
+        active: list[tuple[float, dict]] = []  # (when to stop it, what start() returned)
         started_count = 0
-        while faults:
-            wait = self.rng.uniform(1.0, 4.0)
-            hold = self.rng.uniform(3.0, 8.0)
-            fault = self.rng.choice(faults)
-            if time.monotonic() + wait >= end:
+
+        def draw() -> tuple[float, float, str]:
+            return self.rng.uniform(1.0, 4.0), self.rng.uniform(3.0, 8.0), self.rng.choice(faults)
+
+        wait, hold, fault = draw()
+        next_start: float | None = time.monotonic() + wait
+        while True:
+            now = time.monotonic()
+            for stop_at, started in [a for a in active if a[0] <= now or now >= end]:
+                active.remove((stop_at, started))
+                self.end_fault(started)
+                if next_start is None:
+                    next_start = time.monotonic() + wait
+            if now >= end:
                 break
-            time.sleep(wait)
-            self.check_crashes()
-            try:
-                started = self.start(fault)
-            except (ClusterFailed, NetworkFailed, OSError, kw.ProtocolError, IndexError) as e:
-                self.h.add("nemesis", action="error", fault=fault, error=repr(e))
-                continue
-            if started is None:
-                self.h.add("nemesis", action="skip", fault=fault, reason="no target (no agreed controller)")
-                continue
-            started_count += 1
-            self.h.add("nemesis", action="start", **started)
-            print(f"[{self.h.now():7.1f}s] nemesis start {started}", flush=True)
-            if started.get("instant"):
-                continue
-            time.sleep(max(0.0, min(hold, end - time.monotonic())))
-            try:
-                self.stop(started)
-                self.h.add("nemesis", action="stop", fault=fault, **{k: v for k, v in started.items() if k != "fault"})
-            except (ClusterFailed, NetworkFailed, OSError) as e:
-                self.h.add("nemesis", action="error", fault=fault, error=f"stopping: {e!r}")
+            if next_start is not None and now >= next_start:
+                self.check_crashes()
+                started = self.begin_fault(fault)
+                if started is not None:
+                    started_count += 1
+                    if not started.get("instant"):
+                        active.append((time.monotonic() + hold, started))
+                wait, hold, fault = draw()
+                next_start = time.monotonic() + wait if len(active) < concurrency else None
+            time.sleep(0.05)
         return started_count
+
+    def begin_fault(self, fault: str) -> dict | None:
+        try:
+            started = self.start(fault)
+        except (ClusterFailed, NetworkFailed, OSError, kw.ProtocolError, IndexError) as e:
+            self.h.add("nemesis", action="error", fault=fault, error=repr(e))
+            return None
+        if started is None:
+            self.h.add("nemesis", action="skip", fault=fault, reason="no target (no agreed controller)")
+            return None
+        self.h.add("nemesis", action="start", **started)
+        print(f"[{self.h.now():7.1f}s] nemesis start {started}", flush=True)
+        return started
+
+    def end_fault(self, started: dict) -> None:
+        try:
+            self.stop(started)
+            self.h.add("nemesis", action="stop", **started)
+        except (ClusterFailed, NetworkFailed, OSError) as e:
+            self.h.add("nemesis", action="error", fault=started["fault"], error=f"stopping: {e!r}")

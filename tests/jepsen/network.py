@@ -90,7 +90,7 @@ class Network:
         self.iptables = shutil.which("iptables") or "iptables"
         self.forward_rule = ["FORWARD", "-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT"]
         self.created: list[tuple[str, ...]] = []  # undo commands, run in reverse
-        self.cut_links: set[frozenset[int]] = set()
+        self.cut_links: dict[frozenset[int], int] = {}  # link -> how many faults cut it
 
     def create(self) -> None:
         run("ip", "link", "add", self.bridge, "type", "bridge")
@@ -118,23 +118,35 @@ class Network:
         run(*ns, op, "OUTPUT", "-d", self.ips[other], "-j", "DROP")
 
     def cut(self, a: int, b: int) -> None:
-        """Cut the link between nodes a and b, both ways (a no-op if it is cut already)."""
+        """Cut the link between nodes a and b, both ways. Links are counted: two faults may cut the
+        same link, and it heals when both have uncut it."""
         link = frozenset((a, b))
-        if a == b or link in self.cut_links:
+        if a == b:
             return
-        self.cut_links.add(link)  # before the rules: heal_all() flushes whatever got in
-        self._rules(a, b, "-A")
-        self._rules(b, a, "-A")
+        self.cut_links[link] = self.cut_links.get(link, 0) + 1
+        if self.cut_links[link] == 1:
+            self._rules(a, b, "-A")
+            self._rules(b, a, "-A")
 
-    def partition(self, side: set[int]) -> None:
-        """Cut every link between `side` and the other nodes."""
-        for a in side:
-            for b in self.node_ids:
-                if b not in side:
-                    self.cut(a, b)
+    def uncut(self, a: int, b: int) -> None:
+        link = frozenset((a, b))
+        if link not in self.cut_links:
+            return
+        self.cut_links[link] -= 1
+        if self.cut_links[link] == 0:
+            del self.cut_links[link]
+            self._rules(a, b, "-D")
+            self._rules(b, a, "-D")
 
-    def isolate(self, node: int) -> None:
-        self.partition({node})
+    def partition(self, side: set[int]) -> list[tuple[int, int]]:
+        """Cut every link between `side` and the other nodes; the links cut."""
+        links = [(a, b) for a in sorted(side) for b in self.node_ids if b not in side]
+        for a, b in links:
+            self.cut(a, b)
+        return links
+
+    def isolate(self, node: int) -> list[tuple[int, int]]:
+        return self.partition({node})
 
     def heal_all(self) -> None:
         for ns in self.namespaces.values():

@@ -80,6 +80,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--nemesis", default=",".join(FAULTS),
                     help=f"comma-separated subset of {','.join(FAULTS + EXTRA_FAULTS)}, or 'none' "
                          f"(default: all but {','.join(EXTRA_FAULTS)})")
+    ap.add_argument("--concurrency", type=int, default=1, help="how many faults may overlap (default 1)")
     ap.add_argument("--out", type=Path, default=None, help="directory for the history and report "
                     "(default target/jepsen/seed-<S>-<time>)")
     ap.add_argument("--partitions", type=int, default=4)
@@ -107,8 +108,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.seed = random.randrange(1, 1 << 31)
     if args.out is None:
         args.out = ROOT / "target" / "jepsen" / f"seed-{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if args.seconds <= 0 or args.partitions < 1 or args.rate <= 0:
-        ap.error("--seconds, --partitions and --rate must be positive")
+    if args.seconds <= 0 or args.partitions < 1 or args.rate <= 0 or args.concurrency < 1:
+        ap.error("--seconds, --partitions, --rate and --concurrency must be positive")
     return args
 
 
@@ -282,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
 
         nemesis = Nemesis(c, net, h, TOPIC, args.partitions, args.faults, args.seed)
         t1 = time.monotonic()
-        summary["faults"] = nemesis.run(args.seconds)
+        summary["faults"] = nemesis.run(args.seconds, args.concurrency)
         remaining = args.seconds - (time.monotonic() - t1)
         if remaining > 0:
             time.sleep(remaining)

@@ -59,16 +59,27 @@ def test_a_cut_link_drops_both_ways_only_between_its_nodes_and_heals(net):
     assert not reaches(net, 2, 1), "node 2 still reaches node 1 through a cut link"
     assert reaches(net, 3, 1), "cutting 1-2 cut 1-3"
     assert reaches(net, None, 1), "cutting 1-2 cut the runner off"
-    assert net.cut_links == {frozenset((1, 2))}
+    assert set(net.cut_links) == {frozenset((1, 2))}
 
     net.heal_all()
     assert reaches(net, 2, 1)
-    assert net.cut_links == set()
+    assert not net.cut_links
 
     net.isolate(1)
     assert not reaches(net, 2, 1) and not reaches(net, 3, 1) and reaches(net, None, 1)
     net.heal_all()
     assert reaches(net, 2, 1) and reaches(net, 3, 1)
+
+    # Two faults cutting 1-2: it heals when both have uncut it, and only then.
+    first, second = net.isolate(1), net.partition({1, 3})
+    assert not reaches(net, 2, 1) and not reaches(net, 3, 1)
+    for a, b in first:
+        net.uncut(a, b)
+    assert not reaches(net, 2, 1), "1-2 healed while the second fault still cuts it"
+    assert reaches(net, 3, 1), "1-3 is cut by the first fault only"
+    for a, b in second:
+        net.uncut(a, b)
+    assert reaches(net, 2, 1) and not net.cut_links
 
 
 def test_remove_deletes_namespaces_bridge_and_forward_rule():
