@@ -25,8 +25,9 @@ class History:
     def add(self, event_type: str, **fields) -> dict:
         with self.lock:
             event = {"index": self.count, "time": self.now(), "type": event_type, **fields}
-            self.count += 1
-            self.file.write(json.dumps(event) + "\n")
+            if not self.file.closed:  # a client thread still winding down after the run ended
+                self.count += 1
+                self.file.write(json.dumps(event) + "\n")
             return event
 
     def close(self) -> None:

@@ -13,7 +13,8 @@ controller), so two runs of a seed share a schedule of fault kinds and timings, 
                       in the namespaces; clients still reach everyone), heal when the fault ends
   isolate-controller  cut the active controller (DescribeQuorum) off from every other node, heal
   reassign            AlterPartitionReassignments of a random partition to a random replica list
-                      (only when the brokers advertise API 45; instantaneous, no stop event)
+                      (only when the brokers advertise API 45; no stop event: its answer is
+                      recorded when it arrives, as an "answer" event)
   wipe                (opt-in) kill -9 the leader of a random partition and delete its logs of the
                       test's topic (a disk lost), restart it when the fault ends: acknowledged
                       writes survive only on other replicas
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import threading
 import time
 
 import kafka_wire as kw
@@ -35,6 +37,7 @@ FAULTS = ("kill", "pause", "partition", "isolate-controller", "reassign")
 # the harness and the checker see lost data end to end.
 EXTRA_FAULTS = ("wipe",)
 API_ALTER_PARTITION_REASSIGNMENTS = 45
+REASSIGN_TIMEOUT_MS = 30000  # Kafka's admin client default for the request's TimeoutMs is 60000
 
 
 def _compact_array(items: list[bytes]) -> bytes:
@@ -79,7 +82,7 @@ def parse_alter_partition_reassignments(body: bytes) -> tuple[int, list[int]]:
 
 def alter_partition_reassignments(conn: kw.Connection, topic: str, partition: int, replicas: list[int]) -> int:
     """Ask for one partition's reassignment; its error code (the top-level one if that is set)."""
-    body = alter_partition_reassignments_request(topic, partition, replicas)
+    body = alter_partition_reassignments_request(topic, partition, replicas, REASSIGN_TIMEOUT_MS)
     top, codes = parse_alter_partition_reassignments(
         conn.request(API_ALTER_PARTITION_REASSIGNMENTS, 0, body, flexible_header=True))
     return top if top != 0 or not codes else codes[0]
@@ -158,11 +161,21 @@ class Nemesis:
             partition = self.rng.randrange(self.partitions)
             replicas = self.rng.sample(sorted(self.c.nodes), 3)
             via = self.rng.choice(live)
-            with self.c.nodes[via].connect(35.0) as conn:
-                code = alter_partition_reassignments(conn, self.topic, partition, replicas)
-            return {"fault": fault, "partition": partition, "replicas": replicas, "via": via,
-                    "error_code": code, "instant": True}
+            # The answer may take the request's whole timeout (no quorum): it is awaited in a thread
+            # and recorded when it comes, so the schedule (other faults' ends) never waits for it.
+            threading.Thread(target=self.reassign, args=(partition, replicas, via), daemon=True).start()
+            return {"fault": fault, "partition": partition, "replicas": replicas, "via": via, "instant": True}
         raise ValueError(f"unknown fault {fault}")
+
+    def reassign(self, partition: int, replicas: list[int], via: int) -> None:
+        try:
+            with self.c.nodes[via].connect(REASSIGN_TIMEOUT_MS / 1000 + 5) as conn:
+                code = alter_partition_reassignments(conn, self.topic, partition, replicas)
+            self.h.add("nemesis", action="answer", fault="reassign", partition=partition, replicas=replicas,
+                       via=via, error_code=code)
+        except (OSError, kw.ProtocolError) as e:
+            self.h.add("nemesis", action="answer", fault="reassign", partition=partition, replicas=replicas,
+                       via=via, error=repr(e))
 
     def stop(self, started: dict) -> None:
         fault = started["fault"]
