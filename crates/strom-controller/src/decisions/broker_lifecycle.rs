@@ -296,7 +296,7 @@ pub(crate) fn election_for(
     topic: &str,
     defaults: &ControllerDefaults,
 ) -> Election {
-    if unclean_enabled(image, topic, defaults.unclean_leader_election_enable) {
+    if unclean_enabled(image, topic, defaults) {
         Election::Unclean
     } else {
         Election::Online
@@ -304,7 +304,7 @@ pub(crate) fn election_for(
 }
 
 /// After config changes: when one turns `unclean.leader.election.enable`
-/// on (for a topic, or as the cluster-wide default), the leaderless
+/// on (for a topic, a broker, or as the cluster-wide default), the leaderless
 /// partitions it now allows an unclean election for get one. The election
 /// records join the outcome that turned it on, so they commit with it.
 pub fn elect_leaderless_after_config<O>(
@@ -315,7 +315,7 @@ pub fn elect_leaderless_after_config<O>(
     let turns_on = |record: &MetadataRecord| {
         matches!(
             record,
-            MetadataRecord::Config { resource: ConfigResource::Topic(_) | ConfigResource::Broker(None), name, value: Some(value) }
+            MetadataRecord::Config { resource: ConfigResource::Topic(_) | ConfigResource::Broker(_), name, value: Some(value) }
                 if name == UNCLEAN_LEADER_ELECTION_ENABLE && value.trim().eq_ignore_ascii_case("true")
         )
     };
