@@ -32,7 +32,11 @@ fn every_topic_synonym_is_a_broker_key_of_compatible_type() {
     ];
     for def in TOPIC_CONFIGS {
         if TOPIC_ONLY.contains(&def.name) {
-            assert!(def.synonyms.is_empty() && def.default.is_some(), "{}", def.name);
+            assert!(
+                def.synonyms.is_empty() && def.default.is_some(),
+                "{}",
+                def.name
+            );
             continue;
         }
         assert!(
