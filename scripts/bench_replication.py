@@ -1,0 +1,182 @@
+"""The replication benchmark behind scripts/bench-replication (see its header for what it measures)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "compat"))
+
+import confluent_kafka as ck  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+from cluster import Cluster  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg: str) -> None:
+    print(f"bench-replication: {msg}", file=sys.stderr, flush=True)
+
+
+def cpu_seconds(c: Cluster) -> float:
+    total = 0
+    for n in c.nodes.values():
+        if n.proc is None or n.proc.poll() is not None:
+            continue
+        stat = Path(f"/proc/{n.proc.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def bench(bench_bin: Path, c: Cluster, args: list[str]) -> dict:
+    before = cpu_seconds(c)
+    out = subprocess.run([str(bench_bin), "--json", *args, "--bootstrap-servers", bootstrap(c)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=900, check=True)
+    result = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    result["broker_cpu_s"] = cpu_seconds(c) - before
+    return result
+
+
+def bootstrap(c: Cluster) -> str:
+    return ",".join(n.bootstrap for n in c.nodes.values() if n.running())
+
+
+def leader_of(c: Cluster, topic: str, partition: int = 0, via: int | None = None) -> int:
+    ids = [via] if via else sorted(c.running_ids())
+    for i in ids:
+        md = c.try_metadata(i, [topic])
+        if md and topic in md.topics:
+            for p in md.topics[topic].partitions:
+                if p.partition == partition and p.leader >= 0:
+                    return p.leader
+    return -1
+
+
+def create(c: Cluster, topic: str, rf: int, partitions: int = 1) -> None:
+    a = AdminClient({"bootstrap.servers": bootstrap(c)})
+    for f in a.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=rf,
+                                       config={"min.insync.replicas": "2" if rf >= 3 else "1"})]).values():
+        f.result(30)
+    deadline = time.monotonic() + 30
+    while any(leader_of(c, topic, p) < 0 for p in range(partitions)):
+        assert time.monotonic() < deadline, f"{topic} has no leaders"
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+
+def unavailability(c: Cluster, topic: str, action: str) -> float:
+    """Seconds from kill -9 / SIGTERM of the partition's leader to the first record acknowledged
+    (acks=all) by its new leader, sends every 5 ms."""
+    leader = leader_of(c, topic)
+    acked: list[float] = []
+    others = [n.bootstrap for i, n in c.nodes.items() if i != leader and n.running()]
+    p = ck.Producer({"bootstrap.servers": ",".join(others), "acks": "all", "linger.ms": 0,
+                     "enable.idempotence": True, "message.timeout.ms": 60000,
+                     "topic.metadata.refresh.interval.ms": 100, "retry.backoff.ms": 10,
+                     "retry.backoff.max.ms": 50})
+    for _ in range(20):
+        p.produce(topic, b"warm", partition=0)
+    p.flush(30)
+    t0 = time.monotonic()
+    if action == "kill":
+        c.nodes[leader].kill9()
+    else:
+        c.nodes[leader].proc.send_signal(signal.SIGTERM)
+
+    def cb(err, msg):
+        if err is None:
+            acked.append(time.monotonic())
+
+    deadline = t0 + 60
+    while not acked and time.monotonic() < deadline:
+        p.produce(topic, b"x", partition=0, on_delivery=cb)
+        p.poll(0.005)
+    p.flush(30)
+    if action == "term":
+        c.nodes[leader].proc.wait(30)
+    assert acked, "no acknowledgement within 60 s"
+    return min(acked) - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", type=Path, required=True)
+    ap.add_argument("--bench", type=Path, required=True)
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--record-size", type=int, default=100)
+    ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument("--skip-throughput", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="strom-bench-repl-") as tmp:
+        c = Cluster(args.binary, Path(tmp) / "tp", 3, {"group.initial.rebalance.delay.ms": "0"})
+        try:
+            c.start_formatted()
+            if not args.skip_throughput:
+                common = ["--records", str(args.records), "--record-size", str(args.record_size),
+                          "--partitions", str(args.partitions), "--create-topic", "--acks", "all"]
+                for rf in (1, 3):
+                    r = bench(args.bench, c, ["produce", "--topic", f"rf{rf}", "--replication-factor", str(rf),
+                                              *common])
+                    rows.append((f"RF={rf} acks=all, full speed", r))
+                    log(f"RF={rf}: {r['records_per_sec']:.0f} records/s, p99 {r['p99_ms']} ms")
+                    half = max(1, int(r["records_per_sec"] / 2))
+                    # The same (warm) topic: a new one's first second of leader
+                    # elections and metadata would dominate a short run's p99.
+                    h = bench(args.bench, c, ["produce", "--topic", f"rf{rf}", "--replication-factor", str(rf),
+                                              *common, "--rate", str(half)])
+                    rows.append((f"RF={rf} acks=all at {half} records/s", h))
+                    log(f"RF={rf} half: p99 {h['p99_ms']} ms")
+        finally:
+            c.cleanup()
+        failover = {}
+        for timers, overrides in (("default", {}),
+                                  ("tuned", {"broker.heartbeat.interval.ms": "100",
+                                             "broker.session.timeout.ms": "600",
+                                             "controller.quorum.election.timeout.ms": "500"})):
+            c = Cluster(args.binary, Path(tmp) / f"fo-{timers}", 3, overrides)
+            try:
+                c.start_formatted()
+                create(c, "failover", 3)
+                failover[(timers, "kill -9")] = unavailability(c, "failover", "kill")
+                log(f"{timers}: kill -9 of the leader -> {failover[(timers, 'kill -9')]:.3f} s")
+                c.start([i for i in c.nodes if not c.nodes[i].running()])
+                deadline = time.monotonic() + 60
+                while True:
+                    md = c.try_metadata(min(c.running_ids()), ["failover"])
+                    if md and sorted(md.topics["failover"].partitions[0].isr) == [1, 2, 3]:
+                        break
+                    assert time.monotonic() < deadline, "the ISR did not fill again"
+                    time.sleep(0.1)
+                failover[(timers, "SIGTERM")] = unavailability(c, "failover", "term")
+                log(f"{timers}: SIGTERM of the leader -> {failover[(timers, 'SIGTERM')]:.3f} s")
+            finally:
+                c.cleanup()
+    print()
+    if rows:
+        print("| run | records/s | MB/s | p50 ms | p99 ms | brokers' CPU s per 1M records |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, r in rows:
+            per_m = r["broker_cpu_s"] / r["records"] * 1e6
+            print(f"| {name} | {r['records_per_sec']:.0f} | {r['mb_per_sec']:.1f} | {r['p50_ms']} | "
+                  f"{r['p99_ms']} | {per_m:.2f} |")
+        print()
+    print("| timers | leader stopped by | seconds to the first acks=all on the new leader |")
+    print("|---|---|---:|")
+    for (timers, how), s in failover.items():
+        print(f"| {timers} | {how} | {s:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
