@@ -37,6 +37,8 @@ api_requests! {
     ListGroups: ListGroupsRequest => ListGroupsResponse;
     ApiVersions: ApiVersionsRequest => ApiVersionsResponse;
     CreateTopics: CreateTopicsRequest => CreateTopicsResponse;
+    DeleteTopics: DeleteTopicsRequest => DeleteTopicsResponse;
+    DescribeConfigs: DescribeConfigsRequest => DescribeConfigsResponse;
     DeleteGroups: DeleteGroupsRequest => DeleteGroupsResponse;
     OffsetDelete: OffsetDeleteRequest => OffsetDeleteResponse;
     ConsumerGroupHeartbeat: ConsumerGroupHeartbeatRequest => ConsumerGroupHeartbeatResponse;
@@ -72,6 +74,8 @@ pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
@@ -122,6 +126,8 @@ mod tests {
                 ApiKey::ListGroups => ListGroupsRequest::VERSIONS,
                 ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
                 ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
+                ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,
+                ApiKey::DescribeConfigs => DescribeConfigsRequest::VERSIONS,
                 ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
                 ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
                 ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
