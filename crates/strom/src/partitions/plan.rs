@@ -4,19 +4,20 @@
 //!
 //! Topic by topic (so each topic is spread, not only the cluster's total):
 //!
-//! 1. **Keep.** A replica stays where it is if its broker is in the target
-//!    set, the broker holds fewer than its share of the topic (the share is
-//!    `ceil(replicas / brokers)`) and of all topics, and, with racks, the
+//! 1. **Keep.** Each broker's share of the topic is `replicas / brokers`,
+//!    one more for the `replicas % brokers` brokers already holding most. A
+//!    replica stays where it is if its broker is in the target set and below
+//!    its share of the topic and of all topics, and, with racks, the
 //!    partition does not then have more than `ceil(rf / racks)` replicas in
-//!    that rack.
+//!    that rack. Partitions are visited one replica position at a time, so
+//!    the replicas over a share are dropped from different partitions.
 //! 2. **Fill.** Each missing replica goes to the broker whose rack the
-//!    partition uses least, then with the fewest replicas of the topic, then
-//!    with the fewest replicas over all topics planned so far, then the
-//!    lowest id.
+//!    partition uses least, then one below its share, then with the fewest
+//!    replicas of the topic, then with the fewest over all topics planned so
+//!    far, then the lowest id.
 //! 3. **Even out.** While one broker holds two replicas of the topic more
 //!    than another, a replica moves from the first to the second (where the
-//!    rack rule allows): keeping up to the share can leave more brokers at
-//!    the share than the total allows.
+//!    rack rule allows): a partition can need a broker that is full.
 //! 4. **Leaders.** The first replica (the preferred leader) stays first
 //!    while its broker leads fewer than its share (`ceil(partitions /
 //!    brokers)`) of the topic's and of all partitions; otherwise the partition's replica leading fewest
@@ -152,26 +153,56 @@ impl Planner {
     fn topic(&mut self, partitions: &[(i32, &Vec<i32>)]) -> Vec<Vec<i32>> {
         let n = self.ids.len();
         let total: usize = partitions.iter().map(|(_, r)| r.len()).sum();
-        let share = total.div_ceil(n);
-        let mut load: BTreeMap<i32, usize> = self.ids.iter().map(|&b| (b, 0)).collect();
-        let mut planned: Vec<Vec<i32>> = Vec::with_capacity(partitions.len());
-
-        // 1. Keep.
+        // The topic's replicas split as evenly as they can be: `total % n`
+        // brokers take one more, those already holding the most.
+        let (floor, extra) = (total / n, total % n);
+        let mut held: BTreeMap<i32, usize> = self.ids.iter().map(|&b| (b, 0)).collect();
         for (_, replicas) in partitions {
-            let mut kept = Vec::with_capacity(replicas.len());
-            for &r in replicas.iter() {
+            for r in replicas.iter() {
+                if let Some(h) = held.get_mut(r) {
+                    *h += 1;
+                }
+            }
+        }
+        let mut by_held = self.ids.clone();
+        by_held.sort_by_key(|b| (std::cmp::Reverse(held[b]), self.total_load[b], *b));
+        let cap: BTreeMap<i32, usize> = by_held
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| (b, floor + usize::from(i < extra)))
+            .collect();
+        let mut load: BTreeMap<i32, usize> = self.ids.iter().map(|&b| (b, 0)).collect();
+
+        // 1. Keep, one replica position at a time over all partitions, so
+        //    that replicas over a broker's share are dropped from different
+        //    partitions (a partition losing all its replicas could need
+        //    brokers that are full).
+        let mut kept: Vec<Vec<(usize, i32)>> = vec![Vec::new(); partitions.len()];
+        let max_rf = partitions.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
+        for position in 0..max_rf {
+            for ((_, replicas), kept) in partitions.iter().zip(kept.iter_mut()) {
+                let Some(&r) = replicas.get(position) else {
+                    continue;
+                };
+                let so_far: Vec<i32> = kept.iter().map(|(_, b)| *b).collect();
                 let fits = load
                     .get(&r)
-                    .is_some_and(|&l| l < share && self.total_load[&r] + l < self.replica_share)
-                    && !kept.contains(&r)
-                    && self.in_rack(&kept, r) < self.per_rack(replicas.len());
+                    .is_some_and(|&l| l < cap[&r] && self.total_load[&r] + l < self.replica_share)
+                    && !so_far.contains(&r)
+                    && self.in_rack(&so_far, r) < self.per_rack(replicas.len());
                 if fits {
-                    kept.push(r);
+                    kept.push((position, r));
                     *load.entry(r).or_default() += 1;
                 }
             }
-            planned.push(kept);
         }
+        let mut planned: Vec<Vec<i32>> = kept
+            .into_iter()
+            .map(|mut k| {
+                k.sort();
+                k.into_iter().map(|(_, b)| b).collect()
+            })
+            .collect();
         // 2. Fill.
         for ((_, replicas), new) in partitions.iter().zip(planned.iter_mut()) {
             while new.len() < replicas.len() {
@@ -180,7 +211,16 @@ impl Planner {
                     .iter()
                     .copied()
                     .filter(|b| !new.contains(b))
-                    .min_by_key(|&b| (self.in_rack(new, b), load[&b], self.total_load[&b], b));
+                    .min_by_key(|&b| {
+                        (
+                            self.in_rack(new, b),
+                            load[&b] >= cap[&b]
+                                || self.total_load[&b] + load[&b] >= self.replica_share,
+                            load[&b],
+                            self.total_load[&b],
+                            b,
+                        )
+                    });
                 let Some(b) = best else { break };
                 new.push(b);
                 *load.entry(b).or_default() += 1;
@@ -218,22 +258,39 @@ impl Planner {
         // 4. Leaders.
         let leader_share = partitions.len().div_ceil(n);
         let mut leads: BTreeMap<i32, usize> = self.ids.iter().map(|&b| (b, 0)).collect();
-        let mut leader: Vec<i32> = Vec::with_capacity(planned.len());
-        for ((_, replicas), new) in partitions.iter().zip(&planned) {
+        // Preferred leaders that can stay, first, so that choosing a leader
+        // for another partition never takes their place.
+        let mut chosen: Vec<Option<i32>> = vec![None; planned.len()];
+        for (((_, replicas), new), chosen) in partitions.iter().zip(&planned).zip(chosen.iter_mut())
+        {
             let preferred = replicas[0];
-            let chosen = if new.contains(&preferred)
+            if new.contains(&preferred)
                 && leads[&preferred] < leader_share
                 && self.total_leaders[&preferred] + leads[&preferred] < self.leader_share
             {
-                preferred
-            } else {
-                new.iter()
+                *chosen = Some(preferred);
+                *leads.entry(preferred).or_default() += 1;
+            }
+        }
+        let mut leader: Vec<i32> = Vec::with_capacity(planned.len());
+        for (new, chosen) in planned.iter().zip(chosen) {
+            let l = match chosen {
+                Some(l) => l,
+                None => match new
+                    .iter()
                     .copied()
                     .min_by_key(|b| (leads[b], self.total_leaders[b], *b))
-                    .unwrap_or(preferred)
+                {
+                    Some(l) => {
+                        *leads.entry(l).or_default() += 1;
+                        l
+                    }
+                    // No replica at all (fewer brokers than replicas is
+                    // refused before planning): nothing to put first.
+                    None => -1,
+                },
             };
-            *leads.entry(chosen).or_default() += 1;
-            leader.push(chosen);
+            leader.push(l);
         }
         'leaders: loop {
             let mut by_leads: Vec<i32> = self.ids.clone();
@@ -255,13 +312,15 @@ impl Planner {
             }
             break;
         }
-        for (new, l) in planned.iter_mut().zip(&leader) {
-            new.retain(|r| r != l);
-            new.insert(0, *l);
+        for (new, &l) in planned.iter_mut().zip(&leader) {
+            if l >= 0 {
+                new.retain(|&r| r != l);
+                new.insert(0, l);
+                *self.total_leaders.entry(l).or_default() += 1;
+            }
             for r in new.iter() {
                 *self.total_load.entry(*r).or_default() += 1;
             }
-            *self.total_leaders.entry(*l).or_default() += 1;
         }
         planned
     }
@@ -481,5 +540,63 @@ mod tests {
         let (replicas, _) = loads(&proposed);
         // Topic a keeps broker 1; the others go where the total is lowest.
         assert_eq!(replicas, BTreeMap::from([(1, 1), (2, 1), (3, 1)]));
+    }
+
+    #[test]
+    fn random_layouts_come_out_valid_and_even_per_topic() {
+        // xorshift: deterministic, no dependency.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as i32
+        };
+        let mut planned = 0;
+        for case in 0..300 {
+            let brokers_now = 1 + next(6); // brokers 1..=brokers_now hold the replicas now
+            let target: Vec<i32> = (1 + next(3)..=2 + next(6)).collect(); // the brokers to plan over
+            let rf = 1 + next(3);
+            if rf > brokers_now || rf as usize > target.len() {
+                continue;
+            }
+            let mut current = Assignment::new();
+            for topic in 0..1 + next(3) {
+                for p in 0..1 + next(8) {
+                    let mut r: Vec<i32> = Vec::new();
+                    while r.len() < rf as usize {
+                        let b = 1 + next(brokers_now as u64);
+                        if !r.contains(&b) {
+                            r.push(b);
+                        }
+                    }
+                    current.insert((format!("t{topic}"), p), r);
+                }
+            }
+            let proposed = plan(&current, &brokers(&target), true).unwrap();
+            assert_valid(&current, &proposed, &target);
+            for topic in 0..3 {
+                let of_topic: Assignment = proposed
+                    .iter()
+                    .filter(|((t, _), _)| *t == format!("t{topic}"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if of_topic.is_empty() {
+                    continue;
+                }
+                let (replicas, _) = loads(&of_topic);
+                assert!(
+                    spread(&replicas, &target) <= 1,
+                    "case {case}: t{topic} over {target:?}: {replicas:?} from {current:?}"
+                );
+            }
+            // Planning the plan again moves nothing.
+            let again = plan(&proposed, &brokers(&target), true).unwrap();
+            assert_eq!(
+                moves(&proposed, &again).0,
+                0,
+                "case {case}: {proposed:?} -> {again:?}"
+            );
+        }
     }
 }
