@@ -7,7 +7,9 @@
 //! ([`plan`]); `--execute` starts one from Kafka's JSON file and prints the
 //! current assignment for rollback; `--verify` says per partition whether
 //! it is done; `--cancel` stops the reassignments of a file; `--list` shows
-//! those in progress. `--execute` and `--verify` can `--wait` for the end.
+//! those in progress. `--execute` and `--verify` can `--wait` for the end,
+//! printing how many partitions are done and how many bytes each adding
+//! replica still lacks against its leader (DescribeLogDirs of both).
 
 pub mod json;
 pub mod plan;
@@ -585,10 +587,11 @@ fn status_text(states: &[((String, i32), Vec<i32>, State)], json_out: bool) -> S
             )),
         }
     }
-    if done == states.len() {
+    if done == 1 && states.len() == 1 {
+        out.push_str("The partition reassignment is complete.\n");
+    } else if done == states.len() {
         out.push_str(&format!(
-            "All {done} partition reassignment{} are complete.\n",
-            plural(done)
+            "All {done} partition reassignments are complete.\n"
         ));
     } else {
         out.push_str(&format!("{done}/{} partitions done.\n", states.len()));
@@ -626,11 +629,28 @@ async fn wait(
             return Err("no reassignment is in progress, but some partitions do not have their target replicas; run --execute again or check the file".to_owned());
         }
         if !json_out {
+            let lags = adding_lag(admin, &states).await;
             let adding: Vec<String> = states
                 .iter()
                 .filter_map(|((t, p), _, s)| match s {
                     State::InProgress(r) if !r.adding_replicas.is_empty() => {
-                        Some(format!("{t}-{p} adding {}", ids(&r.adding_replicas)))
+                        let lag: Vec<String> = r
+                            .adding_replicas
+                            .iter()
+                            .filter_map(|b| {
+                                let bytes = lags.get(&(t.clone(), *p, *b))?;
+                                Some(format!("{b}: {} behind", human_bytes(*bytes)))
+                            })
+                            .collect();
+                        Some(format!(
+                            "{t}-{p} adding {}{}",
+                            ids(&r.adding_replicas),
+                            if lag.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({})", lag.join(", "))
+                            }
+                        ))
                     }
                     _ => None,
                 })
@@ -658,6 +678,89 @@ async fn wait(
             ));
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// How many bytes each adding replica lacks against its leader's replica,
+/// from DescribeLogDirs of the brokers involved: (topic, partition, adding
+/// broker) → bytes. Best effort: what cannot be asked is left out.
+async fn adding_lag(
+    admin: &mut AdminClient,
+    states: &[((String, i32), Vec<i32>, State)],
+) -> BTreeMap<(String, i32, i32), i64> {
+    let moving: Vec<&PartitionReassignment> = states
+        .iter()
+        .filter_map(|(_, _, s)| match s {
+            State::InProgress(r) if !r.adding_replicas.is_empty() => Some(r),
+            _ => None,
+        })
+        .collect();
+    let mut out = BTreeMap::new();
+    if moving.is_empty() {
+        return out;
+    }
+    let topics: Vec<String> = moving
+        .iter()
+        .map(|r| r.topic.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let Ok(md) = admin.metadata(Some(&topics)).await else {
+        return out;
+    };
+    let leader = |r: &PartitionReassignment| {
+        md.topics
+            .get(&r.topic)
+            .and_then(|t| t.partitions.get(&r.partition))
+            .map(|p| p.leader_id)
+            .filter(|l| *l >= 0)
+    };
+    let named = by_topic(
+        moving
+            .iter()
+            .map(|r| (r.topic.clone(), r.partition))
+            .collect::<Vec<_>>()
+            .iter(),
+    );
+    let mut involved: BTreeSet<i32> = BTreeSet::new();
+    for r in &moving {
+        involved.extend(r.adding_replicas.iter().copied());
+        involved.extend(leader(r));
+    }
+    let mut sizes: BTreeMap<i32, BTreeMap<(String, i32), i64>> = BTreeMap::new();
+    for id in involved {
+        let Some(address) = md.brokers.get(&id) else {
+            continue;
+        };
+        if let Ok(s) = admin.replica_sizes(address, &named).await {
+            sizes.insert(id, s);
+        }
+    }
+    for r in &moving {
+        let key = (r.topic.clone(), r.partition);
+        let Some(full) = leader(r).and_then(|l| sizes.get(&l)?.get(&key).copied()) else {
+            continue;
+        };
+        for b in &r.adding_replicas {
+            let have = sizes.get(b).and_then(|s| s.get(&key).copied()).unwrap_or(0);
+            out.insert((r.topic.clone(), r.partition, *b), (full - have).max(0));
+        }
+    }
+    out
+}
+
+fn human_bytes(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
@@ -716,4 +819,51 @@ async fn cancel(
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_read_them() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 << 20), "5.0 MiB");
+        assert_eq!(human_bytes(3 << 40), "3072.0 GiB");
+    }
+
+    #[test]
+    fn verify_says_per_partition_whether_it_is_done_and_when_all_are() {
+        let key = |p: i32| ("t".to_owned(), p);
+        let moving = PartitionReassignment {
+            topic: "t".into(),
+            partition: 1,
+            replicas: vec![2, 3, 1],
+            adding_replicas: vec![3],
+            removing_replicas: vec![1],
+        };
+        let states = vec![
+            (key(0), vec![2, 3], State::Done),
+            (key(1), vec![2, 3], State::InProgress(moving)),
+            (key(2), vec![2, 3], State::Differs(vec![1, 2])),
+        ];
+        assert_eq!(
+            status_text(&states, false),
+            "Status of partition reassignment:\n\
+             Reassignment of partition t-0 is completed.\n\
+             Reassignment of partition t-1 is still in progress.\n\
+             There is no active reassignment of partition t-2, but replica set is 1,2 rather than 2,3.\n\
+             1/3 partitions done.\n"
+        );
+        let doc: Value = serde_json::from_str(&status_text(&states, true)).unwrap();
+        assert_eq!(doc["done"], false);
+        assert_eq!(doc["partitions"][1]["state"], "in_progress");
+        assert_eq!(doc["partitions"][1]["addingReplicas"], json!([3]));
+        assert_eq!(doc["partitions"][2]["state"], "differs");
+
+        let done = vec![(key(0), vec![2, 3], State::Done)];
+        assert!(status_text(&done, false).ends_with("The partition reassignment is complete.\n"));
+    }
 }
