@@ -247,6 +247,15 @@ def test_a_reassignment_from_brokers_1_2_to_2_3_while_producing_keeps_every_reco
     d = describe(c, 3, "--topic", topic)[topic]
     assert {p: set(v["replicas"]) for p, v in d["partitions"].items()} == {0: {2, 3}, 1: {2, 3}}
 
+    # Taking broker 3 out again: every topic is planned over brokers 1 and 2, and only broker 3's
+    # replicas move (the records read below come from wherever the cluster then has them).
+    plan = json.loads(strom(c, 1, "partitions", "reassign", "--generate", "--remove-broker", "3",
+                            "--output", "json").stdout)
+    proposed = {(p["topic"], p["partition"]): p["replicas"] for p in plan["proposed"]["partitions"]}
+    assert {k for k in proposed if k[0] == topic} == {(topic, 0), (topic, 1)}
+    assert all(set(proposed[(topic, p)]) == {1, 2} for p in (0, 1)), proposed
+    assert plan["replicaMoves"] == 2
+
     # Every acknowledged record, in offset order, read back from the new replica set (broker 1 holds
     # no replica any more; the client asks broker 3 for metadata and reads from the leader).
     for p, delivered in writer.delivered.items():
