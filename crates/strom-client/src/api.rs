@@ -115,6 +115,8 @@ mod tests {
         fn codec(api: ApiKey) -> (i16, i16) {
             let r = match api {
                 ApiKey::Produce => ProduceRequest::VERSIONS,
+                ApiKey::Fetch => FetchRequest::VERSIONS,
+                ApiKey::OffsetForLeaderEpoch => OffsetForLeaderEpochRequest::VERSIONS,
                 ApiKey::ListOffsets => ListOffsetsRequest::VERSIONS,
                 ApiKey::Metadata => MetadataRequest::VERSIONS,
                 ApiKey::OffsetCommit => OffsetCommitRequest::VERSIONS,
