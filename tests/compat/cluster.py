@@ -364,12 +364,14 @@ class Node:
 
 
 class Cluster:
-    """N combined broker+controller nodes. `overrides` go into every property file, `per_node[id]`
+    """N combined broker+controller nodes (with `controllers`, nodes above that id are brokers only,
+    following the quorum of the others). `overrides` go into every property file, `per_node[id]`
     into one; `hosts[id]` (default 127.0.0.1) and `netns[id]` place a node elsewhere."""
 
     def __init__(self, binary: Path, workdir: Path, size: int = 3, overrides: dict[str, str] | None = None,
                  per_node: dict[int, dict[str, str]] | None = None, racks: bool = True,
-                 hosts: dict[int, str] | None = None, netns: dict[int, str] | None = None):
+                 hosts: dict[int, str] | None = None, netns: dict[int, str] | None = None,
+                 controllers: int | None = None):
         self.binary = Path(binary)
         self.workdir = workdir
         self.nodes: dict[int, Node] = {}
@@ -385,13 +387,17 @@ class Cluster:
                         workdir / f"node-{i}", rack=f"rack-{i}" if racks else None, netns=in_ns)
             node.workdir.mkdir(parents=True, exist_ok=True)
             self.nodes[i] = node
-        voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in self.nodes.values())
+        controllers = controllers or size
+        voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in self.nodes.values()
+                          if n.node_id <= controllers)
         for n in self.nodes.values():
+            controller = n.node_id <= controllers
             n.properties = {
-                "process.roles": "broker,controller",
+                "process.roles": "broker,controller" if controller else "broker",
                 "node.id": str(n.node_id),
                 "controller.quorum.voters": voters,
-                "listeners": f"PLAINTEXT://{n.host}:{n.client_port},CONTROLLER://{n.host}:{n.controller_port}",
+                "listeners": f"PLAINTEXT://{n.host}:{n.client_port}"
+                             + (f",CONTROLLER://{n.host}:{n.controller_port}" if controller else ""),
                 "controller.listener.names": "CONTROLLER",
                 "log.dirs": str(n.data_dir),
                 **({"broker.rack": n.rack} if n.rack else {}),

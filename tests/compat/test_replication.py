@@ -57,9 +57,10 @@ def wait_state(c: Cluster, node_id: int, topic: str, what: str, check, partition
 def replicated_topic(c: Cluster, topic: str, partitions: int = 1, min_insync: int = 2) -> None:
     create_ok(c.nodes[1].bootstrap, [NewTopic(topic, num_partitions=partitions, replication_factor=3,
                                               config={"min.insync.replicas": str(min_insync)})])
-    for p in range(partitions):
-        wait_state(c, 1, topic, f"{topic}-{p} fully in sync", lambda s: s.leader >= 0 and sorted(s.isr) == [1, 2, 3],
-                   partition=p)
+    for node in c.running_ids():  # every node has applied it, the leader included
+        for p in range(partitions):
+            wait_state(c, node, topic, f"{topic}-{p} fully in sync on node {node}",
+                       lambda s: s.leader >= 0 and sorted(s.isr) == [1, 2, 3], partition=p)
 
 
 def send(c: Cluster, via: int, topic: str, prefix: str, n: int, acks: str = "all", partition: int = 0,

@@ -499,6 +499,7 @@ impl Broker {
             listener: config.quorum.inter_broker_listener_name.clone(),
             config: config.replication.clone(),
             fsync: config.acks_all_fsync,
+            quota: crate::replication::quota::ReplicationQuota::new(),
         });
         let isr_changes = IsrChanges::start(controller.clone(), node_id, broker_epoch);
         let replicas = ReplicaManager::new(
@@ -532,6 +533,9 @@ impl Broker {
         // unfenced this broker (it has caught up with the metadata log).
         let heartbeats = tokio::spawn(lifecycle.clone().run());
         lifecycle.wait_unfenced().await;
+        // The unfencing elected this broker leader of partitions that had
+        // none: take that role before the first client asks.
+        state.sync_replicas().await;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = vec![
@@ -640,7 +644,7 @@ async fn isr_expiration(state: Arc<BrokerState>, shutdown: watch::Receiver<bool>
                     continue;
                 };
                 let topic_id = uuid::Uuid::from_bytes(topic.topic_id.to_bytes());
-                warn!(topic = %p.topic, partition = p.index, isr = ?proposal.isr, "followers fell behind for more than replica.lag.time.max.ms: shrinking the ISR");
+                warn!(topic = %p.topic, partition = p.index, isr = ?proposal.isr, "proposing an ISR change: followers fell behind for more than replica.lag.time.max.ms, or an earlier proposal got no answer");
                 state.replicas.isr_changes().propose(p, topic_id, proposal);
             }
         }

@@ -28,6 +28,7 @@ pub(crate) async fn start_metadata(
         num_partitions: config.num_partitions,
         default_replication_factor: config.default_replication_factor,
         unclean_leader_election_enable: config.unclean_leader_election_enable,
+        controller_id: Some(node_id),
     };
     controller_config.leader_rebalance =
         config

@@ -90,14 +90,7 @@ enum Role {
     },
 }
 
-/// An ISR change for the controller (AlterPartition), proposed by this
-/// partition's leader state.
-#[derive(Clone, Debug)]
-pub(crate) struct IsrProposal {
-    pub leader_epoch: i32,
-    pub partition_epoch: i32,
-    pub isr: Vec<i32>,
-}
+pub(crate) use crate::replication::leader::IsrProposal;
 
 /// What a follower needs to ask the leader for more.
 #[derive(Clone, Copy, Debug)]
@@ -480,39 +473,31 @@ impl Partition {
             if !state.on_follower_fetch(replica, fetch_offset, log.log_end_offset(), now_ms) {
                 return Err(PartitionError::NotAReplica { replica });
             }
-            state.expansion(is_alive).map(|isr| {
-                state.proposed(isr.clone());
-                IsrProposal {
-                    leader_epoch: state.leader_epoch,
-                    partition_epoch: state.partition_epoch,
-                    isr,
-                }
-            })
+            state.expansion(is_alive).map(|isr| state.proposed(isr))
         };
         self.publish(log);
         Ok(proposal)
     }
 
-    /// The ISR shrink to propose now, if followers fell out of sync.
+    /// The ISR change to send now: a proposal whose request got no settling
+    /// answer, again, or a shrink if followers fell out of sync.
     pub fn isr_shrink(&self, now_ms: i64, lag_ms: u64) -> Option<IsrProposal> {
         let leo = self.log_end_offset();
         let mut role = self.role.lock();
         let Role::Leader(state) = &mut *role else {
             return None;
         };
+        if let Some(again) = state.unanswered_proposal() {
+            return Some(again);
+        }
         let isr = state.shrink(leo, now_ms, lag_ms)?;
-        state.proposed(isr.clone());
-        Some(IsrProposal {
-            leader_epoch: state.leader_epoch,
-            partition_epoch: state.partition_epoch,
-            isr,
-        })
+        Some(state.proposed(isr))
     }
 
-    /// The controller's answer to this partition's ISR proposal.
-    pub fn isr_answered(&self, answer: IsrAnswer) {
+    /// The controller's answer to this partition's ISR `proposal`.
+    pub fn isr_answered(&self, proposal: &IsrProposal, answer: IsrAnswer) {
         if let Role::Leader(state) = &mut *self.role.lock() {
-            state.answered(answer);
+            state.answered(proposal, answer);
         }
         self.republish();
         self.data_arrived.notify_waiters();

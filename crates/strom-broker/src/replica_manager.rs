@@ -19,6 +19,7 @@ use strom_metadata::MetadataImage;
 use crate::partition::Partition;
 use crate::replication::fetcher::ReplicaFetchers;
 use crate::replication::isr::IsrChanges;
+use crate::replication::quota::ReplicationQuota;
 
 /// Threads creating the logs of new partitions (see `create_new_logs`).
 const CREATE_THREADS: usize = 8;
@@ -60,6 +61,8 @@ pub(crate) struct ReplicaManager {
     fetchers: ReplicaFetchers,
     /// Leaders' ISR changes on their way to the controller.
     isr_changes: IsrChanges,
+    /// `leader.replication.throttled.rate` for throttled followers' fetches.
+    leader_quota: ReplicationQuota,
 }
 
 impl ReplicaManager {
@@ -81,7 +84,13 @@ impl ReplicaManager {
             open_failures: Mutex::new(HashMap::new()),
             fetchers,
             isr_changes,
+            leader_quota: ReplicationQuota::new(),
         }
+    }
+
+    /// The leader's replication throttle.
+    pub fn leader_quota(&self) -> &ReplicationQuota {
+        &self.leader_quota
     }
 
     /// Writes the `replication-offset-checkpoint` of every log directory
@@ -137,7 +146,11 @@ impl ReplicaManager {
             let topics = self.topics.read();
             topics
                 .get(topic)
-                .and_then(|t| usize::try_from(partition).ok().and_then(|i| t.partitions.get(i)))
+                .and_then(|t| {
+                    usize::try_from(partition)
+                        .ok()
+                        .and_then(|i| t.partitions.get(i))
+                })
                 .and_then(|p| p.clone())
         };
         match found {
@@ -304,6 +317,10 @@ impl ReplicaManager {
         config: Arc<BrokerConfig>,
     ) -> Result<(), LogError> {
         let durable_high_watermark = config.acks_all_fsync;
+        self.leader_quota
+            .set_limit(config.replication.leader_throttled_rate);
+        self.fetchers
+            .set_throttle(config.replication.follower_throttled_rate);
         *self.config.write() = config;
         let now = crate::broker::now_ms();
         let current = self.topics.read().clone();

@@ -163,6 +163,10 @@ pub struct ReplicationConfig {
     pub high_watermark_checkpoint_interval_ms: u64,
     /// `replica.selector.class` is the rack-aware selector (KIP-392).
     pub rack_aware_selector: bool,
+    /// `leader.replication.throttled.rate` (bytes/s).
+    pub leader_throttled_rate: u64,
+    /// `follower.replication.throttled.rate` (bytes/s).
+    pub follower_throttled_rate: u64,
 }
 
 /// The log cleaner's settings, Kafka's `log.cleaner.*` keys.
@@ -350,6 +354,10 @@ impl BrokerConfig {
                 cfg.int("replica.high.watermark.checkpoint.interval.ms"),
             )
             .unwrap_or(5000),
+            leader_throttled_rate: u64::try_from(cfg.int("leader.replication.throttled.rate"))
+                .unwrap_or(u64::MAX),
+            follower_throttled_rate: u64::try_from(cfg.int("follower.replication.throttled.rate"))
+                .unwrap_or(u64::MAX),
             rack_aware_selector: cfg.string("replica.selector.class").as_deref()
                 == Some(crate::broker_defs::RACK_AWARE_REPLICA_SELECTOR),
         };

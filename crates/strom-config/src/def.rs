@@ -95,6 +95,8 @@ pub enum Validity {
     ClusterId,
     /// `host:count,...` with counts >= 0, as `max.connections.per.ip.overrides` takes it.
     HostCounts,
+    /// `partition:broker,...` or `*`, as `leader.replication.throttled.replicas` takes it.
+    ThrottledReplicas,
 }
 
 /// How a broker-level synonym's value becomes the topic-level value.
@@ -293,8 +295,17 @@ impl ConfigDef {
             (Validity::HostCounts, Value::Str(s)) => parse_host_counts(s)
                 .map(|_| ())
                 .map_err(|_| Problem::Malformed),
+            (Validity::ThrottledReplicas, Value::List(items)) => ok_if(
+                (items.len() == 1 && items[0] == "*")
+                    || items.iter().all(|i| {
+                        i.split_once(':').is_some_and(|(p, b)| {
+                            p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
+                        })
+                    }),
+            ),
             (Validity::Listeners | Validity::ProtocolMap | Validity::QuorumVoters, _)
-            | (Validity::HostPorts | Validity::ClusterId | Validity::HostCounts, _) => Ok(()),
+            | (Validity::HostPorts | Validity::ClusterId | Validity::HostCounts, _)
+            | (Validity::ThrottledReplicas, _) => Ok(()),
         }
     }
 

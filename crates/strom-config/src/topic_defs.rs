@@ -52,9 +52,13 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("flush.ms", Long, Some(LONG_MAX), AtLeast(0), "ms", true,
         "fsync the partition when its oldest unflushed message is this old; the default never forces a flush.")
         .with_synonyms(&[same("log.flush.interval.ms"), same("log.flush.scheduler.interval.ms")]),
+    ConfigDef::new("follower.replication.throttled.replicas", List, Some(""), ThrottledReplicas, "", true,
+        "Replicas whose replication the follower throttles to follower.replication.throttled.rate while they are out of the ISR, as partition:broker,... or * for all (set by partition reassignments)."),
     ConfigDef::new("index.interval.bytes", Int, Some("4096"), AtLeast(0), "bytes", true,
         "Bytes of log between two offset index entries.")
         .with_synonyms(&[same("log.index.interval.bytes")]),
+    ConfigDef::new("leader.replication.throttled.replicas", List, Some(""), ThrottledReplicas, "", true,
+        "Replicas whose replication the leader throttles to leader.replication.throttled.rate while they are out of the ISR, as partition:broker,... or * for all (set by partition reassignments)."),
     ConfigDef::new("max.compaction.lag.ms", Long, Some(LONG_MAX), AtLeast(1), "ms", true,
         "Oldest a message may get before it must be eligible for compaction.")
         .with_synonyms(&[same("log.cleaner.max.compaction.lag.ms")]),

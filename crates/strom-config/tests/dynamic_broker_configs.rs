@@ -105,6 +105,8 @@ fn only_kafkas_dynamic_broker_keys_are_dynamic() {
             "log.cleaner.max.compaction.lag.ms",
             "log.cleaner.min.cleanable.ratio",
             "num.replica.fetchers",
+            "leader.replication.throttled.rate",
+            "follower.replication.throttled.rate",
             "producer.id.expiration.ms",
         ]
     );

@@ -301,7 +301,10 @@ impl Controller {
             id: node_id,
             member: member.clone(),
             images: images.clone(),
-            defaults: config.defaults,
+            defaults: ControllerDefaults {
+                controller_id: Some(config.node_id),
+                ..config.defaults
+            },
             validate_topic_configs: config.validate_topic_configs.clone(),
             rng,
             commands: commands.downgrade(),
@@ -412,7 +415,10 @@ impl Controller {
             id: node_id,
             member: member.clone(),
             images: images.clone(),
-            defaults: config.defaults,
+            defaults: ControllerDefaults {
+                controller_id: Some(config.node_id),
+                ..config.defaults
+            },
             validate_topic_configs: config.validate_topic_configs.clone(),
             rng,
             commands: commands.downgrade(),

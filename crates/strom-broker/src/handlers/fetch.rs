@@ -37,6 +37,8 @@ struct PlannedPartition {
     diverging: Option<(i32, i64)>,
     /// KIP-392: the replica in the consumer's rack to read from instead.
     preferred_read_replica: Option<i32>,
+    /// A follower fetch under `leader.replication.throttled.rate`.
+    throttled: bool,
 }
 
 struct PlannedTopic {
@@ -53,6 +55,7 @@ struct Plan {
     read_committed: bool,
     /// A follower's fetch: reads reach the log end, not the high watermark.
     from_follower: bool,
+    state: Arc<BrokerState>,
     topics: Vec<PlannedTopic>,
 }
 
@@ -128,6 +131,20 @@ pub(crate) fn handle(
                 .map(|p| {
                     let mut diverging = None;
                     let mut preferred_read_replica = None;
+                    let throttled = from_follower
+                        && state.replicas.leader_quota().is_limited()
+                        && resolved.as_deref().is_some_and(|name| {
+                            crate::replication::quota::is_throttled(
+                                image
+                                    .topic_config(name)
+                                    .get("leader.replication.throttled.replicas"),
+                                p.partition,
+                                state.node_id,
+                            ) && !image
+                                .topic(name)
+                                .and_then(|ti| ti.partitions.get(&p.partition))
+                                .is_some_and(|pi| pi.isr.contains(&replica_id))
+                        });
                     let target = match &resolved {
                         None => Err(ResponseError::UnknownTopicId),
                         Some(name) => if consumer_may_read_followers {
@@ -135,32 +152,36 @@ pub(crate) fn handle(
                         } else {
                             state.replicas.leader_partition(name, p.partition)
                         }
-                            .and_then(|part| {
-                                check_leader_epoch(p.current_leader_epoch, part.leader_epoch())
-                                    .map(|_| part)
-                            })
-                            .and_then(|part| {
-                                diverging = diverged(&part, p.last_fetched_epoch, p.fetch_offset)?;
-                                if let Some(rack) = &client_rack {
-                                    if part.is_leader() {
-                                        preferred_read_replica = read_replica_in_rack(
-                                            &image, name, p.partition, rack, state.node_id,
-                                        );
-                                    }
+                        .and_then(|part| {
+                            check_leader_epoch(p.current_leader_epoch, part.leader_epoch())
+                                .map(|_| part)
+                        })
+                        .and_then(|part| {
+                            diverging = diverged(&part, p.last_fetched_epoch, p.fetch_offset)?;
+                            if let Some(rack) = &client_rack {
+                                if part.is_leader() {
+                                    preferred_read_replica = read_replica_in_rack(
+                                        &image,
+                                        name,
+                                        p.partition,
+                                        rack,
+                                        state.node_id,
+                                    );
                                 }
-                                if from_follower && diverging.is_none() {
-                                    follower_fetched(
-                                        state,
-                                        &part,
-                                        topic_id,
-                                        replica_id,
-                                        p.fetch_offset,
-                                        now,
-                                        &is_alive,
-                                    )?;
-                                }
-                                Ok(part)
-                            }),
+                            }
+                            if from_follower && diverging.is_none() {
+                                follower_fetched(
+                                    state,
+                                    &part,
+                                    topic_id,
+                                    replica_id,
+                                    p.fetch_offset,
+                                    now,
+                                    &is_alive,
+                                )?;
+                            }
+                            Ok(part)
+                        }),
                     };
                     PlannedPartition {
                         index: p.partition,
@@ -169,6 +190,7 @@ pub(crate) fn handle(
                         target,
                         diverging,
                         preferred_read_replica,
+                        throttled,
                     }
                 })
                 .collect();
@@ -186,6 +208,7 @@ pub(crate) fn handle(
         min_bytes: req.min_bytes.max(0) as usize,
         read_committed: req.isolation_level == READ_COMMITTED,
         from_follower,
+        state: state.clone(),
         topics,
     };
     // Taken before reading: any append after this moves a high watermark,
@@ -354,7 +377,8 @@ impl Plan {
                         errors = true;
                     }
                     Ok(partition) if p.preferred_read_replica.is_some() => {
-                        pd.preferred_read_replica = BrokerId(p.preferred_read_replica.unwrap_or(-1));
+                        pd.preferred_read_replica =
+                            BrokerId(p.preferred_read_replica.unwrap_or(-1));
                         pd.high_watermark = partition.high_watermark();
                         pd.last_stable_offset = pd.high_watermark;
                         pd.log_start_offset = partition.log_start_offset();
@@ -371,6 +395,14 @@ impl Plan {
                         pd.last_stable_offset = pd.high_watermark;
                         pd.log_start_offset = partition.log_start_offset();
                     }
+                    Ok(partition)
+                        if p.throttled && self.state.replicas.leader_quota().exceeded() =>
+                    {
+                        // Over leader.replication.throttled.rate: nothing this time.
+                        pd.high_watermark = partition.high_watermark();
+                        pd.last_stable_offset = pd.high_watermark;
+                        pd.log_start_offset = partition.log_start_offset();
+                    }
                     Ok(partition) => {
                         let remaining = self.max_bytes.saturating_sub(total);
                         // KIP-74: the first partition with data returns at
@@ -379,6 +411,12 @@ impl Plan {
                         match partition.read(p.fetch_offset, limit, total == 0, self.from_follower)
                         {
                             Ok(read) => {
+                                if p.throttled {
+                                    self.state
+                                        .replicas
+                                        .leader_quota()
+                                        .record(read.records.len() as u64);
+                                }
                                 pd.high_watermark = read.high_watermark;
                                 pd.last_stable_offset = read.high_watermark;
                                 pd.log_start_offset = read.log_start_offset;

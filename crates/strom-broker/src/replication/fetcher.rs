@@ -36,6 +36,7 @@ use strom_config::ReplicationConfig;
 use strom_controller::ControllerHandle;
 
 use crate::partition::{Partition, PartitionError};
+use crate::replication::quota::{is_throttled, ReplicationQuota};
 
 /// A partition to follow from its leader.
 #[derive(Clone)]
@@ -59,6 +60,8 @@ pub(crate) struct FetcherContext {
     pub config: ReplicationConfig,
     /// Fsync appended records before fetching on (`strom.acks.all.fsync`).
     pub fsync: bool,
+    /// `follower.replication.throttled.rate` for throttled replicas.
+    pub quota: ReplicationQuota,
 }
 
 type Key = (Arc<str>, i32);
@@ -149,6 +152,11 @@ impl ReplicaFetchers {
             drop(current);
             fetcher.changed.notify_one();
         }
+    }
+
+    /// `follower.replication.throttled.rate`, as the effective config has it.
+    pub fn set_throttle(&self, bytes_per_second: u64) {
+        self.context.quota.set_limit(bytes_per_second);
     }
 
     /// Stops every fetcher (shutdown).
@@ -270,7 +278,29 @@ async fn fetch_round(
     let version = conn.version(ApiKey::Fetch).map_err(|e| e.to_string())?;
     let mut by_topic: HashMap<Uuid, (Arc<str>, Vec<FetchPartition>)> = HashMap::new();
     let mut positions: HashMap<Key, (i64, FollowTarget)> = HashMap::new();
+    let image = ctx.controller.image();
+    let mut throttled: std::collections::HashSet<Key> = std::collections::HashSet::new();
+    let quota_exceeded = ctx.quota.is_limited() && ctx.quota.exceeded();
     for t in ready {
+        if ctx.quota.is_limited() {
+            let listed = is_throttled(
+                image
+                    .topic_config(&t.partition.topic)
+                    .get("follower.replication.throttled.replicas"),
+                t.partition.index,
+                ctx.node_id,
+            );
+            let in_sync = image
+                .topic(&t.partition.topic)
+                .and_then(|ti| ti.partitions.get(&t.partition.index))
+                .is_some_and(|p| p.isr.contains(&ctx.node_id));
+            if listed && !in_sync {
+                if quota_exceeded {
+                    continue;
+                }
+                throttled.insert((t.partition.topic.clone(), t.partition.index));
+            }
+        }
         if ctx.fsync {
             // The fetch offset tells the leader what this replica holds
             // durably, so everything below it is fsynced first: what an
@@ -304,6 +334,7 @@ async fn fetch_round(
         );
     }
     if positions.is_empty() {
+        // Everything is throttled (or gone): wait for the rate to come down.
         tokio::time::sleep(Duration::from_millis(100)).await;
         return Ok(());
     }
@@ -355,6 +386,10 @@ async fn fetch_round(
             let Some((key, (fetch_offset, target))) = key_match else {
                 continue;
             };
+            if throttled.contains(&key) {
+                ctx.quota
+                    .record(pd.records.as_ref().map_or(0, |r| r.len() as u64));
+            }
             match handle_partition(ctx, conn, &target, fetch_offset, pd).await {
                 Outcome::Appended => appended.push(target.partition.clone()),
                 Outcome::Nothing => {}

@@ -1,8 +1,11 @@
 //! ISR changes from partition leaders to the controller (Kafka's
 //! `AlterPartitionManager`): proposals queue here, go out in batches, one
 //! request at a time, and each answer is fed back to its partition. A
-//! proposal the controller refused or never answered is dropped: the leader
-//! proposes again on its next check, from the state it has then.
+//! proposal the controller provably did not apply is dropped (the leader
+//! proposes again on its next check, from the state it has then); one whose
+//! fate is unknown (no answer, or an error that does not settle it) stays
+//! in flight and is sent again on the leader's next check
+//! (`LeaderState::unanswered_proposal`).
 
 use std::sync::Arc;
 
@@ -14,7 +17,7 @@ use strom_controller::{AlterPartitionItem, ControllerHandle};
 use strom_metadata::TopicId;
 
 use crate::partition::{IsrProposal, Partition};
-use crate::replication::leader::IsrAnswer;
+use crate::replication::leader::{isr_refusal, IsrAnswer};
 
 type Queued = (Arc<Partition>, Uuid, IsrProposal);
 
@@ -37,10 +40,10 @@ impl IsrChanges {
 
     pub fn propose(&self, partition: Arc<Partition>, topic_id: Uuid, proposal: IsrProposal) {
         debug!(topic = %partition.topic, partition = partition.index, isr = ?proposal.isr, "proposing an ISR change");
-        if let Err(mpsc::error::SendError((partition, _, _))) =
+        if let Err(mpsc::error::SendError((partition, _, proposal))) =
             self.tx.send((partition, topic_id, proposal))
         {
-            partition.isr_answered(IsrAnswer::Failed);
+            partition.isr_answered(&proposal, IsrAnswer::Unknown);
         }
     }
 }
@@ -77,7 +80,7 @@ async fn send_loop(
             .await
         {
             Ok(outcomes) => {
-                for (p, topic_id, _) in &batch {
+                for (p, topic_id, proposal) in &batch {
                     let tid = TopicId::from_bytes(*topic_id.as_bytes());
                     let outcome = outcomes
                         .iter()
@@ -90,17 +93,17 @@ async fn send_loop(
                         },
                         Some(Err(code)) => {
                             debug!(topic = %p.topic, partition = p.index, code, "the controller refused the ISR change");
-                            IsrAnswer::Failed
+                            isr_refusal(*code)
                         }
-                        None => IsrAnswer::Failed,
+                        None => IsrAnswer::Unknown,
                     };
-                    p.isr_answered(answer);
+                    p.isr_answered(proposal, answer);
                 }
             }
             Err(e) => {
                 warn!("AlterPartition failed, the leaders will propose again: {e}");
-                for (p, _, _) in &batch {
-                    p.isr_answered(IsrAnswer::Failed);
+                for (p, _, proposal) in &batch {
+                    p.isr_answered(proposal, IsrAnswer::Unknown);
                 }
             }
         }

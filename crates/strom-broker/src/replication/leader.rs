@@ -21,7 +21,10 @@
 //! offset reaches the HW and the start of the leader's epoch and its broker
 //! is alive. One proposal is in flight at a time; until the controller
 //! answers, the maximal ISR counts for the HW and the committed ISR for
-//! `min.insync.replicas`.
+//! `min.insync.replicas`. An answer applies to the proposal it answers
+//! only: an answer to an earlier proposal (one the metadata overtook, whose
+//! request the driver gave up on) neither clears the proposal in flight nor
+//! lets the HW stop waiting for a member it adds.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +42,15 @@ pub(crate) struct FollowerProgress {
     pub last_caught_up_ms: i64,
 }
 
+/// An ISR change for the controller (AlterPartition): the partition state
+/// it was made against and the ISR it asks for. Answers name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IsrProposal {
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<i32>,
+}
+
 /// The leader's replication state of one partition.
 #[derive(Clone, Debug)]
 pub(crate) struct LeaderState {
@@ -49,7 +61,10 @@ pub(crate) struct LeaderState {
     /// The ISR as the controller last committed it.
     isr: Vec<i32>,
     /// An ISR change sent to the controller and not answered yet.
-    pending: Option<Vec<i32>>,
+    pending: Option<IsrProposal>,
+    /// The request carrying `pending` got no answer that settles it: it is
+    /// to be sent again.
+    resend: bool,
     followers: BTreeMap<i32, FollowerProgress>,
     /// Where this leader's epoch starts in the log.
     epoch_start_offset: i64,
@@ -65,8 +80,28 @@ pub(crate) enum IsrAnswer {
         partition_epoch: i32,
         isr: Vec<i32>,
     },
-    /// Refused or lost: wait for the metadata (or retry later).
-    Failed,
+    /// Refused in a way that proves the controller did not apply it
+    /// (INELIGIBLE_REPLICA, OPERATION_NOT_ATTEMPTED): the leader proposes
+    /// again from its state then.
+    Refused,
+    /// No answer (a timeout, a lost connection, no controller), or an error
+    /// that does not tell whether this request or an earlier attempt of the
+    /// same proposal was applied (INVALID_UPDATE_VERSION after a commit
+    /// whose answer was lost, for one): the proposal stays in flight, so
+    /// the HW keeps waiting for members it adds, until the metadata
+    /// overtakes it or an answer settles it; it is sent again meanwhile
+    /// ([`LeaderState::unanswered_proposal`]). Kafka's leader does the same.
+    Unknown,
+}
+
+/// Kafka's error codes that prove an AlterPartition item was not applied.
+pub(crate) fn isr_refusal(code: i16) -> IsrAnswer {
+    const OPERATION_NOT_ATTEMPTED: i16 = 55;
+    const INELIGIBLE_REPLICA: i16 = 107;
+    match code {
+        OPERATION_NOT_ATTEMPTED | INELIGIBLE_REPLICA => IsrAnswer::Refused,
+        _ => IsrAnswer::Unknown,
+    }
 }
 
 impl LeaderState {
@@ -106,6 +141,7 @@ impl LeaderState {
             replicas,
             isr,
             pending: None,
+            resend: false,
             followers,
             epoch_start_offset,
             high_watermark,
@@ -121,6 +157,7 @@ impl LeaderState {
         }
         if partition_epoch > self.partition_epoch {
             self.pending = None;
+            self.resend = false;
         }
         self.partition_epoch = partition_epoch;
         for &r in &replicas {
@@ -156,7 +193,7 @@ impl LeaderState {
     pub fn maximal_isr(&self) -> Vec<i32> {
         let mut out = self.isr.clone();
         if let Some(pending) = &self.pending {
-            for r in pending {
+            for r in &pending.isr {
                 if !out.contains(r) {
                     out.push(*r);
                 }
@@ -271,25 +308,76 @@ impl LeaderState {
         )
     }
 
-    /// A proposal was sent to the controller.
-    pub fn proposed(&mut self, isr: Vec<i32>) {
-        self.pending = Some(isr);
+    /// A proposal of `isr` is sent to the controller, made against the
+    /// current partition state: what its answer will name.
+    pub fn proposed(&mut self, isr: Vec<i32>) -> IsrProposal {
+        let proposal = IsrProposal {
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            isr,
+        };
+        self.pending = Some(proposal.clone());
+        self.resend = false;
+        proposal
     }
 
-    /// The controller answered the proposal in flight.
-    pub fn answered(&mut self, answer: IsrAnswer) {
-        self.pending = None;
-        if let IsrAnswer::Committed {
-            leader_epoch,
-            partition_epoch,
-            isr,
-        } = answer
-        {
-            if leader_epoch == self.leader_epoch && partition_epoch > self.partition_epoch {
-                self.partition_epoch = partition_epoch;
-                self.isr = isr;
-            }
+    /// The proposal in flight whose request got no settling answer, to send
+    /// again (once per such answer).
+    pub fn unanswered_proposal(&mut self) -> Option<IsrProposal> {
+        if !self.resend {
+            return None;
         }
+        self.resend = false;
+        self.pending.clone()
+    }
+
+    /// The controller answered `proposal` (or the request carrying it
+    /// failed). A committed state newer than this leader's applies whatever
+    /// it answers, and overtakes the proposal in flight as a newer
+    /// partition epoch from the metadata does (the controller refuses a
+    /// proposal made against an older one). Otherwise only an answer to the
+    /// proposal in flight counts (one to an earlier proposal is stale): a
+    /// commit or a refusal ends it, an unknown outcome keeps it in flight
+    /// and asks for it to be sent again.
+    pub fn answered(&mut self, proposal: &IsrProposal, answer: IsrAnswer) {
+        if self.pending.as_ref() != Some(proposal) {
+            if let IsrAnswer::Committed {
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } = answer
+            {
+                if leader_epoch == self.leader_epoch && partition_epoch > self.partition_epoch {
+                    self.update_from_commit(partition_epoch, isr);
+                }
+            }
+            return;
+        }
+        match answer {
+            IsrAnswer::Committed {
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => {
+                if leader_epoch == self.leader_epoch && partition_epoch > self.partition_epoch {
+                    self.update_from_commit(partition_epoch, isr);
+                }
+                self.pending = None;
+                self.resend = false;
+            }
+            IsrAnswer::Refused => {
+                self.pending = None;
+                self.resend = false;
+            }
+            IsrAnswer::Unknown => self.resend = true,
+        }
+    }
+
+    fn update_from_commit(&mut self, partition_epoch: i32, isr: Vec<i32>) {
+        self.partition_epoch = partition_epoch;
+        self.isr = isr;
+        self.pending = None;
+        self.resend = false;
     }
 }
 
@@ -336,13 +424,16 @@ mod tests {
         // 3 lags past replica.lag.time.max.ms: proposed out, still counted.
         let isr = s.shrink(200, 40_000, 30_000).expect("3 is out of sync");
         assert_eq!(isr, vec![1, 2]);
-        s.proposed(isr);
+        let proposal = s.proposed(isr);
         assert!(!s.advance_high_watermark(200));
-        s.answered(IsrAnswer::Committed {
-            leader_epoch: 5,
-            partition_epoch: 11,
-            isr: vec![1, 2],
-        });
+        s.answered(
+            &proposal,
+            IsrAnswer::Committed {
+                leader_epoch: 5,
+                partition_epoch: 11,
+                isr: vec![1, 2],
+            },
+        );
         assert!(s.advance_high_watermark(200));
         assert_eq!(s.high_watermark(), 200);
         assert_eq!(s.isr(), &[1, 2]);
@@ -380,23 +471,27 @@ mod tests {
         s.on_follower_fetch(2, 180, 200, 20);
         assert_eq!(s.expansion(|_| false), None, "a fenced broker never joins");
         assert_eq!(s.expansion(|_| true), Some(vec![1, 2]));
-        s.proposed(vec![1, 2]);
+        let proposal = s.proposed(vec![1, 2]);
         assert_eq!(s.expansion(|_| true), None, "one proposal at a time");
         // While the expansion is pending, the HW already waits for it.
         assert!(!s.advance_high_watermark(200));
-        s.answered(IsrAnswer::Failed);
+        s.answered(&proposal, IsrAnswer::Refused);
         assert_eq!(s.isr(), &[1]);
+        assert!(!s.has_pending_change());
     }
 
     #[test]
     fn an_answer_from_an_older_epoch_does_not_apply() {
         let mut s = leader(&[1, 2]);
-        s.proposed(vec![1]);
-        s.answered(IsrAnswer::Committed {
-            leader_epoch: 4,
-            partition_epoch: 12,
-            isr: vec![1],
-        });
+        let proposal = s.proposed(vec![1]);
+        s.answered(
+            &proposal,
+            IsrAnswer::Committed {
+                leader_epoch: 4,
+                partition_epoch: 12,
+                isr: vec![1],
+            },
+        );
         assert_eq!(s.isr(), &[1, 2]);
         assert!(!s.has_pending_change());
     }
@@ -411,6 +506,99 @@ mod tests {
         s.update(12, vec![1, 2], vec![1, 2], 60);
         assert!(s.follower(3).is_none());
         assert_eq!(s.replicas(), &[1, 2]);
+    }
+
+    #[test]
+    fn an_answer_to_an_earlier_proposal_leaves_the_one_in_flight() {
+        // The shrink to [1, 2] is committed but its answer is slow; the
+        // metadata brings it first, and follower 3 catches up again.
+        let mut s = leader(&[1, 2, 3]);
+        let shrink = s.proposed(vec![1, 2]);
+        s.update(11, vec![1, 2, 3], vec![1, 2], 10);
+        s.on_follower_fetch(2, 100, 100, 20);
+        s.on_follower_fetch(3, 100, 100, 20);
+        let expansion = s.proposed(s.expansion(|_| true).expect("3 is back"));
+        assert_eq!(expansion.isr, vec![1, 2, 3]);
+        // The shrink's request times out: stale, it must not end the
+        // expansion, or the HW would stop waiting for 3 while the
+        // controller may still add it.
+        s.answered(&shrink, IsrAnswer::Refused);
+        assert!(s.has_pending_change());
+        s.on_follower_fetch(2, 150, 150, 30);
+        s.advance_high_watermark(150);
+        assert_eq!(s.high_watermark(), 100, "3 still holds the HW back");
+        // Nor does a late commit of the shrink, which is not newer.
+        s.answered(
+            &shrink,
+            IsrAnswer::Committed {
+                leader_epoch: 5,
+                partition_epoch: 11,
+                isr: vec![1, 2],
+            },
+        );
+        assert!(s.has_pending_change());
+        // The expansion's own answer ends it.
+        s.answered(
+            &expansion,
+            IsrAnswer::Committed {
+                leader_epoch: 5,
+                partition_epoch: 12,
+                isr: vec![1, 2, 3],
+            },
+        );
+        assert!(!s.has_pending_change());
+        assert_eq!(s.isr(), &[1, 2, 3]);
+    }
+
+    #[test]
+    fn a_newer_committed_state_overtakes_the_proposal_in_flight() {
+        let mut s = leader(&[1, 2, 3]);
+        let first = s.proposed(vec![1, 2]);
+        s.update(11, vec![1, 2, 3], vec![1, 2], 10);
+        let second = s.proposed(vec![1]);
+        // The first proposal's commit arrives after the metadata moved on
+        // twice more (partition epoch 13): that state applies, and the
+        // second proposal, made against 11, is refused by the controller.
+        s.answered(
+            &first,
+            IsrAnswer::Committed {
+                leader_epoch: 5,
+                partition_epoch: 13,
+                isr: vec![1, 3],
+            },
+        );
+        assert!(!s.has_pending_change());
+        assert_eq!(s.isr(), &[1, 3]);
+        assert_eq!(second.partition_epoch, 11);
+    }
+
+    #[test]
+    fn an_unanswered_expansion_keeps_holding_the_high_watermark_and_is_sent_again() {
+        // The expansion to [1, 2, 3] may have been committed though its
+        // request timed out: the controller may elect 3 from now on, so the
+        // HW must keep waiting for 3.
+        let mut s = leader(&[1, 2]);
+        s.on_follower_fetch(2, 100, 100, 10);
+        s.on_follower_fetch(3, 100, 100, 10);
+        let expansion = s.proposed(s.expansion(|_| true).expect("3 caught up"));
+        s.answered(&expansion, IsrAnswer::Unknown);
+        assert!(s.has_pending_change());
+        s.on_follower_fetch(2, 180, 180, 20);
+        s.advance_high_watermark(180);
+        assert_eq!(s.high_watermark(), 100, "3 still holds the HW back");
+        assert_eq!(s.shrink(180, 20, 30_000), None, "one proposal at a time");
+        // Sent again, once per unsettled answer.
+        assert_eq!(s.unanswered_proposal(), Some(expansion.clone()));
+        assert_eq!(s.unanswered_proposal(), None);
+        // The first attempt had been applied: the retry is refused as made
+        // against an old partition epoch, which settles nothing either...
+        s.answered(&expansion, isr_refusal(108));
+        assert!(s.has_pending_change());
+        // ...until the metadata shows the commit.
+        s.update(11, vec![1, 2, 3], vec![1, 2, 3], 30);
+        assert!(!s.has_pending_change());
+        assert_eq!(s.unanswered_proposal(), None);
+        assert_eq!(s.isr(), &[1, 2, 3]);
     }
 
     #[test]

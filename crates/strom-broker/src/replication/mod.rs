@@ -6,3 +6,6 @@ pub(crate) mod fetcher;
 pub(crate) mod follower;
 pub(crate) mod isr;
 pub(crate) mod leader;
+pub(crate) mod quota;
+#[cfg(test)]
+mod sim;

@@ -100,21 +100,26 @@ pub fn alter_partition_with(
             // leader asks again for the rest.
             Err(codes::OPERATION_NOT_ATTEMPTED)
         } else {
-            alter_one(&working, broker_id, item, defaults).map(|(state, record)| {
-                if let Some(record) = record {
-                    // Each item is decided on the image its predecessors
-                    // leave, so two items for one partition cannot both
-                    // pass the epoch check.
-                    if let Ok(next) = working.apply(
-                        std::slice::from_ref(&record),
-                        working.offset().saturating_add(1),
-                    ) {
+            match alter_one(&working, broker_id, item, defaults) {
+                Ok((state, None)) => Ok(state),
+                // Each item is decided on the image its predecessors
+                // leave, so two items for one partition cannot both pass
+                // the epoch check.
+                Ok((state, Some(record))) => match working.apply(
+                    std::slice::from_ref(&record),
+                    working.offset().saturating_add(1),
+                ) {
+                    Ok(next) => {
                         working = next;
                         records.push(record);
+                        Ok(state)
                     }
-                }
-                state
-            })
+                    // A decided change that does not apply is a bug; the
+                    // leader retries rather than believe it.
+                    Err(_) => Err(codes::UNKNOWN_SERVER_ERROR),
+                },
+                Err(code) => Err(code),
+            }
         };
         let result = match result {
             Ok(state) if state.leader != broker_id => Err(codes::NEW_LEADER_ELECTED),

@@ -26,9 +26,11 @@
 //! controlled shutdown) and controlled shutdown take the broker out of the
 //! ISR of every partition that has it, unless it is the last member (an
 //! empty ISR would forget who has the data), and move leadership to the
-//! first live ISR member in replica order, or to nobody (-1). Every change
-//! is a full `Partition` record: leader_epoch + 1 when the leader changes,
-//! partition_epoch + 1 on any change.
+//! first live ISR member in replica order, or, where
+//! `unclean.leader.election.enable` holds, to the first live replica
+//! (alone in the ISR), or to nobody (-1). Unfencing runs the election of
+//! every leaderless partition the broker is a replica of. Every change is
+//! a full `Partition` record built by [`super::partition_change`].
 
 use strom_metadata::{
     BrokerRegistration, ConfigResource, MetadataImage, MetadataRecord, PartitionImage, TopicImage,
@@ -294,7 +296,7 @@ pub(crate) fn election_for(
     topic: &str,
     defaults: &ControllerDefaults,
 ) -> Election {
-    if unclean_enabled(image, topic, defaults.unclean_leader_election_enable) {
+    if unclean_enabled(image, topic, defaults) {
         Election::Unclean
     } else {
         Election::Online
@@ -302,7 +304,7 @@ pub(crate) fn election_for(
 }
 
 /// After config changes: when one turns `unclean.leader.election.enable`
-/// on (for a topic, or as the cluster-wide default), the leaderless
+/// on (for a topic, a broker, or as the cluster-wide default), the leaderless
 /// partitions it now allows an unclean election for get one. The election
 /// records join the outcome that turned it on, so they commit with it.
 pub fn elect_leaderless_after_config<O>(
@@ -313,7 +315,7 @@ pub fn elect_leaderless_after_config<O>(
     let turns_on = |record: &MetadataRecord| {
         matches!(
             record,
-            MetadataRecord::Config { resource: ConfigResource::Topic(_) | ConfigResource::Broker(None), name, value: Some(value) }
+            MetadataRecord::Config { resource: ConfigResource::Topic(_) | ConfigResource::Broker(_), name, value: Some(value) }
                 if name == UNCLEAN_LEADER_ELECTION_ENABLE && value.trim().eq_ignore_ascii_case("true")
         )
     };

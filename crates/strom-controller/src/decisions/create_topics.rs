@@ -71,6 +71,10 @@ pub struct ControllerDefaults {
     /// configuration: what applies to a topic without an override when the
     /// cluster has no dynamic default either.
     pub unclean_leader_election_enable: bool,
+    /// This controller's node id: its own dynamic broker configs come
+    /// before the cluster-wide ones (as Kafka's `currentControllerConfig`).
+    /// The driver sets it.
+    pub controller_id: Option<i32>,
 }
 
 impl Default for ControllerDefaults {
@@ -80,6 +84,7 @@ impl Default for ControllerDefaults {
             num_partitions: 1,
             default_replication_factor: 1,
             unclean_leader_election_enable: false,
+            controller_id: None,
         }
     }
 }

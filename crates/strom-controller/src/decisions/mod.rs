@@ -19,6 +19,7 @@ mod register_broker;
 /// Kafka error codes that decisions answer per partition as numbers (the
 /// replication APIs' results are codes, not [`crate::ControllerError`]s).
 pub mod codes {
+    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
     pub const NONE: i16 = 0;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     pub const NOT_CONTROLLER: i16 = 41;

@@ -19,6 +19,8 @@
 
 use strom_metadata::{BrokerRegistration, MetadataImage, PartitionImage};
 
+use super::ControllerDefaults;
+
 /// How a leader is chosen when the current one may not stay (Kafka's
 /// `PartitionChangeBuilder.Election`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,17 +218,27 @@ pub(crate) fn is_alive(image: &MetadataImage, broker_id: i32) -> bool {
 pub(crate) const UNCLEAN_LEADER_ELECTION_ENABLE: &str = "unclean.leader.election.enable";
 
 /// Whether `unclean.leader.election.enable` holds for `topic`: the topic's
-/// override, else the cluster-wide dynamic broker default, else the
-/// controller's own configuration (Kafka's
+/// override, else the active controller's own dynamic broker config, else
+/// the cluster-wide dynamic default, else the controller's
+/// server.properties (Kafka's
 /// `ConfigurationControlManager.uncleanLeaderElectionEnabledForTopic`).
-pub(crate) fn unclean_enabled(image: &MetadataImage, topic: &str, static_default: bool) -> bool {
+pub(crate) fn unclean_enabled(
+    image: &MetadataImage,
+    topic: &str,
+    defaults: &ControllerDefaults,
+) -> bool {
     const KEY: &str = UNCLEAN_LEADER_ELECTION_ENABLE;
     let parse = |v: &String| v.trim().eq_ignore_ascii_case("true");
-    if let Some(value) = image.topic_config(topic).get(KEY) {
-        return parse(value);
-    }
-    if let Some(value) = image.broker_config(None).get(KEY) {
-        return parse(value);
-    }
-    static_default
+    let dynamic = [
+        Some(image.topic_config(topic)),
+        defaults
+            .controller_id
+            .map(|id| image.broker_config(Some(id))),
+        Some(image.broker_config(None)),
+    ];
+    dynamic
+        .into_iter()
+        .flatten()
+        .find_map(|configs| configs.get(KEY))
+        .map_or(defaults.unclean_leader_election_enable, parse)
 }

@@ -199,3 +199,53 @@ fn the_rebalance_moves_leadership_of_brokers_over_the_imbalance_ratio() {
     // Balanced: nothing to do.
     assert_eq!(leader_rebalance(&after, 10).len(), 0);
 }
+
+#[test]
+fn unclean_leader_election_enable_is_the_topics_then_the_controllers_then_the_clusters() {
+    let image = image(&[&[1, 2]]);
+    let image = set_isr(&image, 0, &[1]);
+    let config = |resource: ConfigResource, value: &str| MetadataRecord::Config {
+        resource,
+        name: "unclean.leader.election.enable".into(),
+        value: Some(value.into()),
+    };
+    let controller_3 = ControllerDefaults {
+        controller_id: Some(3),
+        ..ControllerDefaults::default()
+    };
+    let leader_after_fencing = |records: &[MetadataRecord]| {
+        let image = then(&image, records);
+        let fenced = then(&image, &fence_broker(&image, 1, &controller_3));
+        state(&fenced, 0).leader
+    };
+    // The cluster-wide default on: unclean.
+    assert_eq!(
+        leader_after_fencing(&[config(ConfigResource::Broker(None), "true")]),
+        2
+    );
+    // The active controller's own config off beats the cluster's on.
+    assert_eq!(
+        leader_after_fencing(&[
+            config(ConfigResource::Broker(None), "true"),
+            config(ConfigResource::Broker(Some(3)), "false"),
+        ]),
+        -1
+    );
+    // Another broker's config does not count.
+    assert_eq!(
+        leader_after_fencing(&[config(ConfigResource::Broker(Some(2)), "true")]),
+        -1
+    );
+    // The topic's own config beats them all.
+    assert_eq!(
+        leader_after_fencing(&[
+            config(ConfigResource::Broker(Some(3)), "true"),
+            config(ConfigResource::Topic("t".into()), "false"),
+        ]),
+        -1
+    );
+    assert_eq!(
+        leader_after_fencing(&[config(ConfigResource::Topic("t".into()), "true")]),
+        2
+    );
+}
