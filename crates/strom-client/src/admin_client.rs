@@ -783,15 +783,20 @@ fn cluster_metadata(resp: MetadataResponse) -> ClusterMetadata {
                 .partitions
                 .into_iter()
                 .map(|p| {
+                    let ids = |ids: &[BrokerId]| ids.iter().map(|id| id.0).collect();
                     let meta = PartitionMetadata {
                         leader_id: p.leader_id.0,
                         error: ErrorCode::from_code(p.error_code),
+                        replicas: ids(&p.replica_nodes),
+                        isr: ids(&p.isr_nodes),
+                        offline_replicas: ids(&p.offline_replicas),
                     };
                     (p.partition_index, meta)
                 })
                 .collect();
             let meta = TopicMetadata {
                 error: ErrorCode::from_code(t.error_code),
+                topic_id: t.topic_id.into_bytes(),
                 is_internal: t.is_internal,
                 partitions,
             };

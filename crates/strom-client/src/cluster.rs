@@ -58,15 +58,23 @@ pub struct ClusterMetadata {
 pub struct TopicMetadata {
     /// UNKNOWN_TOPIC_OR_PARTITION for a topic that does not exist.
     pub error: Option<ErrorCode>,
+    /// The topic id (Metadata v10+; all zero before, or when unknown).
+    pub topic_id: [u8; 16],
     pub is_internal: bool,
     pub partitions: BTreeMap<i32, PartitionMetadata>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartitionMetadata {
     /// -1 when the partition has no leader.
     pub leader_id: i32,
     pub error: Option<ErrorCode>,
+    /// The replicas in preference order (the first is the preferred leader).
+    pub replicas: Vec<i32>,
+    /// The in-sync replicas.
+    pub isr: Vec<i32>,
+    /// Replicas on brokers the cluster does not count as alive.
+    pub offline_replicas: Vec<i32>,
 }
 
 impl ClusterMetadata {
@@ -125,14 +133,14 @@ mod tests {
             0,
             PartitionMetadata {
                 leader_id: 1,
-                error: None,
+                ..PartitionMetadata::default()
             },
         );
         t.partitions.insert(
             1,
             PartitionMetadata {
                 leader_id: -1,
-                error: None,
+                ..PartitionMetadata::default()
             },
         );
         m.topics.insert("t".into(), t);

@@ -3,7 +3,8 @@
 //!
 //! So far: [`Connection`] (frames, correlation ids, request headers, API
 //! version negotiation, timeouts) and [`AdminClient`] (classic and KIP-848
-//! consumer groups, committed offsets, log end offsets, metadata). A
+//! consumer groups, committed offsets, log end offsets, metadata, topics
+//! and their configs, leader elections and partition reassignments). A
 //! producer and a consumer come next, on the same connection.
 //!
 //! Messages are kafka-protocol's generated codecs, re-exported as
@@ -16,6 +17,7 @@ mod connection;
 mod error;
 mod group;
 mod partition_admin;
+mod topic_admin;
 
 pub use admin_client::{AdminClient, AdminConfig};
 pub use api::ApiRequest;
@@ -30,3 +32,4 @@ pub use group::{
 };
 pub use kafka_protocol;
 pub use partition_admin::{ElectionType, PartitionReassignment, PartitionResult};
+pub use topic_admin::{ConfigEntry, NewTopic, TopicResult};

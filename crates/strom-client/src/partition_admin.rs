@@ -1,10 +1,15 @@
 //! Partition leadership and reassignment over the wire: ElectLeaders,
 //! AlterPartitionReassignments and ListPartitionReassignments, sent to the
-//! bootstrap broker (any broker forwards them to the active controller).
+//! bootstrap broker (any broker forwards them to the active controller),
+//! and the replicas' sizes on one broker (DescribeLogDirs), to follow a
+//! reassignment's progress.
+
+use std::collections::BTreeMap;
 
 use kafka_protocol::messages::*;
 
 use crate::admin_client::{str_bytes, AdminClient};
+use crate::cluster::BrokerAddress;
 use crate::error::{Error, ErrorCode};
 
 /// Kafka's election types.
@@ -213,5 +218,50 @@ impl AdminClient {
                 })
             })
             .collect())
+    }
+
+    /// The bytes of each of `partitions` that `broker` holds (DescribeLogDirs
+    /// sent to that broker), over all its log directories; partitions it has
+    /// no replica of are missing.
+    pub async fn replica_sizes(
+        &mut self,
+        broker: &BrokerAddress,
+        partitions: &[(String, Vec<i32>)],
+    ) -> Result<BTreeMap<(String, i32), i64>, Error> {
+        let resp = self
+            .send(&broker.addr(), |_| {
+                let mut req = DescribeLogDirsRequest::default();
+                req.topics = Some(
+                    partitions
+                        .iter()
+                        .map(|(topic, partitions)| {
+                            let mut t =
+                                describe_log_dirs_request::DescribableLogDirTopic::default();
+                            t.topic = TopicName(str_bytes(topic));
+                            t.partitions = partitions.clone();
+                            t
+                        })
+                        .collect(),
+                );
+                Ok(req)
+            })
+            .await?;
+        if let Some(code) = ErrorCode::from_code(resp.error_code) {
+            return Err(Error::Kafka {
+                api: ApiKey::DescribeLogDirs,
+                code,
+                message: None,
+            });
+        }
+        let mut out: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        for dir in resp.results.iter().filter(|d| d.error_code == 0) {
+            for t in &dir.topics {
+                for p in t.partitions.iter().filter(|p| !p.is_future_key) {
+                    *out.entry((t.name.0.to_string(), p.partition_index))
+                        .or_default() += p.partition_size;
+                }
+            }
+        }
+        Ok(out)
     }
 }

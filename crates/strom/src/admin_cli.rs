@@ -1,6 +1,7 @@
 //! What the admin commands over the wire (`strom cluster`,
-//! `strom metadata-quorum`) share: the connection and output flags, the
-//! runtime, and the one-line failure on stderr.
+//! `strom metadata-quorum`, `strom topics`, `strom leader-election`,
+//! `strom partitions`) share: the connection and output flags, the runtime,
+//! and the one-line failure on stderr.
 
 use std::future::Future;
 use std::io::Write;
@@ -10,7 +11,8 @@ use std::time::Duration;
 use clap::Args;
 use strom_client::{AdminClient, AdminConfig, Error};
 
-/// `--bootstrap-server` and `--output`, as the kafka-*.sh tools take them.
+/// `--bootstrap-server`, `--command-config` and `--output`, as the
+/// kafka-*.sh tools take them.
 #[derive(Args)]
 pub struct Connection {
     /// A broker of the cluster.
@@ -18,9 +20,15 @@ pub struct Connection {
         long,
         global = true,
         value_name = "HOST:PORT",
+        env = "STROM_BOOTSTRAP",
         default_value = "127.0.0.1:9092"
     )]
     pub bootstrap_server: String,
+    /// Admin client properties (client.id, request.timeout.ms,
+    /// default.api.timeout.ms, retry.backoff.ms), as the kafka-*.sh tools
+    /// take them.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub command_config: Option<std::path::PathBuf>,
     /// `table` for people, `json` for scripts.
     #[arg(long, global = true, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
     pub output: String,
@@ -31,17 +39,95 @@ impl Connection {
         self.output == "json"
     }
 
-    /// An admin client of the bootstrap server, retrying for `api_timeout`.
+    /// An admin client of the bootstrap server, retrying for `api_timeout`
+    /// (or the command config's `default.api.timeout.ms`).
     pub async fn admin(&self, api_timeout: Duration) -> Result<AdminClient, Error> {
+        let config = match self.admin_config(api_timeout) {
+            Ok(config) => config,
+            Err(message) => {
+                return Err(Error::Io {
+                    addr: self.bootstrap_server.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidInput, message),
+                })
+            }
+        };
+        AdminClient::connect(config).await
+    }
+
+    /// The admin client's settings: the defaults, then the command config.
+    pub fn admin_config(&self, api_timeout: Duration) -> Result<AdminConfig, String> {
         let mut config = AdminConfig::new(self.bootstrap_server.clone());
         config.api_timeout = api_timeout;
+        let mut request_timeout = None;
+        if let Some(path) = &self.command_config {
+            let props = strom_config::Properties::load(path)
+                .map_err(|e| format!("reading --command-config {}: {e}", path.display()))?;
+            for p in props.iter() {
+                let ms = || {
+                    p.value
+                        .trim()
+                        .parse::<u64>()
+                        .map(Duration::from_millis)
+                        .map_err(|_| {
+                            format!(
+                                "{}: {} must be a number of milliseconds, not {:?}",
+                                path.display(),
+                                p.key,
+                                p.value
+                            )
+                        })
+                };
+                match p.key.as_str() {
+                    "client.id" => config.connection.client_id = p.value.clone(),
+                    "request.timeout.ms" => request_timeout = Some(ms()?),
+                    "default.api.timeout.ms" => config.api_timeout = ms()?,
+                    "retry.backoff.ms" => config.retry_backoff = ms()?,
+                    "security.protocol" if !p.value.trim().eq_ignore_ascii_case("PLAINTEXT") => {
+                        return Err(format!(
+                            "{}: security.protocol={} is not supported by strom's client; it speaks PLAINTEXT only",
+                            path.display(),
+                            p.value
+                        ))
+                    }
+                    // bootstrap.servers is --bootstrap-server's; other keys
+                    // (metrics, buffers) change nothing for one admin call.
+                    _ => {}
+                }
+            }
+        }
         // One request may take the whole operation (AddRaftVoter waits for
         // the new voter to catch up), so it gets a little longer.
-        config.connection.request_timeout = config
-            .connection
-            .request_timeout
-            .max(api_timeout + Duration::from_secs(10));
-        AdminClient::connect(config).await
+        config.connection.request_timeout = request_timeout.unwrap_or(
+            config
+                .connection
+                .request_timeout
+                .max(config.api_timeout + Duration::from_secs(10)),
+        );
+        Ok(config)
+    }
+}
+
+impl Connection {
+    /// An admin client for the commands that report failures as one line:
+    /// the message says what to check.
+    pub async fn client(&self, api_timeout: Duration) -> Result<AdminClient, String> {
+        let config = self.admin_config(api_timeout)?;
+        AdminClient::connect(config).await.map_err(|e| {
+            format!(
+                "{e}; check that {} is a broker of the cluster (--bootstrap-server or STROM_BOOTSTRAP)",
+                self.bootstrap_server
+            )
+        })
+    }
+}
+
+/// Runs a command that prints its own output: `Err` is printed as the one
+/// failure line (exit code 1).
+pub fn run_command<F: Future<Output = Result<ExitCode, String>>>(work: F) -> ExitCode {
+    match block_on(work) {
+        Err(code) => code,
+        Ok(Ok(code)) => code,
+        Ok(Err(message)) => fail(&message),
     }
 }
 

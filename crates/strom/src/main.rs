@@ -4,9 +4,12 @@ mod admin_cli;
 mod cluster;
 mod dev_cluster;
 mod groups;
+mod leader_election;
 mod metadata_quorum;
+mod partitions;
 mod storage;
 mod table;
+mod topics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +55,12 @@ enum Command {
     MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
     /// Describe the cluster: its id, controller and brokers with their state.
     Cluster(cluster::ClusterArgs),
+    /// Create, list, describe and delete topics, as kafka-topics.sh.
+    Topics(topics::TopicsArgs),
+    /// Elect partition leaders (preferred or unclean), as kafka-leader-election.sh.
+    LeaderElection(leader_election::LeaderElectionArgs),
+    /// Move partition replicas between brokers, as kafka-reassign-partitions.sh.
+    Partitions(partitions::PartitionsArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +88,9 @@ fn main() -> ExitCode {
         Command::DevCluster(args) => return dev_cluster::run(args),
         Command::MetadataQuorum(args) => return metadata_quorum::run(args),
         Command::Cluster(args) => return cluster::run(args),
+        Command::Topics(args) => return topics::run(args),
+        Command::LeaderElection(args) => return leader_election::run(args),
+        Command::Partitions(args) => return partitions::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
