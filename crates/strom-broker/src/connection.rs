@@ -63,7 +63,8 @@ pub(crate) async fn serve(
     let (tx, mut rx) = mpsc::channel::<Reply>(MAX_IN_FLIGHT);
     let activity = Arc::new(Activity::default());
 
-    // Each reply is one write, as Kafka sends each response: no buffer per
+    // Each reply is one vectored write of its pieces (a Fetch's record bytes
+    // go from the log's read buffers to the socket): no buffer per
     // connection beyond the reply itself.
     let writer = tokio::spawn({
         let activity = activity.clone();
@@ -79,7 +80,7 @@ pub(crate) async fn serve(
                     Reply::Close => break,
                 };
                 let written = match frame {
-                    Some(frame) => write_half.write_all(&frame).await.is_ok(),
+                    Some(frame) => frame.write_to(&mut write_half).await.is_ok(),
                     None => true,
                 };
                 activity.reply_done();

@@ -8,12 +8,14 @@
 //! encoding a response with the right header version.
 
 mod error;
+mod fetch_response;
 mod frame;
 mod memory_pool;
 mod request;
 mod response;
 
 pub use error::ProtocolError;
+pub use fetch_response::encode_fetch_response;
 pub use frame::{Frame, FrameReader, IDLE_READ_BYTES};
 pub use memory_pool::{MemoryPool, MemoryReservation};
 pub use request::{decode_body, RequestPreamble};

@@ -17,12 +17,11 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
     FetchableTopicResponse, NodeEndpoint, PartitionData,
 };
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use uuid::Uuid;
 
 use crate::broker::BrokerState;
 use crate::connection::Reply;
-use crate::dispatch::encode;
 use crate::partition::Partition;
 
 const READ_COMMITTED: i8 = 1;
@@ -69,7 +68,7 @@ pub(crate) fn handle(
     if req.session_id != 0 {
         let mut resp = FetchResponse::default();
         resp.error_code = ResponseError::FetchSessionIdNotFound.code();
-        return encode(ApiKey::Fetch, version, corr, &resp);
+        return encode_fetch(version, corr, &resp);
     }
     // fetch.max.bytes caps what the client asks for, the request's and each
     // partition's limit alike (Kafka's ReplicaManager does the same); KIP-74's
@@ -254,7 +253,7 @@ pub(crate) fn handle(
     }
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     if bytes >= plan.min_bytes || errors || max_wait.is_zero() {
-        return encode(ApiKey::Fetch, version, corr, &resp);
+        return encode_fetch(version, corr, &resp);
     }
     Reply::Later(Box::pin(
         async move { plan.wait_for_data(max_wait, seen).await },
@@ -337,6 +336,19 @@ fn follower_fetched(
         Ok(None) => Ok(()),
         Err(e) => Err(ResponseError::try_from_code(e.error_code())
             .unwrap_or(ResponseError::NotLeaderOrFollower)),
+    }
+}
+
+/// The response with each partition's record bytes as a piece of the
+/// frame, shared with the log read rather than copied into the response.
+fn encode_fetch(version: i16, corr: i32, resp: &FetchResponse) -> Reply {
+    match strom_protocol::encode_fetch_response(version, corr, resp) {
+        Ok(frame) => Reply::Now(frame),
+        Err(e) => {
+            // As `dispatch::encode`: a broker bug, the client sees a closed connection.
+            tracing::error!("{e}");
+            Reply::Close
+        }
     }
 }
 
@@ -477,7 +489,7 @@ impl Plan {
             if !skip_read {
                 let (resp, bytes, errors) = self.read();
                 if bytes >= self.min_bytes || errors || tokio::time::Instant::now() >= deadline {
-                    return match encode(ApiKey::Fetch, self.version, self.corr, &resp) {
+                    return match encode_fetch(self.version, self.corr, &resp) {
                         Reply::Now(frame) => Some(frame),
                         _ => None,
                     };

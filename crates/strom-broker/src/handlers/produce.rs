@@ -194,7 +194,7 @@ pub(crate) async fn handle(
 /// at v3; any parse failure closes the connection.
 pub(crate) fn unsupported_old_version(version: i16, corr: i32, frame: Bytes) -> Reply {
     match old_produce_error_response(version, corr, frame) {
-        Some(Some(frame)) => Reply::Now(frame),
+        Some(Some(frame)) => Reply::Now(frame.into()),
         Some(None) => Reply::Nothing,
         None => Reply::Close,
     }
