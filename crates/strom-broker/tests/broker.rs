@@ -307,3 +307,118 @@ async fn acks_1_records_become_visible_once_fsynced() {
     }
     broker.shutdown().await.unwrap();
 }
+
+/// Fetch responses are written as pieces (fields around each partition's
+/// record bytes) with vectored writes that the socket takes in parts: every
+/// byte arrives, in order, and replies stay in request order behind them.
+#[tokio::test]
+async fn large_fetches_pipelined_with_other_requests_arrive_whole_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path()).await;
+    let mut c = Client::connect(&broker).await;
+    create_topic(&mut c, "big", 4, &[]).await;
+    // 4 partitions × 12 batches × 400 records of ~100 bytes: ~2 MB, far more
+    // than a loopback socket buffer takes at once.
+    let mut expected = vec![Vec::new(); 4];
+    for p in 0..4i32 {
+        for b in 0..12 {
+            let values: Vec<String> = (0..400)
+                .map(|i| format!("p{p}-b{b}-r{i:04}-{}", "x".repeat(84)))
+                .collect();
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            let r = produce(&mut c, "big", p, -1, batch(&refs, 1_000)).await;
+            assert_eq!(r.error_code, 0);
+            for (i, v) in values.into_iter().enumerate() {
+                expected[p as usize].push((r.base_offset + i as i64, v));
+            }
+        }
+    }
+
+    let fetch_all = |version: i16| {
+        let mut ft = fetch_request::FetchTopic::default();
+        ft.topic = TopicName(kafka_protocol::protocol::StrBytes::from_static_str("big"));
+        ft.partitions = (0..4)
+            .map(|p| {
+                let mut fp = fetch_request::FetchPartition::default();
+                fp.partition = p;
+                fp.partition_max_bytes = 8 << 20;
+                if version >= 9 {
+                    fp.current_leader_epoch = -1;
+                }
+                fp
+            })
+            .collect();
+        let mut req = FetchRequest::default();
+        req.replica_id = BrokerId(-1);
+        req.max_wait_ms = 0;
+        req.min_bytes = 1;
+        req.max_bytes = 50 << 20;
+        if version >= 7 {
+            req.session_epoch = -1;
+        }
+        req.topics = vec![ft];
+        req
+    };
+    // Fetch v4 (non-flexible), Metadata, Fetch v12 (flexible), Metadata, in
+    // one write; nothing is read until all are sent.
+    let requests: Vec<(ApiKey, i16, i32)> = vec![
+        (ApiKey::Fetch, 4, 201),
+        (ApiKey::Metadata, 9, 202),
+        (ApiKey::Fetch, 12, 203),
+        (ApiKey::Metadata, 9, 204),
+    ];
+    let mut frames = BytesMut::new();
+    for &(api, version, corr) in &requests {
+        let mut body = BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(corr)
+            .encode(&mut body, api.request_header_version(version))
+            .unwrap();
+        match api {
+            ApiKey::Fetch => fetch_all(version).encode(&mut body, version).unwrap(),
+            _ => MetadataRequest::default()
+                .encode(&mut body, version)
+                .unwrap(),
+        }
+        frames.put_i32(body.len() as i32);
+        frames.extend_from_slice(&body);
+    }
+    c.send_raw(&frames).await;
+    // Let the broker fill the socket and wait on it before anything is read.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for &(api, version, corr) in &requests {
+        // read_frame bounds the wait for a size prefix only, not for the body.
+        let mut resp = tokio::time::timeout(Duration::from_secs(30), c.read_frame())
+            .await
+            .expect("a whole reply within 30 s")
+            .expect("a reply");
+        let h = ResponseHeader::decode(&mut resp, api.response_header_version(version)).unwrap();
+        assert_eq!(h.correlation_id, corr, "replies in request order");
+        if api != ApiKey::Fetch {
+            MetadataResponse::decode(&mut resp, version).unwrap();
+            continue;
+        }
+        let fetched = FetchResponse::decode(&mut resp, version).unwrap();
+        assert!(
+            resp.is_empty(),
+            "v{version}: {} bytes after the response",
+            resp.len()
+        );
+        let partitions = &fetched.responses[0].partitions;
+        assert_eq!(partitions.len(), 4);
+        for pd in partitions {
+            assert_eq!(pd.error_code, 0);
+            let got = values_of(pd.records.as_ref().unwrap());
+            assert!(
+                got == expected[pd.partition_index as usize],
+                "v{version} partition {}: {} records, expected {}",
+                pd.partition_index,
+                got.len(),
+                expected[pd.partition_index as usize].len()
+            );
+        }
+    }
+    broker.shutdown().await.unwrap();
+}

@@ -129,10 +129,34 @@ mod tests {
     use std::task::{Context, Poll};
 
     /// A writer that takes at most `step` bytes per call, so every piece
-    /// boundary is crossed mid-write.
+    /// boundary is crossed mid-write. It refuses more than `max_calls`
+    /// calls, so a writer loop that makes no progress fails the test
+    /// instead of hanging it.
     struct Trickle {
         out: Vec<u8>,
         step: usize,
+        calls: usize,
+        max_calls: usize,
+    }
+
+    impl Trickle {
+        fn new(step: usize, max_calls: usize) -> Trickle {
+            Trickle {
+                out: Vec::new(),
+                step,
+                calls: 0,
+                max_calls,
+            }
+        }
+
+        fn count_call(&mut self) {
+            self.calls += 1;
+            assert!(
+                self.calls <= self.max_calls,
+                "{} write calls: the writer makes no progress",
+                self.calls
+            );
+        }
     }
 
     impl AsyncWrite for Trickle {
@@ -141,6 +165,7 @@ mod tests {
             _: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<std::io::Result<usize>> {
+            self.count_call();
             let n = buf.len().min(self.step);
             self.out.extend_from_slice(&buf[..n]);
             Poll::Ready(Ok(n))
@@ -151,6 +176,7 @@ mod tests {
             _: &mut Context<'_>,
             bufs: &[IoSlice<'_>],
         ) -> Poll<std::io::Result<usize>> {
+            self.count_call();
             let mut left = self.step;
             let mut n = 0;
             for b in bufs {
@@ -189,10 +215,9 @@ mod tests {
         assert_eq!(frame.len(), expected.len());
         assert_eq!(frame.to_bytes(), expected);
         for step in [1, 3, 5, 64, 100_000] {
-            let mut w = Trickle {
-                out: Vec::new(),
-                step,
-            };
+            // One call per `step` bytes at most, plus one per piece when a
+            // call ends at a piece boundary.
+            let mut w = Trickle::new(step, expected.len() / step + frame.pieces().len() + 2);
             frame.write_to(&mut w).await.unwrap();
             assert_eq!(w.out, expected, "written {step} bytes at a time");
         }
@@ -201,10 +226,7 @@ mod tests {
     #[tokio::test]
     async fn a_writer_that_takes_nothing_is_an_error_not_a_loop() {
         let frame = ResponseFrame::from(Bytes::from_static(b"abc"));
-        let mut w = Trickle {
-            out: Vec::new(),
-            step: 0,
-        };
+        let mut w = Trickle::new(0, 10);
         let e = frame.write_to(&mut w).await.unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::WriteZero);
     }
