@@ -3,6 +3,10 @@
 //! found, park until an append or `max_wait_ms`. The limits are the client's,
 //! capped by `fetch.max.bytes`, so one Fetch reads at most that much (plus
 //! KIP-74's one whole first batch) into memory whatever `max_bytes` says.
+//! The response is encoded around the record bytes
+//! (`strom_protocol::encode_fetch_response`): the buffers the log read are
+//! pieces of the reply frame, written to the socket with `writev`, never
+//! copied into the response.
 //!
 //! Fetch sessions (KIP-227): this broker does not create sessions. A client
 //! asking for one gets session id 0, which KIP-227 defines as "no session",
