@@ -59,6 +59,16 @@ fuzz_target!(|data: &[u8]| {
         ApiKey::CreatePartitions => body_round_trip::<CreatePartitionsRequest>(api, version, body),
         ApiKey::DescribeCluster => body_round_trip::<DescribeClusterRequest>(api, version, body),
         ApiKey::DescribeQuorum => body_round_trip::<DescribeQuorumRequest>(api, version, body),
+        ApiKey::OffsetForLeaderEpoch => {
+            body_round_trip::<OffsetForLeaderEpochRequest>(api, version, body)
+        }
+        ApiKey::ElectLeaders => body_round_trip::<ElectLeadersRequest>(api, version, body),
+        ApiKey::AlterPartitionReassignments => {
+            body_round_trip::<AlterPartitionReassignmentsRequest>(api, version, body)
+        }
+        ApiKey::ListPartitionReassignments => {
+            body_round_trip::<ListPartitionReassignmentsRequest>(api, version, body)
+        }
         ApiKey::AddRaftVoter => body_round_trip::<AddRaftVoterRequest>(api, version, body),
         ApiKey::RemoveRaftVoter => body_round_trip::<RemoveRaftVoterRequest>(api, version, body),
         ApiKey::InitProducerId => body_round_trip::<InitProducerIdRequest>(api, version, body),
