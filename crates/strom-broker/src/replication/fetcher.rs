@@ -372,7 +372,7 @@ async fn fetch_round(
         ));
     }
     let mut appended: Vec<Arc<Partition>> = Vec::new();
-    let mut pause: Vec<Key> = Vec::new();
+    let mut pause: Vec<(Key, Duration)> = Vec::new();
     for topic in resp.responses {
         for pd in topic.partitions {
             let key_match = positions
@@ -393,16 +393,19 @@ async fn fetch_round(
             match handle_partition(ctx, conn, &target, fetch_offset, pd).await {
                 Outcome::Appended => appended.push(target.partition.clone()),
                 Outcome::Nothing => {}
-                Outcome::Pause => pause.push(key),
+                Outcome::Pause => {
+                    pause.push((key, Duration::from_millis(ctx.config.fetch_backoff_ms)))
+                }
+                Outcome::Retry => pause.push((key, METADATA_RETRY)),
             }
         }
     }
     if !pause.is_empty() {
-        let until = Instant::now() + Duration::from_millis(ctx.config.fetch_backoff_ms);
+        let now = Instant::now();
         let mut targets = targets.lock();
-        for key in pause {
+        for (key, wait) in pause {
             if let Some(f) = targets.get_mut(&key) {
-                f.not_before = Some(until);
+                f.not_before = Some(now + wait);
             }
         }
     }
@@ -429,7 +432,16 @@ enum Outcome {
     /// Wait `replica.fetch.backoff.ms` (or a metadata change) before asking
     /// for this partition again.
     Pause,
+    /// The leader and this broker disagree on the partition's metadata for
+    /// the moment (one of them has not applied the newest image): ask again
+    /// after `METADATA_RETRY`, not after the whole backoff, so a failover is
+    /// not held up by it.
+    Retry,
 }
+
+/// How soon a partition is asked for again after an epoch or leadership
+/// mismatch that the next metadata image settles.
+const METADATA_RETRY: Duration = Duration::from_millis(20);
 
 async fn handle_partition(
     ctx: &FetcherContext,
@@ -458,7 +470,7 @@ async fn handle_partition(
             // The leader has not caught up with the metadata yet, or this
             // broker has not: ask again shortly.
             debug!(topic = %p.topic, partition = p.index, leader = target.leader, "leader answered {e:?}");
-            return Outcome::Pause;
+            return Outcome::Retry;
         }
         Some(e) => {
             warn!(topic = %p.topic, partition = p.index, leader = target.leader, "replica fetch error {e:?}");
