@@ -117,10 +117,15 @@ def main() -> int:
     ap.add_argument("--record-size", type=int, default=100)
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-failover", action="store_true")
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                    help="a broker config for every node of the throughput cluster")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="strom-bench-repl-") as tmp:
-        c = Cluster(args.binary, Path(tmp) / "tp", 3, {"group.initial.rebalance.delay.ms": "0"})
+        overrides = {"group.initial.rebalance.delay.ms": "0",
+                     **dict(o.split("=", 1) for o in args.override)}
+        c = Cluster(args.binary, Path(tmp) / "tp", 3, overrides)
         try:
             c.start_formatted()
             if not args.skip_throughput:
@@ -141,7 +146,7 @@ def main() -> int:
         finally:
             c.cleanup()
         failover = {}
-        for timers, overrides in (("default", {}),
+        for timers, overrides in [] if args.skip_failover else (("default", {}),
                                   ("tuned", {"broker.heartbeat.interval.ms": "100",
                                              "broker.session.timeout.ms": "600",
                                              "controller.quorum.election.timeout.ms": "500"})):
@@ -173,6 +178,8 @@ def main() -> int:
             print(f"| {name} | {r['records_per_sec']:.0f} | {r['mb_per_sec']:.1f} | {r['p50_ms']} | "
                   f"{r['p99_ms']} | {per_m:.2f} |")
         print()
+    if not failover:
+        return 0
     print("| timers | leader stopped by | longest stretch without an acks=all acknowledgement (s) |")
     print("|---|---|---:|")
     for (timers, how), s in failover.items():
