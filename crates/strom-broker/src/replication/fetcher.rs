@@ -371,19 +371,23 @@ async fn fetch_round(
             resp.error_code
         ));
     }
+    let names: HashMap<Uuid, Arc<str>> = ready
+        .iter()
+        .map(|t| (t.topic_id, t.partition.topic.clone()))
+        .collect();
     let mut appended: Vec<Arc<Partition>> = Vec::new();
     let mut pause: Vec<(Key, Duration)> = Vec::new();
     for topic in resp.responses {
         for pd in topic.partitions {
-            let key_match = positions
-                .iter()
-                .find(|((_, index), (_, t))| {
-                    *index == pd.partition_index
-                        && (t.topic_id == topic.topic_id
-                            || (!topic.topic.0.is_empty() && *t.partition.topic == *topic.topic.0))
-                })
-                .map(|(k, v)| (k.clone(), v.clone()));
-            let Some((key, (fetch_offset, target))) = key_match else {
+            // v13+ answers by topic id, earlier versions by name.
+            let name: Option<Arc<str>> = if topic.topic_id.is_nil() {
+                Some(Arc::from(topic.topic.0.as_str()))
+            } else {
+                names.get(&topic.topic_id).cloned()
+            };
+            let Some(name) = name else { continue };
+            let key = (name, pd.partition_index);
+            let Some((fetch_offset, target)) = positions.remove(&key) else {
                 continue;
             };
             if throttled.contains(&key) {
