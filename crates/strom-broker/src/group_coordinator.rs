@@ -3,9 +3,9 @@
 //!
 //! A task loads its shard by replaying the partition, then takes requests
 //! one after another: the shard decides, the task appends the records the
-//! shard produced (one batch per round, fsynced when `strom.acks.all.fsync`
-//! is on, as Kafka's `offsets.commit.required.acks=-1` asks for all replicas),
-//! and only then sends the replies. Requests that queue up while an append
+//! shard produced (one batch per round) and waits until every in-sync
+//! replica has it (durable on each with `strom.acks.all.fsync`), as Kafka's
+//! `offsets.commit.required.acks=-1` asks, and only then sends the replies. Requests that queue up while an append
 //! is in flight are decided together and share the next append.
 //!
 //! A failed append reloads the shard from the log, so the shard's memory is
@@ -52,7 +52,6 @@ pub(crate) struct GroupCoordinator {
     /// Partitions of `__consumer_offsets`: the existing topic's count once it
     /// exists (a later change of `offsets.topic.num.partitions` must not move groups).
     num_partitions: AtomicI32,
-    fsync: bool,
     shards: Mutex<HashMap<i32, ShardHandle>>,
 }
 
@@ -76,7 +75,6 @@ impl GroupCoordinator {
                 consumer_max_size: g.consumer_max_size.max(1) as usize,
             },
             num_partitions: AtomicI32::new(g.offsets_topic_num_partitions),
-            fsync: config.acks_all_fsync,
             shards: Mutex::new(HashMap::new()),
         }
     }
@@ -112,7 +110,6 @@ impl GroupCoordinator {
             tokio::spawn(run_shard(
                 partition.clone(),
                 self.config.clone(),
-                self.fsync,
                 rx,
                 loaded_tx,
             ));
@@ -201,7 +198,6 @@ impl GroupCoordinator {
 async fn run_shard(
     partition: Arc<Partition>,
     config: GroupConfig,
-    fsync: bool,
     mut rx: mpsc::Receiver<Command>,
     loaded: watch::Sender<bool>,
 ) {
@@ -239,7 +235,7 @@ async fn run_shard(
         shard.tick(now_ms());
         let out = shard.take_output();
         if !out.records.is_empty() {
-            if let Err(e) = write(&partition, &out.records, fsync).await {
+            if let Err(e) = write(&partition, &out.records).await {
                 error!(partition = index, "group coordinator could not write to {CONSUMER_OFFSETS_TOPIC}: {e}; reloading the shard from its log");
                 for (id, _) in out.replies {
                     waiting.remove(&id);
@@ -269,7 +265,6 @@ async fn run_shard(
 async fn write(
     partition: &Arc<Partition>,
     records: &[(Bytes, Option<Bytes>)],
-    _fsync: bool,
 ) -> Result<(), String> {
     let now = now_ms();
     let mut builder = BatchBuilder::new(Compression::None, TimestampType::CreateTime);
