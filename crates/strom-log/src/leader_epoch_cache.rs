@@ -184,40 +184,9 @@ impl LeaderEpochCache {
     pub fn parse(bytes: &[u8], path: &Path) -> Result<LeaderEpochCache, LogError> {
         let bad =
             |position: usize, reason: String| LogError::corrupt(path, position as u64, reason);
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| bad(e.valid_up_to(), "not ASCII text".into()))?;
-        if !text.ends_with('\n') {
-            return Err(bad(
-                text.len(),
-                "the file is empty or its last line does not end with a newline".into(),
-            ));
-        }
-        let mut position = 0;
-        let mut lines = text.lines().map(|line| {
-            let at = position;
-            position += line.len() + 1;
-            (at, line)
-        });
-        let mut next_line = |what: &str| {
-            lines
-                .next()
-                .ok_or_else(|| bad(text.len(), format!("the file ends before the {what}")))
-        };
-        let (at, version) = next_line("version line")?;
-        if version.trim().parse::<i32>().ok() != Some(VERSION) {
-            return Err(bad(
-                at,
-                format!("unsupported version line {version:?}, expected {VERSION}"),
-            ));
-        }
-        let (at, count) = next_line("entry count")?;
-        let count: usize = count
-            .trim()
-            .parse()
-            .map_err(|_| bad(at, format!("entry count {count:?} is not a number")))?;
         let mut entries: Vec<EpochEntry> = Vec::new();
-        for i in 0..count {
-            let (at, line) = next_line(&format!("entry {} of {count}", i + 1))?;
+        for (at, line) in crate::offset_checkpoint::checkpoint_entries(bytes, VERSION, true, &bad)?
+        {
             // Kafka splits on any run of whitespace.
             let fields: Vec<&str> = line.split_whitespace().collect();
             let entry = match fields[..] {
@@ -250,12 +219,6 @@ impl LeaderEpochCache {
                 }
             }
             entries.push(entry);
-        }
-        if let Some((at, line)) = lines.next() {
-            return Err(bad(
-                at,
-                format!("line {line:?} after the {count} entries the file announces"),
-            ));
         }
         Ok(LeaderEpochCache { entries })
     }

@@ -326,39 +326,9 @@ pub(crate) fn parse(
             ),
         )
     };
-    let text =
-        std::str::from_utf8(bytes).map_err(|e| bad(e.valid_up_to(), "not ASCII text".into()))?;
-    if !text.is_empty() && !text.ends_with('\n') {
-        return Err(bad(
-            text.len(),
-            "the last line does not end with a newline".into(),
-        ));
-    }
-    let mut position = 0;
-    let mut lines = text.lines().map(|line| {
-        let at = position;
-        position += line.len() + 1;
-        (at, line)
-    });
-    let mut next_line = |what: &str| {
-        lines
-            .next()
-            .ok_or_else(|| bad(text.len(), format!("the file ends before the {what}")))
-    };
-    let (at, version) = next_line("version line")?;
-    if version.parse::<i32>().ok() != Some(VERSION) {
-        return Err(bad(
-            at,
-            format!("unsupported version line {version:?}, expected {VERSION}"),
-        ));
-    }
-    let (at, count) = next_line("entry count")?;
-    let count: usize = count
-        .parse()
-        .map_err(|_| bad(at, format!("entry count {count:?} is not a number")))?;
+    let entries = checkpoint_entries(bytes, VERSION, false, &bad)?;
     let mut offsets = BTreeMap::new();
-    for i in 0..count {
-        let (at, line) = next_line(&format!("entry {} of {count}", i + 1))?;
+    for (at, line) in entries {
         let fields: Vec<&str> = line.split(' ').collect();
         let entry = match fields[..] {
             [topic, partition, offset] if crate::is_legal_topic_name(topic) => partition
@@ -379,13 +349,62 @@ pub(crate) fn parse(
             return Err(bad(at, format!("entry {line:?} names a partition twice")));
         }
     }
+    Ok(offsets)
+}
+
+/// The framing every Kafka checkpoint file shares (this one, `leader-epoch-checkpoint`): a
+/// version line, an entry count, exactly that many entry lines, each ending with a newline.
+/// Returns the entry lines with their byte positions for the caller to parse; `bad` builds
+/// the error for a position and a reason. `trim` accepts whitespace around the version and
+/// the count, as Kafka's leader-epoch reader does.
+pub(crate) fn checkpoint_entries<'a>(
+    bytes: &'a [u8],
+    version: i32,
+    trim: bool,
+    bad: &dyn Fn(usize, String) -> LogError,
+) -> Result<Vec<(usize, &'a str)>, LogError> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| bad(e.valid_up_to(), "not ASCII text".into()))?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        return Err(bad(
+            text.len(),
+            "the last line does not end with a newline".into(),
+        ));
+    }
+    let mut position = 0;
+    let mut lines = text.lines().map(|line| {
+        let at = position;
+        position += line.len() + 1;
+        (at, line)
+    });
+    let mut next_line = |what: &str| {
+        lines
+            .next()
+            .ok_or_else(|| bad(text.len(), format!("the file ends before the {what}")))
+    };
+    let field = |s: &'a str| if trim { s.trim() } else { s };
+    let (at, found) = next_line("version line")?;
+    if field(found).parse::<i32>().ok() != Some(version) {
+        return Err(bad(
+            at,
+            format!("unsupported version line {found:?}, expected {version}"),
+        ));
+    }
+    let (at, count) = next_line("entry count")?;
+    let count: usize = field(count)
+        .parse()
+        .map_err(|_| bad(at, format!("entry count {count:?} is not a number")))?;
+    let mut entries = Vec::with_capacity(count.min(1 << 16));
+    for i in 0..count {
+        entries.push(next_line(&format!("entry {} of {count}", i + 1))?);
+    }
     if let Some((at, line)) = lines.next() {
         return Err(bad(
             at,
             format!("line {line:?} after the {count} entries the file announces"),
         ));
     }
-    Ok(offsets)
+    Ok(entries)
 }
 
 #[cfg(test)]
