@@ -21,6 +21,7 @@ mod group_shard;
 mod offsets;
 pub mod records;
 mod timer;
+pub mod txn;
 mod wire;
 
 pub use classic_group::ClassicGroupState;
