@@ -30,6 +30,7 @@ use crate::replica_manager::ReplicaManager;
 use crate::replication::fetcher::{FetcherContext, ReplicaFetchers};
 use crate::replication::isr::IsrChanges;
 use crate::{server, BrokerError};
+use strom_coordinator::txn::TRANSACTION_STATE_TOPIC;
 use strom_coordinator::CONSUMER_OFFSETS_TOPIC;
 
 pub struct BrokerOptions {
@@ -61,6 +62,8 @@ pub(crate) struct BrokerState {
     pub producer_ids: crate::handlers::init_producer_id::ProducerIdManager,
     /// Consumer groups and committed offsets, one shard per `__consumer_offsets` partition led here.
     pub groups: GroupCoordinator,
+    /// Transactions, one shard per `__transaction_state` partition led here.
+    pub txns: crate::txn_coordinator::TxnCoordinator,
     /// Open connections against `max.connections` / `max.connections.per.ip`.
     pub connections: Arc<ConnectionQuotas>,
     /// Memory for request bytes being read (`queued.max.request.bytes`).
@@ -69,6 +72,8 @@ pub(crate) struct BrokerState {
     pub lifecycle: Arc<Lifecycle>,
     /// When `__consumer_offsets` was last asked for and not seen created.
     offsets_topic_requested: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// When `__transaction_state` was last asked for and not seen created.
+    txn_topic_requested: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
 /// How long FindCoordinator waits for `__consumer_offsets` to be created.
@@ -172,6 +177,13 @@ impl BrokerState {
             count,
             self.replicas.topic_partitions(CONSUMER_OFFSETS_TOPIC),
         );
+        let count = image
+            .topic(TRANSACTION_STATE_TOPIC)
+            .map(|t| t.partitions.len() as i32);
+        self.txns.sync_shards(
+            count,
+            self.replicas.topic_partitions(TRANSACTION_STATE_TOPIC),
+        );
         *applied = image.offset();
         true
     }
@@ -186,23 +198,59 @@ impl BrokerState {
     /// Kafka does while it creates the topic, and the creation goes on; a
     /// retry does not ask again while one is pending.
     pub async fn ensure_offsets_topic(&self) -> Result<(), i16> {
-        if self.image().topic(CONSUMER_OFFSETS_TOPIC).is_some() {
+        let g = &self.config.groups;
+        self.ensure_internal_topic(
+            CONSUMER_OFFSETS_TOPIC,
+            g.offsets_topic_num_partitions,
+            g.offsets_topic_replication_factor,
+            None,
+            g.offsets_topic_segment_bytes,
+            &self.offsets_topic_requested,
+        )
+        .await
+    }
+
+    /// Creates `__transaction_state` if it does not exist yet (on the first
+    /// FindCoordinator for a transactional id, as Kafka does), with
+    /// `transaction.state.log.*`; as `ensure_offsets_topic` otherwise.
+    pub async fn ensure_transaction_state_topic(&self) -> Result<(), i16> {
+        let t = &self.config.transactions;
+        self.ensure_internal_topic(
+            TRANSACTION_STATE_TOPIC,
+            t.state_log_num_partitions,
+            t.state_log_replication_factor,
+            Some(t.state_log_min_isr),
+            t.state_log_segment_bytes,
+            &self.txn_topic_requested,
+        )
+        .await
+    }
+
+    async fn ensure_internal_topic(
+        &self,
+        name: &str,
+        num_partitions: i32,
+        wanted_replication_factor: i32,
+        min_insync_replicas: Option<i32>,
+        segment_bytes: i64,
+        requested: &parking_lot::Mutex<Option<std::time::Instant>>,
+    ) -> Result<(), i16> {
+        if self.image().topic(name).is_some() {
             return Ok(());
         }
         let not_available = kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code();
         {
-            let mut pending = self.offsets_topic_requested.lock();
+            let mut pending = requested.lock();
             if pending.is_some_and(|at| at.elapsed() < OFFSETS_TOPIC_RETRY_AFTER) {
                 return Err(not_available);
             }
             *pending = Some(std::time::Instant::now());
         }
-        let g = &self.config.groups;
         // As Kafka, a cluster creates the topic only with the full
-        // offsets.topic.replication.factor (until enough brokers are up,
-        // FindCoordinator answers COORDINATOR_NOT_AVAILABLE); the zero-config
-        // single node, a cluster of one, uses what it has.
-        let wanted = g.offsets_topic_replication_factor;
+        // replication factor (until enough brokers are up, FindCoordinator
+        // answers COORDINATOR_NOT_AVAILABLE); the zero-config single node,
+        // a cluster of one, uses what it has.
+        let wanted = wanted_replication_factor;
         let replication_factor = if self.config.quorum.is_single_node() {
             wanted.min(self.image().live_brokers().count().max(1) as i32)
         } else {
@@ -211,21 +259,21 @@ impl BrokerState {
         let mut configs = std::collections::BTreeMap::new();
         configs.insert("cleanup.policy".to_owned(), "compact".to_owned());
         configs.insert("compression.type".to_owned(), "producer".to_owned());
-        configs.insert(
-            "segment.bytes".to_owned(),
-            g.offsets_topic_segment_bytes.to_string(),
-        );
+        configs.insert("segment.bytes".to_owned(), segment_bytes.to_string());
+        if let Some(min_isr) = min_insync_replicas {
+            configs.insert(
+                "min.insync.replicas".to_owned(),
+                min_isr.min(replication_factor).max(1).to_string(),
+            );
+        }
         let request = CreateTopic {
-            name: CONSUMER_OFFSETS_TOPIC.to_owned(),
-            num_partitions: g.offsets_topic_num_partitions,
+            name: name.to_owned(),
+            num_partitions,
             replication_factor: replication_factor as i16,
             assignments: Vec::new(),
             configs,
         };
-        info!(
-            partitions = g.offsets_topic_num_partitions,
-            "creating {CONSUMER_OFFSETS_TOPIC}"
-        );
+        info!(partitions = num_partitions, "creating {name}");
         let created = tokio::time::timeout(
             OFFSETS_TOPIC_CREATE_WAIT,
             self.create_topics(vec![request], false),
@@ -234,7 +282,7 @@ impl BrokerState {
         let Ok(outcomes) = created else {
             return Err(not_available);
         };
-        *self.offsets_topic_requested.lock() = None;
+        *requested.lock() = None;
         match outcomes
             .first()
             .and_then(|o| o.error.as_ref())
@@ -248,15 +296,15 @@ impl BrokerState {
                 Ok(())
             }
             // As Kafka: a coordinator topic that cannot be created (too few
-            // live brokers for offsets.topic.replication.factor, a full
-            // disk) means no coordinator yet; clients retry.
+            // live brokers for its replication factor, a full disk) means no
+            // coordinator yet; clients retry.
             Some(_) => {
                 // Asked again in a second, not at every retry of every client.
-                *self.offsets_topic_requested.lock() = std::time::Instant::now()
+                *requested.lock() = std::time::Instant::now()
                     .checked_sub(OFFSETS_TOPIC_RETRY_AFTER - Duration::from_secs(1));
                 if let Some(error) = outcomes.first().and_then(|o| o.error.as_ref()) {
                     warn!(
-                        "{CONSUMER_OFFSETS_TOPIC} cannot be created yet ({}: {}); FindCoordinator answers COORDINATOR_NOT_AVAILABLE",
+                        "{name} cannot be created yet ({}: {}); FindCoordinator answers COORDINATOR_NOT_AVAILABLE",
                         error.name(),
                         error.message()
                     );
@@ -527,7 +575,10 @@ impl Broker {
             ),
             lifecycle: lifecycle.clone(),
             offsets_topic_requested: parking_lot::Mutex::new(None),
+            txn_topic_requested: parking_lot::Mutex::new(None),
+            txns: crate::txn_coordinator::TxnCoordinator::new(&config),
         });
+        state.txns.set_broker(Arc::downgrade(&state));
         state.sync_replicas().await;
         // Heartbeats start now; clients are served once the controller has
         // unfenced this broker (it has caught up with the metadata log).
@@ -592,6 +643,7 @@ impl Broker {
         }
         let state = self.state;
         state.groups.stop();
+        state.txns.stop();
         let result = state.replicas.shutdown();
         state.controller.clone().shutdown().await;
         match result {

@@ -291,6 +291,36 @@ pub(crate) async fn dispatch(
             })
             .await
         }
+        ApiKey::AddPartitionsToTxn => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::add_partitions_to_txn::handle(state, version, r)
+            })
+            .await
+        }
+        ApiKey::AddOffsetsToTxn => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::add_offsets_to_txn::handle(state, r)
+            })
+            .await
+        }
+        ApiKey::EndTxn => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::end_txn::handle(state, version, r)
+            })
+            .await
+        }
+        ApiKey::DescribeTransactions => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::describe_transactions::handle(state, r)
+            })
+            .await
+        }
+        ApiKey::ListTransactions => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::list_transactions::handle(state, r)
+            })
+            .await
+        }
         other => {
             warn!(peer, api = ?other, "closing connection: no handler");
             Reply::Close

@@ -51,6 +51,7 @@ api_requests! {
     ElectLeaders: ElectLeadersRequest => ElectLeadersResponse;
     AlterPartitionReassignments: AlterPartitionReassignmentsRequest => AlterPartitionReassignmentsResponse;
     ListPartitionReassignments: ListPartitionReassignmentsRequest => ListPartitionReassignmentsResponse;
+    WriteTxnMarkers: WriteTxnMarkersRequest => WriteTxnMarkersResponse;
 }
 
 /// (api, lowest, highest) version this client implements. Bounds below the

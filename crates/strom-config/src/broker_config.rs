@@ -104,6 +104,8 @@ pub struct BrokerConfig {
     pub num_recovery_threads_per_data_dir: usize,
     /// The group coordinator's keys (`offsets.*`, `group.*`).
     pub groups: GroupCoordinatorConfig,
+    /// The transaction coordinator and `__transaction_state`.
+    pub transactions: TransactionCoordinatorConfig,
     /// `log.retention.check.interval.ms`: how often segments past retention are deleted.
     pub log_retention_check_interval_ms: u64,
     /// `producer.id.expiration.ms`: a partition forgets a producer id whose last batch is
@@ -212,6 +214,20 @@ pub struct GroupCoordinatorConfig {
     pub consumer_session_timeout_ms: i32,
     pub consumer_heartbeat_interval_ms: i32,
     pub consumer_max_size: i32,
+}
+
+/// Settings of the transaction coordinator and `__transaction_state`, Kafka's keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionCoordinatorConfig {
+    pub state_log_num_partitions: i32,
+    pub state_log_replication_factor: i32,
+    pub state_log_min_isr: i32,
+    pub state_log_segment_bytes: i64,
+    pub state_log_load_buffer_size: i32,
+    pub max_timeout_ms: i32,
+    pub transactional_id_expiration_ms: i64,
+    pub abort_timed_out_transaction_cleanup_interval_ms: i64,
+    pub remove_expired_transaction_cleanup_interval_ms: i64,
 }
 
 /// An Int-typed key (its range is checked against i32 on validation).
@@ -326,6 +342,19 @@ impl BrokerConfig {
             consumer_heartbeat_interval_ms: int_of(&cfg, "group.consumer.heartbeat.interval.ms"),
             consumer_max_size: int_of(&cfg, "group.consumer.max.size"),
         };
+        let transactions = TransactionCoordinatorConfig {
+            state_log_num_partitions: int_of(&cfg, "transaction.state.log.num.partitions"),
+            state_log_replication_factor: int_of(&cfg, "transaction.state.log.replication.factor"),
+            state_log_min_isr: int_of(&cfg, "transaction.state.log.min.isr"),
+            state_log_segment_bytes: cfg.int("transaction.state.log.segment.bytes"),
+            state_log_load_buffer_size: int_of(&cfg, "transaction.state.log.load.buffer.size"),
+            max_timeout_ms: int_of(&cfg, "transaction.max.timeout.ms"),
+            transactional_id_expiration_ms: cfg.int("transactional.id.expiration.ms"),
+            abort_timed_out_transaction_cleanup_interval_ms: cfg
+                .int("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+            remove_expired_transaction_cleanup_interval_ms: cfg
+                .int("transaction.remove.expired.transaction.cleanup.interval.ms"),
+        };
         let queued_max_request_bytes = match cfg.int("queued.max.request.bytes") {
             n if n <= 0 => socket_request_max_bytes.saturating_mul(2),
             n => n as u64,
@@ -404,6 +433,7 @@ impl BrokerConfig {
             log_open_files_max,
             num_recovery_threads_per_data_dir,
             groups,
+            transactions,
             set,
             dynamic_default,
             dynamic_broker,

@@ -4,21 +4,23 @@
 //! partition's shard is loaded the answer is COORDINATOR_NOT_AVAILABLE and
 //! clients retry. librdkafka treats FindCoordinator v0 as the marker of a
 //! broker that understands compressed batches, so it is advertised from v0.
-//! Transaction and share keys get COORDINATOR_NOT_AVAILABLE: InitProducerId
-//! serves idempotent producers only, and refuses a transactional id the
-//! same way.
+//! A transactional id's coordinator (key type 1) is the leader of its
+//! `__transaction_state` partition, created on first use the same way.
+//! Share keys get COORDINATOR_NOT_AVAILABLE.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use strom_coordinator::txn::TRANSACTION_STATE_TOPIC;
 use strom_coordinator::CONSUMER_OFFSETS_TOPIC;
 
 use super::str_bytes;
 use crate::broker::BrokerState;
 
 const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// Longest FindCoordinator waits for a coordinator shard to finish loading.
 const LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -29,12 +31,12 @@ pub(crate) async fn handle(
     req: FindCoordinatorRequest,
     listener: &str,
 ) -> FindCoordinatorResponse {
-    let topic_error = if req.key_type == KEY_TYPE_GROUP {
-        state.ensure_offsets_topic().await.err()
-    } else {
-        None
+    let topic_error = match req.key_type {
+        KEY_TYPE_GROUP => state.ensure_offsets_topic().await.err(),
+        KEY_TYPE_TRANSACTION => state.ensure_transaction_state_topic().await.err(),
+        _ => None,
     };
-    if req.key_type == KEY_TYPE_GROUP && topic_error.is_none() {
+    if matches!(req.key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION) && topic_error.is_none() {
         // A shard loads in milliseconds when its partition is small; waiting
         // here spares clients a round of COORDINATOR_LOAD_IN_PROGRESS.
         let keys: Vec<&str> = if version < 4 {
@@ -43,10 +45,17 @@ pub(crate) async fn handle(
             req.coordinator_keys.iter().map(|k| k.as_str()).collect()
         };
         for key in keys {
-            state
-                .groups
-                .wait_loaded(state.groups.partition_for(key), LOAD_WAIT)
-                .await;
+            if req.key_type == KEY_TYPE_GROUP {
+                state
+                    .groups
+                    .wait_loaded(state.groups.partition_for(key), LOAD_WAIT)
+                    .await;
+            } else {
+                state
+                    .txns
+                    .wait_loaded(state.txns.partition_for(key), LOAD_WAIT)
+                    .await;
+            }
         }
     }
     let mut resp = FindCoordinatorResponse::default();
@@ -78,14 +87,21 @@ fn coordinator(
     c.node_id = BrokerId(-1);
     c.host = str_bytes("");
     c.port = -1;
-    if key_type != KEY_TYPE_GROUP {
+    if key_type != KEY_TYPE_GROUP && key_type != KEY_TYPE_TRANSACTION {
         c.key = key;
         c.error_code = ResponseError::CoordinatorNotAvailable.code();
         c.error_message = Some(str_bytes(
-            "this broker does not run a transaction or share coordinator yet",
+            "this broker does not run a share coordinator yet",
         ));
         return c;
     }
+    let (topic, index, loaded) = if key_type == KEY_TYPE_GROUP {
+        let index = state.groups.partition_for(key.as_str());
+        (CONSUMER_OFFSETS_TOPIC, index, state.groups.is_loaded(index))
+    } else {
+        let index = state.txns.partition_for(key.as_str());
+        (TRANSACTION_STATE_TOPIC, index, state.txns.is_loaded(index))
+    };
     let fail = |mut c: Coordinator, code: i16, message: String| {
         c.error_code = code;
         c.error_message = Some(str_bytes(&message));
@@ -93,24 +109,17 @@ fn coordinator(
     };
     if let Some(code) = topic_error {
         c.key = key;
-        return fail(
-            c,
-            code,
-            format!("could not create {CONSUMER_OFFSETS_TOPIC}"),
-        );
+        return fail(c, code, format!("could not create {topic}"));
     }
-    let index = state.groups.partition_for(key.as_str());
     c.key = key;
     let image = state.image();
     let leader = image
-        .topic(CONSUMER_OFFSETS_TOPIC)
+        .topic(topic)
         .and_then(|t| t.partitions.get(&index))
         .map(|p| p.leader)
         .unwrap_or(-1);
-    if leader < 0 || (leader == state.node_id && !state.groups.is_loaded(index)) {
-        let message = format!(
-            "the coordinator partition {CONSUMER_OFFSETS_TOPIC}-{index} is not available yet"
-        );
+    if leader < 0 || (leader == state.node_id && !loaded) {
+        let message = format!("the coordinator partition {topic}-{index} is not available yet");
         return fail(c, ResponseError::CoordinatorNotAvailable.code(), message);
     }
     match state
@@ -124,9 +133,7 @@ fn coordinator(
             c.port = b.port as i32;
         }
         None => {
-            let message = format!(
-                "the leader {leader} of {CONSUMER_OFFSETS_TOPIC}-{index} is not registered"
-            );
+            let message = format!("the leader {leader} of {topic}-{index} is not registered");
             return fail(c, ResponseError::CoordinatorNotAvailable.code(), message);
         }
     }

@@ -10,9 +10,9 @@
 //! the broker has no epoch to bump. Ids come from blocks the controller hands
 //! this broker ([`ProducerIdManager`]), so they are unique across restarts.
 //!
-//! A `transactional_id` gets COORDINATOR_NOT_AVAILABLE: there is no
-//! transaction coordinator yet, and FindCoordinator answers transaction keys
-//! the same way, so clients report one consistent reason.
+//! A `transactional_id` goes to the transaction coordinator
+//! (`txn_coordinator`): a new producer id for a new id, else an epoch bump
+//! fencing the previous instance (KIP-360 recovery with producer id/epoch).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
@@ -44,11 +44,28 @@ pub(crate) async fn handle(
             resp.error_code = ResponseError::InvalidRequest.code();
         }
         Some(id) => {
-            tracing::info!(
-                transactional_id = %id.0,
-                "InitProducerId for a transactional producer: transactions are not supported yet, answering COORDINATOR_NOT_AVAILABLE"
-            );
-            resp.error_code = ResponseError::CoordinatorNotAvailable.code();
+            let id = id.0.to_string();
+            let timeout_ms = req.transaction_timeout_ms;
+            let expected = (expected.0 != NO_PRODUCER_ID).then_some(expected);
+            match state.txns.fresh_producer_id_if_needed(state, &id).await {
+                Err(code) => resp.error_code = code,
+                Ok(fresh) => {
+                    let index = state.txns.partition_for(&id);
+                    match state
+                        .txns
+                        .call(index, move |shard, now| {
+                            shard.init_producer_id(&id, timeout_ms, expected, fresh, now)
+                        })
+                        .await
+                    {
+                        Ok(Ok((pid, epoch))) => {
+                            resp.producer_id = ProducerId(pid);
+                            resp.producer_epoch = epoch;
+                        }
+                        Ok(Err(code)) | Err(code) => resp.error_code = code,
+                    }
+                }
+            }
         }
         None => match state
             .producer_ids

@@ -305,9 +305,7 @@ impl TxnShard {
             return;
         };
         m.transition(TxnState::PrepareEpochFence);
-        if m.producer_epoch < i16::MAX {
-            m.producer_epoch += 1;
-        }
+        m.producer_epoch = m.producer_epoch.saturating_add(1);
         m.last_producer_epoch = NO_PRODUCER_EPOCH;
         m.next_producer_id = NO_PRODUCER_ID;
         m.client_transaction_version = self.config.transaction_version;
@@ -415,6 +413,7 @@ impl TxnShard {
     /// epoch) is returned; with an exhausted epoch the producer moves to
     /// `fresh_producer_id` at epoch 0. Without it (v0-4) the producer keeps
     /// its epoch, as in Kafka's transactions v1.
+    #[allow(clippy::too_many_arguments)] // Kafka's EndTxn fields, plus now and a spare id
     pub fn end_txn(
         &mut self,
         transactional_id: &str,
