@@ -1,0 +1,283 @@
+//! The transaction coordinator over the wire: FindCoordinator for a
+//! transactional id, InitProducerId fencing, AddPartitionsToTxn (client and
+//! verify-only forms), EndTxn v3 and v5, DescribeTransactions,
+//! ListTransactions, and the state surviving a restart (replayed from
+//! `__transaction_state`).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use strom_broker::{Broker, BrokerOptions};
+use support::Client;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_owned())
+}
+
+fn code(e: ResponseError) -> i16 {
+    e.code()
+}
+
+async fn start(dir: &std::path::Path) -> Broker {
+    Broker::start(BrokerOptions {
+        config: support::config(dir, &["transaction.state.log.num.partitions=3"]),
+    })
+    .await
+    .unwrap()
+}
+
+/// FindCoordinator(key type 1) until the coordinator is ready (bounded).
+async fn wait_coordinator(c: &mut Client, id: &str) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut req = FindCoordinatorRequest::default();
+        req.key_type = 1;
+        req.coordinator_keys = vec![s(id)];
+        let resp: FindCoordinatorResponse = c.request(ApiKey::FindCoordinator, 4, &req).await;
+        let co = &resp.coordinators[0];
+        if co.error_code == 0 {
+            return co.node_id.0;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no coordinator: {}",
+            co.error_code
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn init(c: &mut Client, id: &str, timeout_ms: i32) -> InitProducerIdResponse {
+    let mut req = InitProducerIdRequest::default();
+    req.transactional_id = Some(TransactionalId(s(id)));
+    req.transaction_timeout_ms = timeout_ms;
+    req.producer_id = ProducerId(-1);
+    req.producer_epoch = -1;
+    c.request(ApiKey::InitProducerId, 4, &req).await
+}
+
+async fn add(
+    c: &mut Client,
+    id: &str,
+    pid: i64,
+    epoch: i16,
+    topic: &str,
+    parts: &[i32],
+) -> Vec<i16> {
+    let mut t = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default();
+    t.name = TopicName(s(topic));
+    t.partitions = parts.to_vec();
+    let mut req = AddPartitionsToTxnRequest::default();
+    req.v3_and_below_transactional_id = TransactionalId(s(id));
+    req.v3_and_below_producer_id = ProducerId(pid);
+    req.v3_and_below_producer_epoch = epoch;
+    req.v3_and_below_topics = vec![t];
+    let resp: AddPartitionsToTxnResponse = c.request(ApiKey::AddPartitionsToTxn, 3, &req).await;
+    resp.results_by_topic_v3_and_below[0]
+        .results_by_partition
+        .iter()
+        .map(|p| p.partition_error_code)
+        .collect()
+}
+
+async fn verify(
+    c: &mut Client,
+    id: &str,
+    pid: i64,
+    epoch: i16,
+    topic: &str,
+    parts: &[i32],
+) -> Vec<i16> {
+    let mut t = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default();
+    t.name = TopicName(s(topic));
+    t.partitions = parts.to_vec();
+    let mut txn = add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default();
+    txn.transactional_id = TransactionalId(s(id));
+    txn.producer_id = ProducerId(pid);
+    txn.producer_epoch = epoch;
+    txn.verify_only = true;
+    txn.topics = vec![t];
+    let mut req = AddPartitionsToTxnRequest::default();
+    req.transactions = vec![txn];
+    let resp: AddPartitionsToTxnResponse = c.request(ApiKey::AddPartitionsToTxn, 5, &req).await;
+    resp.results_by_transaction[0].topic_results[0]
+        .results_by_partition
+        .iter()
+        .map(|p| p.partition_error_code)
+        .collect()
+}
+
+async fn end(
+    c: &mut Client,
+    version: i16,
+    id: &str,
+    pid: i64,
+    epoch: i16,
+    commit: bool,
+) -> EndTxnResponse {
+    let mut req = EndTxnRequest::default();
+    req.transactional_id = TransactionalId(s(id));
+    req.producer_id = ProducerId(pid);
+    req.producer_epoch = epoch;
+    req.committed = commit;
+    c.request(ApiKey::EndTxn, version, &req).await
+}
+
+async fn describe(c: &mut Client, id: &str) -> describe_transactions_response::TransactionState {
+    let mut req = DescribeTransactionsRequest::default();
+    req.transactional_ids = vec![TransactionalId(s(id))];
+    let mut resp: DescribeTransactionsResponse =
+        c.request(ApiKey::DescribeTransactions, 0, &req).await;
+    resp.transaction_states.remove(0)
+}
+
+async fn list(c: &mut Client, states: &[&str], pattern: Option<&str>) -> ListTransactionsResponse {
+    let mut req = ListTransactionsRequest::default();
+    req.state_filters = states.iter().map(|v| s(v)).collect();
+    req.duration_filter = -1;
+    req.transactional_id_pattern = pattern.map(s);
+    c.request(ApiKey::ListTransactions, 2, &req).await
+}
+
+#[tokio::test]
+async fn a_transaction_is_coordinated_fenced_described_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path()).await;
+    let mut c = Client::connect(&broker).await;
+    assert_eq!(wait_coordinator(&mut c, "txn-a").await, 1);
+    let created = support::create_topic(&mut c, "t", 2, &[]).await;
+    assert_eq!(created.topics[0].error_code, 0);
+
+    let first = init(&mut c, "txn-a", 60_000).await;
+    assert_eq!(first.error_code, 0);
+    assert_eq!(first.producer_epoch, 0);
+    let pid = first.producer_id.0;
+    assert!(pid >= 0);
+    let second = init(&mut c, "txn-a", 60_000).await;
+    assert_eq!(
+        (
+            second.error_code,
+            second.producer_id.0,
+            second.producer_epoch
+        ),
+        (0, pid, 1)
+    );
+    assert_eq!(
+        init(&mut c, "txn-a", 900_001).await.error_code,
+        code(ResponseError::InvalidTransactionTimeout)
+    );
+
+    // The first instance is fenced; the second opens a transaction.
+    assert_eq!(
+        add(&mut c, "txn-a", pid, 0, "t", &[0]).await,
+        vec![code(ResponseError::ProducerFenced)]
+    );
+    assert_eq!(
+        add(&mut c, "txn-a", pid, 1, "missing", &[0]).await,
+        vec![code(ResponseError::UnknownTopicOrPartition)]
+    );
+    assert_eq!(add(&mut c, "txn-a", pid, 1, "t", &[0]).await, vec![0]);
+
+    // A partition leader verifies (KIP-890 part 1).
+    assert_eq!(
+        verify(&mut c, "txn-a", pid, 1, "t", &[0, 1]).await,
+        vec![0, code(ResponseError::TransactionAbortable)]
+    );
+    assert_eq!(
+        verify(&mut c, "txn-a", pid, 0, "t", &[0]).await,
+        vec![code(ResponseError::ProducerFenced)]
+    );
+
+    let d = describe(&mut c, "txn-a").await;
+    assert_eq!(d.error_code, 0);
+    assert_eq!(d.transaction_state.as_str(), "Ongoing");
+    assert_eq!(
+        (d.producer_id.0, d.producer_epoch, d.transaction_timeout_ms),
+        (pid, 1, 60_000)
+    );
+    assert_eq!(d.topics.len(), 1);
+    assert_eq!(d.topics[0].partitions, vec![0]);
+    assert_eq!(
+        describe(&mut c, "nobody").await.error_code,
+        code(ResponseError::TransactionalIdNotFound)
+    );
+
+    let ongoing = list(&mut c, &["Ongoing"], None).await;
+    assert_eq!(ongoing.error_code, 0);
+    let ids: Vec<&str> = ongoing
+        .transaction_states
+        .iter()
+        .map(|t| t.transactional_id.0.as_str())
+        .collect();
+    assert_eq!(ids, vec!["txn-a"]);
+    assert!(
+        list(&mut c, &[], Some("txn-.*"))
+            .await
+            .transaction_states
+            .len()
+            == 1
+    );
+    assert!(
+        list(&mut c, &[], Some("txn"))
+            .await
+            .transaction_states
+            .is_empty(),
+        "a pattern matches the whole id"
+    );
+    let unknown = list(&mut c, &["Bogus"], None).await;
+    assert_eq!(unknown.unknown_state_filters.len(), 1);
+
+    // Commit (transactions v1): the old epoch is fenced, the right one accepted.
+    assert_eq!(
+        end(&mut c, 3, "txn-a", pid, 0, true).await.error_code,
+        code(ResponseError::ProducerFenced)
+    );
+    assert_eq!(end(&mut c, 3, "txn-a", pid, 1, true).await.error_code, 0);
+    let state = describe(&mut c, "txn-a")
+        .await
+        .transaction_state
+        .to_string();
+    assert!(
+        state == "PrepareCommit" || state == "CompleteCommit",
+        "{state}"
+    );
+
+    // Transactions v2: EndTxn v5 returns the bumped epoch.
+    let other = init(&mut c, "txn-b", 60_000).await;
+    assert_eq!(other.error_code, 0);
+    let (pid_b, epoch_b) = (other.producer_id.0, other.producer_epoch);
+    assert_ne!(pid_b, pid);
+    assert_eq!(
+        add(&mut c, "txn-b", pid_b, epoch_b, "t", &[1]).await,
+        vec![0]
+    );
+    let ended = end(&mut c, 5, "txn-b", pid_b, epoch_b, false).await;
+    assert_eq!(
+        (ended.error_code, ended.producer_id.0, ended.producer_epoch),
+        (0, pid_b, epoch_b + 1)
+    );
+
+    drop(c);
+    broker.shutdown().await.unwrap();
+    let broker = start(dir.path()).await;
+    let mut c = Client::connect(&broker).await;
+    wait_coordinator(&mut c, "txn-a").await;
+    wait_coordinator(&mut c, "txn-b").await;
+    let d = describe(&mut c, "txn-a").await;
+    assert_eq!(d.error_code, 0);
+    assert_eq!((d.producer_id.0, d.producer_epoch), (pid, 1));
+    let state = d.transaction_state.to_string();
+    assert!(
+        state == "PrepareCommit" || state == "CompleteCommit",
+        "{state}"
+    );
+    let d = describe(&mut c, "txn-b").await;
+    assert_eq!((d.producer_id.0, d.producer_epoch), (pid_b, epoch_b + 1));
+    drop(c);
+    broker.shutdown().await.unwrap();
+}
