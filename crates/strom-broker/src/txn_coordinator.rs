@@ -40,10 +40,18 @@ use strom_records::{BatchBuilder, Compression, RecordBatch, TimestampType};
 use crate::broker::{now_ms, BrokerState};
 use crate::partition::Partition;
 
-/// The `transaction.version` this broker implements (KIP-890 part 2: the
-/// epoch bump at every EndTxn v5) and finalizes in ApiVersions.
+/// The `transaction.version` range this broker understands: the coordinator
+/// serves EndTxn v5 (KIP-890 part 2: an epoch bump at every end) and
+/// AddPartitionsToTxn v5 from partition leaders.
 pub(crate) const TRANSACTION_VERSION_SUPPORTED: (i16, i16) = (0, 2);
-pub(crate) const TRANSACTION_VERSION_FINALIZED: i16 = 2;
+/// The level finalized in ApiVersions, which Kafka 4 clients follow: at 2
+/// the Java producer stops sending AddPartitionsToTxn/AddOffsetsToTxn and
+/// relies on partition leaders (Produce) and the group coordinator
+/// (TxnOffsetCommit v5) to add partitions to the transaction themselves.
+/// Until both do, 1: flexible `__transaction_state` records, clients keep
+/// the transactions-v1 protocol (EndTxn up to v4, explicit adds); the v2
+/// paths of the coordinator still answer a client that uses them.
+pub(crate) const TRANSACTION_VERSION_FINALIZED: i16 = 1;
 
 /// A request to a shard: runs on the shard and returns how to answer, once
 /// the records of its round are in the log.

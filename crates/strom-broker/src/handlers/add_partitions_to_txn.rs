@@ -46,7 +46,9 @@ pub(crate) async fn handle(
             txn.producer_epoch,
             partitions,
             txn.verify_only,
-            2,
+            // Kafka: a request above v4 comes from a leader serving a
+            // transactions-v2 producer.
+            if version > 4 { 2 } else { 0 },
         )
         .await;
         let mut r = AddPartitionsToTxnResult::default();
