@@ -105,8 +105,6 @@ fn kafkas_stock_kraft_server_properties_loads() {
             "num.io.threads",
             "socket.send.buffer.bytes",
             "socket.receive.buffer.bytes",
-            "transaction.state.log.replication.factor",
-            "transaction.state.log.min.isr",
             "share.coordinator.state.topic.replication.factor",
             "share.coordinator.state.topic.min.isr",
         ]
