@@ -118,8 +118,8 @@ async fn init_producer_id_gives_distinct_ids_across_calls_and_restarts() {
     let resp = c.init_producer_id(4, txn.clone()).await;
     assert_eq!(
         (resp.error_code, resp.producer_id.0),
-        (15, -1),
-        "COORDINATOR_NOT_AVAILABLE"
+        (16, -1),
+        "NOT_COORDINATOR: the transactional id's __transaction_state partition is not led here (the topic is created by FindCoordinator)"
     );
     txn.transactional_id = Some(TransactionalId(StrBytes::from_static_str("")));
     assert_eq!(c.init_producer_id(4, txn).await.error_code, 42);
