@@ -281,3 +281,77 @@ async fn a_transaction_is_coordinated_fenced_described_and_survives_a_restart() 
     drop(c);
     broker.shutdown().await.unwrap();
 }
+
+async fn delete_topic(c: &mut Client, name: &str) {
+    let mut t = delete_topics_request::DeleteTopicState::default();
+    t.name = Some(TopicName(s(name)));
+    let mut req = DeleteTopicsRequest::default();
+    req.topics = vec![t];
+    req.timeout_ms = 10_000;
+    let resp: DeleteTopicsResponse = c.request(ApiKey::DeleteTopics, 6, &req).await;
+    assert_eq!(resp.responses[0].error_code, 0);
+}
+
+/// The marker sender skips partitions of deleted topics, as Kafka does, and
+/// then writes CompleteCommit: the id is free for its next transaction.
+#[tokio::test]
+async fn markers_skip_a_deleted_topic_and_the_transaction_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path()).await;
+    let mut c = Client::connect(&broker).await;
+    wait_coordinator(&mut c, "txn-gone").await;
+    let created = support::create_topic(&mut c, "gone", 2, &[]).await;
+    assert_eq!(created.topics[0].error_code, 0);
+    let r = init(&mut c, "txn-gone", 60_000).await;
+    assert_eq!(r.error_code, 0);
+    let (pid, epoch) = (r.producer_id.0, r.producer_epoch);
+    assert_eq!(
+        add(&mut c, "txn-gone", pid, epoch, "gone", &[0, 1]).await,
+        vec![0, 0]
+    );
+    delete_topic(&mut c, "gone").await;
+    assert_eq!(
+        end(&mut c, 3, "txn-gone", pid, epoch, true)
+            .await
+            .error_code,
+        0
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let d = describe(&mut c, "txn-gone").await;
+        assert_eq!(d.error_code, 0);
+        if d.transaction_state.as_str() == "CompleteCommit" {
+            assert!(
+                d.topics.is_empty(),
+                "a completed transaction holds no partitions"
+            );
+            assert_eq!((d.producer_id.0, d.producer_epoch), (pid, epoch));
+            break;
+        }
+        assert_eq!(d.transaction_state.as_str(), "PrepareCommit");
+        assert!(Instant::now() < deadline, "the transaction never completed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A retried commit is answered with success; the next transaction opens.
+    assert_eq!(
+        end(&mut c, 3, "txn-gone", pid, epoch, true)
+            .await
+            .error_code,
+        0
+    );
+    assert_eq!(
+        end(&mut c, 3, "txn-gone", pid, epoch, false)
+            .await
+            .error_code,
+        code(ResponseError::InvalidTxnState)
+    );
+    let created = support::create_topic(&mut c, "next", 1, &[]).await;
+    assert_eq!(created.topics[0].error_code, 0);
+    assert_eq!(
+        add(&mut c, "txn-gone", pid, epoch, "next", &[0]).await,
+        vec![0]
+    );
+    drop(c);
+    broker.shutdown().await.unwrap();
+}
