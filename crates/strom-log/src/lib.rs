@@ -144,6 +144,7 @@ mod segment;
 mod storage_format;
 mod time_index;
 mod topic_partition;
+mod txn_index;
 
 pub use cleaner::CleanerStats;
 pub use cleaner_decisions::CleaningStatus;
@@ -151,7 +152,7 @@ pub use config::LogConfig;
 pub use error::{
     AppendError, DeleteRecordsError, LogError, ReadError, INVALID_PRODUCER_EPOCH, INVALID_RECORD,
     INVALID_TXN_STATE, KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE, OUT_OF_ORDER_SEQUENCE_NUMBER,
-    RECORD_LIST_TOO_LARGE, UNKNOWN_SERVER_ERROR,
+    RECORD_LIST_TOO_LARGE, TRANSACTION_COORDINATOR_FENCED, UNKNOWN_SERVER_ERROR,
 };
 pub use fault_injection::{file_system_from_env, FAULTS_CONTROL_ENV, SYNC_JOURNAL_ENV};
 #[cfg(any(test, feature = "testing"))]
@@ -175,12 +176,14 @@ pub use offset_checkpoint::{
     CLEANER_OFFSET_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOINT_FILE,
     LOG_START_OFFSET_CHECKPOINT_FILE,
 };
+pub use producer_state::ProducerDescription;
 pub use storage_format::{
     check_formatted, format_log_dirs, is_kafka_uuid, read_meta_properties, storage_info,
     FormatOutcome, FormatRequest, InitialController, InitialControllers, StorageInfo,
     INITIAL_CONTROLLERS_FILE,
 };
 pub use topic_partition::{is_legal_topic_name, TopicPartition};
+pub use txn_index::{AbortedTxn, TXN_INDEX_FILE_SUFFIX};
 
 #[cfg(test)]
 mod cleaner_checkpoint_tests;
