@@ -22,6 +22,8 @@
 //!     00000000000000368769.log        next segment, base offset 368769 (20 digits)
 //!     00000000000000368769.snapshot   producer state after every batch below 368769
 //!                                     (Kafka's format, see producer_snapshot)
+//!     00000000000000368769.txnindex   transactions aborted by a marker in that segment
+//!                                     (Kafka's 34-byte entries, see txn_index)
 //!     ...
 //!     00000000000000000000.log.deleted  a segment file being deleted (removed at open)
 //!     00000000000000000000.log.cleaned  compaction output being written (removed at open)
@@ -104,14 +106,20 @@
 //! history ([`Log::truncate_to`], [`Log::truncate_fully_and_start_at`]); see
 //! `log_replication` for the order of the steps and what a crash leaves.
 //!
-//! # Idempotent producers
+//! # Idempotent and transactional producers
 //!
 //! Each log keeps in memory the epoch and last five batches of every producer id it has
 //! seen within `producer.id.expiration.ms`, to refuse out-of-order or fenced batches and
 //! to answer retried batches with their original offsets instead of writing them twice
 //! (see `producer_state`). It is snapshotted at every roll and clean close; opening a log
 //! loads the newest snapshot and replays the batch headers after it (see
-//! `producer_snapshot`).
+//! `producer_snapshot`). The state also holds each producer's ongoing transaction: its
+//! first offset gives the first unstable offset (the last stable offset is the smaller
+//! of it and the high watermark), and a marker written by
+//! [`Log::append_txn_marker`] ends it; aborted transactions are listed per segment in
+//! `.txnindex` files for read_committed fetches ([`Log::collect_aborted_transactions`]).
+//! Compaction never passes the first unstable offset, drops the records of aborted
+//! transactions, and keeps the markers.
 
 mod cleaner;
 mod cleaner_decisions;
@@ -207,3 +215,5 @@ mod retention_tests;
 mod test_support;
 #[cfg(test)]
 mod timestamp_tests;
+#[cfg(test)]
+mod transaction_tests;

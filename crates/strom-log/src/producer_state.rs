@@ -389,7 +389,7 @@ impl ProducerStateManager {
             entry.coordinator_epoch = coordinator_epoch;
             entry.current_txn_first_offset = txn;
         }
-        let completed = (entry.current_txn_first_offset >= 0).then(|| CompletedTxn {
+        let completed = (entry.current_txn_first_offset >= 0).then_some(CompletedTxn {
             producer_id: marker.producer_id,
             first_offset: entry.current_txn_first_offset,
             last_offset: offset,

@@ -99,7 +99,7 @@ impl Log {
     }
 
     /// Writes the entries of the segment at `base` to its file (removing it when none).
-    fn write_txn_index(&self, base: i64) -> Result<(), LogError> {
+    pub(crate) fn rewrite_txn_index(&self, base: i64) -> Result<(), LogError> {
         let next = self
             .segments
             .iter()
@@ -149,7 +149,7 @@ impl Log {
             .aborted_txns
             .partition_point(|t| t.last_offset < entry.last_offset);
         self.aborted_txns.insert(at, entry);
-        self.write_txn_index(self.segment_base_of(txn.last_offset))
+        self.rewrite_txn_index(self.segment_base_of(txn.last_offset))
     }
 
     /// Reads the `.txnindex` of every segment (at open).
@@ -187,7 +187,7 @@ impl Log {
         bases.dedup();
         self.aborted_txns.retain(|t| t.last_offset < offset);
         for base in bases {
-            self.write_txn_index(base)?;
+            self.rewrite_txn_index(base)?;
         }
         Ok(())
     }
