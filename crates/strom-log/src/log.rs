@@ -320,6 +320,12 @@ impl Log {
         self.producer_state.first_unstable_offset()
     }
 
+    /// Whether the producer's transaction is ongoing in this log at `epoch`.
+    pub fn has_ongoing_transaction(&self, producer_id: i64, epoch: i16) -> bool {
+        self.producer_state
+            .has_ongoing_transaction(producer_id, epoch)
+    }
+
     /// Every producer the partition remembers, for DescribeProducers.
     pub fn producers(&self) -> Vec<ProducerDescription> {
         self.producer_state.producers()
