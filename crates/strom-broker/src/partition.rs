@@ -374,10 +374,12 @@ impl Partition {
     /// Whether a transactional batch of the producer at `epoch` needs the
     /// coordinator's verification first: no transaction of it is ongoing
     /// here at that epoch (Kafka's `hasOngoingTransaction`).
+    /// A batch of an epoch older than the partition's is not verified: its
+    /// append fails with INVALID_PRODUCER_EPOCH at once (KAFKA-18042).
     pub fn needs_verification(&self, producer_id: i64, epoch: i16) -> bool {
         self.read_log()
             .as_ref()
-            .is_some_and(|log| !log.has_ongoing_transaction(producer_id, epoch))
+            .is_some_and(|log| needs_verification(log, producer_id, epoch))
     }
 
     /// Starts (or joins) a verification for the producer at `epoch`; the
@@ -428,7 +430,7 @@ impl Partition {
                 return Err(PartitionError::Removed);
             }
             if let (Some((producer_id, epoch)), true) = (txn, require_verification) {
-                if !log.has_ongoing_transaction(producer_id, epoch) {
+                if needs_verification(log, producer_id, epoch) {
                     let verified = self.verifications.lock().get(&producer_id).copied();
                     if guard.is_none() || verified != guard.map(|g| (epoch, g)) {
                         return Err(AppendError::InvalidTxnState {
@@ -1012,6 +1014,13 @@ impl Partition {
 
 /// `block_in_place` exists only on the multi-threaded runtime (the broker's);
 /// in-process tests on a current-thread runtime wait plainly.
+fn needs_verification(log: &Log, producer_id: i64, epoch: i16) -> bool {
+    !log.has_ongoing_transaction(producer_id, epoch)
+        && log
+            .producer_epoch(producer_id)
+            .is_none_or(|current| epoch >= current)
+}
+
 fn on_multi_thread_runtime() -> bool {
     tokio::runtime::Handle::try_current()
         .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)

@@ -320,6 +320,11 @@ impl Log {
         self.producer_state.first_unstable_offset()
     }
 
+    /// The producer's current epoch in this log, if it is remembered.
+    pub fn producer_epoch(&self, producer_id: i64) -> Option<i16> {
+        self.producer_state.producer_epoch(producer_id)
+    }
+
     /// Whether the producer's transaction is ongoing in this log at `epoch`.
     pub fn has_ongoing_transaction(&self, producer_id: i64, epoch: i16) -> bool {
         self.producer_state
