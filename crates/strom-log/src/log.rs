@@ -316,8 +316,14 @@ impl Log {
     /// First offset of the oldest ongoing transaction, if any (Kafka's
     /// `firstUnstableOffset`): the last stable offset is the smaller of it and the
     /// high watermark.
+    ///
+    /// Never below the log start offset (Kafka's `updateFirstUnstableOffset`): a
+    /// transaction whose first records retention or DeleteRecords removed is unstable
+    /// from the log start on.
     pub fn first_unstable_offset(&self) -> Option<i64> {
-        self.producer_state.first_unstable_offset()
+        self.producer_state
+            .first_unstable_offset()
+            .map(|offset| offset.max(self.log_start_offset))
     }
 
     /// The producer's current epoch in this log, if it is remembered.
