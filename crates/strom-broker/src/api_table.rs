@@ -53,6 +53,10 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     // KIP-848 consumer groups (server-side assignors uniform and range).
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    // Transactions, the partition leader's side: markers from the transaction
+    // coordinator, and the producers a partition remembers (KIP-664).
+    (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::DescribeProducers, 0, 0),
     // The transaction coordinator. AddPartitionsToTxn v4+ is the batched
     // broker form (KIP-890 verification); EndTxn v5 is transactions v2.
     (ApiKey::AddPartitionsToTxn, 0, 5),
@@ -118,6 +122,8 @@ mod tests {
                 ApiKey::DescribeLogDirs => DescribeLogDirsRequest::VERSIONS,
                 ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
                 ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
+                ApiKey::WriteTxnMarkers => WriteTxnMarkersRequest::VERSIONS,
+                ApiKey::DescribeProducers => DescribeProducersRequest::VERSIONS,
                 ApiKey::AddPartitionsToTxn => AddPartitionsToTxnRequest::VERSIONS,
                 ApiKey::AddOffsetsToTxn => AddOffsetsToTxnRequest::VERSIONS,
                 ApiKey::EndTxn => EndTxnRequest::VERSIONS,

@@ -74,6 +74,8 @@ pub(crate) struct BrokerState {
     offsets_topic_requested: parking_lot::Mutex<Option<std::time::Instant>>,
     /// When `__transaction_state` was last asked for and not seen created.
     txn_topic_requested: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// KIP-890 verification of transactional produces with the coordinators.
+    pub txn_verifier: crate::txn_verification::TxnVerifier,
 }
 
 /// How long FindCoordinator waits for `__consumer_offsets` to be created.
@@ -577,6 +579,7 @@ impl Broker {
             offsets_topic_requested: parking_lot::Mutex::new(None),
             txn_topic_requested: parking_lot::Mutex::new(None),
             txns: crate::txn_coordinator::TxnCoordinator::new(&config),
+            txn_verifier: Default::default(),
         });
         state.txns.set_broker(Arc::downgrade(&state));
         state.sync_replicas().await;

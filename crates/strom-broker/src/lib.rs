@@ -23,6 +23,7 @@ mod replica_manager;
 mod replication;
 mod server;
 mod txn_coordinator;
+mod txn_verification;
 
 pub use broker::{Broker, BrokerOptions};
 pub use controller_node::ControllerNode;

@@ -16,6 +16,7 @@ pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
 pub(crate) mod describe_groups;
 pub(crate) mod describe_log_dirs;
+pub(crate) mod describe_producers;
 pub(crate) mod describe_quorum;
 pub(crate) mod describe_transactions;
 pub(crate) mod elect_leaders;
@@ -38,6 +39,7 @@ pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
 pub(crate) mod raft_voters;
 pub(crate) mod sync_group;
+pub(crate) mod write_txn_markers;
 
 use kafka_protocol::protocol::StrBytes;
 
