@@ -1,5 +1,7 @@
 """The transaction coordinator seen by librdkafka (confluent-kafka): FindCoordinator for a
-transactional id, InitProducerId, fencing of an older instance and the transaction timeout limit.
+transactional id, InitProducerId, fencing of an older instance, the transaction timeout limit,
+and whole transactions (commit and abort, markers written by the coordinator) read back by
+read_committed consumers.
 
 Kafka's contract: init_transactions() gets a producer id and epoch from the coordinator of the
 transactional id (the leader of its `__transaction_state` partition, created on first use); a
@@ -14,7 +16,7 @@ from __future__ import annotations
 import confluent_kafka as ck
 import pytest
 
-from clients import create_topic, kafka_error, producer
+from clients import consume, create_topic, kafka_error, producer, values
 
 TIMEOUT_S = 30
 
@@ -45,3 +47,49 @@ def test_a_transaction_timeout_above_the_broker_maximum_is_refused(broker_factor
     ok = producer(broker.bootstrap, transactional_id="short-enough", transaction_timeout_ms=10000,
                   message_timeout_ms=10000)
     ok.init_transactions(TIMEOUT_S)
+
+
+def test_committed_transactions_are_read_and_aborted_ones_are_not(broker):
+    create_topic(broker.bootstrap, "txn-e2e", partitions=2)
+    p = producer(broker.bootstrap, transactional_id="e2e")
+    p.init_transactions(TIMEOUT_S)
+    expected = {0: [], 1: []}
+    for n, commit in enumerate([True, False, True, False, True]):
+        p.begin_transaction()
+        for i in range(6):
+            value = f"t{n}-{i}".encode()
+            p.produce("txn-e2e", value=value, partition=i % 2)
+            if commit:
+                expected[i % 2].append(value)
+        # Written before the end: librdkafka's abort purges what it has not sent yet.
+        assert p.flush(TIMEOUT_S) == 0
+        if commit:
+            p.commit_transaction(TIMEOUT_S)
+        else:
+            p.abort_transaction(TIMEOUT_S)
+    for part in (0, 1):
+        committed = values(consume(broker.bootstrap, "txn-e2e", part, isolation_level="read_committed"))
+        assert committed == expected[part]
+        everything = values(consume(broker.bootstrap, "txn-e2e", part, isolation_level="read_uncommitted"))
+        assert len(everything) == 15, everything
+
+
+def test_a_new_instance_aborts_the_open_transaction_of_the_old_one(broker):
+    create_topic(broker.bootstrap, "txn-takeover", partitions=1)
+    first = producer(broker.bootstrap, transactional_id="takeover")
+    first.init_transactions(TIMEOUT_S)
+    first.begin_transaction()
+    first.produce("txn-takeover", value=b"left open")
+    assert first.flush(TIMEOUT_S) == 0
+    # The second instance's InitProducerId aborts the open transaction (markers written) before
+    # it gets its epoch; the records of the first never become visible to read_committed.
+    second = producer(broker.bootstrap, transactional_id="takeover")
+    second.init_transactions(TIMEOUT_S)
+    second.begin_transaction()
+    second.produce("txn-takeover", value=b"from the new instance")
+    second.commit_transaction(TIMEOUT_S)
+    committed = values(consume(broker.bootstrap, "txn-takeover", 0, isolation_level="read_committed"))
+    assert committed == [b"from the new instance"]
+    with pytest.raises(ck.KafkaException) as raised:
+        first.commit_transaction(TIMEOUT_S)
+    assert kafka_error(raised.value).fatal()
