@@ -13,6 +13,10 @@ above the broker's transaction.max.timeout.ms is refused with INVALID_TRANSACTIO
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import confluent_kafka as ck
 import pytest
 
@@ -93,3 +97,20 @@ def test_a_new_instance_aborts_the_open_transaction_of_the_old_one(broker):
     with pytest.raises(ck.KafkaException) as raised:
         first.commit_transaction(TIMEOUT_S)
     assert kafka_error(raised.value).fatal()
+
+
+NODE_DIR = Path(__file__).parent / "node"
+
+
+def test_kafkajs_transactions_v1_commit_and_abort(broker):
+    """kafkajs speaks the old protocol (EndTxn below v5, explicit AddPartitionsToTxn)."""
+    node = shutil.which("node")
+    assert node, "node is not installed (scripts/install-deps installs it)"
+    assert (NODE_DIR / "node_modules" / "kafkajs").is_dir(), \
+        "kafkajs is not installed in tests/compat/node (scripts/install-deps runs npm ci there)"
+    create_topic(broker.bootstrap, "txn-kafkajs", partitions=1)
+    proc = subprocess.run([node, str(NODE_DIR / "txn_producer.js"), broker.bootstrap, "txn-kafkajs", "kjs"],
+                          capture_output=True, timeout=120, text=True)
+    assert proc.returncode == 0, f"kafkajs failed: {proc.stdout}\n{proc.stderr}"
+    committed = values(consume(broker.bootstrap, "txn-kafkajs", 0, isolation_level="read_committed"))
+    assert committed == [b"c0", b"c1", b"c2", b"c3", b"c4", b"c5"]
