@@ -114,3 +114,26 @@ def test_kafkajs_transactions_v1_commit_and_abort(broker):
     assert proc.returncode == 0, f"kafkajs failed: {proc.stdout}\n{proc.stderr}"
     committed = values(consume(broker.bootstrap, "txn-kafkajs", 0, isolation_level="read_committed"))
     assert committed == [b"c0", b"c1", b"c2", b"c3", b"c4", b"c5"]
+
+
+def test_a_stalled_transaction_is_aborted_after_its_timeout(broker_factory):
+    """The coordinator aborts (with an epoch bump) a transaction open longer than its
+    transaction.timeout.ms; the last stable offset moves past it and read_committed consumers
+    see what came after, but never its records."""
+    broker = broker_factory({"transaction.abort.timed.out.transaction.cleanup.interval.ms": "200"})
+    create_topic(broker.bootstrap, "txn-stalled", partitions=1)
+    stalled = producer(broker.bootstrap, transactional_id="stalled", transaction_timeout_ms=2000,
+                       message_timeout_ms=2000)
+    stalled.init_transactions(TIMEOUT_S)
+    stalled.begin_transaction()
+    stalled.produce("txn-stalled", value=b"never committed", partition=0)
+    assert stalled.flush(TIMEOUT_S) == 0
+    plain = producer(broker.bootstrap)
+    plain.produce("txn-stalled", value=b"after", partition=0)
+    assert plain.flush(TIMEOUT_S) == 0
+
+    committed = values(consume(broker.bootstrap, "txn-stalled", 0, count=1, timeout_s=20,
+                               isolation_level="read_committed"))
+    assert committed == [b"after"]
+    with pytest.raises(ck.KafkaException):
+        stalled.commit_transaction(TIMEOUT_S)
