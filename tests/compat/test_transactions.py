@@ -551,7 +551,9 @@ def test_describe_and_list_transactions_and_describe_producers_show_an_open_then
 
         p.commit_transaction(CLIENT_TIMEOUT_S)
         wait_stable(b, topic, {0: 0, 1: 4})
-        [desc] = describe_transactions(conn, [tid])
+        # PrepareCommit until every marker is written, then CompleteCommit.
+        desc = wait_for(lambda: (lambda d: d if d["state"] != "PrepareCommit" else None)(
+            describe_transactions(conn, [tid])[0]), CLIENT_TIMEOUT_S, what=f"{tid} past PrepareCommit")
         assert (desc["error"], desc["state"], desc["producer_id"], desc["topics"]) == (0, "CompleteCommit", pid, {})
         assert tid not in [s[0] for s in list_transactions(conn, states=["Ongoing"])[2]]
         assert list_transactions(conn, producer_ids=[pid])[2] == [(tid, pid, "CompleteCommit")]
