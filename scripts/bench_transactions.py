@@ -173,6 +173,11 @@ def main(argv: list[str]) -> int:
         return 0
     from broker_process import Broker  # the broker helpers only when something runs
 
+    for what, path in (("strom-bench", args.bench), *(() if args.bootstrap_servers else (("strom", args.binary),))):
+        if not os.access(path, os.X_OK):
+            print(f"bench-transactions: no {what} binary at {path}", file=sys.stderr)
+            return 1
+
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="strom-bench-txn-") as tmp:
         broker = None
