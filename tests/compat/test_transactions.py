@@ -36,7 +36,7 @@ from confluent_kafka import IsolationLevel
 from confluent_kafka.admin import NewTopic, OffsetSpec
 
 import kafka_wire as kw
-from cluster import _compact_array, _compact_items, _compact_string, _read_uvarint, _skip_tags
+from cluster import _compact_array, _compact_items, _compact_string, _skip_tags
 from clients import (
     CLIENT_TIMEOUT_S, admin, assert_delivered, consume, create_topic, log_client_error, produce_all, producer,
     unique, wait_for,
