@@ -80,7 +80,11 @@ def txn_producer(bootstrap: str, transactional_id: str, **conf) -> ck.Producer:
             "error_cb": log_client_error}
     base.update({k.replace("_", "."): v for k, v in conf.items()})
     p = ck.Producer(base)
-    p.init_transactions(CLIENT_TIMEOUT_S)
+    try:
+        p.init_transactions(CLIENT_TIMEOUT_S)
+    except ck.KafkaException:
+        p.close()  # else, held by the traceback, it keeps reconnecting to a broker long gone
+        raise
     return p
 
 
@@ -205,6 +209,30 @@ def test_read_committed_stops_at_an_open_transaction_until_it_commits(txn_broker
                         (6, b"plain0"), (7, b"plain1")]
     finally:
         c.close()
+
+
+def test_interleaved_transactions_of_two_producers_keep_the_committed_records_and_drop_the_aborted_ones(txn_broker):
+    b = txn_broker.bootstrap
+    topic = unique("interleaved")
+    create_topic(b, topic)
+    one, two = txn_producer(b, unique("tid-one")), txn_producer(b, unique("tid-two"))
+    one.begin_transaction()
+    two.begin_transaction()
+    for p, value in ((one, b"one-a"), (two, b"two-a"), (one, b"one-b"), (two, b"two-b")):    # 0, 1, 2, 3
+        p.produce(topic, value=value, partition=0)
+        assert p.flush(CLIENT_TIMEOUT_S) == 0
+    two.commit_transaction(CLIENT_TIMEOUT_S)                                        # marker 4
+    wait_for(lambda: latest_offsets(b, topic, [0], IsolationLevel.READ_UNCOMMITTED) == {0: 5}, CLIENT_TIMEOUT_S,
+             what="the commit marker of the second transaction")
+    # The first transaction is still open from offset 0: nothing is stable yet.
+    assert latest_offsets(b, topic, [0], IsolationLevel.READ_COMMITTED) == {0: 0}
+    assert read(b, topic, 0, "read_committed") == []
+    one.abort_transaction(CLIENT_TIMEOUT_S)                                         # marker 5
+    wait_stable(b, topic, {0: 6})
+
+    # The aborted transaction spans the committed one's records: only the aborted ones go.
+    assert read(b, topic, 0, "read_committed") == [(1, b"two-a"), (3, b"two-b")]
+    assert read(b, topic, 0, "read_uncommitted") == [(0, b"one-a"), (1, b"two-a"), (2, b"one-b"), (3, b"two-b")]
 
 
 def test_list_offsets_answers_the_lso_for_read_committed_and_the_high_watermark_otherwise(txn_broker):
