@@ -75,6 +75,58 @@ pub struct ProduceArgs {
     /// debug=broker,protocol).
     #[arg(long = "producer-props", value_name = "KEY=VALUE", value_parser = parse_property)]
     pub producer_props: Vec<(String, String)>,
+    /// `transactional.id`: produce in transactions (which needs acks=all), committing every
+    /// --transaction-records records and/or every --transaction-ms milliseconds.
+    #[arg(long)]
+    pub transactional_id: Option<String>,
+    /// With --transactional-id: commit once a transaction holds this many records.
+    #[arg(long, requires = "transactional_id", value_parser = clap::value_parser!(u64).range(1..))]
+    pub transaction_records: Option<u64>,
+    /// With --transactional-id: commit once a transaction has been open this long (checked
+    /// between records, so the last record before the deadline still joins it).
+    #[arg(long, requires = "transactional_id", value_parser = clap::value_parser!(u64).range(1..))]
+    pub transaction_ms: Option<u64>,
+    /// With --transactional-id: `transaction.timeout.ms`.
+    #[arg(long, requires = "transactional_id", default_value_t = 60_000)]
+    pub transaction_timeout_ms: u64,
+}
+
+/// When a transactional run commits: after `records` records or `ms` milliseconds, whichever
+/// comes first (either may be absent, not both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitEvery {
+    pub records: Option<u64>,
+    pub ms: Option<u64>,
+}
+
+impl ProduceArgs {
+    /// The transactional settings, checked against the rest of the command line: `None` for a
+    /// plain (or idempotent, through --producer-props) run.
+    pub fn transactions(&self) -> Result<Option<(&str, CommitEvery)>, String> {
+        let Some(id) = self.transactional_id.as_deref() else {
+            return Ok(None);
+        };
+        if id.is_empty() {
+            return Err("--transactional-id must not be empty".into());
+        }
+        if self.acks != Acks::All {
+            return Err(format!(
+                "--transactional-id needs --acks all (a transactional producer is idempotent), not {}",
+                self.acks.as_config()
+            ));
+        }
+        let every = CommitEvery {
+            records: self.transaction_records,
+            ms: self.transaction_ms,
+        };
+        if every.records.is_none() && every.ms.is_none() {
+            return Err(
+                "--transactional-id needs --transaction-records N and/or --transaction-ms T (when to commit)"
+                    .into(),
+            );
+        }
+        Ok(Some((id, every)))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +145,10 @@ pub struct ConsumeArgs {
     /// Give up when no record arrives for this long (the topic may hold fewer records than asked).
     #[arg(long, default_value_t = 30_000)]
     pub timeout_ms: u64,
+    /// `isolation.level`: read_committed stops at the last stable offset and drops aborted
+    /// records; read_uncommitted (Kafka's default, not librdkafka's) reads up to the high watermark.
+    #[arg(long, value_enum, default_value_t = IsolationLevel::ReadUncommitted)]
+    pub isolation_level: IsolationLevel,
     /// Extra librdkafka consumer properties, KEY=VALUE, applied last (e.g. fetch.max.bytes=...).
     #[arg(long = "consumer-props", value_name = "KEY=VALUE", value_parser = parse_property)]
     pub consumer_props: Vec<(String, String)>,
@@ -115,6 +171,24 @@ impl Acks {
             Acks::Zero => "0",
             Acks::One => "1",
             Acks::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IsolationLevel {
+    #[value(name = "read_uncommitted")]
+    ReadUncommitted,
+    #[value(name = "read_committed")]
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The value of librdkafka's (and Kafka's) `isolation.level` property.
+    pub fn as_config(self) -> &'static str {
+        match self {
+            IsolationLevel::ReadUncommitted => "read_uncommitted",
+            IsolationLevel::ReadCommitted => "read_committed",
         }
     }
 }
@@ -201,6 +275,155 @@ mod tests {
             panic!("expected consume")
         };
         assert_eq!(args.records, 10);
+    }
+
+    fn produce(args: &[&str]) -> ProduceArgs {
+        match parse(
+            &std::iter::once("produce")
+                .chain(args.iter().copied())
+                .collect::<Vec<_>>(),
+        )
+        .command
+        {
+            Command::Produce(args) => args,
+            Command::Consume(_) => panic!("expected produce"),
+        }
+    }
+
+    #[test]
+    fn a_plain_run_has_no_transactions() {
+        assert_eq!(produce(&[]).transactions(), Ok(None));
+    }
+
+    #[test]
+    fn transactions_commit_every_n_records_or_t_ms_or_both() {
+        let args = produce(&[
+            "--transactional-id",
+            "t1",
+            "--acks",
+            "all",
+            "--transaction-records",
+            "1000",
+        ]);
+        assert_eq!(
+            args.transactions(),
+            Ok(Some((
+                "t1",
+                CommitEvery {
+                    records: Some(1000),
+                    ms: None
+                }
+            )))
+        );
+        let args = produce(&[
+            "--transactional-id",
+            "t1",
+            "--acks",
+            "-1",
+            "--transaction-ms",
+            "100",
+        ]);
+        assert_eq!(
+            args.transactions(),
+            Ok(Some((
+                "t1",
+                CommitEvery {
+                    records: None,
+                    ms: Some(100)
+                }
+            )))
+        );
+        let args = produce(&[
+            "--transactional-id",
+            "t1",
+            "--acks",
+            "all",
+            "--transaction-ms",
+            "1000",
+            "--transaction-records",
+            "1",
+        ]);
+        assert_eq!(
+            args.transactions(),
+            Ok(Some((
+                "t1",
+                CommitEvery {
+                    records: Some(1),
+                    ms: Some(1000)
+                }
+            )))
+        );
+        assert_eq!(args.transaction_timeout_ms, 60_000);
+    }
+
+    #[test]
+    fn transactions_need_acks_all_and_a_commit_interval() {
+        let err = produce(&["--transactional-id", "t1", "--transaction-records", "10"])
+            .transactions()
+            .expect_err("acks=1 is the default");
+        assert!(err.contains("--acks all"), "{err}");
+        let err = produce(&["--transactional-id", "t1", "--acks", "all"])
+            .transactions()
+            .expect_err("no commit interval");
+        assert!(err.contains("--transaction-records"), "{err}");
+        let err = produce(&[
+            "--transactional-id",
+            "",
+            "--acks",
+            "all",
+            "--transaction-ms",
+            "5",
+        ])
+        .transactions()
+        .expect_err("empty id");
+        assert!(err.contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn commit_intervals_need_a_transactional_id_and_must_be_positive() {
+        for args in [
+            &["produce", "--transaction-records", "10"][..],
+            &["produce", "--transaction-ms", "100"],
+            &["produce", "--transaction-timeout-ms", "100"],
+            &[
+                "produce",
+                "--transactional-id",
+                "t",
+                "--transaction-records",
+                "0",
+            ],
+            &[
+                "produce",
+                "--transactional-id",
+                "t",
+                "--transaction-ms",
+                "0",
+            ],
+        ] {
+            assert!(
+                Cli::try_parse_from(std::iter::once("strom-bench").chain(args.iter().copied()))
+                    .is_err(),
+                "{args:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn isolation_level_defaults_to_kafkas_read_uncommitted() {
+        let Command::Consume(args) = parse(&["consume"]).command else {
+            panic!("expected consume")
+        };
+        assert_eq!(args.isolation_level.as_config(), "read_uncommitted");
+        let Command::Consume(args) =
+            parse(&["consume", "--isolation-level", "read_committed"]).command
+        else {
+            panic!("expected consume")
+        };
+        assert_eq!(args.isolation_level, IsolationLevel::ReadCommitted);
+        assert!(
+            Cli::try_parse_from(["strom-bench", "consume", "--isolation-level", "committed"])
+                .is_err()
+        );
     }
 
     #[test]

@@ -39,10 +39,11 @@ pub fn run(args: &ConsumeArgs) -> anyhow::Result<Summary> {
         .assign(&assignment)
         .context("assigning partitions")?;
     eprintln!(
-        "consuming {} records from {:?} ({} partitions)",
+        "consuming {} records from {:?} ({} partitions), {}",
         args.records,
         args.topic,
-        view.partitions.len()
+        view.partitions.len(),
+        args.isolation_level.as_config()
     );
 
     let consumed = Arc::new(AtomicU64::new(0));
@@ -78,7 +79,8 @@ pub fn run(args: &ConsumeArgs) -> anyhow::Result<Summary> {
     }
     let elapsed = start.elapsed();
     progress.finish();
-    let summary = Summary::new("consume", &args.topic, records, bytes, elapsed);
+    let summary = Summary::new("consume", &args.topic, records, bytes, elapsed)
+        .with_isolation_level(args.isolation_level.as_config());
     Ok(match first_record {
         Some(first) => summary.with_first_record_after(first.duration_since(start)),
         None => summary,
@@ -98,6 +100,8 @@ fn consumer_config(args: &ConsumeArgs) -> ClientConfig {
         // behind. That idles the run for whole seconds and measures the client's backoff rather
         // than the broker (1M records: 1.7 s with the default, 0.7 s with 1 ms).
         .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
+        // Always explicit: librdkafka's default (read_committed) is not Kafka's (read_uncommitted).
+        .set("isolation.level", args.isolation_level.as_config())
         .set_log_level(client_log::log_level_for(&args.consumer_props));
     for (key, value) in &args.consumer_props {
         config.set(key, value);
@@ -132,5 +136,6 @@ mod tests {
         assert_eq!(config.get("group.id"), Some("strom-bench"));
         assert_eq!(config.get("fetch.queue.backoff.ms"), Some("1"));
         assert_eq!(config.get("fetch.max.bytes"), Some("1048576"));
+        assert_eq!(config.get("isolation.level"), Some("read_uncommitted"));
     }
 }

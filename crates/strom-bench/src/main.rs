@@ -19,6 +19,7 @@ mod produce;
 mod progress;
 mod summary;
 mod topic;
+mod transactions;
 
 use std::process::ExitCode;
 

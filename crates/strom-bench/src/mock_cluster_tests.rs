@@ -148,3 +148,119 @@ fn consuming_more_records_than_the_topic_holds_gives_up_after_the_idle_timeout()
     let error = format!("{:#}", result.expect_err("only 10 records exist"));
     assert!(error.contains("after 10 of 11 records"), "{error}");
 }
+
+#[test]
+fn a_transactional_run_commits_every_n_records_and_reports_its_transactions() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("txn", 3, 1).expect("mock topic");
+    let bootstrap = cluster.bootstrap_servers();
+
+    let produced = produce::run(&produce_args(
+        &bootstrap,
+        &[
+            "--topic",
+            "txn",
+            "--records",
+            "1050",
+            "--acks",
+            "all",
+            "--transactional-id",
+            "bench-txn",
+            "--transaction-records",
+            "100",
+        ],
+    ))
+    .expect("transactional produce run");
+
+    assert_eq!(produced.records, 1050);
+    let txns = produced.transactions.as_ref().expect("transaction details");
+    // Ten full transactions and the last 50 records in an eleventh.
+    assert_eq!(txns.transactions, 11);
+    assert!(
+        txns.commit_p50_ms > 0.0 && txns.commit_p50_ms <= txns.commit_max_ms,
+        "{txns:?}"
+    );
+    // (The mock writes no markers and ignores the isolation level: this checks the flag's path.)
+    let consumed = consume::run(&consume_args(
+        &bootstrap,
+        &[
+            "--topic",
+            "txn",
+            "--records",
+            "1050",
+            "--isolation-level",
+            "read_committed",
+        ],
+    ))
+    .expect("consume run");
+    assert_eq!(consumed.records, 1050);
+    assert_eq!(consumed.isolation_level, Some("read_committed"));
+}
+
+#[test]
+fn a_transactional_run_by_time_commits_no_more_often_than_asked() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("txn-time", 1, 1).expect("mock topic");
+
+    let produced = produce::run(&produce_args(
+        &cluster.bootstrap_servers(),
+        &[
+            "--topic",
+            "txn-time",
+            "--records",
+            "300",
+            "--rate",
+            "1000",
+            "--acks",
+            "all",
+            "--transactional-id",
+            "bench-txn-time",
+            "--transaction-ms",
+            "50",
+        ],
+    ))
+    .expect("transactional produce run");
+
+    let txns = produced.transactions.as_ref().expect("transaction details");
+    let most = (produced.elapsed_s * 1000.0 / 50.0).floor() as u64 + 1;
+    assert!(
+        (2..=most).contains(&txns.transactions),
+        "{} transactions in {} s of 50 ms transactions",
+        txns.transactions,
+        produced.elapsed_s
+    );
+}
+
+#[test]
+fn a_failed_commit_fails_the_run() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster
+        .create_topic("txn-denied", 1, 1)
+        .expect("mock topic");
+    let denied = RDKafkaRespErr::RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    cluster.request_errors(RDKafkaApiKey::EndTxn, &[denied; 5]);
+
+    let result = produce::run(&produce_args(
+        &cluster.bootstrap_servers(),
+        &[
+            "--topic",
+            "txn-denied",
+            "--records",
+            "20",
+            "--acks",
+            "all",
+            "--transactional-id",
+            "bench-txn-denied",
+            "--transaction-records",
+            "10",
+            "--transaction-timeout-ms",
+            "10000",
+        ],
+    ));
+
+    let error = format!("{:#}", result.expect_err("the coordinator refuses EndTxn"));
+    assert!(
+        error.contains("commit_transaction of transaction 1"),
+        "{error}"
+    );
+}

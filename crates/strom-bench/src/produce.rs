@@ -30,8 +30,9 @@ use crate::latency::LatencyHistogram;
 use crate::pacer::Pacer;
 use crate::payload::{Keys, Payload};
 use crate::progress::Progress;
-use crate::summary::{ProduceDetails, Summary};
+use crate::summary::{ProduceDetails, Summary, TransactionDetails};
 use crate::topic;
+use crate::transactions::TransactionClock;
 
 /// How long the sending loop waits for the delivery-report thread to free queue space when
 /// librdkafka's queue is full.
@@ -41,6 +42,7 @@ const SETTLE_MARGIN: Duration = Duration::from_secs(5);
 const PAYLOAD_SEED: u64 = 0x5712_0b3e_0c4a_11d7;
 
 pub fn run(args: &ProduceArgs) -> anyhow::Result<Summary> {
+    let transactions = args.transactions().map_err(anyhow::Error::msg)?;
     if args.create_topic {
         topic::create(
             &args.bootstrap_servers,
@@ -64,6 +66,17 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<Summary> {
                 args.topic
             )
         })?;
+    let txn_timeout = Duration::from_millis(args.transaction_timeout_ms);
+    if let Some((id, every)) = transactions {
+        producer
+            .init_transactions(txn_timeout)
+            .with_context(|| format!("init_transactions for transactional.id {id:?}"))?;
+        eprintln!(
+            "transactional.id {id:?}: committing every {} records / {} ms",
+            every.records.map_or("-".into(), |n| n.to_string()),
+            every.ms.map_or("-".into(), |ms| ms.to_string())
+        );
+    }
     eprintln!(
         "producing {} records of {} bytes to {:?} ({} partitions), acks={}, compression={}",
         args.records,
@@ -83,6 +96,10 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<Summary> {
     };
 
     let start = Instant::now();
+    let mut clock = transactions.map(|(_, every)| TransactionClock::new(every, start));
+    if clock.is_some() {
+        producer.begin_transaction().context("begin_transaction")?;
+    }
     let mut sent = 0u64;
     while sent < args.records && tracker.failed.load(Ordering::Relaxed) == 0 {
         if let Some(wait) = pacer.and_then(|p| p.wait_before(sent, start.elapsed())) {
@@ -108,6 +125,21 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<Summary> {
             }
         }
         sent += 1;
+        if let Some(clock) = clock.as_mut() {
+            clock.added_record();
+            if clock.due(Instant::now()) {
+                commit(&producer, clock, txn_timeout)?;
+                if sent < args.records {
+                    producer.begin_transaction().context("begin_transaction")?;
+                    clock.begun(Instant::now());
+                }
+            }
+        }
+    }
+    if let Some(clock) = clock.as_mut() {
+        if clock.open_records() > 0 && tracker.failed.load(Ordering::SeqCst) == 0 {
+            commit(&producer, clock, txn_timeout)?;
+        }
     }
 
     if tracker.failed.load(Ordering::SeqCst) > 0 {
@@ -145,7 +177,37 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<Summary> {
         args.rate,
         latency,
     );
-    Ok(Summary::new("produce", &args.topic, sent, bytes, elapsed).with_produce(details))
+    let summary = Summary::new("produce", &args.topic, sent, bytes, elapsed).with_produce(details);
+    Ok(
+        match clock
+            .as_ref()
+            .and_then(|c| Some((c.count(), c.commit_percentiles()?)))
+        {
+            Some((count, commit)) => {
+                summary.with_transactions(TransactionDetails::new(count, elapsed, commit))
+            }
+            None => summary,
+        },
+    )
+}
+
+/// Commits the open transaction (librdkafka first delivers its records) and times it. A failed
+/// commit ends the run: the benchmark measures transactions that work.
+fn commit<C: ProducerContext>(
+    producer: &ThreadedProducer<C>,
+    clock: &mut TransactionClock,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let began = Instant::now();
+    producer.commit_transaction(timeout).with_context(|| {
+        format!(
+            "commit_transaction of transaction {} ({} records)",
+            clock.count() + 1,
+            clock.open_records()
+        )
+    })?;
+    clock.committed(began.elapsed());
+    Ok(())
 }
 
 fn producer_config(args: &ProduceArgs) -> ClientConfig {
@@ -158,6 +220,21 @@ fn producer_config(args: &ProduceArgs) -> ClientConfig {
         .set("batch.size", args.batch_size.to_string())
         .set("delivery.timeout.ms", args.delivery_timeout_ms.to_string())
         .set_log_level(client_log::log_level_for(&args.producer_props));
+    if let Some(id) = &args.transactional_id {
+        // librdkafka refuses a delivery timeout above the transaction timeout.
+        config
+            .set("transactional.id", id)
+            .set(
+                "transaction.timeout.ms",
+                args.transaction_timeout_ms.to_string(),
+            )
+            .set(
+                "delivery.timeout.ms",
+                args.delivery_timeout_ms
+                    .min(args.transaction_timeout_ms)
+                    .to_string(),
+            );
+    }
     for (key, value) in &args.producer_props {
         config.set(key, value);
     }
@@ -308,6 +385,41 @@ mod tests {
         assert_eq!(config.get("batch.size"), Some("1000000"));
         assert_eq!(config.get("linger.ms"), Some("0"));
         assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:9092"));
+    }
+
+    #[test]
+    fn a_transactional_run_sets_the_id_and_keeps_delivery_within_the_transaction_timeout() {
+        let args = produce_args(&[
+            "--acks",
+            "all",
+            "--transactional-id",
+            "bench-txn",
+            "--transaction-ms",
+            "100",
+            "--transaction-timeout-ms",
+            "10000",
+        ]);
+        let config = producer_config(&args);
+        assert_eq!(config.get("transactional.id"), Some("bench-txn"));
+        assert_eq!(config.get("transaction.timeout.ms"), Some("10000"));
+        assert_eq!(config.get("delivery.timeout.ms"), Some("10000"));
+        let plain = producer_config(&produce_args(&[]));
+        assert_eq!(plain.get("transactional.id"), None);
+        assert_eq!(plain.get("delivery.timeout.ms"), Some("120000"));
+    }
+
+    #[test]
+    fn a_transactional_run_without_acks_all_fails_before_connecting() {
+        let args = produce_args(&[
+            "--bootstrap-servers",
+            "127.0.0.1:1",
+            "--transactional-id",
+            "t",
+            "--transaction-records",
+            "10",
+        ]);
+        let err = run(&args).expect_err("acks=1 with a transactional id");
+        assert!(err.to_string().contains("--acks all"), "{err:#}");
     }
 
     #[test]

@@ -23,6 +23,11 @@ pub struct Summary {
     pub mb_per_sec: f64,
     #[serde(flatten)]
     pub produce: Option<ProduceDetails>,
+    #[serde(flatten)]
+    pub transactions: Option<TransactionDetails>,
+    /// Consume only: the consumer's `isolation.level`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation_level: Option<&'static str>,
     /// Consume only: from assigning partitions to the first record. A first Fetch that holds
     /// only empty partitions waits `fetch.wait.max.ms` (500 ms) before librdkafka asks for the
     /// rest, and that startup cost is in `elapsed_s`; this shows how much of it there was.
@@ -67,6 +72,29 @@ impl ProduceDetails {
     }
 }
 
+/// What only a transactional produce run has: how many transactions committed, how fast, and
+/// what each `commit_transaction` took (delivering the transaction's last records, then EndTxn).
+#[derive(Debug, Clone, Serialize)]
+pub struct TransactionDetails {
+    pub transactions: u64,
+    pub transactions_per_sec: f64,
+    pub commit_p50_ms: f64,
+    pub commit_p99_ms: f64,
+    pub commit_max_ms: f64,
+}
+
+impl TransactionDetails {
+    pub fn new(transactions: u64, elapsed: Duration, commit: LatencyPercentiles) -> Self {
+        TransactionDetails {
+            transactions,
+            transactions_per_sec: transactions as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+            commit_p50_ms: commit.p50_ms,
+            commit_p99_ms: commit.p99_ms,
+            commit_max_ms: commit.max_ms,
+        }
+    }
+}
+
 impl Summary {
     pub fn new(
         mode: &'static str,
@@ -85,12 +113,24 @@ impl Summary {
             records_per_sec: records as f64 / seconds,
             mb_per_sec: bytes as f64 / MIB / seconds,
             produce: None,
+            transactions: None,
+            isolation_level: None,
             first_record_ms: None,
         }
     }
 
     pub fn with_produce(mut self, details: ProduceDetails) -> Summary {
         self.produce = Some(details);
+        self
+    }
+
+    pub fn with_transactions(mut self, details: TransactionDetails) -> Summary {
+        self.transactions = Some(details);
+        self
+    }
+
+    pub fn with_isolation_level(mut self, level: &'static str) -> Summary {
+        self.isolation_level = Some(level);
         self
     }
 
@@ -123,6 +163,19 @@ impl Summary {
                 p.record_size,
                 if p.rate > 0 { format!(", rate {} records/s", p.rate) } else { String::new() }
             ));
+        }
+        if let Some(t) = &self.transactions {
+            line.push_str(&format!(
+                ", {} transactions ({:.1}/sec), commit {:.2} ms 50th, {:.2} ms 99th, {:.2} ms max",
+                t.transactions,
+                t.transactions_per_sec,
+                t.commit_p50_ms,
+                t.commit_p99_ms,
+                t.commit_max_ms
+            ));
+        }
+        if let Some(level) = self.isolation_level {
+            line.push_str(&format!(", {level}"));
         }
         if let Some(ms) = self.first_record_ms {
             line.push_str(&format!(", first record after {ms:.1} ms"));
@@ -201,6 +254,51 @@ mod tests {
             summary
                 .human_line()
                 .ends_with(", first record after 502.0 ms."),
+            "{}",
+            summary.human_line()
+        );
+    }
+
+    #[test]
+    fn a_transactional_run_reports_its_transactions_and_commit_latency() {
+        let summary = Summary::new("produce", "bench", 1000, 100_000, Duration::from_secs(2))
+            .with_produce(ProduceDetails::new("all", "none", 100, 0, latency()))
+            .with_transactions(TransactionDetails::new(
+                500,
+                Duration::from_secs(2),
+                latency(),
+            ));
+        let value: serde_json::Value =
+            serde_json::from_str(&summary.json_line()).expect("valid JSON");
+        assert_eq!(value["transactions"], 500);
+        assert_eq!(value["transactions_per_sec"], 250.0);
+        assert_eq!(value["commit_p50_ms"], 1.5);
+        assert_eq!(value["commit_p99_ms"], 9.0);
+        assert!(
+            summary.human_line().ends_with(
+                ", 500 transactions (250.0/sec), commit 1.50 ms 50th, 9.00 ms 99th, 31.25 ms max."
+            ),
+            "{}",
+            summary.human_line()
+        );
+        let plain = Summary::new("produce", "bench", 1, 1, Duration::from_secs(1));
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&plain.json_line())
+                .expect("JSON")
+                .get("transactions")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_consume_run_names_its_isolation_level() {
+        let summary = Summary::new("consume", "bench", 10, 1000, Duration::from_secs(1))
+            .with_isolation_level("read_committed");
+        let value: serde_json::Value =
+            serde_json::from_str(&summary.json_line()).expect("valid JSON");
+        assert_eq!(value["isolation_level"], "read_committed");
+        assert!(
+            summary.human_line().ends_with(", read_committed."),
             "{}",
             summary.human_line()
         );
