@@ -96,6 +96,18 @@ def test_g1b_intermediate_read():
     # r1's batch stops after t1-0: the partition's next write of T1 (t1-1) came in the next batch.
     h = replace(clean(), poll(0, 1, "t1-1", batch=1), poll(0, 1, "t1-1", batch=9))
     assert counts(h) == only(G1b=1)
+    # A full batch may stop anywhere.
+    h = replace(clean(), poll(0, 1, "t1-1", batch=1), poll(0, 1, "t1-1", batch=9))
+    h = [dict(e, full=True) if e.get("batch") == 1 else e for e in h]
+    assert counts(h) == only()
+    # Another transaction wrote between T1's two writes (T5 at offset 1, T1's second write at 2):
+    # while T5 was open the last stable offset lay between them, so stopping there is right.
+    h = [dict(e, offset=2) if e.get("value") == "t1-1" and e["type"] in ("poll", "final") else e for e in clean()]
+    h = replace(h, txn("t1.0:0", "commit", [w(0, "t1-0", 0), w(0, "t1-1", 1), w(1, "t1-2", 0)]),
+                txn("t1.0:0", "commit", [w(0, "t1-0", 0), w(0, "t1-1", 2), w(1, "t1-2", 0)]),
+                txn("t5.0:0", "info", [w(0, "t5-0", 1)]))
+    h = [dict(e, batch=9) if e.get("value") == "t1-1" and e["type"] == "poll" else e for e in h]
+    assert counts(h) == only()
     # Stopping after T1's last write to partition 0 is not intermediate, whatever partition 1 does.
     h = replace(clean(), poll(1, 0, "t1-2", batch=1), poll(1, 0, "t1-2", batch=9))
     assert counts(h) == only()

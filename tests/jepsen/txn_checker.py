@@ -16,9 +16,10 @@ recorded: the position of an event in the list is its time order). The events it
                Written just before the client calls commit_transaction(): no read_committed reader
                may see the transaction's writes before this point of the history.
   poll        {"type": "poll", "consumer": "r1", "partition": 2, "offset": 41, "value": "t1-31",
-               "batch": 17}
+               "batch": 17, "full": False}
                One per record a read_committed consumer received, in the order it received them;
-               `batch` numbers the consume() calls of that consumer (records of one call share it).
+               `batch` numbers the consume() calls of that consumer (records of one call share it),
+               `full` says the call returned as many records as it asked for.
   reset       {"type": "reset", "consumer": "r1", "partitions": [0, 2] | None, "reason": "..."}
                The consumer's position in these partitions (None: all) was set by something other
                than reading on (assign, rebalance, seek after an abort, restart).
@@ -32,9 +33,10 @@ The anomaly classes (every count must be 0 for a pass):
   G1a                  aborted read: a value of an aborted transaction read by anyone (counted once
                        per value)
   G1b                  intermediate read: one consume() call returned a write of transaction T to a
-                       partition that is not T's last write there, and not T's later writes there
-                       (the poll stopped inside T: read_committed exposes a transaction whole, up to
-                       its end, and the workload's batches are never full)
+                       partition but not T's next write there, though no other transaction wrote
+                       in between (so no last stable offset can have lain between the two: an open
+                       transaction between them would hold read_committed back rightly) and the
+                       batch was not full (poll events of a full batch carry "full": true)
   G1c                  circular information flow: a cycle of write-read dependencies (T2 read what T1
                        wrote, ..., T1 read what Tn wrote) between two or more transactions; counted
                        once per strongly connected component of the write-read graph
@@ -179,15 +181,39 @@ def check_txn(history: Iterable[dict]) -> Report:
             if w["value"] in reads:
                 anomalies["G1a"].add({"txn": t["txn"], "value": w["value"], "read_at": reads[w["value"]][:5]})
 
-    # G1b: a consume() call that stopped inside a transaction's writes to a partition.
+    # G1b: a consume() call that stopped inside a transaction's writes to a partition, where nothing
+    # could have held the rest back: no other transaction wrote between the read write and the next
+    # one of the same transaction (else the last stable offset may have lain in between, and
+    # read_committed rightly stops there), and the batch was not full.
+    located: dict[str, tuple[int, int]] = {}  # value -> (partition, offset)
+    for t in txns:
+        for w in t["writes"]:
+            if w.get("offset") is not None:
+                located.setdefault(w["value"], (w["partition"], w["offset"]))
+    for e in finals:
+        located.setdefault(e["value"], (e["partition"], e["offset"]))
+    for _, e in polls:
+        located.setdefault(e["value"], (e["partition"], e["offset"]))
+    others_at: dict[int, list[tuple[int, str]]] = defaultdict(list)  # partition -> (offset, txn), sorted
+    for value, (partition, offset) in located.items():
+        if value in writer:
+            others_at[partition].append((offset, writer[value]))
+    for partition in others_at:
+        others_at[partition].sort()
     writes_in: dict[tuple[str, int], list[str]] = defaultdict(list)  # (txn, partition) -> values in order
     for t in txns:
         for w in t["writes"]:
             writes_in[(t["txn"], w["partition"])].append(w["value"])
+
+    def interleaved(txn: str, partition: int, low: int, high: int) -> bool:
+        return any(low < o < high and other != txn for o, other in others_at[partition])
+
     batches: dict[tuple[str, int], list[dict]] = defaultdict(list)
     for _, e in polls:
         batches[(e["consumer"], e.get("batch", -1))].append(e)
     for (consumer, batch), es in batches.items():
+        if any(e.get("full") for e in es):
+            continue
         seen = {(e["partition"], e["value"]) for e in es}
         flagged: set[tuple[str, int]] = set()
         for e in es:
@@ -196,11 +222,14 @@ def check_txn(history: Iterable[dict]) -> Report:
                 continue
             values = writes_in[(txn, e["partition"])]
             later = values[values.index(e["value"]) + 1:]
-            missing = [v for v in later if (e["partition"], v) not in seen]
-            if missing:
-                flagged.add((txn, e["partition"]))
-                anomalies["G1b"].add({"consumer": consumer, "batch": batch, "txn": txn, "partition": e["partition"],
-                                      "read": e["value"], "not_read": missing[:5]})
+            if not later or (e["partition"], later[0]) in seen:
+                continue
+            nxt = located.get(later[0])
+            if nxt is None or nxt[0] != e["partition"] or interleaved(txn, e["partition"], e["offset"], nxt[1]):
+                continue
+            flagged.add((txn, e["partition"]))
+            anomalies["G1b"].add({"consumer": consumer, "batch": batch, "txn": txn, "partition": e["partition"],
+                                  "read": e["value"], "not_read": later[:5]})
 
     # G1c: cycles of write-read dependencies between transactions.
     graph: dict[str, set[str]] = defaultdict(set)
