@@ -87,6 +87,10 @@ class RunFailed(RuntimeError):
     pass
 
 
+class NoTransactions(RunFailed):
+    """The brokers do not serve transactions (the transactional workload cannot run)."""
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="scripts/jepsen", description=__doc__.split("\n\n")[0])
     ap.add_argument("--brokers", type=int, choices=(3, 5), default=3)
@@ -101,6 +105,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--workload", choices=("queue", "txn"), default="queue",
                     help="queue: idempotent producers and consumers (checker.py); txn: transactional "
                          "producers, consume-transform-produce and read_committed consumers (txn_checker.py)")
+    ap.add_argument("--if-transactions", action="store_true",
+                    help="txn: exit 3 (skipped) instead of 2 when the brokers do not serve transactions")
     ap.add_argument("--abort-ratio", type=float, default=0.2, help="txn: share of transactions aborted on purpose")
     ap.add_argument("--ctp-workers", type=int, default=2, help="txn: consume-transform-produce workers")
     ap.add_argument("--delay-endtxn", type=float, default=0.0, metavar="S",
@@ -329,7 +335,7 @@ def run(args: argparse.Namespace) -> int:
         if txn:
             missing = missing_txn_apis(c)
             if missing:
-                raise RunFailed(f"the brokers do not serve transactions (no {', '.join(missing)} in ApiVersions): "
+                raise NoTransactions(f"the brokers do not serve transactions (no {', '.join(missing)} in ApiVersions): "
                                 "the transactional workload needs them")
         create_topic(bootstrap, args.partitions, args.min_insync_replicas)
         wait_healthy(c, h, args.partitions, isr_grace_s=STARTUP_ISR_GRACE_S)
@@ -419,6 +425,12 @@ def run(args: argparse.Namespace) -> int:
         h.add("end", **{k: v for k, v in summary.items() if k == "error"})
         h.close()
 
+    if txn and args.if_transactions and str(summary.get("error", "")).startswith("the brokers do not serve"):
+        text = f"SKIPPED: {summary['error']}"
+        print(f"\n{text}")
+        (args.out / "report.txt").write_text(text + "\n")
+        (args.out / "report.json").write_text(json.dumps({"run": summary, "exit_status": 3}, indent=2) + "\n")
+        return 3
     events = History.load(args.out / "history.jsonl")
     report = checker_for(events)(events)
     summary["elapsed_s"] = round(h.now(), 1)
