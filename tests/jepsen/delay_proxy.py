@@ -250,18 +250,22 @@ class DelayProxy:
                 continue
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(target, timeout=5.0)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            client.settimeout(None)
-            with self.lock:
-                self.sockets.update((client, upstream))
-            inflight: dict[int, tuple[int, int]] = {}  # correlation id -> (api key, version)
-            threading.Thread(target=self._requests, args=(client, upstream, inflight), daemon=True).start()
-            threading.Thread(target=self._answers, args=(upstream, client, inflight), daemon=True).start()
+            # Connecting to a paused or cut-off broker takes time: not in the accept loop.
+            threading.Thread(target=self._connect, args=(client, target), daemon=True).start()
+
+    def _connect(self, client: socket.socket, target: tuple[str, int]) -> None:
+        try:
+            upstream = socket.create_connection(target, timeout=5.0)
+        except OSError:
+            client.close()  # the client sees the broker unreachable, as it would without the proxy
+            return
+        upstream.settimeout(None)
+        client.settimeout(None)
+        with self.lock:
+            self.sockets.update((client, upstream))
+        inflight: dict[int, tuple[int, int]] = {}  # correlation id -> (api key, version)
+        threading.Thread(target=self._requests, args=(client, upstream, inflight), daemon=True).start()
+        threading.Thread(target=self._answers, args=(upstream, client, inflight), daemon=True).start()
 
     def _requests(self, client: socket.socket, upstream: socket.socket, inflight: dict) -> None:
         """Client to broker, frame by frame, in order; held frames hold the ones behind them. What

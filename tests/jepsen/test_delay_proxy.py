@@ -198,3 +198,19 @@ def test_find_coordinator_answers_name_the_proxy():
     assert r.uvarint() == 2
     assert (r.string(True), r.i32(), r.string(True), r.i32(), r.i16()) == ("txn-1", 3, "127.0.0.1", 4003, 0)
     assert struct.unpack(">i", out[:4])[0] == len(out) - 4
+
+
+def test_an_unreachable_broker_closes_the_clients_connection():
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    port = dead.getsockname()[1]
+    dead.close()  # nothing listens there now
+    proxy = DelayProxy([])
+    try:
+        host, proxy_port = proxy.add(1, "127.0.0.1", port)
+        s = socket.create_connection((host, proxy_port), timeout=5)
+        s.settimeout(8)
+        assert s.recv(1) == b"", "the proxy closes the connection it cannot forward"
+        s.close()
+    finally:
+        proxy.close()
