@@ -31,6 +31,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -49,6 +50,10 @@ from history import History  # noqa: E402
 from nemesis import EXTRA_FAULTS, FAULTS, Nemesis  # noqa: E402
 from network import Network, NetworkFailed, remove_stale, unavailable  # noqa: E402
 from workload import ConsumerWorker, ProducerWorker, Workload, final_read, high_watermarks  # noqa: E402
+import kafka_wire as kw  # noqa: E402
+from delay_proxy import END_TXN, PRODUCE, DelayProxy, DelayRule  # noqa: E402
+from txn_checker import check_txn  # noqa: E402
+from txn_workload import CtpWorker, ReadCommittedConsumer, TxnProducerWorker, TxnWorkload  # noqa: E402
 
 # Failure detection in seconds rather than Kafka's defaults (2000 / 9000 / 1000 ms), so a 60 s run
 # sees several failovers; consumer groups start at once on a small __consumer_offsets.
@@ -59,6 +64,16 @@ CLUSTER_CONFIG = {
     "group.initial.rebalance.delay.ms": "0",
     "offsets.topic.num.partitions": "6",
 }
+# The transactional workload's: a small __transaction_state, and transactions that time out (a
+# producer killed mid-transaction) aborted within seconds rather than Kafka's 10 s check.
+TXN_CLUSTER_CONFIG = {
+    "transaction.state.log.num.partitions": "6",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
+}
+# What a broker must advertise for the transactional workload (InitProducerId, AddPartitionsToTxn,
+# AddOffsetsToTxn, EndTxn, WriteTxnMarkers, TxnOffsetCommit).
+TXN_APIS = {22: "InitProducerId", 24: "AddPartitionsToTxn", 25: "AddOffsetsToTxn", 26: "EndTxn",
+            27: "WriteTxnMarkers", 28: "TxnOffsetCommit"}
 TOPIC = "jepsen"
 REPLICATION_FACTOR = 3
 HEAL_TIMEOUT_S = 90.0
@@ -72,6 +87,10 @@ class RunFailed(RuntimeError):
     pass
 
 
+class NoTransactions(RunFailed):
+    """The brokers do not serve transactions (the transactional workload cannot run)."""
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="scripts/jepsen", description=__doc__.split("\n\n")[0])
     ap.add_argument("--brokers", type=int, choices=(3, 5), default=3)
@@ -83,6 +102,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, default=1, help="how many faults may overlap (default 1)")
     ap.add_argument("--out", type=Path, default=None, help="directory for the history and report "
                     "(default target/jepsen/seed-<S>-<time>)")
+    ap.add_argument("--workload", choices=("queue", "txn"), default="queue",
+                    help="queue: idempotent producers and consumers (checker.py); txn: transactional "
+                         "producers, consume-transform-produce and read_committed consumers (txn_checker.py)")
+    ap.add_argument("--if-transactions", action="store_true",
+                    help="txn: exit 3 (skipped) instead of 2 when the brokers do not serve transactions")
+    ap.add_argument("--abort-ratio", type=float, default=0.2, help="txn: share of transactions aborted on purpose")
+    ap.add_argument("--ctp-workers", type=int, default=2, help="txn: consume-transform-produce workers")
+    ap.add_argument("--delay-endtxn", type=float, default=0.0, metavar="S",
+                    help="hold EndTxn requests this long in a proxy between clients and brokers (0: no proxy)")
+    ap.add_argument("--delay-produce", type=float, default=0.0, metavar="S",
+                    help="hold Produce requests this long in the proxy")
+    ap.add_argument("--delay-probability", type=float, default=0.2,
+                    help="the share of EndTxn / Produce requests the proxy holds (default 0.2)")
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--producers", type=int, default=3, help="idempotent acks=all producers")
     ap.add_argument("--assign-consumers", type=int, default=1)
@@ -110,7 +142,37 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.out = ROOT / "target" / "jepsen" / f"seed-{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.seconds <= 0 or args.partitions < 1 or args.rate <= 0 or args.concurrency < 1:
         ap.error("--seconds, --partitions, --rate and --concurrency must be positive")
+    if args.delay_endtxn < 0 or args.delay_produce < 0 or not 0 <= args.delay_probability <= 1:
+        ap.error("--delay-endtxn and --delay-produce must be >= 0, --delay-probability within [0, 1]")
     return args
+
+
+def checker_for(events: list[dict]):
+    """The transactional checker for a history with transactions, else the queue checker."""
+    txn = any(e.get("type") == "txn" or (e.get("type") == "run" and e.get("workload") == "txn") for e in events)
+    return check_txn if txn else check
+
+
+def txn_config(binary: Path) -> dict[str, str]:
+    """TXN_CLUSTER_CONFIG's keys the binary knows (`strom configs`): an unknown key stops a broker's
+    start-up, and a broker without transactions is told so by missing_txn_apis, more clearly."""
+    try:
+        listed = subprocess.run([str(binary), "configs"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        listed = ""
+    return {k: v for k, v in TXN_CLUSTER_CONFIG.items() if f"`{k}`" in listed or f"| {k} " in listed}
+
+
+def missing_txn_apis(c: Cluster) -> list[str]:
+    """The transactional APIs the first node that answers ApiVersions does not advertise."""
+    for n in c.nodes.values():
+        try:
+            with kw.connect(n.host, n.client_port, timeout_s=5.0) as conn:
+                versions = conn.api_versions_v0().api_keys
+        except (OSError, kw.ProtocolError):
+            continue
+        return [name for key, name in TXN_APIS.items() if key not in versions]
+    raise RunFailed("no node answers ApiVersions")
 
 
 def on_signal(signum, _frame):
@@ -256,28 +318,54 @@ def run(args: argparse.Namespace) -> int:
     net = Network(list(range(1, args.brokers + 1)))
     c: Cluster | None = None
     nemesis: Nemesis | None = None
-    producers: list[ProducerWorker] = []
-    consumers: list[ConsumerWorker] = []
+    producers: list = []  # ProducerWorker, or TxnProducerWorker and CtpWorker
+    consumers: list = []  # ConsumerWorker, or ReadCommittedConsumer
+    proxy: DelayProxy | None = None
+    txn = args.workload == "txn"
     summary: dict = {"seed": args.seed, "brokers": args.brokers, "seconds": args.seconds, "nemesis": args.faults}
     status = 2
     try:
         t0 = time.monotonic()
         net.create()
-        c = Cluster(args.binary, args.out / "cluster", args.brokers, CLUSTER_CONFIG, hosts=net.ips,
+        c = Cluster(args.binary, args.out / "cluster", args.brokers,
+                    {**CLUSTER_CONFIG, **(txn_config(args.binary) if txn else {})}, hosts=net.ips,
                     netns=net.namespaces)
         c.start_formatted()
         bootstrap = ",".join(n.bootstrap for n in c.nodes.values())
+        if txn:
+            missing = missing_txn_apis(c)
+            if missing:
+                raise NoTransactions(f"the brokers do not serve transactions (no {', '.join(missing)} in ApiVersions): "
+                                "the transactional workload needs them")
         create_topic(bootstrap, args.partitions, args.min_insync_replicas)
         wait_healthy(c, h, args.partitions, isr_grace_s=STARTUP_ISR_GRACE_S)
         summary["startup_s"] = round(time.monotonic() - t0, 1)
         log(h, f"cluster up on {net.prefix}.0/24 in {summary['startup_s']}s; topic {TOPIC}: "
                f"{args.partitions} partitions, RF {REPLICATION_FACTOR}, min.insync.replicas {args.min_insync_replicas}")
 
-        w = Workload(bootstrap, TOPIC, args.partitions, h, args.seed, rate=args.rate, group=f"jepsen-{args.seed}",
-                     client_debug=args.client_debug, logger=client_logger(args.out / "clients.log"))
-        producers = [ProducerWorker(w, f"p{i}") for i in range(1, args.producers + 1)]
-        consumers = ([ConsumerWorker(w, f"a{i}", subscribe=False) for i in range(1, args.assign_consumers + 1)]
-                     + [ConsumerWorker(w, f"g{i}", subscribe=True) for i in range(1, args.group_consumers + 1)])
+        client_bootstrap = bootstrap
+        if args.delay_endtxn > 0 or args.delay_produce > 0:
+            rules = ([DelayRule(END_TXN, args.delay_endtxn, args.delay_probability)] if args.delay_endtxn > 0 else []) \
+                + ([DelayRule(PRODUCE, args.delay_produce, args.delay_probability)] if args.delay_produce > 0 else [])
+            proxy = DelayProxy(rules, seed=args.seed, on_delay=lambda d: h.add("delayed", **d))
+            for i, n in sorted(c.nodes.items()):
+                proxy.add(i, n.host, n.client_port)
+            client_bootstrap = proxy.bootstrap()
+            log(h, f"clients go through the delaying proxy at {client_bootstrap}: "
+                   + ", ".join(f"{r.seconds}s on {r.probability:.0%} of api {r.api_key}" for r in rules))
+        common = dict(rate=args.rate, group=f"jepsen-{args.seed}", client_debug=args.client_debug,
+                      logger=client_logger(args.out / "clients.log"))
+        if txn:
+            w = TxnWorkload(client_bootstrap, TOPIC, args.partitions, h, args.seed, abort_ratio=args.abort_ratio,
+                            **common)
+            producers = ([TxnProducerWorker(w, f"t{i}") for i in range(1, args.producers + 1)]
+                         + [CtpWorker(w, f"x{i}") for i in range(1, args.ctp_workers + 1)])
+            consumers = [ReadCommittedConsumer(w, f"r{i}") for i in range(1, args.assign_consumers + 1)]
+        else:
+            w = Workload(client_bootstrap, TOPIC, args.partitions, h, args.seed, **common)
+            producers = [ProducerWorker(w, f"p{i}") for i in range(1, args.producers + 1)]
+            consumers = ([ConsumerWorker(w, f"a{i}", subscribe=False) for i in range(1, args.assign_consumers + 1)]
+                         + [ConsumerWorker(w, f"g{i}", subscribe=True) for i in range(1, args.group_consumers + 1)])
         for worker in producers + consumers:
             worker.start()
 
@@ -292,8 +380,11 @@ def run(args: argparse.Namespace) -> int:
 
         for p in producers:
             p.stop.set()
+        drain_s = w.message_timeout_ms / 1000 + 20
+        if txn:
+            drain_s = max(drain_s, 3 * w.api_timeout_s + 20)  # end_transaction's bound
         for p in producers:
-            p.join(timeout=w.message_timeout_ms / 1000 + 20)
+            p.join(timeout=drain_s)
         stuck = [p.name for p in producers if p.is_alive()]
         if stuck:
             raise RunFailed(f"producers {stuck} did not drain")
@@ -308,7 +399,8 @@ def run(args: argparse.Namespace) -> int:
             cw.stop.set()
         for cw in consumers:
             cw.join(timeout=20)
-        summary["final_read"] = final = final_read(w, FINAL_READ_TIMEOUT_S)
+        summary["final_read"] = final = final_read(w, FINAL_READ_TIMEOUT_S,
+                                                   "read_committed" if txn else "read_uncommitted")
         summary["rss_mib_end"] = rss_mib(c)
         incomplete = [p for p, o in final.items() if not o["complete"]]
         log(h, "final read: " + ", ".join(f"p{p} {o['records']}/{o['high_watermark']}" for p, o in final.items()))
@@ -324,30 +416,41 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for worker in producers + consumers:
             worker.stop.set()
+        if proxy is not None:
+            summary["delay_proxy"] = proxy.stats()
+            proxy.close()
         if c is not None:
             c.cleanup()
         net.remove()
         h.add("end", **{k: v for k, v in summary.items() if k == "error"})
         h.close()
 
+    if txn and args.if_transactions and str(summary.get("error", "")).startswith("the brokers do not serve"):
+        text = f"SKIPPED: {summary['error']}"
+        print(f"\n{text}")
+        (args.out / "report.txt").write_text(text + "\n")
+        (args.out / "report.json").write_text(json.dumps({"run": summary, "exit_status": 3}, indent=2) + "\n")
+        return 3
     events = History.load(args.out / "history.jsonl")
-    report = check(events)
+    report = checker_for(events)(events)
     summary["elapsed_s"] = round(h.now(), 1)
     summary["events"] = dict(sorted(Counter(e["type"] for e in events).items()))
     summary["client_errors"] = dict(Counter(e["error"].split(" ")[0] for e in events
                                             if e["type"] in ("client-error", "consumer-error")).most_common(10))
     summary["unavailability"] = unavailability(events)
     crashes = nemesis.crashes if nemesis is not None else []
-    nothing_checked = status is None and report.stats["acked"] == 0
+    nothing_checked = status is None and report.stats.get("acked", report.stats.get("committed", 0)) == 0
     if nothing_checked:
         status = 2
-        summary["error"] = "no write was acknowledged: the run checked nothing"
+        summary["error"] = ("no transaction committed" if txn else "no write was acknowledged") + \
+            ": the run checked nothing"
     text = report.render(verdict=status is None)
     if nothing_checked:
         text += f"\n\nNOTHING CHECKED: {summary['error']}"
     elif status is not None:
         text += ("\n\nPARTIAL: the run did not complete, so the history has no (complete) final read and "
-                 "the lost-write, poll-skip and unseen counts above are not meaningful"
+                 "the " + ("lost-write, torn-txn and poll-skip" if txn else "lost-write, poll-skip and unseen")
+                 + " counts above are not meaningful"
                  f"\nthe run failed: {summary.get('error', '')[:2000]}")
     else:
         status = 0 if report.valid and not crashes else 1
@@ -372,7 +475,8 @@ def main(argv: list[str]) -> int:
         print(f"removed: {', '.join(removed) or 'nothing'}")
         return 0
     if args.check is not None:
-        report = check(History.load(args.check))
+        events = History.load(args.check)
+        report = checker_for(events)(events)
         print(report.render())
         return 0 if report.valid else 1
     for sig in (signal.SIGTERM, signal.SIGHUP):

@@ -217,14 +217,16 @@ def high_watermarks(w: Workload, timeout_s: float = 10.0) -> dict[int, tuple[int
         c.close()
 
 
-def final_read(w: Workload, timeout_s: float) -> dict[int, dict]:
+def final_read(w: Workload, timeout_s: float, isolation_level: str = "read_uncommitted") -> dict[int, dict]:
     """Read every partition from its start to its high watermark, recording each record as a final
-    event; returns per partition {log_start, high_watermark, records, complete}."""
+    event; returns per partition {log_start, high_watermark, records, complete}. With
+    read_committed a partition is complete only at its high watermark (its end of partition comes
+    at the last stable offset first, while a transaction is open)."""
     h = w.history
     marks = high_watermarks(w)
     c = ck.Consumer({**w.client_config(), "group.id": "jepsen-final", "enable.auto.commit": False,
                      "enable.partition.eof": True, "auto.offset.reset": "error", "fetch.wait.max.ms": 100,
-                     "check.crcs": True})
+                     "check.crcs": True, "isolation.level": isolation_level})
     out = {p: {"log_start": marks[p][0], "high_watermark": marks[p][1], "records": 0, "complete": marks[p][1] <= marks[p][0]}
            for p in range(w.partitions)}
     try:

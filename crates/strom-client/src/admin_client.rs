@@ -30,6 +30,8 @@ use crate::group::{
 
 /// Key type of group coordinators in FindCoordinator.
 const KEY_TYPE_GROUP: i8 = 0;
+/// FindCoordinator's key type of a transactional id (v1+).
+pub(crate) const KEY_TYPE_TRANSACTION: i8 = 1;
 /// ListOffsets' timestamp for "the log end offset".
 const LATEST_TIMESTAMP: i64 = -1;
 
@@ -227,7 +229,8 @@ impl AdminClient {
     /// The coordinator of `group_id`.
     pub async fn find_coordinator(&mut self, group_id: &str) -> Result<BrokerAddress, Error> {
         let deadline = self.deadline();
-        self.find_coordinator_until(group_id, deadline).await
+        self.find_coordinator_until(KEY_TYPE_GROUP, group_id, deadline)
+            .await
     }
 
     /// Every group of every broker, optionally only those in one of `states`
@@ -639,8 +642,11 @@ impl AdminClient {
         Ok(out)
     }
 
-    async fn find_coordinator_until(
+    /// The coordinator of `key`: a group (`KEY_TYPE_GROUP`) or a
+    /// transactional id (`KEY_TYPE_TRANSACTION`).
+    pub(crate) async fn find_coordinator_until(
         &mut self,
+        key_type: i8,
         group_id: &str,
         deadline: Instant,
     ) -> Result<BrokerAddress, Error> {
@@ -649,7 +655,7 @@ impl AdminClient {
             let resp = self
                 .send(&bootstrap, |version| {
                     let mut req = FindCoordinatorRequest::default();
-                    req.key_type = KEY_TYPE_GROUP;
+                    req.key_type = key_type;
                     if version >= 4 {
                         req.coordinator_keys = vec![str_bytes(group_id)];
                     } else {
@@ -703,7 +709,9 @@ impl AdminClient {
     ) -> Result<R::Response, Error> {
         let deadline = self.deadline();
         loop {
-            let coordinator = self.find_coordinator_until(group_id, deadline).await?;
+            let coordinator = self
+                .find_coordinator_until(KEY_TYPE_GROUP, group_id, deadline)
+                .await?;
             let resp = self.send(&coordinator.addr(), &build).await?;
             match ErrorCode::from_code(group_error(&resp)) {
                 Some(code) if code.is_coordinator_retriable() && self.may_retry(deadline) => {
@@ -745,15 +753,15 @@ impl AdminClient {
         }
     }
 
-    fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Instant {
         Instant::now() + self.config.api_timeout
     }
 
-    fn may_retry(&self, deadline: Instant) -> bool {
+    pub(crate) fn may_retry(&self, deadline: Instant) -> bool {
         Instant::now() + self.config.retry_backoff < deadline
     }
 
-    async fn backoff(&self) {
+    pub(crate) async fn backoff(&self) {
         tokio::time::sleep(self.config.retry_backoff).await;
     }
 }

@@ -52,6 +52,9 @@ api_requests! {
     ElectLeaders: ElectLeadersRequest => ElectLeadersResponse;
     AlterPartitionReassignments: AlterPartitionReassignmentsRequest => AlterPartitionReassignmentsResponse;
     ListPartitionReassignments: ListPartitionReassignmentsRequest => ListPartitionReassignmentsResponse;
+    ListTransactions: ListTransactionsRequest => ListTransactionsResponse;
+    DescribeTransactions: DescribeTransactionsRequest => DescribeTransactionsResponse;
+    DescribeProducers: DescribeProducersRequest => DescribeProducersResponse;
     WriteTxnMarkers: WriteTxnMarkersRequest => WriteTxnMarkersResponse;
 }
 
@@ -93,6 +96,12 @@ pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 0),
     (ApiKey::ListPartitionReassignments, 0, 0),
+    // v1+: the duration filter (KIP-994); v2+: the transactional id pattern.
+    (ApiKey::ListTransactions, 0, 2),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::DescribeProducers, 0, 0),
+    // v0 was removed in Kafka 4.0; the codec has v1 only.
+    (ApiKey::WriteTxnMarkers, 1, 1),
 ];
 
 /// The versions of `api` this client implements.
@@ -149,6 +158,10 @@ mod tests {
                 ApiKey::ElectLeaders => ElectLeadersRequest::VERSIONS,
                 ApiKey::AlterPartitionReassignments => AlterPartitionReassignmentsRequest::VERSIONS,
                 ApiKey::ListPartitionReassignments => ListPartitionReassignmentsRequest::VERSIONS,
+                ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
+                ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
+                ApiKey::DescribeProducers => DescribeProducersRequest::VERSIONS,
+                ApiKey::WriteTxnMarkers => WriteTxnMarkersRequest::VERSIONS,
                 other => panic!("no codec range listed for {other:?}"),
             };
             (r.min, r.max)

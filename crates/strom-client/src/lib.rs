@@ -4,8 +4,9 @@
 //! So far: [`Connection`] (frames, correlation ids, request headers, API
 //! version negotiation, timeouts) and [`AdminClient`] (classic and KIP-848
 //! consumer groups, committed offsets, log end offsets, metadata, topics
-//! and their configs, leader elections and partition reassignments). A
-//! producer and a consumer come next, on the same connection.
+//! and their configs, leader elections, partition reassignments and
+//! transactions: list, describe, producers, abort). A producer and a
+//! consumer come next, on the same connection.
 //!
 //! Messages are kafka-protocol's generated codecs, re-exported as
 //! [`kafka_protocol`] so callers build requests with the same types.
@@ -18,6 +19,7 @@ mod error;
 mod group;
 mod partition_admin;
 mod topic_admin;
+mod transaction_admin;
 
 pub use admin_client::{AdminClient, AdminConfig};
 pub use api::ApiRequest;
@@ -33,3 +35,6 @@ pub use group::{
 pub use kafka_protocol;
 pub use partition_admin::{ElectionType, PartitionReassignment, PartitionResult};
 pub use topic_admin::{ConfigEntry, NewTopic, TopicResult};
+pub use transaction_admin::{
+    AbortTransactionSpec, Failure, ProducerState, TransactionDescription, TransactionListing,
+};

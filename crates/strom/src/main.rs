@@ -10,6 +10,7 @@ mod partitions;
 mod storage;
 mod table;
 mod topics;
+mod transactions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,8 @@ enum Command {
     LeaderElection(leader_election::LeaderElectionArgs),
     /// Move partition replicas between brokers, as kafka-reassign-partitions.sh.
     Partitions(partitions::PartitionsArgs),
+    /// List, describe and abort transactions, describe producers and find hanging transactions, as kafka-transactions.sh.
+    Transactions(transactions::TransactionsArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Topics(args) => return topics::run(args),
         Command::LeaderElection(args) => return leader_election::run(args),
         Command::Partitions(args) => return partitions::run(args),
+        Command::Transactions(args) => return transactions::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
