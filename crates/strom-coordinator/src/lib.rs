@@ -21,6 +21,7 @@ mod group_shard;
 mod offsets;
 pub mod records;
 mod timer;
+mod txn_offsets;
 mod wire;
 
 pub use classic_group::ClassicGroupState;
@@ -48,3 +49,5 @@ mod tests;
 
 #[cfg(test)]
 mod consumer_tests;
+#[cfg(test)]
+mod txn_tests;
