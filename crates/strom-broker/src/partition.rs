@@ -77,6 +77,9 @@ pub(crate) struct Partition {
     /// Truncations so far (changed under the log's write lock): an fsync
     /// prepared before one does not count after it.
     truncations: AtomicU64,
+    /// The log's first unstable offset (the oldest ongoing transaction's first
+    /// offset), `i64::MAX` when none is ongoing.
+    first_unstable_offset: AtomicI64,
 }
 
 /// What this broker is for the partition.
@@ -152,6 +155,7 @@ impl Partition {
             }),
             is_leader: AtomicBool::new(false),
             truncations: AtomicU64::new(0),
+            first_unstable_offset: AtomicI64::new(i64::MAX),
         }
     }
 
@@ -170,6 +174,10 @@ impl Partition {
     fn publish(&self, log: &Log) {
         let leo = log.log_end_offset();
         let flushed = log.flushed_offset();
+        self.first_unstable_offset.store(
+            log.first_unstable_offset().unwrap_or(i64::MAX),
+            Ordering::Release,
+        );
         let old_leo = self.log_end_offset.swap(leo, Ordering::AcqRel);
         self.flushed_offset.store(flushed, Ordering::Release);
         if log.health().refuses_reads() {
@@ -236,6 +244,62 @@ impl Partition {
 
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// Kafka's last stable offset: below it every transaction is decided. The high
+    /// watermark, or the first offset of the oldest ongoing transaction if that is
+    /// lower.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.high_watermark()
+            .min(self.first_unstable_offset.load(Ordering::Acquire))
+    }
+
+    /// Appends, as leader, the marker ending producer `producer_id`'s transaction
+    /// (WriteTxnMarkers, and the group coordinator for `__consumer_offsets`): one
+    /// control batch (Kafka's `EndTransactionMarker`) after the producer epoch and
+    /// coordinator epoch checks (INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED).
+    /// The caller then waits [`Partition::wait_replicated`] past `last_offset + 1`, as
+    /// for acks=all. A marker carrying an epoch above the producer's (transaction
+    /// version 2) is accepted as Kafka 4 accepts it from a WriteTxnMarkers v1 request.
+    pub fn append_txn_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        now_ms: i64,
+    ) -> Result<AppendInfo, PartitionError> {
+        let mut guard = self.write_log();
+        let log = guard.as_mut().ok_or(PartitionError::Removed)?;
+        if !self.is_leader() {
+            return Err(PartitionError::Removed);
+        }
+        let result = log.append_txn_marker(
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+            false,
+            self.leader_epoch(),
+            now_ms,
+        );
+        self.publish(log);
+        Ok(result?)
+    }
+
+    /// The aborted transactions a read_committed fetch of `[start, upper)` reports.
+    pub fn aborted_transactions(&self, start: i64, upper: i64) -> Vec<strom_log::AbortedTxn> {
+        self.read_log()
+            .as_ref()
+            .map(|log| log.collect_aborted_transactions(start, upper))
+            .unwrap_or_default()
+    }
+
+    /// Every producer the partition's log remembers (DescribeProducers).
+    pub fn producers(&self) -> Result<Vec<strom_log::ProducerDescription>, PartitionError> {
+        let guard = self.read_log();
+        let log = guard.as_ref().ok_or(PartitionError::Removed)?;
+        Ok(log.producers())
     }
 
     /// The log directory holding this partition, and the log's size in bytes.

@@ -99,6 +99,8 @@ pub struct CleanerStats {
     pub tombstones_removed: u64,
     /// Records without a key, removed.
     pub records_without_key: u64,
+    /// Records of aborted transactions, removed.
+    pub records_aborted_removed: u64,
     /// Batches left without records but kept as a producer's newest batch.
     pub empty_batches_kept: u64,
     /// Wall-clock time of the clean.
@@ -108,7 +110,10 @@ pub struct CleanerStats {
 impl CleanerStats {
     /// Records removed, for any reason.
     pub fn records_removed(&self) -> u64 {
-        self.records_superseded + self.tombstones_removed + self.records_without_key
+        self.records_superseded
+            + self.tombstones_removed
+            + self.records_without_key
+            + self.records_aborted_removed
     }
 }
 
@@ -171,7 +176,11 @@ impl Log {
             log_start_offset: self.log_start_offset,
             log_end_offset: self.log_end_offset,
             cleaner_checkpoint: self.cleaner_checkpoint,
-            last_stable_offset: high_watermark.min(self.log_end_offset),
+            // Kafka never cleans past the first unstable offset: an open transaction
+            // may still abort.
+            last_stable_offset: high_watermark
+                .min(self.log_end_offset)
+                .min(self.first_unstable_offset().unwrap_or(i64::MAX)),
             now_ms,
             min_compaction_lag_ms: self.config.min_compaction_lag_ms,
             max_compaction_lag_ms: self.config.max_compaction_lag_ms,
@@ -342,7 +351,11 @@ impl Log {
             }
             let mut full = false;
             for_each_batch(segment, stats, throttle, |position, batch, _| {
-                if batch.last_offset() < first_dirty || batch.is_control() {
+                if batch.last_offset() < first_dirty
+                    || batch.is_control()
+                    || self.is_aborted_batch(&batch)
+                {
+                    // An aborted record never supersedes a committed one.
                     return Ok(true);
                 }
                 if batch.base_offset() >= first_uncleanable {
@@ -412,6 +425,7 @@ impl Log {
                     map,
                     map_end,
                     retain_deletes,
+                    self.is_aborted_batch(&batch),
                     &self.producer_state,
                     stats,
                 )?;
@@ -471,8 +485,23 @@ impl Log {
             segment.recover(Some(next_base))?;
         }
         self.segments.insert(group.start, segment);
+        // The group's aborted transactions, in the one index of the cleaned segment
+        // (the old segments' indexes went with them). Kept whole: the markers stay.
+        self.rewrite_txn_index(base)?;
         stats.segments_written += 1;
         Ok(())
+    }
+
+    /// Whether `batch` holds records of an aborted transaction (Kafka's cleaner drops
+    /// them, and they never enter the offset map).
+    fn is_aborted_batch(&self, batch: &RecordBatch) -> bool {
+        batch.is_transactional()
+            && !batch.is_control()
+            && self.aborted_txns.iter().any(|t| {
+                t.producer_id == batch.producer_id()
+                    && t.first_offset <= batch.base_offset()
+                    && batch.last_offset() < t.last_offset
+            })
     }
 
     fn sync_dir(&self) -> Result<(), LogError> {
@@ -549,14 +578,22 @@ fn filter_batch(
     map: &OffsetMap,
     map_end: i64,
     retain_deletes: bool,
+    aborted: bool,
     producers: &ProducerStateManager,
     stats: &mut CleanerStats,
 ) -> Result<Option<Bytes>, LogError> {
     if batch.is_control() {
         return Ok(Some(batch.as_bytes().clone()));
     }
-    let records = decode(segment, position, batch)?;
+    let mut records = decode(segment, position, batch)?;
     let total = records.len();
+    if aborted {
+        // An aborted transaction's records go whole (the empty batch may stay below,
+        // as the producer's last batch).
+        stats.records_read += records.len() as u64;
+        stats.records_aborted_removed += records.len() as u64;
+        records.clear();
+    }
     let mut kept = Vec::with_capacity(total);
     for record in records {
         stats.records_read += 1;

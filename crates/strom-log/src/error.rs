@@ -21,6 +21,8 @@ pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 pub const INVALID_PRODUCER_EPOCH: i16 = 47;
 /// `INVALID_TXN_STATE`.
 pub const INVALID_TXN_STATE: i16 = 48;
+/// `TRANSACTION_COORDINATOR_FENCED`.
+pub const TRANSACTION_COORDINATOR_FENCED: i16 = 52;
 /// `UNKNOWN_SERVER_ERROR`.
 pub const UNKNOWN_SERVER_ERROR: i16 = -1;
 
@@ -243,14 +245,31 @@ pub enum AppendError {
         /// epoch (which must start at 0).
         last_sequence: Option<i32>,
     },
-    /// A transactional batch: this broker runs no transaction coordinator, so no
-    /// transaction can be ongoing (Kafka refuses a transactional batch outside a
-    /// verified transaction with `INVALID_TXN_STATE`).
-    #[error("producer {producer_id} sent a transactional batch, but transactions are not supported by this broker yet; use an idempotent producer without transactional.id")]
-    TransactionalBatch {
+    /// A non-transactional batch from a producer inside a transaction, or a
+    /// transactional batch the coordinator did not verify (Kafka's
+    /// `InvalidTxnStateException`).
+    #[error("producer {producer_id}: {reason}")]
+    InvalidTxnState {
         /// The batch's producerId.
         producer_id: i64,
+        /// What is wrong.
+        reason: String,
     },
+    /// A transaction marker from a coordinator older than the one that wrote the
+    /// producer's last marker (Kafka's `TransactionCoordinatorFencedException`).
+    #[error("transaction marker of producer {producer_id} from coordinator epoch {coordinator_epoch} (a zombie coordinator); the current coordinator epoch is {current}")]
+    TransactionCoordinatorFenced {
+        /// The producer whose transaction the marker ends.
+        producer_id: i64,
+        /// The marker's coordinator epoch.
+        coordinator_epoch: i32,
+        /// The coordinator epoch of the producer's last marker.
+        current: i32,
+    },
+    /// A client sent a control batch (Kafka: "Clients are not allowed to write control
+    /// records").
+    #[error("clients are not allowed to write control records")]
+    ControlBatchFromClient,
     /// A follower append whose batch starts below where the log (or the batch before it)
     /// ends: the leader's batches do not continue this replica's log (Kafka's
     /// `UnexpectedAppendOffsetException` / `OffsetsOutOfOrderException`).
@@ -303,7 +322,9 @@ impl AppendError {
             AppendError::RecordListTooLarge { .. } => RECORD_LIST_TOO_LARGE,
             AppendError::InvalidProducerEpoch { .. } => INVALID_PRODUCER_EPOCH,
             AppendError::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
-            AppendError::TransactionalBatch { .. } => INVALID_TXN_STATE,
+            AppendError::InvalidTxnState { .. } => INVALID_TXN_STATE,
+            AppendError::TransactionCoordinatorFenced { .. } => TRANSACTION_COORDINATOR_FENCED,
+            AppendError::ControlBatchFromClient => INVALID_RECORD,
             AppendError::UnexpectedAppendOffset { .. } => UNKNOWN_SERVER_ERROR,
             AppendError::Storage(e) => e.error_code(),
         }

@@ -25,7 +25,7 @@ pub(crate) enum FileKind {
     TimeIndex,
     /// A producer state snapshot (`producer_snapshot`).
     ProducerSnapshot,
-    /// Kafka's transaction indexes: not ours, left alone.
+    /// A transaction index (`txn_index`): read by the log after its segments load.
     KafkaOther,
 }
 

@@ -61,7 +61,7 @@ fn a_retried_batch_is_answered_with_its_original_offsets_and_written_once() {
 }
 
 #[test]
-fn gaps_fenced_epochs_and_transactions_are_refused_and_write_nothing() {
+fn gaps_fenced_epochs_and_client_control_batches_are_refused_and_write_nothing() {
     let fs = FaultyFileSystem::new();
     let mut log = open(&fs, LogConfig::default(), false);
     log.append(idem(7, 3, 0, 2, 0), 0).unwrap();
@@ -79,11 +79,13 @@ fn gaps_fenced_epochs_and_transactions_are_refused_and_write_nothing() {
         OUT_OF_ORDER_SEQUENCE_NUMBER
     );
 
-    let mut txn = BatchBuilder::new(Compression::None, TimestampType::CreateTime)
-        .producer(8, 0, 0)
-        .transactional(true);
-    txn.append(1, None, Some(b"t"), &[]);
-    assert_eq!(code(log.append(txn.build(0), 0)), INVALID_TXN_STATE);
+    // Markers are the leader's to write: a client's control batch is refused.
+    let marker = strom_records::EndTransactionMarker {
+        commit: true,
+        coordinator_epoch: 0,
+    }
+    .batch(8, 0, 0, 1);
+    assert_eq!(code(log.append(marker, 0)), INVALID_RECORD);
 
     // A good batch before a bad one in the same append is not written either.
     let mixed = concat(&[idem(9, 0, 0, 1, 0), idem(7, 3, 9, 1, 1)]);

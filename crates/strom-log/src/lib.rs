@@ -22,6 +22,8 @@
 //!     00000000000000368769.log        next segment, base offset 368769 (20 digits)
 //!     00000000000000368769.snapshot   producer state after every batch below 368769
 //!                                     (Kafka's format, see producer_snapshot)
+//!     00000000000000368769.txnindex   transactions aborted by a marker in that segment
+//!                                     (Kafka's 34-byte entries, see txn_index)
 //!     ...
 //!     00000000000000000000.log.deleted  a segment file being deleted (removed at open)
 //!     00000000000000000000.log.cleaned  compaction output being written (removed at open)
@@ -104,14 +106,20 @@
 //! history ([`Log::truncate_to`], [`Log::truncate_fully_and_start_at`]); see
 //! `log_replication` for the order of the steps and what a crash leaves.
 //!
-//! # Idempotent producers
+//! # Idempotent and transactional producers
 //!
 //! Each log keeps in memory the epoch and last five batches of every producer id it has
 //! seen within `producer.id.expiration.ms`, to refuse out-of-order or fenced batches and
 //! to answer retried batches with their original offsets instead of writing them twice
 //! (see `producer_state`). It is snapshotted at every roll and clean close; opening a log
 //! loads the newest snapshot and replays the batch headers after it (see
-//! `producer_snapshot`).
+//! `producer_snapshot`). The state also holds each producer's ongoing transaction: its
+//! first offset gives the first unstable offset (the last stable offset is the smaller
+//! of it and the high watermark), and a marker written by
+//! [`Log::append_txn_marker`] ends it; aborted transactions are listed per segment in
+//! `.txnindex` files for read_committed fetches ([`Log::collect_aborted_transactions`]).
+//! Compaction never passes the first unstable offset, drops the records of aborted
+//! transactions, and keeps the markers.
 
 mod cleaner;
 mod cleaner_decisions;
@@ -144,6 +152,7 @@ mod segment;
 mod storage_format;
 mod time_index;
 mod topic_partition;
+mod txn_index;
 
 pub use cleaner::CleanerStats;
 pub use cleaner_decisions::CleaningStatus;
@@ -151,7 +160,7 @@ pub use config::LogConfig;
 pub use error::{
     AppendError, DeleteRecordsError, LogError, ReadError, INVALID_PRODUCER_EPOCH, INVALID_RECORD,
     INVALID_TXN_STATE, KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE, OUT_OF_ORDER_SEQUENCE_NUMBER,
-    RECORD_LIST_TOO_LARGE, UNKNOWN_SERVER_ERROR,
+    RECORD_LIST_TOO_LARGE, TRANSACTION_COORDINATOR_FENCED, UNKNOWN_SERVER_ERROR,
 };
 pub use fault_injection::{file_system_from_env, FAULTS_CONTROL_ENV, SYNC_JOURNAL_ENV};
 #[cfg(any(test, feature = "testing"))]
@@ -175,12 +184,14 @@ pub use offset_checkpoint::{
     CLEANER_OFFSET_CHECKPOINT_FILE, HIGH_WATERMARK_CHECKPOINT_FILE,
     LOG_START_OFFSET_CHECKPOINT_FILE,
 };
+pub use producer_state::ProducerDescription;
 pub use storage_format::{
     check_formatted, format_log_dirs, is_kafka_uuid, read_meta_properties, storage_info,
     FormatOutcome, FormatRequest, InitialController, InitialControllers, StorageInfo,
     INITIAL_CONTROLLERS_FILE,
 };
 pub use topic_partition::{is_legal_topic_name, TopicPartition};
+pub use txn_index::{AbortedTxn, TXN_INDEX_FILE_SUFFIX};
 
 #[cfg(test)]
 mod cleaner_checkpoint_tests;
@@ -204,3 +215,5 @@ mod retention_tests;
 mod test_support;
 #[cfg(test)]
 mod timestamp_tests;
+#[cfg(test)]
+mod transaction_tests;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use strom_records::layout::RECORD_BATCH_OVERHEAD;
-use strom_records::{BatchHeader, RecordBatch, TimestampRule, TimestampType};
+use strom_records::{BatchHeader, EndTransactionMarker, RecordBatch, TimestampRule, TimestampType};
 
 use crate::config::LogConfig;
 use crate::error::{AppendError, LogError};
@@ -26,9 +26,12 @@ use crate::fs::FileSystem;
 use crate::health::{health_after, DirHealth, LogHealth};
 use crate::leader_epoch_cache::LeaderEpochCache;
 use crate::offset_checkpoint::OffsetCheckpointFile;
-use crate::producer_state::{ProducerBatch, ProducerStateManager, SequenceCheck};
+use crate::producer_state::{
+    MarkerBatch, ProducerBatch, ProducerDescription, ProducerStateManager, SequenceCheck,
+};
 use crate::segment::{AppendedBatch, LogSegment};
 use crate::topic_partition::TopicPartition;
+use crate::txn_index::AbortedTxn;
 
 /// What an append did, for the produce response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +89,8 @@ pub struct Log {
     pub(crate) high_watermarks: Option<Arc<OffsetCheckpointFile>>,
     /// This log's entry in `high_watermarks` when it opened.
     pub(crate) checkpointed_high_watermark: Option<i64>,
+    /// Aborted transactions by marker offset, as in the segments' `.txnindex` files.
+    pub(crate) aborted_txns: Vec<AbortedTxn>,
 }
 
 impl Log {
@@ -264,7 +269,7 @@ impl Log {
     /// Appends the batches in `records` (one or more, as a produce request carries them),
     /// keeping the producer's `partitionLeaderEpoch`.
     pub fn append(&mut self, records: Bytes, now_ms: i64) -> Result<AppendInfo, AppendError> {
-        self.append_batches(records, None, now_ms)
+        self.append_batches(records, None, None, now_ms)
     }
 
     /// Appends as the partition leader: also stamps `partitionLeaderEpoch` on every batch.
@@ -274,13 +279,57 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
-        self.append_batches(records, Some(leader_epoch), now_ms)
+        self.append_batches(records, Some(leader_epoch), None, now_ms)
+    }
+
+    /// Appends, as the partition leader, the marker that ends producer `producer_id`'s
+    /// transaction (Kafka's `appendAsLeader` of an `EndTransactionMarker` with the
+    /// coordinator origin): one control batch, after the epoch and coordinator epoch
+    /// checks of `producer_state`. `epoch_bumped`: transaction version 2, whose markers
+    /// carry the producer's next epoch. An abort is recorded in the `.txnindex`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn append_txn_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        epoch_bumped: bool,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        let marker = MarkerBatch {
+            producer_id,
+            epoch: producer_epoch,
+            coordinator_epoch,
+            commit,
+            epoch_bumped,
+        };
+        let batch = EndTransactionMarker {
+            commit,
+            coordinator_epoch,
+        }
+        .batch(producer_id, producer_epoch, leader_epoch, now_ms);
+        self.append_batches(batch, Some(leader_epoch), Some(marker), now_ms)
+    }
+
+    /// First offset of the oldest ongoing transaction, if any (Kafka's
+    /// `firstUnstableOffset`): the last stable offset is the smaller of it and the
+    /// high watermark.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producer_state.first_unstable_offset()
+    }
+
+    /// Every producer the partition remembers, for DescribeProducers.
+    pub fn producers(&self) -> Vec<ProducerDescription> {
+        self.producer_state.producers()
     }
 
     fn append_batches(
         &mut self,
         records: Bytes,
         leader_epoch: Option<i32>,
+        marker: Option<MarkerBatch>,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
         self.check_online()?;
@@ -320,8 +369,13 @@ impl Log {
         if batches.is_empty() {
             return Err(AppendError::EmptyRecords);
         }
-        if let Some(duplicate) = self.check_producers(&batches)? {
-            return Ok(duplicate);
+        match &marker {
+            Some(marker) => self.producer_state.check_marker(marker, true)?,
+            None => {
+                if let Some(duplicate) = self.check_producers(&batches)? {
+                    return Ok(duplicate);
+                }
+            }
         }
         let segment_bytes = self.config.effective_segment_bytes();
         if total_size > segment_bytes {
@@ -402,8 +456,11 @@ impl Log {
         drop(slices);
         result.map_err(|e| self.fail(e))?;
         self.log_end_offset = next_offset;
+        if let Some(marker) = &marker {
+            self.complete_txn(marker, base_offset, now_ms)?;
+        }
         for ((_, _, producer), header) in batches.iter().zip(&headers) {
-            if let Some(producer) = producer {
+            if let (Some(producer), None) = (producer, &marker) {
                 self.producer_state.update(
                     producer,
                     header.base_offset(),
@@ -423,6 +480,25 @@ impl Log {
         })
     }
 
+    /// Ends the producer's transaction at the marker written at `offset`; an abort goes
+    /// into the transaction index. A failure to write the index takes the directory
+    /// offline (the marker is in the log; recovery would add it again).
+    pub(crate) fn complete_txn(
+        &mut self,
+        marker: &MarkerBatch,
+        offset: i64,
+        timestamp: i64,
+    ) -> Result<(), AppendError> {
+        if let Some((txn, last_stable_offset)) = self
+            .producer_state
+            .complete_txn_with_lso(marker, offset, timestamp)
+        {
+            self.record_completed_txn(&txn, last_stable_offset)
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
     /// Checks the producer fields of every batch (Kafka's
     /// `analyzeAndValidateProducerState`). Returns the answer for a retried batch, which
     /// is not written again: Kafka answers success with the original offsets.
@@ -435,10 +511,8 @@ impl Log {
         )],
     ) -> Result<Option<AppendInfo>, AppendError> {
         for (i, (batch, _, producer)) in batches.iter().enumerate() {
-            if batch.is_transactional() {
-                return Err(AppendError::TransactionalBatch {
-                    producer_id: batch.producer_id(),
-                });
+            if batch.header().is_control() {
+                return Err(AppendError::ControlBatchFromClient);
             }
             let Some(producer) = producer else { continue };
             let earlier = batches[..i]

@@ -105,6 +105,7 @@ impl Log {
             epoch_cache: LeaderEpochCache::default(),
             high_watermarks,
             checkpointed_high_watermark: None,
+            aborted_txns: Vec::new(),
         };
         let (bases, snapshots) = log.clean_directory()?;
         log.load_segments(&bases, recover, now_ms)?;
@@ -151,6 +152,7 @@ impl Log {
         }
         log.flushed_offset = log.log_end_offset;
         log.cleaner_checkpoint = log.checkpointed_cleaner_offset();
+        log.load_txn_indexes()?;
         log.load_producer_state(snapshots, now_ms)?;
         log.load_epoch_cache()?;
         log.load_checkpointed_high_watermark();

@@ -46,7 +46,7 @@ use crate::error::{AppendError, LogError};
 use crate::file_names::{parse_segment_file_name, FileKind, Leftover};
 use crate::leader_epoch_cache::{LeaderEpochCache, LEADER_EPOCH_CHECKPOINT_FILE};
 use crate::log::{AppendInfo, Log};
-use crate::producer_state::{ProducerBatch, ProducerStateManager};
+use crate::producer_state::{MarkerBatch, ProducerBatch, ProducerStateManager};
 use crate::segment::{AppendedBatch, LogSegment};
 
 /// The wall clock in milliseconds, for the calls whose signature carries no `now_ms` (the
@@ -249,11 +249,27 @@ impl Log {
                 self.epoch_cache.truncate_from_end(self.log_end_offset);
                 return Err(self.fail(e).into());
             }
-            for (_, header) in &batches[i..i + run] {
+            for (batch, header) in &batches[i..i + run] {
                 self.log_end_offset = header.last_offset().saturating_add(1);
                 record_count += header.records_count().max(0) as u64;
                 max_timestamp = max_timestamp.max(header.max_timestamp());
-                if let Some(producer) = ProducerBatch::of(header) {
+                if header.is_control() {
+                    // The leader checked the marker; a follower takes it as written
+                    // (Kafka's replication origin does not fence coordinators).
+                    let marker = strom_records::EndTransactionMarker::of_batch(batch)
+                        .ok()
+                        .flatten();
+                    if let (Some(marker), true) = (marker, header.producer_id() >= 0) {
+                        let marker = MarkerBatch {
+                            producer_id: header.producer_id(),
+                            epoch: header.producer_epoch(),
+                            coordinator_epoch: marker.coordinator_epoch,
+                            commit: marker.commit,
+                            epoch_bumped: false,
+                        };
+                        self.complete_txn(&marker, header.base_offset(), header.max_timestamp())?;
+                    }
+                } else if let Some(producer) = ProducerBatch::of(header) {
                     self.producer_state.update(
                         &producer,
                         header.base_offset(),
@@ -387,6 +403,8 @@ impl Log {
     }
 
     fn truncate_segments(&mut self, offset: i64) -> Result<(), LogError> {
+        // 0. The aborted transactions whose markers go.
+        self.truncate_txn_index(offset)?;
         // 1. Snapshots above the offset describe records about to go.
         for snapshot in self.snapshot_offsets()? {
             if snapshot > offset {
@@ -466,6 +484,7 @@ impl Log {
         }
         self.epoch_cache = cache;
         self.producer_state = ProducerStateManager::default();
+        self.aborted_txns.clear();
         Ok(())
     }
 

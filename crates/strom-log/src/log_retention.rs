@@ -163,6 +163,7 @@ impl Log {
             self.segments.len()
         );
         let removed: Vec<LogSegment> = self.segments.drain(..count).collect();
+        self.forget_txns_below(self.segments[0].base_offset());
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset());
         self.remove_segment_files(&removed)
             .map_err(|e| self.fail(e))?;
@@ -190,7 +191,12 @@ impl Log {
             tracing::debug!(file = %segment.log_path().display(), base_offset = segment.base_offset(), "deleting a segment");
             // The producer snapshot named after the segment goes with it, as in Kafka.
             let snapshot = self.producer_snapshot_path(segment.base_offset());
-            for path in segment.file_paths().into_iter().chain([snapshot.as_path()]) {
+            let txn_index = self.txn_index_path(segment.base_offset());
+            for path in segment
+                .file_paths()
+                .into_iter()
+                .chain([snapshot.as_path(), txn_index.as_path()])
+            {
                 let mut deleted = path.as_os_str().to_owned();
                 deleted.push(DELETED_FILE_SUFFIX);
                 let deleted = PathBuf::from(deleted);

@@ -40,7 +40,7 @@ use std::path::PathBuf;
 use crate::error::LogError;
 use crate::file_names::segment_path;
 use crate::log::Log;
-use crate::producer_state::ProducerStateManager;
+use crate::producer_state::{CompletedTxn, ProducerStateManager};
 use crate::segment::LogSegment;
 
 /// Suffix of producer state snapshot files.
@@ -222,11 +222,29 @@ impl Log {
         let mut replayed = 0usize;
         if active_base < from {
             let mut recent = ProducerStateManager::default();
-            replayed += replay(self.active(), active_base, from, &mut recent)?;
+            replayed += replay(
+                self.active(),
+                active_base,
+                from,
+                &mut recent,
+                &mut Vec::new(),
+            )?;
             self.producer_state.adopt_recent_batches(recent);
         }
+        let mut completed = Vec::new();
         for segment in self.segments.iter().filter(|s| s.next_offset() > from) {
-            replayed += replay(segment, from, i64::MAX, &mut self.producer_state)?;
+            replayed += replay(
+                segment,
+                from,
+                i64::MAX,
+                &mut self.producer_state,
+                &mut completed,
+            )?;
+        }
+        // Aborts a crash kept out of the transaction index (Kafka rebuilds the index of
+        // the segments it recovers).
+        for (txn, last_stable_offset) in completed {
+            self.record_completed_txn(&txn, last_stable_offset)?;
         }
         tracing::debug!(
             dir = %self.dir.display(),
@@ -262,11 +280,14 @@ fn replay(
     from: i64,
     below: i64,
     state: &mut ProducerStateManager,
+    completed: &mut Vec<(CompletedTxn, i64)>,
 ) -> Result<usize, LogError> {
     let mut count = 0;
-    let result = segment.for_each_batch_header(|header| {
+    let result = segment.for_each_batch_with_marker(|header, marker| {
         if (from..below).contains(&header.last_offset()) {
-            state.load(header);
+            if let Some(done) = state.load(header, marker) {
+                completed.push(done);
+            }
             count += 1;
         }
     });

@@ -1,5 +1,5 @@
-//! Producer state of one partition (Kafka's `ProducerStateManager`, idempotence only):
-//! for each producer id, its epoch and the last five batches it wrote. That is what an
+//! Producer state of one partition (Kafka's `ProducerStateManager`): for each producer
+//! id, its epoch, the last five batches it wrote, and its ongoing transaction. That is what an
 //! idempotent producer's retries need: a producer has at most five requests in flight
 //! per partition (`max.in.flight.requests.per.connection` <= 5), so a retry is always of
 //! one of its last five batches, and is answered with that batch's offsets instead of
@@ -18,6 +18,17 @@
 //! broker calls every `producer.id.expiration.check.interval.ms` (ten minutes), and is
 //! not loaded from a snapshot.
 //!
+//! Transactions (Kafka's `ProducerAppendInfo`): a producer's first transactional batch
+//! starts its transaction on the partition (its offset is the transaction's first
+//! offset); a non-transactional batch while one is ongoing is `INVALID_TXN_STATE`; a
+//! marker (an `EndTransactionMarker` control batch, written by the leader for the
+//! coordinator) ends it, after two checks: its producer epoch may not be older than the
+//! producer's (with transaction version 2, KIP-890, the coordinator bumps the epoch on
+//! every marker, and a marker must then be newer), and its coordinator epoch may not be
+//! older than the last marker's (`TRANSACTION_COORDINATOR_FENCED`; a follower replicates
+//! such a marker anyway, as Kafka does). The first offsets of the ongoing transactions
+//! give the first unstable offset, below which everything is decided.
+//!
 //! The state is persisted in Kafka's snapshot files (`producer_snapshot`): written at
 //! every roll and at a clean close, loaded at open, after which only the batches from the
 //! snapshot's offset on are replayed. A snapshot keeps each producer's newest batch only,
@@ -26,7 +37,7 @@
 
 use std::collections::HashMap;
 
-use strom_records::BatchHeader;
+use strom_records::{BatchHeader, EndTransactionMarker};
 
 use crate::error::AppendError;
 use crate::producer_snapshot::SnapshotEntry;
@@ -65,9 +76,9 @@ struct ProducerEntry {
     next: usize,
     /// Timestamp of the newest batch (Kafka's `lastTimestamp`): expiration counts from it.
     last_timestamp: i64,
-    /// Kept from a snapshot Kafka wrote; -1 here (no transactions yet).
+    /// The coordinator epoch of the producer's last marker, -1 before any.
     coordinator_epoch: i32,
-    /// Kept from a snapshot Kafka wrote; -1 here (no transactions yet).
+    /// First offset of the producer's ongoing transaction, -1 for none.
     current_txn_first_offset: i64,
 }
 
@@ -110,6 +121,8 @@ pub(crate) struct ProducerBatch {
     pub epoch: i16,
     pub first_seq: i32,
     pub last_seq: i32,
+    /// Attribute bit 4: part of a transaction.
+    pub is_transactional: bool,
 }
 
 impl ProducerBatch {
@@ -122,9 +135,22 @@ impl ProducerBatch {
                 epoch: header.producer_epoch(),
                 first_seq,
                 last_seq: increment_sequence(first_seq, header.last_offset_delta()),
+                is_transactional: header.is_transactional(),
             }
         })
     }
+}
+
+/// One producer as DescribeProducers shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerDescription {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    pub coordinator_epoch: i32,
+    /// -1 when no transaction is ongoing.
+    pub current_txn_start_offset: i64,
 }
 
 /// What the state says about a batch about to be appended.
@@ -162,10 +188,33 @@ fn in_sequence(last_seq: i32, next_seq: i32) -> bool {
     next_seq == increment_sequence(last_seq, 1)
 }
 
-/// Producer id → epoch and newest batches, for one partition.
+/// A transaction a marker ended (Kafka's `CompletedTxn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub is_aborted: bool,
+}
+
+/// What a marker says, with the checks to make (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MarkerBatch {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub coordinator_epoch: i32,
+    pub commit: bool,
+    /// Transaction version 2 (KIP-890 part 2): the marker carries a bumped epoch.
+    pub epoch_bumped: bool,
+}
+
+/// Producer id → epoch, newest batches and ongoing transaction, for one partition.
 #[derive(Debug, Default)]
 pub(crate) struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// First offset of every ongoing transaction → its producer (Kafka's `ongoingTxns`).
+    ongoing: std::collections::BTreeMap<i64, i64>,
 }
 
 impl ProducerStateManager {
@@ -207,6 +256,16 @@ impl ProducerStateManager {
                 producer_id: batch.producer_id,
                 epoch: batch.epoch,
                 current_epoch,
+            });
+        }
+        let in_txn = match earlier {
+            Some(_) => None,
+            None => entry.map(|e| e.current_txn_first_offset >= 0),
+        };
+        if in_txn == Some(true) && !batch.is_transactional {
+            return Err(AppendError::InvalidTxnState {
+                producer_id: batch.producer_id,
+                reason: "a non-transactional batch while the producer's transaction is ongoing on this partition".into(),
             });
         }
         if batch.epoch != current_epoch {
@@ -258,7 +317,12 @@ impl ProducerStateManager {
             return;
         }
         if batch.epoch > entry.epoch {
+            // Kafka's `maybeUpdateProducerEpoch`: the batches go, the transaction stays.
+            let (coordinator_epoch, txn) =
+                (entry.coordinator_epoch, entry.current_txn_first_offset);
             *entry = ProducerEntry::new(batch.epoch);
+            entry.coordinator_epoch = coordinator_epoch;
+            entry.current_txn_first_offset = txn;
         }
         entry.push(BatchMetadata {
             first_seq: batch.first_seq,
@@ -268,6 +332,128 @@ impl ProducerStateManager {
             timestamp,
         });
         entry.last_timestamp = timestamp;
+        if batch.is_transactional && entry.current_txn_first_offset < 0 {
+            entry.current_txn_first_offset = first_offset;
+            self.ongoing.insert(first_offset, batch.producer_id);
+        }
+    }
+
+    /// Checks a marker against the producer's state (Kafka's `appendEndTxnMarker`
+    /// checks). `strict` for the leader's own appends: a follower takes a marker of a
+    /// fenced coordinator as the leader wrote it.
+    pub fn check_marker(&self, marker: &MarkerBatch, strict: bool) -> Result<(), AppendError> {
+        let Some(entry) = self.producers.get(&marker.producer_id) else {
+            return Ok(());
+        };
+        let stale = if marker.epoch_bumped {
+            marker.epoch <= entry.epoch
+        } else {
+            marker.epoch < entry.epoch
+        };
+        if stale {
+            return Err(AppendError::InvalidProducerEpoch {
+                producer_id: marker.producer_id,
+                epoch: marker.epoch,
+                current_epoch: entry.epoch,
+            });
+        }
+        if strict && entry.coordinator_epoch > marker.coordinator_epoch {
+            return Err(AppendError::TransactionCoordinatorFenced {
+                producer_id: marker.producer_id,
+                coordinator_epoch: marker.coordinator_epoch,
+                current: entry.coordinator_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a marker written at `offset`: the producer's transaction ends (returned
+    /// when there was one: a marker for a partition the transaction never wrote ends
+    /// nothing).
+    pub fn complete_txn(
+        &mut self,
+        marker: &MarkerBatch,
+        offset: i64,
+        timestamp: i64,
+    ) -> Option<CompletedTxn> {
+        let entry = self
+            .producers
+            .entry(marker.producer_id)
+            .or_insert_with(|| ProducerEntry::new(marker.epoch));
+        if marker.epoch > entry.epoch {
+            // Kafka's `setProducerEpoch` then `maybeUpdateProducerEpoch`: a new epoch
+            // starts its sequences anew.
+            let (coordinator_epoch, txn) =
+                (entry.coordinator_epoch, entry.current_txn_first_offset);
+            *entry = ProducerEntry::new(marker.epoch);
+            entry.coordinator_epoch = coordinator_epoch;
+            entry.current_txn_first_offset = txn;
+        }
+        let completed = (entry.current_txn_first_offset >= 0).then_some(CompletedTxn {
+            producer_id: marker.producer_id,
+            first_offset: entry.current_txn_first_offset,
+            last_offset: offset,
+            is_aborted: !marker.commit,
+        });
+        if let Some(txn) = &completed {
+            self.ongoing.remove(&txn.first_offset);
+        }
+        entry.current_txn_first_offset = -1;
+        entry.coordinator_epoch = marker.coordinator_epoch;
+        entry.last_timestamp = timestamp;
+        completed
+    }
+
+    /// [`ProducerStateManager::complete_txn`], with Kafka's `lastStableOffset` of the
+    /// completed transaction.
+    pub fn complete_txn_with_lso(
+        &mut self,
+        marker: &MarkerBatch,
+        offset: i64,
+        timestamp: i64,
+    ) -> Option<(CompletedTxn, i64)> {
+        let probe = CompletedTxn {
+            producer_id: marker.producer_id,
+            first_offset: -1,
+            last_offset: offset,
+            is_aborted: !marker.commit,
+        };
+        let last_stable_offset = self.last_stable_offset_after(&probe);
+        self.complete_txn(marker, offset, timestamp)
+            .map(|txn| (txn, last_stable_offset))
+    }
+
+    /// First offset of the oldest ongoing transaction (Kafka's `firstUnstableOffset`).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// Kafka's `lastStableOffset(completedTxn)`: the first offset of the oldest other
+    /// ongoing transaction, else the offset after the marker. Call it before
+    /// [`ProducerStateManager::complete_txn`] records the marker.
+    pub fn last_stable_offset_after(&self, txn: &CompletedTxn) -> i64 {
+        self.ongoing
+            .iter()
+            .find(|(_, &producer_id)| producer_id != txn.producer_id)
+            .map_or(txn.last_offset + 1, |(&first, _)| first)
+    }
+
+    /// The state of one producer, for DescribeProducers.
+    pub fn producers(&self) -> Vec<ProducerDescription> {
+        let mut out: Vec<ProducerDescription> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, entry)| ProducerDescription {
+                producer_id,
+                producer_epoch: entry.epoch,
+                last_sequence: entry.last().map_or(NO_SEQUENCE, |b| b.last_seq),
+                last_timestamp: entry.last_timestamp,
+                coordinator_epoch: entry.coordinator_epoch,
+                current_txn_start_offset: entry.current_txn_first_offset,
+            })
+            .collect();
+        out.sort_unstable_by_key(|p| p.producer_id);
+        out
     }
 
     /// Forgets producers whose newest batch is `expiration_ms` old or older (Kafka's
@@ -342,14 +528,38 @@ impl ProducerStateManager {
                 });
             }
             if !is_expired(&entry, now_ms, expiration_ms) {
+                if entry.current_txn_first_offset >= 0 {
+                    state
+                        .ongoing
+                        .insert(entry.current_txn_first_offset, e.producer_id);
+                }
                 state.producers.insert(e.producer_id, entry);
             }
         }
         state
     }
 
-    /// Records a batch header read from a segment at open.
-    pub fn load(&mut self, header: &BatchHeader) {
+    /// Records a batch header read from a segment at open; a marker (whose record the
+    /// caller read) ends its transaction, which is returned.
+    pub fn load(
+        &mut self,
+        header: &BatchHeader,
+        marker: Option<EndTransactionMarker>,
+    ) -> Option<(CompletedTxn, i64)> {
+        if header.is_control() {
+            let marker = marker.filter(|_| header.producer_id() >= 0)?;
+            return self.complete_txn_with_lso(
+                &MarkerBatch {
+                    producer_id: header.producer_id(),
+                    epoch: header.producer_epoch(),
+                    coordinator_epoch: marker.coordinator_epoch,
+                    commit: marker.commit,
+                    epoch_bumped: false,
+                },
+                header.base_offset(),
+                header.max_timestamp(),
+            );
+        }
         if let Some(batch) = ProducerBatch::of(header) {
             self.update(
                 &batch,
@@ -358,6 +568,7 @@ impl ProducerStateManager {
                 header.max_timestamp(),
             );
         }
+        None
     }
 }
 
@@ -379,6 +590,7 @@ mod tests {
             epoch,
             first_seq,
             last_seq: increment_sequence(first_seq, count - 1),
+            is_transactional: false,
         }
     }
 

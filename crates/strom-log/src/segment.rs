@@ -682,6 +682,35 @@ impl LogSegment {
         Ok(())
     }
 
+    /// [`LogSegment::for_each_batch_header`], with the marker of every transaction
+    /// marker batch (read from the file: markers are one small record). A marker whose
+    /// record cannot be read is passed as `None`, reported once.
+    pub fn for_each_batch_with_marker(
+        &self,
+        mut f: impl FnMut(&BatchHeader, Option<strom_records::EndTransactionMarker>),
+    ) -> Result<(), LogError> {
+        let mut position = 0u64;
+        self.for_each_batch_header(|header| {
+            let size = header.size_in_bytes().unwrap_or(0) as u64;
+            let marker = if header.is_control() && header.is_transactional() {
+                let marker = self
+                    .read_bytes(position, size)
+                    .ok()
+                    .and_then(|bytes| RecordBatch::new(bytes).ok())
+                    .and_then(|batch| strom_records::EndTransactionMarker::of_batch(&batch).ok())
+                    .flatten();
+                if marker.is_none() {
+                    tracing::warn!(file = %self.log_path.display(), position, "a transaction marker whose record cannot be read; the transaction it ended stays open in the producer state");
+                }
+                marker
+            } else {
+                None
+            };
+            f(header, marker);
+            position += size;
+        })
+    }
+
     /// The batch holding `offset` or, if it fell in a gap, the first batch after it.
     /// `None` when the segment ends before `offset`.
     pub fn find_batch(&self, offset: i64) -> Result<Option<FoundBatch>, LogError> {

@@ -171,6 +171,12 @@ pub enum RecordsError {
         /// The codec library's message.
         reason: String,
     },
+    /// A control record whose key or marker value cannot be read.
+    #[error("invalid control record: {reason}")]
+    InvalidControlRecord {
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl RecordsError {
@@ -194,7 +200,8 @@ impl RecordsError {
             | RecordsError::UnknownCompression { .. }
             | RecordsError::Decompression { .. }
             | RecordsError::DecompressedTooLarge { .. }
-            | RecordsError::Compression { .. } => CORRUPT_MESSAGE,
+            | RecordsError::Compression { .. }
+            | RecordsError::InvalidControlRecord { .. } => CORRUPT_MESSAGE,
         }
     }
 }

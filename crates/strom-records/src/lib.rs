@@ -54,6 +54,7 @@ mod batch;
 mod batch_header;
 mod builder;
 mod compression;
+mod control;
 mod error;
 pub mod layout;
 mod record;
@@ -66,6 +67,7 @@ pub use batch::{Batches, RecordBatch, TimestampType};
 pub use batch_header::BatchHeader;
 pub use builder::BatchBuilder;
 pub use compression::{Compression, DEFAULT_MAX_DECOMPRESSED_BYTES};
+pub use control::{ControlRecordType, EndTransactionMarker};
 pub use error::{
     RecordsError, CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, MESSAGE_TOO_LARGE,
     UNSUPPORTED_FOR_MESSAGE_FORMAT,
