@@ -44,6 +44,8 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    // Transactional offsets (KIP-98; member checks from v3, KIP-447).
+    (ApiKey::TxnOffsetCommit, 0, 5),
     (ApiKey::DeleteRecords, 0, 2),
     // Kafka 4 removed v0.
     (ApiKey::DescribeLogDirs, 1, 4),
@@ -105,6 +107,7 @@ mod tests {
                 ApiKey::ListGroups => ListGroupsRequest::VERSIONS,
                 ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
                 ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
+                ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::VERSIONS,
                 ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
                 ApiKey::AlterConfigs => AlterConfigsRequest::VERSIONS,
                 ApiKey::DeleteRecords => DeleteRecordsRequest::VERSIONS,

@@ -33,6 +33,7 @@ pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
 pub(crate) mod raft_voters;
 pub(crate) mod sync_group;
+pub(crate) mod txn_offset_commit;
 
 use kafka_protocol::protocol::StrBytes;
 
