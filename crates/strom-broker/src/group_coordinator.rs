@@ -686,3 +686,7 @@ fn replay_all(partition: &Partition, config: GroupConfig) -> Result<(GroupShard,
     shard.load_complete(now);
     Ok((shard, count))
 }
+
+#[cfg(test)]
+#[path = "group_coordinator_tests.rs"]
+mod tests;
