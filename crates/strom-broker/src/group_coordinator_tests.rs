@@ -90,6 +90,13 @@ async fn fetch(c: &mut Client, require_stable: bool) -> (i16, i64) {
     (p.error_code, p.committed_offset)
 }
 
+/// (last stable offset, log end offset) of `__consumer_offsets`-0.
+fn stable_and_end(broker: &Broker) -> (i64, i64) {
+    let shards = broker.state().groups.shards.lock();
+    let p = &shards.get(&0).expect("the shard of partition 0").partition;
+    (p.last_stable_offset(), p.log_end_offset())
+}
+
 async fn marker(broker: &Broker, epoch: i16, commit: bool) -> Result<(), i16> {
     broker
         .state()
@@ -111,6 +118,7 @@ async fn txn_offsets_are_pending_until_the_marker_and_survive_a_restart() {
         wait_coordinator(&mut c).await;
 
         // A committed transaction.
+        let (_, first) = stable_and_end(&broker);
         assert_eq!(txn_commit(&mut c, 3, 0, 100).await, 0);
         assert_eq!(
             fetch(&mut c, false).await,
@@ -118,8 +126,18 @@ async fn txn_offsets_are_pending_until_the_marker_and_survive_a_restart() {
             "invisible while pending"
         );
         assert_eq!(fetch(&mut c, true).await, (UNSTABLE, -1));
+        assert_eq!(
+            stable_and_end(&broker),
+            (first, first + 1),
+            "the transactional batch holds the last stable offset"
+        );
         marker(&broker, 0, true).await.unwrap();
         assert_eq!(fetch(&mut c, true).await, (0, 100));
+        assert_eq!(
+            stable_and_end(&broker),
+            (first + 2, first + 2),
+            "the marker ends it"
+        );
 
         // An aborted one (v0: no member fields), the producer's sequence continues.
         assert_eq!(txn_commit(&mut c, 0, 0, 200).await, 0);
