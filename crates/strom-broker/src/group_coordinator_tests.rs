@@ -146,7 +146,7 @@ async fn txn_offsets_are_pending_until_the_marker_and_survive_a_restart() {
         assert_eq!(fetch(&mut c, true).await, (0, 100));
 
         // A marker of an older epoch is fenced by the log.
-        assert_eq!(txn_commit(&mut c, 5, 1, 300).await, 0);
+        assert_eq!(txn_commit(&mut c, 4, 1, 300).await, 0);
         assert_eq!(
             marker(&broker, 0, true).await,
             Err(ResponseError::InvalidProducerEpoch.code())
@@ -154,7 +154,7 @@ async fn txn_offsets_are_pending_until_the_marker_and_survive_a_restart() {
         assert_eq!(fetch(&mut c, true).await, (UNSTABLE, -1));
         // And so is a TxnOffsetCommit of the old epoch.
         assert_eq!(
-            txn_commit(&mut c, 5, 0, 400).await,
+            txn_commit(&mut c, 4, 0, 400).await,
             ResponseError::InvalidProducerEpoch.code()
         );
 

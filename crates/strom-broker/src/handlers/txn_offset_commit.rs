@@ -1,4 +1,4 @@
-//! TxnOffsetCommit (v0-5): a transactional producer commits a consumer
+//! TxnOffsetCommit (v0-4; v5 is not advertised, see `api_table`): a transactional producer commits a consumer
 //! group's offsets as part of its transaction (`sendOffsetsToTransaction`).
 //! Routed to the group's shard like OffsetCommit; the records are written as
 //! a transactional batch of the request's producer id and epoch, and stay
