@@ -201,3 +201,38 @@ async fn a_marker_for_a_partition_this_broker_does_not_coordinate_is_not_leader(
     .await
     .expect("the test finishes within its time bound");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_transactions_ends_with_the_last_committed_offset() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = start(dir.path()).await;
+        let mut c = Client::connect(&broker).await;
+        assert_eq!(
+            support::create_topic(&mut c, TOPIC, 1, &[]).await.topics[0].error_code,
+            0
+        );
+        wait_coordinator(&mut c).await;
+        let rounds = 200;
+        let started = std::time::Instant::now();
+        for i in 0..rounds {
+            assert_eq!(txn_commit(&mut c, 4, 0, i).await, 0);
+            // Every third transaction aborts.
+            marker(&broker, 0, i % 3 != 2).await.unwrap();
+        }
+        let elapsed = started.elapsed();
+        eprintln!(
+            "{rounds} TxnOffsetCommit + marker rounds in {elapsed:?} ({:?} each)",
+            elapsed / rounds as u32
+        );
+        // The last round (199, 199 % 3 == 1) committed.
+        assert_eq!(fetch(&mut c, true).await, (0, rounds - 1));
+        let (stable, end) = stable_and_end(&broker);
+        assert_eq!(stable, end, "no transaction left open");
+        assert_eq!(end, 2 * rounds, "one batch and one marker per round");
+        drop(c);
+        broker.shutdown().await.unwrap();
+    })
+    .await
+    .expect("the test finishes within its time bound");
+}
