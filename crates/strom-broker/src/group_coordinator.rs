@@ -388,6 +388,7 @@ async fn run_alone(
         } => {
             *next_id += 1;
             let id = ReplyId(*next_id);
+            let before = shard.save_transaction(producer_id);
             op(shard, id, now_ms());
             let out = shard.take_output();
             let answer = out
@@ -404,7 +405,14 @@ async fn run_alone(
                         producer_id, producer_epoch, "transactional offset commit not written: {e}"
                     );
                     let _ = reply.send(Err(e.coordinator_error_code()));
-                    return false;
+                    if e.appended() {
+                        return false;
+                    }
+                    // Nothing was written: undo the request in memory rather than
+                    // reload the shard (a fenced producer retrying must not make
+                    // the coordinator reload again and again).
+                    shard.restore_transaction(before);
+                    return true;
                 }
             }
             let _ = reply.send(answer.ok_or(ResponseError::UnknownServerError.code()));
@@ -452,16 +460,26 @@ async fn run_alone(
 /// Why a coordinator write failed.
 #[derive(Debug, thiserror::Error)]
 enum WriteError {
+    /// Nothing was appended.
     #[error("{0}")]
     Build(String),
+    /// Nothing was appended: the log refused the batch (a fenced producer epoch, say).
     #[error(transparent)]
-    Partition(#[from] PartitionError),
+    Refused(#[from] PartitionError),
+    /// Appended, but the ISR did not confirm it in time.
+    #[error("{0}")]
+    NotReplicated(PartitionError),
 }
 
 impl WriteError {
+    /// Whether the batch may be in the log.
+    fn appended(&self) -> bool {
+        matches!(self, WriteError::NotReplicated(_))
+    }
+
     /// Kafka's `CoordinatorRuntime` error mapping for a write that failed.
     fn coordinator_error_code(&self) -> ErrorCode {
-        let WriteError::Partition(e) = self else {
+        let (WriteError::Refused(e) | WriteError::NotReplicated(e)) = self else {
             return ResponseError::UnknownServerError.code();
         };
         let code = e.error_code();
@@ -522,8 +540,8 @@ async fn write(
     let deadline = tokio::time::Instant::now() + OFFSETS_COMMIT_TIMEOUT;
     partition
         .wait_replicated(info.last_offset + 1, deadline)
-        .await?;
-    Ok(())
+        .await
+        .map_err(WriteError::NotReplicated)
 }
 
 /// The base sequence of the producer's next batch in this partition.

@@ -157,6 +157,10 @@ async fn txn_offsets_are_pending_until_the_marker_and_survive_a_restart() {
             txn_commit(&mut c, 4, 0, 400).await,
             ResponseError::InvalidProducerEpoch.code()
         );
+        // The refused commit was undone in memory without a reload: the shard
+        // answers at once and the epoch-1 offset is still the pending one.
+        assert_eq!(fetch(&mut c, true).await, (UNSTABLE, -1));
+        assert!(broker.state().groups.is_loaded(0));
 
         // Restart with the epoch-1 transaction open: it is pending again.
         drop(c);

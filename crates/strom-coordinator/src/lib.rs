@@ -26,6 +26,7 @@ mod wire;
 
 pub use classic_group::ClassicGroupState;
 pub use group_shard::{GroupConfig, GroupShard, Output, TopicMetadata};
+pub use txn_offsets::SavedTransaction;
 
 /// The `__consumer_offsets` partition that coordinates `group_id`: Kafka's
 /// `Utils.abs(groupId.hashCode()) % offsets.topic.num.partitions`, with

@@ -18,7 +18,16 @@ use kafka_protocol::error::ResponseError;
 use crate::api::*;
 use crate::classic_group::{ClassicGroup, ClassicGroupState as State};
 use crate::group_shard::GroupShard;
+use crate::group_shard::OffsetsByGroup;
 use crate::records::OffsetCommitValue;
+
+/// A producer's pending offsets before a TxnOffsetCommit (see
+/// [`GroupShard::save_transaction`]).
+#[derive(Debug, Clone)]
+pub struct SavedTransaction {
+    producer_id: i64,
+    pending: Option<OffsetsByGroup>,
+}
 
 impl GroupShard {
     /// TxnOffsetCommit: the records it leaves in the output belong to the
@@ -177,6 +186,40 @@ impl GroupShard {
             }
             if self.offsets.get(&group).is_some_and(|o| o.is_empty()) {
                 self.offsets.remove(&group);
+            }
+        }
+    }
+
+    /// The producer's pending offsets as they are, for the driver to put
+    /// back with [`restore_transaction`](Self::restore_transaction) if the
+    /// records of a TxnOffsetCommit could not be appended.
+    pub fn save_transaction(&self, producer_id: i64) -> SavedTransaction {
+        SavedTransaction {
+            producer_id,
+            pending: self.pending_txn_offsets.get(&producer_id).cloned(),
+        }
+    }
+
+    /// Puts back what [`save_transaction`](Self::save_transaction) saw: the
+    /// TxnOffsetCommit decided since then was not written.
+    pub fn restore_transaction(&mut self, saved: SavedTransaction) {
+        let producer_id = saved.producer_id;
+        for (group, open) in self.open_txns_by_group.iter_mut() {
+            let had = saved
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.contains_key(group));
+            if !had {
+                open.remove(&producer_id);
+            }
+        }
+        self.open_txns_by_group.retain(|_, open| !open.is_empty());
+        match saved.pending {
+            Some(pending) => {
+                self.pending_txn_offsets.insert(producer_id, pending);
+            }
+            None => {
+                self.pending_txn_offsets.remove(&producer_id);
             }
         }
     }

@@ -547,6 +547,35 @@ fn txn_commits_check_the_consumer_group_member_epoch() {
 }
 
 #[test]
+fn a_txn_commit_that_was_not_written_is_undone_in_memory() {
+    let mut h = Txn::new();
+    assert_eq!(h.txn_commit(7, "g", "t", 0, 100), NONE);
+    let saved = h.shard.save_transaction(7);
+    assert_eq!(h.txn_commit(7, "g", "t", 0, 150), NONE);
+    assert_eq!(h.txn_commit(7, "h", "t", 1, 160), NONE);
+    h.shard.restore_transaction(saved);
+    assert_eq!(
+        h.fetch("h", "t", 1, true),
+        (NONE, -1),
+        "the new group's pending offset is gone"
+    );
+    assert_eq!(
+        h.fetch("g", "t", 0, true),
+        (UNSTABLE(), -1),
+        "the earlier one stays"
+    );
+    h.marker(7, true);
+    assert_eq!(h.fetch("g", "t", 0, true), (NONE, 100));
+    assert_eq!(h.fetch("h", "t", 1, true), (NONE, -1));
+    // A producer with nothing pending before goes back to nothing.
+    let saved = h.shard.save_transaction(9);
+    assert_eq!(h.txn_commit(9, "g", "t", 0, 900), NONE);
+    h.shard.restore_transaction(saved);
+    assert!(h.shard.open_transactions().is_empty());
+    assert_eq!(h.fetch("g", "t", 0, true), (NONE, 100));
+}
+
+#[test]
 fn metadata_too_large_is_refused_per_partition() {
     let mut h = Txn::with_config(GroupConfig {
         offset_metadata_max_bytes: 2,
