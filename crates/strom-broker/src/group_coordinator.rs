@@ -48,6 +48,11 @@ enum Command {
         op: Op,
         reply: oneshot::Sender<Result<Reply, ErrorCode>>,
     },
+    /// Handled alone, between rounds.
+    Alone(Alone),
+}
+
+enum Alone {
     /// A TxnOffsetCommit: decided alone, its records written as one
     /// transactional batch of the producer.
     Txn {
@@ -176,12 +181,12 @@ impl GroupCoordinator {
     ) -> Result<Reply, ErrorCode> {
         let index = self.partition_for(group_id);
         let (reply, rx) = oneshot::channel();
-        let command = Command::Txn {
+        let command = Command::Alone(Alone::Txn {
             producer_id,
             producer_epoch,
             op,
             reply,
-        };
+        });
         self.send(index, command).await?;
         rx.await.map_err(|_| ResponseError::NotCoordinator.code())?
     }
@@ -217,13 +222,13 @@ impl GroupCoordinator {
             }
         };
         let (reply, rx) = oneshot::channel();
-        let command = Command::Marker {
+        let command = Command::Alone(Alone::Marker {
             producer_id,
             producer_epoch,
             coordinator_epoch,
             commit,
             reply,
-        };
+        });
         self.send(index, command).await.map_err(not_ready)?;
         match rx.await {
             Ok(result) => result.map_err(not_ready),
@@ -314,16 +319,19 @@ async fn run_shard(
         };
         // A transactional request or a marker ends the round: it is handled
         // alone once the round is written.
-        let mut alone: Option<Command> = None;
+        let mut alone: Option<Alone> = None;
         tokio::select! {
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let mut cmd = Some(cmd);
                 let mut taken = 0;
                 while let Some(command) = cmd.take() {
-                    let Command::Op { op, reply } = command else {
-                        alone = Some(command);
-                        break;
+                    let (op, reply) = match command {
+                        Command::Op { op, reply } => (op, reply),
+                        Command::Alone(command) => {
+                            alone = Some(command);
+                            break;
+                        }
                     };
                     next_id += 1;
                     let id = ReplyId(next_id);
@@ -375,12 +383,11 @@ async fn run_shard(
 async fn run_alone(
     partition: &Arc<Partition>,
     shard: &mut GroupShard,
-    command: Command,
+    command: Alone,
     next_id: &mut u64,
 ) -> bool {
     match command {
-        Command::Op { .. } => unreachable!("plain requests are decided in rounds"),
-        Command::Txn {
+        Alone::Txn {
             producer_id,
             producer_epoch,
             op,
@@ -418,7 +425,7 @@ async fn run_alone(
             let _ = reply.send(answer.ok_or(ResponseError::UnknownServerError.code()));
             true
         }
-        Command::Marker {
+        Alone::Marker {
             producer_id,
             producer_epoch,
             coordinator_epoch,
