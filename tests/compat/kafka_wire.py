@@ -353,10 +353,10 @@ class Connection:
         return parts[(topic, partition)]
 
     def produce_v3(self, topic: str, partition: int, records: bytes, acks: int = -1,
-                   timeout_ms: int = 30000) -> tuple[int, int]:
+                   timeout_ms: int = 30000, transactional_id: str | None = None) -> tuple[int, int]:
         """Produce v3 of already encoded record batches; (error_code, base_offset) of the partition."""
         body = (
-            string(None) + i16(acks) + i32(timeout_ms)
+            string(transactional_id) + i16(acks) + i32(timeout_ms)
             + array([string(topic) + array([i32(partition) + bytes_field(records)])])
         )
         r = Reader(self.request(API_PRODUCE, 3, body))

@@ -58,6 +58,10 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     // KIP-848 consumer groups (server-side assignors uniform and range).
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    // Transactions, the partition leader's side: markers from the transaction
+    // coordinator, and the producers a partition remembers (KIP-664).
+    (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::DescribeProducers, 0, 0),
 ];
 
 /// Lowest Produce version the handler decodes; below it the answer is
@@ -117,6 +121,8 @@ mod tests {
                 ApiKey::DescribeLogDirs => DescribeLogDirsRequest::VERSIONS,
                 ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
                 ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::VERSIONS,
+                ApiKey::WriteTxnMarkers => WriteTxnMarkersRequest::VERSIONS,
+                ApiKey::DescribeProducers => DescribeProducersRequest::VERSIONS,
                 other => panic!("no codec range listed for {other:?}"),
             };
             (r.min, r.max)

@@ -69,6 +69,8 @@ pub(crate) struct BrokerState {
     pub lifecycle: Arc<Lifecycle>,
     /// When `__consumer_offsets` was last asked for and not seen created.
     offsets_topic_requested: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// KIP-890 verification of transactional produces with the coordinators.
+    pub txn_verifier: crate::txn_verification::TxnVerifier,
 }
 
 /// How long FindCoordinator waits for `__consumer_offsets` to be created.
@@ -527,6 +529,7 @@ impl Broker {
             ),
             lifecycle: lifecycle.clone(),
             offsets_topic_requested: parking_lot::Mutex::new(None),
+            txn_verifier: Default::default(),
         });
         state.sync_replicas().await;
         // Heartbeats start now; clients are served once the controller has

@@ -231,6 +231,17 @@ pub(crate) async fn dispatch(
             })
             .await
         }
+        ApiKey::WriteTxnMarkers => match decode::<WriteTxnMarkersRequest>(api, version, body, peer)
+        {
+            Some(req) => handlers::write_txn_markers::handle(state, version, corr, req),
+            None => Reply::Close,
+        },
+        ApiKey::DescribeProducers => {
+            simple(api, version, corr, body, peer, |r| async {
+                handlers::describe_producers::handle(state, r)
+            })
+            .await
+        }
         ApiKey::DescribeLogDirs => {
             simple(api, version, corr, body, peer, |r| async {
                 handlers::describe_log_dirs::handle(state, r)

@@ -62,7 +62,6 @@ enum Alone {
         reply: oneshot::Sender<Result<Reply, ErrorCode>>,
     },
     /// A transaction marker to append, then apply to the shard.
-    #[allow(dead_code)]
     Marker {
         producer_id: i64,
         producer_epoch: i16,
@@ -199,8 +198,6 @@ impl GroupCoordinator {
     /// coordinator retries (Kafka translates its coordinator errors so);
     /// a fenced epoch answers the log's error (INVALID_PRODUCER_EPOCH,
     /// TRANSACTION_COORDINATOR_FENCED).
-    // Called by the WriteTxnMarkers handler for `__consumer_offsets` partitions.
-    #[allow(dead_code)]
     pub async fn complete_transaction(
         &self,
         index: i32,

@@ -1,6 +1,6 @@
 //! Transactional offsets through a running broker: TxnOffsetCommit over the
-//! wire, markers through `GroupCoordinator::complete_transaction` (as the
-//! WriteTxnMarkers handler calls it), OffsetFetch with and without
+//! wire, markers through WriteTxnMarkers and straight through
+//! `GroupCoordinator::complete_transaction` (as that handler calls it), OffsetFetch with and without
 //! `require_stable`, and a restart that replays pending offsets and markers.
 
 use std::path::Path;
@@ -105,6 +105,23 @@ async fn marker(broker: &Broker, epoch: i16, commit: bool) -> Result<(), i16> {
         .await
 }
 
+/// The same marker as the transaction coordinator sends it: WriteTxnMarkers v1.
+async fn wire_marker(c: &mut Client, epoch: i16, commit: bool) -> i16 {
+    let mut topic = write_txn_markers_request::WritableTxnMarkerTopic::default();
+    topic.name = TopicName(StrBytes::from_static_str("__consumer_offsets"));
+    topic.partition_indexes = vec![0];
+    let mut marker = write_txn_markers_request::WritableTxnMarker::default();
+    marker.producer_id = ProducerId(PRODUCER);
+    marker.producer_epoch = epoch;
+    marker.transaction_result = commit;
+    marker.coordinator_epoch = 0;
+    marker.topics = vec![topic];
+    let mut req = WriteTxnMarkersRequest::default();
+    req.markers = vec![marker];
+    let resp: WriteTxnMarkersResponse = c.request(ApiKey::WriteTxnMarkers, 1, &req).await;
+    resp.markers[0].topics[0].partitions[0].error_code
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn txn_offsets_are_pending_until_the_marker_and_survive_a_restart() {
     tokio::time::timeout(Duration::from_secs(120), async {
@@ -142,7 +159,8 @@ async fn txn_offsets_are_pending_until_the_marker_and_survive_a_restart() {
         // An aborted one (v0: no member fields), the producer's sequence continues.
         assert_eq!(txn_commit(&mut c, 0, 0, 200).await, 0);
         assert_eq!(fetch(&mut c, true).await, (UNSTABLE, -1));
-        marker(&broker, 0, false).await.unwrap();
+        // This one over the wire, as the transaction coordinator sends it.
+        assert_eq!(wire_marker(&mut c, 0, false).await, 0);
         assert_eq!(fetch(&mut c, true).await, (0, 100));
 
         // A marker of an older epoch is fenced by the log.

@@ -26,6 +26,7 @@ mod partition;
 mod replica_manager;
 mod replication;
 mod server;
+mod txn_verification;
 
 pub use broker::{Broker, BrokerOptions};
 pub use controller_node::ControllerNode;

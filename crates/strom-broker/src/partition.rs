@@ -80,6 +80,11 @@ pub(crate) struct Partition {
     /// The log's first unstable offset (the oldest ongoing transaction's first
     /// offset), `i64::MAX` when none is ongoing.
     first_unstable_offset: AtomicI64,
+    /// KIP-890: producer id → (epoch, guard) of a verification with the
+    /// transaction coordinator in progress or done, not yet used by an append
+    /// (Kafka's `VerificationStateEntry`). A marker for the producer drops it.
+    verifications: Mutex<std::collections::HashMap<i64, (i16, u64)>>,
+    next_verification_guard: AtomicU64,
 }
 
 /// What this broker is for the partition.
@@ -107,7 +112,11 @@ pub(crate) struct FollowerPosition {
 pub(crate) struct ReadOutcome {
     pub records: Bytes,
     pub high_watermark: i64,
+    /// min(high watermark, first unstable offset).
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// For read_committed reads: the aborted transactions among the records.
+    pub aborted_transactions: Vec<strom_log::AbortedTxn>,
 }
 
 impl Partition {
@@ -156,6 +165,8 @@ impl Partition {
             is_leader: AtomicBool::new(false),
             truncations: AtomicU64::new(0),
             first_unstable_offset: AtomicI64::new(i64::MAX),
+            verifications: Mutex::new(std::collections::HashMap::new()),
+            next_verification_guard: AtomicU64::new(1),
         }
     }
 
@@ -274,6 +285,9 @@ impl Partition {
         if !self.is_leader() {
             return Err(PartitionError::Removed);
         }
+        // A verification started before the marker belongs to the ended
+        // transaction: the next one must ask the coordinator again.
+        self.verifications.lock().remove(&producer_id);
         let result = log.append_txn_marker(
             producer_id,
             producer_epoch,
@@ -285,14 +299,6 @@ impl Partition {
         );
         self.publish(log);
         Ok(result?)
-    }
-
-    /// The aborted transactions a read_committed fetch of `[start, upper)` reports.
-    pub fn aborted_transactions(&self, start: i64, upper: i64) -> Vec<strom_log::AbortedTxn> {
-        self.read_log()
-            .as_ref()
-            .map(|log| log.collect_aborted_transactions(start, upper))
-            .unwrap_or_default()
     }
 
     /// Every producer the partition's log remembers (DescribeProducers).
@@ -365,6 +371,95 @@ impl Partition {
         Ok(info)
     }
 
+    /// Whether a transactional batch of the producer at `epoch` needs the
+    /// coordinator's verification first: no transaction of it is ongoing
+    /// here at that epoch (Kafka's `hasOngoingTransaction`).
+    /// A batch of an epoch older than the partition's is not verified: its
+    /// append fails with INVALID_PRODUCER_EPOCH at once (KAFKA-18042).
+    pub fn needs_verification(&self, producer_id: i64, epoch: i16) -> bool {
+        self.read_log()
+            .as_ref()
+            .is_some_and(|log| needs_verification(log, producer_id, epoch))
+    }
+
+    /// Starts (or joins) a verification for the producer at `epoch`; the
+    /// guard to append with once the coordinator confirmed.
+    pub fn start_verification(&self, producer_id: i64, epoch: i16) -> u64 {
+        let mut verifications = self.verifications.lock();
+        match verifications.get(&producer_id) {
+            Some(&(e, guard)) if e == epoch => guard,
+            _ => {
+                let guard = self.next_verification_guard.fetch_add(1, Ordering::Relaxed);
+                verifications.insert(producer_id, (epoch, guard));
+                guard
+            }
+        }
+    }
+
+    /// Drops a verification the coordinator refused.
+    pub fn abandon_verification(&self, producer_id: i64, guard: u64) {
+        let mut verifications = self.verifications.lock();
+        if verifications
+            .get(&producer_id)
+            .is_some_and(|&(_, g)| g == guard)
+        {
+            verifications.remove(&producer_id);
+        }
+    }
+
+    /// A client's append (Produce). With `require_verification`
+    /// (`transaction.partition.verification.enable`), a transactional batch
+    /// that does not continue an ongoing transaction is appended only with
+    /// the guard of a verification still current (no marker since): else
+    /// INVALID_TXN_STATE, as Kafka's `batchMissingRequiredVerification`.
+    pub fn append_produce(
+        self: &Arc<Self>,
+        records: Bytes,
+        now_ms: i64,
+        require_verification: bool,
+        guard: Option<u64>,
+    ) -> Result<AppendInfo, PartitionError> {
+        let header = strom_records::BatchHeader::parse(&records).ok();
+        let txn = header
+            .filter(|h| h.is_transactional() && !h.is_control() && h.producer_id() >= 0)
+            .map(|h| (h.producer_id(), h.producer_epoch()));
+        let info = {
+            let mut guard_log = self.write_log();
+            let log = guard_log.as_mut().ok_or(PartitionError::Removed)?;
+            if !self.is_leader() {
+                return Err(PartitionError::Removed);
+            }
+            if let (Some((producer_id, epoch)), true) = (txn, require_verification) {
+                if needs_verification(log, producer_id, epoch) {
+                    let verified = self.verifications.lock().get(&producer_id).copied();
+                    if guard.is_none() || verified != guard.map(|g| (epoch, g)) {
+                        return Err(AppendError::InvalidTxnState {
+                            producer_id,
+                            reason: "the transaction coordinator has not verified that this partition is part of the producer's transaction".into(),
+                        }
+                        .into());
+                    }
+                }
+            }
+            let result = log.append_as_leader(records, self.leader_epoch(), now_ms);
+            if result.is_ok() {
+                if let Some((producer_id, _)) = txn {
+                    // The transaction is ongoing here now: later batches need
+                    // no verification.
+                    self.verifications.lock().remove(&producer_id);
+                }
+            }
+            self.publish(log);
+            result?
+        };
+        if self.durable_high_watermark
+            && self.flushed_offset.load(Ordering::Acquire) < self.log_end_offset()
+        {
+            self.request_flush();
+        }
+        Ok(info)
+    }
+
     /// Whether the topic's `flush.messages` asks for an fsync before an
     /// append up to `end` is answered (Kafka flushes on the append path).
     pub fn flush_due(&self, end: i64) -> bool {
@@ -396,7 +491,9 @@ impl Partition {
     }
 
     /// Reads whole batches from `fetch_offset`: up to the high watermark for
-    /// consumers, up to the log end for a follower (`to_log_end`).
+    /// consumers, up to the last stable offset for read_committed consumers
+    /// (with the aborted transactions of what was read), up to the log end
+    /// for a follower (`to_log_end`).
     pub fn read(
         &self,
         fetch_offset: i64,
@@ -404,19 +501,42 @@ impl Partition {
         min_one_message: bool,
         to_log_end: bool,
     ) -> Result<ReadOutcome, PartitionError> {
+        self.read_with_isolation(fetch_offset, max_bytes, min_one_message, to_log_end, false)
+    }
+
+    /// [`Partition::read`] with Kafka's isolation level (`read_committed`).
+    pub fn read_with_isolation(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_message: bool,
+        to_log_end: bool,
+        read_committed: bool,
+    ) -> Result<ReadOutcome, PartitionError> {
         let guard = self.read_log();
         let log = guard.as_ref().ok_or(PartitionError::Removed)?;
         let high_watermark = self.high_watermark();
+        let last_stable_offset =
+            high_watermark.min(log.first_unstable_offset().unwrap_or(i64::MAX));
         let upper = if to_log_end {
             log.log_end_offset()
+        } else if read_committed {
+            last_stable_offset
         } else {
             high_watermark
         };
         let read = log.read(fetch_offset, max_bytes, min_one_message, upper)?;
+        let aborted_transactions = if read_committed && !read.records.is_empty() {
+            log.collect_aborted_transactions(fetch_offset, read.next_fetch_offset)
+        } else {
+            Vec::new()
+        };
         Ok(ReadOutcome {
             records: read.records,
             high_watermark,
+            last_stable_offset,
             log_start_offset: log.log_start_offset(),
+            aborted_transactions,
         })
     }
 
@@ -894,6 +1014,13 @@ impl Partition {
 
 /// `block_in_place` exists only on the multi-threaded runtime (the broker's);
 /// in-process tests on a current-thread runtime wait plainly.
+fn needs_verification(log: &Log, producer_id: i64, epoch: i16) -> bool {
+    !log.has_ongoing_transaction(producer_id, epoch)
+        && log
+            .producer_epoch(producer_id)
+            .is_none_or(|current| epoch >= current)
+}
+
 fn on_multi_thread_runtime() -> bool {
     tokio::runtime::Handle::try_current()
         .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)

@@ -48,6 +48,7 @@ api_requests! {
     DescribeCluster: DescribeClusterRequest => DescribeClusterResponse;
     AddRaftVoter: AddRaftVoterRequest => AddRaftVoterResponse;
     RemoveRaftVoter: RemoveRaftVoterRequest => RemoveRaftVoterResponse;
+    AddPartitionsToTxn: AddPartitionsToTxnRequest => AddPartitionsToTxnResponse;
     ElectLeaders: ElectLeadersRequest => ElectLeadersResponse;
     AlterPartitionReassignments: AlterPartitionReassignmentsRequest => AlterPartitionReassignmentsResponse;
     ListPartitionReassignments: ListPartitionReassignmentsRequest => ListPartitionReassignmentsResponse;
@@ -86,6 +87,8 @@ pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::AddRaftVoter, 0, 0),
     (ApiKey::RemoveRaftVoter, 0, 0),
+    // Broker to broker: KIP-890 verification (v4+: `verify_only`).
+    (ApiKey::AddPartitionsToTxn, 4, 5),
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 0),
     (ApiKey::ListPartitionReassignments, 0, 0),
@@ -141,6 +144,7 @@ mod tests {
                 ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
                 ApiKey::AddRaftVoter => AddRaftVoterRequest::VERSIONS,
                 ApiKey::RemoveRaftVoter => RemoveRaftVoterRequest::VERSIONS,
+                ApiKey::AddPartitionsToTxn => AddPartitionsToTxnRequest::VERSIONS,
                 ApiKey::ElectLeaders => ElectLeadersRequest::VERSIONS,
                 ApiKey::AlterPartitionReassignments => AlterPartitionReassignmentsRequest::VERSIONS,
                 ApiKey::ListPartitionReassignments => ListPartitionReassignmentsRequest::VERSIONS,

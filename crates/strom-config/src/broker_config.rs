@@ -111,6 +111,11 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     /// `producer.id.expiration.check.interval.ms`: how often partitions look for such ids.
     pub producer_id_expiration_check_interval_ms: u64,
+    /// `transaction.partition.verification.enable` (KIP-890 part 1).
+    pub transaction_partition_verification_enable: bool,
+    /// `request.timeout.ms`: the broker's waits on other brokers and on the ISR for
+    /// transaction markers.
+    pub request_timeout_ms: u64,
     /// `replica.high.watermark.checkpoint.interval.ms`: how often each log directory's
     /// `replication-offset-checkpoint` is written.
     pub replica_high_watermark_checkpoint_interval_ms: u64,
@@ -303,6 +308,9 @@ impl BrokerConfig {
         let replica_high_watermark_checkpoint_interval_ms =
             u64::try_from(cfg.int("replica.high.watermark.checkpoint.interval.ms"))
                 .unwrap_or(5_000);
+        let transaction_partition_verification_enable =
+            cfg.boolean("transaction.partition.verification.enable");
+        let request_timeout_ms = u64::try_from(cfg.int("request.timeout.ms")).unwrap_or(30_000);
         let cleaner = CleanerConfig {
             enable: cfg.boolean("log.cleaner.enable"),
             threads: int_of(&cfg, "log.cleaner.threads"),
@@ -382,6 +390,8 @@ impl BrokerConfig {
             log_retention_check_interval_ms,
             producer_id_expiration_ms,
             producer_id_expiration_check_interval_ms,
+            transaction_partition_verification_enable,
+            request_timeout_ms,
             replica_high_watermark_checkpoint_interval_ms,
             cleaner,
             connections,

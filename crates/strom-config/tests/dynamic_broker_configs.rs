@@ -108,6 +108,7 @@ fn only_kafkas_dynamic_broker_keys_are_dynamic() {
             "leader.replication.throttled.rate",
             "follower.replication.throttled.rate",
             "producer.id.expiration.ms",
+            "transaction.partition.verification.enable",
         ]
     );
     for read_only in [

@@ -316,8 +316,25 @@ impl Log {
     /// First offset of the oldest ongoing transaction, if any (Kafka's
     /// `firstUnstableOffset`): the last stable offset is the smaller of it and the
     /// high watermark.
+    ///
+    /// Never below the log start offset (Kafka's `updateFirstUnstableOffset`): a
+    /// transaction whose first records retention or DeleteRecords removed is unstable
+    /// from the log start on.
     pub fn first_unstable_offset(&self) -> Option<i64> {
-        self.producer_state.first_unstable_offset()
+        self.producer_state
+            .first_unstable_offset()
+            .map(|offset| offset.max(self.log_start_offset))
+    }
+
+    /// The producer's current epoch in this log, if it is remembered.
+    pub fn producer_epoch(&self, producer_id: i64) -> Option<i16> {
+        self.producer_state.producer_epoch(producer_id)
+    }
+
+    /// Whether the producer's transaction is ongoing in this log at `epoch`.
+    pub fn has_ongoing_transaction(&self, producer_id: i64, epoch: i16) -> bool {
+        self.producer_state
+            .has_ongoing_transaction(producer_id, epoch)
     }
 
     /// Every producer the partition remembers, for DescribeProducers.

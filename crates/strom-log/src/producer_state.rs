@@ -423,6 +423,19 @@ impl ProducerStateManager {
             .map(|txn| (txn, last_stable_offset))
     }
 
+    /// The producer's current epoch here, if it is remembered.
+    pub fn producer_epoch(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|e| e.epoch)
+    }
+
+    /// Whether the producer's transaction is ongoing here at `epoch` (Kafka's
+    /// `hasOngoingTransaction`): its batches need no verification.
+    pub fn has_ongoing_transaction(&self, producer_id: i64, epoch: i16) -> bool {
+        self.producers
+            .get(&producer_id)
+            .is_some_and(|e| e.current_txn_first_offset >= 0 && e.epoch == epoch)
+    }
+
     /// First offset of the oldest ongoing transaction (Kafka's `firstUnstableOffset`).
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.ongoing.keys().next().copied()

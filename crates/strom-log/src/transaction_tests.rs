@@ -218,6 +218,19 @@ fn a_producer_inside_a_transaction_never_expires() {
 }
 
 #[test]
+fn the_first_unstable_offset_is_never_below_the_log_start_offset() {
+    let fs = FaultyFileSystem::new();
+    let mut log = open(&fs, LogConfig::default(), false);
+    log.append(txn(7, 0, 0, 2), 0).unwrap(); // 0..1
+    log.append(batch(Compression::None, 3, 0, 0), 0).unwrap(); // 2..4
+    assert_eq!(log.first_unstable_offset(), Some(0));
+    log.increase_log_start_offset(3, 5).unwrap();
+    assert_eq!(log.first_unstable_offset(), Some(3));
+    marker(&mut log, 7, 0, 1, false);
+    assert_eq!(log.first_unstable_offset(), None);
+}
+
+#[test]
 fn truncation_takes_back_markers_and_their_aborts() {
     let fs = FaultyFileSystem::new();
     let mut log = open(&fs, LogConfig::default(), false);

@@ -229,4 +229,37 @@ mod tests {
             assert_eq!(err.error_code(), crate::CORRUPT_MESSAGE, "{err}");
         }
     }
+
+    /// Any key and value, and any damaged marker batch, parse to a marker, to none or
+    /// to an error: never a panic (they come from the network and the disk).
+    #[test]
+    fn damaged_markers_never_panic() {
+        for len in 0..10usize {
+            for fill in [0u8, 0x7f, 0x80, 0xff] {
+                let bytes = vec![fill; len];
+                for (key, value) in [
+                    (Some(&bytes[..]), Some(&bytes[..])),
+                    (Some(&[0, 0, 0, 1][..]), Some(&bytes[..])),
+                    (Some(&bytes[..]), None),
+                    (None, Some(&bytes[..])),
+                ] {
+                    let _ = EndTransactionMarker::parse(key, value);
+                }
+            }
+        }
+        let good = EndTransactionMarker {
+            commit: true,
+            coordinator_epoch: 1,
+        }
+        .batch(1, 0, 0, 0);
+        for at in 0..good.len() {
+            for pattern in [0x01u8, 0x5a, 0xff] {
+                let mut bytes = good.to_vec();
+                bytes[at] ^= pattern;
+                if let Ok(batch) = RecordBatch::new(Bytes::from(bytes)) {
+                    let _ = EndTransactionMarker::of_batch(&batch);
+                }
+            }
+        }
+    }
 }

@@ -19,9 +19,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, NodeEndpoint, PartitionData,
+    AbortedTransaction, FetchableTopicResponse, NodeEndpoint, PartitionData,
 };
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use uuid::Uuid;
 
 use crate::broker::BrokerState;
@@ -396,7 +396,7 @@ impl Plan {
                         pd.preferred_read_replica =
                             BrokerId(p.preferred_read_replica.unwrap_or(-1));
                         pd.high_watermark = partition.high_watermark();
-                        pd.last_stable_offset = pd.high_watermark;
+                        pd.last_stable_offset = partition.last_stable_offset();
                         pd.log_start_offset = partition.log_start_offset();
                         // Answered at once: the consumer goes to that replica.
                         errors = true;
@@ -408,7 +408,7 @@ impl Plan {
                         // Answered at once: the fetcher truncates first.
                         errors = true;
                         pd.high_watermark = partition.high_watermark();
-                        pd.last_stable_offset = pd.high_watermark;
+                        pd.last_stable_offset = partition.last_stable_offset();
                         pd.log_start_offset = partition.log_start_offset();
                     }
                     Ok(partition)
@@ -416,7 +416,7 @@ impl Plan {
                     {
                         // Over leader.replication.throttled.rate: nothing this time.
                         pd.high_watermark = partition.high_watermark();
-                        pd.last_stable_offset = pd.high_watermark;
+                        pd.last_stable_offset = partition.last_stable_offset();
                         pd.log_start_offset = partition.log_start_offset();
                     }
                     Ok(partition) => {
@@ -424,8 +424,13 @@ impl Plan {
                         // KIP-74: the first partition with data returns at
                         // least one batch even past the limits.
                         let limit = p.max_bytes.min(remaining);
-                        match partition.read(p.fetch_offset, limit, total == 0, self.from_follower)
-                        {
+                        match partition.read_with_isolation(
+                            p.fetch_offset,
+                            limit,
+                            total == 0,
+                            self.from_follower,
+                            self.read_committed,
+                        ) {
                             Ok(read) => {
                                 if p.throttled {
                                     self.state
@@ -434,8 +439,20 @@ impl Plan {
                                         .record(read.records.len() as u64);
                                 }
                                 pd.high_watermark = read.high_watermark;
-                                pd.last_stable_offset = read.high_watermark;
+                                pd.last_stable_offset = read.last_stable_offset;
                                 pd.log_start_offset = read.log_start_offset;
+                                if self.read_committed {
+                                    pd.aborted_transactions = Some(
+                                        read.aborted_transactions
+                                            .iter()
+                                            .map(|t| {
+                                                AbortedTransaction::default()
+                                                    .with_producer_id(ProducerId(t.producer_id))
+                                                    .with_first_offset(t.first_offset)
+                                            })
+                                            .collect(),
+                                    );
+                                }
                                 total += read.records.len();
                                 pd.records = Some(read.records);
                             }

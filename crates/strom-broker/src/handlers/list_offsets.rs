@@ -2,6 +2,9 @@
 //! earliest local (-4, same as earliest without tiered storage), latest
 //! tiered (-5: no tiered storage, so -1 as Kafka answers), or the first
 //! offset whose timestamp is at or after the given one (time index).
+//! read_committed (isolation level 1, v2+) answers the last stable offset
+//! for latest and bounds timestamp lookups by it, as Kafka's
+//! `lastFetchableOffset`.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -26,6 +29,7 @@ pub(crate) fn handle(
     // A follower (replica id >= 0) asks for the log end, a consumer for what
     // it may read, as in Kafka.
     let from_replica = req.replica_id.0 >= 0;
+    let read_committed = req.isolation_level == 1;
     for t in req.topics {
         let mut out = ListOffsetsTopicResponse::default();
         out.name = t.name.clone();
@@ -58,13 +62,16 @@ pub(crate) fn handle(
                 out.partitions.push(pr);
                 continue;
             }
+            let last_fetchable = if from_replica {
+                partition.log_end_offset()
+            } else if read_committed {
+                partition.last_stable_offset()
+            } else {
+                partition.high_watermark()
+            };
             match p.timestamp {
                 LATEST => {
-                    pr.offset = if from_replica {
-                        partition.log_end_offset()
-                    } else {
-                        partition.high_watermark()
-                    };
+                    pr.offset = last_fetchable;
                     pr.leader_epoch = reported_epoch;
                 }
                 EARLIEST | EARLIEST_LOCAL => {
@@ -73,9 +80,10 @@ pub(crate) fn handle(
                 }
                 LATEST_TIERED => {}
                 // As Kafka: a lookup that lands at or above the high watermark
-                // (records consumers cannot read yet) finds nothing.
+                // (the last stable offset for read_committed: records
+                // consumers cannot read yet) finds nothing.
                 MAX_TIMESTAMP => match partition.max_timestamp_offset() {
-                    Ok(Some(found)) if found.offset < partition.high_watermark() => {
+                    Ok(Some(found)) if found.offset < last_fetchable => {
                         pr.offset = found.offset;
                         pr.timestamp = found.timestamp;
                         pr.leader_epoch = reported_epoch;
@@ -84,7 +92,7 @@ pub(crate) fn handle(
                     Err(e) => pr.error_code = storage_error(&partition.topic, p.partition_index, e),
                 },
                 ts if ts >= 0 => match partition.offset_for_timestamp(ts) {
-                    Ok(Some(found)) if found.offset < partition.high_watermark() => {
+                    Ok(Some(found)) if found.offset < last_fetchable => {
                         pr.offset = found.offset;
                         pr.timestamp = found.timestamp;
                         pr.leader_epoch = reported_epoch;

@@ -14,6 +14,7 @@ pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
 pub(crate) mod describe_groups;
 pub(crate) mod describe_log_dirs;
+pub(crate) mod describe_producers;
 pub(crate) mod describe_quorum;
 pub(crate) mod elect_leaders;
 pub(crate) mod fetch;
@@ -34,6 +35,7 @@ pub(crate) mod produce;
 pub(crate) mod raft_voters;
 pub(crate) mod sync_group;
 pub(crate) mod txn_offset_commit;
+pub(crate) mod write_txn_markers;
 
 use kafka_protocol::protocol::StrBytes;
 

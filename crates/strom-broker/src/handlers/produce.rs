@@ -6,7 +6,9 @@
 //! failed or impossible fsync answers KAFKA_STORAGE_ERROR, an ISR that
 //! shrank below `min.insync.replicas` meanwhile
 //! NOT_ENOUGH_REPLICAS_AFTER_APPEND, the request timeout REQUEST_TIMED_OUT:
-//! never success. Record batches travel from the request buffer to the file
+//! never success. Transactional batches are checked with the transaction
+//! coordinator first (KIP-890, `txn_verification`) unless a transaction of
+//! the producer is ongoing on the partition. Record batches travel from the request buffer to the file
 //! as the client sent them; only the batch header is patched.
 
 use std::sync::Arc;
@@ -41,8 +43,24 @@ pub(crate) async fn handle(
     let mut resp = ProduceResponse::default();
     // Partitions whose append must be replicated (acks=all) or flushed
     // (flush.messages) before the answer.
-    let mut to_flush: Vec<(Arc<Partition>, i64, bool, usize, usize)> = Vec::new();
+    let mut to_flush: Vec<Wait> = Vec::new();
     let valid_acks = matches!(acks, -1..=1);
+    let verify = state
+        .effective_config()
+        .transaction_partition_verification_enable;
+    let transactional_id = req.transactional_id.as_ref().map(|id| id.0.to_string());
+    let mut pending: Vec<PendingVerification> = Vec::new();
+    // Transactional batches need a transactional id (Kafka answers the whole
+    // request TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise).
+    let refuse_all = transactional_id.is_none()
+        && req.topic_data.iter().any(|t| {
+            t.partition_data.iter().any(|p| {
+                p.records
+                    .as_ref()
+                    .and_then(transactional_producer)
+                    .is_some()
+            })
+        });
     for (ti, topic) in req.topic_data.into_iter().enumerate() {
         let mut out = TopicProduceResponse::default();
         out.name = topic.name.clone();
@@ -55,6 +73,14 @@ pub(crate) async fn handle(
             pr.log_start_offset = -1;
             if !valid_acks {
                 pr.error_code = ResponseError::InvalidRequiredAcks.code();
+                out.partition_responses.push(pr);
+                continue;
+            }
+            if refuse_all {
+                pr.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+                pr.error_message = Some(str_bytes(
+                    "transactional record batches need the request's transactional_id",
+                ));
                 out.partition_responses.push(pr);
                 continue;
             }
@@ -92,42 +118,27 @@ pub(crate) async fn handle(
                 out.partition_responses.push(pr);
                 continue;
             };
-            let appended = if acks == -1 {
-                partition
-                    .check_min_insync()
-                    .and_then(|()| partition.append(records, now))
-            } else {
-                partition.append(records, now)
-            };
-            match appended {
-                Ok(info) => {
-                    pr.base_offset = info.base_offset;
-                    pr.log_append_time_ms = info.log_append_time_ms;
-                    pr.log_start_offset = info.log_start_offset;
-                    let end = info.last_offset + 1;
-                    // acks=all waits for the ISR; any ack waits for the fsync
-                    // when the topic's flush.messages is reached (Kafka
-                    // flushes on the append path).
-                    let flush = partition.flush_due(end);
-                    if acks == -1 || flush {
-                        to_flush.push((partition, end, flush, ti, pi));
-                    }
+            let txn = transactional_producer(&records);
+            if let (Some((producer_id, epoch)), true) = (txn, verify) {
+                if partition.needs_verification(producer_id, epoch) {
+                    // KIP-890: the coordinator confirms first (below).
+                    let guard = partition.start_verification(producer_id, epoch);
+                    pending.push(PendingVerification {
+                        topic: topic.name.clone(),
+                        partition,
+                        records,
+                        guard,
+                        producer_id,
+                        epoch,
+                        at: (ti, pi),
+                    });
+                    out.partition_responses.push(pr);
+                    continue;
                 }
-                Err(e) => {
-                    pr.error_code = e.error_code();
-                    pr.error_message = Some(str_bytes(&e.to_string()));
-                    if let Some((index, message, summary)) = e.record_error() {
-                        pr.error_message = Some(str_bytes(summary));
-                        pr.record_errors.push(
-                            BatchIndexAndErrorMessage::default()
-                                .with_batch_index(index)
-                                .with_batch_index_error_message(Some(str_bytes(&message))),
-                        );
-                    }
-                    if e.is_storage_error() {
-                        tracing::error!(topic = %partition.topic, partition = partition.index, "append failed: {e}");
-                    }
-                }
+            }
+            let appended = append(&partition, records, acks, now, verify, None);
+            if let Some(wait) = answer(&mut pr, partition, appended, acks, (ti, pi)) {
+                to_flush.push(wait);
             }
             out.partition_responses.push(pr);
         }
@@ -146,18 +157,26 @@ pub(crate) async fn handle(
             .collect();
     }
     if acks == 0 {
-        // Nobody waits, but flush.messages still applies.
-        for (partition, end, _, _, _) in to_flush {
-            tokio::spawn(async move {
+        // Nobody waits, but flush.messages still applies, and verified
+        // transactional batches are still appended.
+        let state = Arc::clone(state);
+        tokio::spawn(async move {
+            let mut resp = resp;
+            let verified =
+                verify_and_append(&state, transactional_id, pending, &mut resp, acks).await;
+            for (partition, end, _, _, _) in to_flush.into_iter().chain(verified) {
                 let _ = partition.flush_up_to(end).await;
-            });
-        }
+            }
+        });
         return Reply::Nothing;
     }
-    if to_flush.is_empty() {
+    if to_flush.is_empty() && pending.is_empty() {
         return encode(ApiKey::Produce, version, corr, &resp);
     }
+    let state = Arc::clone(state);
     Reply::Later(Box::pin(async move {
+        let verified = verify_and_append(&state, transactional_id, pending, &mut resp, acks).await;
+        to_flush.extend(verified);
         // The partitions' waits run side by side, not one after another.
         let flushes = to_flush
             .iter()
@@ -186,6 +205,138 @@ pub(crate) async fn handle(
             _ => None,
         }
     }))
+}
+
+/// A partition's batch waiting for the transaction coordinator (KIP-890).
+struct PendingVerification {
+    topic: kafka_protocol::messages::TopicName,
+    partition: Arc<Partition>,
+    records: Bytes,
+    guard: u64,
+    producer_id: i64,
+    epoch: i16,
+    at: (usize, usize),
+}
+
+/// (partition, end offset, flush due, topic index, partition index).
+type Wait = (Arc<Partition>, i64, bool, usize, usize);
+
+/// The producer id and epoch of a transactional data batch.
+fn transactional_producer(records: &Bytes) -> Option<(i64, i16)> {
+    strom_records::BatchHeader::parse(records)
+        .ok()
+        .filter(|h| h.is_transactional() && !h.is_control() && h.producer_id() >= 0)
+        .map(|h| (h.producer_id(), h.producer_epoch()))
+}
+
+fn append(
+    partition: &Arc<Partition>,
+    records: Bytes,
+    acks: i16,
+    now: i64,
+    verify: bool,
+    guard: Option<u64>,
+) -> Result<strom_log::AppendInfo, crate::partition::PartitionError> {
+    if acks == -1 {
+        partition.check_min_insync()?;
+    }
+    partition.append_produce(records, now, verify, guard)
+}
+
+/// Fills the partition's answer from its append; the wait it needs, if any.
+fn answer(
+    pr: &mut PartitionProduceResponse,
+    partition: Arc<Partition>,
+    appended: Result<strom_log::AppendInfo, crate::partition::PartitionError>,
+    acks: i16,
+    (ti, pi): (usize, usize),
+) -> Option<Wait> {
+    match appended {
+        Ok(info) => {
+            pr.base_offset = info.base_offset;
+            pr.log_append_time_ms = info.log_append_time_ms;
+            pr.log_start_offset = info.log_start_offset;
+            let end = info.last_offset + 1;
+            // acks=all waits for the ISR; any ack waits for the fsync when
+            // the topic's flush.messages is reached (Kafka flushes on the
+            // append path).
+            let flush = partition.flush_due(end);
+            (acks == -1 || flush).then_some((partition, end, flush, ti, pi))
+        }
+        Err(e) => {
+            pr.error_code = e.error_code();
+            pr.error_message = Some(str_bytes(&e.to_string()));
+            if let Some((index, message, summary)) = e.record_error() {
+                pr.error_message = Some(str_bytes(summary));
+                pr.record_errors.push(
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(index)
+                        .with_batch_index_error_message(Some(str_bytes(&message))),
+                );
+            }
+            if e.is_storage_error() {
+                tracing::error!(topic = %partition.topic, partition = partition.index, "append failed: {e}");
+            }
+            None
+        }
+    }
+}
+
+/// Verifies the pending partitions with the coordinator, then appends those
+/// it confirmed; the others get the converted error.
+async fn verify_and_append(
+    state: &BrokerState,
+    transactional_id: Option<String>,
+    pending: Vec<PendingVerification>,
+    resp: &mut ProduceResponse,
+    acks: i16,
+) -> Vec<Wait> {
+    let mut waits = Vec::new();
+    let Some(transactional_id) = transactional_id else {
+        return waits;
+    };
+    // One producer per request in practice; grouped anyway.
+    let mut producers: Vec<(i64, i16)> = pending.iter().map(|p| (p.producer_id, p.epoch)).collect();
+    producers.sort_unstable();
+    producers.dedup();
+    let mut results = std::collections::HashMap::new();
+    for (producer_id, epoch) in producers {
+        let partitions: Vec<(kafka_protocol::messages::TopicName, i32)> = pending
+            .iter()
+            .filter(|p| (p.producer_id, p.epoch) == (producer_id, epoch))
+            .map(|p| (p.topic.clone(), p.partition.index))
+            .collect();
+        let answered = state
+            .txn_verifier
+            .verify(state, &transactional_id, producer_id, epoch, &partitions)
+            .await;
+        for (key, code) in answered {
+            results.insert((producer_id, key), code);
+        }
+    }
+    let now = now_ms();
+    for p in pending {
+        let (ti, pi) = p.at;
+        let pr = &mut resp.responses[ti].partition_responses[pi];
+        let code = results
+            .get(&(p.producer_id, (p.topic.clone(), p.partition.index)))
+            .copied()
+            .unwrap_or(ResponseError::InvalidTxnState.code());
+        if code != 0 {
+            p.partition.abandon_verification(p.producer_id, p.guard);
+            pr.error_code = code;
+            pr.error_message = Some(str_bytes(&format!(
+                "the transaction coordinator did not verify this partition as part of the transaction of producer {} (error {code})",
+                p.producer_id
+            )));
+            continue;
+        }
+        let appended = append(&p.partition, p.records, acks, now, true, Some(p.guard));
+        if let Some(wait) = answer(pr, p.partition, appended, acks, p.at) {
+            waits.push(wait);
+        }
+    }
+    waits
 }
 
 /// Produce v0-v2 (message formats v0/v1, removed in Kafka 4): advertised so
