@@ -58,6 +58,10 @@ enum Alone {
     Txn {
         producer_id: i64,
         producer_epoch: i16,
+        /// KIP-890: append only with this verification (`Some(guard)`
+        /// when the coordinator confirmed the partition; `Some(None)` when
+        /// none was needed); `None` when verification is off.
+        verification: Option<Option<u64>>,
         op: Op,
         reply: oneshot::Sender<Result<Reply, ErrorCode>>,
     },
@@ -169,20 +173,22 @@ impl GroupCoordinator {
         rx.await.map_err(|_| ResponseError::NotCoordinator.code())?
     }
 
-    /// Runs a TxnOffsetCommit `op` on the shard of `group_id`; its records
-    /// are written as a transactional batch of `producer_id` / `producer_epoch`.
+    /// Runs a TxnOffsetCommit `op` on the shard of `__consumer_offsets`
+    /// partition `index`; its records are written as a transactional batch of
+    /// `producer_id` / `producer_epoch`.
     pub async fn call_transactional(
         &self,
-        group_id: &str,
+        index: i32,
         producer_id: i64,
         producer_epoch: i16,
+        verification: Option<Option<u64>>,
         op: Op,
     ) -> Result<Reply, ErrorCode> {
-        let index = self.partition_for(group_id);
         let (reply, rx) = oneshot::channel();
         let command = Command::Alone(Alone::Txn {
             producer_id,
             producer_epoch,
+            verification,
             op,
             reply,
         });
@@ -281,6 +287,16 @@ impl GroupCoordinator {
             Ok(Ok(_))
         );
         loaded
+    }
+
+    /// The `__consumer_offsets` partition of a loaded shard (for the
+    /// KIP-890 verification of a TxnOffsetCommit).
+    pub fn loaded_partition(&self, index: i32) -> Option<Arc<Partition>> {
+        self.shards
+            .lock()
+            .get(&index)
+            .filter(|h| *h.loaded.borrow())
+            .map(|h| h.partition.clone())
     }
 
     pub fn is_loaded(&self, index: i32) -> bool {
@@ -387,6 +403,7 @@ async fn run_alone(
         Alone::Txn {
             producer_id,
             producer_epoch,
+            verification,
             op,
             reply,
         } => {
@@ -401,8 +418,12 @@ async fn run_alone(
                 .find(|(r, _)| *r == id)
                 .map(|(_, answer)| answer);
             if !out.records.is_empty() {
-                if let Err(e) =
-                    write(partition, &out.records, Some((producer_id, producer_epoch))).await
+                if let Err(e) = write(
+                    partition,
+                    &out.records,
+                    Some((producer_id, producer_epoch, verification)),
+                )
+                .await
                 {
                     warn!(
                         partition = partition.index,
@@ -518,17 +539,17 @@ impl WriteError {
 /// each with `strom.acks.all.fsync`, for at most `offsets.commit.timeout.ms`.
 ///
 /// With `producer`, the batch is transactional, of that producer id and
-/// epoch. The partition checks sequences as for a client (Kafka's
+/// epoch, appended with its KIP-890 verification if it has one. The partition checks sequences as for a client (Kafka's
 /// coordinator origin skips them): the batch continues the producer's
 /// sequence in this partition, or starts at 0 in a new epoch.
 async fn write(
     partition: &Arc<Partition>,
     records: &[(Bytes, Option<Bytes>)],
-    producer: Option<(i64, i16)>,
+    producer: Option<(i64, i16, Option<Option<u64>>)>,
 ) -> Result<(), WriteError> {
     let now = now_ms();
     let mut builder = BatchBuilder::new(Compression::None, TimestampType::CreateTime);
-    if let Some((producer_id, producer_epoch)) = producer {
+    if let Some((producer_id, producer_epoch, _)) = producer {
         let base_sequence = next_sequence(partition, producer_id, producer_epoch)?;
         builder = builder
             .producer(producer_id, producer_epoch, base_sequence)
@@ -540,7 +561,12 @@ async fn write(
     let batch = builder
         .try_build(0)
         .map_err(|e| WriteError::Build(e.to_string()))?;
-    let info = partition.append(batch, now)?;
+    let info = match producer.and_then(|(_, _, verification)| verification) {
+        // KIP-890: a batch that starts the producer's transaction here needs
+        // the coordinator's verification, still current (no marker since).
+        Some(guard) => partition.append_produce(batch, now, true, guard)?,
+        None => partition.append(batch, now)?,
+    };
     let deadline = tokio::time::Instant::now() + OFFSETS_COMMIT_TIMEOUT;
     partition
         .wait_replicated(info.last_offset + 1, deadline)

@@ -22,12 +22,18 @@ const TOPIC: &str = "input";
 const PRODUCER: i64 = 4242;
 const UNSTABLE: i16 = 88; // UNSTABLE_OFFSET_COMMIT
 
+/// Without KIP-890 verification: these tests have no transaction coordinator.
 async fn start(dir: &Path) -> Broker {
+    start_with(dir, "transaction.partition.verification.enable=false").await
+}
+
+async fn start_with(dir: &Path, verification: &str) -> Broker {
     let config = support::config(
         dir,
         &[
             "offsets.topic.num.partitions=1",
             "offsets.topic.replication.factor=1",
+            verification,
         ],
     );
     Broker::start(BrokerOptions { config }).await.unwrap()
@@ -252,6 +258,32 @@ async fn a_run_of_transactions_ends_with_the_last_committed_offset() {
         let (stable, end) = stable_and_end(&broker);
         assert_eq!(stable, end, "no transaction left open");
         assert_eq!(end, 2 * rounds, "one batch and one marker per round");
+        drop(c);
+        broker.shutdown().await.unwrap();
+    })
+    .await
+    .expect("the test finishes within its time bound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_verification_a_txn_commit_no_coordinator_confirmed_writes_nothing() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = start_with(dir.path(), "transaction.partition.verification.enable=true").await;
+        let mut c = Client::connect(&broker).await;
+        assert_eq!(
+            support::create_topic(&mut c, TOPIC, 1, &[]).await.topics[0].error_code,
+            0
+        );
+        wait_coordinator(&mut c).await;
+        let before = stable_and_end(&broker);
+        // No transaction coordinator can confirm the partition: retriable.
+        assert_eq!(
+            txn_commit(&mut c, 4, 0, 100).await,
+            ResponseError::CoordinatorNotAvailable.code()
+        );
+        assert_eq!(fetch(&mut c, true).await, (0, -1), "nothing pending");
+        assert_eq!(stable_and_end(&broker), before, "nothing written");
         drop(c);
         broker.shutdown().await.unwrap();
     })
