@@ -8,7 +8,8 @@
 //!
 //! Input: length-prefixed pieces (`strom_fuzz::split_pieces`), read as key, value, key,
 //! value, ...; an empty value piece is a tombstone. The first piece is also fed to every
-//! decoder on its own.
+//! decoder on its own. Some records replay as transactional, followed by markers (see
+//! the loop).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,13 +24,25 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut shard = GroupShard::new(GroupConfig::default());
     let now_ms = 1_700_000_000_000;
-    for record in pieces.chunks(2) {
+    for (i, record) in pieces.chunks(2).enumerate() {
         let key = record[0];
         let value = record.get(1).copied().filter(|v| !v.is_empty());
+        // Every third record is in a transactional batch of one of four producers, and
+        // every fifth is followed by a marker of one of them (commit or abort), as a
+        // partition with transactional offsets replays.
+        let producer_id = (i % 4) as i64;
+        let replayed = if i % 3 == 1 {
+            shard.replay_transactional(producer_id, key, value, now_ms)
+        } else {
+            shard.replay(key, value, now_ms)
+        };
         // A record that does not decode fails the load; the shard is discarded then, so
         // the rest of the input is not replayed either.
-        if shard.replay(key, value, now_ms).is_err() {
+        if replayed.is_err() {
             return;
+        }
+        if i % 5 == 4 {
+            shard.complete_transaction(producer_id, i % 2 == 0, now_ms);
         }
     }
     shard.load_complete(now_ms);

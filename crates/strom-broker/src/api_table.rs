@@ -44,6 +44,11 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    // Transactional offsets (KIP-98; member checks from v3, KIP-447). Not v5:
+    // a v5 request also adds the group's partition to the transaction
+    // (KIP-890 part 2, in place of AddOffsetsToTxn), which the group
+    // coordinator does not do yet; Java clients then keep AddOffsetsToTxn.
+    (ApiKey::TxnOffsetCommit, 0, 4),
     (ApiKey::DeleteRecords, 0, 2),
     // Kafka 4 removed v0.
     (ApiKey::DescribeLogDirs, 1, 4),
@@ -116,6 +121,7 @@ mod tests {
                 ApiKey::ListGroups => ListGroupsRequest::VERSIONS,
                 ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
                 ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
+                ApiKey::TxnOffsetCommit => TxnOffsetCommitRequest::VERSIONS,
                 ApiKey::ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::VERSIONS,
                 ApiKey::AlterConfigs => AlterConfigsRequest::VERSIONS,
                 ApiKey::DeleteRecords => DeleteRecordsRequest::VERSIONS,

@@ -623,6 +623,11 @@ impl Broker {
     }
 
     /// The address of the first client listener.
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> &Arc<BrokerState> {
+        &self.state
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addrs[0].1
     }

@@ -272,6 +272,12 @@ pub(crate) async fn dispatch(
             })
             .await
         }
+        ApiKey::TxnOffsetCommit => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::txn_offset_commit::handle(state, r)
+            })
+            .await
+        }
         ApiKey::OffsetFetch => {
             simple(api, version, corr, body, peer, |r| {
                 handlers::offset_fetch::handle(state, version, r)

@@ -11,6 +11,14 @@
 //! A failed append reloads the shard from the log, so the shard's memory is
 //! never ahead of what is written; the requests of that round get
 //! NOT_COORDINATOR and retry.
+//!
+//! Transactions (KIP-98): a TxnOffsetCommit is decided alone, after the round
+//! before it is written, and its records go in one transactional batch of
+//! the producer (so replicas and a later load see them as part of the
+//! transaction, and the partition's last stable offset covers them). A
+//! transaction marker from WriteTxnMarkers is appended the same way, between
+//! rounds; once the ISR has it the shard commits or drops the producer's
+//! pending offsets. Loading replays markers into the shard.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -26,17 +34,45 @@ use tracing::{error, info, warn};
 use strom_config::BrokerConfig;
 use strom_coordinator::api::{ErrorCode, Reply, ReplyId};
 use strom_coordinator::{GroupConfig, GroupShard, CONSUMER_OFFSETS_TOPIC};
-use strom_records::{BatchBuilder, Compression, RecordBatch, TimestampType};
+use strom_records::{BatchBuilder, Compression, EndTransactionMarker, RecordBatch, TimestampType};
 
 use crate::broker::now_ms;
-use crate::partition::Partition;
+use crate::partition::{Partition, PartitionError};
 
 /// Requests a shard task takes.
 pub(crate) type Op = Box<dyn FnOnce(&mut GroupShard, ReplyId, i64) + Send>;
 
-struct Command {
-    op: Op,
-    reply: oneshot::Sender<Reply>,
+enum Command {
+    /// A request decided with others of its round; its records share the round's batch.
+    Op {
+        op: Op,
+        reply: oneshot::Sender<Result<Reply, ErrorCode>>,
+    },
+    /// Handled alone, between rounds.
+    Alone(Alone),
+}
+
+enum Alone {
+    /// A TxnOffsetCommit: decided alone, its records written as one
+    /// transactional batch of the producer.
+    Txn {
+        producer_id: i64,
+        producer_epoch: i16,
+        /// KIP-890: append only with this verification (`Some(guard)`
+        /// when the coordinator confirmed the partition; `Some(None)` when
+        /// none was needed); `None` when verification is off.
+        verification: Option<Option<u64>>,
+        op: Op,
+        reply: oneshot::Sender<Result<Reply, ErrorCode>>,
+    },
+    /// A transaction marker to append, then apply to the shard.
+    Marker {
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        reply: oneshot::Sender<Result<(), ErrorCode>>,
+    },
 }
 
 struct ShardHandle {
@@ -132,6 +168,78 @@ impl GroupCoordinator {
     }
 
     pub async fn call_partition(&self, index: i32, op: Op) -> Result<Reply, ErrorCode> {
+        let (reply, rx) = oneshot::channel();
+        self.send(index, Command::Op { op, reply }).await?;
+        rx.await.map_err(|_| ResponseError::NotCoordinator.code())?
+    }
+
+    /// Runs a TxnOffsetCommit `op` on the shard of `__consumer_offsets`
+    /// partition `index`; its records are written as a transactional batch of
+    /// `producer_id` / `producer_epoch`.
+    pub async fn call_transactional(
+        &self,
+        index: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        verification: Option<Option<u64>>,
+        op: Op,
+    ) -> Result<Reply, ErrorCode> {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::Alone(Alone::Txn {
+            producer_id,
+            producer_epoch,
+            verification,
+            op,
+            reply,
+        });
+        self.send(index, command).await?;
+        rx.await.map_err(|_| ResponseError::NotCoordinator.code())?
+    }
+
+    /// Ends producer `producer_id`'s transaction in `__consumer_offsets`
+    /// partition `index` (WriteTxnMarkers): appends the marker through the
+    /// shard task, waits until the ISR has it, then commits or drops the
+    /// producer's pending offsets. A partition whose shard is not here or not
+    /// loaded answers NOT_LEADER_OR_FOLLOWER, which the transaction
+    /// coordinator retries (Kafka translates its coordinator errors so);
+    /// a fenced epoch answers the log's error (INVALID_PRODUCER_EPOCH,
+    /// TRANSACTION_COORDINATOR_FENCED).
+    pub async fn complete_transaction(
+        &self,
+        index: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+    ) -> Result<(), i16> {
+        let not_ready = |code: ErrorCode| {
+            let retriable = [
+                ResponseError::NotCoordinator.code(),
+                ResponseError::CoordinatorNotAvailable.code(),
+                ResponseError::CoordinatorLoadInProgress.code(),
+            ];
+            if retriable.contains(&code) {
+                ResponseError::NotLeaderOrFollower.code()
+            } else {
+                code
+            }
+        };
+        let (reply, rx) = oneshot::channel();
+        let command = Command::Alone(Alone::Marker {
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+            reply,
+        });
+        self.send(index, command).await.map_err(not_ready)?;
+        match rx.await {
+            Ok(result) => result.map_err(not_ready),
+            Err(_) => Err(ResponseError::NotLeaderOrFollower.code()),
+        }
+    }
+
+    async fn send(&self, index: i32, command: Command) -> Result<(), ErrorCode> {
         let tx = {
             let shards = self.shards.lock();
             let Some(handle) = shards.get(&index) else {
@@ -147,11 +255,9 @@ impl GroupCoordinator {
             }
             handle.tx.clone()
         };
-        let (reply, rx) = oneshot::channel();
-        if tx.send(Command { op, reply }).await.is_err() {
-            return Err(ResponseError::NotCoordinator.code());
-        }
-        rx.await.map_err(|_| ResponseError::NotCoordinator.code())
+        tx.send(command)
+            .await
+            .map_err(|_| ResponseError::NotCoordinator.code())
     }
 
     /// Partitions with a loaded shard, for requests that ask every shard (ListGroups).
@@ -183,6 +289,16 @@ impl GroupCoordinator {
         loaded
     }
 
+    /// The `__consumer_offsets` partition of a loaded shard (for the
+    /// KIP-890 verification of a TxnOffsetCommit).
+    pub fn loaded_partition(&self, index: i32) -> Option<Arc<Partition>> {
+        self.shards
+            .lock()
+            .get(&index)
+            .filter(|h| *h.loaded.borrow())
+            .map(|h| h.partition.clone())
+    }
+
     pub fn is_loaded(&self, index: i32) -> bool {
         self.shards
             .lock()
@@ -207,19 +323,29 @@ async fn run_shard(
         None => return,
     };
     loaded.send_replace(true);
-    let mut waiting: HashMap<ReplyId, oneshot::Sender<Reply>> = HashMap::new();
+    let mut waiting: HashMap<ReplyId, oneshot::Sender<Result<Reply, ErrorCode>>> = HashMap::new();
     let mut next_id: u64 = 0;
     loop {
         let sleep = match shard.next_deadline() {
             Some(deadline) => Duration::from_millis((deadline - now_ms()).max(0) as u64),
             None => Duration::from_secs(3600),
         };
+        // A transactional request or a marker ends the round: it is handled
+        // alone once the round is written.
+        let mut alone: Option<Alone> = None;
         tokio::select! {
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let mut cmd = Some(cmd);
                 let mut taken = 0;
-                while let Some(Command { op, reply }) = cmd.take() {
+                while let Some(command) = cmd.take() {
+                    let (op, reply) = match command {
+                        Command::Op { op, reply } => (op, reply),
+                        Command::Alone(command) => {
+                            alone = Some(command);
+                            break;
+                        }
+                    };
                     next_id += 1;
                     let id = ReplyId(next_id);
                     waiting.insert(id, reply);
@@ -234,27 +360,176 @@ async fn run_shard(
         }
         shard.tick(now_ms());
         let out = shard.take_output();
+        let mut failed = false;
         if !out.records.is_empty() {
-            if let Err(e) = write(&partition, &out.records).await {
+            if let Err(e) = write(&partition, &out.records, None).await {
                 error!(partition = index, "group coordinator could not write to {CONSUMER_OFFSETS_TOPIC}: {e}; reloading the shard from its log");
-                for (id, _) in out.replies {
-                    waiting.remove(&id);
-                }
-                loaded.send_replace(false);
-                shard = match load_retrying(&partition, &config, &loaded).await {
-                    Some(s) => s,
-                    None => return,
-                };
-                // Parked requests of the old shard are gone with it; their callers retry.
-                waiting.clear();
-                loaded.send_replace(true);
-                continue;
+                failed = true;
             }
         }
-        for (id, reply) in out.replies {
-            if let Some(tx) = waiting.remove(&id) {
-                let _ = tx.send(reply);
+        if !failed {
+            for (id, reply) in out.replies {
+                if let Some(tx) = waiting.remove(&id) {
+                    let _ = tx.send(Ok(reply));
+                }
             }
+            failed = match alone {
+                Some(command) => !run_alone(&partition, &mut shard, command, &mut next_id).await,
+                None => false,
+            };
+        }
+        if failed {
+            // Parked requests of the old shard are gone with it; their callers retry.
+            waiting.clear();
+            loaded.send_replace(false);
+            shard = match load_retrying(&partition, &config, &loaded).await {
+                Some(s) => s,
+                None => return,
+            };
+            loaded.send_replace(true);
+        }
+    }
+}
+
+/// Handles a TxnOffsetCommit or a marker between rounds. False if the shard
+/// may now be behind or ahead of its log and must be reloaded.
+async fn run_alone(
+    partition: &Arc<Partition>,
+    shard: &mut GroupShard,
+    command: Alone,
+    next_id: &mut u64,
+) -> bool {
+    match command {
+        Alone::Txn {
+            producer_id,
+            producer_epoch,
+            verification,
+            op,
+            reply,
+        } => {
+            *next_id += 1;
+            let id = ReplyId(*next_id);
+            let before = shard.save_transaction(producer_id);
+            op(shard, id, now_ms());
+            let out = shard.take_output();
+            let answer = out
+                .replies
+                .into_iter()
+                .find(|(r, _)| *r == id)
+                .map(|(_, answer)| answer);
+            if !out.records.is_empty() {
+                if let Err(e) = write(
+                    partition,
+                    &out.records,
+                    Some((producer_id, producer_epoch, verification)),
+                )
+                .await
+                {
+                    warn!(
+                        partition = partition.index,
+                        producer_id, producer_epoch, "transactional offset commit not written: {e}"
+                    );
+                    let _ = reply.send(Err(e.coordinator_error_code()));
+                    if e.appended() {
+                        return false;
+                    }
+                    // Nothing was written: undo the request in memory rather than
+                    // reload the shard (a fenced producer retrying must not make
+                    // the coordinator reload again and again).
+                    shard.restore_transaction(before);
+                    return true;
+                }
+            }
+            let _ = reply.send(answer.ok_or(ResponseError::UnknownServerError.code()));
+            true
+        }
+        Alone::Marker {
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+            reply,
+        } => {
+            let now = now_ms();
+            let info = match partition.append_txn_marker(
+                producer_id,
+                producer_epoch,
+                coordinator_epoch,
+                commit,
+                now,
+            ) {
+                Ok(info) => info,
+                Err(e) => {
+                    // Nothing was written: the shard is as the log is.
+                    let _ = reply.send(Err(e.error_code()));
+                    return true;
+                }
+            };
+            let deadline = tokio::time::Instant::now() + OFFSETS_COMMIT_TIMEOUT;
+            if let Err(e) = partition
+                .wait_replicated(info.last_offset + 1, deadline)
+                .await
+            {
+                // The marker is in this log but not known to be committed: a
+                // reload replays it once it is.
+                let _ = reply.send(Err(e.error_code()));
+                return false;
+            }
+            shard.complete_transaction(producer_id, commit, now);
+            let _ = reply.send(Ok(()));
+            true
+        }
+    }
+}
+
+/// Why a coordinator write failed.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    /// Nothing was appended.
+    #[error("{0}")]
+    Build(String),
+    /// Nothing was appended: the log refused the batch (a fenced producer epoch, say).
+    #[error(transparent)]
+    Refused(#[from] PartitionError),
+    /// Appended, but the ISR did not confirm it in time.
+    #[error("{0}")]
+    NotReplicated(PartitionError),
+}
+
+impl WriteError {
+    /// Whether the batch may be in the log.
+    fn appended(&self) -> bool {
+        matches!(self, WriteError::NotReplicated(_))
+    }
+
+    /// Kafka's `CoordinatorRuntime` error mapping for a write that failed.
+    fn coordinator_error_code(&self) -> ErrorCode {
+        let (WriteError::Refused(e) | WriteError::NotReplicated(e)) = self else {
+            return ResponseError::UnknownServerError.code();
+        };
+        let code = e.error_code();
+        let unavailable = [
+            ResponseError::NotEnoughReplicas.code(),
+            ResponseError::NotEnoughReplicasAfterAppend.code(),
+            ResponseError::RequestTimedOut.code(),
+        ];
+        let moved = [
+            ResponseError::NotLeaderOrFollower.code(),
+            ResponseError::KafkaStorageError.code(),
+        ];
+        let too_large = [
+            ResponseError::MessageTooLarge.code(),
+            ResponseError::RecordListTooLarge.code(),
+            ResponseError::InvalidFetchSize.code(),
+        ];
+        if unavailable.contains(&code) {
+            ResponseError::CoordinatorNotAvailable.code()
+        } else if moved.contains(&code) {
+            ResponseError::NotCoordinator.code()
+        } else if too_large.contains(&code) {
+            ResponseError::UnknownServerError.code()
+        } else {
+            code
         }
     }
 }
@@ -262,22 +537,58 @@ async fn run_shard(
 /// Appends one batch of the shard's records and waits until every in-sync
 /// replica has it (Kafka's `offsets.commit.required.acks` = -1), durable on
 /// each with `strom.acks.all.fsync`, for at most `offsets.commit.timeout.ms`.
+///
+/// With `producer`, the batch is transactional, of that producer id and
+/// epoch, appended with its KIP-890 verification if it has one. The partition checks sequences as for a client (Kafka's
+/// coordinator origin skips them): the batch continues the producer's
+/// sequence in this partition, or starts at 0 in a new epoch.
 async fn write(
     partition: &Arc<Partition>,
     records: &[(Bytes, Option<Bytes>)],
-) -> Result<(), String> {
+    producer: Option<(i64, i16, Option<Option<u64>>)>,
+) -> Result<(), WriteError> {
     let now = now_ms();
     let mut builder = BatchBuilder::new(Compression::None, TimestampType::CreateTime);
+    if let Some((producer_id, producer_epoch, _)) = producer {
+        let base_sequence = next_sequence(partition, producer_id, producer_epoch)?;
+        builder = builder
+            .producer(producer_id, producer_epoch, base_sequence)
+            .transactional(true);
+    }
     for (key, value) in records {
         builder.append(now, Some(key), value.as_deref(), &[]);
     }
-    let batch = builder.try_build(0).map_err(|e| e.to_string())?;
-    let info = partition.append(batch, now).map_err(|e| e.to_string())?;
+    let batch = builder
+        .try_build(0)
+        .map_err(|e| WriteError::Build(e.to_string()))?;
+    let info = match producer.and_then(|(_, _, verification)| verification) {
+        // KIP-890: a batch that starts the producer's transaction here needs
+        // the coordinator's verification, still current (no marker since).
+        Some(guard) => partition.append_produce(batch, now, true, guard)?,
+        None => partition.append(batch, now)?,
+    };
     let deadline = tokio::time::Instant::now() + OFFSETS_COMMIT_TIMEOUT;
     partition
         .wait_replicated(info.last_offset + 1, deadline)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(WriteError::NotReplicated)
+}
+
+/// The base sequence of the producer's next batch in this partition.
+fn next_sequence(
+    partition: &Partition,
+    producer_id: i64,
+    producer_epoch: i16,
+) -> Result<i32, PartitionError> {
+    let known = partition
+        .producers()?
+        .into_iter()
+        .find(|p| p.producer_id == producer_id && p.producer_epoch == producer_epoch);
+    Ok(match known {
+        // Sequences wrap after i32::MAX, as Kafka's do; -1 = none yet.
+        Some(p) if p.last_sequence >= 0 => p.last_sequence.checked_add(1).unwrap_or(0),
+        _ => 0,
+    })
 }
 
 /// Kafka's `offsets.commit.timeout.ms` default.
@@ -379,16 +690,36 @@ fn replay_all(partition: &Partition, config: GroupConfig) -> Result<(GroupShard,
         for batch in RecordBatch::iter(read.records) {
             let batch = batch.map_err(|e| e.to_string())?;
             let next = batch.next_offset();
-            if batch.header().is_control() {
+            let header = batch.header();
+            if header.is_control() {
+                match EndTransactionMarker::of_batch(&batch) {
+                    Ok(Some(marker)) if batch.last_offset() >= offset => {
+                        shard.complete_transaction(header.producer_id(), marker.commit, now);
+                        count += 1;
+                    }
+                    Ok(_) => {}
+                    Err(e) => warn!(
+                        partition = partition.index,
+                        offset = batch.last_offset(),
+                        "skipping an unreadable control batch: {e}"
+                    ),
+                }
                 offset = next;
                 continue;
             }
+            let producer = header.is_transactional().then(|| header.producer_id());
             for record in batch.records().map_err(|e| e.to_string())? {
                 if record.offset() < offset {
                     continue;
                 }
                 let Some(key) = &record.key else { continue };
-                if let Err(e) = shard.replay(key, record.value.as_deref(), now) {
+                let replayed = match producer {
+                    Some(producer_id) => {
+                        shard.replay_transactional(producer_id, key, record.value.as_deref(), now)
+                    }
+                    None => shard.replay(key, record.value.as_deref(), now),
+                };
+                if let Err(e) = replayed {
                     warn!(
                         partition = partition.index,
                         offset = record.offset(),
@@ -403,3 +734,7 @@ fn replay_all(partition: &Partition, config: GroupConfig) -> Result<(GroupShard,
     shard.load_complete(now);
     Ok((shard, count))
 }
+
+#[cfg(test)]
+#[path = "group_coordinator_tests.rs"]
+mod tests;

@@ -7,6 +7,10 @@
 //! which own the logs; metadata comes from the controller as an immutable
 //! image.
 
+// In-crate tests share tests/support, which names this crate.
+#[cfg(test)]
+extern crate self as strom_broker;
+
 mod api_table;
 mod broker;
 mod connection;

@@ -143,6 +143,21 @@ pub struct OffsetCommitPartition {
     pub precheck_error: ErrorCode,
 }
 
+/// TxnOffsetCommit (v0-5): offsets a transaction commits, pending until
+/// the transaction's marker. Versions 0-2 carry no member fields
+/// (`generation_id` -1, `member_id` empty).
+#[derive(Debug, Clone)]
+pub struct TxnOffsetCommitRequest {
+    pub transactional_id: String,
+    pub group_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub generation_id: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub topics: Vec<OffsetCommitTopic>,
+}
+
 /// (topic, [(partition, error)]) in request order.
 pub type OffsetCommitResponse = Vec<(String, Vec<(i32, ErrorCode)>)>;
 
@@ -154,6 +169,9 @@ pub struct OffsetFetchRequest {
     /// KIP-848 (v9+): consumer group members identify themselves; empty / -1 otherwise.
     pub member_id: Option<String>,
     pub member_epoch: i32,
+    /// OffsetFetch v7+ (KIP-447): partitions with pending transactional
+    /// offsets answer UNSTABLE_OFFSET_COMMIT instead of the committed offset.
+    pub require_stable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,6 +296,7 @@ pub enum Reply {
     Heartbeat(ErrorCode),
     LeaveGroup(LeaveGroupResponse),
     OffsetCommit(OffsetCommitResponse),
+    TxnOffsetCommit(OffsetCommitResponse),
     OffsetFetch(OffsetFetchResponse),
     DescribeGroups(Vec<DescribedGroup>),
     ListGroups(Vec<ListedGroup>),

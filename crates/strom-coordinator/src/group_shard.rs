@@ -14,7 +14,7 @@
 //! an empty group — is written as a GroupMetadata record and rebuilt from it
 //! at load, as Kafka does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -87,12 +87,35 @@ pub trait TopicMetadata {
     fn topic(&self, name: &str) -> Option<(uuid::Uuid, i32)>;
 }
 
+/// An offset with the place of its record in the partition: when a
+/// transaction's offsets are committed, an offset committed by a later record
+/// (outside the transaction) stays, as Kafka orders them by record offset.
+/// `record_order` counts offset records in log order, live and at load alike,
+/// so it compares as the record offsets do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredOffset {
+    pub value: OffsetCommitValue,
+    pub record_order: u64,
+}
+
+/// group → (topic, partition) → offset.
+pub(crate) type OffsetsByGroup = HashMap<String, BTreeMap<(String, i32), StoredOffset>>;
+
 pub struct GroupShard {
     pub(crate) config: GroupConfig,
     pub(crate) groups: HashMap<String, ClassicGroup>,
     pub(crate) consumer_groups: HashMap<String, crate::consumer_group::ConsumerGroup>,
     /// group → (topic, partition) → committed offset.
-    pub(crate) offsets: HashMap<String, BTreeMap<(String, i32), OffsetCommitValue>>,
+    pub(crate) offsets: OffsetsByGroup,
+    /// producer id → offsets its ongoing transaction wrote (TxnOffsetCommit),
+    /// invisible to OffsetFetch until the transaction's commit marker. A
+    /// group stays listed under its producer (maybe with no offsets left, after
+    /// a tombstone) until the marker, as Kafka's pending offsets do.
+    pub(crate) pending_txn_offsets: HashMap<i64, OffsetsByGroup>,
+    /// group → producers with an ongoing transaction that wrote its offsets.
+    pub(crate) open_txns_by_group: HashMap<String, BTreeSet<i64>>,
+    /// Offset records applied so far (see `StoredOffset::record_order`).
+    pub(crate) record_order: u64,
     pub(crate) timers: Timers,
     pub(crate) out: Output,
 }
@@ -104,6 +127,9 @@ impl GroupShard {
             groups: HashMap::new(),
             consumer_groups: HashMap::new(),
             offsets: HashMap::new(),
+            pending_txn_offsets: HashMap::new(),
+            open_txns_by_group: HashMap::new(),
+            record_order: 0,
             timers: Timers::default(),
             out: Output::default(),
         }
@@ -128,6 +154,29 @@ impl GroupShard {
         value: Option<&[u8]>,
         now_ms: i64,
     ) -> Result<(), RecordError> {
+        self.replay_record(None, key, value, now_ms)
+    }
+
+    /// Like [`replay`](Self::replay), for a record of a transactional batch
+    /// of `producer_id`: an offset stays pending until that producer's marker
+    /// is replayed through [`complete_transaction`](Self::complete_transaction).
+    pub fn replay_transactional(
+        &mut self,
+        producer_id: i64,
+        key: &[u8],
+        value: Option<&[u8]>,
+        now_ms: i64,
+    ) -> Result<(), RecordError> {
+        self.replay_record(Some(producer_id), key, value, now_ms)
+    }
+
+    fn replay_record(
+        &mut self,
+        producer_id: Option<i64>,
+        key: &[u8],
+        value: Option<&[u8]>,
+        now_ms: i64,
+    ) -> Result<(), RecordError> {
         let Some(key) = RecordKey::decode(key)? else {
             return Ok(());
         };
@@ -138,7 +187,7 @@ impl GroupShard {
                 partition,
             } => {
                 let value = value.map(OffsetCommitValue::decode).transpose()?;
-                self.apply_offset(&group, topic, partition, value, now_ms);
+                self.apply_offset(&group, topic, partition, value, producer_id, now_ms);
             }
             RecordKey::GroupMetadata { group } => match value {
                 Some(v) => {
@@ -234,13 +283,27 @@ impl GroupShard {
         self.out.records.push((Bytes::from(key), None));
     }
 
-    /// Appends an offset record (or tombstone) and applies it.
+    /// Appends an offset record (or tombstone) and applies it. With a
+    /// producer id the record belongs to that producer's transaction: the
+    /// driver writes such records alone, as a transactional batch.
     pub(crate) fn write_offset(
         &mut self,
         group: &str,
         topic: &str,
         partition: i32,
         value: Option<OffsetCommitValue>,
+        now_ms: i64,
+    ) {
+        self.write_offset_record(group, topic, partition, value, None, now_ms);
+    }
+
+    pub(crate) fn write_offset_record(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        value: Option<OffsetCommitValue>,
+        producer_id: Option<i64>,
         now_ms: i64,
     ) {
         let key = RecordKey::OffsetCommit {
@@ -253,20 +316,30 @@ impl GroupShard {
             Bytes::from(key),
             value.as_ref().map(|v| Bytes::from(v.encode())),
         ));
-        self.apply_offset(group, topic.to_owned(), partition, value, now_ms);
+        self.apply_offset(
+            group,
+            topic.to_owned(),
+            partition,
+            value,
+            producer_id,
+            now_ms,
+        );
     }
 
-    /// The one place committed offsets change (live and at load).
+    /// The one place offsets change (live and at load), with
+    /// `complete_transaction`. A tombstone also drops the pending
+    /// transactional offsets of that partition, as in Kafka.
     fn apply_offset(
         &mut self,
         group: &str,
         topic: String,
         partition: i32,
         value: Option<OffsetCommitValue>,
+        producer_id: Option<i64>,
         now_ms: i64,
     ) {
         match value {
-            Some(v) => {
+            Some(value) => {
                 // A commit for a group nobody joined creates a "simple" group,
                 // as in Kafka, so that it is listed and can be deleted.
                 if !self.groups.contains_key(group) && !self.consumer_groups.contains_key(group) {
@@ -275,16 +348,47 @@ impl GroupShard {
                         ClassicGroup::new(group.to_owned(), now_ms),
                     );
                 }
-                self.offsets
-                    .entry(group.to_owned())
-                    .or_default()
-                    .insert((topic, partition), v);
+                self.record_order += 1;
+                let stored = StoredOffset {
+                    value,
+                    record_order: self.record_order,
+                };
+                match producer_id {
+                    None => {
+                        self.offsets
+                            .entry(group.to_owned())
+                            .or_default()
+                            .insert((topic, partition), stored);
+                    }
+                    Some(producer_id) => {
+                        self.pending_txn_offsets
+                            .entry(producer_id)
+                            .or_default()
+                            .entry(group.to_owned())
+                            .or_default()
+                            .insert((topic, partition), stored);
+                        self.open_txns_by_group
+                            .entry(group.to_owned())
+                            .or_default()
+                            .insert(producer_id);
+                    }
+                }
             }
             None => {
+                let key = (topic, partition);
                 if let Some(offsets) = self.offsets.get_mut(group) {
-                    offsets.remove(&(topic, partition));
+                    offsets.remove(&key);
                     if offsets.is_empty() {
                         self.offsets.remove(group);
+                    }
+                }
+                for producer_id in self.open_txns_by_group.get(group).into_iter().flatten() {
+                    if let Some(pending) = self
+                        .pending_txn_offsets
+                        .get_mut(producer_id)
+                        .and_then(|p| p.get_mut(group))
+                    {
+                        pending.remove(&key);
                     }
                 }
             }
@@ -432,13 +536,16 @@ impl GroupShard {
         NONE
     }
 
-    /// Tombstones for every committed offset of the group.
+    /// Tombstones for every committed offset of the group, and for every
+    /// partition with only pending transactional offsets (Kafka writes one
+    /// tombstone per partition; replaying it drops the pending ones too).
     pub(crate) fn delete_all_offsets(&mut self, group_id: &str, now_ms: i64) {
-        let keys: Vec<(String, i32)> = self
+        let mut keys: BTreeSet<(String, i32)> = self
             .offsets
             .get(group_id)
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default();
+        keys.extend(self.pending_partitions(group_id));
         for (topic, partition) in keys {
             self.write_offset(group_id, &topic, partition, None, now_ms);
         }

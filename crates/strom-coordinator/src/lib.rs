@@ -22,10 +22,12 @@ mod offsets;
 pub mod records;
 mod timer;
 pub mod txn;
+mod txn_offsets;
 mod wire;
 
 pub use classic_group::ClassicGroupState;
 pub use group_shard::{GroupConfig, GroupShard, Output, TopicMetadata};
+pub use txn_offsets::SavedTransaction;
 
 /// The `__consumer_offsets` partition that coordinates `group_id`: Kafka's
 /// `Utils.abs(groupId.hashCode()) % offsets.topic.num.partitions`, with
@@ -49,3 +51,5 @@ mod tests;
 
 #[cfg(test)]
 mod consumer_tests;
+#[cfg(test)]
+mod txn_tests;

@@ -127,7 +127,20 @@ impl GroupShard {
         }
         let committed = self.offsets.get(&req.group_id);
         let lookup = |topic: &str, partition: i32| -> OffsetFetchPartition {
-            match committed.and_then(|o| o.get(&(topic.to_owned(), partition))) {
+            if req.require_stable && self.has_pending_txn_offset(&req.group_id, topic, partition) {
+                // KIP-447: the consumer retries until the transaction ends.
+                return OffsetFetchPartition {
+                    partition_index: partition,
+                    committed_offset: -1,
+                    committed_leader_epoch: -1,
+                    metadata: Some(String::new()),
+                    error_code: ResponseError::UnstableOffsetCommit.code(),
+                };
+            }
+            match committed
+                .and_then(|o| o.get(&(topic.to_owned(), partition)))
+                .map(|s| &s.value)
+            {
                 Some(v) => OffsetFetchPartition {
                     partition_index: partition,
                     committed_offset: v.offset,
@@ -225,11 +238,13 @@ impl GroupShard {
                     results.push((p, ResponseError::GroupSubscribedToTopic.code()));
                     continue;
                 }
+                // Pending transactional offsets go too, as in Kafka.
                 let present = self
                     .offsets
                     .get(&req.group_id)
                     .map(|o| o.contains_key(&(topic.clone(), p)))
-                    .unwrap_or(false);
+                    .unwrap_or(false)
+                    || self.has_pending_txn_offset(&req.group_id, topic, p);
                 if present {
                     self.write_offset(&req.group_id, topic, p, None, now_ms);
                 }
@@ -266,8 +281,12 @@ impl GroupShard {
                 .filter(|g| g.protocol_type.is_some())
                 .map(|g| g.state_timestamp_ms);
             for ((topic, partition), v) in offsets {
-                let base = empty_since.unwrap_or(v.commit_timestamp);
-                if now_ms - base >= retention {
+                let base = empty_since.unwrap_or(v.value.commit_timestamp);
+                // An offset whose partition has pending transactional offsets
+                // waits for the transaction, as in Kafka.
+                if now_ms - base >= retention
+                    && !self.has_pending_txn_offset(group_id, topic, *partition)
+                {
                     expired.push((group_id.clone(), topic.clone(), *partition));
                 }
             }
@@ -281,7 +300,8 @@ impl GroupShard {
                 .groups
                 .get(&group_id)
                 .is_some_and(|g| g.is(State::Empty) && g.members.is_empty())
-                && !self.has_offsets(&group_id);
+                && !self.has_offsets(&group_id)
+                && !self.open_txns_by_group.contains_key(&group_id);
             if deletable {
                 tracing::info!(group = %group_id, "committed offsets expired; deleting the empty group");
                 self.groups.remove(&group_id);

@@ -199,6 +199,7 @@ impl Harness {
                 topics: Some(vec![(topic.into(), vec![partition])]),
                 member_id: None,
                 member_epoch: -1,
+                require_stable: false,
             },
         );
         match reply(&self.drain(), id) {

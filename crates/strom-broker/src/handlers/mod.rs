@@ -39,6 +39,7 @@ pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
 pub(crate) mod raft_voters;
 pub(crate) mod sync_group;
+pub(crate) mod txn_offset_commit;
 pub(crate) mod write_txn_markers;
 
 use kafka_protocol::protocol::StrBytes;

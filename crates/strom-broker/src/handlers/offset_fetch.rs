@@ -1,5 +1,7 @@
 //! OffsetFetch: one group with its topics (v1-7) or many groups (v8+); a
-//! partition without a committed offset answers -1.
+//! partition without a committed offset answers -1. With `require_stable`
+//! (v7+, KIP-447) a partition with pending transactional offsets answers
+//! UNSTABLE_OFFSET_COMMIT, and the consumer retries.
 
 use futures_util::future::join_all;
 use kafka_protocol::error::ResponseError;
@@ -31,6 +33,8 @@ pub(crate) async fn handle(
             topics,
             member_id: None,
             member_epoch: -1,
+            // v7+ (KIP-447); false in older versions.
+            require_stable: req.require_stable,
         };
         let shape = request.topics.clone();
         let r = fetch_one(state, request).await;
@@ -80,6 +84,7 @@ pub(crate) async fn handle(
             }),
             member_id: opt_string(&g.member_id),
             member_epoch: g.member_epoch,
+            require_stable: req.require_stable,
         })
         .collect();
     let ids: Vec<String> = requests.iter().map(|r| r.group_id.clone()).collect();

@@ -163,22 +163,28 @@ enum Wait {
 /// NOT_LEADER_OR_FOLLOWER, which the transaction coordinator retries, as
 /// Kafka translates them.
 async fn complete_group_transaction(
-    _state: &Arc<BrokerState>,
-    _index: i32,
-    _producer_id: i64,
-    _producer_epoch: i16,
-    _coordinator_epoch: i32,
-    _commit: bool,
+    state: &Arc<BrokerState>,
+    index: i32,
+    producer_id: i64,
+    producer_epoch: i16,
+    coordinator_epoch: i32,
+    commit: bool,
 ) -> Result<(), i16> {
-    // The group coordinator's `complete_transaction` joins here when the
-    // transactional offsets land; until then the marker is not written and the
-    // transaction coordinator is told to retry, never that it was.
-    Err(ResponseError::NotLeaderOrFollower.code())
+    state
+        .groups
+        .complete_transaction(
+            index,
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+        )
+        .await
+        .map_err(group_error_for_marker)
 }
 
 /// Kafka's translation of the group coordinator's errors for the transaction
 /// coordinator.
-#[allow(dead_code)]
 pub(crate) fn group_error_for_marker(code: i16) -> i16 {
     match ResponseError::try_from_code(code) {
         Some(
