@@ -45,7 +45,7 @@ class TxnWorkload(Workload):
     def producer_config(self, transactional_id: str, on_error) -> dict:
         return {**self.client_config(), "transactional.id": transactional_id, "acks": "all",
                 "enable.idempotence": True, "linger.ms": 2, "transaction.timeout.ms": self.txn_timeout_ms,
-                "message.timeout.ms": self.message_timeout_ms, "request.timeout.ms": 5000,
+                "message.timeout.ms": min(self.message_timeout_ms, self.txn_timeout_ms), "request.timeout.ms": 5000,
                 "retry.backoff.ms": 100, "retry.backoff.max.ms": 1000, "socket.connection.setup.timeout.ms": 5000,
                 "topic.metadata.refresh.interval.ms": 2000, "error_cb": on_error}
 
