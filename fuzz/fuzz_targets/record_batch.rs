@@ -72,6 +72,8 @@ fn check(bytes: Vec<u8>) {
         let _ = batch.next_offset();
         // The compacted-topic check, with the default decompression bound.
         let _ = batch.first_record_without_key();
+        // A transaction marker, as the log reads it at open and on the follower path.
+        let _ = strom_records::EndTransactionMarker::of_batch(&batch);
         let recoverable = validate_stored_batch(batch.as_bytes()).is_ok();
         // Bounded far below the default, to keep the fuzzer fast.
         if let Ok(records) = batch.records_with_limit(1 << 20) {

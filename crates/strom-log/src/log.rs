@@ -91,6 +91,8 @@ pub struct Log {
     pub(crate) checkpointed_high_watermark: Option<i64>,
     /// Aborted transactions by marker offset, as in the segments' `.txnindex` files.
     pub(crate) aborted_txns: Vec<AbortedTxn>,
+    /// The active segment's `.txnindex` had an entry appended since its last fsync.
+    pub(crate) txn_index_unsynced: bool,
 }
 
 impl Log {
@@ -577,6 +579,7 @@ impl Log {
             return Ok(());
         }
         self.active_mut().on_become_inactive()?;
+        self.sync_txn_index()?;
         // Everything before the new segment is durable now.
         self.flushed_offset = self.flushed_offset.max(self.log_end_offset);
         let base_offset = self.log_end_offset;
@@ -687,6 +690,7 @@ impl Log {
     pub fn close(mut self) -> Result<(), LogError> {
         self.check_online()?;
         self.active_mut().on_become_inactive()?;
+        self.sync_txn_index()?;
         self.take_producer_snapshot()
     }
 

@@ -106,6 +106,7 @@ impl Log {
             high_watermarks,
             checkpointed_high_watermark: None,
             aborted_txns: Vec::new(),
+            txn_index_unsynced: false,
         };
         let (bases, snapshots) = log.clean_directory()?;
         log.load_segments(&bases, recover, now_ms)?;

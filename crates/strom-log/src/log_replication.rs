@@ -485,6 +485,7 @@ impl Log {
         self.epoch_cache = cache;
         self.producer_state = ProducerStateManager::default();
         self.aborted_txns.clear();
+        self.txn_index_unsynced = false;
         Ok(())
     }
 

@@ -11,11 +11,14 @@
 //!   int64 lastStableOffset   the last stable offset once the marker was written
 //! ```
 //!
-//! The entries are kept in memory too (aborts are rare). A new abort rewrites its
-//! segment's file atomically before the append that wrote the marker is answered. The
-//! files go with their segments (retention, truncation); opening a log reads them, and
-//! the replay of the batches after the producer snapshot adds any abort a crash kept
-//! out of them (Kafka rebuilds the index of recovered segments the same way). A damaged
+//! The entries are kept in memory too. A new abort is appended to its segment's file
+//! (not fsynced, as Kafka's `TransactionIndex.append`); the file is fsynced when its
+//! segment rolls and at a clean close. Truncation and compaction rewrite a file
+//! atomically. The files go with their segments (retention, truncation); opening a log
+//! reads them, drops entries past the recovered log end, and the replay of the batches
+//! after the producer snapshot adds any abort a crash kept out of them (Kafka rebuilds
+//! the index of recovered segments the same way): a lost entry can only be one of the
+//! active segment, whose batches are replayed. A torn last entry is dropped; a damaged
 //! file is reported and its entries are dropped.
 
 use std::path::PathBuf;
@@ -56,14 +59,15 @@ pub(crate) fn encode(entries: &[AbortedTxn]) -> Vec<u8> {
     out
 }
 
+/// The entries of a file; a partial last entry (a write a crash tore) is left out.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<AbortedTxn>, String> {
-    if bytes.len() % ENTRY_BYTES != 0 {
-        return Err(format!(
-            "{} bytes is not a whole number of {ENTRY_BYTES}-byte entries",
-            bytes.len()
-        ));
-    }
     let mut out = Vec::with_capacity(bytes.len() / ENTRY_BYTES);
+    if bytes.len() % ENTRY_BYTES != 0 {
+        tracing::warn!(
+            bytes = bytes.len(),
+            "a transaction index ends in a partial entry (a torn write); it is left out"
+        );
+    }
     for (i, chunk) in bytes.chunks_exact(ENTRY_BYTES).enumerate() {
         let i64_at = |at: usize| {
             let mut b = [0u8; 8];
@@ -149,7 +153,41 @@ impl Log {
             .aborted_txns
             .partition_point(|t| t.last_offset < entry.last_offset);
         self.aborted_txns.insert(at, entry);
-        self.rewrite_txn_index(self.segment_base_of(txn.last_offset))
+        let base = self.segment_base_of(txn.last_offset);
+        if at + 1 < self.aborted_txns.len() {
+            // Not the newest entry (a replay filling a gap): keep the file in order.
+            return self.rewrite_txn_index(base);
+        }
+        let path = self.txn_index_path(base);
+        let file = match self.fs.open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.fs.create(&path).map_err(|e| LogError::io(&path, e))?
+            }
+            Err(e) => return Err(LogError::io(&path, e)),
+        };
+        file.append(&[std::io::IoSlice::new(&encode(&[entry]))])
+            .map_err(|e| LogError::io(&path, e))?;
+        if base == self.active().base_offset() {
+            self.txn_index_unsynced = true;
+        } else {
+            file.sync_data().map_err(|e| LogError::sync(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Fsyncs the active segment's transaction index if an append left it unsynced
+    /// (at a roll and a clean close, with the segment's other files).
+    pub(crate) fn sync_txn_index(&mut self) -> Result<(), LogError> {
+        if !std::mem::take(&mut self.txn_index_unsynced) {
+            return Ok(());
+        }
+        let path = self.txn_index_path(self.active().base_offset());
+        match self.fs.open(&path) {
+            Ok(file) => file.sync_data().map_err(|e| LogError::sync(&path, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(LogError::io(&path, e)),
+        }
     }
 
     /// Reads the `.txnindex` of every segment (at open).
@@ -172,7 +210,8 @@ impl Log {
         all.sort_by_key(|t| t.last_offset);
         all.dedup_by_key(|t| t.last_offset);
         self.aborted_txns = all;
-        Ok(())
+        // Entries of markers a recovery cut away.
+        self.truncate_txn_index(self.log_end_offset)
     }
 
     /// Drops the entries whose marker is at or after `offset` (truncation), rewriting
@@ -234,7 +273,12 @@ mod tests {
         assert_eq!(bytes.len(), 68);
         assert_eq!(&bytes[..10], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 7]);
         assert_eq!(decode(&bytes).unwrap(), entries);
-        assert!(decode(&bytes[..33]).is_err());
+        assert_eq!(
+            decode(&bytes[..33]).unwrap(),
+            vec![],
+            "a torn entry is left out"
+        );
+        assert_eq!(decode(&bytes[..50]).unwrap(), entries[..1]);
         let mut bad = bytes.clone();
         bad[1] = 1;
         assert!(decode(&bad).unwrap_err().contains("version 1"));

@@ -15,6 +15,9 @@ use bytes::Bytes;
 use crate::layout::NO_SEQUENCE;
 use crate::{BatchBuilder, Compression, RecordBatch, RecordsError, TimestampType};
 
+/// Decompressed bytes a control batch may hold.
+const MAX_CONTROL_BATCH_BYTES: usize = 64 * 1024;
+
 /// The `type` of a control record's key (Kafka's `ControlRecordType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ControlRecordType {
@@ -129,7 +132,9 @@ impl EndTransactionMarker {
         if !batch.header().is_control() {
             return Ok(None);
         }
-        let records = batch.records()?;
+        // A marker is one record of a few bytes: a control batch that decompresses to
+        // more is not one, and must not cost memory to find out.
+        let records = batch.records_with_limit(MAX_CONTROL_BATCH_BYTES)?;
         let Some(record) = records.first() else {
             return Err(invalid_control("control batch without a record".into()));
         };
