@@ -50,6 +50,16 @@ class TxnWorkload(Workload):
                 "topic.metadata.refresh.interval.ms": 2000, "error_cb": on_error}
 
 
+def poll_events(p: ck.Producer, fatal: list[str]) -> None:
+    """Serves the producer's callbacks. poll() raises the producer's fatal error (e.g. _FENCED after
+    the coordinator aborted a timed-out transaction with an epoch bump): that ends this instance, and
+    the worker starts a new one, as an application would."""
+    try:
+        p.poll(0)
+    except ck.KafkaException as e:
+        fatal.append(error_text(e.args[0]))
+
+
 def end_transaction(h, p: ck.Producer, txn: str, commit: bool, timeout_s: float) -> tuple[str, str | None]:
     """Commits (or aborts) the open transaction: ("commit" | "abort" | "info", error). A retriable
     error is retried (bounded); one that requires an abort is aborted; anything else is unknown."""
@@ -144,7 +154,7 @@ class TxnProducerWorker(threading.Thread):
                 except BufferError as e:
                     error = str(e)
                     outcome, _ = end_transaction(h, p, txn, False, self.w.api_timeout_s)
-                p.poll(0)
+                poll_events(p, fatal)
                 for i, wr in enumerate(writes):
                     wr["offset"] = offsets.get(i)
                 h.add("txn", process=process, txn=txn, outcome=outcome, writes=writes, reads=[], error=error)
@@ -299,7 +309,7 @@ class CtpWorker(threading.Thread):
                             outcome, _ = end_transaction(h, p, txn, False, self.w.api_timeout_s)
                         if err.fatal():
                             fatal.append(error)
-                    p.poll(0)
+                    poll_events(p, fatal)
                     for i, wr in enumerate(writes):
                         wr["offset"] = offsets.get(i)
                     h.add("txn", process=process, txn=txn, outcome=outcome, writes=writes, reads=reads, error=error)
