@@ -44,11 +44,10 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
-    // Transactional offsets (KIP-98; member checks from v3, KIP-447). Not v5:
-    // a v5 request also adds the group's partition to the transaction
-    // (KIP-890 part 2, in place of AddOffsetsToTxn), which the group
-    // coordinator does not do yet; Java clients then keep AddOffsetsToTxn.
-    (ApiKey::TxnOffsetCommit, 0, 4),
+    // Transactional offsets (KIP-98; member checks from v3, KIP-447); a v5
+    // request also adds the group's partition to the transaction (KIP-890
+    // part 2, in place of AddOffsetsToTxn).
+    (ApiKey::TxnOffsetCommit, 0, 5),
     (ApiKey::DeleteRecords, 0, 2),
     // Kafka 4 removed v0.
     (ApiKey::DescribeLogDirs, 1, 4),

@@ -274,7 +274,7 @@ pub(crate) async fn dispatch(
         }
         ApiKey::TxnOffsetCommit => {
             simple(api, version, corr, body, peer, |r| {
-                handlers::txn_offset_commit::handle(state, r)
+                handlers::txn_offset_commit::handle(state, version, r)
             })
             .await
         }

@@ -45,13 +45,11 @@ use crate::partition::Partition;
 /// AddPartitionsToTxn v5 from partition leaders.
 pub(crate) const TRANSACTION_VERSION_SUPPORTED: (i16, i16) = (0, 2);
 /// The level finalized in ApiVersions, which Kafka 4 clients follow: at 2
-/// the Java producer stops sending AddPartitionsToTxn/AddOffsetsToTxn and
-/// relies on partition leaders (Produce) and the group coordinator
-/// (TxnOffsetCommit v5) to add partitions to the transaction themselves.
-/// Until both do, 1: flexible `__transaction_state` records, clients keep
-/// the transactions-v1 protocol (EndTxn up to v4, explicit adds); the v2
-/// paths of the coordinator still answer a client that uses them.
-pub(crate) const TRANSACTION_VERSION_FINALIZED: i16 = 1;
+/// the Java producer stops sending AddPartitionsToTxn/AddOffsetsToTxn, sends
+/// Produce v12 and TxnOffsetCommit v5 (whose handlers add the partitions to
+/// the transaction themselves) and EndTxn v5, which bumps the epoch at every
+/// transaction end. Clients on the v1 protocol (librdkafka, kafkajs) keep it.
+pub(crate) const TRANSACTION_VERSION_FINALIZED: i16 = 2;
 
 /// A request to a shard: runs on the shard and returns how to answer, once
 /// the records of its round are in the log.

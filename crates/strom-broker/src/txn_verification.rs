@@ -56,7 +56,9 @@ pub(crate) fn produce_error_for(code: i16) -> i16 {
 impl TxnVerifier {
     /// Asks the coordinator of `transactional_id` whether each of
     /// `partitions` is in the transaction of `producer_id` at
-    /// `producer_epoch`. Returns each partition's error code, already
+    /// `producer_epoch`, or, with `add` (a transactions-v2 producer, KIP-890
+    /// part 2), adds them to it (AddPartitionsToTxn v5 without
+    /// `verify_only`). Returns each partition's error code, already
     /// converted for the producer (0: verified).
     pub async fn verify(
         &self,
@@ -65,6 +67,7 @@ impl TxnVerifier {
         producer_id: i64,
         producer_epoch: i16,
         partitions: &[(TopicName, i32)],
+        add: bool,
     ) -> HashMap<(TopicName, i32), i16> {
         let all = |code: i16| {
             partitions
@@ -85,7 +88,7 @@ impl TxnVerifier {
                 .with_transactional_id(TransactionalId(str_bytes(transactional_id)))
                 .with_producer_id(ProducerId(producer_id))
                 .with_producer_epoch(producer_epoch)
-                .with_verify_only(true)
+                .with_verify_only(!add)
                 .with_topics(
                     by_topic
                         .into_iter()

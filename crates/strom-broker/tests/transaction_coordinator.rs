@@ -355,3 +355,154 @@ async fn markers_skip_a_deleted_topic_and_the_transaction_completes() {
     drop(c);
     broker.shutdown().await.unwrap();
 }
+
+// ---- transactions v2 (KIP-890 part 2), as a Java 4 producer speaks it ----
+
+const TV2_TOPIC: &str = "tv2";
+
+/// A transactional batch of `values` from `pid` at `epoch`, from sequence `seq`.
+fn txn_batch(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> bytes::Bytes {
+    let mut b = strom_records::BatchBuilder::new(
+        strom_records::Compression::None,
+        strom_records::TimestampType::CreateTime,
+    )
+    .producer(pid, epoch, seq)
+    .transactional(true);
+    for v in values {
+        b.append(1_700_000_000_000, None, Some(v.as_bytes()), &[]);
+    }
+    b.build(0)
+}
+
+/// Produce v12 (a transactions-v2 producer: no AddPartitionsToTxn before it)
+/// to partition 0; its error code.
+async fn produce_v12(c: &mut Client, id: &str, records: bytes::Bytes) -> i16 {
+    let mut pd = produce_request::PartitionProduceData::default();
+    pd.index = 0;
+    pd.records = Some(records);
+    let mut td = produce_request::TopicProduceData::default();
+    td.name = TopicName(s(TV2_TOPIC));
+    td.partition_data = vec![pd];
+    let mut req = ProduceRequest::default();
+    req.transactional_id = Some(TransactionalId(s(id)));
+    req.acks = -1;
+    req.timeout_ms = 10_000;
+    req.topic_data = vec![td];
+    let resp: ProduceResponse = c.request(ApiKey::Produce, 12, &req).await;
+    resp.responses[0].partition_responses[0].error_code
+}
+
+/// The read_committed end (the last stable offset) of partition 0.
+async fn last_stable_offset(c: &mut Client) -> i64 {
+    let p = list_offsets_request::ListOffsetsPartition::default()
+        .with_partition_index(0)
+        .with_timestamp(-1);
+    let t = list_offsets_request::ListOffsetsTopic::default()
+        .with_name(TopicName(s(TV2_TOPIC)))
+        .with_partitions(vec![p]);
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_isolation_level(1)
+        .with_topics(vec![t]);
+    let resp: ListOffsetsResponse = c.request(ApiKey::ListOffsets, 7, &req).await;
+    resp.topics[0].partitions[0].offset
+}
+
+/// Waits (bounded) until the last stable offset is `want`: markers are written
+/// after EndTxn is answered.
+async fn wait_last_stable_offset(c: &mut Client, want: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let lso = last_stable_offset(c).await;
+        if lso == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "last stable offset {lso}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn transactions_v2_bump_the_epoch_so_a_delayed_end_or_produce_cannot_touch_the_next_transaction(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path()).await;
+    let mut c = Client::connect(&broker).await;
+    let versions: ApiVersionsResponse = c
+        .request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    let finalized: Vec<(String, i16)> = versions
+        .finalized_features
+        .iter()
+        .map(|f| (f.name.to_string(), f.max_version_level))
+        .collect();
+    assert_eq!(finalized, vec![("transaction.version".to_owned(), 2)]);
+    let id = "txn-v2";
+    wait_coordinator(&mut c, id).await;
+    let created = support::create_topic(&mut c, TV2_TOPIC, 1, &[]).await;
+    assert_eq!(created.topics[0].error_code, 0);
+    let first = init(&mut c, id, 60_000).await;
+    assert_eq!(first.error_code, 0);
+    let (pid, e0) = (first.producer_id.0, first.producer_epoch);
+
+    // Transaction 1: the leader adds the partition itself (no AddPartitionsToTxn).
+    assert_eq!(
+        produce_v12(&mut c, id, txn_batch(pid, e0, 0, &["a1", "a2"])).await,
+        0
+    );
+    assert_eq!(
+        describe(&mut c, id).await.transaction_state.as_str(),
+        "Ongoing"
+    );
+    let ended = end(&mut c, 5, id, pid, e0, true).await;
+    assert_eq!(ended.error_code, 0);
+    assert_eq!((ended.producer_id.0, ended.producer_epoch), (pid, e0 + 1));
+    let e1 = ended.producer_epoch;
+    wait_last_stable_offset(&mut c, 3).await; // a1, a2, the commit marker
+
+    // Transaction 2 at the bumped epoch, sequences from 0 again.
+    assert_eq!(
+        produce_v12(&mut c, id, txn_batch(pid, e1, 0, &["b1"])).await,
+        0
+    );
+    // The delayed EndTxn of transaction 1 arrives now: fenced, and it ends nothing.
+    let late = end(&mut c, 5, id, pid, e0, true).await;
+    assert!(
+        [
+            code(ResponseError::ProducerFenced),
+            code(ResponseError::InvalidProducerEpoch)
+        ]
+        .contains(&late.error_code),
+        "a delayed EndTxn of the earlier transaction got {}",
+        late.error_code
+    );
+    let d = describe(&mut c, id).await;
+    assert_eq!(
+        (d.transaction_state.as_str(), d.producer_epoch),
+        ("Ongoing", e1)
+    );
+    // A delayed produce of transaction 1 is refused too.
+    assert_eq!(
+        produce_v12(&mut c, id, txn_batch(pid, e0, 2, &["a3"])).await,
+        code(ResponseError::InvalidProducerEpoch)
+    );
+    assert_eq!(
+        last_stable_offset(&mut c).await,
+        3,
+        "transaction 2 is still open"
+    );
+
+    // Transaction 2 aborts; its record stays invisible to read_committed.
+    let aborted = end(&mut c, 5, id, pid, e1, false).await;
+    assert_eq!((aborted.error_code, aborted.producer_epoch), (0, e1 + 1));
+    wait_last_stable_offset(&mut c, 5).await; // b1, the abort marker
+    assert_eq!(
+        describe(&mut c, id).await.transaction_state.as_str(),
+        "CompleteAbort"
+    );
+    drop(c);
+    broker.shutdown().await.unwrap();
+}

@@ -45,9 +45,14 @@ pub(crate) async fn handle(
     // (flush.messages) before the answer.
     let mut to_flush: Vec<Wait> = Vec::new();
     let valid_acks = matches!(acks, -1..=1);
-    let verify = state
-        .effective_config()
-        .transaction_partition_verification_enable;
+    // Produce v12+ within a transaction comes from a transactions-v2 producer
+    // (KIP-890 part 2): it sends no AddPartitionsToTxn, the leader adds the
+    // partition to the transaction itself, whatever the verification config.
+    let add_partitions = version >= 12;
+    let verify = add_partitions
+        || state
+            .effective_config()
+            .transaction_partition_verification_enable;
     let transactional_id = req.transactional_id.as_ref().map(|id| id.0.to_string());
     let mut pending: Vec<PendingVerification> = Vec::new();
     // Transactional batches need a transactional id (Kafka answers the whole
@@ -162,8 +167,15 @@ pub(crate) async fn handle(
         let state = Arc::clone(state);
         tokio::spawn(async move {
             let mut resp = resp;
-            let verified =
-                verify_and_append(&state, transactional_id, pending, &mut resp, acks).await;
+            let verified = verify_and_append(
+                &state,
+                transactional_id,
+                pending,
+                &mut resp,
+                acks,
+                add_partitions,
+            )
+            .await;
             for (partition, end, _, _, _) in to_flush.into_iter().chain(verified) {
                 let _ = partition.flush_up_to(end).await;
             }
@@ -175,7 +187,15 @@ pub(crate) async fn handle(
     }
     let state = Arc::clone(state);
     Reply::Later(Box::pin(async move {
-        let verified = verify_and_append(&state, transactional_id, pending, &mut resp, acks).await;
+        let verified = verify_and_append(
+            &state,
+            transactional_id,
+            pending,
+            &mut resp,
+            acks,
+            add_partitions,
+        )
+        .await;
         to_flush.extend(verified);
         // The partitions' waits run side by side, not one after another.
         let flushes = to_flush
@@ -290,6 +310,7 @@ async fn verify_and_append(
     pending: Vec<PendingVerification>,
     resp: &mut ProduceResponse,
     acks: i16,
+    add_partitions: bool,
 ) -> Vec<Wait> {
     let mut waits = Vec::new();
     let Some(transactional_id) = transactional_id else {
@@ -308,7 +329,14 @@ async fn verify_and_append(
             .collect();
         let answered = state
             .txn_verifier
-            .verify(state, &transactional_id, producer_id, epoch, &partitions)
+            .verify(
+                state,
+                &transactional_id,
+                producer_id,
+                epoch,
+                &partitions,
+                add_partitions,
+            )
             .await;
         for (key, code) in answered {
             results.insert((producer_id, key), code);

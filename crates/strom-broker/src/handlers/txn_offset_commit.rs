@@ -1,5 +1,7 @@
-//! TxnOffsetCommit (v0-4; v5 is not advertised, see `api_table`): a transactional producer commits a consumer
-//! group's offsets as part of its transaction (`sendOffsetsToTransaction`).
+//! TxnOffsetCommit (v0-5): a transactional producer commits a consumer
+//! group's offsets as part of its transaction (`sendOffsetsToTransaction`);
+//! from v5 (transactions v2) the request also adds the group's partition to
+//! the transaction, as AddOffsetsToTxn did.
 //! Routed to the group's shard like OffsetCommit; the records are written as
 //! a transactional batch of the request's producer id and epoch, and stay
 //! pending until the transaction coordinator's marker reaches that
@@ -22,6 +24,7 @@ use crate::broker::BrokerState;
 
 pub(crate) async fn handle(
     state: &BrokerState,
+    version: i16,
     req: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
     let image = state.image();
@@ -77,7 +80,7 @@ pub(crate) async fn handle(
         Err(ResponseError::InvalidGroupId.code())
     } else {
         let index = state.groups.partition_for(&group_id);
-        match verify(state, &request, index).await {
+        match verify(state, version, &request, index).await {
             Err(code) => Err(code),
             Ok(verification) => {
                 state
@@ -137,12 +140,18 @@ pub(crate) async fn handle(
 /// them (a coordinator not reachable: COORDINATOR_NOT_AVAILABLE, retried).
 async fn verify(
     state: &BrokerState,
+    version: i16,
     request: &api::TxnOffsetCommitRequest,
     index: i32,
 ) -> Result<Option<Option<u64>>, i16> {
-    if !state
-        .effective_config()
-        .transaction_partition_verification_enable
+    // TxnOffsetCommit v5+ comes from a transactions-v2 producer (KIP-890
+    // part 2), which sends no AddOffsetsToTxn: the group's partition is added
+    // to the transaction here, whatever the verification config.
+    let add = version >= 5;
+    if !add
+        && !state
+            .effective_config()
+            .transaction_partition_verification_enable
     {
         return Ok(None);
     }
@@ -164,6 +173,7 @@ async fn verify(
             producer_id,
             epoch,
             &[(topic.clone(), index)],
+            add,
         )
         .await;
     let code = answered

@@ -308,7 +308,8 @@ impl TxnShard {
         m.producer_epoch = m.producer_epoch.saturating_add(1);
         m.last_producer_epoch = NO_PRODUCER_EPOCH;
         m.next_producer_id = NO_PRODUCER_ID;
-        m.client_transaction_version = self.config.transaction_version;
+        // The transaction keeps its own protocol version: a v1 producer
+        // (explicit AddPartitionsToTxn, EndTxn up to v4) is fenced the v1 way.
         m.last_update_timestamp_ms = now_ms;
         m.transition(TxnState::PrepareAbort);
         let job = marker_job(m);
