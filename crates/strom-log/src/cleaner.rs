@@ -55,12 +55,18 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use strom_records::{RecordBatch, RecordsError, DEFAULT_MAX_DECOMPRESSED_BYTES};
+use bytes::{Bytes, BytesMut};
+use strom_records::layout::{
+    ATTRIBUTES_OFFSET, BASE_TIMESTAMP_OFFSET, CRC_OFFSET, DELETE_HORIZON_FLAG_MASK,
+};
+use strom_records::{
+    EndTransactionMarker, RecordBatch, RecordsError, DEFAULT_MAX_DECOMPRESSED_BYTES,
+};
 
 use crate::cleaner_decisions::{
-    cleaning_status, group_segments_by_size, retain_record, retain_tombstones, CleanerInput,
-    CleanerSegment, CleaningStatus, GroupCandidate, RecordDecision,
+    cleaning_status, group_segments_by_size, retain_marker, retain_record, retain_tombstones,
+    CleanedTxns, CleanerInput, CleanerSegment, CleaningStatus, GroupCandidate, MarkerDecision,
+    RecordDecision,
 };
 use crate::error::LogError;
 use crate::file_names::{CLEANED_FILE_SUFFIX, SWAP_FILE_SUFFIX};
@@ -103,6 +109,10 @@ pub struct CleanerStats {
     pub records_aborted_removed: u64,
     /// Batches left without records but kept as a producer's newest batch.
     pub empty_batches_kept: u64,
+    /// Transaction markers whose transaction was found empty, given a delete horizon.
+    pub marker_horizons_set: u64,
+    /// Transaction markers removed after their delete horizon.
+    pub markers_removed: u64,
     /// Wall-clock time of the clean.
     pub duration: Duration,
 }
@@ -250,6 +260,7 @@ impl Log {
             self.config.segment_index_bytes,
         );
         let mut removed_so_far = 0;
+        let mut txns = CleanedTxns::default();
         for group in groups {
             let group = group.start - removed_so_far..group.end - removed_so_far;
             removed_so_far += group.len() - 1;
@@ -260,6 +271,7 @@ impl Log {
                 map_end,
                 status.delete_horizon_ms,
                 now_ms,
+                &mut txns,
                 &mut stats,
                 throttle,
                 &mut committed,
@@ -399,6 +411,7 @@ impl Log {
         map_end: i64,
         delete_horizon_ms: Option<i64>,
         now_ms: i64,
+        txns: &mut CleanedTxns,
         stats: &mut CleanerStats,
         throttle: &mut dyn FnMut(usize),
         committed: &mut bool,
@@ -415,20 +428,42 @@ impl Log {
             CLEANED_FILE_SUFFIX,
         )?;
         let mut output = Output::default();
+        // Markers of aborted transactions found empty: their `.txnindex` entries go.
+        let mut emptied_aborts: Vec<i64> = Vec::new();
+        let delete_retention_ms = self.config.delete_retention_ms;
         for segment in &self.segments[group.clone()] {
             let retain_deletes = retain_tombstones(segment.largest_timestamp(), delete_horizon_ms);
             for_each_batch(segment, stats, throttle, |position, batch, stats| {
-                let retained = filter_batch(
-                    segment,
-                    position,
-                    &batch,
-                    map,
-                    map_end,
-                    retain_deletes,
-                    self.is_aborted_batch(&batch),
-                    &self.producer_state,
-                    stats,
-                )?;
+                let retained = if batch.is_control() {
+                    let marker = MarkerContext {
+                        map_end,
+                        now_ms,
+                        delete_retention_ms,
+                        producers: &self.producer_state,
+                    };
+                    let (retained, emptied) =
+                        marker.filter(segment, position, &batch, txns, stats)?;
+                    if emptied {
+                        emptied_aborts.push(batch.base_offset());
+                    }
+                    retained
+                } else {
+                    let retained = filter_batch(
+                        segment,
+                        position,
+                        &batch,
+                        map,
+                        map_end,
+                        retain_deletes,
+                        self.is_aborted_batch(&batch),
+                        &self.producer_state,
+                        stats,
+                    )?;
+                    if retained.is_some() && batch.is_transactional() {
+                        txns.batch_kept(batch.producer_id());
+                    }
+                    retained
+                };
                 if let Some(bytes) = retained {
                     output.push(bytes, &batch);
                 }
@@ -486,7 +521,12 @@ impl Log {
         }
         self.segments.insert(group.start, segment);
         // The group's aborted transactions, in the one index of the cleaned segment
-        // (the old segments' indexes went with them). Kept whole: the markers stay.
+        // (the old segments' indexes went with them): those with a batch left (Kafka's
+        // cleaned index holds the same).
+        if !emptied_aborts.is_empty() {
+            self.aborted_txns
+                .retain(|t| !emptied_aborts.contains(&t.last_offset));
+        }
         self.rewrite_txn_index(base)?;
         stats.segments_written += 1;
         Ok(())
@@ -582,9 +622,6 @@ fn filter_batch(
     producers: &ProducerStateManager,
     stats: &mut CleanerStats,
 ) -> Result<Option<Bytes>, LogError> {
-    if batch.is_control() {
-        return Ok(Some(batch.as_bytes().clone()));
-    }
     let mut records = decode(segment, position, batch)?;
     let total = records.len();
     if aborted {
@@ -637,6 +674,94 @@ fn filter_batch(
         return rebuild(&[]).map(Some);
     }
     Ok(None)
+}
+
+/// What the marker rule needs besides the batch.
+struct MarkerContext<'a> {
+    map_end: i64,
+    now_ms: i64,
+    delete_retention_ms: i64,
+    producers: &'a ProducerStateManager,
+}
+
+impl MarkerContext<'_> {
+    /// A control batch as the clean writes it (`None` when it goes), and whether it is an
+    /// abort marker whose transaction has no batch left (its `.txnindex` entry goes). A
+    /// control batch that is not a readable transaction marker is copied as it is.
+    fn filter(
+        &self,
+        segment: &LogSegment,
+        position: u64,
+        batch: &RecordBatch,
+        txns: &mut CleanedTxns,
+        stats: &mut CleanerStats,
+    ) -> Result<(Option<Bytes>, bool), LogError> {
+        let keep = Some(batch.as_bytes().clone());
+        let marker = match EndTransactionMarker::of_batch(batch) {
+            Ok(Some(marker)) if batch.is_transactional() => marker,
+            _ => return Ok((keep, false)),
+        };
+        let producer_id = batch.producer_id();
+        let txn_has_batches = txns.marker_read(producer_id);
+        let producer_last_entry = self.producers.last_offset_of(producer_id).is_none()
+            && self.producers.producer_epoch(producer_id) == Some(batch.producer_epoch());
+        let decision = retain_marker(
+            batch.base_offset(),
+            self.map_end,
+            txn_has_batches,
+            producer_last_entry,
+            delete_horizon_of(batch),
+            self.now_ms,
+            self.delete_retention_ms,
+        );
+        let emptied = !marker.commit && batch.base_offset() < self.map_end && !txn_has_batches;
+        let retained = match decision {
+            MarkerDecision::Keep => keep,
+            MarkerDecision::SetHorizon(horizon) => {
+                stats.marker_horizons_set += 1;
+                Some(with_delete_horizon(segment, position, batch, horizon)?)
+            }
+            MarkerDecision::Remove => {
+                stats.markers_removed += 1;
+                None
+            }
+        };
+        Ok((retained, emptied))
+    }
+}
+
+/// The delete horizon a batch carries (attribute bit 6: `baseTimestamp` is the horizon).
+pub(crate) fn delete_horizon_of(batch: &RecordBatch) -> Option<i64> {
+    (batch.attributes() & DELETE_HORIZON_FLAG_MASK != 0).then(|| batch.base_timestamp())
+}
+
+/// The batch with its delete horizon set, as Kafka's `MemoryRecordsBuilder` writes it:
+/// attribute bit 6, `baseTimestamp` = the horizon, every record's `timestampDelta` taken
+/// from the horizon so that record timestamps do not change; the CRC is recomputed.
+fn with_delete_horizon(
+    segment: &LogSegment,
+    position: u64,
+    batch: &RecordBatch,
+    horizon_ms: i64,
+) -> Result<Bytes, LogError> {
+    let records: Vec<strom_records::Record> = decode(segment, position, batch)?
+        .into_iter()
+        .map(|mut r| {
+            r.timestamp_delta = r.timestamp().saturating_sub(horizon_ms);
+            r
+        })
+        .collect();
+    let rebuilt = batch
+        .with_retained_records(&records)
+        .map_err(|e| LogError::corrupt(segment.log_path(), position, e.to_string()))?;
+    let mut out = BytesMut::from(&rebuilt[..]);
+    let attributes = batch.attributes() | DELETE_HORIZON_FLAG_MASK;
+    out[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    out[BASE_TIMESTAMP_OFFSET..BASE_TIMESTAMP_OFFSET + 8]
+        .copy_from_slice(&horizon_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
+    out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(out.freeze())
 }
 
 /// Calls `f(position, batch, stats)` for every batch of `segment` in order, reading about

@@ -229,6 +229,65 @@ pub(crate) fn retain_record(
     RecordDecision::Keep
 }
 
+/// What happens to a transaction marker of a segment being rewritten (see the module
+/// docs, "Transaction markers").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MarkerDecision {
+    /// Copied as it is.
+    Keep,
+    /// Kept, rewritten with this delete horizon (its transaction was found empty).
+    SetHorizon(i64),
+    /// Removed: its transaction is empty and its delete horizon has passed.
+    Remove,
+}
+
+/// The marker rule. `txn_has_batches`: a batch of the marker's transaction is still in
+/// the log (written by this clean before the marker, or not looked at); `producer_last_entry`:
+/// the marker is what keeps its producer's epoch (the producer is remembered without a data
+/// batch, at the marker's epoch); `delete_horizon_ms`: the horizon the marker carries.
+pub(crate) fn retain_marker(
+    offset: i64,
+    map_end_offset: i64,
+    txn_has_batches: bool,
+    producer_last_entry: bool,
+    delete_horizon_ms: Option<i64>,
+    now_ms: i64,
+    delete_retention_ms: i64,
+) -> MarkerDecision {
+    if offset >= map_end_offset || txn_has_batches {
+        return MarkerDecision::Keep;
+    }
+    match delete_horizon_ms {
+        None => MarkerDecision::SetHorizon(now_ms.saturating_add(delete_retention_ms.max(0))),
+        Some(horizon) if now_ms >= horizon && !producer_last_entry => MarkerDecision::Remove,
+        Some(_) => MarkerDecision::Keep,
+    }
+}
+
+/// Which transactions still have batches in the log, as one clean writes it (Kafka's
+/// `CleanedTransactionMetadata`, judged on what the clean keeps rather than on what it
+/// reads). The clean walks the log from its first segment in offset order, so the
+/// transactional batches of a producer seen since its previous marker are exactly those of
+/// the transaction its next marker ends (a marker goes only once its transaction has no
+/// batch left, so no older transaction's batch can be in between).
+#[derive(Debug, Default)]
+pub(crate) struct CleanedTxns {
+    with_batches: std::collections::HashSet<i64>,
+}
+
+impl CleanedTxns {
+    /// A transactional data batch of `producer_id` stays (with records or empty).
+    pub fn batch_kept(&mut self, producer_id: i64) {
+        self.with_batches.insert(producer_id);
+    }
+
+    /// A marker of `producer_id` is read: whether its transaction has a batch left. The
+    /// producer's next transaction starts with nothing.
+    pub fn marker_read(&mut self, producer_id: i64) -> bool {
+        self.with_batches.remove(&producer_id)
+    }
+}
+
 /// One segment for grouping: its facts and where it ends.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GroupCandidate {
@@ -413,6 +472,43 @@ mod tests {
         assert!(retain_tombstones(0, None));
         assert!(retain_tombstones(1_001, Some(1_000)));
         assert!(!retain_tombstones(1_000, Some(1_000)));
+    }
+
+    #[test]
+    fn a_marker_gets_a_horizon_when_its_transaction_is_empty_and_goes_after_it() {
+        use MarkerDecision::*;
+        // (offset, map end, txn has batches, producer's last entry, horizon, now)
+        let r = |offset, has, last, horizon, now| {
+            retain_marker(offset, 20, has, last, horizon, now, 1_000)
+        };
+        assert_eq!(r(5, true, false, None, 100), Keep);
+        assert_eq!(r(5, true, false, Some(50), 100), Keep);
+        assert_eq!(r(5, false, false, None, 100), SetHorizon(1_100));
+        assert_eq!(r(5, false, true, None, 100), SetHorizon(1_100));
+        assert_eq!(r(5, false, false, Some(1_100), 1_099), Keep);
+        assert_eq!(r(5, false, false, Some(1_100), 1_100), Remove);
+        // The producer's last entry keeps its epoch: never removed.
+        assert_eq!(r(5, false, true, Some(1_100), 5_000), Keep);
+        // At or past where the map got (hence the first unstable offset): untouched.
+        assert_eq!(r(20, false, false, None, 100), Keep);
+        assert_eq!(r(25, false, false, Some(0), 100), Keep);
+        assert_eq!(
+            retain_marker(5, 20, false, false, None, i64::MAX - 1, i64::MAX),
+            SetHorizon(i64::MAX)
+        );
+    }
+
+    #[test]
+    fn a_marker_sees_only_the_batches_of_its_own_transaction() {
+        let mut txns = CleanedTxns::default();
+        txns.batch_kept(7);
+        txns.batch_kept(7);
+        txns.batch_kept(8);
+        assert!(txns.marker_read(7));
+        // Producer 7's next transaction starts empty.
+        assert!(!txns.marker_read(7));
+        assert!(txns.marker_read(8));
+        assert!(!txns.marker_read(9));
     }
 
     #[test]

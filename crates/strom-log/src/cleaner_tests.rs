@@ -44,7 +44,7 @@ pub(crate) fn records(log: &Log) -> Vec<Rec> {
         .collect()
 }
 
-fn batches(log: &Log) -> Vec<RecordBatch> {
+pub(crate) fn batches(log: &Log) -> Vec<RecordBatch> {
     let mut out: Vec<RecordBatch> = Vec::new();
     let mut offset = log.log_start_offset();
     let mut last = -1;

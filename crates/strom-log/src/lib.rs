@@ -198,6 +198,8 @@ mod cleaner_checkpoint_tests;
 #[cfg(test)]
 mod cleaner_tests;
 #[cfg(test)]
+mod cleaner_txn_tests;
+#[cfg(test)]
 mod idempotence_tests;
 #[cfg(test)]
 mod log_manager_tests;
