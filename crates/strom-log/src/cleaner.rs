@@ -16,8 +16,13 @@
 //!    re-encoded with its own codec, offsets, producer fields and flags unchanged
 //!    (`RecordBatch::with_retained_records`). A batch left with no record is dropped, except
 //!    a producer's newest batch, which stays as an empty batch so the producer's last
-//!    sequence survives (Kafka's rule). Control batches are copied as they are (this log
-//!    refuses transactional batches, so there are none to interpret).
+//!    sequence survives (Kafka's rule). Records of aborted transactions go. Transaction
+//!    markers follow `cleaner_decisions`' marker rule: walking the log in offset order,
+//!    the clean knows whether any batch of a marker's transaction stays; a marker below the
+//!    map's end whose transaction has none is rewritten with a delete horizon (attribute bit
+//!    6, `baseTimestamp` = now + `delete.retention.ms`, record timestamps unchanged), and
+//!    removed by a clean at or after that horizon. The `.txnindex` entry of an aborted
+//!    transaction with no batch left goes at once (as in Kafka's cleaned index).
 //! 4. The cleaner checkpoint moves to the map's end and, for a log of a
 //!    [`crate::LogManager`], is written to the directory's `cleaner-offset-checkpoint`
 //!    (Kafka's file of the same name, see `offset_checkpoint`), after the swaps made the

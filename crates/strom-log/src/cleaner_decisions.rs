@@ -12,7 +12,7 @@
 //! - The **first dirty offset** is the cleaner checkpoint (where the last clean ended),
 //!   raised to the log start offset, or the log start offset when it is past the log end.
 //! - The **first uncleanable offset** is the smallest of: the last stable offset (the
-//!   caller passes the high watermark; this log has no transactions), the active segment's
+//!   smaller of the high watermark and the first unstable offset), the active segment's
 //!   base offset (the active segment is never cleaned), and, when `min.compaction.lag.ms`
 //!   is positive, the base offset of the first dirty inactive segment whose largest timestamp is
 //!   within `min.compaction.lag.ms` of now.
@@ -51,6 +51,28 @@
 //! clean section), and goes in a later clean once data at least `delete.retention.ms`
 //! newer than its segment has itself been cleaned: consumers that read the log from the
 //! start within that time see the deletion.
+//!
+//! # Transaction markers (Kafka's `CleanedTransactionMetadata` and KIP-534 horizon)
+//!
+//! A marker (commit or abort control batch) matters to read_committed consumers only
+//! while records of its transaction remain, and to the producer state only while a batch
+//! of its transaction remains (a transactional batch without its marker would reopen the
+//! transaction when the state is rebuilt from the log). So (`retain_marker`):
+//! - a marker at or past the map's end offset (hence at or past the first unstable
+//!   offset) is never touched;
+//! - a marker stays as it is while any batch of its transaction stays in the log as this
+//!   clean writes it, even an empty one kept for a producer's sequence (`CleanedTxns`);
+//! - otherwise its transaction is empty: a marker without a delete horizon gets one,
+//!   `now + delete.retention.ms`, and stays; a marker whose horizon is at or before now
+//!   goes, unless it is its producer's last entry (the producer is remembered with no data
+//!   batch, at the marker's epoch: the marker keeps that epoch for fencing, Kafka's
+//!   `isBatchLastRecordOfProducer`).
+//!
+//! Kafka decides emptiness on the batches it reads, so it sets the horizon one clean after
+//! the one that removed the records; this decides on what the clean writes, one clean
+//! earlier, with the same guarantee (no marker goes while a batch of its transaction
+//! remains). Unlike Kafka, a marker kept as its producer's last entry past its horizon
+//! keeps its record (Kafka empties it to a bare header).
 
 use std::ops::Range;
 

@@ -431,7 +431,8 @@ fn compaction_drops_aborted_records_and_stops_at_the_first_unstable_offset() {
             (18, Some("open".into())),
         ]
     );
-    // The marker stays, and with it the aborted transaction's index entry, across a reopen.
+    // The aborted batch is producer 7's newest, kept empty for its sequence: its
+    // transaction still has a batch, so the marker and the index entry stay, across a reopen.
     assert_eq!(
         log.collect_aborted_transactions(0, 10),
         vec![aborted(7, 1, 2, 3)]
