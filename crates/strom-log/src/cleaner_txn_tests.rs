@@ -329,6 +329,53 @@ fn no_marker_at_or_past_the_first_unstable_offset_is_touched() {
     }
 }
 
+#[test]
+fn repeated_transactions_on_the_same_key_stay_bounded() {
+    // As TxnOffsetCommit does on `__consumer_offsets`: one producer (transaction version
+    // 2, an epoch per transaction) commits the same key again and again.
+    let fs = FaultyFileSystem::new();
+    let mut log = open(&fs, config(), false);
+    for i in 0..30i16 {
+        let value = format!("t{i}");
+        let at = log.append(kv(7, i, 0, true, "k", &value), 1).unwrap();
+        assert_eq!(at.base_offset, 2 * i64::from(i));
+        assert_eq!(marker(&mut log, 7, i + 1, true, true), 2 * i64::from(i) + 1);
+    }
+    fill(&mut log);
+    let end = log.log_end_offset();
+    let stats = clean(&mut log, 10_000);
+    assert_eq!(
+        (stats.marker_horizons_set, stats.markers_removed),
+        (29, 0),
+        "{stats:?}"
+    );
+    let mut expected: Vec<(i64, bool)> = (0..29).map(|i| (2 * i + 1, true)).collect();
+    expected.extend([(58, false), (59, true)]);
+    expected.extend((60..end).map(|o| (o, false)));
+    assert_eq!(offsets(&log, end), expected, "after one clean");
+
+    fill(&mut log);
+    let end2 = log.log_end_offset();
+    let stats = clean(&mut log, 10_000 + RETENTION);
+    assert_eq!(
+        (stats.marker_horizons_set, stats.markers_removed),
+        (0, 29),
+        "{stats:?}"
+    );
+    let mut expected = vec![(58, false), (59, true)];
+    expected.extend((60..end2).map(|o| (o, false)));
+    assert_eq!(offsets(&log, end2), expected, "after two cleans");
+    assert_eq!(delete_horizon_of(&batch_at(&log, 59)), None);
+    // A reopen with recovery (indexes and producer state rebuilt) gives the same log,
+    // nothing unstable, and the producer's epoch back.
+    drop(log);
+    let mut log = open(&fs, config(), true);
+    assert_eq!(offsets(&log, end2), expected, "after a recovering reopen");
+    assert_eq!(log.first_unstable_offset(), None);
+    assert!(log.append(kv(7, 29, 0, true, "k", "stale"), 1).is_err());
+    log.append(kv(7, 30, 0, true, "k", "next"), 1).unwrap();
+}
+
 /// Whether a batch is a commit (`Some(true)`) or abort marker.
 struct EndTransactionMarkerView;
 
