@@ -719,7 +719,8 @@ impl MarkerContext<'_> {
             self.now_ms,
             self.delete_retention_ms,
         );
-        let emptied = !marker.commit && batch.base_offset() < self.map_end && !txn_has_batches;
+        // Wherever the marker is: with no batch left there is nothing for the entry to hide.
+        let emptied = !marker.commit && !txn_has_batches;
         let retained = match decision {
             MarkerDecision::Keep => keep,
             MarkerDecision::SetHorizon(horizon) => {

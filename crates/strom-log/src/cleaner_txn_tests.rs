@@ -386,3 +386,217 @@ impl EndTransactionMarkerView {
             .map(|m| m.control_type() == strom_records::ControlRecordType::Commit)
     }
 }
+
+mod model {
+    use std::collections::{BTreeMap, HashMap};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    pub enum Op {
+        /// A transactional record of producer `.0` with key `.1`.
+        Txn(i64, u8),
+        /// Producer `.0` ends its transaction: commit?, bumped epoch (version 2)?
+        End(i64, bool, bool),
+        Plain(u8),
+        /// A clean, the clock moved on by `.0`.
+        Clean(i64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..3i64, 0..3u8).prop_map(|(p, k)| Op::Txn(p, k)),
+            2 => (0..3i64, any::<bool>(), any::<bool>()).prop_map(|(p, c, b)| Op::End(p, c, b)),
+            3 => (0..3u8).prop_map(Op::Plain),
+            1 => (0..2_000i64).prop_map(Op::Clean),
+        ]
+    }
+
+    #[derive(Default)]
+    struct Producer {
+        epoch: i16,
+        seq: i32,
+        /// (offset, key, value) of the open transaction.
+        open: Option<Vec<(i64, String, String)>>,
+    }
+
+    /// What the log holds, walked batch by batch.
+    struct Walk {
+        /// key -> value of the latest committed (or plain) record.
+        committed: BTreeMap<String, String>,
+        /// Markers whose transaction has no batch left.
+        empty_markers: usize,
+    }
+
+    /// Checks the structural invariants and returns what read_committed sees.
+    fn walk(log: &Log, open: &HashMap<i64, i64>) -> Walk {
+        let all = batches(log);
+        let aborts: Vec<i64> = log
+            .collect_aborted_transactions(0, i64::MAX)
+            .iter()
+            .map(|t| t.last_offset)
+            .collect();
+        // Transactional batches seen per producer since its last marker.
+        let mut pending: HashMap<i64, Vec<&RecordBatch>> = HashMap::new();
+        let mut latest: BTreeMap<String, (i64, String)> = BTreeMap::new();
+        let mut empty_markers = 0;
+        let mut markers = Vec::new();
+        let take = |latest: &mut BTreeMap<String, (i64, String)>, b: &RecordBatch| {
+            for r in b.records().unwrap() {
+                let offset = r.offset();
+                let key = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
+                let value = String::from_utf8(r.value.unwrap().to_vec()).unwrap();
+                if key.starts_with('u') {
+                    continue; // `fill`'s records
+                }
+                let newer = latest.get(&key).is_none_or(|(o, _)| *o < offset);
+                if newer {
+                    latest.insert(key, (offset, value));
+                }
+            }
+        };
+        for b in &all {
+            if b.is_control() {
+                let commit = EndTransactionMarkerView::of(b).unwrap();
+                markers.push(b.base_offset());
+                let txn = pending.remove(&b.producer_id()).unwrap_or_default();
+                if txn.is_empty() {
+                    empty_markers += 1;
+                } else if !commit {
+                    assert!(
+                        aborts.contains(&b.base_offset()),
+                        "abort at {} with batches left has no index entry",
+                        b.base_offset()
+                    );
+                }
+                if commit {
+                    for t in txn {
+                        take(&mut latest, t);
+                    }
+                }
+            } else if b.is_transactional() {
+                pending.entry(b.producer_id()).or_default().push(b);
+            } else {
+                take(&mut latest, b);
+            }
+        }
+        for (pid, txn) in pending {
+            for b in txn {
+                let first = open.get(&pid).copied();
+                assert!(
+                    first.is_some_and(|f| b.base_offset() >= f),
+                    "a batch of producer {pid} at {} has lost its marker",
+                    b.base_offset()
+                );
+            }
+        }
+        for a in aborts {
+            assert!(
+                markers.contains(&a),
+                "index entry of a removed marker at {a}"
+            );
+        }
+        Walk {
+            committed: latest.into_iter().map(|(k, (_, v))| (k, v)).collect(),
+            empty_markers,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Any history of transactions, plain records and cleans: no transactional batch
+        /// loses its marker, every abort with batches left is indexed, read_committed sees
+        /// the model's latest committed value per key, and once every producer has moved
+        /// on, cleans past the horizon leave at most one empty-transaction marker per
+        /// producer (its last entry).
+        #[test]
+        fn markers_follow_the_model(ops in prop::collection::vec(op(), 1..60)) {
+            let fs = FaultyFileSystem::new();
+            let mut log = open(&fs, config(), false);
+            let mut producers: HashMap<i64, Producer> = HashMap::new();
+            let mut model: BTreeMap<String, (i64, String)> = BTreeMap::new();
+            let mut now = 10_000;
+            let mut n = 0;
+            let commit_into = |model: &mut BTreeMap<String, (i64, String)>, o: i64, k: String, v: String| {
+                if model.get(&k).is_none_or(|(at, _)| *at < o) {
+                    model.insert(k, (o, v));
+                }
+            };
+            let open_txns = |producers: &HashMap<i64, Producer>| -> HashMap<i64, i64> {
+                producers
+                    .iter()
+                    .filter_map(|(p, s)| s.open.as_ref().map(|t| (*p, t[0].0)))
+                    .collect()
+            };
+            for op in ops {
+                n += 1;
+                match op {
+                    Op::Txn(pid, k) => {
+                        let p = producers.entry(pid).or_default();
+                        let key = format!("k{k}");
+                        let value = format!("v{n}");
+                        let at = log
+                            .append(kv(pid, p.epoch, p.seq, true, &key, &value), 1)
+                            .unwrap()
+                            .base_offset;
+                        p.seq += 1;
+                        p.open.get_or_insert_with(Vec::new).push((at, key, value));
+                    }
+                    Op::End(pid, commit, bumped) => {
+                        let p = producers.entry(pid).or_default();
+                        let Some(txn) = p.open.take() else { continue };
+                        let epoch = if bumped { p.epoch + 1 } else { p.epoch };
+                        marker(&mut log, pid, epoch, commit, bumped);
+                        if bumped {
+                            (p.epoch, p.seq) = (epoch, 0);
+                        }
+                        if commit {
+                            for (o, k, v) in txn {
+                                commit_into(&mut model, o, k, v);
+                            }
+                        }
+                    }
+                    Op::Plain(k) => {
+                        let key = format!("k{k}");
+                        let value = format!("v{n}");
+                        let at = log.append(kv(-1, -1, -1, false, &key, &value), 1).unwrap().base_offset;
+                        commit_into(&mut model, at, key, value);
+                    }
+                    Op::Clean(advance) => {
+                        now += advance;
+                        clean(&mut log, now);
+                        let seen = walk(&log, &open_txns(&producers));
+                        let expected: BTreeMap<String, String> =
+                            model.iter().map(|(k, (_, v))| (k.clone(), v.clone())).collect();
+                        prop_assert_eq!(seen.committed, expected);
+                    }
+                }
+            }
+            // Every producer ends its transaction and writes once more, idempotently, so
+            // only a version-2 producer's last marker is its last entry.
+            for (pid, p) in producers.iter_mut() {
+                if let Some(txn) = p.open.take() {
+                    marker(&mut log, *pid, p.epoch, true, false);
+                    for (o, k, v) in txn {
+                        commit_into(&mut model, o, k, v);
+                    }
+                }
+            }
+            for _ in 0..3 {
+                fill(&mut log);
+                now += 2 * RETENTION;
+                clean(&mut log, now);
+            }
+            let expected: BTreeMap<String, String> =
+                model.iter().map(|(k, (_, v))| (k.clone(), v.clone())).collect();
+            let seen = walk(&log, &HashMap::new());
+            prop_assert_eq!(&seen.committed, &expected);
+            prop_assert!(seen.empty_markers <= producers.len(), "{} empty-transaction markers", seen.empty_markers);
+            let log = reopen(&fs, log);
+            prop_assert_eq!(log.first_unstable_offset(), None);
+            prop_assert_eq!(walk(&log, &HashMap::new()).committed, expected);
+        }
+    }
+}
