@@ -303,6 +303,7 @@ impl Log {
             bytes_written = stats.bytes_written,
             records_kept = stats.records_kept,
             records_removed = stats.records_removed(),
+            markers_removed = stats.markers_removed,
             duration_ms = stats.duration.as_millis() as u64,
             "cleaned log"
         );
