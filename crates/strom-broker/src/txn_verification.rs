@@ -11,8 +11,10 @@
 //! metadata refresh, as Kafka converts them: CONCURRENT_TRANSACTIONS,
 //! COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
 //! and a failed connection → NOT_ENOUGH_REPLICAS; PRODUCER_FENCED →
-//! INVALID_PRODUCER_EPOCH; anything else as the coordinator answered (an
-//! INVALID_TXN_STATE: the partition is not in the transaction).
+//! INVALID_PRODUCER_EPOCH; TRANSACTION_ABORTABLE (the partition is not in
+//! the transaction) → INVALID_TXN_STATE for a client too old to know it
+//! (Produce v3-10, TxnOffsetCommit v0-3); anything else as the coordinator
+//! answered.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -38,9 +40,48 @@ pub(crate) struct TxnVerifier {
     connections: tokio::sync::Mutex<HashMap<i32, Connection>>,
 }
 
-/// Kafka's conversion of a verification error for the producer.
-pub(crate) fn produce_error_for(code: i16) -> i16 {
+/// What the requesting client supports, from its request's version (Kafka's
+/// `TransactionSupportedOperation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Supported {
+    /// Produce v3-10, TxnOffsetCommit v0-3: no TRANSACTION_ABORTABLE.
+    DefaultError,
+    /// Produce v11, TxnOffsetCommit v4: TRANSACTION_ABORTABLE (KIP-890 part 1).
+    GenericError,
+    /// Produce v12+, TxnOffsetCommit v5+ (transactions v2, KIP-890 part 2):
+    /// the partition is added to the transaction, not only verified.
+    AddPartition,
+}
+
+impl Supported {
+    pub(crate) fn for_produce(version: i16) -> Supported {
+        match version {
+            12.. => Supported::AddPartition,
+            11 => Supported::GenericError,
+            _ => Supported::DefaultError,
+        }
+    }
+
+    pub(crate) fn for_txn_offset_commit(version: i16) -> Supported {
+        match version {
+            5.. => Supported::AddPartition,
+            4 => Supported::GenericError,
+            _ => Supported::DefaultError,
+        }
+    }
+
+    pub(crate) fn adds(self) -> bool {
+        self == Supported::AddPartition
+    }
+}
+
+/// Kafka's conversion of a verification error for the producer
+/// (`AddPartitionsToTxnManager`).
+pub(crate) fn produce_error_for(code: i16, supported: Supported) -> i16 {
     match ResponseError::try_from_code(code) {
+        Some(ResponseError::TransactionAbortable) if supported == Supported::DefaultError => {
+            ResponseError::InvalidTxnState.code()
+        }
         Some(
             ResponseError::ConcurrentTransactions
             | ResponseError::CoordinatorLoadInProgress
@@ -56,10 +97,11 @@ pub(crate) fn produce_error_for(code: i16) -> i16 {
 impl TxnVerifier {
     /// Asks the coordinator of `transactional_id` whether each of
     /// `partitions` is in the transaction of `producer_id` at
-    /// `producer_epoch`, or, with `add` (a transactions-v2 producer, KIP-890
-    /// part 2), adds them to it (AddPartitionsToTxn v5 without
-    /// `verify_only`). Returns each partition's error code, already
-    /// converted for the producer (0: verified).
+    /// `producer_epoch`, or, for a transactions-v2 producer
+    /// (`Supported::AddPartition`, KIP-890 part 2), adds them to it
+    /// (AddPartitionsToTxn v5 without `verify_only`). Returns each
+    /// partition's error code, already converted for the producer as its
+    /// request's version supports (0: verified).
     pub async fn verify(
         &self,
         state: &BrokerState,
@@ -67,12 +109,12 @@ impl TxnVerifier {
         producer_id: i64,
         producer_epoch: i16,
         partitions: &[(TopicName, i32)],
-        add: bool,
+        supported: Supported,
     ) -> HashMap<(TopicName, i32), i16> {
         let all = |code: i16| {
             partitions
                 .iter()
-                .map(|p| (p.clone(), produce_error_for(code)))
+                .map(|p| (p.clone(), produce_error_for(code, supported)))
                 .collect()
         };
         let image = state.image();
@@ -88,7 +130,7 @@ impl TxnVerifier {
                 .with_transactional_id(TransactionalId(str_bytes(transactional_id)))
                 .with_producer_id(ProducerId(producer_id))
                 .with_producer_epoch(producer_epoch)
-                .with_verify_only(!add)
+                .with_verify_only(!supported.adds())
                 .with_topics(
                     by_topic
                         .into_iter()
@@ -120,7 +162,7 @@ impl TxnVerifier {
                 for p in topic.results_by_partition {
                     out.insert(
                         (topic.name.clone(), p.partition_index),
-                        produce_error_for(p.partition_error_code),
+                        produce_error_for(p.partition_error_code, supported),
                     );
                 }
             }
@@ -201,11 +243,27 @@ mod tests {
 
     #[test]
     fn coordinator_errors_become_what_producers_retry() {
-        for retriable in [51, 14, 15, 16, 13] {
-            assert_eq!(produce_error_for(retriable), 19, "{retriable}");
+        for supported in [
+            Supported::DefaultError,
+            Supported::GenericError,
+            Supported::AddPartition,
+        ] {
+            for retriable in [51, 14, 15, 16, 13] {
+                assert_eq!(produce_error_for(retriable, supported), 19, "{retriable}");
+            }
+            assert_eq!(produce_error_for(90, supported), 47, "PRODUCER_FENCED");
+            assert_eq!(produce_error_for(48, supported), 48);
+            assert_eq!(produce_error_for(0, supported), 0);
         }
-        assert_eq!(produce_error_for(90), 47, "PRODUCER_FENCED");
-        assert_eq!(produce_error_for(48), 48);
-        assert_eq!(produce_error_for(0), 0);
+        // TRANSACTION_ABORTABLE only for a client that knows it.
+        assert_eq!(produce_error_for(120, Supported::DefaultError), 48);
+        assert_eq!(produce_error_for(120, Supported::GenericError), 120);
+        assert_eq!(produce_error_for(120, Supported::AddPartition), 120);
+        assert_eq!(Supported::for_produce(10), Supported::DefaultError);
+        assert_eq!(Supported::for_produce(11), Supported::GenericError);
+        assert_eq!(Supported::for_produce(12), Supported::AddPartition);
+        assert_eq!(Supported::for_txn_offset_commit(3), Supported::DefaultError);
+        assert_eq!(Supported::for_txn_offset_commit(4), Supported::GenericError);
+        assert_eq!(Supported::for_txn_offset_commit(5), Supported::AddPartition);
     }
 }

@@ -1,8 +1,9 @@
 //! The transaction coordinator over the wire: FindCoordinator for a
 //! transactional id, InitProducerId fencing, AddPartitionsToTxn (client and
 //! verify-only forms), EndTxn v3 and v5, DescribeTransactions,
-//! ListTransactions, and the state surviving a restart (replayed from
-//! `__transaction_state`).
+//! ListTransactions, the state surviving a restart (replayed from
+//! `__transaction_state`), and transactions v2 (Produce v12, TxnOffsetCommit
+//! v5) adding partitions without AddPartitionsToTxn/AddOffsetsToTxn.
 
 mod support;
 
@@ -505,4 +506,270 @@ async fn transactions_v2_bump_the_epoch_so_a_delayed_end_or_produce_cannot_touch
     );
     drop(c);
     broker.shutdown().await.unwrap();
+}
+
+// ---- TxnOffsetCommit v5: the group coordinator adds its partition ----
+
+const TV2_GROUP: &str = "tv2-group";
+const CONSUMER_OFFSETS: &str = "__consumer_offsets";
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+
+/// One `__consumer_offsets` partition, so the group's partition is 0.
+async fn start_with_offsets(dir: &std::path::Path) -> Broker {
+    Broker::start(BrokerOptions {
+        config: support::config(
+            dir,
+            &[
+                "transaction.state.log.num.partitions=3",
+                "offsets.topic.num.partitions=1",
+                "offsets.topic.replication.factor=1",
+            ],
+        ),
+    })
+    .await
+    .unwrap()
+}
+
+/// FindCoordinator(key type 0) until the group's shard is loaded (bounded).
+async fn wait_group_coordinator(c: &mut Client, group: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut req = FindCoordinatorRequest::default();
+        req.key_type = 0;
+        req.coordinator_keys = vec![s(group)];
+        let resp: FindCoordinatorResponse = c.request(ApiKey::FindCoordinator, 4, &req).await;
+        let co = &resp.coordinators[0];
+        if co.error_code == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no group coordinator: {}",
+            co.error_code
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// TxnOffsetCommit of `offset` for partition 0 of the topic, as a Java
+/// producer commits for a consumer using assign() (a simple group):
+/// generation -1, empty member id. Its error code.
+async fn txn_offset_commit(
+    c: &mut Client,
+    version: i16,
+    id: &str,
+    pid: i64,
+    epoch: i16,
+    offset: i64,
+) -> i16 {
+    let p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+        .with_partition_index(0)
+        .with_committed_offset(offset)
+        .with_committed_leader_epoch(-1)
+        .with_committed_metadata(Some(s("")));
+    let t = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+        .with_name(TopicName(s(TV2_TOPIC)))
+        .with_partitions(vec![p]);
+    let req = TxnOffsetCommitRequest::default()
+        .with_transactional_id(TransactionalId(s(id)))
+        .with_group_id(GroupId(s(TV2_GROUP)))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_generation_id(-1)
+        .with_member_id(s(""))
+        .with_group_instance_id(None)
+        .with_topics(vec![t]);
+    let resp: TxnOffsetCommitResponse = c.request(ApiKey::TxnOffsetCommit, version, &req).await;
+    assert_eq!(resp.topics.len(), 1);
+    assert_eq!(resp.topics[0].partitions.len(), 1);
+    resp.topics[0].partitions[0].error_code
+}
+
+/// OffsetFetch (`version` >= 8: the groups form) with `require_stable` of
+/// partition 0 of the topic for the group: (partition error, committed offset).
+async fn stable_offset(c: &mut Client, version: i16) -> (i16, i64) {
+    let t = offset_fetch_request::OffsetFetchRequestTopics::default()
+        .with_name(TopicName(s(TV2_TOPIC)))
+        .with_partition_indexes(vec![0]);
+    let g = offset_fetch_request::OffsetFetchRequestGroup::default()
+        .with_group_id(GroupId(s(TV2_GROUP)))
+        .with_member_id(None)
+        .with_member_epoch(-1)
+        .with_topics(Some(vec![t]));
+    let req = OffsetFetchRequest::default()
+        .with_groups(vec![g])
+        .with_require_stable(true);
+    let resp: OffsetFetchResponse = c.request(ApiKey::OffsetFetch, version, &req).await;
+    assert_eq!(resp.groups.len(), 1);
+    let g = &resp.groups[0];
+    assert_eq!(g.error_code, 0, "group error");
+    let p = &g.topics[0].partitions[0];
+    (p.error_code, p.committed_offset)
+}
+
+/// Waits (bounded) until the stable committed offset is `want`; the offset
+/// seen meanwhile is only ever `allowed` (or pending).
+async fn wait_stable_offset(c: &mut Client, version: i16, want: i64, allowed: &[i64]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (error, offset) = stable_offset(c, version).await;
+        if error == 0 && offset == want {
+            return;
+        }
+        assert!(
+            error == UNSTABLE_OFFSET_COMMIT || (error == 0 && allowed.contains(&offset)),
+            "OffsetFetch answered error {error}, offset {offset} (want {want})"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the stable offset is still error {error} offset {offset}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The partitions DescribeTransactions shows in the transaction, sorted.
+async fn txn_partitions(c: &mut Client, id: &str) -> Vec<(String, i32)> {
+    let d = describe(c, id).await;
+    assert_eq!(d.error_code, 0);
+    let mut v: Vec<(String, i32)> = d
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.topic.to_string(), *p)))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_v2_commit_a_groups_offsets_without_add_offsets_to_txn() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = start_with_offsets(dir.path()).await;
+        let mut c = Client::connect(&broker).await;
+        let versions: ApiVersionsResponse = c
+            .request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+            .await;
+        let max = |key: ApiKey| {
+            versions
+                .api_keys
+                .iter()
+                .find(|k| k.api_key == key as i16)
+                .map(|k| k.max_version)
+                .expect("advertised")
+        };
+        assert_eq!(max(ApiKey::TxnOffsetCommit), 5);
+        // The highest OffsetFetch served (the groups form is v8+).
+        let fetch_version = max(ApiKey::OffsetFetch);
+        assert!(fetch_version >= 8, "OffsetFetch up to v{fetch_version}");
+
+        let id = "txn-v2-offsets";
+        wait_coordinator(&mut c, id).await;
+        wait_group_coordinator(&mut c, TV2_GROUP).await;
+        let created = support::create_topic(&mut c, TV2_TOPIC, 1, &[]).await;
+        assert_eq!(created.topics[0].error_code, 0);
+        assert_eq!(stable_offset(&mut c, fetch_version).await, (0, -1));
+        let first = init(&mut c, id, 60_000).await;
+        assert_eq!(first.error_code, 0);
+        let (pid, e0) = (first.producer_id.0, first.producer_epoch);
+
+        // Transaction 1 (commit): no AddPartitionsToTxn, no AddOffsetsToTxn.
+        assert_eq!(
+            produce_v12(&mut c, id, txn_batch(pid, e0, 0, &["a1", "a2"])).await,
+            0
+        );
+        assert_eq!(txn_offset_commit(&mut c, 5, id, pid, e0, 2).await, 0);
+        assert_eq!(
+            txn_partitions(&mut c, id).await,
+            vec![(CONSUMER_OFFSETS.to_owned(), 0), (TV2_TOPIC.to_owned(), 0)],
+            "the group coordinator added its partition to the transaction"
+        );
+        assert_eq!(
+            describe(&mut c, id).await.transaction_state.as_str(),
+            "Ongoing"
+        );
+        assert_eq!(
+            stable_offset(&mut c, fetch_version).await.0,
+            UNSTABLE_OFFSET_COMMIT,
+            "the offset is pending until the marker"
+        );
+        let ended = end(&mut c, 5, id, pid, e0, true).await;
+        assert_eq!((ended.error_code, ended.producer_epoch), (0, e0 + 1));
+        let e1 = ended.producer_epoch;
+        wait_stable_offset(&mut c, fetch_version, 2, &[-1]).await;
+
+        // Transaction 2 (abort) at the bumped epoch: its offset never shows.
+        assert_eq!(
+            produce_v12(&mut c, id, txn_batch(pid, e1, 0, &["b1"])).await,
+            0
+        );
+        assert_eq!(txn_offset_commit(&mut c, 5, id, pid, e1, 3).await, 0);
+        assert_eq!(
+            txn_partitions(&mut c, id).await,
+            vec![(CONSUMER_OFFSETS.to_owned(), 0), (TV2_TOPIC.to_owned(), 0)]
+        );
+        assert_eq!(
+            stable_offset(&mut c, fetch_version).await.0,
+            UNSTABLE_OFFSET_COMMIT
+        );
+        let aborted = end(&mut c, 5, id, pid, e1, false).await;
+        assert_eq!((aborted.error_code, aborted.producer_epoch), (0, e1 + 1));
+        // CompleteAbort is written only after every marker.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (error, offset) = stable_offset(&mut c, fetch_version).await;
+            assert!(
+                error == UNSTABLE_OFFSET_COMMIT || (error, offset) == (0, 2),
+                "the aborted offset showed: error {error}, offset {offset}"
+            );
+            let state = describe(&mut c, id).await.transaction_state.to_string();
+            if state == "CompleteAbort" {
+                break;
+            }
+            assert_eq!(state, "PrepareAbort");
+            assert!(Instant::now() < deadline, "the abort never completed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            stable_offset(&mut c, fetch_version).await,
+            (0, 2),
+            "the earlier committed offset, not the aborted one"
+        );
+
+        // A transactions-v1 producer (TxnOffsetCommit v4) that skipped
+        // AddOffsetsToTxn is refused by the verification, and writes nothing.
+        let v1 = "txn-v1-offsets";
+        wait_coordinator(&mut c, v1).await;
+        let other = init(&mut c, v1, 60_000).await;
+        assert_eq!(other.error_code, 0);
+        let (pid1, epoch1) = (other.producer_id.0, other.producer_epoch);
+        assert_eq!(
+            add(&mut c, v1, pid1, epoch1, TV2_TOPIC, &[0]).await,
+            vec![0]
+        );
+        assert_eq!(
+            txn_offset_commit(&mut c, 4, v1, pid1, epoch1, 7).await,
+            code(ResponseError::TransactionAbortable)
+        );
+        // A client before v4 does not know TRANSACTION_ABORTABLE: Kafka's
+        // AddPartitionsToTxnManager answers it INVALID_TXN_STATE.
+        assert_eq!(
+            txn_offset_commit(&mut c, 3, v1, pid1, epoch1, 7).await,
+            code(ResponseError::InvalidTxnState)
+        );
+        assert_eq!(
+            txn_partitions(&mut c, v1).await,
+            vec![(TV2_TOPIC.to_owned(), 0)],
+            "v4 does not add the group's partition"
+        );
+        assert_eq!(
+            stable_offset(&mut c, fetch_version).await,
+            (0, 2),
+            "nothing pending"
+        );
+        drop(c);
+        broker.shutdown().await.unwrap();
+    })
+    .await
+    .expect("the test finishes within its time bound");
 }

@@ -48,8 +48,8 @@ pub(crate) async fn handle(
     // Produce v12+ within a transaction comes from a transactions-v2 producer
     // (KIP-890 part 2): it sends no AddPartitionsToTxn, the leader adds the
     // partition to the transaction itself, whatever the verification config.
-    let add_partitions = version >= 12;
-    let verify = add_partitions
+    let supported = crate::txn_verification::Supported::for_produce(version);
+    let verify = supported.adds()
         || state
             .effective_config()
             .transaction_partition_verification_enable;
@@ -173,7 +173,7 @@ pub(crate) async fn handle(
                 pending,
                 &mut resp,
                 acks,
-                add_partitions,
+                supported,
             )
             .await;
             for (partition, end, _, _, _) in to_flush.into_iter().chain(verified) {
@@ -193,7 +193,7 @@ pub(crate) async fn handle(
             pending,
             &mut resp,
             acks,
-            add_partitions,
+            supported,
         )
         .await;
         to_flush.extend(verified);
@@ -310,7 +310,7 @@ async fn verify_and_append(
     pending: Vec<PendingVerification>,
     resp: &mut ProduceResponse,
     acks: i16,
-    add_partitions: bool,
+    supported: crate::txn_verification::Supported,
 ) -> Vec<Wait> {
     let mut waits = Vec::new();
     let Some(transactional_id) = transactional_id else {
@@ -335,7 +335,7 @@ async fn verify_and_append(
                 producer_id,
                 epoch,
                 &partitions,
-                add_partitions,
+                supported,
             )
             .await;
         for (key, code) in answered {

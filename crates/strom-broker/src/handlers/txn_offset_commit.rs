@@ -147,8 +147,8 @@ async fn verify(
     // TxnOffsetCommit v5+ comes from a transactions-v2 producer (KIP-890
     // part 2), which sends no AddOffsetsToTxn: the group's partition is added
     // to the transaction here, whatever the verification config.
-    let add = version >= 5;
-    if !add
+    let supported = crate::txn_verification::Supported::for_txn_offset_commit(version);
+    if !supported.adds()
         && !state
             .effective_config()
             .transaction_partition_verification_enable
@@ -173,7 +173,7 @@ async fn verify(
             producer_id,
             epoch,
             &[(topic.clone(), index)],
-            add,
+            supported,
         )
         .await;
     let code = answered
