@@ -138,6 +138,14 @@ fn requests(dir: &Path) {
                 IncrementalAlterConfigs => IncrementalAlterConfigsRequest::default(),
                 ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest::default(),
                 ConsumerGroupDescribe => ConsumerGroupDescribeRequest::default(),
+                AddPartitionsToTxn => AddPartitionsToTxnRequest::default(),
+                AddOffsetsToTxn => AddOffsetsToTxnRequest::default(),
+                EndTxn => EndTxnRequest::default(),
+                WriteTxnMarkers => WriteTxnMarkersRequest::default(),
+                TxnOffsetCommit => TxnOffsetCommitRequest::default(),
+                DescribeTransactions => DescribeTransactionsRequest::default(),
+                ListTransactions => ListTransactionsRequest::default(),
+                DescribeProducers => DescribeProducersRequest::default(),
             );
             if let Some(bytes) = bytes {
                 write(dir, &format!("{api:?}-v{version}"), &bytes);

@@ -94,6 +94,20 @@ fuzz_target!(|data: &[u8]| {
         ApiKey::ConsumerGroupDescribe => {
             body_round_trip::<ConsumerGroupDescribeRequest>(api, version, body)
         }
+        ApiKey::AddPartitionsToTxn => {
+            body_round_trip::<AddPartitionsToTxnRequest>(api, version, body)
+        }
+        ApiKey::AddOffsetsToTxn => body_round_trip::<AddOffsetsToTxnRequest>(api, version, body),
+        ApiKey::EndTxn => body_round_trip::<EndTxnRequest>(api, version, body),
+        ApiKey::WriteTxnMarkers => body_round_trip::<WriteTxnMarkersRequest>(api, version, body),
+        ApiKey::TxnOffsetCommit => body_round_trip::<TxnOffsetCommitRequest>(api, version, body),
+        ApiKey::DescribeTransactions => {
+            body_round_trip::<DescribeTransactionsRequest>(api, version, body)
+        }
+        ApiKey::ListTransactions => body_round_trip::<ListTransactionsRequest>(api, version, body),
+        ApiKey::DescribeProducers => {
+            body_round_trip::<DescribeProducersRequest>(api, version, body)
+        }
         // An advertised API this target does not decode is a gap in the target.
         other => panic!("advertised {other:?} has no decoder in the request fuzz target"),
     }

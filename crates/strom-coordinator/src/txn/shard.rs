@@ -308,8 +308,9 @@ impl TxnShard {
         m.producer_epoch = m.producer_epoch.saturating_add(1);
         m.last_producer_epoch = NO_PRODUCER_EPOCH;
         m.next_producer_id = NO_PRODUCER_ID;
-        // The transaction keeps its own protocol version: a v1 producer
-        // (explicit AddPartitionsToTxn, EndTxn up to v4) is fenced the v1 way.
+        // Kafka ends a fenced transaction by the finalized transaction.version
+        // (at 2, an old producer's late EndTxn then gets INVALID_TXN_STATE).
+        m.client_transaction_version = self.config.transaction_version;
         m.last_update_timestamp_ms = now_ms;
         m.transition(TxnState::PrepareAbort);
         let job = marker_job(m);
