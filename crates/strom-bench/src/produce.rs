@@ -199,6 +199,13 @@ fn commit<C: ProducerContext>(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let began = Instant::now();
+    // rust-rdkafka's commit first flushes, and its flush polls the event queue
+    // for up to 100 ms at a time while this producer's own thread serves the
+    // delivery reports: the wait would cost ~100 ms per commit. Waiting here
+    // for the records to be delivered lets that flush return at once.
+    while producer.in_flight_count() > 0 && began.elapsed() < timeout {
+        std::thread::sleep(Duration::from_micros(200));
+    }
     producer.commit_transaction(timeout).with_context(|| {
         format!(
             "commit_transaction of transaction {} ({} records)",
