@@ -597,8 +597,12 @@ const OFFSETS_COMMIT_TIMEOUT: Duration = Duration::from_millis(5000);
 /// Waits until everything in the log when this broker became leader is
 /// committed (the high watermark reached it), so a shard is loaded only from
 /// records every in-sync replica has. False if the wait ended because the
-/// shard was unloaded or leadership moved.
-async fn wait_committed(partition: &Arc<Partition>, loaded: &watch::Sender<bool>) -> bool {
+/// shard was unloaded or leadership moved. The transaction coordinator's
+/// shards load the same way.
+pub(crate) async fn wait_committed(
+    partition: &Arc<Partition>,
+    loaded: &watch::Sender<bool>,
+) -> bool {
     let target = partition.log_end_offset();
     loop {
         if loaded.is_closed() || !partition.is_leader() {

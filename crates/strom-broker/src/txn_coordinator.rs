@@ -521,20 +521,6 @@ async fn write(
         .map_err(|e| e.to_string())
 }
 
-async fn wait_committed(partition: &Arc<Partition>, loaded: &watch::Sender<bool>) -> bool {
-    let target = partition.log_end_offset();
-    loop {
-        if loaded.is_closed() || !partition.is_leader() {
-            return false;
-        }
-        if partition.high_watermark() >= target {
-            return true;
-        }
-        let arrived = partition.data_arrived();
-        let _ = tokio::time::timeout(Duration::from_millis(100), arrived).await;
-    }
-}
-
 async fn load_retrying(
     partition: &Arc<Partition>,
     config: &TxnConfig,
@@ -543,7 +529,8 @@ async fn load_retrying(
 ) -> Option<TxnShard> {
     let mut pause = Duration::from_secs(1);
     loop {
-        if loaded.is_closed() || !wait_committed(partition, loaded).await {
+        if loaded.is_closed() || !crate::group_coordinator::wait_committed(partition, loaded).await
+        {
             return None;
         }
         let p = partition.clone();
