@@ -1055,11 +1055,11 @@ pub(crate) enum PartitionError {
 }
 
 impl PartitionError {
-    /// The record an append was refused for, if one was (see
-    /// [`AppendError::record_error`]).
-    pub fn record_error(&self) -> Option<(i32, String, &'static str)> {
+    /// The records an append was refused for, if it was for records (see
+    /// [`strom_log::AppendError::record_errors`]).
+    pub fn record_errors(&self) -> Option<&strom_log::RecordValidation> {
         match self {
-            PartitionError::Append(e) => e.record_error(),
+            PartitionError::Append(e) => e.record_errors(),
             _ => None,
         }
     }

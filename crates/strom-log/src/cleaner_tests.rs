@@ -532,13 +532,9 @@ fn a_compacted_log_refuses_records_without_a_key_and_writes_nothing() {
     b.append(0, Some(b"k"), Some(b"v"), &[]);
     b.append(0, None, Some(b"no key"), &[]);
     let err = log.append(b.build(0), 0).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            crate::AppendError::MissingKeyOnCompactedTopic { index: 1 }
-        ),
-        "{err}"
-    );
+    let refused = err.record_errors().expect("per-record errors");
+    assert_eq!(refused.record_errors.len(), 1, "{err}");
+    assert_eq!(refused.record_errors[0].0, 1, "{err}");
     assert_eq!(err.error_code(), 87, "INVALID_RECORD");
     assert_eq!(log.log_end_offset(), 0);
 }

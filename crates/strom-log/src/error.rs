@@ -5,7 +5,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use strom_records::RecordsError;
+use strom_records::{RecordsError, INVALID_TIMESTAMP};
 
 /// `OFFSET_OUT_OF_RANGE`.
 pub const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -205,13 +205,11 @@ pub enum AppendError {
     /// The request carried no batch.
     #[error("produce request carried no record batch for this partition")]
     EmptyRecords,
-    /// A record without a key on a compacted topic (Kafka's "Compacted topic
-    /// cannot accept message without key").
-    #[error("compacted topic cannot accept a record without a key (record {index} of the batch at offset delta 0); give every record a key or use cleanup.policy=delete")]
-    MissingKeyOnCompactedTopic {
-        /// Index of the first keyless record in its batch.
-        index: usize,
-    },
+    /// Records of a batch the topic refuses (Kafka's `RecordValidationException`, KIP-467):
+    /// keyless records on a compacted topic, timestamps out of range, LogAppendTime from
+    /// a producer. Nothing of the batch is written.
+    #[error("{}", .0.message)]
+    RecordValidation(RecordValidation),
     /// The batches together exceed what one segment may hold.
     #[error("{size} bytes of batches in one append exceed segment.bytes {segment_bytes}; raise segment.bytes or send smaller requests")]
     RecordListTooLarge {
@@ -296,19 +294,11 @@ fn expected_sequence(last_sequence: &Option<i32>) -> String {
 }
 
 impl AppendError {
-    /// For a refusal caused by one record, its index in its batch and what was wrong, and
-    /// the request-level message Kafka gives with it (Kafka's `RecordValidationException`:
-    /// the produce response's `record_errors` and `error_message`).
-    pub fn record_error(&self) -> Option<(i32, String, &'static str)> {
+    /// For a refusal caused by records of the batch, the response's `record_errors`
+    /// (index in the batch and message) and `error_message`.
+    pub fn record_errors(&self) -> Option<&RecordValidation> {
         match self {
-            AppendError::InvalidRecords(
-                e @ (RecordsError::TimestampOutOfRange { index, .. }
-                | RecordsError::LogAppendTimeFromProducer { index }),
-            ) => Some((
-                *index,
-                e.to_string(),
-                "One or more records have been rejected due to invalid timestamp",
-            )),
+            AppendError::RecordValidation(v) => Some(v),
             _ => None,
         }
     }
@@ -318,7 +308,7 @@ impl AppendError {
         match self {
             AppendError::InvalidRecords(e) => e.error_code(),
             AppendError::EmptyRecords => INVALID_RECORD,
-            AppendError::MissingKeyOnCompactedTopic { .. } => INVALID_RECORD,
+            AppendError::RecordValidation(v) => v.error_code,
             AppendError::RecordListTooLarge { .. } => RECORD_LIST_TOO_LARGE,
             AppendError::InvalidProducerEpoch { .. } => INVALID_PRODUCER_EPOCH,
             AppendError::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
@@ -327,6 +317,71 @@ impl AppendError {
             AppendError::ControlBatchFromClient => INVALID_RECORD,
             AppendError::UnexpectedAppendOffset { .. } => UNKNOWN_SERVER_ERROR,
             AppendError::Storage(e) => e.error_code(),
+        }
+    }
+}
+
+/// The records of one batch a topic refuses, as Kafka's `LogValidator` reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordValidation {
+    /// `INVALID_TIMESTAMP` when any record's timestamp is refused, else `INVALID_RECORD`.
+    pub error_code: i16,
+    /// (index in the batch, Kafka's message for that record), in index order.
+    pub record_errors: Vec<(i32, String)>,
+    /// The partition's `error_message`, Kafka's `RecordValidationException` message.
+    pub message: String,
+}
+
+impl RecordValidation {
+    /// Kafka's record errors and messages for `invalid` (not empty), records of a batch
+    /// of `topic_partition` (`topic-partition`, as Kafka prints a `TopicPartition`).
+    pub fn new(
+        topic_partition: &str,
+        invalid: &[strom_records::InvalidRecord],
+    ) -> RecordValidation {
+        use strom_records::RecordProblem;
+        let record_errors: Vec<(i32, String)> = invalid
+            .iter()
+            .map(|r| {
+                let message = match r.problem {
+                    RecordProblem::MissingKeyOnCompactedTopic => format!(
+                        "Compacted topic cannot accept message without key in topic partition {topic_partition}"
+                    ),
+                    RecordProblem::TimestampOutOfRange { low, high } => format!(
+                        "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{low}, {high}]",
+                        r.timestamp, r.offset
+                    ),
+                    RecordProblem::LogAppendTimeFromProducer => format!(
+                        "Invalid timestamp type in message DefaultRecord(offset={}, timestamp={}, key={} bytes, value={} bytes). Producer should not set timestamp type to LogAppendTime.",
+                        r.offset, r.timestamp, r.key_bytes, r.value_bytes
+                    ),
+                };
+                (r.index, message)
+            })
+            .collect();
+        if invalid.iter().any(|r| r.is_timestamp_error()) {
+            return RecordValidation {
+                error_code: INVALID_TIMESTAMP,
+                record_errors,
+                message: "One or more records have been rejected due to invalid timestamp"
+                    .to_string(),
+            };
+        }
+        // Java's List.toString of the first three RecordErrors.
+        let shown: Vec<String> = record_errors
+            .iter()
+            .take(3)
+            .map(|(index, message)| format!("RecordError(batchIndex={index}, message='{message}')"))
+            .collect();
+        let message = format!(
+            "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+            record_errors.len(),
+            shown.join(", ")
+        );
+        RecordValidation {
+            error_code: INVALID_RECORD,
+            record_errors,
+            message,
         }
     }
 }

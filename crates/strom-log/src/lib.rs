@@ -158,9 +158,10 @@ pub use cleaner::CleanerStats;
 pub use cleaner_decisions::CleaningStatus;
 pub use config::LogConfig;
 pub use error::{
-    AppendError, DeleteRecordsError, LogError, ReadError, INVALID_PRODUCER_EPOCH, INVALID_RECORD,
-    INVALID_TXN_STATE, KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE, OUT_OF_ORDER_SEQUENCE_NUMBER,
-    RECORD_LIST_TOO_LARGE, TRANSACTION_COORDINATOR_FENCED, UNKNOWN_SERVER_ERROR,
+    AppendError, DeleteRecordsError, LogError, ReadError, RecordValidation, INVALID_PRODUCER_EPOCH,
+    INVALID_RECORD, INVALID_TXN_STATE, KAFKA_STORAGE_ERROR, OFFSET_OUT_OF_RANGE,
+    OUT_OF_ORDER_SEQUENCE_NUMBER, RECORD_LIST_TOO_LARGE, TRANSACTION_COORDINATOR_FENCED,
+    UNKNOWN_SERVER_ERROR,
 };
 pub use fault_injection::{file_system_from_env, FAULTS_CONTROL_ENV, SYNC_JOURNAL_ENV};
 #[cfg(any(test, feature = "testing"))]

@@ -17,7 +17,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use strom_records::layout::RECORD_BATCH_OVERHEAD;
-use strom_records::{BatchHeader, EndTransactionMarker, RecordBatch, TimestampRule, TimestampType};
+use strom_records::{
+    BatchHeader, EndTransactionMarker, InvalidRecord, RecordBatch, RecordProblem, RecordsError,
+    TimestampRule, TimestampType,
+};
 
 use crate::config::LogConfig;
 use crate::error::{AppendError, LogError};
@@ -344,6 +347,48 @@ impl Log {
         self.producer_state.producers()
     }
 
+    /// Kafka's per-record answer (KIP-467) for a batch the topic refuses: every refused
+    /// record by index. `first` is the fast check's verdict, used alone if the walk finds
+    /// nothing (a compressed batch whose header timestamps disagree with its records).
+    fn record_validation(
+        &self,
+        batch: &RecordBatch,
+        timestamps: &TimestampRule,
+        first: Option<RecordsError>,
+    ) -> AppendError {
+        let mut invalid = match batch.invalid_records(self.config.compact, Some(timestamps)) {
+            Ok(invalid) => invalid,
+            Err(e) => return e.into(),
+        };
+        if invalid.is_empty() {
+            match first {
+                Some(RecordsError::TimestampOutOfRange {
+                    index,
+                    offset,
+                    timestamp,
+                    low,
+                    high,
+                }) => invalid.push(InvalidRecord {
+                    index,
+                    offset,
+                    timestamp,
+                    key_bytes: 0,
+                    value_bytes: 0,
+                    problem: RecordProblem::TimestampOutOfRange { low, high },
+                }),
+                Some(e) => return e.into(),
+                // The same walk found records just before; unreachable in practice.
+                None => return AppendError::EmptyRecords,
+            }
+        }
+        let topic_partition = self
+            .dir
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        AppendError::RecordValidation(crate::RecordValidation::new(&topic_partition, &invalid))
+    }
+
     fn append_batches(
         &mut self,
         records: Bytes,
@@ -364,11 +409,19 @@ impl Log {
         let mut total_size = 0u64;
         for batch in RecordBatch::iter(records) {
             let batch = batch?;
-            let summary = batch.validate_with(max_message_bytes, Some(&timestamps))?;
+            let summary = match batch.validate_with(max_message_bytes, Some(&timestamps)) {
+                Ok(summary) => summary,
+                Err(
+                    e @ (RecordsError::TimestampOutOfRange { .. }
+                    | RecordsError::LogAppendTimeFromProducer { .. }),
+                ) => return Err(self.record_validation(&batch, &timestamps, Some(e))),
+                Err(e) => return Err(e.into()),
+            };
             if self.config.compact && !batch.header().is_control() {
-                // Only compacted topics pay for walking records on produce.
-                if let Some(index) = batch.first_record_without_key()? {
-                    return Err(AppendError::MissingKeyOnCompactedTopic { index });
+                // Only compacted topics pay for walking (and decompressing) records on
+                // produce; the walk also sees every timestamp of a compressed batch.
+                if !batch.invalid_records(true, Some(&timestamps))?.is_empty() {
+                    return Err(self.record_validation(&batch, &timestamps, None));
                 }
             }
             // A topic's compression.type other than `producer`: stored in its codec, as

@@ -56,6 +56,7 @@ mod builder;
 mod compression;
 mod control;
 mod error;
+mod invalid_records;
 pub mod layout;
 mod record;
 mod retain;
@@ -72,6 +73,7 @@ pub use error::{
     RecordsError, CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, MESSAGE_TOO_LARGE,
     UNSUPPORTED_FOR_MESSAGE_FORMAT,
 };
+pub use invalid_records::{InvalidRecord, RecordProblem};
 pub use record::{Header, Record};
 pub use validate::{validate_batch, validate_batch_with, BatchSummary, TimestampRule};
 pub use validate_stored::validate_stored_batch;

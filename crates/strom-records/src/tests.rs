@@ -698,3 +698,63 @@ fn recompression_keeps_every_record_and_header_field_and_changes_only_the_codec(
         }
     }
 }
+
+#[test]
+fn invalid_records_lists_every_refused_record_in_plain_and_compressed_batches() {
+    use crate::{InvalidRecord, RecordProblem, TimestampRule};
+    let now = 1_000_000;
+    let rule = TimestampRule {
+        timestamp_type: TimestampType::CreateTime,
+        now_ms: now,
+        before_max_ms: 100,
+        after_max_ms: 100,
+    };
+    for codec in [Compression::None, Compression::Snappy, Compression::Zstd] {
+        let mut b = BatchBuilder::new(codec, TimestampType::CreateTime);
+        b.append(now, Some(b"k0"), Some(b"v0"), &[]);
+        b.append(now, None, Some(b"v1"), &[]);
+        b.append(now + 101, Some(b"k2"), None, &[]);
+        b.append(now - 101, None, Some(b"v3"), &[]);
+        let batch = RecordBatch::new(b.build(40)).unwrap();
+        let range = RecordProblem::TimestampOutOfRange {
+            low: now - 100,
+            high: now + 100,
+        };
+        let record = |index: i32, timestamp: i64, key_bytes, value_bytes, problem| InvalidRecord {
+            index,
+            offset: 40 + i64::from(index),
+            timestamp,
+            key_bytes,
+            value_bytes,
+            problem,
+        };
+        assert_eq!(
+            batch.invalid_records(true, Some(&rule)).unwrap(),
+            vec![
+                record(1, now, 0, 2, RecordProblem::MissingKeyOnCompactedTopic),
+                record(2, now + 101, 2, 0, range),
+                record(
+                    3,
+                    now - 101,
+                    0,
+                    2,
+                    RecordProblem::MissingKeyOnCompactedTopic
+                ),
+            ],
+            "{codec:?}"
+        );
+        assert_eq!(
+            batch.invalid_records(false, Some(&rule)).unwrap(),
+            vec![
+                record(2, now + 101, 2, 0, range),
+                record(3, now - 101, 0, 2, range)
+            ],
+            "{codec:?}"
+        );
+        assert_eq!(
+            batch.invalid_records(false, None).unwrap(),
+            vec![],
+            "{codec:?}"
+        );
+    }
+}

@@ -72,7 +72,7 @@ pub struct TimestampRule {
 
 impl TimestampRule {
     /// Kafka's `recordHasInvalidTimestamp`, with Java's wrapping arithmetic.
-    fn accepts(&self, timestamp: i64) -> bool {
+    pub(crate) fn accepts(&self, timestamp: i64) -> bool {
         let diff = self.now_ms.wrapping_sub(timestamp);
         !(diff > self.before_max_ms || diff.wrapping_neg() > self.after_max_ms)
     }

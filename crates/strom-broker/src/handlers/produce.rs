@@ -286,13 +286,20 @@ fn answer(
         Err(e) => {
             pr.error_code = e.error_code();
             pr.error_message = Some(str_bytes(&e.to_string()));
-            if let Some((index, message, summary)) = e.record_error() {
-                pr.error_message = Some(str_bytes(summary));
-                pr.record_errors.push(
-                    BatchIndexAndErrorMessage::default()
-                        .with_batch_index(index)
-                        .with_batch_index_error_message(Some(str_bytes(&message))),
-                );
+            if let Some(refused) = e.record_errors() {
+                // KIP-467: the refused records by index; the producer fails those and
+                // retries the rest of the batch. Kafka answers the log start offset too.
+                pr.error_message = Some(str_bytes(&refused.message));
+                pr.record_errors = refused
+                    .record_errors
+                    .iter()
+                    .map(|(index, message)| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(*index)
+                            .with_batch_index_error_message(Some(str_bytes(message)))
+                    })
+                    .collect();
+                pr.log_start_offset = partition.log_start_offset();
             }
             if e.is_storage_error() {
                 tracing::error!(topic = %partition.topic, partition = partition.index, "append failed: {e}");
