@@ -103,6 +103,17 @@ fn requests(dir: &Path) {
                 kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
                     .with_name(Some(topic())),
             ]));
+            let describe_topic_partitions = DescribeTopicPartitionsRequest::default()
+                .with_topics(vec![
+                    kafka_protocol::messages::describe_topic_partitions_request::TopicRequest::default()
+                        .with_name(topic()),
+                ])
+                .with_response_partition_limit(100)
+                .with_cursor(Some(
+                    kafka_protocol::messages::describe_topic_partitions_request::Cursor::default()
+                        .with_topic_name(topic())
+                        .with_partition_index(3),
+                ));
             let bytes = seed!(
                 Produce => produce,
                 Fetch => FetchRequest::default(),
@@ -118,6 +129,7 @@ fn requests(dir: &Path) {
                 AlterPartitionReassignments => AlterPartitionReassignmentsRequest::default(),
                 ListPartitionReassignments => ListPartitionReassignmentsRequest::default(),
                 DescribeCluster => DescribeClusterRequest::default(),
+                DescribeTopicPartitions => describe_topic_partitions,
                 DescribeQuorum => DescribeQuorumRequest::default(),
                 AddRaftVoter => AddRaftVoterRequest::default(),
                 RemoveRaftVoter => RemoveRaftVoterRequest::default(),

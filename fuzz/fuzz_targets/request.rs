@@ -58,6 +58,9 @@ fuzz_target!(|data: &[u8]| {
         ApiKey::DescribeConfigs => body_round_trip::<DescribeConfigsRequest>(api, version, body),
         ApiKey::CreatePartitions => body_round_trip::<CreatePartitionsRequest>(api, version, body),
         ApiKey::DescribeCluster => body_round_trip::<DescribeClusterRequest>(api, version, body),
+        ApiKey::DescribeTopicPartitions => {
+            body_round_trip::<DescribeTopicPartitionsRequest>(api, version, body)
+        }
         ApiKey::DescribeQuorum => body_round_trip::<DescribeQuorumRequest>(api, version, body),
         ApiKey::OffsetForLeaderEpoch => {
             body_round_trip::<OffsetForLeaderEpochRequest>(api, version, body)

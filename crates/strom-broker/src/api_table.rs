@@ -25,6 +25,8 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterPartitionReassignments, 0, 0),
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::DescribeCluster, 0, 2),
+    // KIP-966: topics and partitions a page at a time (max.request.partition.size.limit).
+    (ApiKey::DescribeTopicPartitions, 0, 0),
     // The controller quorum (kafka-metadata-quorum.sh), asked of the active controller.
     (ApiKey::DescribeQuorum, 0, 2),
     // KIP-853: change the controller quorum's voters at runtime.
@@ -106,6 +108,7 @@ mod tests {
                 ApiKey::AlterPartitionReassignments => AlterPartitionReassignmentsRequest::VERSIONS,
                 ApiKey::ListPartitionReassignments => ListPartitionReassignmentsRequest::VERSIONS,
                 ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+                ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::VERSIONS,
                 ApiKey::DescribeQuorum => DescribeQuorumRequest::VERSIONS,
                 ApiKey::AddRaftVoter => AddRaftVoterRequest::VERSIONS,
                 ApiKey::RemoveRaftVoter => RemoveRaftVoterRequest::VERSIONS,

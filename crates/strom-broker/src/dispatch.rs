@@ -153,6 +153,12 @@ pub(crate) async fn dispatch(
             })
             .await
         }
+        ApiKey::DescribeTopicPartitions => {
+            simple(api, version, corr, body, peer, |r| async {
+                handlers::describe_topic_partitions::handle(state, r)
+            })
+            .await
+        }
         ApiKey::DescribeCluster => {
             simple(api, version, corr, body, peer, |r| async {
                 handlers::describe_cluster::handle(state, r, listener)

@@ -127,6 +127,9 @@ pub struct BrokerConfig {
     pub connections: ConnectionLimits,
     /// `fetch.max.bytes`: the most record bytes one Fetch returns.
     pub fetch_max_bytes: u64,
+    /// `max.request.partition.size.limit`: the most partitions one DescribeTopicPartitions
+    /// response describes.
+    pub max_request_partition_size_limit: i32,
     /// The KRaft keys: roles, the controller quorum, its timers and the broker lifecycle's.
     pub quorum: QuorumConfig,
     /// Partition replication (`replica.*`).
@@ -425,6 +428,10 @@ impl BrokerConfig {
             cleaner,
             connections,
             fetch_max_bytes,
+            max_request_partition_size_limit: i32::try_from(
+                cfg.int("max.request.partition.size.limit"),
+            )
+            .unwrap_or(2000),
             message_max_bytes: topic_defaults.max_message_bytes,
             log_segment_bytes: topic_defaults.segment_bytes,
             log_roll_ms: topic_defaults.segment_ms,

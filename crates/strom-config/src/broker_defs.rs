@@ -113,6 +113,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Connections with no request and no reply pending for this long are closed; -1 never closes them."),
     ConfigDef::new("fetch.max.bytes", Int, Some("57671680"), AtLeast(1024), "bytes", true,
         "Most record bytes one Fetch returns (caps the request's max_bytes and each partition's partition_max_bytes); the first batch is returned whole even if larger (KIP-74)."),
+    ConfigDef::new("max.request.partition.size.limit", Int, Some("2000"), AtLeast(1), "partitions", true,
+        "Most partitions one DescribeTopicPartitions response describes (the request's response_partition_limit is capped by it); the rest is left to the next request, from the response's next_cursor."),
     // ---- Topics
     ConfigDef::new("num.partitions", Int, Some("1"), AtLeast(1), "partitions", true,
         "Partitions of a topic created without a partition count (or auto-created)."),
