@@ -369,6 +369,42 @@ class Connection:
         raise ProtocolError(f"produce response lacks {topic}-{partition}")
 
 
+    def produce_v8(self, topic: str, partition: int, records: bytes, acks: int = -1,
+                   timeout_ms: int = 30000) -> "ProducePartition":
+        """Produce v8 (the first with KIP-467's record_errors and error_message) of encoded batches."""
+        body = (
+            string(None) + i16(acks) + i32(timeout_ms)
+            + array([string(topic) + array([i32(partition) + bytes_field(records)])])
+        )
+        r = Reader(self.request(API_PRODUCE, 8, body))
+        found = None
+        for _ in range(r.i32()):
+            name = r.string()
+            for _ in range(r.i32()):
+                p = ProducePartition(
+                    index=r.i32(), error_code=r.i16(), base_offset=r.i64(), log_append_time_ms=r.i64(),
+                    log_start_offset=r.i64(), record_errors=r.array(lambda r: (r.i32(), r.string())),
+                    error_message=r.string(),
+                )
+                if (name, p.index) == (topic, partition):
+                    found = p
+        r.i32()  # throttle_time_ms
+        if found is None:
+            raise ProtocolError(f"produce response lacks {topic}-{partition}")
+        return found
+
+
+@dataclass
+class ProducePartition:
+    index: int
+    error_code: int
+    base_offset: int
+    log_append_time_ms: int
+    log_start_offset: int
+    record_errors: list[tuple[int, str | None]]
+    error_message: str | None
+
+
 def connect(host: str, port: int, timeout_s: float = 10.0) -> Connection:
     sock = socket.create_connection((host, port), timeout=timeout_s)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
