@@ -6,12 +6,19 @@ use kafka_protocol::messages::ApiKey;
 /// (api, min version, max version). Produce is advertised from v0 as Kafka 4
 /// does: librdkafka (up to 2.11, Debian's kcat included) disables
 /// compression when Produce's advertised minimum is above 0. Requests at
-/// v0-v2 are answered with UNSUPPORTED_VERSION, as Kafka 4 does.
+/// v0-v2 are answered with UNSUPPORTED_VERSION, as Kafka 4 does. The ranges
+/// are Kafka 4.1's where Strom implements the API (tests/compat/test_api_versions.py
+/// pins them).
 pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 0, 12),
+    // v13 names topics by id (KIP-516, Kafka 4.1).
+    (ApiKey::Produce, 0, 13),
     (ApiKey::Fetch, 4, 17),
-    (ApiKey::ListOffsets, 1, 9),
-    (ApiKey::Metadata, 0, 12),
+    // v10 adds timeout_ms (KIP-1075), which bounds lookups in remote
+    // (tiered) storage; without tiered storage every answer is immediate.
+    (ApiKey::ListOffsets, 1, 10),
+    // v13 adds a top-level error code, for REBOOTSTRAP_REQUIRED (KIP-1102),
+    // which a broker without rebootstrap triggers never sends.
+    (ApiKey::Metadata, 0, 13),
     // KIP-320: clients detect truncation after a failover. Kafka 4 removed v0-v1.
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::FindCoordinator, 0, 6),

@@ -152,7 +152,7 @@ async fn bad_frames_close_only_their_connection() {
     let body = ApiVersionsResponse::decode(&mut resp, 0).unwrap();
     assert_eq!(body.error_code, 35);
     let produce = body.api_keys.iter().find(|k| k.api_key == 0).unwrap();
-    assert_eq!((produce.min_version, produce.max_version), (0, 12));
+    assert_eq!((produce.min_version, produce.max_version), (0, 13));
 
     // The broker still serves.
     let mut c = Client::connect(&broker).await;

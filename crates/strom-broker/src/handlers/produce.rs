@@ -18,7 +18,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::{ApiKey, BrokerId, ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ApiKey, BrokerId, ProduceRequest, ProduceResponse, TopicName};
 
 use super::str_bytes;
 use crate::broker::{now_ms, BrokerState};
@@ -66,7 +66,19 @@ pub(crate) async fn handle(
                     .is_some()
             })
         });
-    for (ti, topic) in req.topic_data.into_iter().enumerate() {
+    for (ti, mut topic) in req.topic_data.into_iter().enumerate() {
+        // v13+ names topics by id (KIP-516); a topic id this broker does not
+        // know is UNKNOWN_TOPIC_ID for each of its partitions, as in Kafka.
+        let unknown_topic_id = version >= 13
+            && match image.topic_by_id(strom_metadata::TopicId::from_bytes(
+                *topic.topic_id.as_bytes(),
+            )) {
+                Some(t) => {
+                    topic.name = TopicName(str_bytes(&t.name));
+                    false
+                }
+                None => true,
+            };
         let mut out = TopicProduceResponse::default();
         out.name = topic.name.clone();
         out.topic_id = topic.topic_id;
@@ -86,6 +98,11 @@ pub(crate) async fn handle(
                 pr.error_message = Some(str_bytes(
                     "transactional record batches need the request's transactional_id",
                 ));
+                out.partition_responses.push(pr);
+                continue;
+            }
+            if unknown_topic_id {
+                pr.error_code = ResponseError::UnknownTopicId.code();
                 out.partition_responses.push(pr);
                 continue;
             }
