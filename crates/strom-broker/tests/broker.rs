@@ -422,3 +422,47 @@ async fn large_fetches_pipelined_with_other_requests_arrive_whole_and_in_order()
     }
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn produce_v13_names_topics_by_id_and_refuses_unknown_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path()).await;
+    let mut c = Client::connect(&broker).await;
+    let created = create_topic(&mut c, "by-id", 1, &[]).await;
+    let topic_id = created.topics[0].topic_id;
+    assert!(!topic_id.is_nil());
+    let request = |id: uuid::Uuid, values: &[&str]| {
+        let mut pd = produce_request::PartitionProduceData::default();
+        pd.index = 0;
+        pd.records = Some(batch(values, 1_000));
+        let mut td = produce_request::TopicProduceData::default();
+        td.topic_id = id;
+        td.partition_data = vec![pd];
+        let mut req = ProduceRequest::default();
+        req.acks = -1;
+        req.timeout_ms = 10_000;
+        req.topic_data = vec![td];
+        req
+    };
+    let resp: ProduceResponse = c
+        .request(ApiKey::Produce, 13, &request(topic_id, &["a", "b"]))
+        .await;
+    assert_eq!(resp.responses[0].topic_id, topic_id);
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    let unknown = uuid::Uuid::from_u128(0x1234);
+    let resp: ProduceResponse = c
+        .request(ApiKey::Produce, 13, &request(unknown, &["lost"]))
+        .await;
+    assert_eq!(resp.responses[0].topic_id, unknown);
+    assert_eq!(
+        resp.responses[0].partition_responses[0].error_code, 100,
+        "UNKNOWN_TOPIC_ID"
+    );
+    let got = fetch(&mut c, "by-id", 0, 0, 0, 1).await;
+    assert_eq!(
+        values_of(&got.records.unwrap()),
+        vec![(0, "a".to_string()), (1, "b".to_string())]
+    );
+    broker.shutdown().await.unwrap();
+}
