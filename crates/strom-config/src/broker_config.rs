@@ -127,6 +127,8 @@ pub struct BrokerConfig {
     pub connections: ConnectionLimits,
     /// `fetch.max.bytes`: the most record bytes one Fetch returns.
     pub fetch_max_bytes: u64,
+    /// `max.incremental.fetch.session.cache.slots`: the most fetch sessions kept.
+    pub max_incremental_fetch_session_cache_slots: usize,
     /// The KRaft keys: roles, the controller quorum, its timers and the broker lifecycle's.
     pub quorum: QuorumConfig,
     /// Partition replication (`replica.*`).
@@ -378,6 +380,8 @@ impl BrokerConfig {
             queued_max_request_bytes,
         };
         let fetch_max_bytes = u64::try_from(cfg.int("fetch.max.bytes")).unwrap_or(57_671_680);
+        let max_incremental_fetch_session_cache_slots =
+            usize::try_from(cfg.int("max.incremental.fetch.session.cache.slots")).unwrap_or(1000);
         let replication = ReplicationConfig {
             lag_time_max_ms: u64::try_from(cfg.int("replica.lag.time.max.ms")).unwrap_or(30_000),
             fetch_wait_max_ms: int_of(&cfg, "replica.fetch.wait.max.ms"),
@@ -425,6 +429,7 @@ impl BrokerConfig {
             cleaner,
             connections,
             fetch_max_bytes,
+            max_incremental_fetch_session_cache_slots,
             message_max_bytes: topic_defaults.max_message_bytes,
             log_segment_bytes: topic_defaults.segment_bytes,
             log_roll_ms: topic_defaults.segment_ms,

@@ -1,0 +1,177 @@
+"""Incremental fetch sessions (KIP-227) seen from clients.
+
+kafka-python keeps a fetch session per broker, as the Java client does: its fetches after the first
+name only partitions whose position moved. librdkafka (confluent-kafka) and kafkajs never ask for a
+session (session id 0, epoch -1), so they must keep working sessionless. The broker runs with its
+Fetch handler's debug log on, whose lines say which fetches were incremental and which sessions were
+created; the records read are checked exactly.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import confluent_kafka as ck
+import pytest
+
+import kafka_wire as kw
+from clients import (
+    CLIENT_TIMEOUT_S, assert_delivered, consumer, create_topic, kp_consumer, produce_all, producer, unique,
+    wait_for,
+)
+from fetch_wire import FetchSession
+from groups import LineProcess
+
+FETCH_DEBUG = {"RUST_LOG": "info,openraft=off,strom_broker::handlers::fetch=debug"}
+PARTITIONS = 50
+NODE_DIR = Path(__file__).resolve().parent / "node"
+INCREMENTAL = re.compile(r"incremental fetch session_id=(\d+)")
+CREATED = re.compile(r"full fetch session_id=(-?\d+) partitions=(\d+) privileged=(\w+)")
+
+
+def log_text(broker) -> str:
+    return broker.log_path.read_text(errors="replace")
+
+
+def created_sessions(text: str) -> list[tuple[int, int]]:
+    """(session id, partitions) of each full fetch that created a session."""
+    return [(int(s), int(n)) for s, n, _ in CREATED.findall(text) if int(s) != 0]
+
+
+def produce_spread(bootstrap: str, topic: str, partitions: int, per_partition: int, prefix: str) -> set:
+    reports = produce_all(producer(bootstrap), topic,
+                          [{"value": f"{prefix}-{p}-{i}".encode(), "partition": p}
+                           for i in range(per_partition) for p in range(partitions)])
+    assert_delivered(reports)
+    return {(d.partition, d.offset, d.value.decode()) for d in reports}
+
+
+def kp_read(consumers: list, want: set, seen: set, timeout_s: float) -> None:
+    """Poll every kafka-python consumer until `seen` holds all of `want`."""
+    deadline = time.monotonic() + timeout_s
+    while not want <= seen:
+        assert time.monotonic() < deadline, f"read {len(want & seen)} of {len(want)} records in {timeout_s}s"
+        for c in consumers:
+            for records in c.poll(timeout_ms=200).values():
+                seen.update((r.partition, r.offset, r.value.decode()) for r in records)
+
+
+def test_a_raw_session_client_reads_exactly_what_was_written_with_small_incremental_fetches(broker):
+    b = broker.bootstrap
+    topic = unique("raw-sess")
+    create_topic(b, topic, partitions=PARTITIONS)
+    session = FetchSession({(topic, p): 0 for p in range(PARTITIONS)})
+    with kw.connect(broker.host, broker.port) as conn:
+        first = session.fetch(conn)
+        assert first.error_code == 0 and first.session_id != 0
+        assert len(first.partitions) == PARTITIONS
+        written = produce_spread(b, topic, 3, 4, "raw")  # partitions 0-2 only
+        got: dict = {}
+        incremental_sizes = []
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
+        while any(session.offsets[(topic, p)] < 4 for p in range(3)):
+            assert time.monotonic() < deadline, f"only {sorted(got)} returned data"
+            res = session.fetch(conn, max_wait_ms=500)
+            assert res.error_code == 0 and res.session_id == first.session_id
+            incremental_sizes.append(res.request_bytes)
+            for tp, part in res.partitions.items():
+                assert tp[1] in (0, 1, 2), f"unchanged partition {tp} was sent"
+                if part.records:
+                    got[tp] = got.get(tp, b"") + part.records
+        # Nothing changes now: an incremental fetch answers with no partition at all.
+        quiet = session.fetch(conn, max_wait_ms=0)
+        assert quiet.error_code == 0 and quiet.partitions == {}
+    offsets = {tp: session.offsets[tp] for tp in got}
+    assert offsets == {(topic, p): 4 for p in range(3)}
+    read = sum(b.record_count for r in got.values() for b in kw.parse_record_batches(r))
+    assert read == len(written) == 12
+    # A full fetch names 50 partitions; incremental ones only those that moved.
+    assert max(incremental_sizes) < first.request_bytes / 4, (incremental_sizes, first.request_bytes)
+
+
+def test_kafka_python_consumers_fetch_incrementally_through_a_rebalance_and_a_broker_restart(broker_factory):
+    broker = broker_factory(env=FETCH_DEBUG)
+    b = broker.bootstrap
+    topic, group = unique("kp-sess"), unique("kp-sess-g")
+    create_topic(b, topic, partitions=PARTITIONS)
+    want = produce_spread(b, topic, PARTITIONS, 4, "a")
+    conf = {"group_id": group, "enable_auto_commit": True, "auto_commit_interval_ms": 200,
+            "fetch_max_wait_ms": 200}
+    one = kp_consumer(b, **conf)
+    two = None
+    try:
+        one.subscribe([topic])
+        seen: set = set()
+        kp_read([one], want, seen, 60)
+        text = log_text(broker)
+        sessions = created_sessions(text)
+        assert sessions and max(n for _, n in sessions) == PARTITIONS, sessions
+        incremental = INCREMENTAL.findall(text)
+        assert len(incremental) >= 3, f"{len(incremental)} incremental fetches"
+
+        # A second member: the partitions split, each member's session forgets the ones it lost.
+        two = kp_consumer(b, **conf)
+        two.subscribe([topic])
+        wait_for(lambda: (one.poll(timeout_ms=100) is not None and two.poll(timeout_ms=100) is not None
+                          and len(one.assignment()) + len(two.assignment()) == PARTITIONS
+                          and one.assignment() and two.assignment()), 60, what="a split of the partitions")
+        more = produce_spread(b, topic, PARTITIONS, 2, "b")
+        kp_read([one, two], more, seen, 60)
+        assert re.search(r"forgotten=[1-9]", log_text(broker)), "no session forgot the partitions it lost"
+
+        # Sessions die with the broker; the consumers start over and read everything after it.
+        mark = len(log_text(broker))
+        broker.restart()
+        after = produce_spread(b, topic, PARTITIONS, 2, "c")
+        kp_read([one, two], after, seen, 90)
+        text = log_text(broker)[mark:]
+        assert created_sessions(text), "no session was created after the restart"
+        assert INCREMENTAL.findall(text), "no incremental fetch after the restart"
+        assert want | more | after <= seen
+        produced = {v for _, _, v in want | more | after}
+        assert {v for _, _, v in seen} == produced, "read a record nobody wrote"
+    finally:
+        one.close()
+        if two is not None:
+            two.close()
+
+
+def test_librdkafka_and_kafkajs_consumers_fetch_without_sessions(broker_factory):
+    broker = broker_factory(env=FETCH_DEBUG)
+    b = broker.bootstrap
+    topic = unique("no-sess")
+    create_topic(b, topic, partitions=PARTITIONS)
+    want = produce_spread(b, topic, PARTITIONS, 3, "n")
+
+    c = consumer(b, **{"auto.offset.reset": "earliest", "enable.partition.eof": False})
+    try:
+        c.assign([ck.TopicPartition(topic, p, ck.OFFSET_BEGINNING) for p in range(PARTITIONS)])
+        got = set()
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
+        while len(got) < len(want):
+            assert time.monotonic() < deadline, f"librdkafka read {len(got)} of {len(want)}"
+            for m in c.consume(num_messages=1000, timeout=0.5):
+                assert m.error() is None, m.error()
+                got.add((m.partition(), m.offset(), m.value().decode()))
+        assert got == want
+    finally:
+        c.close()
+
+    node = shutil.which("node")
+    assert node, "node is not installed (scripts/install-deps installs it)"
+    assert (NODE_DIR / "node_modules" / "kafkajs").is_dir(), "kafkajs is not installed in tests/compat/node"
+    js = LineProcess([node, str(NODE_DIR / "group_consumer.js"), b, topic, unique("kjs-g"), str(len(want)), "90"],
+                     json_lines=True)
+    try:
+        assert js.wait(100) == 0, js.stderr_tail()
+        read = {(e["partition"], e["offset"], e["value"]) for e in js.lines() if e.get("event") == "message"}
+        assert read == want
+    finally:
+        js.close()
+
+    text = log_text(broker)
+    assert created_sessions(text) == [] and not INCREMENTAL.findall(text), \
+        "a client that never asked for a session got one"
