@@ -24,6 +24,7 @@ from clients import (
 )
 from fetch_wire import FetchSession
 from groups import LineProcess
+from test_cluster import TUNED, cluster_factory, create_ok, leaders  # noqa: F401
 
 FETCH_DEBUG = {"RUST_LOG": "info,openraft=off,strom_broker::handlers::fetch=debug"}
 PARTITIONS = 50
@@ -106,11 +107,15 @@ def test_kafka_python_consumers_fetch_incrementally_through_a_rebalance_and_a_br
         one.subscribe([topic])
         seen: set = set()
         kp_read([one], want, seen, 60)
-        text = log_text(broker)
-        sessions = created_sessions(text)
+        sessions = created_sessions(log_text(broker))
         assert sessions and max(n for _, n in sessions) == PARTITIONS, sessions
-        incremental = INCREMENTAL.findall(text)
-        assert len(incremental) >= 3, f"{len(incremental)} incremental fetches"
+
+        def incremental_fetches() -> int:
+            for records in one.poll(timeout_ms=100).values():
+                seen.update((r.partition, r.offset, r.value.decode()) for r in records)
+            return len(INCREMENTAL.findall(log_text(broker)))
+        wait_for(lambda: incremental_fetches() >= 3, 30, what="three incremental fetches")
+        assert len(created_sessions(log_text(broker))) == len(sessions), "the session was not kept"
 
         # A second member: the partitions split, each member's session forgets the ones it lost.
         two = kp_consumer(b, **conf)
@@ -175,3 +180,56 @@ def test_librdkafka_and_kafkajs_consumers_fetch_without_sessions(broker_factory)
     text = log_text(broker)
     assert created_sessions(text) == [] and not INCREMENTAL.findall(text), \
         "a client that never asked for a session got one"
+
+
+def test_kafka_python_sessions_follow_leadership_moves_in_a_three_broker_cluster(cluster_factory, monkeypatch):
+    from confluent_kafka.admin import NewTopic
+    from kafka import TopicPartition
+
+    monkeypatch.setenv("RUST_LOG", FETCH_DEBUG["RUST_LOG"])
+    c = cluster_factory({**TUNED})
+    topic = unique("kp-lead")
+    parts = 12
+    create_ok(c.nodes[1].bootstrap, [NewTopic(topic, num_partitions=parts, replication_factor=3)])
+    wait_for(lambda: all(l >= 0 for l in leaders(c, 1, topic).values()), 30, what="a leader for every partition")
+
+    def send(via: int, prefix: str) -> set:
+        reports = produce_all(producer(c.nodes[via].bootstrap, acks="all"), topic,
+                              [{"value": f"{prefix}-{p}-{i}".encode(), "partition": p}
+                               for i in range(5) for p in range(parts)])
+        assert_delivered(reports)
+        return {(d.partition, d.offset, d.value.decode()) for d in reports}
+
+    want = send(1, "a")
+    bootstrap = ",".join(n.bootstrap for n in c.nodes.values())
+    kp = kp_consumer(bootstrap, fetch_max_wait_ms=200, metadata_max_age_ms=1000)
+    try:
+        kp.assign([TopicPartition(topic, p) for p in range(parts)])
+        kp.seek_to_beginning()
+        seen: set = set()
+        kp_read([kp], want, seen, 60)
+        # Stop the broker leading the most partitions: its partitions move to the other two, whose
+        # sessions with the consumer grow (and the consumer's session with it is gone).
+        before = leaders(c, 1, topic)
+        victim = max(set(before.values()), key=lambda n: list(before.values()).count(n))
+        c.nodes[victim].stop()
+        survivor = min(set(c.nodes) - {victim})
+        wait_for(lambda: all(l not in (-1, victim) for l in leaders(c, survivor, topic).values()), 30,
+                 what="new leaders for the stopped broker's partitions")
+        more = send(survivor, "b")
+        kp_read([kp], more, seen, 90)
+        # It comes back: partitions move again on the next preferred election or stay; either way
+        # the consumer keeps reading everything.
+        c.start([victim])
+        last = send(survivor, "c")
+        kp_read([kp], last, seen, 90)
+        assert want | more | last <= seen
+        assert {v for _, _, v in seen} == {v for _, _, v in want | more | last}
+        logs = {n: c.nodes[n].log_text() for n in c.nodes}
+        assert any(INCREMENTAL.search(t) for t in logs.values()), "no incremental fetch on any broker"
+        # A surviving broker's session with the consumer held more partitions after the move.
+        sizes = {n: [int(x) for x in re.findall(r"incremental fetch .*session_partitions=(\d+)", logs[n])]
+                 for n in set(c.nodes) - {victim}}
+        assert any(v and max(v) > v[0] for v in sizes.values()), sizes
+    finally:
+        kp.close()
