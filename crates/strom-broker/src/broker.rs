@@ -76,6 +76,8 @@ pub(crate) struct BrokerState {
     txn_topic_requested: parking_lot::Mutex<Option<std::time::Instant>>,
     /// KIP-890 verification of transactional produces with the coordinators.
     pub txn_verifier: crate::txn_verification::TxnVerifier,
+    /// Incremental fetch sessions (KIP-227); they die with the broker.
+    pub fetch_sessions: crate::fetch_session::FetchSessionCache,
 }
 
 /// How long FindCoordinator waits for `__consumer_offsets` to be created.
@@ -580,6 +582,11 @@ impl Broker {
             txn_topic_requested: parking_lot::Mutex::new(None),
             txns: crate::txn_coordinator::TxnCoordinator::new(&config),
             txn_verifier: Default::default(),
+            fetch_sessions: crate::fetch_session::FetchSessionCache::new(
+                config.max_incremental_fetch_session_cache_slots,
+                crate::fetch_session::EVICTION_MS,
+                uuid::Uuid::new_v4().as_u64_pair().0,
+            ),
         });
         state.txns.set_broker(Arc::downgrade(&state));
         state.sync_replicas().await;

@@ -18,6 +18,7 @@ mod connection_quotas;
 mod controller_node;
 mod dispatch;
 mod error;
+mod fetch_session;
 mod group_coordinator;
 mod handlers;
 mod lifecycle;

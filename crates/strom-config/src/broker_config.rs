@@ -130,6 +130,8 @@ pub struct BrokerConfig {
     /// `max.request.partition.size.limit`: the most partitions one DescribeTopicPartitions
     /// response describes.
     pub max_request_partition_size_limit: i32,
+    /// `max.incremental.fetch.session.cache.slots`: the most fetch sessions kept.
+    pub max_incremental_fetch_session_cache_slots: usize,
     /// The KRaft keys: roles, the controller quorum, its timers and the broker lifecycle's.
     pub quorum: QuorumConfig,
     /// Partition replication (`replica.*`).
@@ -381,6 +383,8 @@ impl BrokerConfig {
             queued_max_request_bytes,
         };
         let fetch_max_bytes = u64::try_from(cfg.int("fetch.max.bytes")).unwrap_or(57_671_680);
+        let max_incremental_fetch_session_cache_slots =
+            usize::try_from(cfg.int("max.incremental.fetch.session.cache.slots")).unwrap_or(1000);
         let replication = ReplicationConfig {
             lag_time_max_ms: u64::try_from(cfg.int("replica.lag.time.max.ms")).unwrap_or(30_000),
             fetch_wait_max_ms: int_of(&cfg, "replica.fetch.wait.max.ms"),
@@ -432,6 +436,7 @@ impl BrokerConfig {
                 cfg.int("max.request.partition.size.limit"),
             )
             .unwrap_or(2000),
+            max_incremental_fetch_session_cache_slots,
             message_max_bytes: topic_defaults.max_message_bytes,
             log_segment_bytes: topic_defaults.segment_bytes,
             log_roll_ms: topic_defaults.segment_ms,

@@ -115,6 +115,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Most record bytes one Fetch returns (caps the request's max_bytes and each partition's partition_max_bytes); the first batch is returned whole even if larger (KIP-74)."),
     ConfigDef::new("max.request.partition.size.limit", Int, Some("2000"), AtLeast(1), "partitions", true,
         "Most partitions one DescribeTopicPartitions response describes (the request's response_partition_limit is capped by it); the rest is left to the next request, from the response's next_cursor."),
+    ConfigDef::new("max.incremental.fetch.session.cache.slots", Int, Some("1000"), AtLeast(0), "sessions", true,
+        "Most incremental fetch sessions (KIP-227) the broker keeps, split evenly over 8 shards; when a shard is full a new session may evict an idle or less valuable one, else the client keeps sending full fetches. 0 creates none."),
     // ---- Topics
     ConfigDef::new("num.partitions", Int, Some("1"), AtLeast(1), "partitions", true,
         "Partitions of a topic created without a partition count (or auto-created)."),

@@ -8,10 +8,11 @@
 //! pieces of the reply frame, written to the socket with `writev`, never
 //! copied into the response.
 //!
-//! Fetch sessions (KIP-227): this broker does not create sessions. A client
-//! asking for one gets session id 0, which KIP-227 defines as "no session",
-//! and keeps sending full fetch requests; a request naming a session id we
-//! never handed out gets FETCH_SESSION_ID_NOT_FOUND.
+//! Fetch sessions (KIP-227, `fetch_session.rs`): the session cache decides
+//! which partitions a Fetch reads (the request's, or every partition of its
+//! incremental session) and, once read, which of them the response carries.
+//! The long poll watches every partition read, so an append to any
+//! partition of a session wakes it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,13 +27,17 @@ use uuid::Uuid;
 
 use crate::broker::BrokerState;
 use crate::connection::Reply;
+use crate::fetch_session::{
+    FetchContext, PartitionOutcome, PartitionRequest, SessionPartition, SessionRequest,
+    SessionTopic, INVALID_SESSION_ID,
+};
 use crate::partition::Partition;
 
 const READ_COMMITTED: i8 = 1;
 
 struct PlannedPartition {
     index: i32,
-    fetch_offset: i64,
+    request: PartitionRequest,
     max_bytes: usize,
     target: Result<Arc<Partition>, ResponseError>,
     /// The fetcher's history diverged from the leader's after this (epoch,
@@ -45,9 +50,23 @@ struct PlannedPartition {
 }
 
 struct PlannedTopic {
+    key: SessionTopic,
     name: TopicName,
     topic_id: Uuid,
     partitions: Vec<PlannedPartition>,
+}
+
+/// What the response does with the fetch session once read.
+enum SessionStep {
+    Sessionless,
+    Full {
+        privileged: bool,
+        uses_topic_ids: bool,
+    },
+    Incremental {
+        session_id: i32,
+        expected_epoch: i32,
+    },
 }
 
 struct Plan {
@@ -60,6 +79,73 @@ struct Plan {
     from_follower: bool,
     state: Arc<BrokerState>,
     topics: Vec<PlannedTopic>,
+    session: SessionStep,
+}
+
+/// Everything planning one partition needs from the request as a whole.
+struct PlanScope<'a> {
+    state: &'a Arc<BrokerState>,
+    image: &'a strom_metadata::MetadataImage,
+    fetch_max_bytes: usize,
+    replica_id: i32,
+    from_follower: bool,
+    consumer_may_read_followers: bool,
+    client_rack: Option<String>,
+    now: i64,
+}
+
+/// The request's partitions in request order, keyed as a session keys them.
+fn request_partitions(
+    version: i16,
+    req: &FetchRequest,
+) -> Vec<(SessionPartition, PartitionRequest)> {
+    let mut out = Vec::new();
+    for t in &req.topics {
+        let topic = session_topic(version, &t.topic.0, t.topic_id);
+        for p in &t.partitions {
+            out.push((
+                SessionPartition {
+                    topic: topic.clone(),
+                    partition: p.partition,
+                },
+                PartitionRequest {
+                    fetch_offset: p.fetch_offset,
+                    log_start_offset: p.log_start_offset,
+                    max_bytes: p.partition_max_bytes,
+                    current_leader_epoch: p.current_leader_epoch,
+                    last_fetched_epoch: p.last_fetched_epoch,
+                },
+            ));
+        }
+    }
+    out
+}
+
+fn session_topic(version: i16, name: &str, topic_id: Uuid) -> SessionTopic {
+    // v13+ names topics by id only.
+    if version >= 13 {
+        SessionTopic::Id(topic_id)
+    } else {
+        SessionTopic::Name(Arc::from(name))
+    }
+}
+
+fn forgotten_partitions(version: i16, req: &FetchRequest) -> Vec<SessionPartition> {
+    req.forgotten_topics_data
+        .iter()
+        .flat_map(|t| {
+            let topic = session_topic(version, &t.topic.0, t.topic_id);
+            t.partitions.iter().map(move |&partition| SessionPartition {
+                topic: topic.clone(),
+                partition,
+            })
+        })
+        .collect()
+}
+
+/// Partitions in the cluster: the most one session may hold.
+fn cluster_partition_count(image: &strom_metadata::MetadataImage) -> usize {
+    image.topics().map(|t| t.partitions.len()).sum()
 }
 
 pub(crate) fn handle(
@@ -69,11 +155,6 @@ pub(crate) fn handle(
     req: FetchRequest,
     listener: &str,
 ) -> Reply {
-    if req.session_id != 0 {
-        let mut resp = FetchResponse::default();
-        resp.error_code = ResponseError::FetchSessionIdNotFound.code();
-        return encode_fetch(version, corr, &resp);
-    }
     // fetch.max.bytes caps what the client asks for, the request's and each
     // partition's limit alike (Kafka's ReplicaManager does the same); KIP-74's
     // first batch is still returned whole.
@@ -96,6 +177,64 @@ pub(crate) fn handle(
         req.replica_id.0
     };
     let from_follower = replica_id >= 0;
+    let now = crate::broker::now_ms();
+
+    let fetch_data = request_partitions(version, &req);
+    let forgotten = forgotten_partitions(version, &req);
+    let partition_limit = || cluster_partition_count(&image);
+    let context = state.fetch_sessions.new_context(
+        &SessionRequest {
+            session_id: req.session_id,
+            epoch: req.session_epoch,
+            uses_topic_ids: version >= 13,
+            privileged: from_follower,
+            fetch_data: &fetch_data,
+            forgotten: &forgotten,
+            partition_limit: &partition_limit,
+        },
+        now,
+    );
+    let (partitions, session) = match context {
+        FetchContext::SessionError(e) => {
+            tracing::debug!(session_id = req.session_id, epoch = req.session_epoch, error = ?e, "fetch session error");
+            let mut resp = FetchResponse::default();
+            resp.error_code = e.code();
+            return encode_fetch(version, corr, &resp);
+        }
+        FetchContext::Sessionless => (fetch_data, SessionStep::Sessionless),
+        FetchContext::Full {
+            privileged,
+            uses_topic_ids,
+        } => (
+            fetch_data,
+            SessionStep::Full {
+                privileged,
+                uses_topic_ids,
+            },
+        ),
+        FetchContext::Incremental {
+            session_id,
+            expected_epoch,
+            partitions,
+        } => {
+            tracing::debug!(
+                session_id,
+                epoch = req.session_epoch,
+                named = fetch_data.len(),
+                forgotten = forgotten.len(),
+                session_partitions = partitions.len(),
+                "incremental fetch"
+            );
+            (
+                partitions,
+                SessionStep::Incremental {
+                    session_id,
+                    expected_epoch,
+                },
+            )
+        }
+    };
+
     // KIP-392: consumers (v11+, which carry a rack) may read from followers,
     // and a rack-aware leader sends them to an in-sync replica in their rack.
     let consumer_may_read_followers = !from_follower && version >= 11;
@@ -103,107 +242,28 @@ pub(crate) fn handle(
         && state.effective_config().replication.rack_aware_selector)
         .then(|| req.rack_id.as_str().to_owned())
         .filter(|r| !r.is_empty());
-    let now = crate::broker::now_ms();
-    let is_alive = |id: i32| {
-        image
-            .broker(id)
-            .is_some_and(strom_metadata::BrokerRegistration::is_alive)
+    let scope = PlanScope {
+        state,
+        image: &image,
+        fetch_max_bytes,
+        replica_id,
+        from_follower,
+        consumer_may_read_followers,
+        client_rack,
+        now,
     };
-    let topics = req
-        .topics
-        .into_iter()
-        .map(|t| {
-            // v13+ names topics by id only.
-            let resolved: Option<Arc<str>> = if version >= 13 {
-                image
-                    .topic_by_id(strom_metadata::TopicId::from_bytes(*t.topic_id.as_bytes()))
-                    .map(|ti| Arc::from(ti.name.as_str()))
-            } else {
-                Some(Arc::from(&*t.topic.0))
-            };
-            let topic_id = match &resolved {
-                Some(name) => image
-                    .topic(name)
-                    .map(|ti| Uuid::from_bytes(ti.topic_id.to_bytes()))
-                    .unwrap_or(t.topic_id),
-                None => t.topic_id,
-            };
-            let partitions = t
-                .partitions
-                .into_iter()
-                .map(|p| {
-                    let mut diverging = None;
-                    let mut preferred_read_replica = None;
-                    let throttled = from_follower
-                        && state.replicas.leader_quota().is_limited()
-                        && resolved.as_deref().is_some_and(|name| {
-                            crate::replication::quota::is_throttled(
-                                image
-                                    .topic_config(name)
-                                    .get("leader.replication.throttled.replicas"),
-                                p.partition,
-                                state.node_id,
-                            ) && !image
-                                .topic(name)
-                                .and_then(|ti| ti.partitions.get(&p.partition))
-                                .is_some_and(|pi| pi.isr.contains(&replica_id))
-                        });
-                    let target = match &resolved {
-                        None => Err(ResponseError::UnknownTopicId),
-                        Some(name) => if consumer_may_read_followers {
-                            state.replicas.hosted_partition(name, p.partition)
-                        } else {
-                            state.replicas.leader_partition(name, p.partition)
-                        }
-                        .and_then(|part| {
-                            check_leader_epoch(p.current_leader_epoch, part.leader_epoch())
-                                .map(|_| part)
-                        })
-                        .and_then(|part| {
-                            diverging = diverged(&part, p.last_fetched_epoch, p.fetch_offset)?;
-                            if let Some(rack) = &client_rack {
-                                if part.is_leader() {
-                                    preferred_read_replica = read_replica_in_rack(
-                                        &image,
-                                        name,
-                                        p.partition,
-                                        rack,
-                                        state.node_id,
-                                    );
-                                }
-                            }
-                            if from_follower && diverging.is_none() {
-                                follower_fetched(
-                                    state,
-                                    &part,
-                                    topic_id,
-                                    replica_id,
-                                    p.fetch_offset,
-                                    now,
-                                    &is_alive,
-                                )?;
-                            }
-                            Ok(part)
-                        }),
-                    };
-                    PlannedPartition {
-                        index: p.partition,
-                        fetch_offset: p.fetch_offset,
-                        max_bytes: (p.partition_max_bytes.max(0) as usize).min(fetch_max_bytes),
-                        target,
-                        diverging,
-                        preferred_read_replica,
-                        throttled,
-                    }
-                })
-                .collect();
-            PlannedTopic {
-                name: t.topic,
-                topic_id: t.topic_id,
-                partitions,
-            }
-        })
-        .collect();
+    // Consecutive partitions of one topic make one response topic, as the
+    // request (or the session's order) lists them.
+    let mut topics: Vec<PlannedTopic> = Vec::new();
+    for (key, request) in partitions {
+        if topics.last().is_none_or(|t| t.key != key.topic) {
+            topics.push(plan_topic(&scope, key.topic.clone()));
+        }
+        if let Some(t) = topics.last_mut() {
+            let planned = plan_partition(&scope, t, key.partition, request);
+            t.partitions.push(planned);
+        }
+    }
     let plan = Plan {
         version,
         corr,
@@ -213,6 +273,7 @@ pub(crate) fn handle(
         from_follower,
         state: state.clone(),
         topics,
+        session,
     };
     // Taken before reading: any append after this moves a high watermark,
     // which lets the long poll skip re-reading when nothing changed.
@@ -257,11 +318,124 @@ pub(crate) fn handle(
     }
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     if bytes >= plan.min_bytes || errors || max_wait.is_zero() {
+        let resp = plan.finish(resp);
         return encode_fetch(version, corr, &resp);
     }
     Reply::Later(Box::pin(
         async move { plan.wait_for_data(max_wait, seen).await },
     ))
+}
+
+/// A response topic for `key`: its name and id from the metadata image.
+fn plan_topic(scope: &PlanScope<'_>, key: SessionTopic) -> PlannedTopic {
+    let (name, topic_id) = match &key {
+        SessionTopic::Id(id) => (TopicName::default(), *id),
+        SessionTopic::Name(name) => (
+            TopicName(super::str_bytes(name)),
+            scope
+                .image
+                .topic(name)
+                .map(|ti| Uuid::from_bytes(ti.topic_id.to_bytes()))
+                .unwrap_or_default(),
+        ),
+    };
+    PlannedTopic {
+        key,
+        name,
+        topic_id,
+        partitions: Vec::new(),
+    }
+}
+
+fn resolved_name(scope: &PlanScope<'_>, key: &SessionTopic) -> Option<Arc<str>> {
+    match key {
+        SessionTopic::Id(id) => scope
+            .image
+            .topic_by_id(strom_metadata::TopicId::from_bytes(*id.as_bytes()))
+            .map(|ti| Arc::from(ti.name.as_str())),
+        SessionTopic::Name(name) => Some(name.clone()),
+    }
+}
+
+fn plan_partition(
+    scope: &PlanScope<'_>,
+    topic: &PlannedTopic,
+    index: i32,
+    request: PartitionRequest,
+) -> PlannedPartition {
+    let state = scope.state;
+    let image = scope.image;
+    let replica_id = scope.replica_id;
+    let resolved = resolved_name(scope, &topic.key);
+    let topic_id = match &resolved {
+        Some(name) => image
+            .topic(name)
+            .map(|ti| Uuid::from_bytes(ti.topic_id.to_bytes()))
+            .unwrap_or(topic.topic_id),
+        None => topic.topic_id,
+    };
+    let is_alive = |id: i32| {
+        image
+            .broker(id)
+            .is_some_and(strom_metadata::BrokerRegistration::is_alive)
+    };
+    let mut diverging = None;
+    let mut preferred_read_replica = None;
+    let throttled = scope.from_follower
+        && state.replicas.leader_quota().is_limited()
+        && resolved.as_deref().is_some_and(|name| {
+            crate::replication::quota::is_throttled(
+                image
+                    .topic_config(name)
+                    .get("leader.replication.throttled.replicas"),
+                index,
+                state.node_id,
+            ) && !image
+                .topic(name)
+                .and_then(|ti| ti.partitions.get(&index))
+                .is_some_and(|pi| pi.isr.contains(&replica_id))
+        });
+    let target = match &resolved {
+        None => Err(ResponseError::UnknownTopicId),
+        Some(name) => if scope.consumer_may_read_followers {
+            state.replicas.hosted_partition(name, index)
+        } else {
+            state.replicas.leader_partition(name, index)
+        }
+        .and_then(|part| {
+            check_leader_epoch(request.current_leader_epoch, part.leader_epoch()).map(|_| part)
+        })
+        .and_then(|part| {
+            diverging = diverged(&part, request.last_fetched_epoch, request.fetch_offset)?;
+            if let Some(rack) = &scope.client_rack {
+                if part.is_leader() {
+                    preferred_read_replica =
+                        read_replica_in_rack(image, name, index, rack, state.node_id);
+                }
+            }
+            if scope.from_follower && diverging.is_none() {
+                follower_fetched(
+                    state,
+                    &part,
+                    topic_id,
+                    replica_id,
+                    request.fetch_offset,
+                    scope.now,
+                    &is_alive,
+                )?;
+            }
+            Ok(part)
+        }),
+    };
+    PlannedPartition {
+        index,
+        request,
+        max_bytes: (request.max_bytes.max(0) as usize).min(scope.fetch_max_bytes),
+        target,
+        diverging,
+        preferred_read_replica,
+        throttled,
+    }
 }
 
 /// Whether a fetcher's history diverged from this leader's: the last epoch
@@ -356,6 +530,18 @@ fn encode_fetch(version: i16, corr: i32, resp: &FetchResponse) -> Reply {
     }
 }
 
+/// What the fetch session compares of a partition's response.
+fn outcome(pd: &PartitionData) -> PartitionOutcome {
+    PartitionOutcome {
+        records_bytes: pd.records.as_ref().map_or(0, Bytes::len),
+        high_watermark: pd.high_watermark,
+        log_start_offset: pd.log_start_offset,
+        error_code: pd.error_code,
+        preferred_read_replica: pd.preferred_read_replica.0 != -1,
+        diverging_epoch: pd.diverging_epoch.epoch >= 0,
+    }
+}
+
 fn check_leader_epoch(requested: i32, current: i32) -> Result<(), ResponseError> {
     if requested < 0 || requested == current {
         Ok(())
@@ -425,7 +611,7 @@ impl Plan {
                         // least one batch even past the limits.
                         let limit = p.max_bytes.min(remaining);
                         match partition.read_with_isolation(
-                            p.fetch_offset,
+                            p.request.fetch_offset,
                             limit,
                             total == 0,
                             self.from_follower,
@@ -470,6 +656,82 @@ impl Plan {
         (resp, total, errors)
     }
 
+    /// The response as the fetch session has it: a full fetch's creates
+    /// the session, an incremental fetch's carries only what changed. Done
+    /// once, on the response that is sent.
+    fn finish(&self, mut resp: FetchResponse) -> FetchResponse {
+        let outcomes = self
+            .topics
+            .iter()
+            .zip(&resp.responses)
+            .flat_map(|(t, out)| {
+                t.partitions.iter().zip(&out.partitions).map(|(p, pd)| {
+                    (
+                        SessionPartition {
+                            topic: t.key.clone(),
+                            partition: p.index,
+                        },
+                        p.request,
+                        outcome(pd),
+                    )
+                })
+            });
+        match self.session {
+            SessionStep::Sessionless => resp.session_id = INVALID_SESSION_ID,
+            SessionStep::Full {
+                privileged,
+                uses_topic_ids,
+            } => {
+                let limit = cluster_partition_count(&self.state.image());
+                let partitions: Vec<_> = outcomes.collect();
+                let count = partitions.len();
+                resp.session_id = self.state.fetch_sessions.create_session(
+                    crate::broker::now_ms(),
+                    privileged,
+                    uses_topic_ids,
+                    partitions,
+                    limit,
+                );
+                tracing::debug!(
+                    session_id = resp.session_id,
+                    partitions = count,
+                    privileged,
+                    "full fetch"
+                );
+            }
+            SessionStep::Incremental {
+                session_id,
+                expected_epoch,
+            } => {
+                let outcomes: Vec<_> = outcomes.map(|(key, _, out)| (key, out)).collect();
+                match self.state.fetch_sessions.respond_incremental(
+                    session_id,
+                    expected_epoch,
+                    &outcomes,
+                ) {
+                    Ok(carried) => {
+                        let mut carried = carried.into_iter();
+                        for t in &mut resp.responses {
+                            t.partitions.retain(|_| carried.next().unwrap_or(true));
+                        }
+                        resp.responses.retain(|t| !t.partitions.is_empty());
+                        resp.session_id = session_id;
+                    }
+                    Err(e) => {
+                        tracing::debug!(session_id, error = ?e, "fetch session changed during the fetch");
+                        let mut err = FetchResponse::default();
+                        err.error_code = e.code();
+                        if e == ResponseError::InvalidFetchSessionEpoch {
+                            err.session_id = session_id;
+                        }
+                        return err;
+                    }
+                }
+            }
+        }
+        resp
+    }
+
     fn watched(&self) -> impl Iterator<Item = &Arc<Partition>> {
         self.topics
             .iter()
@@ -510,6 +772,7 @@ impl Plan {
             if !skip_read {
                 let (resp, bytes, errors) = self.read();
                 if bytes >= self.min_bytes || errors || tokio::time::Instant::now() >= deadline {
+                    let resp = self.finish(resp);
                     return match encode_fetch(self.version, self.corr, &resp) {
                         Reply::Now(frame) => Some(frame),
                         _ => None,
