@@ -178,42 +178,28 @@ pub(crate) async fn handle(
             })
             .collect();
     }
+    // The batches waiting for the coordinator are appended before this
+    // returns, so before the connection's next request is looked at (Kafka
+    // handles one request of a connection at a time): a later request of the
+    // producer, which no longer needs verification once the first batch is
+    // in, must not append ahead of batches still being verified (it would be
+    // refused with OUT_OF_ORDER_SEQUENCE_NUMBER).
+    let verified =
+        verify_and_append(state, transactional_id, pending, &mut resp, acks, supported).await;
+    to_flush.extend(verified);
     if acks == 0 {
-        // Nobody waits, but flush.messages still applies, and verified
-        // transactional batches are still appended.
-        let state = Arc::clone(state);
+        // Nobody waits, but flush.messages still applies.
         tokio::spawn(async move {
-            let mut resp = resp;
-            let verified = verify_and_append(
-                &state,
-                transactional_id,
-                pending,
-                &mut resp,
-                acks,
-                supported,
-            )
-            .await;
-            for (partition, end, _, _, _) in to_flush.into_iter().chain(verified) {
+            for (partition, end, _, _, _) in to_flush {
                 let _ = partition.flush_up_to(end).await;
             }
         });
         return Reply::Nothing;
     }
-    if to_flush.is_empty() && pending.is_empty() {
+    if to_flush.is_empty() {
         return encode(ApiKey::Produce, version, corr, &resp);
     }
-    let state = Arc::clone(state);
     Reply::Later(Box::pin(async move {
-        let verified = verify_and_append(
-            &state,
-            transactional_id,
-            pending,
-            &mut resp,
-            acks,
-            supported,
-        )
-        .await;
-        to_flush.extend(verified);
         // The partitions' waits run side by side, not one after another.
         let flushes = to_flush
             .iter()
