@@ -113,7 +113,14 @@ def pypi_sdist(cache: Path, project: str, version: str, sha256: str) -> Path:
     archive = tmp / sdist["filename"]
     archive.write_bytes(data)
     with tarfile.open(archive) as tar:
-        tar.extractall(tmp, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse links and paths out of tmp
+            tar.extractall(tmp, filter="data")
+        else:
+            for member in tar.getmembers():
+                if not (member.isfile() or member.isdir()) or member.name.startswith("/") \
+                        or ".." in Path(member.name).parts:
+                    raise SystemExit(f"{project} {version}: unexpected sdist member {member.name}")
+            tar.extractall(tmp)
     archive.unlink()
     (top,) = [p for p in tmp.iterdir() if p.is_dir()]
     shutil.rmtree(dest, ignore_errors=True)
@@ -230,6 +237,17 @@ def compare(results: dict[str, tuple[str, float]], expected: dict[str, tuple[str
     return unexpected
 
 
+def broker_peak_rss_mib(broker: Broker) -> str:
+    """The broker process's peak resident set (VmHWM), for the figures; '?' where /proc cannot tell."""
+    try:
+        for line in Path(f"/proc/{broker.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return str(int(line.split()[1]) // 1024)
+    except (OSError, AttributeError, ValueError):
+        pass
+    return "?"
+
+
 # -- main ---------------------------------------------------------------------------------------------
 
 
@@ -306,6 +324,7 @@ def main(suite: Suite) -> int:
                 if again.get(t, ("failed", 0.0))[0] == "passed":
                     retried.append(t)
                     results[t] = ("passed", results[t][1] + again[t][1])
+        peak_rss = broker_peak_rss_mib(broker)
     except BrokerFailed as e:
         print(e, file=sys.stderr)
         return 2
@@ -326,7 +345,7 @@ def main(suite: Suite) -> int:
         reason = "was stopped at the run's bound" if status is None else f"exited with status {status}"
         unexpected.insert(0, f"pytest {reason} (see {work / 'pytest.log'})")
     counts = {o: sum(1 for r, _ in results.values() if r == o) for o in ("passed", "failed", "skipped")}
-    log(f"{suite.name}: {elapsed:.0f}s; pytest output in {work / 'pytest.log'}, "
+    log(f"{suite.name}: {elapsed:.0f}s, broker peak RSS {peak_rss} MiB; pytest output in {work / 'pytest.log'}, "
         f"results in {results_dir / (suite.name + '.tsv')}")
     print(f"SUITE {suite.name}: {counts['passed']} passed, {counts['failed']} failed, "
           f"{counts['skipped']} skipped ({len(unexpected)} unexpected)")
