@@ -1,6 +1,6 @@
 """Runs a Python client's own integration suite against a Strom broker (the contract of scripts/client-suites).
 
-Shared by tests/client-suites/kafka-python/run and tests/client-suites/confluent-kafka-python/run.
+Used by tests/client-suites/kafka-python/run; written so another Python suite can share it.
 Each runner describes its suite with a `Suite` and calls `main(suite)`, which:
 
 1. makes (once) a venv under the cache directory with the pinned packages of
