@@ -431,10 +431,7 @@ impl Broker {
         let node_id = config.node_id;
         let inert = config.inert_keys();
         if !inert.is_empty() {
-            warn!(
-                "accepted for compatibility, no effect in strom yet: {}",
-                inert.join(", ")
-            );
+            warn!("accepted, not used by Strom: {}", inert.join(", "));
         }
 
         let (controller, cluster_id, quorum) =

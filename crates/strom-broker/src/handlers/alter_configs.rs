@@ -261,10 +261,20 @@ async fn apply(state: &BrokerState, prepared: Vec<Prepared>, validate_only: bool
                         continue;
                     }
                 }
-                if let ConfigResource::Broker(_) = &alter.resource {
-                    if let Err((code, message)) = validate_broker_changes(&alter.changes) {
+                if let ConfigResource::Broker(broker) = &alter.resource {
+                    if let Err((code, message)) =
+                        validate_broker_changes(&alter.changes, broker.is_some())
+                    {
                         outcomes.push((resource_type, name, code, Some(message)));
                         continue;
+                    }
+                    let inert = strom_config::not_acted_on(&alter.changes);
+                    if !inert.is_empty() && !validate_only {
+                        tracing::info!(
+                            "broker config {:?} updated with keys accepted, not used by Strom: {}",
+                            alter.resource,
+                            inert.join(", ")
+                        );
                     }
                 }
                 outcomes.push((resource_type, name, 0, None));
@@ -295,7 +305,8 @@ async fn apply(state: &BrokerState, prepared: Vec<Prepared>, validate_only: bool
 /// Broker keys must be known and dynamically updatable; set values must be valid.
 fn validate_broker_changes(
     changes: &BTreeMap<String, Option<String>>,
+    per_broker: bool,
 ) -> Result<(), (i16, String)> {
-    strom_config::validate_dynamic_broker_changes(changes)
+    strom_config::validate_dynamic_broker_update(changes, per_broker)
         .map_err(|e| (e.kafka_error_code(), e.to_string()))
 }
