@@ -92,6 +92,10 @@ pub enum ConfigError {
     #[error("Cannot update these configs dynamically: Set({})", names.join(", "))]
     NotDynamicBrokerConfig { names: Vec<String> },
 
+    /// A group configuration Kafka's `GroupConfig.validate` would reject (its wording).
+    #[error("{message}")]
+    InvalidGroupConfig { message: String },
+
     /// SSL keystore and truststore keys set without a listener prefix (Kafka's wording).
     #[error("These security configs can be dynamically updated only per-listener using the listener prefix: Set({})", names.join(", "))]
     ListenerPrefixOnlyBrokerConfig { names: Vec<String> },
@@ -130,7 +134,8 @@ impl ConfigError {
             | ConfigError::PerBrokerOnlyConfig { names } => names.first().map(String::as_str),
             ConfigError::Io { .. }
             | ConfigError::Syntax { .. }
-            | ConfigError::MalformedOverride { .. } => None,
+            | ConfigError::MalformedOverride { .. }
+            | ConfigError::InvalidGroupConfig { .. } => None,
         }
     }
 

@@ -35,6 +35,7 @@ mod def;
 mod describe;
 mod dynamic_broker_config;
 mod error;
+mod group_config;
 mod kafka_catalogue;
 mod listener;
 mod markdown;
@@ -58,6 +59,10 @@ pub use dynamic_broker_config::{
     validate_dynamic_broker_update,
 };
 pub use error::{ConfigError, INVALID_CONFIG, INVALID_REQUEST};
+pub use group_config::{
+    consumer_group_timeouts, describe_group_configs, group_config_def, group_config_defs,
+    validate_group_configs,
+};
 pub use kafka_catalogue::{
     kafka_broker_config, Importance, KafkaConfigKey, UpdateMode, KAFKA_BROKER_CONFIGS,
 };
