@@ -168,13 +168,14 @@ impl BrokerState {
         ));
         *self.effective.write() = effective.clone();
         self.connections.config_changed();
-        if let Err(e) = self.replicas.apply_image(&image, effective) {
+        if let Err(e) = self.replicas.apply_image(&image, effective.clone()) {
             error!("could not open partitions from the metadata (retrying): {e}");
             return false;
         }
         let count = image
             .topic(CONSUMER_OFFSETS_TOPIC)
             .map(|t| t.partitions.len() as i32);
+        self.groups.set_group_configs(&image, &effective);
         self.groups.sync_shards(
             count,
             self.replicas.topic_partitions(CONSUMER_OFFSETS_TOPIC),
