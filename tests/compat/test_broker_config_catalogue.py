@@ -25,12 +25,14 @@ def alter_broker(bootstrap: str, name: str, key: str, value: str | None,
                  op: AlterConfigOpType = AlterConfigOpType.SET):
     resource = ConfigResource(ResourceType.BROKER, name,
                               incremental_configs=[ConfigEntry(key, value, incremental_operation=op)])
-    [future] = admin(bootstrap).incremental_alter_configs([resource], request_timeout=CLIENT_TIMEOUT_S).values()
+    client = admin(bootstrap)
+    [future] = client.incremental_alter_configs([resource], request_timeout=CLIENT_TIMEOUT_S).values()
     return future.result(timeout=CLIENT_TIMEOUT_S)
 
 
 def describe_broker(bootstrap: str, name: str) -> dict:
-    [future] = admin(bootstrap).describe_configs([ConfigResource(ResourceType.BROKER, name)],
+    client = admin(bootstrap)
+    [future] = client.describe_configs([ConfigResource(ResourceType.BROKER, name)],
                                                  request_timeout=CLIENT_TIMEOUT_S).values()
     return future.result(timeout=CLIENT_TIMEOUT_S)
 

@@ -29,12 +29,14 @@ def alter_group(bootstrap: str, group: str, key: str, value: str | None,
                 op: AlterConfigOpType = AlterConfigOpType.SET):
     resource = ConfigResource(ResourceType.GROUP, group,
                               incremental_configs=[ConfigEntry(key, value, incremental_operation=op)])
-    [future] = admin(bootstrap).incremental_alter_configs([resource], request_timeout=CLIENT_TIMEOUT_S).values()
+    client = admin(bootstrap)
+    [future] = client.incremental_alter_configs([resource], request_timeout=CLIENT_TIMEOUT_S).values()
     return future.result(timeout=CLIENT_TIMEOUT_S)
 
 
 def describe_group(bootstrap: str, group: str) -> dict:
-    [future] = admin(bootstrap).describe_configs([ConfigResource(ResourceType.GROUP, group)],
+    client = admin(bootstrap)
+    [future] = client.describe_configs([ConfigResource(ResourceType.GROUP, group)],
                                                  request_timeout=CLIENT_TIMEOUT_S).values()
     return future.result(timeout=CLIENT_TIMEOUT_S)
 
