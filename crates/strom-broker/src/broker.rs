@@ -170,13 +170,14 @@ impl BrokerState {
         ));
         *self.effective.write() = effective.clone();
         self.connections.config_changed();
-        if let Err(e) = self.replicas.apply_image(&image, effective) {
+        if let Err(e) = self.replicas.apply_image(&image, effective.clone()) {
             error!("could not open partitions from the metadata (retrying): {e}");
             return false;
         }
         let count = image
             .topic(CONSUMER_OFFSETS_TOPIC)
             .map(|t| t.partitions.len() as i32);
+        self.groups.set_group_configs(&image, &effective);
         self.groups.sync_shards(
             count,
             self.replicas.topic_partitions(CONSUMER_OFFSETS_TOPIC),
@@ -433,10 +434,7 @@ impl Broker {
         let node_id = config.node_id;
         let inert = config.inert_keys();
         if !inert.is_empty() {
-            warn!(
-                "accepted for compatibility, no effect in strom yet: {}",
-                inert.join(", ")
-            );
+            warn!("accepted, not used by Strom: {}", inert.join(", "));
         }
 
         let (controller, cluster_id, quorum) =

@@ -34,6 +34,7 @@ use tracing::{error, info, warn};
 use strom_config::BrokerConfig;
 use strom_coordinator::api::{ErrorCode, Reply, ReplyId};
 use strom_coordinator::{GroupConfig, GroupShard, CONSUMER_OFFSETS_TOPIC};
+use strom_metadata::MetadataImage;
 use strom_records::{BatchBuilder, Compression, EndTransactionMarker, RecordBatch, TimestampType};
 
 use crate::broker::now_ms;
@@ -89,7 +90,14 @@ pub(crate) struct GroupCoordinator {
     /// exists (a later change of `offsets.topic.num.partitions` must not move groups).
     num_partitions: AtomicI32,
     shards: Mutex<HashMap<i32, ShardHandle>>,
+    /// Consumer groups' own session timeout and heartbeat interval (group configs from the
+    /// metadata image); every shard reads the latest before each round and when it loads, so
+    /// a shard loaded after a failover applies them from its first request.
+    group_timeouts: watch::Sender<Arc<GroupTimeouts>>,
 }
+
+/// Group id → (session timeout ms, heartbeat interval ms).
+type GroupTimeouts = HashMap<String, (i32, i32)>;
 
 /// Most requests decided before one append.
 const MAX_ROUND: usize = 256;
@@ -112,7 +120,28 @@ impl GroupCoordinator {
             },
             num_partitions: AtomicI32::new(g.offsets_topic_num_partitions),
             shards: Mutex::new(HashMap::new()),
+            group_timeouts: watch::channel(Arc::new(GroupTimeouts::new())).0,
         }
+    }
+
+    /// Takes the group configurations of `image` (KIP-848 `consumer.session.timeout.ms`,
+    /// `consumer.heartbeat.interval.ms`), over this broker's defaults in `config`.
+    pub fn set_group_configs(&self, image: &MetadataImage, config: &BrokerConfig) {
+        let timeouts: GroupTimeouts = image
+            .group_configs()
+            .iter()
+            .map(|(group, overrides)| {
+                let timeouts = strom_config::consumer_group_timeouts(overrides, config);
+                (group.clone(), timeouts)
+            })
+            .collect();
+        self.group_timeouts.send_if_modified(|current| {
+            let changed = **current != timeouts;
+            if changed {
+                *current = Arc::new(timeouts);
+            }
+            changed
+        });
     }
 
     /// The `__consumer_offsets` partition of a group.
@@ -146,6 +175,7 @@ impl GroupCoordinator {
             tokio::spawn(run_shard(
                 partition.clone(),
                 self.config.clone(),
+                self.group_timeouts.subscribe(),
                 rx,
                 loaded_tx,
             ));
@@ -314,11 +344,12 @@ impl GroupCoordinator {
 async fn run_shard(
     partition: Arc<Partition>,
     config: GroupConfig,
+    mut timeouts: watch::Receiver<Arc<GroupTimeouts>>,
     mut rx: mpsc::Receiver<Command>,
     loaded: watch::Sender<bool>,
 ) {
     let index = partition.index;
-    let mut shard = match load_retrying(&partition, &config, &loaded).await {
+    let mut shard = match load_retrying(&partition, &config, &mut timeouts, &loaded).await {
         Some(s) => s,
         None => return,
     };
@@ -336,6 +367,10 @@ async fn run_shard(
         tokio::select! {
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
+                if timeouts.has_changed().unwrap_or(false) {
+                    let latest = timeouts.borrow_and_update().clone();
+                    shard.set_consumer_group_timeouts((*latest).clone());
+                }
                 let mut cmd = Some(cmd);
                 let mut taken = 0;
                 while let Some(command) = cmd.take() {
@@ -382,7 +417,7 @@ async fn run_shard(
             // Parked requests of the old shard are gone with it; their callers retry.
             waiting.clear();
             loaded.send_replace(false);
-            shard = match load_retrying(&partition, &config, &loaded).await {
+            shard = match load_retrying(&partition, &config, &mut timeouts, &loaded).await {
                 Some(s) => s,
                 None => return,
             };
@@ -624,6 +659,7 @@ pub(crate) async fn wait_committed(
 async fn load_retrying(
     partition: &Arc<Partition>,
     config: &GroupConfig,
+    timeouts: &mut watch::Receiver<Arc<GroupTimeouts>>,
     loaded: &watch::Sender<bool>,
 ) -> Option<GroupShard> {
     let mut pause = Duration::from_secs(1);
@@ -631,7 +667,8 @@ async fn load_retrying(
         if loaded.is_closed() || !wait_committed(partition, loaded).await {
             return None;
         }
-        if let Some(shard) = load(partition, config).await {
+        let latest = timeouts.borrow_and_update().clone();
+        if let Some(shard) = load(partition, config, latest).await {
             return Some(shard);
         }
         warn!(
@@ -646,11 +683,15 @@ async fn load_retrying(
 }
 
 /// Replays the partition from its log start to its end into a new shard.
-async fn load(partition: &Arc<Partition>, config: &GroupConfig) -> Option<GroupShard> {
+async fn load(
+    partition: &Arc<Partition>,
+    config: &GroupConfig,
+    timeouts: Arc<GroupTimeouts>,
+) -> Option<GroupShard> {
     let started = std::time::Instant::now();
     let p = partition.clone();
     let config = config.clone();
-    let result = tokio::task::spawn_blocking(move || replay_all(&p, config)).await;
+    let result = tokio::task::spawn_blocking(move || replay_all(&p, config, &timeouts)).await;
     match result {
         Ok(Ok((shard, records))) => {
             info!(
@@ -678,9 +719,14 @@ async fn load(partition: &Arc<Partition>, config: &GroupConfig) -> Option<GroupS
     }
 }
 
-fn replay_all(partition: &Partition, config: GroupConfig) -> Result<(GroupShard, u64), String> {
+fn replay_all(
+    partition: &Partition,
+    config: GroupConfig,
+    timeouts: &GroupTimeouts,
+) -> Result<(GroupShard, u64), String> {
     let now = now_ms();
     let mut shard = GroupShard::new(config);
+    shard.set_consumer_group_timeouts(timeouts.clone());
     let mut offset = partition.log_start_offset();
     let end = partition.high_watermark();
     let mut count = 0u64;

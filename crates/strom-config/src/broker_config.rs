@@ -22,6 +22,7 @@ use crate::def::{ConfigDef, Value};
 use crate::describe::ConfigSource;
 use crate::dynamic_broker_config::DynamicValue;
 use crate::error::ConfigError;
+use crate::kafka_catalogue::{kafka_broker_config, KAFKA_BROKER_CONFIGS};
 use crate::listener::{self, Listener, SECURITY_PROTOCOLS};
 use crate::properties::{Origin, Properties};
 use crate::quorum::{self, QuorumConfig};
@@ -35,9 +36,23 @@ use crate::topic_defs::TOPIC_CONFIGS;
 /// works for a client on the same machine, the common case for a single-node broker.
 pub const WILDCARD_ADVERTISED_HOST: &str = "127.0.0.1";
 
-/// The broker configuration definition for `name`, if Strom accepts the key.
+/// The broker configuration definition for `name`, if Strom accepts the key: Strom's own
+/// table first (it says what Strom acts on), else Kafka's catalogue (accepted, not acted on).
 pub fn broker_config_def(name: &str) -> Option<&'static ConfigDef> {
-    BROKER_CONFIGS.iter().find(|d| d.name == name)
+    BROKER_CONFIGS
+        .iter()
+        .find(|d| d.name == name)
+        .or_else(|| kafka_broker_config(name).map(|key| &key.def))
+}
+
+/// Every broker key Strom accepts, Strom's table then the rest of Kafka's catalogue, each once.
+pub(crate) fn all_broker_config_defs() -> impl Iterator<Item = &'static ConfigDef> {
+    BROKER_CONFIGS.iter().chain(
+        KAFKA_BROKER_CONFIGS
+            .iter()
+            .map(|key| &key.def)
+            .filter(|def| !BROKER_CONFIGS.iter().any(|d| d.name == def.name)),
+    )
 }
 
 /// A key set in the properties, validated.
@@ -482,8 +497,7 @@ impl BrokerConfig {
     /// Keys that were set but that Strom does not act on yet, in table order, so the broker
     /// can warn that they are accepted without effect.
     pub fn inert_keys(&self) -> Vec<&'static str> {
-        BROKER_CONFIGS
-            .iter()
+        all_broker_config_defs()
             .filter(|d| !d.acted_on && self.set.contains_key(d.name))
             .map(|d| d.name)
             .collect()
@@ -597,7 +611,7 @@ fn unknown_key_hint(key: &str) -> String {
             broker_names.join(" or ")
         );
     }
-    let known = BROKER_CONFIGS.iter().map(|d| d.name);
+    let known = all_broker_config_defs().map(|d| d.name);
     if let Some(close) = known
         .min_by_key(|name| edit_distance(key, name))
         .filter(|name| {

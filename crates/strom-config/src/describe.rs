@@ -15,9 +15,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::broker_config::{broker_config_def, BrokerConfig};
-use crate::broker_defs::BROKER_CONFIGS;
+use crate::broker_config::{all_broker_config_defs, broker_config_def, BrokerConfig};
 use crate::def::{ConfigDef, ConfigType};
+use crate::kafka_catalogue::kafka_broker_config;
 use crate::topic_config::parse_valid_overrides;
 use crate::topic_defs::TOPIC_CONFIGS;
 
@@ -82,8 +82,7 @@ pub fn describe_broker_configs(
     keys: Option<&[String]>,
     include_synonyms: bool,
 ) -> Vec<ConfigEntry> {
-    BROKER_CONFIGS
-        .iter()
+    described_broker_defs()
         .filter(|def| wanted(keys, def.name))
         .map(|def| {
             let value = config.broker_value(def.name).map(|v| v.to_kafka_string());
@@ -107,8 +106,7 @@ pub fn describe_default_broker_configs(
     keys: Option<&[String]>,
     include_synonyms: bool,
 ) -> Vec<ConfigEntry> {
-    BROKER_CONFIGS
-        .iter()
+    described_broker_defs()
         .filter(|def| wanted(keys, def.name))
         .filter_map(|def| {
             let value = config.dynamic_default_value(def.name)?.to_kafka_string();
@@ -171,6 +169,17 @@ pub fn describe_topic_configs(
         .collect()
 }
 
+/// The broker keys DescribeConfigs lists: Strom's table, then the rest of Kafka's catalogue
+/// without Kafka's internal keys (Kafka does not describe those either).
+fn described_broker_defs() -> impl Iterator<Item = &'static ConfigDef> {
+    all_broker_config_defs().filter(|def| {
+        crate::broker_defs::BROKER_CONFIGS
+            .iter()
+            .any(|d| d.name == def.name)
+            || !kafka_broker_config(def.name).is_some_and(|k| k.internal)
+    })
+}
+
 fn wanted(keys: Option<&[String]>, name: &str) -> bool {
     match keys {
         None => true,
@@ -224,9 +233,7 @@ fn broker_synonym_group(name: &str) -> &'static [&'static str] {
         Some(group) => group,
         // Only log.flush.interval.ms falls back to the scheduler interval, not the reverse.
         None if name == FLUSH[0] => FLUSH,
-        None => BROKER_CONFIGS
-            .iter()
-            .find(|d| d.name == name)
+        None => broker_config_def(name)
             .map(|d| std::slice::from_ref(&d.name))
             .unwrap_or(&[]),
     }

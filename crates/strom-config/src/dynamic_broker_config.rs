@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::broker_config::{broker_config_def, BrokerConfig};
 use crate::def::Value;
 use crate::error::ConfigError;
+use crate::kafka_catalogue::{kafka_broker_config, UpdateMode, LISTENER_PREFIX_ONLY};
 
 /// A stored dynamic value: as written, and parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,15 +28,8 @@ pub(crate) struct DynamicValue {
     pub value: Value,
 }
 
-/// Checks a dynamic broker configuration update (the keys to set and their values), for the
-/// cluster-wide default or one broker alike, as Kafka's `DynamicBrokerConfig.validateConfigs`
-/// does: every key must be a broker configuration Strom knows ([`ConfigError::UnknownBrokerConfig`],
-/// INVALID_CONFIG), none may be read-only ([`ConfigError::NotDynamicBrokerConfig`], naming all
-/// of them, INVALID_REQUEST), every value must be valid for its type and range
-/// ([`ConfigError::InvalidDynamicBrokerConfig`], INVALID_REQUEST), and none may be set that
-/// Strom does not act on yet ([`ConfigError::NotActedOnDynamicBrokerConfig`], INVALID_CONFIG:
-/// success would be a lie). The checks run in that
-/// order over all keys; [`ConfigError::kafka_error_code`] gives the code.
+/// Checks a dynamic broker configuration update (the keys to set and their values) for one
+/// broker; [`validate_dynamic_broker_update`] says which.
 pub fn validate_dynamic_broker_configs(
     changes: &BTreeMap<String, String>,
 ) -> Result<(), ConfigError> {
@@ -43,13 +37,31 @@ pub fn validate_dynamic_broker_configs(
         .iter()
         .map(|(k, v)| (k.clone(), Some(v.clone())))
         .collect();
-    validate_dynamic_broker_changes(&changes)
+    validate_dynamic_broker_update(&changes, true)
 }
 
-/// The same checks for a set of changes where `None` deletes the key: a
-/// deleted key must be known and dynamic; only set values are parsed.
+/// [`validate_dynamic_broker_update`] for one broker.
 pub fn validate_dynamic_broker_changes(
     changes: &BTreeMap<String, Option<String>>,
+) -> Result<(), ConfigError> {
+    validate_dynamic_broker_update(changes, true)
+}
+
+/// Checks a dynamic broker configuration update where `None` deletes the key, for one broker
+/// (`per_broker`) or the cluster-wide default, as Kafka's `DynamicBrokerConfig.validateConfigs`
+/// does, in its order: every key must be a broker configuration of Kafka's catalogue or Strom's
+/// ([`ConfigError::UnknownBrokerConfig`], INVALID_CONFIG; Kafka would store a key it does not
+/// know, Strom refuses it as it refuses it in server.properties); none may be read-only
+/// ([`ConfigError::NotDynamicBrokerConfig`], naming all of them, INVALID_REQUEST); the SSL
+/// keystore and truststore keys only with a listener prefix
+/// ([`ConfigError::ListenerPrefixOnlyBrokerConfig`], INVALID_REQUEST); every set value must be
+/// valid for its type and range ([`ConfigError::InvalidDynamicBrokerConfig`], INVALID_REQUEST);
+/// and the per-broker keys (listener and security keys) not as the cluster-wide default
+/// ([`ConfigError::PerBrokerOnlyConfig`], INVALID_REQUEST). A key Strom does not act on passes:
+/// it is stored and described as Kafka would, and [`not_acted_on`] names it for the broker's log.
+pub fn validate_dynamic_broker_update(
+    changes: &BTreeMap<String, Option<String>>,
+    per_broker: bool,
 ) -> Result<(), ConfigError> {
     if let Some(unknown) = changes.keys().find(|k| broker_config_def(k).is_none()) {
         return Err(ConfigError::UnknownBrokerConfig {
@@ -65,6 +77,14 @@ pub fn validate_dynamic_broker_changes(
             names: read_only.into_iter().cloned().collect(),
         });
     }
+    let prefix_only: Vec<String> = changes
+        .keys()
+        .filter(|k| LISTENER_PREFIX_ONLY.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    if !prefix_only.is_empty() {
+        return Err(ConfigError::ListenerPrefixOnlyBrokerConfig { names: prefix_only });
+    }
     for (name, raw) in changes {
         let Some(raw) = raw else { continue };
         if let Some(def) = broker_config_def(name) {
@@ -76,18 +96,28 @@ pub fn validate_dynamic_broker_changes(
                 })?;
         }
     }
-    // Deleting such a key is harmless (and cleans up what an older version stored).
-    let not_acted_on: Vec<String> = changes
+    if !per_broker {
+        let per_broker_only: Vec<String> = changes
+            .keys()
+            .filter(|k| kafka_broker_config(k).is_some_and(|c| c.update == UpdateMode::PerBroker))
+            .cloned()
+            .collect();
+        if !per_broker_only.is_empty() {
+            return Err(ConfigError::PerBrokerOnlyConfig {
+                names: per_broker_only,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The keys an update sets that Strom accepts but does not act on, for one log line.
+pub fn not_acted_on(changes: &BTreeMap<String, Option<String>>) -> Vec<String> {
+    changes
         .iter()
         .filter(|(k, v)| v.is_some() && broker_config_def(k).is_some_and(|d| !d.acted_on))
         .map(|(k, _)| k.clone())
-        .collect();
-    if !not_acted_on.is_empty() {
-        return Err(ConfigError::NotActedOnDynamicBrokerConfig {
-            names: not_acted_on,
-        });
-    }
-    Ok(())
+        .collect()
 }
 
 impl BrokerConfig {

@@ -92,10 +92,17 @@ pub enum ConfigError {
     #[error("Cannot update these configs dynamically: Set({})", names.join(", "))]
     NotDynamicBrokerConfig { names: Vec<String> },
 
-    /// Keys Kafka can change at run time but Strom does not act on yet: setting them would
-    /// report success for a change that does nothing.
-    #[error("Strom does not act on {} yet, so changing it at run time would have no effect; remove it from the request", names.join(", "))]
-    NotActedOnDynamicBrokerConfig { names: Vec<String> },
+    /// A group configuration Kafka's `GroupConfig.validate` would reject (its wording).
+    #[error("{message}")]
+    InvalidGroupConfig { message: String },
+
+    /// SSL keystore and truststore keys set without a listener prefix (Kafka's wording).
+    #[error("These security configs can be dynamically updated only per-listener using the listener prefix: Set({})", names.join(", "))]
+    ListenerPrefixOnlyBrokerConfig { names: Vec<String> },
+
+    /// Per-broker keys set as the cluster-wide default (Kafka's wording).
+    #[error("Cannot update these configs at default cluster level, broker id must be specified: Set({})", names.join(", "))]
+    PerBrokerOnlyConfig { names: Vec<String> },
 
     /// A dynamic broker configuration value Kafka would reject (Kafka's wording).
     #[error("Invalid value {value} for configuration {name}: {reason}")]
@@ -123,12 +130,12 @@ impl ConfigError {
             | ConfigError::UnknownBrokerConfig { name }
             | ConfigError::InvalidDynamicBrokerConfig { name, .. } => Some(name),
             ConfigError::NotDynamicBrokerConfig { names }
-            | ConfigError::NotActedOnDynamicBrokerConfig { names } => {
-                names.first().map(String::as_str)
-            }
+            | ConfigError::ListenerPrefixOnlyBrokerConfig { names }
+            | ConfigError::PerBrokerOnlyConfig { names } => names.first().map(String::as_str),
             ConfigError::Io { .. }
             | ConfigError::Syntax { .. }
-            | ConfigError::MalformedOverride { .. } => None,
+            | ConfigError::MalformedOverride { .. }
+            | ConfigError::InvalidGroupConfig { .. } => None,
         }
     }
 
@@ -138,6 +145,8 @@ impl ConfigError {
     pub fn kafka_error_code(&self) -> i16 {
         match self {
             ConfigError::NotDynamicBrokerConfig { .. }
+            | ConfigError::ListenerPrefixOnlyBrokerConfig { .. }
+            | ConfigError::PerBrokerOnlyConfig { .. }
             | ConfigError::InvalidDynamicBrokerConfig { .. } => INVALID_REQUEST,
             _ => INVALID_CONFIG,
         }

@@ -35,6 +35,8 @@ mod def;
 mod describe;
 mod dynamic_broker_config;
 mod error;
+mod group_config;
+mod kafka_catalogue;
 mod listener;
 mod markdown;
 mod properties;
@@ -52,8 +54,18 @@ pub use describe::{
     describe_broker_configs, describe_default_broker_configs, describe_topic_configs, ConfigEntry,
     ConfigSource, ConfigSynonym,
 };
-pub use dynamic_broker_config::{validate_dynamic_broker_changes, validate_dynamic_broker_configs};
+pub use dynamic_broker_config::{
+    not_acted_on, validate_dynamic_broker_changes, validate_dynamic_broker_configs,
+    validate_dynamic_broker_update,
+};
 pub use error::{ConfigError, INVALID_CONFIG, INVALID_REQUEST};
+pub use group_config::{
+    consumer_group_timeouts, describe_group_configs, group_config_def, group_config_defs,
+    validate_group_configs,
+};
+pub use kafka_catalogue::{
+    kafka_broker_config, Importance, KafkaConfigKey, UpdateMode, KAFKA_BROKER_CONFIGS,
+};
 pub use listener::Listener;
 pub use markdown::{broker_config_markdown, configuration_markdown, topic_config_markdown};
 pub use properties::{Origin, Properties, Property};

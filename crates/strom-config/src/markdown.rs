@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::broker_defs::BROKER_CONFIGS;
+use crate::broker_config::all_broker_config_defs;
 use crate::def::{ConfigDef, ConfigType, Validity};
+use crate::kafka_catalogue::{kafka_broker_config, Importance, UpdateMode};
 use crate::topic_defs::TOPIC_CONFIGS;
 
 /// The whole configuration reference: broker keys, then topic keys.
@@ -14,13 +15,16 @@ pub fn configuration_markdown() -> String {
     out.push_str(
         "Strom reads Kafka's `server.properties` (`strom server server.properties`, plus \
          `--override key=value`). Keys are Kafka's; Strom's own keys start with `strom.`. \
-         An unknown key or an invalid value stops start-up with a message naming the key. \
-         Keys marked \"no\" under *Acted on* are accepted and type-checked so a Kafka \
-         configuration loads unchanged, but have no effect yet; the broker logs a warning \
-         for each one that is set. Keys whose *Update mode* is cluster-wide may also be changed \
-         at run time (KIP-226), for the whole cluster (`kafka-configs.sh --entity-type brokers \
-         --entity-default`) or one broker (`--entity-name ID`); a broker's own value wins over \
-         the cluster-wide one, which wins over server.properties.\n\n",
+         Every key of Kafka 4's broker configuration is listed and accepted, validated by its \
+         type and range; an unknown key or an invalid value stops start-up with a message \
+         naming the key. Keys marked \"no\" under *Acted on* are accepted so a Kafka \
+         configuration loads unchanged, but have no effect; the broker logs one line naming \
+         those that are set (\"accepted, not used by Strom\"). Keys whose *Update mode* is \
+         cluster-wide may also be changed at run time (KIP-226), for the whole cluster \
+         (`kafka-configs.sh --entity-type brokers --entity-default`) or one broker \
+         (`--entity-name ID`); per-broker keys for one broker only. A broker's own value wins \
+         over the cluster-wide one, which wins over server.properties. Changing a key Strom \
+         does not act on is stored and described back, as in Kafka, and logged.\n\n",
     );
     out.push_str(&broker_config_markdown());
     out.push('\n');
@@ -32,23 +36,35 @@ pub fn configuration_markdown() -> String {
 pub fn broker_config_markdown() -> String {
     let mut out = String::from("## Broker configuration\n\n");
     out.push_str(
-        "| Key | Type | Default | Valid values | Acted on | Update mode | Description |\n",
+        "| Key | Type | Default | Valid values | Acted on | Update mode | Importance | Description |\n",
     );
-    out.push_str("|---|---|---|---|---|---|---|\n");
-    for def in BROKER_CONFIGS {
+    out.push_str("|---|---|---|---|---|---|---|---|\n");
+    for def in all_broker_config_defs() {
+        let kafka = kafka_broker_config(def.name);
+        if kafka.is_some_and(|k| k.internal) && !def.acted_on {
+            continue;
+        }
+        let update = match (def.dynamic, kafka.map(|k| k.update)) {
+            (false, _) => "read-only",
+            (true, Some(UpdateMode::PerBroker)) => "per-broker",
+            (true, _) => "cluster-wide",
+        };
+        let importance = match kafka.map(|k| k.importance) {
+            Some(Importance::High) => "high",
+            Some(Importance::Medium) => "medium",
+            Some(Importance::Low) => "low",
+            None => "",
+        };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
             def.name,
             type_name(def.config_type),
             default_cell(def),
             cell(&valid_values(def)),
             if def.acted_on { "yes" } else { "no" },
-            if def.dynamic {
-                "cluster-wide"
-            } else {
-                "read-only"
-            },
+            update,
+            importance,
             cell(def.doc)
         );
     }

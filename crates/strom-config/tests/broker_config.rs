@@ -292,14 +292,89 @@ fn unknown_keys_stop_start_up_with_a_hint() {
         ),
         "{strom}"
     );
-    let other = error("ssl.keystore.location=/etc/keystore.jks");
+    let other = error("confluent.balancer.enable=true");
     assert!(
         other
             .to_string()
             .ends_with("`strom configs` lists every key Strom accepts"),
         "{other}"
     );
-    assert_eq!(other.key(), Some("ssl.keystore.location"));
+    assert_eq!(other.key(), Some("confluent.balancer.enable"));
+}
+
+#[test]
+fn every_kafka_broker_key_is_accepted_validated_and_named_when_not_acted_on() {
+    // Keys of Kafka's catalogue that Strom's own table does not have: accepted, typed, inert.
+    let c = config(
+        "ssl.keystore.location=/etc/keystore.jks\n\
+         sasl.kerberos.min.time.before.relogin=58000\n\
+         remote.log.storage.system.enable=false\n\
+         num.partitions=2\n",
+    );
+    assert_eq!(
+        c.inert_keys(),
+        vec![
+            "remote.log.storage.system.enable",
+            "sasl.kerberos.min.time.before.relogin",
+            "ssl.keystore.location",
+        ]
+    );
+    assert_eq!(c.num_partitions, 2);
+    // Kafka's type and range apply to them.
+    let wrong_type = error("sasl.kerberos.min.time.before.relogin=soon");
+    assert_eq!(
+        wrong_type.key(),
+        Some("sasl.kerberos.min.time.before.relogin")
+    );
+    assert!(
+        wrong_type.to_string().contains("an integer"),
+        "{wrong_type}"
+    );
+    let below = error("remote.log.manager.task.interval.ms=0");
+    assert!(below.to_string().contains(">= 1"), "{below}");
+    let not_one_of = error("ssl.client.auth=sometimes");
+    assert!(
+        not_one_of
+            .to_string()
+            .contains("one of required, requested, none"),
+        "{not_one_of}"
+    );
+    // Every default of the catalogue is a valid value for its key (Strom's own table decides
+    // for the keys it has: `broker.id` -1, Kafka's "generate one", is not a Strom node id).
+    for key in strom_config::KAFKA_BROKER_CONFIGS {
+        let strom_has_it = strom_config::BROKER_CONFIGS
+            .iter()
+            .any(|d| d.name == key.def.name);
+        if let (Some(default), false) = (key.def.default, strom_has_it) {
+            let text = format!("{}={}\n", key.def.name, default.replace('\\', "\\\\"));
+            BrokerConfig::from_properties(&Properties::parse(&text).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", key.def.name));
+        }
+    }
+}
+
+#[test]
+fn strom_s_table_agrees_with_kafka_s_catalogue_on_types() {
+    let mut compared = 0;
+    for def in strom_config::BROKER_CONFIGS {
+        if let Some(kafka) = strom_config::kafka_broker_config(def.name) {
+            // Kafka types these three STRING and splits them at commas where it reads them;
+            // Strom parses them as the lists they are (same text, DescribeConfigs says LIST).
+            if !["log.dirs", "log.dir", "controller.listener.names"].contains(&def.name) {
+                assert_eq!(def.config_type, kafka.def.config_type, "{}", def.name);
+            }
+            compared += 1;
+        } else {
+            // Strom's own keys, and the two broker quotas Kafka keeps outside KafkaConfig
+            // (`DynamicConfig.Broker`).
+            assert!(
+                def.name.starts_with("strom.") || def.name.ends_with(".replication.throttled.rate"),
+                "{} is not Kafka's",
+                def.name
+            );
+        }
+    }
+    assert!(compared > 100, "{compared}");
 }
 
 #[test]

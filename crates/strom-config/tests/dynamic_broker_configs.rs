@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use strom_config::{
-    describe_broker_configs, describe_default_broker_configs, describe_topic_configs,
-    validate_dynamic_broker_changes, validate_dynamic_broker_configs, BrokerConfig, CleanupPolicy,
+    broker_config_def, describe_broker_configs, describe_default_broker_configs,
+    describe_topic_configs, not_acted_on, validate_dynamic_broker_changes,
+    validate_dynamic_broker_configs, validate_dynamic_broker_update, BrokerConfig, CleanupPolicy,
     CompressionType, ConfigEntry, ConfigError, ConfigSource, ConfigSynonym, Properties,
-    TimestampType, TopicConfig, BROKER_CONFIGS, INVALID_CONFIG, INVALID_REQUEST,
+    TimestampType, TopicConfig, UpdateMode, BROKER_CONFIGS, INVALID_CONFIG, INVALID_REQUEST,
+    KAFKA_BROKER_CONFIGS,
 };
 
 use ConfigSource::{
@@ -145,27 +147,113 @@ fn valid_dynamic_changes_pass() {
 }
 
 #[test]
-fn dynamic_keys_strom_does_not_act_on_are_refused_but_may_be_deleted() {
-    for key in BROKER_CONFIGS.iter().filter(|d| d.dynamic && !d.acted_on) {
-        let value = key.default.unwrap_or("1");
-        let err = invalid(&[(key.name, value), ("log.retention.ms", "1000")]);
-        assert!(
-            matches!(&err, ConfigError::NotActedOnDynamicBrokerConfig { names } if names == &[key.name.to_owned()]),
-            "{}: {err}",
-            key.name
-        );
-        assert_eq!(err.kafka_error_code(), INVALID_CONFIG);
-        let delete: BTreeMap<String, Option<String>> = [(key.name.to_owned(), None)].into();
-        validate_dynamic_broker_changes(&delete).unwrap();
+fn dynamic_keys_strom_does_not_act_on_are_accepted_and_named_for_the_log() {
+    for key in KAFKA_BROKER_CONFIGS
+        .iter()
+        .filter(|k| k.update == UpdateMode::ClusterWide)
+        .filter(|k| broker_config_def(k.def.name).is_some_and(|d| !d.acted_on && d.dynamic))
+    {
+        let Some(value) = key.def.default else {
+            continue;
+        };
+        let changes: BTreeMap<String, Option<String>> = [
+            (key.def.name.to_owned(), Some(value.to_owned())),
+            ("log.retention.ms".to_owned(), Some("1000".to_owned())),
+        ]
+        .into();
+        validate_dynamic_broker_update(&changes, false)
+            .unwrap_or_else(|e| panic!("{}: {e}", key.def.name));
+        assert_eq!(not_acted_on(&changes), vec![key.def.name.to_owned()]);
     }
-    let err = invalid(&[("num.io.threads", "16"), ("background.threads", "4")]);
+    let changes: BTreeMap<String, Option<String>> = [
+        ("num.io.threads".to_owned(), Some("16".to_owned())),
+        ("background.threads".to_owned(), Some("4".to_owned())),
+    ]
+    .into();
+    validate_dynamic_broker_changes(&changes).unwrap();
+    assert_eq!(
+        not_acted_on(&changes),
+        vec!["background.threads", "num.io.threads"]
+    );
+    // A deletion is never reported, and compression.type is acted on (recompressed on produce).
+    let delete: BTreeMap<String, Option<String>> = [("num.io.threads".to_owned(), None)].into();
+    assert!(not_acted_on(&delete).is_empty());
+    let acted: BTreeMap<String, Option<String>> =
+        [("compression.type".to_owned(), Some("zstd".to_owned()))].into();
+    validate_dynamic_broker_changes(&acted).unwrap();
+    assert!(not_acted_on(&acted).is_empty());
+}
+
+#[test]
+fn kafka_keys_strom_does_not_know_itself_follow_kafkas_update_modes() {
+    let one = |k: &str, v: &str| -> BTreeMap<String, Option<String>> {
+        [(k.to_owned(), Some(v.to_owned()))].into()
+    };
+    // librdkafka's AlterConfigs test sets this on one broker: per-broker, so accepted there...
+    let relogin = one("sasl.kerberos.min.time.before.relogin", "58000");
+    validate_dynamic_broker_update(&relogin, true).unwrap();
+    assert_eq!(
+        not_acted_on(&relogin),
+        vec!["sasl.kerberos.min.time.before.relogin"]
+    );
+    // ...but not as the cluster-wide default, with Kafka's message and INVALID_REQUEST.
+    let err = validate_dynamic_broker_update(&relogin, false).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Cannot update these configs at default cluster level, broker id must be specified: \
+         Set(sasl.kerberos.min.time.before.relogin)"
+    );
+    assert_eq!(err.kafka_error_code(), INVALID_REQUEST);
+    // Its type is checked: a LONG.
+    let err =
+        validate_dynamic_broker_update(&one("sasl.kerberos.min.time.before.relogin", "soon"), true)
+            .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Invalid value soon for configuration sasl.kerberos.min.time.before.relogin: Not a number of type LONG"
+    );
+    assert_eq!(err.kafka_error_code(), INVALID_REQUEST);
+    // A read-only Kafka key Strom does not act on: Kafka's INVALID_REQUEST.
+    let err = validate_dynamic_broker_update(
+        &[
+            (
+                "sasl.server.max.receive.size".to_owned(),
+                Some("1".to_owned()),
+            ),
+            ("authorizer.class.name".to_owned(), Some("x".to_owned())),
+        ]
+        .into(),
+        true,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Cannot update these configs dynamically: Set(authorizer.class.name, sasl.server.max.receive.size)"
+    );
+    assert_eq!(err.kafka_error_code(), INVALID_REQUEST);
+    // Keystores only with a listener prefix.
+    let err =
+        validate_dynamic_broker_update(&one("ssl.keystore.location", "/k"), true).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "These security configs can be dynamically updated only per-listener using the listener prefix: \
+         Set(ssl.keystore.location)"
+    );
+    assert_eq!(err.kafka_error_code(), INVALID_REQUEST);
+    // A range from Kafka's validator: remote.log.manager.copy.max.bytes.per.second >= 1.
+    let err = validate_dynamic_broker_update(
+        &one("remote.log.manager.copy.max.bytes.per.second", "0"),
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(err.kafka_error_code(), INVALID_REQUEST);
     assert!(
-        err.to_string()
-            .contains("background.threads, num.io.threads"),
+        err.to_string().contains("Value must be at least 1"),
         "{err}"
     );
-    // compression.type is acted on (batches are recompressed on produce).
-    validate_dynamic_broker_configs(&map(&[("compression.type", "zstd")])).unwrap();
+    // Not Kafka's at all: refused as before.
+    let err = validate_dynamic_broker_update(&one("no.such.key", "1"), true).unwrap_err();
+    assert_eq!(err.kafka_error_code(), INVALID_CONFIG);
 }
 
 #[test]
@@ -472,7 +560,7 @@ fn a_dynamic_broker_key_lists_every_level_as_a_synonym() {
     assert_eq!(partitions.source, StaticBrokerConfig);
     // Every entry is read-only exactly when its key is not dynamic.
     for e in &entries {
-        let def = BROKER_CONFIGS.iter().find(|d| d.name == e.name).unwrap();
+        let def = broker_config_def(&e.name).unwrap();
         assert_eq!(e.read_only, !def.dynamic, "{}", e.name);
     }
 }

@@ -98,20 +98,33 @@ fn markdown_has_one_row_per_key() {
     let broker = broker_config_markdown();
     let topic = topic_config_markdown();
     let rows = |text: &str| text.lines().filter(|l| l.starts_with("| `")).count();
-    assert_eq!(rows(&broker), BROKER_CONFIGS.len());
+    let catalogue_only = strom_config::KAFKA_BROKER_CONFIGS
+        .iter()
+        .filter(|k| !k.internal && !BROKER_CONFIGS.iter().any(|d| d.name == k.def.name))
+        .count();
+    assert_eq!(rows(&broker), BROKER_CONFIGS.len() + catalogue_only);
+    assert!(
+        broker.contains(
+            "| `sasl.kerberos.min.time.before.relogin` | long | `60000` |  | no | per-broker | medium |"
+        ),
+        "{broker}"
+    );
     assert_eq!(rows(&topic), TOPIC_CONFIGS.len());
     assert!(
         broker.contains(
-            "| `log.segment.bytes` | int | `1073741824` bytes | [1048576,...] | yes | cluster-wide |"
+            "| `log.segment.bytes` | int | `1073741824` bytes | [1048576,...] | yes | cluster-wide | high |"
         ),
         "{broker}"
     );
     assert!(
-        broker.contains("| `num.io.threads` | int | `8` threads | [1,...] | no | cluster-wide |"),
+        broker.contains(
+            "| `num.io.threads` | int | `8` threads | [1,...] | no | cluster-wide | high |"
+        ),
         "{broker}"
     );
     assert!(
-        broker.contains("| `log.retention.hours` | int | `168` hours |  | yes | read-only |"),
+        broker
+            .contains("| `log.retention.hours` | int | `168` hours |  | yes | read-only | high |"),
         "{broker}"
     );
     assert!(topic.contains("| `retention.ms` | long | `log.retention.ms`, `log.retention.minutes`, `log.retention.hours` |"), "{topic}");
@@ -119,7 +132,7 @@ fn markdown_has_one_row_per_key() {
     assert!(whole.starts_with("# Configuration\n"));
     assert!(whole.contains(&broker) && whole.contains(&topic));
     // Every row has the same number of cells as its header.
-    for (table, columns) in [(&broker, 7), (&topic, 6)] {
+    for (table, columns) in [(&broker, 8), (&topic, 6)] {
         for line in table.lines().filter(|l| l.starts_with('|')) {
             let cells = line.replace("\\|", "").matches('|').count();
             assert_eq!(cells, columns + 1, "{line}");

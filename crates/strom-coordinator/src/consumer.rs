@@ -236,10 +236,10 @@ impl GroupShard {
             error_message: None,
             member_id: Some(member_id.clone()),
             member_epoch: member.member_epoch,
-            heartbeat_interval_ms: self.config.consumer_heartbeat_interval_ms,
+            heartbeat_interval_ms: self.consumer_heartbeat_interval_ms(&group_id),
             assignment: assignment_changed.then(|| to_pairs(&member.assigned)),
         };
-        let session = now_ms + self.config.consumer_session_timeout_ms as i64;
+        let session = now_ms + self.consumer_session_timeout_ms(&group_id) as i64;
         self.timers.schedule(
             TimerKey::ConsumerSession {
                 group: group_id.clone(),
@@ -273,7 +273,7 @@ impl GroupShard {
         if req.member_epoch == STATIC_LEAVE_EPOCH && member.instance_id.is_some() {
             member.previous_member_epoch = member.member_epoch;
             member.member_epoch = STATIC_LEAVE_EPOCH;
-            let session = now_ms + self.config.consumer_session_timeout_ms as i64;
+            let session = now_ms + self.consumer_session_timeout_ms(&group_id) as i64;
             self.timers.schedule(
                 TimerKey::ConsumerSession {
                     group: group_id,
@@ -719,18 +719,21 @@ impl GroupShard {
     }
 
     pub(crate) fn consumer_groups_loaded(&mut self, now_ms: i64) {
-        let session = self.config.consumer_session_timeout_ms as i64;
-        let keys: Vec<TimerKey> = self
+        let keys: Vec<(TimerKey, i64)> = self
             .consumer_groups
             .values()
             .flat_map(|g| {
-                g.members.keys().map(|m| TimerKey::ConsumerSession {
-                    group: g.group_id.clone(),
-                    member_id: m.clone(),
+                let session = self.consumer_session_timeout_ms(&g.group_id) as i64;
+                g.members.keys().map(move |m| {
+                    let key = TimerKey::ConsumerSession {
+                        group: g.group_id.clone(),
+                        member_id: m.clone(),
+                    };
+                    (key, session)
                 })
             })
             .collect();
-        for key in keys {
+        for (key, session) in keys {
             self.timers.schedule(key, now_ms + session);
         }
     }

@@ -118,9 +118,34 @@ pub struct GroupShard {
     pub(crate) record_order: u64,
     pub(crate) timers: Timers,
     pub(crate) out: Output,
+    /// Group configurations (KIP-848) of consumer groups: group id → (session timeout,
+    /// heartbeat interval), from the metadata image; a group not here uses `config`'s.
+    pub(crate) consumer_group_timeouts: HashMap<String, (i32, i32)>,
 }
 
 impl GroupShard {
+    /// Sets the consumer groups' own session timeout and heartbeat interval (group id →
+    /// (session timeout ms, heartbeat interval ms)), Kafka's `consumer.session.timeout.ms` and
+    /// `consumer.heartbeat.interval.ms` group configs; other groups use the shard's config.
+    /// They apply from each member's next heartbeat, as in Kafka.
+    pub fn set_consumer_group_timeouts(&mut self, timeouts: HashMap<String, (i32, i32)>) {
+        self.consumer_group_timeouts = timeouts;
+    }
+
+    /// A consumer group's session timeout (ms).
+    pub(crate) fn consumer_session_timeout_ms(&self, group_id: &str) -> i32 {
+        self.consumer_group_timeouts
+            .get(group_id)
+            .map_or(self.config.consumer_session_timeout_ms, |t| t.0)
+    }
+
+    /// A consumer group's heartbeat interval (ms).
+    pub(crate) fn consumer_heartbeat_interval_ms(&self, group_id: &str) -> i32 {
+        self.consumer_group_timeouts
+            .get(group_id)
+            .map_or(self.config.consumer_heartbeat_interval_ms, |t| t.1)
+    }
+
     pub fn new(config: GroupConfig) -> Self {
         GroupShard {
             config,
@@ -132,6 +157,7 @@ impl GroupShard {
             record_order: 0,
             timers: Timers::default(),
             out: Output::default(),
+            consumer_group_timeouts: HashMap::new(),
         }
     }
 

@@ -156,6 +156,8 @@ pub struct MetadataImage {
     brokers: Arc<BTreeMap<i32, BrokerRegistration>>,
     topic_configs: Arc<BTreeMap<String, BTreeMap<String, String>>>,
     broker_configs: Arc<BTreeMap<Option<i32>, BTreeMap<String, String>>>,
+    /// Group configurations (KIP-848), by group id.
+    group_configs: Arc<BTreeMap<String, BTreeMap<String, String>>>,
     /// The first producer id not yet handed out (Kafka's `ProducerIdsImage`).
     next_producer_id: i64,
 }
@@ -176,6 +178,7 @@ impl MetadataImage {
             brokers: Arc::default(),
             topic_configs: Arc::default(),
             broker_configs: Arc::default(),
+            group_configs: Arc::default(),
             next_producer_id: 0,
         }
     }
@@ -229,6 +232,16 @@ impl MetadataImage {
     /// defaults.
     pub fn broker_config(&self, broker_id: Option<i32>) -> &BTreeMap<String, String> {
         self.broker_configs.get(&broker_id).unwrap_or(&NO_CONFIGS)
+    }
+
+    /// A group's configurations (empty when it has none).
+    pub fn group_config(&self, group_id: &str) -> &BTreeMap<String, String> {
+        self.group_configs.get(group_id).unwrap_or(&NO_CONFIGS)
+    }
+
+    /// Every group with configurations, in group id order.
+    pub fn group_configs(&self) -> &BTreeMap<String, BTreeMap<String, String>> {
+        &self.group_configs
     }
 
     /// The first producer id no broker has been given yet; every id below it
@@ -291,6 +304,12 @@ impl MetadataImage {
         }
         for (broker_id, configs) in self.broker_configs.iter() {
             records.extend(config_records(ConfigResource::Broker(*broker_id), configs));
+        }
+        for (group_id, configs) in self.group_configs.iter() {
+            records.extend(config_records(
+                ConfigResource::Group(group_id.clone()),
+                configs,
+            ));
         }
         for topic in self.topics.values() {
             records.push(MetadataRecord::Topic {
@@ -553,6 +572,14 @@ impl MetadataImage {
                 set_config(
                     Arc::make_mut(&mut self.broker_configs),
                     *broker_id,
+                    name,
+                    value,
+                );
+            }
+            ConfigResource::Group(group_id) => {
+                set_config(
+                    Arc::make_mut(&mut self.group_configs),
+                    group_id.clone(),
                     name,
                     value,
                 );

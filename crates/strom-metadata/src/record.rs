@@ -123,7 +123,7 @@ pub struct BrokerEndpoint {
     pub security_protocol: String,
 }
 
-/// What a config applies to (Kafka's `ConfigResource`, topic and broker types).
+/// What a config applies to (Kafka's `ConfigResource`: topic, broker and group types).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ConfigResource {
     /// A topic, by name.
@@ -131,4 +131,6 @@ pub enum ConfigResource {
     /// One broker, or with `None` the cluster-wide default for all brokers
     /// (Kafka's empty broker resource name).
     Broker(Option<i32>),
+    /// A group (KIP-848 group configurations), by group id.
+    Group(String),
 }

@@ -76,6 +76,11 @@ fn sample_records() -> Vec<MetadataRecord> {
             name: "log.cleaner.threads".into(),
             value: Some("2".into()),
         },
+        MetadataRecord::Config {
+            resource: ConfigResource::Group("billing".into()),
+            name: "consumer.heartbeat.interval.ms".into(),
+            value: Some("7000".into()),
+        },
         producer_ids(1, 1000),
     ]
 }
@@ -92,6 +97,35 @@ fn built() -> MetadataImage {
     MetadataImage::empty()
         .apply(&sample_records(), 7)
         .expect("sample records apply")
+}
+
+#[test]
+fn group_configs_are_kept_per_group_and_deleted_key_by_key() {
+    let image = built();
+    assert_eq!(
+        image
+            .group_config("billing")
+            .get("consumer.heartbeat.interval.ms")
+            .map(String::as_str),
+        Some("7000")
+    );
+    assert!(image.group_config("other").is_empty());
+    // A snapshot carries them.
+    let reloaded = MetadataImage::empty()
+        .apply(&image.to_records(), 7)
+        .unwrap();
+    assert_eq!(reloaded.group_configs(), image.group_configs());
+    let deleted = image
+        .apply(
+            &[MetadataRecord::Config {
+                resource: ConfigResource::Group("billing".into()),
+                name: "consumer.heartbeat.interval.ms".into(),
+                value: None,
+            }],
+            8,
+        )
+        .unwrap();
+    assert!(deleted.group_configs().is_empty());
 }
 
 #[test]

@@ -10,6 +10,10 @@
 //! accepted (others: INVALID_REQUEST "Cannot update these configs
 //! dynamically"). The broker layers them over server.properties when the
 //! image arrives (`BrokerState::effective_config`).
+//!
+//! Group resources (type 32, KIP-848) take Kafka 4.0's group keys, validated here against
+//! this broker's group coordinator bounds (`strom_config::validate_group_configs`, INVALID_CONFIG)
+//! before the controller stores them; the group coordinator applies them to consumer groups.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +35,7 @@ use crate::broker::BrokerState;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_GROUP: i8 = 32;
 
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
@@ -55,6 +60,7 @@ pub(crate) async fn handle_legacy(
             let existing = match &resource {
                 ConfigResource::Topic(name) => image.topic_config(name),
                 ConfigResource::Broker(id) => image.broker_config(*id),
+                ConfigResource::Group(group) => image.group_config(group),
             };
             for key in existing.keys() {
                 changes.insert(key.clone(), None);
@@ -155,6 +161,7 @@ fn resource(resource_type: i8, name: &StrBytes) -> Result<ConfigResource, (Respo
                     )
                 })
         }
+        RESOURCE_GROUP => Ok(ConfigResource::Group(string(name))),
         other => Err((
             ResponseError::InvalidRequest,
             format!("altering resource type {other} is not supported"),
@@ -174,6 +181,7 @@ fn list_change(
     let def = match resource {
         ConfigResource::Topic(_) => strom_config::topic_config_def(key),
         ConfigResource::Broker(_) => strom_config::broker_config_def(key),
+        ConfigResource::Group(_) => strom_config::group_config_def(key),
     }
     .ok_or((
         ResponseError::InvalidConfig,
@@ -198,6 +206,12 @@ fn list_change(
         ConfigResource::Broker(_) => {
             strom_config::describe_broker_configs(&config, Some(&keys), false)
         }
+        ConfigResource::Group(group) => strom_config::describe_group_configs(
+            &config,
+            image.group_config(group),
+            Some(&keys),
+            false,
+        ),
     };
     let current = entries
         .into_iter()
@@ -261,9 +275,39 @@ async fn apply(state: &BrokerState, prepared: Vec<Prepared>, validate_only: bool
                         continue;
                     }
                 }
-                if let ConfigResource::Broker(_) = &alter.resource {
-                    if let Err((code, message)) = validate_broker_changes(&alter.changes) {
+                if let ConfigResource::Broker(broker) = &alter.resource {
+                    if let Err((code, message)) =
+                        validate_broker_changes(&alter.changes, broker.is_some())
+                    {
                         outcomes.push((resource_type, name, code, Some(message)));
+                        continue;
+                    }
+                    let inert = strom_config::not_acted_on(&alter.changes);
+                    if !inert.is_empty() && !validate_only {
+                        tracing::info!(
+                            "broker config {:?} updated with keys accepted, not used by Strom: {}",
+                            alter.resource,
+                            inert.join(", ")
+                        );
+                    }
+                }
+                if let ConfigResource::Group(group) = &alter.resource {
+                    // Kafka's GroupConfig.validate, over the overrides as they would become.
+                    let mut merged = image.group_config(group).clone();
+                    for (key, value) in &alter.changes {
+                        match value {
+                            Some(value) => merged.insert(key.clone(), value.clone()),
+                            None => merged.remove(key),
+                        };
+                    }
+                    let config = state.effective_config();
+                    if let Err(e) = strom_config::validate_group_configs(&merged, &config) {
+                        outcomes.push((
+                            resource_type,
+                            name,
+                            e.kafka_error_code(),
+                            Some(e.to_string()),
+                        ));
                         continue;
                     }
                 }
@@ -295,7 +339,8 @@ async fn apply(state: &BrokerState, prepared: Vec<Prepared>, validate_only: bool
 /// Broker keys must be known and dynamically updatable; set values must be valid.
 fn validate_broker_changes(
     changes: &BTreeMap<String, Option<String>>,
+    per_broker: bool,
 ) -> Result<(), (i16, String)> {
-    strom_config::validate_dynamic_broker_changes(changes)
+    strom_config::validate_dynamic_broker_update(changes, per_broker)
         .map_err(|e| (e.kafka_error_code(), e.to_string()))
 }

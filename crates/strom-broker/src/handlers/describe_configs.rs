@@ -11,6 +11,7 @@ use crate::broker::BrokerState;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_GROUP: i8 = 32;
 
 pub(crate) fn handle(state: &BrokerState, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let image = state.image();
@@ -58,6 +59,17 @@ pub(crate) fn handle(state: &BrokerState, req: DescribeConfigsRequest) -> Descri
                     ))
                 }
             }
+            // Group configurations (KIP-848): every key, for any group id, existing or not.
+            RESOURCE_GROUP if res.resource_name.is_empty() => Err((
+                ResponseError::InvalidRequest,
+                "Group name must not be empty".to_owned(),
+            )),
+            RESOURCE_GROUP => Ok(strom_config::describe_group_configs(
+                &config,
+                image.group_config(&res.resource_name),
+                keys.as_deref(),
+                req.include_synonyms,
+            )),
             other => Err((
                 ResponseError::InvalidRequest,
                 format!("describing resource type {other} is not supported"),

@@ -1,4 +1,4 @@
-//! Config overrides for topics and brokers (the controller's half of
+//! Config overrides for topics, brokers and groups (the controller's half of
 //! IncrementalAlterConfigs and AlterConfigs, as Kafka's
 //! `ConfigurationControlManager`).
 //!
@@ -106,6 +106,16 @@ fn alter_resource(
                 }
             }
             image.broker_config(*broker_id)
+        }
+        // Validated by the broker against its group coordinator bounds before it asks (as
+        // broker configs are); the group need not exist, as in Kafka.
+        ConfigResource::Group(group_id) => {
+            if group_id.is_empty() {
+                return Err(ControllerError::InvalidRequest(
+                    "Default group resources are not allowed.".into(),
+                ));
+            }
+            image.group_config(group_id)
         }
     };
     let mut merged = current.clone();
