@@ -154,7 +154,14 @@ def test_acks_all_below_min_insync_replicas_is_refused_and_accepted_again_after_
     leader = partition_state(c, 1, topic).leader
     node = c.nodes[leader]
     with node.connect() as conn:
-        assert conn.produce_v3(topic, 0, batch(b"all-3"), acks=-1) == (0, 0)
+        # The leader's Metadata shows the partition a moment before its replica manager has opened
+        # it; a produce in between is answered UNKNOWN_TOPIC_OR_PARTITION (3), retriable, and nothing
+        # is appended.
+        deadline = time.monotonic() + 10
+        while (answer := conn.produce_v3(topic, 0, batch(b"all-3"), acks=-1))[0] == 3:
+            assert time.monotonic() < deadline, "the leader never opened the partition"
+            time.sleep(0.05)
+        assert answer == (0, 0)
     follower = min(ALL - {leader})
     c.nodes[follower].kill9()
     wait_state(c, leader, topic, "the ISR without the killed follower",
