@@ -78,6 +78,8 @@ pub(crate) struct BrokerState {
     pub txn_verifier: crate::txn_verification::TxnVerifier,
     /// Incremental fetch sessions (KIP-227); they die with the broker.
     pub fetch_sessions: crate::fetch_session::FetchSessionCache,
+    /// Counters and request times for `/metrics`.
+    pub metrics: Arc<crate::metrics::BrokerMetrics>,
 }
 
 /// How long FindCoordinator waits for `__consumer_offsets` to be created.
@@ -426,6 +428,9 @@ pub struct Broker {
     local_addrs: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Where `/metrics` and `/health/*` are served, if anywhere.
+    metrics_addr: Option<SocketAddr>,
+    health: Arc<crate::metrics::Health>,
 }
 
 impl Broker {
@@ -435,6 +440,37 @@ impl Broker {
         let inert = config.inert_keys();
         if !inert.is_empty() {
             warn!("accepted, not used by Strom: {}", inert.join(", "));
+        }
+
+        // The metrics endpoint comes first: while logs load and the broker
+        // registers, /health/live answers and /health/ready says not yet.
+        let metrics = Arc::new(crate::metrics::BrokerMetrics::default());
+        let health = Arc::new(crate::metrics::Health::default());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut early_tasks = Vec::new();
+        let mut endpoint = None;
+        let mut metrics_addr = None;
+        if let Some(l) = &config.metrics_listener {
+            let bind = l.bind_address();
+            let listener = TcpListener::bind(&bind)
+                .await
+                .map_err(|source| BrokerError::Bind {
+                    addr: bind.clone(),
+                    source,
+                })?;
+            metrics_addr = Some(listener.local_addr()?);
+            metrics.set_timing(true);
+            let e = Arc::new(crate::metrics::http::Endpoint {
+                metrics: metrics.clone(),
+                health: health.clone(),
+                state: std::sync::OnceLock::new(),
+            });
+            early_tasks.push(crate::metrics::http::serve(
+                listener,
+                e.clone(),
+                shutdown_rx.clone(),
+            ));
+            endpoint = Some(e);
         }
 
         let (controller, cluster_id, quorum) =
@@ -559,6 +595,7 @@ impl Broker {
             loaded.logs,
             fetchers,
             isr_changes,
+            metrics.clone(),
         );
         let state = Arc::new(BrokerState {
             config: config.clone(),
@@ -585,7 +622,11 @@ impl Broker {
                 crate::fetch_session::EVICTION_MS,
                 uuid::Uuid::new_v4().as_u64_pair().0,
             ),
+            metrics,
         });
+        if let Some(endpoint) = &endpoint {
+            let _ = endpoint.state.set(Arc::downgrade(&state));
+        }
         state.txns.set_broker(Arc::downgrade(&state));
         state.sync_replicas().await;
         // Heartbeats start now; clients are served once the controller has
@@ -596,7 +637,6 @@ impl Broker {
         // none: take that role before the first client asks.
         state.sync_replicas().await;
 
-        let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = vec![
             heartbeats,
             tokio::spawn(follow_metadata(state.clone(), shutdown_rx.clone())),
@@ -618,12 +658,16 @@ impl Broker {
                 shutdown_rx.clone(),
             )));
         }
+        tasks.extend(early_tasks);
+        health.set_serving();
         info!(node_id, cluster_id = %state.cluster_id, "broker started");
         Ok(Broker {
             state,
             local_addrs,
             shutdown,
             tasks,
+            metrics_addr,
+            health,
         })
     }
 
@@ -645,10 +689,17 @@ impl Broker {
             .map(|(_, a)| *a)
     }
 
+    /// Where `/metrics`, `/health/live` and `/health/ready` are served
+    /// (`strom.metrics.listener`), if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// Stops accepting, finishes connections, flushes and closes every log,
     /// then stops the metadata quorum.
     pub async fn shutdown(self) -> Result<(), BrokerError> {
         info!("shutting down");
+        self.health.set_stopping();
         self.state.lifecycle.controlled_shutdown().await;
         let _ = self.shutdown.send(true);
         for t in self.tasks {

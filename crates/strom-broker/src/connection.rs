@@ -30,6 +30,7 @@ use strom_protocol::{FrameReader, ResponseFrame};
 use crate::broker::BrokerState;
 use crate::connection_quotas::ConnectionSlot;
 use crate::dispatch::dispatch;
+use crate::metrics::{RequestTiming, FETCH_FOLLOWER_SLOT};
 
 /// How many replies may be queued behind the writer before the reader stops
 /// reading more requests from this connection.
@@ -60,7 +61,8 @@ pub(crate) async fn serve(
     let peer = peer_addr.to_string();
     let _ = stream.set_nodelay(true);
     let (read_half, mut write_half) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Reply>(MAX_IN_FLIGHT);
+    let (tx, mut rx) = mpsc::channel::<(Reply, Option<RequestTiming>)>(MAX_IN_FLIGHT);
+    let metrics = state.metrics.clone();
     let activity = Arc::new(Activity::default());
 
     // Each reply is one vectored write of its pieces (a Fetch's record bytes
@@ -69,7 +71,8 @@ pub(crate) async fn serve(
     let writer = tokio::spawn({
         let activity = activity.clone();
         async move {
-            while let Some(reply) = rx.recv().await {
+            while let Some((reply, timing)) = rx.recv().await {
+                let picked_up = timing.map(|_| Instant::now());
                 let frame = match reply {
                     Reply::Now(frame) => Some(frame),
                     Reply::Later(fut) => match fut.await {
@@ -79,10 +82,16 @@ pub(crate) async fn serve(
                     Reply::Nothing => None,
                     Reply::Close => break,
                 };
+                let ready = timing.map(|_| Instant::now());
                 let written = match frame {
                     Some(frame) => frame.write_to(&mut write_half).await.is_ok(),
                     None => true,
                 };
+                if let (Some(timing), Some(picked_up), Some(ready)) = (timing, picked_up, ready) {
+                    if written {
+                        metrics.request_done(&timing, picked_up, ready, Instant::now());
+                    }
+                }
                 activity.reply_done();
                 if !written {
                     break;
@@ -121,14 +130,42 @@ pub(crate) async fn serve(
         };
         match frame {
             Ok(Some(frame)) => {
+                // Request phases are timed only when someone can read them.
+                let received = state.metrics.timing().then(Instant::now);
+                let header = request_slot(&frame.body);
+                let mut follower_fetch = false;
                 // Boxed: the dispatch future (every handler's state) is large and
                 // exists only while a request is handled, not in every idle connection.
-                let reply = Box::pin(dispatch(&state, frame.body, &peer, &listener)).await;
+                let dispatched = received.map(|_| Instant::now());
+                let reply = Box::pin(dispatch(
+                    &state,
+                    frame.body,
+                    &peer,
+                    &listener,
+                    &mut follower_fetch,
+                ))
+                .await;
                 // The request has been handled; its bytes go back to the pool.
                 drop(frame.memory);
+                let timing = match (received, dispatched) {
+                    (Some(received), Some(dispatched)) => Some(RequestTiming {
+                        slot: header.map(|(slot, _)| {
+                            if follower_fetch {
+                                FETCH_FOLLOWER_SLOT
+                            } else {
+                                slot
+                            }
+                        }),
+                        version: header.map_or(0, |(_, version)| version),
+                        received,
+                        dispatched,
+                        handled: Instant::now(),
+                    }),
+                    _ => None,
+                };
                 let close = matches!(reply, Reply::Close);
                 activity.reply_queued();
-                if tx.send(reply).await.is_err() || close {
+                if tx.send((reply, timing)).await.is_err() || close {
                     break;
                 }
             }
@@ -142,6 +179,14 @@ pub(crate) async fn serve(
     drop(tx);
     let _ = writer.await;
     debug!(peer = %peer, "connection closed");
+}
+
+/// The API key (as a metrics slot) and version at the head of a request;
+/// `None` for a frame too short to hold them.
+fn request_slot(body: &[u8]) -> Option<(usize, i16)> {
+    let key = i16::from_be_bytes([*body.first()?, *body.get(1)?]);
+    let version = i16::from_be_bytes([*body.get(2)?, *body.get(3)?]);
+    Some((usize::try_from(key).ok()?, version))
 }
 
 async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {

@@ -15,12 +15,14 @@ use crate::connection::Reply;
 use crate::handlers;
 
 /// `listener` names the listener the request arrived on: addresses in the
-/// answer are given in its terms.
+/// answer are given in its terms. `follower_fetch` is set for a follower's
+/// Fetch (Kafka's request metrics count it apart from consumers').
 pub(crate) async fn dispatch(
     state: &Arc<BrokerState>,
     mut frame: Bytes,
     peer: &str,
     listener: &str,
+    follower_fetch: &mut bool,
 ) -> Reply {
     let preamble = match RequestPreamble::parse(&frame) {
         Ok(p) => p,
@@ -78,7 +80,10 @@ pub(crate) async fn dispatch(
             None => Reply::Close,
         },
         ApiKey::Fetch => match decode::<FetchRequest>(api, version, body, peer) {
-            Some(req) => handlers::fetch::handle(state, version, corr, req, listener),
+            Some(req) => {
+                *follower_fetch = handlers::fetch::is_from_follower(version, &req);
+                handlers::fetch::handle(state, version, corr, req, listener)
+            }
             None => Reply::Close,
         },
         ApiKey::ApiVersions => {

@@ -22,6 +22,7 @@ mod fetch_session;
 mod group_coordinator;
 mod handlers;
 mod lifecycle;
+mod metrics;
 mod open_files;
 mod partition;
 mod replica_manager;

@@ -156,6 +156,11 @@ impl Lifecycle {
         }
     }
 
+    /// Whether the controller last said this broker is fenced.
+    pub(crate) fn is_fenced(&self) -> bool {
+        *self.fenced.borrow()
+    }
+
     /// Waits until the controller has unfenced this broker.
     pub(crate) async fn wait_unfenced(&self) {
         let mut fenced = self.fenced.subscribe();

@@ -44,6 +44,8 @@ use strom_log::{
 pub(crate) struct Partition {
     pub topic: Arc<str>,
     pub index: i32,
+    /// The topic's BrokerTopicMetrics counters, resolved when the partition opened.
+    pub metrics: Arc<crate::metrics::TopicMetrics>,
     leader_epoch: AtomicI32,
     /// `None` once the partition was removed (topic deleted, shutdown); in-flight
     /// requests holding the partition then see NOT_LEADER_OR_FOLLOWER.
@@ -132,6 +134,7 @@ impl Partition {
         leader_epoch: i32,
         log: Log,
         durable_high_watermark: bool,
+        metrics: Arc<crate::metrics::TopicMetrics>,
     ) -> Self {
         let leo = log.log_end_offset();
         let flushed = log.flushed_offset();
@@ -144,6 +147,7 @@ impl Partition {
         Partition {
             topic,
             index,
+            metrics,
             leader_epoch: AtomicI32::new(leader_epoch),
             dir_health: log.dir_health().cloned(),
             flush_messages: AtomicU64::new(log.config().flush_messages.unwrap_or(0)),
@@ -351,6 +355,7 @@ impl Partition {
         records: Bytes,
         now_ms: i64,
     ) -> Result<AppendInfo, PartitionError> {
+        let bytes = records.len() as u64;
         let info = {
             let mut guard = self.write_log();
             let log = guard.as_mut().ok_or(PartitionError::Removed)?;
@@ -363,6 +368,8 @@ impl Partition {
             self.publish(log);
             result?
         };
+        let messages = u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0);
+        self.metrics.produced(messages, bytes);
         if self.durable_high_watermark
             && self.flushed_offset.load(Ordering::Acquire) < self.log_end_offset()
         {
@@ -423,6 +430,7 @@ impl Partition {
         let txn = header
             .filter(|h| h.is_transactional() && !h.is_control() && h.producer_id() >= 0)
             .map(|h| (h.producer_id(), h.producer_epoch()));
+        let bytes = records.len() as u64;
         let info = {
             let mut guard_log = self.write_log();
             let log = guard_log.as_mut().ok_or(PartitionError::Removed)?;
@@ -452,6 +460,8 @@ impl Partition {
             self.publish(log);
             result?
         };
+        let messages = u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0);
+        self.metrics.produced(messages, bytes);
         if self.durable_high_watermark
             && self.flushed_offset.load(Ordering::Acquire) < self.log_end_offset()
         {
@@ -883,6 +893,7 @@ impl Partition {
                 }
                 pending?
             };
+            let started = std::time::Instant::now();
             let result = match tokio::task::spawn_blocking(move || pending.sync()).await {
                 Ok(result) => result,
                 Err(e) => return Err(PartitionError::FlushTask(e.to_string())),
@@ -892,6 +903,7 @@ impl Partition {
             if self.truncations.load(Ordering::Acquire) != truncations {
                 continue;
             }
+            self.metrics.log_flush.observe(started.elapsed());
             let completed = log.complete_flush(result);
             self.publish(log);
             completed?;

@@ -63,6 +63,8 @@ pub(crate) struct ReplicaManager {
     isr_changes: IsrChanges,
     /// `leader.replication.throttled.rate` for throttled followers' fetches.
     leader_quota: ReplicationQuota,
+    /// Where each opened partition finds its topic's counters.
+    metrics: Arc<crate::metrics::BrokerMetrics>,
 }
 
 impl ReplicaManager {
@@ -73,6 +75,7 @@ impl ReplicaManager {
         loaded: BTreeMap<TopicPartition, Log>,
         fetchers: ReplicaFetchers,
         isr_changes: IsrChanges,
+        metrics: Arc<crate::metrics::BrokerMetrics>,
     ) -> Self {
         ReplicaManager {
             node_id,
@@ -85,6 +88,7 @@ impl ReplicaManager {
             fetchers,
             isr_changes,
             leader_quota: ReplicationQuota::new(),
+            metrics,
         }
     }
 
@@ -409,6 +413,7 @@ impl ReplicaManager {
                             pimage.leader_epoch,
                             log,
                             durable_high_watermark,
+                            self.metrics.topic(&name),
                         ))
                     };
                     partition.set_min_insync_replicas(min_isr);

@@ -110,6 +110,8 @@ pub struct BrokerConfig {
     pub log_cleanup_policy: CleanupPolicy,
     pub compression_type: CompressionType,
     pub min_insync_replicas: i32,
+    /// `strom.metrics.listener`: where `/metrics` and `/health/*` are served; `None` = nowhere.
+    pub metrics_listener: Option<Listener>,
     /// `strom.acks.all.fsync`: acks=all waits until the leader's log is fsynced.
     pub acks_all_fsync: bool,
     /// `strom.log.open.files.max`: segment files kept open at most; 0 = half the open
@@ -333,6 +335,9 @@ impl BrokerConfig {
         let socket_request_max_bytes =
             u64::try_from(cfg.int("socket.request.max.bytes")).unwrap_or(0);
         let acks_all_fsync = cfg.boolean("strom.acks.all.fsync");
+        let metrics_listener = cfg
+            .string("strom.metrics.listener")
+            .and_then(|s| crate::listener::parse_http_listener(&s).ok().flatten());
         let log_open_files_max = u64::try_from(cfg.int("strom.log.open.files.max")).unwrap_or(0);
         let num_recovery_threads_per_data_dir =
             usize::try_from(cfg.int("num.recovery.threads.per.data.dir")).unwrap_or(2);
@@ -467,6 +472,7 @@ impl BrokerConfig {
             compression_type: topic_defaults.compression_type,
             min_insync_replicas: topic_defaults.min_insync_replicas,
             acks_all_fsync,
+            metrics_listener,
             log_open_files_max,
             num_recovery_threads_per_data_dir,
             groups,

@@ -182,6 +182,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Fallback for log.flush.interval.ms; the default never forces a flush."),
     ConfigDef::new("log.flush.offset.checkpoint.interval.ms", Int, Some("60000"), AtLeast(0), "ms", false,
         "How often the recovery point is checkpointed."),
+    ConfigDef::new("strom.metrics.listener", String, Some(""), HttpListener, "", true,
+        "Strom: where the broker serves Prometheus metrics (/metrics, Kafka's metric names as the JMX exporter's usual rules write them) and health checks for orchestrators (/health/live, /health/ready), as http://host:port, e.g. http://127.0.0.1:9644; empty (the default) serves none. Off by default because, as Kafka's JMX, it is an unauthenticated port the operator opens on purpose, and a fixed default port would collide between brokers sharing a host. Kafka has no such key (it exports JMX, which the JMX exporter agent turns into this)."),
     ConfigDef::new("strom.acks.all.fsync", Boolean, Some("true"), Any, "", true,
         "Strom: an acks=all produce is answered only after the leader's log is fsynced."),
     // ---- Retention and cleaning

@@ -85,6 +85,8 @@ pub enum Validity {
     NonEmptyDistinctList,
     /// `NAME://host:port,...` as `listeners` takes it.
     Listeners,
+    /// `http://host:port`, or empty for none.
+    HttpListener,
     /// `NAME:PROTOCOL,...` as `listener.security.protocol.map` takes it.
     ProtocolMap,
     /// `id@host:port,...` as `controller.quorum.voters` takes it.
@@ -281,6 +283,9 @@ impl ConfigDef {
             (Validity::Listeners, Value::Str(s)) => crate::listener::parse_endpoints(s)
                 .map(|_| ())
                 .map_err(|_| Problem::Malformed),
+            (Validity::HttpListener, Value::Str(s)) => crate::listener::parse_http_listener(s)
+                .map(|_| ())
+                .map_err(|_| Problem::Malformed),
             (Validity::ProtocolMap, Value::Str(s)) => crate::listener::parse_protocol_map(s)
                 .map(|_| ())
                 .map_err(|_| Problem::Malformed),
@@ -304,6 +309,7 @@ impl ConfigDef {
                     }),
             ),
             (Validity::Listeners | Validity::ProtocolMap | Validity::QuorumVoters, _)
+            | (Validity::HttpListener, _)
             | (Validity::HostPorts | Validity::ClusterId | Validity::HostCounts, _)
             | (Validity::ThrottledReplicas, _) => Ok(()),
         }
@@ -329,6 +335,9 @@ impl ConfigDef {
             (_, Validity::NonEmptyDistinctList) => "a comma-separated list of distinct directories".to_owned(),
             (_, Validity::Listeners) => {
                 "a comma-separated list of NAME://host:port (empty host = all interfaces, port 0-65535)".to_owned()
+            }
+            (_, Validity::HttpListener) => {
+                "http://host:port (empty host = all interfaces, port 0-65535), or empty for none".to_owned()
             }
             (_, Validity::ProtocolMap) => {
                 "a comma-separated list of LISTENER_NAME:PROTOCOL, protocol one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"

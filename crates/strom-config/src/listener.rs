@@ -58,6 +58,19 @@ pub(crate) fn parse_endpoints(text: &str) -> Result<Vec<Listener>, String> {
         .collect()
 }
 
+/// Parses `strom.metrics.listener`: `http://host:port`, or empty for none.
+pub fn parse_http_listener(text: &str) -> Result<Option<Listener>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let listener = parse_endpoint(text)?;
+    if listener.name != "HTTP" {
+        return Err(format!("'{text}' is not http://host:port"));
+    }
+    Ok(Some(listener))
+}
+
 fn parse_endpoint(item: &str) -> Result<Listener, String> {
     let (name, address) = item
         .split_once("://")

@@ -577,6 +577,27 @@ impl GroupShard {
         }
     }
 
+    /// Every committed offset: (group, topic, partition, offset), for the
+    /// broker's consumer lag metrics.
+    pub fn committed_offsets(&self) -> Vec<(String, String, i32, i64)> {
+        let mut out: Vec<_> = self
+            .offsets
+            .iter()
+            .flat_map(|(group, offsets)| {
+                offsets.iter().map(move |((topic, partition), committed)| {
+                    (
+                        group.clone(),
+                        topic.clone(),
+                        *partition,
+                        committed.value.offset,
+                    )
+                })
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Every group this shard holds, for metrics and tests.
     pub fn group_count(&self) -> usize {
         self.groups.len() + self.consumer_groups.len()

@@ -169,14 +169,12 @@ pub(crate) fn handle(
         );
     }
     let image = state.image();
-    // v15+ names a follower in ReplicaState, earlier versions in replica_id;
-    // consumers send -1.
     let replica_id = if version >= 15 {
         req.replica_state.replica_id.0
     } else {
         req.replica_id.0
     };
-    let from_follower = replica_id >= 0;
+    let from_follower = is_from_follower(version, &req);
     let now = crate::broker::now_ms();
 
     let fetch_data = request_partitions(version, &req);
@@ -324,6 +322,17 @@ pub(crate) fn handle(
     Reply::Later(Box::pin(
         async move { plan.wait_for_data(max_wait, seen).await },
     ))
+}
+
+/// Whether a follower sent the fetch: v15+ names it in ReplicaState,
+/// earlier versions in replica_id; consumers send -1.
+pub(crate) fn is_from_follower(version: i16, req: &FetchRequest) -> bool {
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    replica_id >= 0
 }
 
 /// A response topic for `key`: its name and id from the metadata image.
@@ -660,6 +669,18 @@ impl Plan {
     /// the session, an incremental fetch's carries only what changed. Done
     /// once, on the response that is sent.
     fn finish(&self, mut resp: FetchResponse) -> FetchResponse {
+        if !self.from_follower {
+            // The response as read lines up with the plan, topic by topic and
+            // partition by partition; count it before the session trims it.
+            for (t, out) in self.topics.iter().zip(&resp.responses) {
+                for (p, pd) in t.partitions.iter().zip(&out.partitions) {
+                    if let Ok(partition) = &p.target {
+                        let bytes = pd.records.as_ref().map_or(0, |r| r.len());
+                        partition.metrics.fetched(bytes as u64);
+                    }
+                }
+            }
+        }
         let outcomes = self
             .topics
             .iter()
