@@ -47,9 +47,12 @@ pub(crate) async fn render(metrics: &BrokerMetrics, state: Option<&Arc<BrokerSta
     e.finish()
 }
 
+/// Reads one of a topic's counters.
+type CounterOf = fn(&TopicCounters) -> u64;
+
 fn topic_metrics(e: &mut TextEncoder, metrics: &BrokerMetrics) {
     let topics = metrics.topics();
-    let families: [(&str, &str, fn(&TopicCounters) -> u64); 5] = [
+    let families: [(&str, &str, CounterOf); 5] = [
         (
             "kafka_server_brokertopicmetrics_messagesin_total",
             "Records appended by producers (MessagesInPerSec)",
