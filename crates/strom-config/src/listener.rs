@@ -197,6 +197,31 @@ mod tests {
     }
 
     #[test]
+    fn the_metrics_listener_is_http_host_port_or_nothing() {
+        let l = parse_http_listener("http://127.0.0.1:9644")
+            .unwrap()
+            .unwrap();
+        assert_eq!((l.host.as_str(), l.port), ("127.0.0.1", 9644));
+        assert_eq!(
+            parse_http_listener("HTTP://:0")
+                .unwrap()
+                .unwrap()
+                .bind_address(),
+            "0.0.0.0:0"
+        );
+        assert_eq!(parse_http_listener("  ").unwrap(), None);
+        for bad in [
+            "127.0.0.1:9644",
+            "PLAINTEXT://127.0.0.1:9644",
+            "https://127.0.0.1:9644",
+            "http://127.0.0.1",
+            "http://a:1,http://b:2",
+        ] {
+            assert!(parse_http_listener(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn protocol_maps_parse_and_reject_unknown_protocols() {
         assert_eq!(
             parse_protocol_map("CONTROLLER:PLAINTEXT, external:ssl").unwrap(),

@@ -225,6 +225,16 @@ fn every_bad_value_names_its_key_and_origin() {
         ),
         ("strom.cluster.id", "my-cluster", "expected a cluster id"),
         (
+            "strom.metrics.listener",
+            "127.0.0.1:9644",
+            "expected http://host:port",
+        ),
+        (
+            "strom.metrics.listener",
+            "PLAINTEXT://127.0.0.1:9644",
+            "expected http://host:port",
+        ),
+        (
             "strom.acks.all.fsync",
             "sometimes",
             "expected true or false",
@@ -288,7 +298,7 @@ fn unknown_keys_stop_start_up_with_a_hint() {
     let strom = error("strom.fsync.everything=true");
     assert!(
         strom.to_string().contains(
-            "Strom's own keys are strom.cluster.id, strom.log.open.files.max, strom.acks.all.fsync"
+            "Strom's own keys are strom.cluster.id, strom.log.open.files.max, strom.metrics.listener, strom.acks.all.fsync"
         ),
         "{strom}"
     );

@@ -88,6 +88,7 @@ fn strom_keys_are_the_only_acted_on_keys_kafka_lacks() {
         vec![
             "strom.cluster.id",
             "strom.log.open.files.max",
+            "strom.metrics.listener",
             "strom.acks.all.fsync"
         ]
     );
