@@ -36,14 +36,36 @@ def get(url: str) -> tuple[int, str]:
 
 
 def scrape(base: str) -> dict[tuple[str, frozenset], float]:
+    """The samples of one scrape, checked against the text format's rules on the way: each family
+    declared once with HELP and TYPE before its samples, a histogram's samples named _bucket (with
+    `le`), _sum and _count, its buckets cumulative."""
     status, body = get(f"{base}/metrics")
     assert status == 200, f"/metrics answered {status}: {body[:500]}"
     out = {}
+    types: dict[str, str] = {}
+    last_bucket: dict[tuple[str, frozenset], float] = {}
     for line in body.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert name not in types, f"{name} declared twice"
+            assert kind in ("counter", "gauge", "histogram"), line
+            types[name] = kind
+            continue
         if not line or line.startswith("#"):
             continue
         m = SAMPLE.match(line)
         assert m, f"not Prometheus text: {line!r}"
+        name = m.group(1)
+        family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
+        assert family in types, f"{name} has no # TYPE line before it"
+        if types[family] == "histogram":
+            assert name != family, f"histogram {family} has a bare sample"
+            if name.endswith("_bucket"):
+                assert 'le="' in (m.group(2) or ""), line
+                series = frozenset(x for x in re.findall(r'(\w+)="([^"]*)"', m.group(2)) if x[0] != "le")
+                count = float(m.group(3))
+                assert count >= last_bucket.get((family, series), 0), f"buckets not cumulative: {line}"
+                last_bucket[(family, series)] = count
         labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
         out[(m.group(1), labels)] = float(m.group(3))
     return out
