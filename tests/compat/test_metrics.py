@@ -17,8 +17,10 @@ import urllib.request
 import confluent_kafka as ck
 
 from broker_process import free_port
-from clients import assert_delivered, consume, create_topic, produce_all, producer, wait_for
+from clients import assert_delivered, consume, create_topic, produce_all, producer, unique, wait_for
 from cluster import Cluster
+from test_cluster import ALL, TUNED, cluster_factory  # noqa: F401
+from test_replication import partition_state, replicated_topic, send
 
 HTTP_TIMEOUT_S = 5.0
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$')
@@ -181,3 +183,36 @@ def test_ready_only_once_registered_and_unfenced(strom_bin, tmp_path):
                 + value(s2, "kafka_controller_kafkacontroller_activecontrollercount")) == 1
     finally:
         cluster.cleanup()
+
+
+def test_replicated_partition_metrics_follow_the_isr(cluster_factory):
+    """Three nodes, a topic with three replicas: the leader counts its followers' fetches as
+    FetchFollower and not as bytes out, only the leader counts messages in, and once a follower dies
+    the leader reports the partition under-replicated."""
+    ports = {i: free_port() for i in ALL}
+    c = cluster_factory({**TUNED},
+                        per_node={i: {"strom.metrics.listener": f"http://127.0.0.1:{p}"} for i, p in ports.items()})
+    base = {i: f"http://127.0.0.1:{p}" for i, p in ports.items()}
+    topic = unique("metered-rf3")
+    replicated_topic(c, topic, min_insync=1)
+    assert_delivered(send(c, 1, topic, "r", 100))  # acks=all: every replica has them
+    leader = partition_state(c, 1, topic).leader
+    followers = ALL - {leader}
+
+    s = scrape(base[leader])
+    assert by_label(s, "kafka_network_requestmetrics_requests_total", "request").get("FetchFollower", 0) >= 1
+    assert value(s, "kafka_server_brokertopicmetrics_messagesin_total", topic=topic) == 100
+    assert by_label(s, "kafka_server_brokertopicmetrics_bytesout_total", "topic").get(topic, 0) == 0, \
+        "followers' fetches are replication, not bytes out"
+    assert value(s, "kafka_server_replicamanager_underreplicatedpartitions") == 0
+    for f in followers:
+        fs = scrape(base[f])
+        assert by_label(fs, "kafka_server_brokertopicmetrics_messagesin_total", "topic").get(topic, 0) == 0
+        assert value(fs, "kafka_log_log_logendoffset", topic=topic, partition="0") == 100
+        assert value(fs, "kafka_server_replicamanager_underreplicatedpartitions") == 0
+    active = [i for i in ALL if value(scrape(base[i]), "kafka_controller_kafkacontroller_activecontrollercount") == 1]
+    assert len(active) == 1, active
+
+    c.nodes[min(followers)].kill9()
+    wait_for(lambda: value(scrape(base[leader]), "kafka_server_replicamanager_underreplicatedpartitions") == 1,
+             30, interval_s=0.2, what="the leader to report its partition under-replicated")
