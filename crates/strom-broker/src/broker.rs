@@ -451,13 +451,7 @@ impl Broker {
         let mut endpoint = None;
         let mut metrics_addr = None;
         if let Some(l) = &config.metrics_listener {
-            let bind = l.bind_address();
-            let listener = TcpListener::bind(&bind)
-                .await
-                .map_err(|source| BrokerError::Bind {
-                    addr: bind.clone(),
-                    source,
-                })?;
+            let listener = bind_listener(l.bind_address()).await?;
             metrics_addr = Some(listener.local_addr()?);
             metrics.set_timing(true);
             let e = Arc::new(crate::metrics::http::Endpoint {
@@ -522,13 +516,7 @@ impl Broker {
         let mut listeners = Vec::new();
         let mut advertised = Vec::new();
         for (listener_cfg, advertised_cfg) in client_listeners(&config)? {
-            let bind = listener_cfg.bind_address();
-            let listener = TcpListener::bind(&bind)
-                .await
-                .map_err(|source| BrokerError::Bind {
-                    addr: bind.clone(),
-                    source,
-                })?;
+            let listener = bind_listener(listener_cfg.bind_address()).await?;
             let local_addr = listener.local_addr()?;
             // With port 0 (tests), advertise the port the OS picked.
             let port = if advertised_cfg.port == 0 {
@@ -999,4 +987,11 @@ fn incarnation_id() -> u128 {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     nanos ^ ((std::process::id() as u128) << 96) ^ (Uuid::new_v4().as_u128())
+}
+
+/// Binds a listener socket; the error names the address.
+async fn bind_listener(addr: String) -> Result<TcpListener, BrokerError> {
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| BrokerError::Bind { addr, source })
 }
