@@ -736,7 +736,7 @@ impl AdminClient {
 
     /// The open connection to `addr`, or a new one in place of none or a
     /// broken one.
-    async fn connection(&mut self, addr: &str) -> Result<&mut Connection, Error> {
+    pub(crate) async fn connection(&mut self, addr: &str) -> Result<&mut Connection, Error> {
         if self
             .connections
             .get(addr)
@@ -766,7 +766,7 @@ impl AdminClient {
     }
 }
 
-fn cluster_metadata(resp: MetadataResponse) -> ClusterMetadata {
+pub(crate) fn cluster_metadata(resp: MetadataResponse) -> ClusterMetadata {
     let brokers = resp
         .brokers
         .into_iter()

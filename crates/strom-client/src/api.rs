@@ -56,6 +56,7 @@ api_requests! {
     DescribeTransactions: DescribeTransactionsRequest => DescribeTransactionsResponse;
     DescribeProducers: DescribeProducersRequest => DescribeProducersResponse;
     WriteTxnMarkers: WriteTxnMarkersRequest => WriteTxnMarkersResponse;
+    InitProducerId: InitProducerIdRequest => InitProducerIdResponse;
 }
 
 /// (api, lowest, highest) version this client implements. Bounds below the
@@ -102,6 +103,8 @@ pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeProducers, 0, 0),
     // v0 was removed in Kafka 4.0; the codec has v1 only.
     (ApiKey::WriteTxnMarkers, 1, 1),
+    // The idempotent producer's id and epoch (no transactional id).
+    (ApiKey::InitProducerId, 0, 5),
 ];
 
 /// The versions of `api` this client implements.
@@ -162,6 +165,7 @@ mod tests {
                 ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
                 ApiKey::DescribeProducers => DescribeProducersRequest::VERSIONS,
                 ApiKey::WriteTxnMarkers => WriteTxnMarkersRequest::VERSIONS,
+                ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
                 other => panic!("no codec range listed for {other:?}"),
             };
             (r.min, r.max)

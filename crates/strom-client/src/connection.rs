@@ -126,6 +126,35 @@ impl Connection {
         self.send_at(version, req).await
     }
 
+    /// Sends `req` at the negotiated version without waiting for an answer:
+    /// a Produce request with `acks=0`, which the broker never answers.
+    pub async fn send_oneway<R: ApiRequest>(&mut self, req: &R) -> Result<(), Error> {
+        if self.broken {
+            return Err(Error::Broken {
+                addr: self.addr.clone(),
+            });
+        }
+        let version = self.version(R::API_KEY)?;
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let frame = encode_request(
+            R::API_KEY,
+            version,
+            self.correlation_id,
+            &self.config.client_id,
+            req,
+        )?;
+        let timeout = self.config.request_timeout;
+        let written = match tokio::time::timeout(timeout, self.stream.write_all(&frame)).await {
+            Err(_) => Err(Error::Timeout {
+                addr: self.addr.clone(),
+                api: R::API_KEY,
+                timeout,
+            }),
+            Ok(r) => r.map_err(|e| self.io_error(e)),
+        };
+        written.inspect_err(|e| self.broken = e.breaks_connection())
+    }
+
     /// Sends `req` at `version` (which must suit the fields set) and decodes
     /// the answer.
     pub async fn send_at<R: ApiRequest>(

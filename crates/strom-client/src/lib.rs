@@ -5,8 +5,9 @@
 //! version negotiation, timeouts) and [`AdminClient`] (classic and KIP-848
 //! consumer groups, committed offsets, log end offsets, metadata, topics
 //! and their configs, leader elections, partition reassignments and
-//! transactions: list, describe, producers, abort). A producer and a
-//! consumer come next, on the same connection.
+//! transactions: list, describe, producers, abort), a [`Producer`]
+//! (partitioner, batching, compression, acks, retries, idempotence) and a
+//! [`Consumer`] (assign, or a classic consumer group; commits).
 //!
 //! Messages are kafka-protocol's generated codecs, re-exported as
 //! [`kafka_protocol`] so callers build requests with the same types.
@@ -15,9 +16,12 @@ mod admin_client;
 pub mod api;
 mod cluster;
 mod connection;
+mod consumer;
 mod error;
 mod group;
 mod partition_admin;
+pub mod partitioner;
+mod producer;
 mod topic_admin;
 mod transaction_admin;
 
@@ -27,6 +31,7 @@ pub use cluster::{
     BrokerAddress, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition,
 };
 pub use connection::{Connection, ConnectionConfig};
+pub use consumer::{range_assignment, Consumer, ConsumerConfig, ConsumerRecord, StartOffset};
 pub use error::{Error, ErrorCode};
 pub use group::{
     AssignedTopic, CommittedOffset, ConsumerGroupDescription, ConsumerMemberDescription,
@@ -34,6 +39,8 @@ pub use group::{
 };
 pub use kafka_protocol;
 pub use partition_admin::{ElectionType, PartitionReassignment, PartitionResult};
+pub use producer::{Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use strom_records::{Compression, Header, TimestampType};
 pub use topic_admin::{ConfigEntry, NewTopic, TopicResult};
 pub use transaction_admin::{
     AbortTransactionSpec, Failure, ProducerState, TransactionDescription, TransactionListing,
