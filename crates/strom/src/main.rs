@@ -2,11 +2,13 @@
 
 mod admin_cli;
 mod cluster;
+mod consume;
 mod dev_cluster;
 mod groups;
 mod leader_election;
 mod metadata_quorum;
 mod partitions;
+mod produce;
 mod storage;
 mod table;
 mod topics;
@@ -52,6 +54,10 @@ enum Command {
     Storage(storage::StorageArgs),
     /// Run a cluster of several nodes on this machine, for development.
     DevCluster(dev_cluster::DevClusterArgs),
+    /// Write records from stdin to a topic, as kafka-console-producer.sh and kcat -P.
+    Produce(produce::ProduceArgs),
+    /// Print a topic's records, as kafka-console-consumer.sh and kcat -C.
+    Consume(consume::ConsumeArgs),
     /// Describe the controller quorum, as kafka-metadata-quorum.sh.
     MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
     /// Describe the cluster: its id, controller and brokers with their state.
@@ -95,6 +101,8 @@ fn main() -> ExitCode {
         Command::LeaderElection(args) => return leader_election::run(args),
         Command::Partitions(args) => return partitions::run(args),
         Command::Transactions(args) => return transactions::run(args),
+        Command::Produce(args) => return produce::run(args),
+        Command::Consume(args) => return consume::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
