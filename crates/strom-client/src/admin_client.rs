@@ -474,6 +474,72 @@ impl AdminClient {
         Ok(out)
     }
 
+    /// Commits `offsets` for a group without members (generation -1, no
+    /// member id), as kafka-consumer-groups.sh --reset-offsets does; the
+    /// outcome per partition.
+    pub async fn commit_offsets(
+        &mut self,
+        group_id: &str,
+        offsets: &BTreeMap<TopicPartition, i64>,
+    ) -> Result<BTreeMap<TopicPartition, Result<(), ErrorCode>>, Error> {
+        let mut topics: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
+        for (tp, &o) in offsets {
+            topics.entry(&tp.topic).or_default().push((tp.partition, o));
+        }
+        let resp = self
+            .send_to_coordinator(
+                group_id,
+                |_| {
+                    let mut req = OffsetCommitRequest::default();
+                    req.group_id = GroupId(str_bytes(group_id));
+                    req.generation_id_or_member_epoch = -1;
+                    req.retention_time_ms = -1;
+                    req.topics = topics
+                        .iter()
+                        .map(|(name, ps)| {
+                            let mut t = offset_commit_request::OffsetCommitRequestTopic::default();
+                            t.name = TopicName(str_bytes(name));
+                            t.partitions = ps
+                                .iter()
+                                .map(|&(p, o)| {
+                                    let mut cp =
+                                        offset_commit_request::OffsetCommitRequestPartition::default();
+                                    cp.partition_index = p;
+                                    cp.committed_offset = o;
+                                    cp.committed_leader_epoch = -1;
+                                    cp
+                                })
+                                .collect();
+                            t
+                        })
+                        .collect();
+                    Ok(req)
+                },
+                // Coordinator errors come per partition: retry when the first says so.
+                |resp: &OffsetCommitResponse| {
+                    resp.topics
+                        .first()
+                        .and_then(|t| t.partitions.first())
+                        .map_or(0, |p| p.error_code)
+                },
+            )
+            .await?;
+        let mut out = BTreeMap::new();
+        for t in resp.topics {
+            for p in t.partitions {
+                out.insert(
+                    TopicPartition::new(t.name.0.to_string(), p.partition_index),
+                    ErrorCode::check(p.error_code),
+                );
+            }
+        }
+        for tp in offsets.keys() {
+            out.entry(tp.clone())
+                .or_insert(Err(ErrorCode::UNKNOWN_SERVER_ERROR));
+        }
+        Ok(out)
+    }
+
     /// Each partition's log end offset (ListOffsets, timestamp -1), asked of
     /// its leader; partitions without a known leader get the error why.
     pub async fn list_offsets_latest(

@@ -7,6 +7,7 @@ mod dev_cluster;
 mod groups;
 mod leader_election;
 mod metadata_quorum;
+mod offsets;
 mod partitions;
 mod produce;
 mod storage;
@@ -58,6 +59,14 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print a topic's records, as kafka-console-consumer.sh and kcat -C.
     Consume(consume::ConsumeArgs),
+    /// Each partition's log start or end offset, or its offset at a time, as kafka-get-offsets.sh.
+    Offsets(offsets::OffsetsArgs),
+    /// Print a shell completion script: `strom completions bash > /etc/bash_completion.d/strom`.
+    Completions {
+        /// bash, zsh or fish.
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
     /// Describe the controller quorum, as kafka-metadata-quorum.sh.
     MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
     /// Describe the cluster: its id, controller and brokers with their state.
@@ -102,6 +111,11 @@ fn main() -> ExitCode {
         Command::Partitions(args) => return partitions::run(args),
         Command::Transactions(args) => return transactions::run(args),
         Command::Produce(args) => return produce::run(args),
+        Command::Offsets(args) => return offsets::run(args),
+        Command::Completions { shell } => {
+            print_completions(&shell);
+            Ok(())
+        }
         Command::Consume(args) => return consume::run(args),
     };
     match result {
@@ -111,6 +125,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The completion script of `shell` for every subcommand and flag, from
+/// the same clap definitions the parser uses.
+fn print_completions(shell: &str) {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let shell = match shell {
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        _ => Shell::Bash,
+    };
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "strom", &mut std::io::stdout());
 }
 
 pub(crate) fn load_config(

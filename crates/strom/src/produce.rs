@@ -196,14 +196,17 @@ async fn produce(args: ProduceArgs) -> Result<ExitCode, String> {
     let mut first_failure: Option<String> = None;
     let mut failed = 0usize;
     let mut sent = 0usize;
+    // An input error stops reading; what was read before it is still sent.
+    let mut input_error: Option<String> = None;
     loop {
         line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .await
-            .map_err(|e| format!("reading stdin: {e}"))?;
-        if n == 0 {
-            break;
+        match input.read_until(b'\n', &mut line).await {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                input_error = Some(format!("reading stdin: {e}"));
+                break;
+            }
         }
         line_no += 1;
         if line.last() == Some(&b'\n') {
@@ -215,7 +218,13 @@ async fn produce(args: ProduceArgs) -> Result<ExitCode, String> {
         if args.format == "json" && line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let mut record = parse_line(&line, &args, line_no)?;
+        let mut record = match parse_line(&line, &args, line_no) {
+            Ok(r) => r,
+            Err(e) => {
+                input_error = Some(e);
+                break;
+            }
+        };
         record.topic = args.topic.clone();
         if record.partition.is_none() {
             record.partition = args.partition;
@@ -234,6 +243,16 @@ async fn produce(args: ProduceArgs) -> Result<ExitCode, String> {
         note(d.await, no, &mut failed, &mut first_failure);
     }
     producer.close().await;
+    if let Some(e) = input_error {
+        return Err(format!(
+            "{e}; the {sent} records before it were sent{}",
+            if failed > 0 {
+                format!(", {failed} of them failed")
+            } else {
+                String::new()
+            }
+        ));
+    }
     match first_failure {
         None => Ok(ExitCode::SUCCESS),
         Some(first) => Err(format!(

@@ -7,6 +7,7 @@
 
 mod failure;
 mod report;
+mod reset;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -63,6 +64,43 @@ enum GroupsCommand {
         /// A topic (all its partitions) or some of its partitions: orders:0,2
         #[arg(long = "topic", required = true, value_name = "TOPIC[:P,P...]", value_parser = parse_topic_partitions)]
         topics: Vec<TopicSelection>,
+    },
+    /// Move a group's committed offsets (the group must have no active
+    /// members): prints the new offsets; commits them only with --execute.
+    #[command(group(clap::ArgGroup::new("spec").required(true).args(["to_earliest", "to_latest", "to_current", "to_offset", "shift_by", "to_datetime"])))]
+    #[command(group(clap::ArgGroup::new("scope").required(true).args(["topics", "all_topics"])))]
+    ResetOffsets {
+        group: String,
+        /// A topic (all its partitions) or some of its partitions: orders:0,2 (repeatable).
+        #[arg(long = "topic", value_name = "TOPIC[:P,P...]", value_parser = parse_topic_partitions)]
+        topics: Vec<TopicSelection>,
+        /// Every partition the group has a committed offset for.
+        #[arg(long)]
+        all_topics: bool,
+        /// To the log start offset.
+        #[arg(long)]
+        to_earliest: bool,
+        /// To the log end offset.
+        #[arg(long)]
+        to_latest: bool,
+        /// To the committed offset (the log end where there is none).
+        #[arg(long)]
+        to_current: bool,
+        /// To this offset.
+        #[arg(long, value_name = "OFFSET")]
+        to_offset: Option<i64>,
+        /// By this many (negative: back) from the committed offset.
+        #[arg(long, value_name = "N", allow_hyphen_values = true)]
+        shift_by: Option<i64>,
+        /// To the first offset at or after this time: YYYY-MM-DDTHH:MM:SS[.sss][Z|±HH:MM] or ms.
+        #[arg(long, value_name = "TIME")]
+        to_datetime: Option<String>,
+        /// Only print the new offsets (the default).
+        #[arg(long, conflicts_with = "execute")]
+        dry_run: bool,
+        /// Commit the new offsets.
+        #[arg(long)]
+        execute: bool,
     },
 }
 
@@ -142,8 +180,53 @@ async fn execute(args: GroupsArgs) -> Result<bool, Failure> {
         GroupsCommand::List { state } => canonical_states(state)?,
         _ => Vec::new(),
     };
+    let connection = config.connection.clone();
+    let bootstrap = config.bootstrap_server.clone();
     let mut admin = AdminClient::connect(config).await?;
     match args.command {
+        GroupsCommand::ResetOffsets {
+            group,
+            topics,
+            all_topics,
+            to_earliest,
+            to_latest,
+            to_current: _,
+            to_offset,
+            shift_by,
+            to_datetime,
+            dry_run,
+            execute,
+        } => {
+            let spec = if to_earliest {
+                reset::ResetSpec::Earliest
+            } else if to_latest {
+                reset::ResetSpec::Latest
+            } else if let Some(o) = to_offset {
+                reset::ResetSpec::Offset(o)
+            } else if let Some(n) = shift_by {
+                reset::ResetSpec::Shift(n)
+            } else if let Some(t) = &to_datetime {
+                reset::ResetSpec::Time(crate::consume::parse_time(t).map_err(Failure)?)
+            } else {
+                reset::ResetSpec::Current
+            };
+            if !dry_run && !execute {
+                warn("WARN: No action will be performed as the --execute option is missing; add --dry-run to keep this behaviour explicitly in scripts.");
+            }
+            reset::reset_offsets(
+                &mut admin,
+                reset::ResetRequest {
+                    group: &group,
+                    topics: &topics,
+                    all_topics,
+                    spec,
+                    execute,
+                    bootstrap_server: &bootstrap,
+                    connection,
+                },
+            )
+            .await
+        }
         GroupsCommand::List { .. } => list(&mut admin, &states).await,
         GroupsCommand::Describe { group } => describe(&mut admin, &group).await,
         GroupsCommand::Delete { groups } => delete(&mut admin, &groups).await,
