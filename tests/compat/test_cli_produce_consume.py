@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import confluent_kafka as ck
 
@@ -169,3 +170,79 @@ def test_failures_exit_1_with_what_to_fix(broker):
     assert "the topic has 1 partitions" in bad_partition.stderr
     # The record before the bad line was written: the console producer sends line by line.
     assert [m.value() for m in consume(broker.bootstrap, topic)] == [b"v"]
+
+
+def test_offsets_prints_kafka_get_offsets_lines(broker):
+    topic = unique("offs")
+    seed(broker, topic)
+    assert strom(broker, "offsets", "--topic", topic).stdout == f"{topic}:0:6\n{topic}:1:1\n"
+    assert strom(broker, "offsets", "--topic", topic, "--time", "-2").stdout == f"{topic}:0:0\n{topic}:1:0\n"
+    assert strom(broker, "offsets", "--topic", topic, "--partitions", "0", "--time", "1002500").stdout == \
+        f"{topic}:0:3\n"
+    js = json.loads(strom(broker, "offsets", "--topic", topic, "--partitions", "1", "--output", "json").stdout)
+    assert js == [{"topic": topic, "partition": 1, "offset": 1}]
+    bad = strom(broker, "offsets", "--topic", topic, "--partitions", "9", ok=False)
+    assert bad.returncode == 1 and "no partition 9" in bad.stderr
+
+
+def committed_offsets(bootstrap: str, group: str) -> dict[int, int]:
+    a = admin(bootstrap)
+    res = a.list_consumer_group_offsets([ck.ConsumerGroupTopicPartitions(group)])[group].result(CLIENT_TIMEOUT_S)
+    return {tp.partition: tp.offset for tp in res.topic_partitions}
+
+
+def test_groups_reset_offsets_dry_run_execute_shift_and_datetime(broker):
+    topic, group = unique("reset"), unique("g")
+    seed(broker, topic)
+    strom(broker, "consume", "-t", topic, "--group", group, "--from-beginning", "--exit-at-end")
+    assert committed_offsets(broker.bootstrap, group) == {0: 6, 1: 1}
+    dry = strom(broker, "groups", "reset-offsets", group, "--topic", topic, "--to-earliest")
+    assert dry.stdout.splitlines() == [
+        f"GROUP{' ' * (len(group) - 3)}TOPIC{' ' * (len(topic) - 3)}PARTITION  NEW-OFFSET",
+        f"{group}  {topic}  0          0",
+        f"{group}  {topic}  1          0",
+    ]
+    assert "No action will be performed" in dry.stderr
+    assert committed_offsets(broker.bootstrap, group) == {0: 6, 1: 1}  # a dry run changes nothing
+    strom(broker, "groups", "reset-offsets", group, "--topic", f"{topic}:0", "--shift-by", "-2", "--execute")
+    assert committed_offsets(broker.bootstrap, group) == {0: 4, 1: 1}
+    # Past the start: moved to the earliest offset, with a warning.
+    shifted = strom(broker, "groups", "reset-offsets", group, "--all-topics", "--shift-by", "-10", "--execute")
+    assert committed_offsets(broker.bootstrap, group) == {0: 0, 1: 0}
+    assert "lower than the earliest offset" in shifted.stderr
+    strom(broker, "groups", "reset-offsets", group, "--topic", f"{topic}:0", "--to-datetime",
+          "1970-01-01T00:16:42Z", "--execute")
+    assert committed_offsets(broker.bootstrap, group)[0] == 2  # 1002000 ms is record 2's timestamp
+    strom(broker, "groups", "reset-offsets", group, "--all-topics", "--to-offset", "5", "--execute")
+    assert committed_offsets(broker.bootstrap, group) == {0: 5, 1: 1}  # partition 1 ends at 1
+    # The consumer continues where the reset put it.
+    rest = strom(broker, "consume", "-t", topic, "--group", group, "--exit-at-end")
+    assert rest.stdout.splitlines() == ["v5"]
+
+
+def test_reset_offsets_refuses_an_active_group(broker):
+    topic, group = unique("busy"), unique("g")
+    seed(broker, topic)
+    c = ck.Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                     "session.timeout.ms": 10000})
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
+        while not c.assignment():
+            assert time.monotonic() < deadline, "the consumer never got partitions"
+            c.poll(0.2)
+        out = strom(broker, "groups", "reset-offsets", group, "--all-topics", "--to-earliest", "--execute", ok=False)
+        assert out.returncode == 1
+        assert "can only be reset if the group" in out.stderr and "Stable" in out.stderr
+    finally:
+        c.close()
+
+
+def test_completions_name_every_subcommand(broker):
+    for shell in ("bash", "zsh", "fish"):
+        out = subprocess.run([str(broker.binary), "completions", shell], capture_output=True, text=True, timeout=CLI_S)
+        assert out.returncode == 0
+        for sub in ("produce", "consume", "offsets", "reset-offsets", "topics"):
+            assert sub in out.stdout, f"{shell}: {sub} missing"
+    bad = subprocess.run([str(broker.binary), "completions", "tcsh"], capture_output=True, text=True, timeout=CLI_S)
+    assert bad.returncode == 2
