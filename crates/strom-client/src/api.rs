@@ -57,6 +57,8 @@ api_requests! {
     DescribeProducers: DescribeProducersRequest => DescribeProducersResponse;
     WriteTxnMarkers: WriteTxnMarkersRequest => WriteTxnMarkersResponse;
     InitProducerId: InitProducerIdRequest => InitProducerIdResponse;
+    IncrementalAlterConfigs: IncrementalAlterConfigsRequest => IncrementalAlterConfigsResponse;
+    DeleteRecords: DeleteRecordsRequest => DeleteRecordsResponse;
 }
 
 /// (api, lowest, highest) version this client implements. Bounds below the
@@ -105,6 +107,8 @@ pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::WriteTxnMarkers, 1, 1),
     // The idempotent producer's id and epoch (no transactional id).
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DeleteRecords, 0, 2),
 ];
 
 /// The versions of `api` this client implements.
@@ -166,6 +170,8 @@ mod tests {
                 ApiKey::DescribeProducers => DescribeProducersRequest::VERSIONS,
                 ApiKey::WriteTxnMarkers => WriteTxnMarkersRequest::VERSIONS,
                 ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
+                ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
+                ApiKey::DeleteRecords => DeleteRecordsRequest::VERSIONS,
                 other => panic!("no codec range listed for {other:?}"),
             };
             (r.min, r.max)

@@ -15,6 +15,7 @@
 mod admin_client;
 pub mod api;
 mod cluster;
+mod config_admin;
 mod connection;
 mod consumer;
 mod error;
@@ -30,6 +31,7 @@ pub use api::ApiRequest;
 pub use cluster::{
     BrokerAddress, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition,
 };
+pub use config_admin::{ConfigOp, ResourceType};
 pub use connection::{Connection, ConnectionConfig};
 pub use consumer::{range_assignment, Consumer, ConsumerConfig, ConsumerRecord, StartOffset};
 pub use error::{Error, ErrorCode};

@@ -2,6 +2,7 @@
 
 mod admin_cli;
 mod cluster;
+mod config_cli;
 mod consume;
 mod dev_cluster;
 mod groups;
@@ -10,6 +11,7 @@ mod metadata_quorum;
 mod offsets;
 mod partitions;
 mod produce;
+mod records;
 mod storage;
 mod table;
 mod topics;
@@ -47,8 +49,9 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
-    /// Print every broker and topic configuration key Strom understands, as Markdown.
-    Configs,
+    /// Describe and alter configurations of topics, brokers, the cluster default and groups, as
+    /// kafka-configs.sh; without a subcommand, print every configuration key Strom understands, as Markdown.
+    Configs(config_cli::ConfigsArgs),
     /// List, describe and delete consumer groups and their offsets, on any Kafka-compatible cluster.
     Groups(groups::GroupsArgs),
     /// Format and inspect log directories before a node's first start, as kafka-storage.sh.
@@ -67,6 +70,8 @@ enum Command {
         #[arg(value_parser = ["bash", "zsh", "fish"])]
         shell: String,
     },
+    /// Delete the records before given offsets, as kafka-delete-records.sh.
+    Records(records::RecordsArgs),
     /// Describe the controller quorum, as kafka-metadata-quorum.sh.
     MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
     /// Describe the cluster: its id, controller and brokers with their state.
@@ -96,10 +101,7 @@ fn main() -> ExitCode {
             properties,
             overrides,
         } => run_server(properties, overrides),
-        Command::Configs => {
-            print!("{}", strom_config::configuration_markdown());
-            Ok(())
-        }
+        Command::Configs(args) => return config_cli::run(args),
         // Prints its own one-line errors instead of a log line.
         Command::Groups(args) => return groups::run(args),
         Command::Storage(args) => return storage::run(args),
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
         Command::Transactions(args) => return transactions::run(args),
         Command::Produce(args) => return produce::run(args),
         Command::Offsets(args) => return offsets::run(args),
+        Command::Records(args) => return records::run(args),
         Command::Completions { shell } => {
             print_completions(&shell);
             Ok(())
