@@ -10,6 +10,7 @@ mod leader_election;
 mod metadata_quorum;
 mod offsets;
 mod partitions;
+mod perf;
 mod produce;
 mod records;
 mod storage;
@@ -70,6 +71,9 @@ enum Command {
         #[arg(value_parser = ["bash", "zsh", "fish"])]
         shell: String,
     },
+    /// Measure produce or consume throughput and latency, as kafka-producer-perf-test.sh and
+    /// kafka-consumer-perf-test.sh (over strom's Rust client).
+    Perf(perf::PerfArgs),
     /// Delete the records before given offsets, as kafka-delete-records.sh.
     Records(records::RecordsArgs),
     /// Describe the controller quorum, as kafka-metadata-quorum.sh.
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
         Command::Produce(args) => return produce::run(args),
         Command::Offsets(args) => return offsets::run(args),
         Command::Records(args) => return records::run(args),
+        Command::Perf(args) => return perf::run(args),
         Command::Completions { shell } => {
             print_completions(&shell);
             Ok(())
