@@ -246,3 +246,24 @@ def test_completions_name_every_subcommand(broker):
             assert sub in out.stdout, f"{shell}: {sub} missing"
     bad = subprocess.run([str(broker.binary), "completions", "tcsh"], capture_output=True, text=True, timeout=CLI_S)
     assert bad.returncode == 2
+
+
+def test_perf_produce_and_consume_report_in_kafkas_formats(broker):
+    import re
+    topic = unique("perf")
+    create_topic(broker.bootstrap, topic, partitions=3)
+    out = strom(broker, "perf", "produce", "--topic", topic, "--num-records", "5000", "--record-size", "50",
+                "--producer-props", "linger.ms=2", "batch.size=4096")
+    summary = out.stdout.splitlines()[-1]
+    assert re.fullmatch(r"5000 records sent, [0-9.]+ records/sec \([0-9.]+ MB/sec\), [0-9.]+ ms avg latency, "
+                        r"[0-9.]+ ms max latency, \d+ ms 50th, \d+ ms 95th, \d+ ms 99th, \d+ ms 99\.9th\.", summary), summary
+    ends = strom(broker, "offsets", "--topic", topic).stdout.splitlines()
+    assert sum(int(line.rsplit(":", 1)[1]) for line in ends) == 5000
+    assert all(len(m.value()) == 50 for m in consume(broker.bootstrap, topic, partition=0))
+    c = strom(broker, "perf", "consume", "--topic", topic, "--messages", "5000")
+    header, row = c.stdout.splitlines()
+    assert header.startswith("start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg")
+    fields = [f.strip() for f in row.split(",")]
+    assert fields[4] == "5000" and float(fields[2]) == round(5000 * 50 / 1048576, 4)
+    short = strom(broker, "perf", "consume", "--topic", topic, "--messages", "6000", "--timeout", "1000", ok=False)
+    assert short.returncode == 1 and "read 5000 of 6000 records" in short.stderr
