@@ -267,3 +267,46 @@ def test_perf_produce_and_consume_report_in_kafkas_formats(broker):
     assert fields[4] == "5000" and float(fields[2]) == round(5000 * 50 / 1048576, 4)
     short = strom(broker, "perf", "consume", "--topic", topic, "--messages", "6000", "--timeout", "1000", ok=False)
     assert short.returncode == 1 and "read 5000 of 6000 records" in short.stderr
+
+
+def test_a_group_shared_with_librdkafka_splits_the_partitions_by_range(broker):
+    import threading
+    topic, group = unique("shared"), unique("g")
+    create_topic(broker.bootstrap, topic, partitions=4)
+    p = producer(broker.bootstrap)
+    assert_delivered(produce_all(p, topic, [{"partition": i % 4, "value": f"p{i % 4}-{i}".encode()}
+                                            for i in range(40)]))
+    c = ck.Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                     "enable.auto.commit": False, "partition.assignment.strategy": "range",
+                     "session.timeout.ms": 10000, "heartbeat.interval.ms": 500})
+    assignments: list[set[int]] = []
+    stop = threading.Event()
+
+    def run():
+        while not stop.is_set():
+            c.poll(0.1)
+            now = {tp.partition for tp in c.assignment()}
+            if not assignments or assignments[-1] != now:
+                assignments.append(now)
+
+    c.subscribe([topic])
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
+        while not assignments or assignments[-1] != {0, 1, 2, 3}:
+            assert time.monotonic() < deadline, f"librdkafka never got every partition: {assignments}"
+            time.sleep(0.1)
+        out = strom(broker, "consume", "-t", topic, "--group", group, "--from-beginning", "--timeout-ms", "4000",
+                    "--print-partition")
+    finally:
+        stop.set()
+        t.join(10)
+        c.close()
+    printed = [line.split("\t") for line in out.stdout.splitlines()]
+    ours = {int(part.removeprefix("Partition:")) for part, _ in printed}
+    assert len(ours) == 2, printed
+    # Every record of strom's partitions, none of the others.
+    assert sorted(v for _, v in printed) == sorted(f"p{i % 4}-{i}" for i in range(40) if i % 4 in ours)
+    # librdkafka held exactly the other two meanwhile.
+    assert {0, 1, 2, 3} - ours in assignments, assignments
