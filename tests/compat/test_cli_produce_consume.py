@@ -310,3 +310,15 @@ def test_a_group_shared_with_librdkafka_splits_the_partitions_by_range(broker):
     assert sorted(v for _, v in printed) == sorted(f"p{i % 4}-{i}" for i in range(40) if i % 4 in ours)
     # librdkafka held exactly the other two meanwhile.
     assert {0, 1, 2, 3} - ours in assignments, assignments
+
+
+def test_the_console_tools_property_flags_work_too(broker):
+    topic = unique("props")
+    create_topic(broker.bootstrap, topic, partitions=1)
+    strom(broker, "produce", "--topic", topic, "--property", "parse.key=true", "--property", "key.separator=|",
+          stdin="a|1\nb|2\n")
+    out = strom(broker, "consume", "--topic", topic, "--from-beginning", "--max-messages", "2",
+                "--property", "print.key=true", "--property", "print.offset=true", "--property", "key.separator=,")
+    assert out.stdout == "Offset:0,a,1\nOffset:1,b,2\n"
+    bad = strom(broker, "consume", "--topic", topic, "--property", "print.everything=true", ok=False)
+    assert bad.returncode == 1 and "print.everything" in bad.stderr

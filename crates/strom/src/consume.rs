@@ -77,6 +77,14 @@ pub struct ConsumeArgs {
     /// Separator between printed fields.
     #[arg(long, default_value = "\t", value_name = "SEP")]
     key_separator: String,
+    /// The console consumer's formatter properties: print.key, print.timestamp, print.partition,
+    /// print.offset, print.headers (=true) and key.separator.
+    #[arg(
+        long = "property",
+        visible_alias = "formatter-property",
+        value_name = "KEY=VALUE"
+    )]
+    formatter_properties: Vec<String>,
     /// A consumer config: KEY=VALUE (fetch.max.wait.ms, fetch.min.bytes,
     /// max.partition.fetch.bytes, session.timeout.ms, client.id; repeatable).
     #[arg(long = "consumer-property", short = 'X', value_name = "KEY=VALUE")]
@@ -154,7 +162,30 @@ fn start_offset(args: &ConsumeArgs) -> Result<StartOffset, String> {
     }
 }
 
-async fn consume(args: ConsumeArgs) -> Result<ExitCode, String> {
+/// Applies the console consumer's formatter properties to the flags.
+fn apply_formatter_properties(args: &mut ConsumeArgs) -> Result<(), String> {
+    for (k, v) in parse_pairs(&args.formatter_properties, "--property")? {
+        let on = || crate::produce::boolean(&k, &v);
+        match k.as_str() {
+            "print.key" => args.print_key = on()?,
+            "print.timestamp" => args.print_timestamp = on()?,
+            "print.partition" => args.print_partition = on()?,
+            "print.offset" => args.print_offset = on()?,
+            "print.headers" => args.print_headers = on()?,
+            "print.value" if on()? => {}
+            "key.separator" => args.key_separator = v.clone(),
+            other => {
+                return Err(format!(
+                    "--property {other}: strom consume reads print.key, print.timestamp, print.partition, print.offset, print.headers and key.separator"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn consume(mut args: ConsumeArgs) -> Result<ExitCode, String> {
+    apply_formatter_properties(&mut args)?;
     let start = start_offset(&args)?;
     let mut config = consumer_config(
         &args.connection,

@@ -48,6 +48,13 @@ pub struct ProduceArgs {
     /// none, gzip, snappy, lz4 or zstd.
     #[arg(long, default_value = "none", value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
     compression_type: String,
+    /// The console producer's reader properties: parse.key=true with key.separator=SEP (default a tab).
+    #[arg(
+        long = "property",
+        visible_alias = "reader-property",
+        value_name = "KEY=VALUE"
+    )]
+    reader_properties: Vec<String>,
     /// A producer config: KEY=VALUE (linger.ms, batch.size, enable.idempotence, retries,
     /// delivery.timeout.ms, request.timeout.ms, client.id; repeatable).
     #[arg(long = "producer-property", short = 'X', value_name = "KEY=VALUE")]
@@ -172,7 +179,29 @@ pub fn boolean(key: &str, value: &str) -> Result<bool, String> {
     }
 }
 
-async fn produce(args: ProduceArgs) -> Result<ExitCode, String> {
+/// Applies the console producer's `parse.key` / `key.separator`.
+fn apply_reader_properties(args: &mut ProduceArgs) -> Result<(), String> {
+    let mut parse_key = false;
+    let mut separator = "\t".to_owned();
+    for (k, v) in parse_pairs(&args.reader_properties, "--property")? {
+        match k.as_str() {
+            "parse.key" => parse_key = boolean(&k, &v)?,
+            "key.separator" => separator = v,
+            other => {
+                return Err(format!(
+                    "--property {other}: strom produce reads parse.key and key.separator"
+                ))
+            }
+        }
+    }
+    if parse_key && args.key_separator.is_none() {
+        args.key_separator = Some(separator);
+    }
+    Ok(())
+}
+
+async fn produce(mut args: ProduceArgs) -> Result<ExitCode, String> {
+    apply_reader_properties(&mut args)?;
     let config = producer_config(
         &args.connection,
         &args.acks,
