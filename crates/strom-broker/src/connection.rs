@@ -31,6 +31,7 @@ use crate::broker::BrokerState;
 use crate::connection_quotas::ConnectionSlot;
 use crate::dispatch::dispatch;
 use crate::metrics::{RequestTiming, FETCH_FOLLOWER_SLOT};
+use crate::session::Session;
 
 /// How many replies may be queued behind the writer before the reader stops
 /// reading more requests from this connection.
@@ -58,7 +59,8 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _slot = slot;
-    let peer = peer_addr.to_string();
+    let mut session = Session::new(peer_addr, listener);
+    let peer = session.peer.clone();
     let _ = stream.set_nodelay(true);
     let (read_half, mut write_half) = stream.into_split();
     // The timing is boxed: the channel's slots are allocated up front in every
@@ -143,8 +145,7 @@ pub(crate) async fn serve(
                 let reply = Box::pin(dispatch(
                     &state,
                     frame.body,
-                    &peer,
-                    &listener,
+                    &mut session,
                     &mut follower_fetch,
                 ))
                 .await;

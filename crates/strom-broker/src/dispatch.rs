@@ -13,17 +13,20 @@ use crate::api_table::{supported_range, PRODUCE_MIN_DECODED_VERSION};
 use crate::broker::BrokerState;
 use crate::connection::Reply;
 use crate::handlers;
+use crate::session::Session;
 
-/// `listener` names the listener the request arrived on: addresses in the
-/// answer are given in its terms. `follower_fetch` is set for a follower's
+/// `session` is the connection's: its listener (addresses in the answer are
+/// given in its terms), address and principal. `follower_fetch` is set for a follower's
 /// Fetch (Kafka's request metrics count it apart from consumers').
 pub(crate) async fn dispatch(
     state: &Arc<BrokerState>,
     mut frame: Bytes,
-    peer: &str,
-    listener: &str,
+    session: &mut Session,
     follower_fetch: &mut bool,
 ) -> Reply {
+    let session: &Session = session;
+    let peer = session.peer.as_str();
+    let listener = &*session.listener;
     let preamble = match RequestPreamble::parse(&frame) {
         Ok(p) => p,
         Err(e) => {
@@ -72,7 +75,7 @@ pub(crate) async fn dispatch(
             return Reply::Close;
         }
     };
-    debug!(peer, ?api, version, corr, client_id = ?header.client_id, "request");
+    debug!(peer, principal = %session.principal, ?api, version, corr, client_id = ?header.client_id, "request");
     let body = &mut frame;
     match api {
         ApiKey::Produce => match decode::<ProduceRequest>(api, version, body, peer) {
@@ -194,7 +197,7 @@ pub(crate) async fn dispatch(
                 .as_ref()
                 .map(|c| c.as_str().to_owned())
                 .unwrap_or_default();
-            let client_host = client_host(peer);
+            let client_host = session.client_host();
             simple(api, version, corr, body, peer, |r| {
                 handlers::join_group::handle(state, version, r, &client_id, &client_host)
             })
@@ -206,7 +209,7 @@ pub(crate) async fn dispatch(
                 .as_ref()
                 .map(|c| c.as_str().to_owned())
                 .unwrap_or_default();
-            let client_host = client_host(peer);
+            let client_host = session.client_host();
             simple(api, version, corr, body, peer, |r| {
                 handlers::consumer_group_heartbeat::handle(state, r, &client_id, &client_host)
             })
@@ -357,13 +360,6 @@ pub(crate) async fn dispatch(
 }
 
 /// Kafka's `clientHost` form: the peer's address with a leading slash, no port.
-fn client_host(peer: &str) -> String {
-    let host = peer
-        .parse::<std::net::SocketAddr>()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|_| peer.to_owned());
-    format!("/{host}")
-}
 
 fn decode<T: Decodable>(api: ApiKey, version: i16, body: &mut Bytes, peer: &str) -> Option<T> {
     match decode_body::<T>(api, version, body) {

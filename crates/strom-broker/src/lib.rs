@@ -28,6 +28,7 @@ mod partition;
 mod replica_manager;
 mod replication;
 mod server;
+mod session;
 mod txn_coordinator;
 mod txn_verification;
 
