@@ -359,8 +359,6 @@ pub(crate) async fn dispatch(
     }
 }
 
-/// Kafka's `clientHost` form: the peer's address with a leading slash, no port.
-
 fn decode<T: Decodable>(api: ApiKey, version: i16, body: &mut Bytes, peer: &str) -> Option<T> {
     match decode_body::<T>(api, version, body) {
         Ok(req) => Some(req),
