@@ -13,6 +13,7 @@ against a real broker, checked with librdkafka (confluent-kafka) on the same bro
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
@@ -322,3 +323,34 @@ def test_the_console_tools_property_flags_work_too(broker):
     assert out.stdout == "Offset:0,a,1\nOffset:1,b,2\n"
     bad = strom(broker, "consume", "--topic", topic, "--property", "print.everything=true", ok=False)
     assert bad.returncode == 1 and "print.everything" in bad.stderr
+
+
+def test_groups_output_json_for_scripts_and_strom_bootstrap(broker):
+    topic, group = unique("gjson"), unique("g")
+    seed(broker, topic)
+    strom(broker, "consume", "-t", topic, "--group", group, "--from-beginning", "--exit-at-end")
+    listed = json.loads(strom(broker, "groups", "list", "--output", "json").stdout)
+    mine = [g for g in listed if g["group"] == group]
+    assert len(mine) == 1 and mine[0]["state"] == "Empty", listed
+    described = json.loads(strom(broker, "groups", "describe", group, "--output", "json").stdout)
+    assert described["group"] == group and described["state"] == "Empty"
+    assert described["members"] == 0
+    rows = {p["partition"]: p for p in described["partitions"]}
+    assert {p: (r["topic"], r["current_offset"], r["log_end_offset"], r["lag"]) for p, r in rows.items()} == \
+        {0: (topic, 6, 6, 0), 1: (topic, 1, 1, 0)}
+    reset = json.loads(strom(broker, "groups", "reset-offsets", group, "--topic", f"{topic}:0", "--shift-by", "-2",
+                             "--execute", "--output", "json").stdout)
+    assert reset == [{"group": group, "topic": topic, "partition": 0, "new_offset": 4}]
+    described = json.loads(strom(broker, "groups", "describe", group, "--output", "json").stdout)
+    assert {p["partition"]: p["lag"] for p in described["partitions"]} == {0: 2, 1: 0}
+    deleted = json.loads(strom(broker, "groups", "delete-offsets", group, "--topic", f"{topic}:1",
+                               "--output", "json").stdout)
+    assert deleted == [{"topic": topic, "partition": 1, "error": None}]
+    # STROM_BOOTSTRAP names the cluster when --bootstrap-server is not given.
+    env = {**os.environ, "STROM_BOOTSTRAP": broker.bootstrap}
+    out = subprocess.run([str(broker.binary), "groups", "delete", group, "--output", "json"], env=env,
+                         capture_output=True, text=True, timeout=CLI_S)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [{"group": group, "error": None}]
+    missing = json.loads(strom(broker, "groups", "list", "--output", "json").stdout)
+    assert group not in [g["group"] for g in missing]

@@ -17,23 +17,18 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use strom_client::{
-    AdminClient, AdminConfig, CommittedOffset, ConnectionConfig, ConsumerGroupDescription, Error,
-    ErrorCode, GroupDescription, TopicPartition,
+    AdminClient, CommittedOffset, ConnectionConfig, ConsumerGroupDescription, Error, ErrorCode,
+    GroupDescription, TopicPartition,
 };
 
+use crate::admin_cli::Connection;
 use failure::{group_not_found, Failure};
 use report::GroupReport;
 
 #[derive(Args)]
 pub struct GroupsArgs {
-    /// A broker of the cluster.
-    #[arg(
-        long,
-        global = true,
-        value_name = "HOST:PORT",
-        default_value = "127.0.0.1:9092"
-    )]
-    bootstrap_server: String,
+    #[command(flatten)]
+    connection: Connection,
     /// Limit for each request, and for retrying while a coordinator loads.
     #[arg(long, global = true, value_name = "MS", default_value_t = 30_000)]
     timeout_ms: u64,
@@ -161,6 +156,12 @@ fn emit(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
+/// Pretty JSON and a newline, for `--output json`.
+fn emit_json(value: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    emit(&format!("{text}\n"));
+}
+
 fn warn(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
@@ -168,13 +169,12 @@ fn warn(line: &str) {
 /// `Ok(false)` when some groups or partitions failed (and were reported).
 async fn execute(args: GroupsArgs) -> Result<bool, Failure> {
     let timeout = Duration::from_millis(args.timeout_ms.max(1));
-    let mut config = AdminConfig::new(args.bootstrap_server);
-    config.connection = ConnectionConfig {
-        client_id: "strom-groups".to_owned(),
-        request_timeout: timeout,
-        ..ConnectionConfig::default()
-    };
-    config.api_timeout = timeout;
+    let json = args.connection.json();
+    let mut config = args.connection.admin_config(timeout).map_err(Failure)?;
+    if config.connection.client_id == ConnectionConfig::default().client_id {
+        config.connection.client_id = "strom-groups".to_owned();
+    }
+    config.connection.request_timeout = timeout;
     // Validate arguments before connecting.
     let states = match &args.command {
         GroupsCommand::List { state } => canonical_states(state)?,
@@ -221,17 +221,18 @@ async fn execute(args: GroupsArgs) -> Result<bool, Failure> {
                     all_topics,
                     spec,
                     execute,
+                    json,
                     bootstrap_server: &bootstrap,
                     connection,
                 },
             )
             .await
         }
-        GroupsCommand::List { .. } => list(&mut admin, &states).await,
-        GroupsCommand::Describe { group } => describe(&mut admin, &group).await,
-        GroupsCommand::Delete { groups } => delete(&mut admin, &groups).await,
+        GroupsCommand::List { .. } => list(&mut admin, &states, json).await,
+        GroupsCommand::Describe { group } => describe(&mut admin, &group, json).await,
+        GroupsCommand::Delete { groups } => delete(&mut admin, &groups, json).await,
         GroupsCommand::DeleteOffsets { group, topics } => {
-            delete_offsets(&mut admin, &group, &topics).await
+            delete_offsets(&mut admin, &group, &topics, json).await
         }
     }
 }
@@ -265,7 +266,7 @@ fn canonical_states(given: &[String]) -> Result<Vec<String>, Failure> {
         .collect()
 }
 
-async fn list(admin: &mut AdminClient, states: &[String]) -> Result<bool, Failure> {
+async fn list(admin: &mut AdminClient, states: &[String], json: bool) -> Result<bool, Failure> {
     let mut groups = admin.list_groups(states).await?;
     // Brokers filter already; this keeps the output right if one did not.
     if !states.is_empty() {
@@ -275,11 +276,15 @@ async fn list(admin: &mut AdminClient, states: &[String]) -> Result<bool, Failur
                 .is_some_and(|s| states.iter().any(|w| w.eq_ignore_ascii_case(s)))
         });
     }
-    emit(&report::group_list(&groups));
+    if json {
+        emit_json(&report::group_list_json(&groups));
+    } else {
+        emit(&report::group_list(&groups));
+    }
     Ok(true)
 }
 
-async fn describe(admin: &mut AdminClient, group: &str) -> Result<bool, Failure> {
+async fn describe(admin: &mut AdminClient, group: &str, json: bool) -> Result<bool, Failure> {
     let described = admin.describe_groups(&[group.to_owned()]).await?;
     let desc = described
         .into_iter()
@@ -289,7 +294,7 @@ async fn describe(admin: &mut AdminClient, group: &str) -> Result<bool, Failure>
     if !described_ok {
         // Not a classic group: perhaps a KIP-848 consumer group.
         if let Some(consumer) = describe_consumer_group(admin, group).await? {
-            return describe_consumer(admin, &consumer).await;
+            return describe_consumer(admin, &consumer, json).await;
         }
     }
     let committed = committed_offsets(admin, group).await?;
@@ -313,7 +318,7 @@ async fn describe(admin: &mut AdminClient, group: &str) -> Result<bool, Failure>
     if !described_ok {
         report.members = None;
     }
-    print_report(&report);
+    print_report(&report, json);
     Ok(true)
 }
 
@@ -330,11 +335,15 @@ async fn committed_offsets(
     }
 }
 
-fn print_report(report: &GroupReport) {
+fn print_report(report: &GroupReport, json: bool) {
     for w in &report.warnings {
         warn(&format!("warning: {w}"));
     }
-    emit(&report.render());
+    if json {
+        emit_json(&report.to_json());
+    } else {
+        emit(&report.render());
+    }
 }
 
 /// The group as ConsumerGroupDescribe describes it; `None` when it is no
@@ -367,11 +376,15 @@ async fn describe_consumer_group(
 async fn describe_consumer(
     admin: &mut AdminClient,
     desc: &ConsumerGroupDescription,
+    json: bool,
 ) -> Result<bool, Failure> {
     let committed = committed_offsets(admin, &desc.group_id).await?;
     let partitions = report::consumer_partitions_of(desc, &committed);
     let log_end = admin.list_offsets_latest(&partitions).await?;
-    print_report(&GroupReport::build_consumer(desc, &committed, &log_end));
+    print_report(
+        &GroupReport::build_consumer(desc, &committed, &log_end),
+        json,
+    );
     Ok(true)
 }
 
@@ -403,16 +416,23 @@ async fn offsets_only(
     })
 }
 
-async fn delete(admin: &mut AdminClient, groups: &[String]) -> Result<bool, Failure> {
+async fn delete(admin: &mut AdminClient, groups: &[String], json: bool) -> Result<bool, Failure> {
     let mut all_ok = true;
+    let mut entries = Vec::new();
     for (group, result) in admin.delete_groups(groups).await? {
         let line = report::group_deletion(&group, &result);
-        if result.is_ok() {
+        if json {
+            all_ok &= result.is_ok();
+            entries.push(report::group_deletion_json(&group, &result));
+        } else if result.is_ok() {
             emit(&format!("{line}\n"));
         } else {
             all_ok = false;
             warn(&line);
         }
+    }
+    if json {
+        emit_json(&serde_json::Value::Array(entries));
     }
     Ok(all_ok)
 }
@@ -421,6 +441,7 @@ async fn delete_offsets(
     admin: &mut AdminClient,
     group: &str,
     topics: &[TopicSelection],
+    json: bool,
 ) -> Result<bool, Failure> {
     let whole: Vec<String> = topics
         .iter()
@@ -464,7 +485,11 @@ async fn delete_offsets(
                 .or_insert(Err(ErrorCode::UNKNOWN_SERVER_ERROR));
         }
     }
-    emit(&report::offset_deletions(&results));
+    if json {
+        emit_json(&report::offset_deletions_json(&results));
+    } else {
+        emit(&report::offset_deletions(&results));
+    }
     Ok(results.values().all(Result::is_ok))
 }
 

@@ -9,6 +9,8 @@ use strom_client::{
 };
 use strom_coordinator::consumer_protocol::Assignment;
 
+use serde_json::{json, Value};
+
 use super::failure::describe_code;
 use crate::table::{or_dash, Table};
 
@@ -24,6 +26,46 @@ pub fn group_list(groups: &[GroupListing]) -> String {
         ]);
     }
     t.render()
+}
+
+/// `strom groups list --output json`: one object per group.
+pub fn group_list_json(groups: &[GroupListing]) -> Value {
+    Value::Array(
+        groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "group": g.group_id,
+                    "type": g.group_type,
+                    "protocol_type": g.protocol_type,
+                    "state": g.state,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// A Kafka error as scripts see it: its name, or null for none.
+fn error_json(result: &Result<(), ErrorCode>) -> Value {
+    match result {
+        Ok(()) => Value::Null,
+        Err(code) => Value::String(code.to_string()),
+    }
+}
+
+/// `strom groups delete-offsets --output json`.
+pub fn offset_deletions_json(results: &BTreeMap<TopicPartition, Result<(), ErrorCode>>) -> Value {
+    Value::Array(
+        results
+            .iter()
+            .map(|(tp, r)| json!({"topic": tp.topic, "partition": tp.partition, "error": error_json(r)}))
+            .collect(),
+    )
+}
+
+/// `strom groups delete --output json`: one group's entry.
+pub fn group_deletion_json(group: &str, result: &Result<(), ErrorCode>) -> Value {
+    json!({"group": group, "error": error_json(result)})
 }
 
 /// One line of `strom groups describe`.
@@ -277,6 +319,51 @@ impl GroupReport {
             rows: table_rows(&owners, committed, log_end),
             warnings,
         }
+    }
+
+    /// `strom groups describe --output json`: the same facts as the table,
+    /// with null where the table shows a dash.
+    pub fn to_json(&self) -> Value {
+        let kind = match &self.kind {
+            GroupKind::Classic {
+                protocol_type,
+                protocol,
+            } => json!({"type": "classic", "protocol_type": protocol_type, "protocol": protocol}),
+            GroupKind::Consumer {
+                assignor,
+                group_epoch,
+                assignment_epoch,
+            } => json!({
+                "type": "consumer",
+                "assignor": assignor,
+                "group_epoch": group_epoch,
+                "assignment_epoch": assignment_epoch,
+            }),
+        };
+        let partitions: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "topic": r.partition.as_ref().map(|tp| &tp.topic),
+                    "partition": r.partition.as_ref().map(|tp| tp.partition),
+                    "current_offset": r.current_offset,
+                    "log_end_offset": r.log_end_offset,
+                    "lag": r.lag(),
+                    "consumer_id": r.consumer_id,
+                    "host": r.host,
+                    "client_id": r.client_id,
+                })
+            })
+            .collect();
+        json!({
+            "group": self.group_id,
+            "state": self.state,
+            "kind": kind,
+            "members": self.members,
+            "partitions": partitions,
+            "warnings": self.warnings,
+        })
     }
 
     pub fn render(&self) -> String {

@@ -33,6 +33,8 @@ pub struct ResetRequest<'a> {
     pub all_topics: bool,
     pub spec: ResetSpec,
     pub execute: bool,
+    /// Print the new offsets as JSON (`--output json`).
+    pub json: bool,
     pub bootstrap_server: &'a str,
     pub connection: strom_client::ConnectionConfig,
 }
@@ -151,8 +153,20 @@ pub async fn reset_offsets(admin: &mut AdminClient, r: ResetRequest<'_>) -> Resu
             o.to_string(),
         ]);
     }
+    let rendered = if r.json {
+        let rows: Vec<serde_json::Value> = targets
+            .iter()
+            .map(|(tp, o)| serde_json::json!({"group": r.group, "topic": tp.topic, "partition": tp.partition, "new_offset": o}))
+            .collect();
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        )
+    } else {
+        table.render()
+    };
     if !r.execute {
-        emit(&table.render());
+        emit(&rendered);
         return Ok(true);
     }
     let all: Vec<(TopicPartition, i64)> = targets.into_iter().collect();
@@ -171,7 +185,7 @@ pub async fn reset_offsets(admin: &mut AdminClient, r: ResetRequest<'_>) -> Resu
             warn(&format!("committed {done}/{} partitions", all.len()));
         }
     }
-    emit(&table.render());
+    emit(&rendered);
     if failures.is_empty() {
         Ok(true)
     } else {
