@@ -155,3 +155,33 @@ def test_errors_are_reported(broker_factory):
     listed = as_json(b, "list")
     assert listed == {"transactions": []}
     assert time.monotonic() - started < CLI_S
+
+
+def test_strom_consume_read_committed_skips_aborted_records_and_stops_at_the_last_stable_offset(broker_factory):
+    b = broker_factory(TXN_BROKER)
+    topic = unique("txrc")
+    create_topic(b.bootstrap, topic, partitions=1)
+    p = txn_producer(b.bootstrap, unique("tx"))
+    for vals, commit in (([b"c1", b"c2"], True), ([b"a1", b"a2"], False), ([b"c3"], True)):
+        p.begin_transaction()
+        produce_in_txn(p, topic, vals)
+        if commit:
+            p.commit_transaction(CLIENT_TIMEOUT_S)
+        else:
+            p.abort_transaction(CLIENT_TIMEOUT_S)
+    # An open transaction: read_committed stops before it, read_uncommitted reads it.
+    p.begin_transaction()
+    produce_in_txn(p, topic, [b"open"])
+
+    def consume_cli(*extra: str) -> list[str]:
+        out = subprocess.run([str(b.binary), "consume", "--topic", topic, "--from-beginning", "--exit-at-end",
+                              "--timeout-ms", "20000", *extra, "--bootstrap-server", b.bootstrap],
+                             capture_output=True, text=True, timeout=CLI_S)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.splitlines()
+
+    assert consume_cli("--isolation-level", "read_committed") == ["c1", "c2", "c3"]
+    assert consume_cli("--consumer-property", "isolation.level=read_committed") == ["c1", "c2", "c3"]
+    assert consume_cli() == ["c1", "c2", "a1", "a2", "c3", "open"]
+    p.commit_transaction(CLIENT_TIMEOUT_S)
+    assert consume_cli("--isolation-level", "read_committed") == ["c1", "c2", "c3", "open"]

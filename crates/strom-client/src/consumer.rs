@@ -7,7 +7,7 @@
 //! Reads `read_uncommitted` (the console consumer's default); control
 //! batches (transaction markers) are skipped.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -73,6 +73,36 @@ pub struct ConsumerConfig {
     pub retry_backoff: Duration,
     /// `default.api.timeout.ms` (default 60 s).
     pub api_timeout: Duration,
+    /// `isolation.level` (default read_uncommitted, as Java's consumer).
+    pub isolation_level: IsolationLevel,
+}
+
+/// `isolation.level`: whether records of open and aborted transactions are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Everything up to the high watermark.
+    #[default]
+    ReadUncommitted,
+    /// Up to the last stable offset, without the records of aborted transactions.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// Parses `read_uncommitted` / `read_committed`.
+    pub fn parse(text: &str) -> Option<IsolationLevel> {
+        match text.trim() {
+            "read_uncommitted" => Some(IsolationLevel::ReadUncommitted),
+            "read_committed" => Some(IsolationLevel::ReadCommitted),
+            _ => None,
+        }
+    }
+
+    fn wire(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
 }
 
 impl ConsumerConfig {
@@ -91,6 +121,7 @@ impl ConsumerConfig {
             max_poll_interval: Duration::from_secs(300),
             retry_backoff: Duration::from_millis(100),
             api_timeout: Duration::from_secs(60),
+            isolation_level: IsolationLevel::ReadUncommitted,
         }
     }
 }
@@ -631,12 +662,15 @@ impl Consumer {
                 .push((tp.clone(), timestamp));
         }
         let mut need_end = Vec::new();
+        // read_committed: the latest offset is the last stable offset.
+        let isolation = self.config.isolation_level.wire();
         for (addr, tps) in by_leader {
             let resp = self
                 .client
                 .send(&addr, |_| {
                     let mut req = ListOffsetsRequest::default();
                     req.replica_id = BrokerId(-1);
+                    req.isolation_level = isolation;
                     let mut topics: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
                     for (tp, ts) in &tps {
                         topics
@@ -730,7 +764,7 @@ impl Consumer {
                     req.max_wait_ms = millis(wait / leaders);
                     req.min_bytes = config.fetch_min_bytes;
                     req.max_bytes = config.fetch_max_bytes;
-                    req.isolation_level = 0;
+                    req.isolation_level = config.isolation_level.wire();
                     req.session_id = 0;
                     req.session_epoch = -1;
                     let mut topics: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
@@ -809,9 +843,26 @@ impl Consumer {
                             })
                         }
                     }
-                    self.high_watermarks.insert(tp.clone(), p.high_watermark);
+                    // read_committed reads up to the last stable offset: that is its end.
+                    let end = match self.config.isolation_level {
+                        IsolationLevel::ReadCommitted if p.last_stable_offset >= 0 => {
+                            p.last_stable_offset
+                        }
+                        _ => p.high_watermark,
+                    };
+                    self.high_watermarks.insert(tp.clone(), end);
                     let Some(records) = p.records else { continue };
-                    let next = decode_into(&tp, records, position, &mut out)?;
+                    let aborted = match self.config.isolation_level {
+                        IsolationLevel::ReadUncommitted => None,
+                        IsolationLevel::ReadCommitted => Some(
+                            p.aborted_transactions
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|a| (a.producer_id.0, a.first_offset))
+                                .collect(),
+                        ),
+                    };
+                    let next = decode_into(&tp, records, position, aborted, &mut out)?;
                     self.positions.insert(tp, next);
                 }
             }
@@ -837,13 +888,23 @@ impl Consumer {
 
 /// Appends the records at or after `position` from a fetched records
 /// section; returns the next position. A batch cut short at the end of the
-/// section is left for the next fetch.
+/// section is left for the next fetch. `aborted` (read_committed only) is the
+/// response's aborted transactions, (producer id, first offset): a
+/// transactional batch of a producer whose aborted transaction began at or
+/// before the batch is skipped, until that producer's abort marker, as
+/// Kafka's consumer does.
 fn decode_into(
     tp: &TopicPartition,
     records: Bytes,
     mut position: i64,
+    aborted: Option<Vec<(i64, i64)>>,
     out: &mut Vec<ConsumerRecord>,
 ) -> Result<i64, Error> {
+    let read_committed = aborted.is_some();
+    let mut pending = aborted.unwrap_or_default();
+    // Latest first offset at the end, so the next to begin pops off the back.
+    pending.sort_unstable_by_key(|&(_, first)| std::cmp::Reverse(first));
+    let mut aborting: HashSet<i64> = HashSet::new();
     let corrupt = |e: &dyn std::fmt::Display| Error::Kafka {
         api: ApiKey::Fetch,
         code: ErrorCode(2), // CORRUPT_MESSAGE
@@ -857,6 +918,24 @@ fn decode_into(
         };
         if batch.next_offset() <= position {
             continue;
+        }
+        if read_committed && batch.producer_id() >= 0 {
+            while pending
+                .last()
+                .is_some_and(|&(_, first)| first <= batch.last_offset())
+            {
+                if let Some((producer, _)) = pending.pop() {
+                    aborting.insert(producer);
+                }
+            }
+            if batch.is_control() {
+                if is_abort_marker(&batch) {
+                    aborting.remove(&batch.producer_id());
+                }
+            } else if batch.is_transactional() && aborting.contains(&batch.producer_id()) {
+                position = batch.next_offset();
+                continue;
+            }
         }
         if batch.is_control() {
             position = batch.next_offset();
@@ -881,6 +960,18 @@ fn decode_into(
         position = batch.next_offset();
     }
     Ok(position)
+}
+
+/// Whether a control batch holds an abort marker.
+fn is_abort_marker(batch: &RecordBatch) -> bool {
+    batch.records().ok().is_some_and(|records| {
+        records.first().is_some_and(|r| {
+            matches!(
+                strom_records::EndTransactionMarker::parse(r.key.as_deref(), r.value.as_deref()),
+                Ok(Some(m)) if !m.commit
+            )
+        })
+    })
 }
 
 /// Kafka's RangeAssignor over `subscriptions` (member → topics) and
@@ -1042,7 +1133,7 @@ mod tests {
         section.extend_from_slice(&marker.build(13));
         let mut out = Vec::new();
         let tp = TopicPartition::new("t", 0);
-        let next = decode_into(&tp, section.freeze(), 11, &mut out).unwrap();
+        let next = decode_into(&tp, section.freeze(), 11, None, &mut out).unwrap();
         assert_eq!(next, 14);
         assert_eq!(
             out.iter().map(|r| r.offset).collect::<Vec<_>>(),
@@ -1050,5 +1141,75 @@ mod tests {
         );
         assert_eq!(out[0].value.as_deref(), Some(&b"v1"[..]));
         assert_eq!(out[1].timestamp, 1002);
+    }
+
+    fn txn_batch(producer: i64, base: i64, values: &[&str]) -> Vec<u8> {
+        let mut b = strom_records::BatchBuilder::new(
+            strom_records::Compression::None,
+            TimestampType::CreateTime,
+        )
+        .producer(producer, 0, 0)
+        .transactional(true);
+        for v in values {
+            b.append(1000, None, Some(v.as_bytes()), &[]);
+        }
+        b.build(base).to_vec()
+    }
+
+    fn marker(producer: i64, offset: i64, commit: bool) -> Vec<u8> {
+        let mut m = strom_records::BatchBuilder::new(
+            strom_records::Compression::None,
+            TimestampType::CreateTime,
+        )
+        .producer(producer, 0, -1)
+        .transactional(true)
+        .control(true);
+        m.append(
+            1000,
+            Some(&[0, 0, 0, u8::from(commit)]),
+            Some(&[0, 0, 0, 0, 0, 0]),
+            &[],
+        );
+        m.build(offset).to_vec()
+    }
+
+    #[test]
+    fn read_committed_skips_aborted_transactions_and_markers() {
+        // Producer 7 aborts 10-11 (marker 14), producer 8 commits 12-13
+        // (marker 15) in between, then producer 7 commits 16 (marker 17).
+        let mut section = Vec::new();
+        section.extend(txn_batch(7, 10, &["a0", "a1"]));
+        section.extend(txn_batch(8, 12, &["c0", "c1"]));
+        section.extend(marker(7, 14, false));
+        section.extend(marker(8, 15, true));
+        section.extend(txn_batch(7, 16, &["c2"]));
+        section.extend(marker(7, 17, true));
+        let tp = TopicPartition::new("t", 0);
+        let section = Bytes::from(section);
+
+        let mut committed = Vec::new();
+        let next = decode_into(
+            &tp,
+            section.clone(),
+            10,
+            Some(vec![(7, 10)]),
+            &mut committed,
+        )
+        .unwrap();
+        assert_eq!(next, 18);
+        let values: Vec<_> = committed.iter().map(|r| r.value.clone().unwrap()).collect();
+        assert_eq!(values, vec!["c0", "c1", "c2"]);
+        assert_eq!(
+            committed.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            vec![12, 13, 16]
+        );
+
+        let mut everything = Vec::new();
+        decode_into(&tp, section, 10, None, &mut everything).unwrap();
+        assert_eq!(
+            everything.len(),
+            5,
+            "read_uncommitted reads the aborted records too"
+        );
     }
 }

@@ -33,7 +33,9 @@ pub use cluster::{
 };
 pub use config_admin::{ConfigOp, ResourceType};
 pub use connection::{Connection, ConnectionConfig};
-pub use consumer::{range_assignment, Consumer, ConsumerConfig, ConsumerRecord, StartOffset};
+pub use consumer::{
+    range_assignment, Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, StartOffset,
+};
 pub use error::{Error, ErrorCode};
 pub use group::{
     AssignedTopic, CommittedOffset, ConsumerGroupDescription, ConsumerMemberDescription,

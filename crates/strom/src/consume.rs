@@ -15,7 +15,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use strom_client::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset, TopicPartition};
+use strom_client::{
+    Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, StartOffset, TopicPartition,
+};
 use tokio::time::Instant;
 
 use crate::admin_cli::{run_command, Connection};
@@ -89,6 +91,10 @@ pub struct ConsumeArgs {
     /// max.partition.fetch.bytes, session.timeout.ms, client.id; repeatable).
     #[arg(long = "consumer-property", short = 'X', value_name = "KEY=VALUE")]
     consumer_properties: Vec<String>,
+    /// read_committed skips the records of aborted transactions and stops at
+    /// the last stable offset; read_uncommitted (the default) reads everything.
+    #[arg(long, value_name = "LEVEL", value_parser = ["read_uncommitted", "read_committed"])]
+    isolation_level: Option<String>,
 }
 
 pub fn run(args: ConsumeArgs) -> ExitCode {
@@ -119,6 +125,13 @@ pub fn consumer_config(
                 config.max_partition_fetch_bytes = number(&key, &value)?
             }
             "session.timeout.ms" => config.session_timeout = ms()?,
+            "isolation.level" => {
+                config.isolation_level = IsolationLevel::parse(&value).ok_or_else(|| {
+                    format!(
+                        "isolation.level must be read_uncommitted or read_committed, not {value:?}"
+                    )
+                })?
+            }
             "heartbeat.interval.ms" => config.heartbeat_interval = ms()?,
             "max.poll.interval.ms" => config.max_poll_interval = ms()?,
             "auto.offset.reset" => {
@@ -192,6 +205,13 @@ async fn consume(mut args: ConsumeArgs) -> Result<ExitCode, String> {
         args.group.clone(),
         &args.consumer_properties,
     )?;
+    if let Some(level) = args
+        .isolation_level
+        .as_deref()
+        .and_then(IsolationLevel::parse)
+    {
+        config.isolation_level = level;
+    }
     if args.group.is_some() {
         // With a group, the start applies where nothing is committed.
         config.auto_offset_reset = match start {
