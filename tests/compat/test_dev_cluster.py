@@ -15,6 +15,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,14 @@ def test_dev_cluster_serves_clients_stops_on_sigint_and_restarts_from_its_direct
     cluster_id, bootstrap = first.wait_up()
     assert bootstrap == f"127.0.0.1:{base_port}"
     assert len(cluster_id) == 22
+    # Each node serves its metrics and health on the port after its controller's.
+    metrics_url = f"http://127.0.0.1:{base_port + 2}/metrics"
+    deadline = time.monotonic() + 5
+    while f"[dev-cluster] metrics: {metrics_url}" not in first.stdout and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert f"[dev-cluster] metrics: {metrics_url}" in first.stdout, first.stdout
+    with urllib.request.urlopen(metrics_url, timeout=10) as r:
+        assert "kafka_controller_kafkacontroller_activecontrollercount" in r.read().decode()
 
     topic = unique("dev-cluster")
     create_topic(bootstrap, topic)

@@ -24,8 +24,8 @@ use strom_log::{FormatRequest, MetaProperties};
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the nodes may take to open their client listeners.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
-/// Port distance between two nodes: node i listens on base + STRIDE*(i-1) (clients) and the
-/// port after it (controller).
+/// Port distance between two nodes: node i listens on base + STRIDE*(i-1) (clients), the
+/// port after it (controller) and the one after that (metrics and health, over HTTP).
 const PORT_STRIDE: u16 = 100;
 const HOST: &str = "127.0.0.1";
 
@@ -37,7 +37,8 @@ pub struct DevClusterArgs {
     /// Directory holding every node's server.properties and data.
     #[arg(long, default_value = "strom-dev-cluster")]
     dir: PathBuf,
-    /// Client port of node 1; node i uses base-port + 100*(i-1), its controller the next port.
+    /// Client port of node 1; node i uses base-port + 100*(i-1), its controller the next port,
+    /// its metrics endpoint (http://127.0.0.1:PORT/metrics) the one after.
     #[arg(long, default_value_t = 19092)]
     base_port: u16,
     /// A property for every node's server.properties: --override log.segment.bytes=1048576
@@ -85,9 +86,9 @@ pub(crate) fn prepare(
             dir.display()
         );
     }
-    let last_port = u32::from(base_port) + u32::from(PORT_STRIDE) * (u32::from(nodes) - 1) + 1;
+    let last_port = u32::from(base_port) + u32::from(PORT_STRIDE) * (u32::from(nodes) - 1) + 2;
     if base_port == 0 || last_port > u32::from(u16::MAX) {
-        anyhow::bail!("--base-port {base_port} leaves no room for {nodes} nodes (node i uses base-port + {PORT_STRIDE}*(i-1) and the port after it)");
+        anyhow::bail!("--base-port {base_port} leaves no room for {nodes} nodes (node i uses base-port + {PORT_STRIDE}*(i-1) and the two ports after it)");
     }
     let plans: Vec<NodePlan> = (1..=nodes)
         .map(|i| {
@@ -159,11 +160,13 @@ fn node_properties(
          controller.listener.names=CONTROLLER\n\
          inter.broker.listener.name=PLAINTEXT\n\
          listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+         strom.metrics.listener=http://{HOST}:{metrics}\n\
          log.dirs={data}\n",
         id = plan.id,
         path = plan.properties.display(),
         client = plan.client_port,
         controller = plan.client_port + 1,
+        metrics = plan.client_port + 2,
         data = escape_property_value(&plan.data_dir.display().to_string()),
     );
     if nodes < 3 {
@@ -276,6 +279,11 @@ fn supervise(args: DevClusterArgs) -> anyhow::Result<bool> {
                     println!(
                         "[dev-cluster] cluster {cluster_id} is up: bootstrap servers {bootstrap}"
                     );
+                    let metrics: Vec<String> = addresses
+                        .iter()
+                        .map(|a| format!("http://{HOST}:{}/metrics", a.port() + 2))
+                        .collect();
+                    println!("[dev-cluster] metrics: {}", metrics.join(" "));
                     let _ = std::io::stdout().flush();
                 } else if started.elapsed() > START_TIMEOUT {
                     say(&format!(
