@@ -205,10 +205,16 @@ def test_replicated_partition_metrics_follow_the_isr(cluster_factory):
     assert by_label(s, "kafka_server_brokertopicmetrics_bytesout_total", "topic").get(topic, 0) == 0, \
         "followers' fetches are replication, not bytes out"
     assert value(s, "kafka_server_replicamanager_underreplicatedpartitions") == 0
+    # Replication bytes (all topics only, as Kafka): the leader sent each follower at least the
+    # topic's whole log, and each follower appended at least that much from leaders.
+    size = value(s, "kafka_log_log_size", topic=topic, partition="0")
+    assert size > 100 * 10
+    assert value(s, "kafka_server_brokertopicmetrics_replicationbytesout_total") >= 2 * size
     for f in followers:
         fs = scrape(base[f])
         assert by_label(fs, "kafka_server_brokertopicmetrics_messagesin_total", "topic").get(topic, 0) == 0
         assert value(fs, "kafka_log_log_logendoffset", topic=topic, partition="0") == 100
+        assert value(fs, "kafka_server_brokertopicmetrics_replicationbytesin_total") >= size
         assert value(fs, "kafka_server_replicamanager_underreplicatedpartitions") == 0
     active = [i for i in ALL if value(scrape(base[i]), "kafka_controller_kafkacontroller_activecontrollercount") == 1]
     assert len(active) == 1, active

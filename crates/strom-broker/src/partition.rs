@@ -768,6 +768,7 @@ impl Partition {
         let info = if records.is_empty() {
             None
         } else {
+            self.metrics.replicated_in(records.len() as u64);
             Some(log.append_as_follower(records))
         };
         if leader_log_start > log.log_start_offset() {

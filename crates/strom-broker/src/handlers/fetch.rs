@@ -669,14 +669,16 @@ impl Plan {
     /// the session, an incremental fetch's carries only what changed. Done
     /// once, on the response that is sent.
     fn finish(&self, mut resp: FetchResponse) -> FetchResponse {
-        if !self.from_follower {
-            // The response as read lines up with the plan, topic by topic and
-            // partition by partition; count it before the session trims it.
-            for (t, out) in self.topics.iter().zip(&resp.responses) {
-                for (p, pd) in t.partitions.iter().zip(&out.partitions) {
-                    if let Ok(partition) = &p.target {
-                        let bytes = pd.records.as_ref().map_or(0, |r| r.len());
-                        partition.metrics.fetched(bytes as u64);
+        // The response as read lines up with the plan, topic by topic and
+        // partition by partition; count it before the session trims it.
+        for (t, out) in self.topics.iter().zip(&resp.responses) {
+            for (p, pd) in t.partitions.iter().zip(&out.partitions) {
+                if let Ok(partition) = &p.target {
+                    let bytes = pd.records.as_ref().map_or(0, |r| r.len()) as u64;
+                    if self.from_follower {
+                        partition.metrics.replicated_out(bytes);
+                    } else {
+                        partition.metrics.fetched(bytes);
                     }
                 }
             }

@@ -28,6 +28,11 @@ pub(crate) struct TopicCounters {
     pub bytes_out: AtomicU64,
     pub produce_requests: AtomicU64,
     pub fetch_requests: AtomicU64,
+    /// Record bytes appended from leaders (`ReplicationBytesInPerSec`; all
+    /// topics only, as Kafka keeps it).
+    pub replication_bytes_in: AtomicU64,
+    /// Record bytes sent to followers (`ReplicationBytesOutPerSec`; all topics only).
+    pub replication_bytes_out: AtomicU64,
 }
 
 /// One topic's counters and the all-topics ones; both move together, as
@@ -55,6 +60,20 @@ impl TopicMetrics {
             c.bytes_out.fetch_add(bytes, Ordering::Relaxed);
             c.fetch_requests.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Record bytes appended from the leader, as a follower.
+    pub fn replicated_in(&self, bytes: u64) {
+        self.all
+            .replication_bytes_in
+            .fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Record bytes sent to a follower.
+    pub fn replicated_out(&self, bytes: u64) {
+        self.all
+            .replication_bytes_out
+            .fetch_add(bytes, Ordering::Relaxed);
     }
 
     pub fn counters(&self) -> &TopicCounters {

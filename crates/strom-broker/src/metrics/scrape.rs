@@ -86,6 +86,23 @@ fn topic_metrics(e: &mut TextEncoder, metrics: &BrokerMetrics) {
             e.sample(name, &[("topic", topic)], read(m.counters()) as f64);
         }
     }
+    // Kafka keeps the replication meters for all topics only.
+    let replication: [(&str, &str, CounterOf); 2] = [
+        (
+            "kafka_server_brokertopicmetrics_replicationbytesin_total",
+            "Record batch bytes appended from partition leaders (ReplicationBytesInPerSec)",
+            |c| c.replication_bytes_in.load(Ordering::Relaxed),
+        ),
+        (
+            "kafka_server_brokertopicmetrics_replicationbytesout_total",
+            "Record batch bytes sent to followers (ReplicationBytesOutPerSec)",
+            |c| c.replication_bytes_out.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, read) in replication {
+        e.family(name, Kind::Counter, help);
+        e.sample(name, &[], read(metrics.all_topics()) as f64);
+    }
 }
 
 /// Kafka's name for a request slot: the API key's name, Fetch split in two.
