@@ -3,6 +3,7 @@
 mod admin_cli;
 mod cluster;
 mod config_cli;
+mod console;
 mod consume;
 mod dev_cluster;
 mod groups;
@@ -88,6 +89,9 @@ enum Command {
     Partitions(partitions::PartitionsArgs),
     /// List, describe and abort transactions, describe producers and find hanging transactions, as kafka-transactions.sh.
     Transactions(transactions::TransactionsArgs),
+    /// Serve the web console (topics, messages, groups, brokers) for any Kafka-compatible cluster,
+    /// as Redpanda Console and Kafka UI do: `strom console --bootstrap-server HOST:PORT`.
+    Console(console::ConsoleArgs),
 }
 
 fn main() -> ExitCode {
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Consume(args) => return consume::run(args),
+        Command::Console(args) => return console::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -204,7 +209,7 @@ fn raise_open_file_limit() {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+pub(crate) async fn wait_for_signal() -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
