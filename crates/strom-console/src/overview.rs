@@ -67,7 +67,12 @@ async fn render(state: &Shared) -> Result<String, ConsoleError> {
     );
     body.push_str(&card("brokers", "Brokers", metadata.brokers.len(), false));
     body.push_str(&card("topics", "Topics", c.topics, false));
-    body.push_str(&card("partitions", "Partitions", c.partitions, false));
+    body.push_str(&card(
+        "partitions",
+        "Partitions (with internal topics)",
+        c.partitions,
+        false,
+    ));
     body.push_str(&card(
         "under-replicated",
         "Under-replicated partitions",
