@@ -97,7 +97,7 @@ pub fn hint(code: ErrorCode) -> &'static str {
         5 | 6 => "The partition has no leader right now (a broker is down or an election is running); retry in a moment and check the Cluster page.",
         7 => "The broker did not answer in time; retry, and check the broker's load.",
         10 => "The record is larger than the topic's max.message.bytes; send a smaller record or raise that config.",
-        15 | 14 | 16 => "The group coordinator is loading or moving; retry in a moment.",
+        14..=16 => "The group coordinator is loading or moving; retry in a moment.",
         17 => "Topic names use only letters, digits, '.', '_' and '-', up to 249 characters, and are not '.' or '..'.",
         19 | 20 => "Not enough in-sync replicas for acks=all; check the Cluster page for brokers that are down, or the topic's min.insync.replicas.",
         25 => "The group's member id is unknown (it left or timed out); the consumer rejoins on its next poll.",

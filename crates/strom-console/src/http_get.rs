@@ -47,7 +47,7 @@ pub async fn get(url: &str) -> Result<String, String> {
         .split_once("\r\n\r\n")
         .ok_or_else(|| format!("{url}: not an HTTP response"))?;
     let status = head.lines().next().unwrap_or("");
-    if !status.split_whitespace().nth(1).is_some_and(|c| c == "200") {
+    if status.split_whitespace().nth(1) != Some("200") {
         return Err(format!("{url}: {status}"));
     }
     Ok(body.to_owned())

@@ -35,20 +35,33 @@ struct Setup {
 
 impl Setup {
     async fn start() -> Setup {
+        Setup::start_with(false).await
+    }
+
+    /// With `metrics`, the broker serves its metrics endpoint and the
+    /// console reads throughput from it.
+    async fn start_with(metrics: bool) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let mut props = Properties::default();
-        for o in [
+        let mut overrides = vec![
             "listeners=PLAINTEXT://127.0.0.1:0".to_owned(),
             format!("log.dirs={}", dir.path().display()),
             "group.initial.rebalance.delay.ms=0".to_owned(),
             "offsets.topic.num.partitions=1".to_owned(),
-        ] {
+        ];
+        if metrics {
+            overrides.push("strom.metrics.listener=http://127.0.0.1:0".to_owned());
+        }
+        for o in overrides {
             props.apply_override(&o).unwrap();
         }
         let config = BrokerConfig::from_properties(&props).unwrap();
         let broker = Broker::start(BrokerOptions { config }).await.unwrap();
         let bootstrap = broker.local_addr().to_string();
         let mut config = ConsoleConfig::new(AdminConfig::new(bootstrap.clone()));
+        if let Some(addr) = broker.metrics_addr() {
+            config.metrics_urls = vec![format!("http://{addr}/metrics")];
+        }
         config.sample_interval = Duration::from_millis(200);
         config.max_records = 5;
         config.max_value_bytes = 64;
@@ -601,6 +614,42 @@ async fn forms_posted_from_another_site_are_refused() {
             )
             .await;
         assert_eq!(r.status, 303, "{}", r.body);
+        s.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throughput_comes_from_the_brokers_metrics_endpoint_when_given() {
+    bounded(async {
+        let s = Setup::start_with(true).await;
+        s.post("/topics", &[("name", "m"), ("partitions", "1")])
+            .await;
+        let producer = Producer::connect(ProducerConfig::new(s.bootstrap.clone()))
+            .await
+            .unwrap();
+        let page = s.get("/").await;
+        assert!(page.body.contains("from the brokers' metrics endpoints"));
+        // Keep producing until a sample shows bytes coming in.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            producer
+                .send_and_wait(ProducerRecord::new("m", Bytes::from(vec![b'x'; 1000])))
+                .await
+                .unwrap();
+            let v: serde_json::Value =
+                serde_json::from_str(&s.get("/api/throughput").await.body).unwrap();
+            assert_eq!(v["unit"], "bytes/s", "{v}");
+            assert_eq!(v["series"][0]["label"], "bytes in/s");
+            assert!(v["error"].is_null(), "{v}");
+            let bytes_in = v["series"][0]["values"].as_array().unwrap().clone();
+            if bytes_in.iter().any(|b| b.as_f64().unwrap_or(0.0) > 500.0) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no bytes in: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        producer.close().await;
         s.stop().await;
     })
     .await;

@@ -11,8 +11,19 @@ use crate::admin_cli::{block_on, fail, Connection};
 
 #[derive(Args)]
 pub struct ConsoleArgs {
-    #[command(flatten)]
-    connection: Connection,
+    /// A broker of the cluster.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        env = "STROM_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap_server: String,
+    /// Client properties (client.id, request.timeout.ms,
+    /// default.api.timeout.ms, retry.backoff.ms; security settings once the
+    /// client has them), as the kafka-*.sh tools take them.
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
     /// Where the console listens. Keep it on a loopback address: there is
     /// no login page, so whoever reaches it acts with the console's client
     /// identity (--command-config).
@@ -38,7 +49,12 @@ pub struct ConsoleArgs {
 }
 
 pub fn run(args: ConsoleArgs) -> ExitCode {
-    let admin = match args.connection.admin_config(Duration::from_secs(30)) {
+    let connection = Connection {
+        bootstrap_server: args.bootstrap_server,
+        command_config: args.command_config,
+        output: "table".to_owned(),
+    };
+    let admin = match connection.admin_config(Duration::from_secs(30)) {
         Ok(c) => c,
         Err(message) => return fail(&message),
     };
