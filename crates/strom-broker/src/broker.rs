@@ -80,6 +80,10 @@ pub(crate) struct BrokerState {
     pub fetch_sessions: crate::fetch_session::FetchSessionCache,
     /// Counters and request times for `/metrics`.
     pub metrics: Arc<crate::metrics::BrokerMetrics>,
+    /// The TLS listeners' acceptors (replaced on a certificate reload).
+    pub tls: crate::tls::TlsListeners,
+    /// TLS for this broker's connections to others, when the inter-broker listener is SSL.
+    pub inter_broker_tls: Option<strom_client::tls::ClientTls>,
 }
 
 /// How long FindCoordinator waits for `__consumer_offsets` to be created.
@@ -172,6 +176,7 @@ impl BrokerState {
         ));
         *self.effective.write() = effective.clone();
         self.connections.config_changed();
+        self.tls.config_changed(&effective);
         if let Err(e) = self.replicas.apply_image(&image, effective.clone()) {
             error!("could not open partitions from the metadata (retrying): {e}");
             return false;
@@ -441,6 +446,12 @@ impl Broker {
         if !inert.is_empty() {
             warn!("accepted, not used by Strom: {}", inert.join(", "));
         }
+        // TLS key and trust stores are read first: a bad file stops start-up.
+        let listener_names: Vec<String> = config.listeners.iter().map(|l| l.name.clone()).collect();
+        let tls =
+            crate::tls::TlsListeners::new(&config, &listener_names).map_err(BrokerError::Tls)?;
+        let inter_broker_tls =
+            crate::tls::inter_broker_client(&config).map_err(BrokerError::Tls)?;
 
         // The metrics endpoint comes first: while logs load and the broker
         // registers, /health/live answers and /health/ready says not yet.
@@ -547,7 +558,7 @@ impl Broker {
                     name: name.clone(),
                     host: ep.host.clone(),
                     port: ep.port,
-                    security_protocol: "PLAINTEXT".into(),
+                    security_protocol: config.listener_security_protocol(name).into(),
                 })
                 .collect(),
             rack: config.broker_rack.clone(),
@@ -573,6 +584,7 @@ impl Broker {
             listener: config.quorum.inter_broker_listener_name.clone(),
             config: config.replication.clone(),
             fsync: config.acks_all_fsync,
+            tls: inter_broker_tls.clone(),
             quota: crate::replication::quota::ReplicationQuota::new(),
         });
         let isr_changes = IsrChanges::start(controller.clone(), node_id, broker_epoch);
@@ -611,6 +623,8 @@ impl Broker {
                 uuid::Uuid::new_v4().as_u64_pair().0,
             ),
             metrics,
+            tls,
+            inter_broker_tls,
         });
         if let Some(endpoint) = &endpoint {
             let _ = endpoint.state.set(Arc::downgrade(&state));

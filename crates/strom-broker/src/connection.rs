@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info};
@@ -32,6 +32,7 @@ use crate::connection_quotas::ConnectionSlot;
 use crate::dispatch::dispatch;
 use crate::metrics::{RequestTiming, FETCH_FOLLOWER_SLOT};
 use crate::session::Session;
+use crate::tls::ListenerTls;
 
 /// How many replies may be queued behind the writer before the reader stops
 /// reading more requests from this connection.
@@ -50,19 +51,77 @@ pub(crate) enum Reply {
     Close,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve(
     state: Arc<BrokerState>,
     stream: TcpStream,
     peer_addr: SocketAddr,
     slot: ConnectionSlot,
     listener: Arc<str>,
+    tls: Option<Arc<ListenerTls>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _slot = slot;
     let mut session = Session::new(peer_addr, listener);
-    let peer = session.peer.clone();
     let _ = stream.set_nodelay(true);
-    let (read_half, mut write_half) = stream.into_split();
+    match tls {
+        None => {
+            let (read_half, write_half) = stream.into_split();
+            serve_stream(state, read_half, write_half, session, shutdown).await;
+        }
+        Some(tls) => {
+            let Some(accepted) = tls_handshake(&state, &tls, stream, &session, &mut shutdown).await
+            else {
+                return;
+            };
+            session.principal = accepted.principal;
+            let (read_half, write_half) = tokio::io::split(accepted.stream);
+            serve_stream(state, read_half, write_half, session, shutdown).await;
+        }
+    }
+}
+
+/// The TLS handshake of a connection to a TLS listener, bounded by
+/// `connections.max.idle.ms`; `None` (logged in one line) closes it.
+async fn tls_handshake(
+    state: &BrokerState,
+    tls: &ListenerTls,
+    stream: TcpStream,
+    session: &Session,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<crate::tls::Accepted<TcpStream>> {
+    let timeout = state
+        .effective_config()
+        .connections
+        .connections_max_idle_ms
+        .map(Duration::from_millis);
+    tokio::select! {
+        accepted = tls.accept(stream, timeout) => match accepted {
+            Ok(accepted) => {
+                debug!(peer = %session.peer, listener = %session.listener, principal = %accepted.principal, "TLS connection");
+                Some(accepted)
+            }
+            Err(e) => {
+                info!(peer = %session.peer, listener = %session.listener, "closing connection: {e}");
+                None
+            }
+        },
+        _ = shutdown.changed() => None,
+    }
+}
+
+/// Serves requests on one connection's halves until it closes.
+async fn serve_stream<R, W>(
+    state: Arc<BrokerState>,
+    read_half: R,
+    mut write_half: W,
+    mut session: Session,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = session.peer.clone();
     // The timing is boxed: the channel's slots are allocated up front in every
     // connection, idle ones included, and an unboxed timing would add its
     // size to each of them (10,000 idle connections: about 20 MiB).
@@ -175,7 +234,7 @@ pub(crate) async fn serve(
             }
             Ok(None) => break,
             Err(e) => {
-                info!(peer = %peer, "closing connection: {e}");
+                info!(peer = %peer, "closing connection: {}", describe_frame_error(&e));
                 break;
             }
         }
@@ -183,6 +242,18 @@ pub(crate) async fn serve(
     drop(tx);
     let _ = writer.await;
     debug!(peer = %peer, "connection closed");
+}
+
+/// A frame error for the log; a TLS ClientHello read as a frame size is named as such.
+fn describe_frame_error(e: &strom_protocol::ProtocolError) -> String {
+    match e {
+        strom_protocol::ProtocolError::FrameTooLarge { size, .. }
+            if (*size as u64 >> 24) == 0x16 && ((*size as u64 >> 16) & 0xff) == 0x03 =>
+        {
+            format!("{e}: the client speaks TLS to a plaintext listener (use security.protocol=PLAINTEXT, or connect to the SSL listener)")
+        }
+        _ => e.to_string(),
+    }
 }
 
 /// The API key (as a metrics slot) and version at the head of a request;

@@ -27,6 +27,8 @@ pub enum BrokerError {
     Controller(String),
     #[error("listeners: {0}")]
     Listener(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -29,6 +29,7 @@ mod replica_manager;
 mod replication;
 mod server;
 mod session;
+mod tls;
 mod txn_coordinator;
 mod txn_verification;
 

@@ -27,6 +27,7 @@ pub(crate) async fn run(
     name: Arc<str>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let tls = state.tls.get(&name);
     let mut connections = JoinSet::new();
     let mut failing_since: Option<std::time::Instant> = None;
     let mut failures = 0u64;
@@ -48,7 +49,7 @@ pub(crate) async fn run(
                     let limits = state.effective_config().connections.clone();
                     match quotas.register(peer.ip(), &limits) {
                         Ok(slot) => {
-                            connections.spawn(connection::serve(state.clone(), stream, peer, slot, name.clone(), shutdown.clone()));
+                            connections.spawn(connection::serve(state.clone(), stream, peer, slot, name.clone(), tls.clone(), shutdown.clone()));
                         }
                         Err(refused) => {
                             info!(

@@ -20,6 +20,11 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use crate::api::{client_versions, highest_common, ApiRequest};
+use crate::tls::ClientTls;
+
+/// A connection's byte stream: a TCP socket, or TLS over one.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sync {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sync> Stream for T {}
 use crate::error::{Error, ErrorCode};
 
 /// How a connection identifies itself and how long it waits.
@@ -31,6 +36,8 @@ pub struct ConnectionConfig {
     pub request_timeout: Duration,
     /// Larger response frames are refused (default 100 MiB).
     pub max_response_bytes: usize,
+    /// TLS (`security.protocol=SSL`); `None` speaks plaintext.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ConnectionConfig {
@@ -39,13 +46,14 @@ impl Default for ConnectionConfig {
             client_id: "strom".to_owned(),
             request_timeout: Duration::from_secs(30),
             max_response_bytes: 100 << 20,
+            tls: None,
         }
     }
 }
 
 pub struct Connection {
     addr: String,
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     config: ConnectionConfig,
     correlation_id: i32,
     /// api key → (min, max) as the broker advertised them.
@@ -75,6 +83,30 @@ impl Connection {
         };
         // Requests are written whole; Nagle would only add latency.
         let _ = stream.set_nodelay(true);
+        let stream: Box<dyn Stream> = match &config.tls {
+            None => Box::new(stream),
+            Some(tls) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+                match tokio::time::timeout(timeout, tls.connect(host, stream)).await {
+                    Err(_) => {
+                        return Err(Error::ConnectTimeout {
+                            addr: addr.to_owned(),
+                            timeout,
+                        })
+                    }
+                    Ok(Err(e)) => {
+                        return Err(Error::Connect {
+                            addr: addr.to_owned(),
+                            source: std::io::Error::new(
+                                e.kind(),
+                                format!("TLS handshake failed: {e}"),
+                            ),
+                        })
+                    }
+                    Ok(Ok(tls_stream)) => Box::new(tls_stream),
+                }
+            }
+        };
         let mut conn = Connection {
             addr: addr.to_owned(),
             stream,

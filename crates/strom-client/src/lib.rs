@@ -23,6 +23,7 @@ mod group;
 mod partition_admin;
 pub mod partitioner;
 mod producer;
+pub mod tls;
 mod topic_admin;
 mod transaction_admin;
 

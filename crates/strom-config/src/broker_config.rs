@@ -24,6 +24,7 @@ use crate::dynamic_broker_config::DynamicValue;
 use crate::error::ConfigError;
 use crate::kafka_catalogue::{kafka_broker_config, KAFKA_BROKER_CONFIGS};
 use crate::listener::{self, Listener, SECURITY_PROTOCOLS};
+use crate::listener_config::{listener_key, split_listener_key};
 use crate::properties::{Origin, Properties};
 use crate::quorum::{self, QuorumConfig};
 use crate::topic_config::{
@@ -160,6 +161,10 @@ pub struct BrokerConfig {
     dynamic_broker: BTreeMap<&'static str, DynamicValue>,
     topic_values: BTreeMap<&'static str, Value>,
     topic_defaults: TopicConfig,
+    /// `listener.name.<l>.<key>` set in the properties, keyed by the full name.
+    listener_set: BTreeMap<String, SetValue>,
+    /// `listener.name.<l>.<key>` dynamic values of this broker, keyed by the full name.
+    dynamic_listener: BTreeMap<String, DynamicValue>,
 }
 
 /// The fields checked at start-up against each other. Their keys are read-only, so dynamic
@@ -273,7 +278,7 @@ impl Default for BrokerConfig {
 impl BrokerConfig {
     /// Validates every property and builds the typed configuration.
     pub fn from_properties(props: &Properties) -> Result<BrokerConfig, ConfigError> {
-        let set = validate_each(props)?;
+        let (set, listener_set) = validate_each(props)?;
         let no_dynamic = BTreeMap::new();
         let cfg = Effective {
             set: &set,
@@ -290,12 +295,9 @@ impl BrokerConfig {
             advertised_listeners,
             quorum,
         };
-        Ok(BrokerConfig::assemble(
-            identity,
-            set,
-            BTreeMap::new(),
-            BTreeMap::new(),
-        ))
+        let mut config = BrokerConfig::assemble(identity, set, BTreeMap::new(), BTreeMap::new());
+        config.listener_set = listener_set;
+        Ok(config)
     }
 
     /// Computes every other field from the layered values; cannot fail.
@@ -482,6 +484,8 @@ impl BrokerConfig {
             dynamic_broker,
             topic_values,
             topic_defaults,
+            listener_set: BTreeMap::new(),
+            dynamic_listener: BTreeMap::new(),
         }
     }
 
@@ -493,6 +497,21 @@ impl BrokerConfig {
             advertised_listeners: self.advertised_listeners.clone(),
             quorum: self.quorum.clone(),
         }
+    }
+
+    /// The `listener.name.<l>.<key>` values of server.properties.
+    pub(crate) fn static_listener_values(&self) -> &BTreeMap<String, SetValue> {
+        &self.listener_set
+    }
+
+    /// Replaces the per-listener layers (after [`BrokerConfig::assemble`]).
+    pub(crate) fn set_listener_layers(
+        &mut self,
+        listener_set: BTreeMap<String, SetValue>,
+        dynamic_listener: BTreeMap<String, DynamicValue>,
+    ) {
+        self.listener_set = listener_set;
+        self.dynamic_listener = dynamic_listener;
     }
 
     /// The static values, to rebuild the configuration with other dynamic layers.
@@ -570,6 +589,46 @@ impl BrokerConfig {
         .value(key)
     }
 
+    /// The value of `key` for connections of `listener`, as text: Kafka's
+    /// `listener.name.<listener>.<key>` (this broker's dynamic value, else server.properties),
+    /// else the unprefixed key's effective value; `None` when neither is set nor defaulted.
+    pub fn listener_value(&self, listener: &str, key: &str) -> Option<String> {
+        let prefixed = listener_key(listener, key);
+        if let Some(v) = self.dynamic_listener.get(&prefixed) {
+            return Some(v.raw.clone());
+        }
+        if let Some(v) = self.listener_set.get(&prefixed) {
+            return Some(v.raw.clone());
+        }
+        self.broker_value(key).map(|v| v.to_kafka_string())
+    }
+
+    /// Whether `key` is set (not defaulted) for `listener`, with or without the prefix.
+    pub fn listener_value_is_set(&self, listener: &str, key: &str) -> bool {
+        let prefixed = listener_key(listener, key);
+        self.dynamic_listener.contains_key(&prefixed)
+            || self.listener_set.contains_key(&prefixed)
+            || self.set.contains_key(key)
+            || self.dynamic_broker.contains_key(key)
+            || self.dynamic_default.contains_key(key)
+    }
+
+    /// The security protocol of a listener (`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`,
+    /// `SASL_SSL`): from `listener.security.protocol.map`, else the listener's own name when it
+    /// is a protocol, else PLAINTEXT for a controller listener. Checked at start-up, so a
+    /// listener of this configuration always has one.
+    pub fn listener_security_protocol(&self, listener: &str) -> &'static str {
+        let cfg = Effective {
+            set: &self.set,
+            dynamic_default: &self.dynamic_default,
+            dynamic_broker: &self.dynamic_broker,
+        };
+        security_protocol_of(&cfg, &listener.to_ascii_uppercase())
+            .ok()
+            .flatten()
+            .unwrap_or("PLAINTEXT")
+    }
+
     /// The broker-wide value of a topic configuration, after synonyms and conversion.
     pub(crate) fn topic_value(&self, topic_key: &str) -> Option<&Value> {
         self.topic_values.get(topic_key)
@@ -578,9 +637,47 @@ impl BrokerConfig {
 
 /// Checks every key against the table and parses every value; the first problem, in the order
 /// the properties were given, is the error.
-fn validate_each(props: &Properties) -> Result<BTreeMap<&'static str, SetValue>, ConfigError> {
+#[allow(clippy::type_complexity)]
+fn validate_each(
+    props: &Properties,
+) -> Result<(BTreeMap<&'static str, SetValue>, BTreeMap<String, SetValue>), ConfigError> {
     let mut set = BTreeMap::new();
+    let mut listener_set = BTreeMap::new();
     for p in props.iter() {
+        if let Some((listener, key)) = split_listener_key(&p.key) {
+            let def = broker_config_def(key).ok_or_else(|| ConfigError::UnknownKey {
+                key: p.key.clone(),
+                origin: p.origin.clone(),
+                hint: format!("{key} is not a key Strom knows"),
+            })?;
+            if listener != listener.to_ascii_lowercase() {
+                return Err(ConfigError::UnknownKey {
+                    key: p.key.clone(),
+                    origin: p.origin.clone(),
+                    hint: format!(
+                        "write the listener name in lower case: {}",
+                        listener_key(listener, key)
+                    ),
+                });
+            }
+            let value = def
+                .parse(&p.value)
+                .map_err(|problem| ConfigError::InvalidValue {
+                    key: p.key.clone(),
+                    value: p.value.clone(),
+                    expected: def.expected_for(&problem),
+                    origin: p.origin.clone(),
+                })?;
+            listener_set.insert(
+                p.key.clone(),
+                SetValue {
+                    raw: p.value.clone(),
+                    value,
+                    origin: p.origin.clone(),
+                },
+            );
+            continue;
+        }
         let def = broker_config_def(&p.key).ok_or_else(|| ConfigError::UnknownKey {
             key: p.key.clone(),
             origin: p.origin.clone(),
@@ -603,7 +700,7 @@ fn validate_each(props: &Properties) -> Result<BTreeMap<&'static str, SetValue>,
             },
         );
     }
-    Ok(set)
+    Ok((set, listener_set))
 }
 
 fn unknown_key_hint(key: &str) -> String {
@@ -764,51 +861,77 @@ fn listeners(cfg: &Effective<'_>) -> Result<Vec<Listener>, ConfigError> {
         }
     }
     check_security_protocols(cfg, &listeners)?;
+    if let Some(rules) = cfg.string("ssl.principal.mapping.rules") {
+        crate::ssl_principal::SslPrincipalMapper::parse(&rules)
+            .map_err(|e| cfg.conflict("ssl.principal.mapping.rules", e))?;
+    }
     Ok(listeners)
 }
 
-/// Strom speaks PLAINTEXT only: a listener mapped to TLS or SASL must not silently serve
-/// plaintext, so it stops start-up instead.
+/// Strom serves PLAINTEXT and SSL (TLS) listeners; a listener mapped to SASL must not
+/// silently serve without authentication, so it stops start-up instead, as does an SSL
+/// controller listener (the quorum transport is plaintext).
 fn check_security_protocols(
     cfg: &Effective<'_>,
     listeners: &[Listener],
 ) -> Result<(), ConfigError> {
-    let map_text = cfg
-        .string("listener.security.protocol.map")
-        .unwrap_or_default();
-    let map = listener::parse_protocol_map(&map_text)
-        .map_err(|e| cfg.conflict("listener.security.protocol.map", e))?;
-    let controller_names: Vec<String> = cfg
-        .list("controller.listener.names")
-        .unwrap_or_default()
-        .iter()
-        .map(|n| n.to_ascii_uppercase())
-        .collect();
+    let controller_names = controller_names(cfg);
     for l in listeners {
-        let mapped = map
-            .iter()
-            .find(|(name, _)| *name == l.name)
-            .map(|(_, p)| p.as_str());
-        let protocol = mapped
-            .or_else(|| SECURITY_PROTOCOLS.iter().copied().find(|p| *p == l.name))
-            .or_else(|| controller_names.contains(&l.name).then_some("PLAINTEXT"));
-        match protocol {
+        match security_protocol_of(cfg, &l.name)? {
             Some("PLAINTEXT") => {}
+            Some("SSL") if controller_names.contains(&l.name) => {
+                return Err(cfg.conflict(
+                    "listeners",
+                    format!("controller listener {} uses security protocol SSL, but Strom's controller quorum speaks PLAINTEXT only so far; map it to PLAINTEXT in listener.security.protocol.map", l.name),
+                ))
+            }
+            Some("SSL") => {}
             Some(other) => {
                 return Err(cfg.conflict(
                     "listeners",
-                    format!("listener {} uses security protocol {other}, but Strom serves PLAINTEXT only so far; remove it or map it to PLAINTEXT in listener.security.protocol.map", l.name),
+                    format!("listener {} uses security protocol {other}, but Strom serves PLAINTEXT and SSL only so far; remove it or map it to PLAINTEXT or SSL in listener.security.protocol.map", l.name),
                 ))
             }
             None => {
                 return Err(cfg.conflict(
                     "listeners",
-                    format!("listener {} has no security protocol; add {}:PLAINTEXT to listener.security.protocol.map", l.name, l.name),
+                    format!("listener {} has no security protocol; add {}:PLAINTEXT (or {}:SSL) to listener.security.protocol.map", l.name, l.name, l.name),
                 ))
             }
         }
     }
     Ok(())
+}
+
+fn controller_names(cfg: &Effective<'_>) -> Vec<String> {
+    cfg.list("controller.listener.names")
+        .unwrap_or_default()
+        .iter()
+        .map(|n| n.to_ascii_uppercase())
+        .collect()
+}
+
+/// A listener's security protocol (see [`BrokerConfig::listener_security_protocol`]).
+fn security_protocol_of(
+    cfg: &Effective<'_>,
+    name: &str,
+) -> Result<Option<&'static str>, ConfigError> {
+    let map_text = cfg
+        .string("listener.security.protocol.map")
+        .unwrap_or_default();
+    let map = listener::parse_protocol_map(&map_text)
+        .map_err(|e| cfg.conflict("listener.security.protocol.map", e))?;
+    let mapped = map
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, p)| SECURITY_PROTOCOLS.iter().copied().find(|s| s == p));
+    Ok(mapped
+        .or_else(|| SECURITY_PROTOCOLS.iter().copied().find(|p| *p == name))
+        .or_else(|| {
+            controller_names(cfg)
+                .contains(&name.to_owned())
+                .then_some("PLAINTEXT")
+        }))
 }
 
 fn advertised_listeners(

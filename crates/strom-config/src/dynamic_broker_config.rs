@@ -20,6 +20,7 @@ use crate::broker_config::{broker_config_def, BrokerConfig};
 use crate::def::Value;
 use crate::error::ConfigError;
 use crate::kafka_catalogue::{kafka_broker_config, UpdateMode, LISTENER_PREFIX_ONLY};
+use crate::listener_config::{config_def_for, split_listener_key};
 
 /// A stored dynamic value: as written, and parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,14 +64,14 @@ pub fn validate_dynamic_broker_update(
     changes: &BTreeMap<String, Option<String>>,
     per_broker: bool,
 ) -> Result<(), ConfigError> {
-    if let Some(unknown) = changes.keys().find(|k| broker_config_def(k).is_none()) {
+    if let Some(unknown) = changes.keys().find(|k| config_def_for(k).is_none()) {
         return Err(ConfigError::UnknownBrokerConfig {
             name: unknown.clone(),
         });
     }
     let read_only: BTreeSet<&String> = changes
         .keys()
-        .filter(|k| broker_config_def(k).is_some_and(|d| !d.dynamic))
+        .filter(|k| config_def_for(k).is_some_and(|d| !d.dynamic))
         .collect();
     if !read_only.is_empty() {
         return Err(ConfigError::NotDynamicBrokerConfig {
@@ -87,7 +88,7 @@ pub fn validate_dynamic_broker_update(
     }
     for (name, raw) in changes {
         let Some(raw) = raw else { continue };
-        if let Some(def) = broker_config_def(name) {
+        if let Some(def) = config_def_for(name) {
             def.parse(raw)
                 .map_err(|problem| ConfigError::InvalidDynamicBrokerConfig {
                     name: name.clone(),
@@ -99,7 +100,10 @@ pub fn validate_dynamic_broker_update(
     if !per_broker {
         let per_broker_only: Vec<String> = changes
             .keys()
-            .filter(|k| kafka_broker_config(k).is_some_and(|c| c.update == UpdateMode::PerBroker))
+            .filter(|k| {
+                split_listener_key(k).is_some()
+                    || kafka_broker_config(k).is_some_and(|c| c.update == UpdateMode::PerBroker)
+            })
             .cloned()
             .collect();
         if !per_broker_only.is_empty() {
@@ -115,7 +119,7 @@ pub fn validate_dynamic_broker_update(
 pub fn not_acted_on(changes: &BTreeMap<String, Option<String>>) -> Vec<String> {
     changes
         .iter()
-        .filter(|(k, v)| v.is_some() && broker_config_def(k).is_some_and(|d| !d.acted_on))
+        .filter(|(k, v)| v.is_some() && config_def_for(k).is_some_and(|d| !d.acted_on))
         .map(|(k, _)| k.clone())
         .collect()
 }
@@ -135,12 +139,17 @@ impl BrokerConfig {
         cluster_default: &BTreeMap<String, String>,
         per_broker: &BTreeMap<String, String>,
     ) -> BrokerConfig {
-        BrokerConfig::assemble(
+        let mut config = BrokerConfig::assemble(
             self.identity(),
             self.static_values().clone(),
             dynamic_layer(cluster_default),
             dynamic_layer(per_broker),
-        )
+        );
+        config.set_listener_layers(
+            self.static_listener_values().clone(),
+            dynamic_listener_layer(per_broker),
+        );
+        config
     }
 }
 
@@ -153,6 +162,26 @@ fn dynamic_layer(stored: &BTreeMap<String, String>) -> BTreeMap<&'static str, Dy
             let value = def.parse(raw).ok()?;
             Some((
                 def.name,
+                DynamicValue {
+                    raw: raw.clone(),
+                    value,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The stored `listener.name.<l>.<key>` entries of one broker that name a dynamic key and hold
+/// a valid value, parsed.
+fn dynamic_listener_layer(stored: &BTreeMap<String, String>) -> BTreeMap<String, DynamicValue> {
+    stored
+        .iter()
+        .filter_map(|(name, raw)| {
+            let (_, key) = split_listener_key(name)?;
+            let def = broker_config_def(key).filter(|d| d.dynamic)?;
+            let value = def.parse(raw).ok()?;
+            Some((
+                name.clone(),
                 DynamicValue {
                     raw: raw.clone(),
                     value,

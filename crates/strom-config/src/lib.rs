@@ -38,9 +38,11 @@ mod error;
 mod group_config;
 mod kafka_catalogue;
 mod listener;
+mod listener_config;
 mod markdown;
 mod properties;
 mod quorum;
+mod ssl_principal;
 mod topic_config;
 mod topic_defs;
 
@@ -67,9 +69,13 @@ pub use kafka_catalogue::{
     kafka_broker_config, Importance, KafkaConfigKey, UpdateMode, KAFKA_BROKER_CONFIGS,
 };
 pub use listener::Listener;
+pub use listener_config::{
+    config_def_for, listener_key, listener_overridable, split_listener_key, LISTENER_PREFIX,
+};
 pub use markdown::{broker_config_markdown, configuration_markdown, topic_config_markdown};
 pub use properties::{Origin, Properties, Property};
 pub use quorum::{ProcessRoles, QuorumConfig, QuorumVoter};
+pub use ssl_principal::SslPrincipalMapper;
 pub use topic_config::{
     topic_config_def, validate_topic_configs, CleanupPolicy, CompressionType, TimestampType,
     TopicConfig,

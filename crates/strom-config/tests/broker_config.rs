@@ -571,9 +571,21 @@ fn listeners_need_distinct_names_and_ports() {
 }
 
 #[test]
-fn only_plaintext_listeners_are_served() {
-    let ssl = error("listeners=SSL://:9093");
-    assert!(ssl.to_string().starts_with("line 1: listeners: listener SSL uses security protocol SSL, but Strom serves PLAINTEXT only"), "{ssl}");
+fn plaintext_and_ssl_listeners_are_served_sasl_ones_refused() {
+    let ssl = config(
+        "listeners=SSL://:9093,INTERNAL://:9094\nlistener.security.protocol.map=INTERNAL:SSL",
+    );
+    assert_eq!(ssl.listener_security_protocol("SSL"), "SSL");
+    assert_eq!(ssl.listener_security_protocol("INTERNAL"), "SSL");
+    let sasl = error("listeners=SASL_PLAINTEXT://:9093");
+    assert!(sasl.to_string().starts_with("line 1: listeners: listener SASL_PLAINTEXT uses security protocol SASL_PLAINTEXT, but Strom serves PLAINTEXT and SSL only"), "{sasl}");
+    let controller = error("listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\nlistener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL");
+    assert!(
+        controller
+            .to_string()
+            .contains("controller listener CONTROLLER uses security protocol SSL"),
+        "{controller}"
+    );
     let mapped =
         error("listeners=EXTERNAL://:9093\nlistener.security.protocol.map=EXTERNAL:SASL_SSL");
     assert!(
@@ -665,4 +677,96 @@ fn malformed_connection_overrides_and_tiny_fetch_max_bytes_are_refused() {
         let e = error(bad);
         assert!(e.to_string().contains(key), "{bad}: {e}");
     }
+}
+
+#[test]
+fn listener_prefixed_keys_override_the_unprefixed_ones() {
+    let c = config(
+        "listeners=SSL://:9093,INTERNAL://:9094\n\
+         listener.security.protocol.map=SSL:SSL,INTERNAL:SSL\n\
+         ssl.client.auth=requested\n\
+         listener.name.internal.ssl.client.auth=required\n\
+         listener.name.internal.ssl.keystore.location=/etc/internal.pem",
+    );
+    assert_eq!(
+        c.listener_value("INTERNAL", "ssl.client.auth").as_deref(),
+        Some("required")
+    );
+    assert_eq!(
+        c.listener_value("SSL", "ssl.client.auth").as_deref(),
+        Some("requested")
+    );
+    assert_eq!(
+        c.listener_value("internal", "ssl.keystore.location")
+            .as_deref(),
+        Some("/etc/internal.pem")
+    );
+    assert_eq!(c.listener_value("SSL", "ssl.keystore.location"), None);
+    // Kafka's defaults show through.
+    assert_eq!(
+        c.listener_value("SSL", "ssl.enabled.protocols").as_deref(),
+        Some("TLSv1.2,TLSv1.3")
+    );
+    // Prefixed values are validated as their key.
+    let bad = error("listener.name.ssl.ssl.client.auth=sometimes");
+    assert!(bad.to_string().contains("ssl.client.auth"), "{bad}");
+    // Kafka looks the listener up in lower case only.
+    let upper = error("listener.name.SSL.ssl.client.auth=required");
+    assert!(
+        upper
+            .to_string()
+            .contains("listener.name.ssl.ssl.client.auth"),
+        "{upper}"
+    );
+    // Keys Kafka does not allow per listener stay unknown.
+    assert!(error("listener.name.ssl.log.retention.ms=1")
+        .to_string()
+        .contains("listener.name.ssl.log.retention.ms"));
+}
+
+#[test]
+fn dynamic_listener_keys_are_per_broker_and_layer_over_the_static_ones() {
+    use std::collections::BTreeMap;
+    let c = config("listeners=SSL://:9093\nlistener.name.ssl.ssl.keystore.location=/a.pem");
+    let mut per_broker = BTreeMap::new();
+    per_broker.insert(
+        "listener.name.ssl.ssl.keystore.location".to_owned(),
+        "/b.pem".to_owned(),
+    );
+    let dynamic = c.with_dynamic(&BTreeMap::new(), &per_broker);
+    assert_eq!(
+        dynamic
+            .listener_value("SSL", "ssl.keystore.location")
+            .as_deref(),
+        Some("/b.pem")
+    );
+    assert_eq!(
+        c.listener_value("SSL", "ssl.keystore.location").as_deref(),
+        Some("/a.pem")
+    );
+    let changes: BTreeMap<String, Option<String>> = [(
+        "listener.name.ssl.ssl.keystore.location".to_owned(),
+        Some("/c.pem".to_owned()),
+    )]
+    .into();
+    assert!(strom_config::validate_dynamic_broker_update(&changes, true).is_ok());
+    let err = strom_config::validate_dynamic_broker_update(&changes, false).unwrap_err();
+    assert_eq!(err.kafka_error_code(), strom_config::INVALID_REQUEST);
+    // The unprefixed keystore keys are refused dynamically, as in Kafka.
+    let unprefixed: BTreeMap<String, Option<String>> = [(
+        "ssl.keystore.location".to_owned(),
+        Some("/c.pem".to_owned()),
+    )]
+    .into();
+    assert!(strom_config::validate_dynamic_broker_update(&unprefixed, true).is_err());
+}
+
+#[test]
+fn bad_principal_mapping_rules_stop_start_up() {
+    let e = error("ssl.principal.mapping.rules=RULE:^CN=(.*)$/$1/LU");
+    assert!(e.to_string().contains("ssl.principal.mapping.rules"), "{e}");
+    assert!(BrokerConfig::from_properties(
+        &Properties::parse("ssl.principal.mapping.rules=RULE:^CN=([^,]+).*$/$1/L,DEFAULT").unwrap()
+    )
+    .is_ok());
 }

@@ -25,8 +25,8 @@ pub struct Connection {
     )]
     pub bootstrap_server: String,
     /// Admin client properties (client.id, request.timeout.ms,
-    /// default.api.timeout.ms, retry.backoff.ms), as the kafka-*.sh tools
-    /// take them.
+    /// default.api.timeout.ms, retry.backoff.ms, security.protocol=SSL with
+    /// ssl.truststore.* / ssl.keystore.*), as the kafka-*.sh tools take them.
     #[arg(long, global = true, value_name = "FILE")]
     pub command_config: Option<std::path::PathBuf>,
     /// `table` for people, `json` for scripts.
@@ -62,6 +62,12 @@ impl Connection {
         if let Some(path) = &self.command_config {
             let props = strom_config::Properties::load(path)
                 .map_err(|e| format!("reading --command-config {}: {e}", path.display()))?;
+            let pairs: Vec<(String, String)> = props
+                .iter()
+                .map(|p| (p.key.clone(), p.value.clone()))
+                .collect();
+            config.connection.tls = crate::produce::client_tls(&pairs)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
             for p in props.iter() {
                 let ms = || {
                     p.value
@@ -82,13 +88,6 @@ impl Connection {
                     "request.timeout.ms" => request_timeout = Some(ms()?),
                     "default.api.timeout.ms" => config.api_timeout = ms()?,
                     "retry.backoff.ms" => config.retry_backoff = ms()?,
-                    "security.protocol" if !p.value.trim().eq_ignore_ascii_case("PLAINTEXT") => {
-                        return Err(format!(
-                            "{}: security.protocol={} is not supported by strom's client; it speaks PLAINTEXT only",
-                            path.display(),
-                            p.value
-                        ))
-                    }
                     // bootstrap.servers is --bootstrap-server's; other keys
                     // (metrics, buffers) change nothing for one admin call.
                     _ => {}

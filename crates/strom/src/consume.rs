@@ -111,6 +111,7 @@ pub fn consumer_config(
     config.group_id = group;
     let mut pairs = command_config_pairs(connection)?;
     pairs.extend(parse_pairs(properties, "--consumer-property")?);
+    config.connection.tls = crate::produce::client_tls(&pairs)?;
     for (key, value) in pairs {
         let ms = || millis(&key, &value);
         match key.as_str() {
@@ -121,9 +122,7 @@ pub fn consumer_config(
             "fetch.max.wait.ms" => config.fetch_max_wait = ms()?,
             "fetch.min.bytes" => config.fetch_min_bytes = number(&key, &value)?,
             "fetch.max.bytes" => config.fetch_max_bytes = number(&key, &value)?,
-            "max.partition.fetch.bytes" => {
-                config.max_partition_fetch_bytes = number(&key, &value)?
-            }
+            "max.partition.fetch.bytes" => config.max_partition_fetch_bytes = number(&key, &value)?,
             "session.timeout.ms" => config.session_timeout = ms()?,
             "isolation.level" => {
                 config.isolation_level = IsolationLevel::parse(&value).ok_or_else(|| {
@@ -144,11 +143,6 @@ pub fn consumer_config(
                         ))
                     }
                 }
-            }
-            "security.protocol" if !value.trim().eq_ignore_ascii_case("PLAINTEXT") => {
-                return Err(format!(
-                    "security.protocol={value} is not supported by strom's client; it speaks PLAINTEXT only"
-                ))
             }
             _ => {}
         }

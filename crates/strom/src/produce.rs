@@ -78,6 +78,7 @@ pub fn producer_config(
     pairs.push(("acks".to_owned(), acks.to_owned()));
     pairs.push(("compression.type".to_owned(), compression.to_owned()));
     pairs.extend(parse_pairs(properties, "--producer-property")?);
+    config.connection.tls = client_tls(&pairs)?;
     for (key, value) in pairs {
         let ms = || millis(&key, &value);
         match key.as_str() {
@@ -100,11 +101,6 @@ pub fn producer_config(
             "max.block.ms" => config.max_block = ms()?,
             "enable.idempotence" => config.idempotence = boolean(&key, &value)?,
             "allow.auto.create.topics" => config.allow_auto_create_topics = boolean(&key, &value)?,
-            "security.protocol" if !value.trim().eq_ignore_ascii_case("PLAINTEXT") => {
-                return Err(format!(
-                    "security.protocol={value} is not supported by strom's client; it speaks PLAINTEXT only"
-                ))
-            }
             _ => {}
         }
     }
@@ -129,6 +125,20 @@ fn compression_type(name: &str) -> Result<Compression, String> {
                 "compression.type must be none, gzip, snappy, lz4 or zstd, not {other:?}"
             ))
         }
+    })
+}
+
+/// TLS from the Java client keys among `pairs` (`security.protocol=SSL`,
+/// `ssl.truststore.*`, `ssl.keystore.*`, ...; the last of a key wins); `None` for PLAINTEXT.
+pub fn client_tls(
+    pairs: &[(String, String)],
+) -> Result<Option<strom_client::tls::ClientTls>, String> {
+    strom_client::tls::ClientTls::from_properties(|key| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     })
 }
 

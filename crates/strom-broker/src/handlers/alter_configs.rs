@@ -245,6 +245,7 @@ async fn apply(state: &BrokerState, prepared: Vec<Prepared>, validate_only: bool
     let image = state.image();
     let mut to_controller = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut tls_reloads = Vec::new();
     for (resource_type, name, changes) in prepared {
         match changes {
             Err((code, message)) => {
@@ -281,6 +282,23 @@ async fn apply(state: &BrokerState, prepared: Vec<Prepared>, validate_only: bool
                     {
                         outcomes.push((resource_type, name, code, Some(message)));
                         continue;
+                    }
+                    if *broker == Some(state.node_id) {
+                        match prepare_tls_reload(state, &image, &alter.changes) {
+                            Ok(prepared) if !prepared.is_empty() => {
+                                tls_reloads.push((outcomes.len(), prepared))
+                            }
+                            Ok(_) => {}
+                            Err(message) => {
+                                outcomes.push((
+                                    resource_type,
+                                    name,
+                                    ResponseError::InvalidConfig.code(),
+                                    Some(message),
+                                ));
+                                continue;
+                            }
+                        }
                     }
                     let inert = strom_config::not_acted_on(&alter.changes);
                     if !inert.is_empty() && !validate_only {
@@ -331,9 +349,40 @@ async fn apply(state: &BrokerState, prepared: Vec<Prepared>, validate_only: bool
         }
     }
     if !validate_only {
+        for (i, prepared) in tls_reloads {
+            if outcomes[i].2 == 0 {
+                crate::tls::TlsListeners::install(prepared);
+            }
+        }
         state.sync_replicas().await;
     }
     outcomes
+}
+
+/// For a change of this broker's listener SSL keys: the new TLS acceptors, built from the
+/// configuration as the change would make it (Kafka's `SslFactory` reconfiguration: the
+/// files are read again even when the values are the same). An error is the change's
+/// INVALID_CONFIG message.
+fn prepare_tls_reload(
+    state: &BrokerState,
+    image: &strom_metadata::MetadataImage,
+    changes: &BTreeMap<String, Option<String>>,
+) -> Result<Vec<crate::tls::Prepared>, String> {
+    let keys: Vec<String> = changes.keys().cloned().collect();
+    let mut merged = image.broker_config(Some(state.node_id)).clone();
+    for (key, value) in changes {
+        match value {
+            Some(value) => merged.insert(key.clone(), value.clone()),
+            None => merged.remove(key),
+        };
+    }
+    let config = state
+        .config
+        .with_dynamic(image.broker_config(None), &merged);
+    state
+        .tls
+        .prepare(&config, &keys)
+        .map_err(|e| format!("Validation of dynamic config update of SSLFactory failed: {e}"))
 }
 
 /// Broker keys must be known and dynamically updatable; set values must be valid.

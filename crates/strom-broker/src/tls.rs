@@ -1,0 +1,335 @@
+//! TLS listeners (Kafka's `SSL` security protocol, and the transport of `SASL_SSL`).
+//!
+//! Each TLS listener has an acceptor built from its keys (`listener.name.<l>.ssl.*`, else
+//! `ssl.*`): a PEM key store (the broker's key and certificate chain), a PEM trust store (the
+//! CAs client certificates must chain to), `ssl.client.auth`, `ssl.enabled.protocols` and
+//! `ssl.cipher.suites`. A bad file or password stops start-up with a message naming the key.
+//!
+//! The acceptor can be replaced at run time (KIP-226): AlterConfigs of this broker's
+//! listener SSL keys builds a new one from the configuration as it would become, refuses the
+//! change (INVALID_CONFIG) if it does not load, and installs it once the controller has
+//! stored the change; altering a key to the same value re-reads the files (a rotated
+//! certificate at the same path), as Kafka does. A configuration change seen in the metadata
+//! (another broker forwarded it) rebuilds the acceptor when the keys' values differ. New
+//! connections use the new acceptor; open ones keep theirs.
+//!
+//! The handshake is bounded by `connections.max.idle.ms` (a client that opens the port and
+//! says nothing is closed, as Kafka's selector closes it) and holds its `max.connections`
+//! slot meanwhile. A client certificate's subject becomes the principal through
+//! `ssl.principal.mapping.rules`; without one the principal stays `User:ANONYMOUS`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use rustls::server::WebPkiClientVerifier;
+use strom_client::tls::{protocol_versions, provider, read_stores, root_store, subject_name};
+use strom_config::{BrokerConfig, SslPrincipalMapper};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tracing::{error, info};
+
+use crate::session::KafkaPrincipal;
+
+/// The keys an acceptor is built from (each also per listener).
+pub(crate) const SSL_KEYS: &[&str] = &[
+    "ssl.keystore.type",
+    "ssl.keystore.location",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.key.password",
+    "ssl.truststore.type",
+    "ssl.truststore.location",
+    "ssl.truststore.certificates",
+    "ssl.client.auth",
+    "ssl.enabled.protocols",
+    "ssl.cipher.suites",
+];
+
+/// Every TLS listener of the broker.
+#[derive(Default)]
+pub(crate) struct TlsListeners {
+    listeners: Vec<Arc<ListenerTls>>,
+}
+
+/// A new acceptor for a listener, not yet installed, and the keys' values it was built from.
+pub(crate) type Prepared = (Arc<ListenerTls>, TlsAcceptor, Vec<Option<String>>);
+
+/// One TLS listener's acceptor (replaceable) and principal rules.
+pub(crate) struct ListenerTls {
+    /// The listener name, upper-case.
+    pub name: String,
+    current: RwLock<Installed>,
+    mapper: SslPrincipalMapper,
+}
+
+struct Installed {
+    acceptor: TlsAcceptor,
+    /// The keys' values it was built from.
+    fingerprint: Vec<Option<String>>,
+}
+
+/// A connection's TLS outcome: the stream and the principal its certificate maps to.
+pub(crate) struct Accepted<S> {
+    pub stream: TlsStream<S>,
+    pub principal: KafkaPrincipal,
+}
+
+impl TlsListeners {
+    /// Builds the acceptor of every listener named whose security protocol is SSL or
+    /// SASL_SSL; the error says which listener and key to fix.
+    pub fn new(config: &BrokerConfig, names: &[String]) -> Result<TlsListeners, String> {
+        let mut listeners = Vec::new();
+        for name in names {
+            if !matches!(config.listener_security_protocol(name), "SSL" | "SASL_SSL") {
+                continue;
+            }
+            let acceptor = build_acceptor(config, name)?;
+            let rules = config
+                .listener_value(name, "ssl.principal.mapping.rules")
+                .unwrap_or_else(|| "DEFAULT".into());
+            let mapper = SslPrincipalMapper::parse(&rules)
+                .map_err(|e| format!("listener {name}: ssl.principal.mapping.rules: {e}"))?;
+            listeners.push(Arc::new(ListenerTls {
+                name: name.clone(),
+                current: RwLock::new(Installed {
+                    acceptor,
+                    fingerprint: fingerprint(config, name),
+                }),
+                mapper,
+            }));
+        }
+        Ok(TlsListeners { listeners })
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<ListenerTls>> {
+        self.listeners.iter().find(|l| l.name == name).cloned()
+    }
+
+    /// New acceptors for the listeners whose keys `changed` names (or all of them, for an
+    /// unprefixed key), built from `config`: the configuration as the change would make it.
+    pub fn prepare(
+        &self,
+        config: &BrokerConfig,
+        changed: &[String],
+    ) -> Result<Vec<Prepared>, String> {
+        let mut prepared = Vec::new();
+        for listener in &self.listeners {
+            let touched = changed.iter().any(|key| {
+                let base = match strom_config::split_listener_key(key) {
+                    Some((l, base)) if l.eq_ignore_ascii_case(&listener.name) => base,
+                    Some(_) => return false,
+                    None => key.as_str(),
+                };
+                SSL_KEYS.contains(&base)
+            });
+            if !touched {
+                continue;
+            }
+            let acceptor = build_acceptor(config, &listener.name)?;
+            prepared.push((
+                listener.clone(),
+                acceptor,
+                fingerprint(config, &listener.name),
+            ));
+        }
+        Ok(prepared)
+    }
+
+    /// Installs acceptors from [`TlsListeners::prepare`]: new connections use them.
+    pub fn install(prepared: Vec<Prepared>) {
+        for (listener, acceptor, fingerprint) in prepared {
+            *listener.current.write() = Installed {
+                acceptor,
+                fingerprint,
+            };
+            info!(listener = %listener.name, "TLS key and trust stores reloaded; new connections use them");
+        }
+    }
+
+    /// The effective configuration changed (a metadata image): rebuilds the acceptor of each
+    /// listener whose keys now have other values. One that does not load is logged and the
+    /// old one kept.
+    pub fn config_changed(&self, config: &BrokerConfig) {
+        for listener in &self.listeners {
+            let now = fingerprint(config, &listener.name);
+            if listener.current.read().fingerprint == now {
+                continue;
+            }
+            match build_acceptor(config, &listener.name) {
+                Ok(acceptor) => Self::install(vec![(listener.clone(), acceptor, now)]),
+                Err(e) => {
+                    error!(listener = %listener.name, "new TLS configuration not used (the previous one stays): {e}");
+                    listener.current.write().fingerprint = now;
+                }
+            }
+        }
+    }
+}
+
+impl ListenerTls {
+    /// The TLS handshake within `timeout`, and the principal of the client certificate.
+    /// The error is one line for the log.
+    pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        timeout: Option<Duration>,
+    ) -> Result<Accepted<S>, String> {
+        let acceptor = self.current.read().acceptor.clone();
+        let handshake = acceptor.accept(stream);
+        let stream = match timeout {
+            Some(limit) => tokio::time::timeout(limit, handshake).await.map_err(|_| {
+                format!("no TLS handshake within connections.max.idle.ms ({limit:?})")
+            })?,
+            None => handshake.await,
+        }
+        .map_err(|e| describe_handshake_error(&e))?;
+        let principal = {
+            let (_, connection) = stream.get_ref();
+            match connection.peer_certificates().and_then(|c| c.first()) {
+                None => KafkaPrincipal::anonymous(),
+                Some(cert) => {
+                    let dn = subject_name(cert)
+                        .ok_or("the client certificate's subject does not parse")?;
+                    let name = self.mapper.name(&dn).ok_or_else(|| {
+                        format!("no ssl.principal.mapping.rules rule applies to {dn}")
+                    })?;
+                    KafkaPrincipal::user(name)
+                }
+            }
+        };
+        Ok(Accepted { stream, principal })
+    }
+}
+
+/// A failed handshake as one line: plaintext Kafka spoken to a TLS port is named as such.
+fn describe_handshake_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    if text.contains("InvalidContentType") || text.contains("invalid content type") {
+        format!("TLS handshake failed ({text}): the client speaks plaintext to a TLS listener (use security.protocol=SSL)")
+    } else {
+        format!("TLS handshake failed: {text}")
+    }
+}
+
+fn fingerprint(config: &BrokerConfig, listener: &str) -> Vec<Option<String>> {
+    SSL_KEYS
+        .iter()
+        .map(|key| config.listener_value(listener, key))
+        .collect()
+}
+
+/// The listener's acceptor from its keys; every error names the listener and the key.
+fn build_acceptor(config: &BrokerConfig, listener: &str) -> Result<TlsAcceptor, String> {
+    let get = |key: &str| config.listener_value(listener, key);
+    let fail = |e: String| format!("listener {listener}: {e}");
+    let list = |key: &str| -> Vec<String> {
+        get(key)
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let stores = read_stores(&get).map_err(fail)?;
+    let Some((chain, key)) = stores.identity else {
+        return Err(fail(format!(
+            "an SSL listener needs its key and certificate: set ssl.keystore.type=PEM and ssl.keystore.location (one PEM file: private key and certificate chain), or listener.name.{}.ssl.keystore.location",
+            listener.to_ascii_lowercase()
+        )));
+    };
+    let provider = provider(&list("ssl.cipher.suites"))
+        .map_err(|e| fail(format!("ssl.cipher.suites: {e}")))?;
+    let versions = protocol_versions(&list("ssl.enabled.protocols"))
+        .map_err(|e| fail(format!("ssl.enabled.protocols: {e}")))?;
+    let client_auth = get("ssl.client.auth").unwrap_or_else(|| "none".into());
+    let verifier = match client_auth.trim() {
+        "none" => WebPkiClientVerifier::no_client_auth(),
+        mode @ ("required" | "requested") => {
+            let Some(trusted) = &stores.trusted else {
+                return Err(fail(format!(
+                    "ssl.client.auth={mode} needs ssl.truststore.location (a PEM file of the CAs client certificates are signed by) and ssl.truststore.type=PEM"
+                )));
+            };
+            let roots = Arc::new(root_store(trusted).map_err(fail)?);
+            let builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+            let builder = if mode == "requested" {
+                builder.allow_unauthenticated()
+            } else {
+                builder
+            };
+            builder
+                .build()
+                .map_err(|e| fail(format!("the trust store cannot verify clients: {e}")))?
+        }
+        other => {
+            return Err(fail(format!(
+                "ssl.client.auth={other}: use required, requested or none"
+            )))
+        }
+    };
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| {
+            fail(format!(
+                "ssl.enabled.protocols and ssl.cipher.suites have no suite in common: {e}"
+            ))
+        })?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key.clone_key())
+        .map_err(|e| {
+            fail(format!(
+                "the key store's private key does not fit its certificate (or is of a kind rustls cannot use): {e}"
+            ))
+        })?;
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+/// The TLS client of this broker's own connections to other brokers (the replica fetcher,
+/// transaction markers and verification) when `inter.broker.listener.name` is an SSL
+/// listener: it trusts that listener's trust store, presents its key store (for listeners
+/// with `ssl.client.auth`), and checks host names unless
+/// `ssl.endpoint.identification.algorithm` is empty. `None` for a plaintext listener.
+pub(crate) fn inter_broker_client(
+    config: &BrokerConfig,
+) -> Result<Option<strom_client::tls::ClientTls>, String> {
+    let Some(listener) = &config.quorum.inter_broker_listener_name else {
+        return Ok(None);
+    };
+    if !matches!(
+        config.listener_security_protocol(listener),
+        "SSL" | "SASL_SSL"
+    ) {
+        return Ok(None);
+    }
+    let get = |key: &str| config.listener_value(listener, key);
+    let fail = |e: String| format!("inter-broker listener {listener}: {e}");
+    let list = |key: &str| -> Vec<String> {
+        get(key)
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let stores = read_stores(&get).map_err(fail)?;
+    let Some(trusted) = stores.trusted else {
+        return Err(fail(
+            "brokers connect to each other over TLS and need to trust each other's certificates: set ssl.truststore.type=PEM and ssl.truststore.location (the CA's PEM)".into(),
+        ));
+    };
+    let settings = strom_client::tls::ClientTlsSettings {
+        trusted,
+        identity: stores.identity,
+        verify_hostname: !get("ssl.endpoint.identification.algorithm")
+            .unwrap_or_default()
+            .trim()
+            .is_empty(),
+        protocols: list("ssl.enabled.protocols"),
+        cipher_suites: list("ssl.cipher.suites"),
+    };
+    strom_client::tls::ClientTls::new(&settings)
+        .map(Some)
+        .map_err(fail)
+}
