@@ -36,6 +36,43 @@ fn main() {
     log_dirs(&root.join("log_loader"));
     coordinator_records(&root.join("coordinator_records"));
     consumer_protocol(&root.join("consumer_protocol"));
+    tls_accept(&root.join("tls_accept"));
+}
+
+/// A rustls client's first flight (ClientHello) at each TLS version, a plaintext Kafka
+/// request (the wrong protocol on a TLS port) and nothing.
+fn tls_accept(dir: &Path) {
+    use std::sync::Arc;
+    let ca = include_str!("tls/ca.pem");
+    let trusted = strom_client::tls::certificates_from_pem(ca.as_bytes()).unwrap();
+    let roots = Arc::new(strom_client::tls::root_store(&trusted).unwrap());
+    let provider = strom_client::tls::provider(&[]).unwrap();
+    for (name, version) in [
+        ("client_hello_tls13", &rustls::version::TLS13),
+        ("client_hello_tls12", &rustls::version::TLS12),
+    ] {
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
+        let mut conn = rustls::ClientConnection::new(
+            Arc::new(config),
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        while conn.wants_write() {
+            conn.write_tls(&mut out).unwrap();
+        }
+        write(dir, name, &out);
+    }
+    write(
+        dir,
+        "plaintext_api_versions",
+        &[0, 0, 0, 13, 0, 18, 0, 0, 0, 0, 0, 1, 0, 3, b'f', b'o', b'o'],
+    );
+    write(dir, "empty", &[]);
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {

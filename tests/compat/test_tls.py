@@ -158,6 +158,7 @@ def ck_fails(bootstrap: str, conf: dict[str, str]) -> None:
 # -- 1. every client over server-only TLS -----------------------------------------------------------
 
 
+@pytest.mark.timeout(240)
 def test_kcat_confluent_kafka_python_and_kafkajs_produce_and_consume_over_tls(tls_broker, pki):
     b = tls_broker()
     topic = unique("tls")
@@ -217,6 +218,7 @@ def kafkajs(bootstrap: str, topic: str, pki: Path, identity: str | None = None) 
 # -- 2. mutual TLS ------------------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(240)
 def test_mutual_tls_admits_trusted_client_certificates_and_refuses_others(tls_broker, pki):
     b = tls_broker({"listener.name.ssl.ssl.client.auth": "required",
                     "ssl.principal.mapping.rules": "RULE:^CN=([^,]+),OU=eng,.*$/$1@eng/L,DEFAULT"})
@@ -415,6 +417,7 @@ def test_strom_cli_admin_produce_and_consume_over_mutual_tls(tls_broker, pki, st
 # -- 6. inter-broker replication over TLS ----------------------------------------------------------------
 
 
+@pytest.mark.timeout(240)
 def test_a_cluster_whose_inter_broker_listener_is_ssl_replicates_with_acks_all(strom_bin, tmp_path, pki, request):
     from cluster import listen_port
     from conftest import BROKERS_KEY
