@@ -316,7 +316,7 @@ fn unknown_keys_stop_start_up_with_a_hint() {
 fn every_kafka_broker_key_is_accepted_validated_and_named_when_not_acted_on() {
     // Keys of Kafka's catalogue that Strom's own table does not have: accepted, typed, inert.
     let c = config(
-        "ssl.keystore.location=/etc/keystore.jks\n\
+        "ssl.keymanager.algorithm=PKIX\n\
          sasl.kerberos.min.time.before.relogin=58000\n\
          remote.log.storage.system.enable=false\n\
          num.partitions=2\n",
@@ -326,7 +326,7 @@ fn every_kafka_broker_key_is_accepted_validated_and_named_when_not_acted_on() {
         vec![
             "remote.log.storage.system.enable",
             "sasl.kerberos.min.time.before.relogin",
-            "ssl.keystore.location",
+            "ssl.keymanager.algorithm",
         ]
     );
     assert_eq!(c.num_partitions, 2);
@@ -598,7 +598,7 @@ fn plaintext_and_ssl_listeners_are_served_sasl_ones_refused() {
     assert!(
         unmapped
             .to_string()
-            .contains("add EXTERNAL:PLAINTEXT to listener.security.protocol.map"),
+            .contains("add EXTERNAL:PLAINTEXT (or EXTERNAL:SSL) to listener.security.protocol.map"),
         "{unmapped}"
     );
     // Controller listeners default to PLAINTEXT, as in Kafka.
