@@ -333,3 +333,75 @@ pub(crate) fn inter_broker_client(
         .map(Some)
         .map_err(fail)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strom_config::Properties;
+
+    fn config(text: &str) -> BrokerConfig {
+        BrokerConfig::from_properties(&Properties::parse(text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_ssl_listener_without_a_key_store_stops_start_up_naming_the_key() {
+        let c = config("listeners=PLAINTEXT://:9092,SSL://:9093");
+        let names = vec!["PLAINTEXT".to_owned(), "SSL".to_owned()];
+        let err = TlsListeners::new(&c, &names).err().unwrap();
+        assert!(err.starts_with("listener SSL: "), "{err}");
+        assert!(err.contains("ssl.keystore.location"), "{err}");
+        // Plaintext listeners need nothing.
+        let plain = config("listeners=PLAINTEXT://:9092");
+        let tls = TlsListeners::new(&plain, &["PLAINTEXT".to_owned()]).unwrap();
+        assert!(tls.get("PLAINTEXT").is_none());
+    }
+
+    #[test]
+    fn key_store_errors_name_the_per_listener_key_and_the_fix() {
+        let c = config(
+            "listeners=SSL://:9093\n\
+             listener.name.ssl.ssl.keystore.location=/nonexistent/broker.pem",
+        );
+        let err = TlsListeners::new(&c, &["SSL".to_owned()]).err().unwrap();
+        assert!(err.contains("ssl.keystore.type=PEM"), "{err}");
+        let c = config(
+            "listeners=SSL://:9093\n\
+             listener.name.ssl.ssl.keystore.type=PEM\n\
+             listener.name.ssl.ssl.keystore.location=/nonexistent/broker.pem",
+        );
+        let err = TlsListeners::new(&c, &["SSL".to_owned()]).err().unwrap();
+        assert!(
+            err.contains("ssl.keystore.location /nonexistent/broker.pem cannot be read"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_inter_broker_ssl_listener_needs_a_trust_store() {
+        let c = config(
+            "listeners=PLAINTEXT://:9092,INTERNAL://:9094\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:SSL\n\
+             inter.broker.listener.name=INTERNAL",
+        );
+        let err = inter_broker_client(&c).err().unwrap();
+        assert!(err.contains("inter-broker listener INTERNAL"), "{err}");
+        assert!(err.contains("ssl.truststore.location"), "{err}");
+        assert!(inter_broker_client(&config("listeners=PLAINTEXT://:9092"))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn handshake_errors_name_a_plaintext_client() {
+        let e = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "received corrupt message of type InvalidContentType",
+        );
+        assert!(describe_handshake_error(&e).contains("speaks plaintext to a TLS listener"));
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "peer sent no certificates");
+        assert_eq!(
+            describe_handshake_error(&e),
+            "TLS handshake failed: peer sent no certificates"
+        );
+    }
+}
