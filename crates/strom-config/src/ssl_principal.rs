@@ -134,13 +134,11 @@ fn translate_replacement(java: &str, groups: usize) -> String {
                     index /= 10;
                     used -= 1;
                 }
-                if digits.starts_with('0') || groups == 0 || index > groups {
-                    if digits.starts_with('0') {
-                        out.push_str(&format!("${{0}}{}", &digits[1..]));
-                    } else {
-                        out.push_str("$$");
-                        out.push_str(&digits);
-                    }
+                if let Some(rest) = digits.strip_prefix('0') {
+                    out.push_str(&format!("${{0}}{rest}"));
+                } else if groups == 0 || index > groups {
+                    out.push_str("$$");
+                    out.push_str(&digits);
                 } else {
                     out.push_str(&format!("${{{index}}}"));
                     out.push_str(&digits[used..]);
