@@ -574,6 +574,7 @@ impl Broker {
             config: config.replication.clone(),
             fsync: config.acks_all_fsync,
             quota: crate::replication::quota::ReplicationQuota::new(),
+            security: config.security.clone(),
         });
         let isr_changes = IsrChanges::start(controller.clone(), node_id, broker_epoch);
         let replicas = ReplicaManager::new(

@@ -458,6 +458,7 @@ async fn send_to(
     let config = ConnectionConfig {
         client_id: format!("strom-txn-marker-sender-{}", state.node_id),
         request_timeout: Duration::from_secs(30),
+        sasl: crate::sasl::inter_broker_credentials(&state.config.security, endpoint),
         ..ConnectionConfig::default()
     };
     let mut conn = Connection::connect(&addr, &config)

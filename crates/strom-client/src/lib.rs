@@ -23,6 +23,7 @@ mod group;
 mod partition_admin;
 pub mod partitioner;
 mod producer;
+pub mod scram;
 mod topic_admin;
 mod transaction_admin;
 
@@ -32,7 +33,7 @@ pub use cluster::{
     BrokerAddress, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition,
 };
 pub use config_admin::{ConfigOp, ResourceType};
-pub use connection::{Connection, ConnectionConfig};
+pub use connection::{Connection, ConnectionConfig, SaslCredentials};
 pub use consumer::{
     range_assignment, Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, StartOffset,
 };

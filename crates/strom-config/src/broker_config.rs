@@ -26,6 +26,7 @@ use crate::kafka_catalogue::{kafka_broker_config, KAFKA_BROKER_CONFIGS};
 use crate::listener::{self, Listener, SECURITY_PROTOCOLS};
 use crate::properties::{Origin, Properties};
 use crate::quorum::{self, QuorumConfig};
+use crate::sasl::SecurityConfig;
 use crate::topic_config::{
     topic_config_def, CleanupPolicy, CompressionType, TimestampType, TopicConfig,
 };
@@ -153,6 +154,8 @@ pub struct BrokerConfig {
     pub quorum: QuorumConfig,
     /// Partition replication (`replica.*`).
     pub replication: ReplicationConfig,
+    /// Each listener's security protocol and the SASL settings of SASL listeners.
+    pub security: SecurityConfig,
     set: BTreeMap<&'static str, SetValue>,
     /// Dynamic values of the cluster-wide default (`Broker(None)`), valid and dynamic only.
     dynamic_default: BTreeMap<&'static str, DynamicValue>,
@@ -169,6 +172,7 @@ pub(crate) struct Identity {
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
     pub quorum: QuorumConfig,
+    pub security: SecurityConfig,
 }
 
 /// How followers copy the leader's log (`replica.*`).
@@ -281,14 +285,16 @@ impl BrokerConfig {
             dynamic_broker: &no_dynamic,
         };
         let node_id = node_id(&cfg)?;
-        let listeners = listeners(&cfg)?;
+        let (listeners, protocols) = listeners(&cfg)?;
         let advertised_listeners = advertised_listeners(&cfg, &listeners)?;
         let quorum = quorum::quorum_config(&cfg, node_id, &listeners)?;
+        let security = crate::sasl::security_config(props, &cfg, &listeners, protocols)?;
         let identity = Identity {
             node_id,
             listeners,
             advertised_listeners,
             quorum,
+            security,
         };
         Ok(BrokerConfig::assemble(
             identity,
@@ -433,6 +439,7 @@ impl BrokerConfig {
             listeners: identity.listeners,
             advertised_listeners: identity.advertised_listeners,
             quorum: identity.quorum,
+            security: identity.security,
             log_dirs,
             num_partitions,
             default_replication_factor,
@@ -492,6 +499,7 @@ impl BrokerConfig {
             listeners: self.listeners.clone(),
             advertised_listeners: self.advertised_listeners.clone(),
             quorum: self.quorum.clone(),
+            security: self.security.clone(),
         }
     }
 
@@ -581,6 +589,10 @@ impl BrokerConfig {
 fn validate_each(props: &Properties) -> Result<BTreeMap<&'static str, SetValue>, ConfigError> {
     let mut set = BTreeMap::new();
     for p in props.iter() {
+        if crate::sasl::is_sasl_listener_key(&p.key) {
+            // Read per listener by `sasl::security_config`.
+            continue;
+        }
         let def = broker_config_def(&p.key).ok_or_else(|| ConfigError::UnknownKey {
             key: p.key.clone(),
             origin: p.origin.clone(),
@@ -734,7 +746,9 @@ fn node_id(cfg: &Effective<'_>) -> Result<i32, ConfigError> {
         .map_err(|_| cfg.conflict("node.id", format!("{id} does not fit a 32-bit node id")))
 }
 
-fn listeners(cfg: &Effective<'_>) -> Result<Vec<Listener>, ConfigError> {
+type ProtocolMap = BTreeMap<String, String>;
+
+fn listeners(cfg: &Effective<'_>) -> Result<(Vec<Listener>, ProtocolMap), ConfigError> {
     let text = cfg.string("listeners").unwrap_or_default();
     let listeners = listener::parse_endpoints(&text).map_err(|e| cfg.conflict("listeners", e))?;
     if listeners.is_empty() {
@@ -763,16 +777,17 @@ fn listeners(cfg: &Effective<'_>) -> Result<Vec<Listener>, ConfigError> {
             }
         }
     }
-    check_security_protocols(cfg, &listeners)?;
-    Ok(listeners)
+    let protocols = check_security_protocols(cfg, &listeners)?;
+    Ok((listeners, protocols))
 }
 
-/// Strom speaks PLAINTEXT only: a listener mapped to TLS or SASL must not silently serve
+/// Strom serves PLAINTEXT and SASL_PLAINTEXT: a listener mapped to TLS must not silently serve
 /// plaintext, so it stops start-up instead.
 fn check_security_protocols(
     cfg: &Effective<'_>,
     listeners: &[Listener],
-) -> Result<(), ConfigError> {
+) -> Result<ProtocolMap, ConfigError> {
+    let mut protocols = ProtocolMap::new();
     let map_text = cfg
         .string("listener.security.protocol.map")
         .unwrap_or_default();
@@ -793,11 +808,19 @@ fn check_security_protocols(
             .or_else(|| SECURITY_PROTOCOLS.iter().copied().find(|p| *p == l.name))
             .or_else(|| controller_names.contains(&l.name).then_some("PLAINTEXT"));
         match protocol {
-            Some("PLAINTEXT") => {}
+            Some("SASL_PLAINTEXT") if controller_names.contains(&l.name) => {
+                return Err(cfg.conflict(
+                    "listener.security.protocol.map",
+                    format!("controller listener {} uses SASL_PLAINTEXT, but the controller quorum's transport does not authenticate; map it to PLAINTEXT", l.name),
+                ))
+            }
+            Some(p @ ("PLAINTEXT" | "SASL_PLAINTEXT")) => {
+                protocols.insert(l.name.clone(), p.to_owned());
+            }
             Some(other) => {
                 return Err(cfg.conflict(
                     "listeners",
-                    format!("listener {} uses security protocol {other}, but Strom serves PLAINTEXT only so far; remove it or map it to PLAINTEXT in listener.security.protocol.map", l.name),
+                    format!("listener {} uses security protocol {other}, but Strom serves PLAINTEXT and SASL_PLAINTEXT only so far; remove it or map it to one of those in listener.security.protocol.map", l.name),
                 ))
             }
             None => {
@@ -808,7 +831,7 @@ fn check_security_protocols(
             }
         }
     }
-    Ok(())
+    Ok(protocols)
 }
 
 fn advertised_listeners(

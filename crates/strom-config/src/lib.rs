@@ -36,11 +36,13 @@ mod describe;
 mod dynamic_broker_config;
 mod error;
 mod group_config;
+mod jaas;
 mod kafka_catalogue;
 mod listener;
 mod markdown;
 mod properties;
 mod quorum;
+mod sasl;
 mod topic_config;
 mod topic_defs;
 
@@ -66,7 +68,11 @@ pub use group_config::{
 pub use kafka_catalogue::{
     kafka_broker_config, Importance, KafkaConfigKey, UpdateMode, KAFKA_BROKER_CONFIGS,
 };
+pub use jaas::{
+    parse_jaas_config, JaasEntry, OAUTHBEARER_LOGIN_MODULE, PLAIN_LOGIN_MODULE, SCRAM_LOGIN_MODULE,
+};
 pub use listener::Listener;
+pub use sasl::{OAuthBearerConfig, SaslListenerConfig, SecurityConfig, SUPPORTED_MECHANISMS};
 pub use markdown::{broker_config_markdown, configuration_markdown, topic_config_markdown};
 pub use properties::{Origin, Properties, Property};
 pub use quorum::{ProcessRoles, QuorumConfig, QuorumVoter};

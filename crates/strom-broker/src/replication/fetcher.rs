@@ -62,6 +62,8 @@ pub(crate) struct FetcherContext {
     pub fsync: bool,
     /// `follower.replication.throttled.rate` for throttled replicas.
     pub quota: ReplicationQuota,
+    /// Listener protocols and SASL settings: how to authenticate to leaders.
+    pub security: strom_config::SecurityConfig,
 }
 
 type Key = (Arc<str>, i32);
@@ -262,6 +264,7 @@ async fn connect(ctx: &FetcherContext, leader: i32) -> Result<Connection, String
         max_response_bytes: (ctx.config.fetch_response_max_bytes.max(0) as usize)
             .saturating_add(ctx.config.fetch_max_bytes.max(0) as usize)
             .saturating_add(64 << 20),
+        sasl: crate::sasl::inter_broker_credentials(&ctx.security, endpoint),
     };
     Connection::connect(&addr, &config)
         .await
