@@ -24,6 +24,7 @@ mod partition_admin;
 pub mod partitioner;
 mod producer;
 pub mod scram;
+mod scram_admin;
 mod topic_admin;
 mod transaction_admin;
 
@@ -44,6 +45,7 @@ pub use group::{
 };
 pub use kafka_protocol;
 pub use partition_admin::{ElectionType, PartitionReassignment, PartitionResult};
+pub use scram_admin::{ScramUpsert, UserScramDescription};
 pub use producer::{Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use strom_records::{Compression, Header, TimestampType};
 pub use topic_admin::{ConfigEntry, NewTopic, TopicResult};

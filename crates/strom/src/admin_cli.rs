@@ -59,6 +59,8 @@ impl Connection {
         let mut config = AdminConfig::new(self.bootstrap_server.clone());
         config.api_timeout = api_timeout;
         let mut request_timeout = None;
+        let (mut sasl_wanted, mut mechanism, mut username, mut password) =
+            (false, None, None, None);
         if let Some(path) = &self.command_config {
             let props = strom_config::Properties::load(path)
                 .map_err(|e| format!("reading --command-config {}: {e}", path.display()))?;
@@ -82,18 +84,49 @@ impl Connection {
                     "request.timeout.ms" => request_timeout = Some(ms()?),
                     "default.api.timeout.ms" => config.api_timeout = ms()?,
                     "retry.backoff.ms" => config.retry_backoff = ms()?,
-                    "security.protocol" if !p.value.trim().eq_ignore_ascii_case("PLAINTEXT") => {
-                        return Err(format!(
-                            "{}: security.protocol={} is not supported by strom's client; it speaks PLAINTEXT only",
-                            path.display(),
-                            p.value
-                        ))
+                    "security.protocol" => match p.value.trim().to_ascii_uppercase().as_str() {
+                        "PLAINTEXT" => {}
+                        "SASL_PLAINTEXT" => sasl_wanted = true,
+                        other => {
+                            return Err(format!(
+                                "{}: security.protocol={other} is not supported by strom's client; it speaks PLAINTEXT and SASL_PLAINTEXT",
+                                path.display()
+                            ))
+                        }
+                    },
+                    "sasl.mechanism" => mechanism = Some(p.value.trim().to_ascii_uppercase()),
+                    "sasl.jaas.config" => {
+                        let entry = strom_config::parse_jaas_config(&p.value)
+                            .map_err(|e| format!("{}: sasl.jaas.config: {e}", path.display()))?;
+                        username = entry.option("username").map(str::to_owned);
+                        password = entry.option("password").map(str::to_owned);
                     }
+                    "sasl.username" => username = Some(p.value.clone()),
+                    "sasl.password" => password = Some(p.value.clone()),
                     // bootstrap.servers is --bootstrap-server's; other keys
                     // (metrics, buffers) change nothing for one admin call.
                     _ => {}
                 }
             }
+        }
+        if sasl_wanted {
+            let mechanism = mechanism.unwrap_or_else(|| "GSSAPI".to_owned());
+            if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&mechanism.as_str()) {
+                return Err(format!(
+                    "sasl.mechanism={mechanism} is not supported by strom's client; it speaks PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"
+                ));
+            }
+            let (Some(username), Some(password)) = (username, password) else {
+                return Err(
+                    "security.protocol=SASL_PLAINTEXT needs sasl.jaas.config with username=\"...\" password=\"...\" (or sasl.username and sasl.password)"
+                        .to_owned(),
+                );
+            };
+            config.connection.sasl = Some(strom_client::SaslCredentials {
+                mechanism,
+                username,
+                password,
+            });
         }
         // One request may take the whole operation (AddRaftVoter waits for
         // the new voter to catch up), so it gets a little longer.

@@ -52,6 +52,8 @@ pub(crate) struct SaslSession {
     mechanism: Option<String>,
     /// When the session ends (KIP-368); `None` never.
     expires_at: Option<Instant>,
+    /// The lifetime the last authentication gave the session, in ms (0: none).
+    lifetime_ms: i64,
     /// The client used SaslAuthenticate v1+, so it can re-authenticate.
     client_supports_reauth: bool,
     /// During re-authentication: who the connection was.
@@ -102,6 +104,7 @@ impl SaslSession {
             phase: Phase::Handshake,
             mechanism: None,
             expires_at: None,
+            lifetime_ms: 0,
             client_supports_reauth: false,
             reauthenticating: None,
         }
@@ -248,11 +251,7 @@ pub(crate) async fn intercept(
                     Ok((bytes, done)) => {
                         resp.auth_bytes = Bytes::from(bytes.unwrap_or_default());
                         if let Some(principal) = done {
-                            resp.session_lifetime_ms = sasl
-                                .expires_at
-                                .map(|at| at.saturating_duration_since(Instant::now()).as_millis()
-                                    as i64)
-                                .unwrap_or(0);
+                            resp.session_lifetime_ms = sasl.lifetime_ms;
                             info!(peer = %session.peer, %principal, mechanism = ?sasl.mechanism, "authenticated");
                             session.principal = principal;
                         }
@@ -444,6 +443,7 @@ fn step(
             };
             sasl.expires_at =
                 lifetime_ms.map(|ms| Instant::now() + Duration::from_millis(ms.max(0) as u64));
+            sasl.lifetime_ms = lifetime_ms.unwrap_or(0);
             sasl.phase = Phase::Authenticated;
             if sasl.reauthenticating.take().is_some() {
                 debug!(peer, "re-authenticated");
