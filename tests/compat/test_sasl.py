@@ -264,8 +264,8 @@ def test_scram_credentials_and_clients(sbroker, strom_bin, tmp_path):
     out = subprocess.run([shutil.which("kcat"), "-b", sbroker.bootstrap, "-X", "security.protocol=SASL_PLAINTEXT",
                           "-X", "sasl.mechanism=SCRAM-SHA-256", "-X", "sasl.username=alice",
                           "-X", "sasl.password=alice-scram", "-C", "-t", topic, "-p", "0", "-o", "5",
-                          "-c", "1", "-e"], check=True, timeout=60, capture_output=True)
-    assert out.stdout.strip() == b"kp"
+                          "-c", "1", "-e"], timeout=60, capture_output=True)
+    assert out.returncode == 0 and out.stdout.strip() == b"kp", out.stderr
 
     # Wrong password, unknown user, and a mechanism the user has no credential for fail alike.
     messages = {ck_auth_error(ck_conf(sbroker, m, u, pw)).str()
@@ -391,3 +391,46 @@ def test_kafkajs_plain_and_scram(sbroker):
                           "wrong", unique("kjs")], capture_output=True, timeout=90, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert out.returncode == 1 and "SASL" in result["error"], result
+
+
+def test_three_brokers_replicate_over_sasl(strom_bin, tmp_path):
+    """Replica fetchers authenticate to leaders on a SASL_PLAINTEXT inter-broker listener with
+    sasl.mechanism.inter.broker.protocol and the listener's login module username/password."""
+    from cluster import Cluster, listen_port
+    jaas = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" '
+            'password="broker-secret" user_broker="broker-secret" user_alice="alice-secret";')
+    c = Cluster(strom_bin, tmp_path / "cluster", size=3)
+    try:
+        taken = {p for n in c.nodes.values() for p in (n.client_port, n.controller_port)}
+        for n in c.nodes.values():
+            internal = listen_port(taken)
+            taken.add(internal)
+            n.properties.update({
+                "listeners": f"PLAINTEXT://{n.host}:{n.client_port},CONTROLLER://{n.host}:{n.controller_port},"
+                             f"INTERNAL://{n.host}:{internal}",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,INTERNAL:SASL_PLAINTEXT",
+                "inter.broker.listener.name": "INTERNAL",
+                "sasl.enabled.mechanisms": "PLAIN",
+                "sasl.mechanism.inter.broker.protocol": "PLAIN",
+                "listener.name.internal.plain.sasl.jaas.config": jaas,
+            })
+            n.config_path.write_text("".join(f"{k}={v}\n" for k, v in n.properties.items()))
+        c.start_formatted()
+        bootstrap = c.nodes[1].bootstrap
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        topic = unique("repl")
+        admin.create_topics([ck.admin.NewTopic(topic, 1, 3)])[topic].result(30)
+        p = ck.Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+        errors = []
+        for i in range(100):
+            p.produce(topic, str(i).encode(), on_delivery=lambda e, m: e and errors.append(e))
+        assert p.flush(60) == 0 and not errors, errors
+
+        def full_isr():
+            md = admin.list_topics(topic, timeout=10).topics[topic].partitions[0]
+            return len(md.isrs) == 3
+        wait_for(full_isr, 60, what="ISR of 3 over the SASL inter-broker listener")
+        logs = "".join(n.log_text() for n in c.nodes.values())
+        assert "principal=User:broker" in logs
+    finally:
+        c.cleanup()

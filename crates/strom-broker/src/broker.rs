@@ -547,7 +547,7 @@ impl Broker {
                     name: name.clone(),
                     host: ep.host.clone(),
                     port: ep.port,
-                    security_protocol: "PLAINTEXT".into(),
+                    security_protocol: config.security.protocol(name).to_owned(),
                 })
                 .collect(),
             rack: config.broker_rack.clone(),

@@ -153,9 +153,15 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
     out
 }
 
-/// A printable nonce (RFC 5802: printable ASCII without ','), base64 of 24 random bytes.
+/// A nonce of 32 random letters and digits, as Kafka's (`BigInteger.toString(36)`):
+/// RFC 5802 allows any printable character but ',', yet some clients (librdkafka 2.0's
+/// SCRAM, Debian's kcat) fail on a server nonce holding base64's '+', '/' or '='.
 pub fn new_nonce() -> String {
-    B64.encode(random_bytes(24))
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    random_bytes(32)
+        .into_iter()
+        .map(|b| ALPHABET[usize::from(b) % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// RFC 5802's `saslname`: '=' and ',' escaped as `=3D` and `=2C`.

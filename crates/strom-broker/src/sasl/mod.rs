@@ -135,7 +135,11 @@ pub(crate) fn inter_broker_credentials(
     security: &strom_config::SecurityConfig,
     endpoint: &strom_metadata::BrokerEndpoint,
 ) -> Option<strom_client::SaslCredentials> {
-    if !endpoint.security_protocol.starts_with("SASL_") {
+    // The registration names the protocol; a broker registered before it did says
+    // PLAINTEXT, so this broker's own map for the same listener name decides too.
+    if !endpoint.security_protocol.starts_with("SASL_")
+        && !security.protocol(&endpoint.name).starts_with("SASL_")
+    {
         return None;
     }
     let mechanism = security.sasl_mechanism_inter_broker.clone();

@@ -123,7 +123,10 @@ impl ScramServer {
                 if binding != b"n,," && binding != b"y,," {
                     return Err(fail());
                 }
-                if get('r') != Some(nonce.as_str()) {
+                // Kafka checks only that the client's nonce ends with the
+                // server-first one: librdkafka up to 2.x sends the client
+                // nonce twice in front of it, and Kafka accepts that.
+                if !get('r').is_some_and(|r| r.ends_with(nonce.as_str())) {
                     return Err(fail());
                 }
                 let proof = unb64(proof).ok_or_else(fail)?;
@@ -280,6 +283,34 @@ mod tests {
         ] {
             assert!(parse_client_first(bad).is_err(), "accepted {bad:?}");
         }
+    }
+
+    /// librdkafka 2.0 (Debian's kcat) repeats its nonce in client-final's r; Kafka accepts
+    /// any r that ends with the server-first nonce, and so does Strom.
+    #[test]
+    fn a_client_final_nonce_that_ends_with_the_servers_is_kafkas_rule() {
+        let m = ScramMechanism::Sha256;
+        let known = credential(m, "pw");
+        let mut server = ScramServer::new(m);
+        let first_bare = "n=alice,r=cn";
+        let ScramStep::Challenge(first) = server
+            .step(format!("n,,{first_bare}").as_bytes(), |_| Some(known.clone()))
+            .unwrap()
+        else {
+            panic!()
+        };
+        let first = String::from_utf8(first).unwrap();
+        let nonce = first.split(',').next().unwrap().strip_prefix("r=").unwrap();
+        let salted = m.salted_password(b"pw", b"0123456789abcdef", 4096);
+        let client_key = m.client_key(&salted);
+        let without_proof = format!("c=biws,r=cn{nonce}");
+        let auth = format!("{first_bare},{first},{without_proof}");
+        let proof = xor(&client_key, &m.hmac(&m.stored_key(&client_key), auth.as_bytes()));
+        let final_msg = format!("{without_proof},p={}", b64(&proof));
+        assert!(matches!(
+            server.step(final_msg.as_bytes(), |_| Some(known.clone())),
+            Ok(ScramStep::Done { .. })
+        ));
     }
 
     #[test]
