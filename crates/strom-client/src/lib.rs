@@ -45,8 +45,8 @@ pub use group::{
 };
 pub use kafka_protocol;
 pub use partition_admin::{ElectionType, PartitionReassignment, PartitionResult};
-pub use scram_admin::{ScramUpsert, UserScramDescription};
 pub use producer::{Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use scram_admin::{ScramUpsert, UserScramDescription};
 pub use strom_records::{Compression, Header, TimestampType};
 pub use topic_admin::{ConfigEntry, NewTopic, TopicResult};
 pub use transaction_admin::{

@@ -302,7 +302,9 @@ impl ScramClient {
             .ok_or("server-final message without signature")?;
         match &self.expected_server_signature {
             Some(expected) if constant_time_eq(expected, &v) => Ok(()),
-            _ => Err("server signature does not match: the server does not know the password".into()),
+            _ => {
+                Err("server signature does not match: the server does not know the password".into())
+            }
         }
     }
 }

@@ -65,8 +65,7 @@ impl AdminClient {
                     Some(code) => (user, Err((code, r.error_message.map(|m| m.to_string())))),
                     None => (
                         user,
-                        Ok(r
-                            .credential_infos
+                        Ok(r.credential_infos
                             .iter()
                             .map(|c| (c.mechanism, c.iterations))
                             .collect()),

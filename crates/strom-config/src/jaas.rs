@@ -183,7 +183,10 @@ mod tests {
             "x.Y optional unsecuredLoginStringClaim_sub=thePrincipal a=\"q\\\"uo;te\" b=\"\";",
         )
         .unwrap();
-        assert_eq!(e.option("unsecuredLoginStringClaim_sub"), Some("thePrincipal"));
+        assert_eq!(
+            e.option("unsecuredLoginStringClaim_sub"),
+            Some("thePrincipal")
+        );
         assert_eq!(e.option("a"), Some("q\"uo;te"));
         assert_eq!(e.option("b"), Some(""));
     }

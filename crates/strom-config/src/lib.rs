@@ -65,17 +65,17 @@ pub use group_config::{
     consumer_group_timeouts, describe_group_configs, group_config_def, group_config_defs,
     validate_group_configs,
 };
-pub use kafka_catalogue::{
-    kafka_broker_config, Importance, KafkaConfigKey, UpdateMode, KAFKA_BROKER_CONFIGS,
-};
 pub use jaas::{
     parse_jaas_config, JaasEntry, OAUTHBEARER_LOGIN_MODULE, PLAIN_LOGIN_MODULE, SCRAM_LOGIN_MODULE,
 };
+pub use kafka_catalogue::{
+    kafka_broker_config, Importance, KafkaConfigKey, UpdateMode, KAFKA_BROKER_CONFIGS,
+};
 pub use listener::Listener;
-pub use sasl::{OAuthBearerConfig, SaslListenerConfig, SecurityConfig, SUPPORTED_MECHANISMS};
 pub use markdown::{broker_config_markdown, configuration_markdown, topic_config_markdown};
 pub use properties::{Origin, Properties, Property};
 pub use quorum::{ProcessRoles, QuorumConfig, QuorumVoter};
+pub use sasl::{OAuthBearerConfig, SaslListenerConfig, SecurityConfig, SUPPORTED_MECHANISMS};
 pub use topic_config::{
     topic_config_def, validate_topic_configs, CleanupPolicy, CompressionType, TimestampType,
     TopicConfig,

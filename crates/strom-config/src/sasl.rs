@@ -156,14 +156,13 @@ pub(crate) fn security_config(
             }
         }
     }
-    let invalid = |key: String, value: &str, expected: String, origin: &Origin| {
-        ConfigError::InvalidValue {
+    let invalid =
+        |key: String, value: &str, expected: String, origin: &Origin| ConfigError::InvalidValue {
             key,
             value: value.to_owned(),
             expected,
             origin: origin.clone(),
-        }
-    };
+        };
     let mut sasl = BTreeMap::new();
     for l in listeners {
         let protocol = protocols
@@ -194,9 +193,10 @@ pub(crate) fn security_config(
         };
         let int_of = |key: &str| -> Result<i64, ConfigError> {
             match own.get(key) {
-                Some((v, origin)) => v.trim().parse::<i64>().map_err(|_| {
-                    invalid(format!("{prefix}{key}"), v, "an integer".into(), origin)
-                }),
+                Some((v, origin)) => v
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| invalid(format!("{prefix}{key}"), v, "an integer".into(), origin)),
                 None => Ok(cfg.int(key)),
             }
         };
@@ -210,8 +210,16 @@ pub(crate) fn security_config(
         for mechanism in &enabled_mechanisms {
             if !SUPPORTED_MECHANISMS.contains(&mechanism.as_str()) {
                 let (key, value, origin) = match own.get("sasl.enabled.mechanisms") {
-                    Some((v, o)) => (format!("{prefix}sasl.enabled.mechanisms"), v.clone(), Some(o)),
-                    None => ("sasl.enabled.mechanisms".to_owned(), enabled_mechanisms.join(","), None),
+                    Some((v, o)) => (
+                        format!("{prefix}sasl.enabled.mechanisms"),
+                        v.clone(),
+                        Some(o),
+                    ),
+                    None => (
+                        "sasl.enabled.mechanisms".to_owned(),
+                        enabled_mechanisms.join(","),
+                        None,
+                    ),
                 };
                 let message = format!(
                     "{value}: listener {} enables {mechanism}, which Strom does not serve (it serves {}); set sasl.enabled.mechanisms (or {prefix}sasl.enabled.mechanisms)",
@@ -243,7 +251,12 @@ pub(crate) fn security_config(
             let mech_reauth_key = format!("{lower}.connections.max.reauth.ms");
             let value = match own.get(&mech_reauth_key) {
                 Some((v, origin)) => v.trim().parse::<i64>().map_err(|_| {
-                    invalid(format!("{prefix}{mech_reauth_key}"), v, "an integer".into(), origin)
+                    invalid(
+                        format!("{prefix}{mech_reauth_key}"),
+                        v,
+                        "an integer".into(),
+                        origin,
+                    )
                 })?,
                 None => listener_reauth,
             };

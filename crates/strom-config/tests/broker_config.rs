@@ -696,17 +696,26 @@ fn sasl_listeners_take_kafkas_per_listener_keys() {
 fn sasl_misconfigurations_stop_start_up() {
     // PLAIN without users.
     let e = error("listeners=SASL_PLAINTEXT://:9092\nsasl.enabled.mechanisms=PLAIN");
-    assert!(e.to_string().contains("enables PLAIN but has no users"), "{e}");
+    assert!(
+        e.to_string().contains("enables PLAIN but has no users"),
+        "{e}"
+    );
     // Kafka's default GSSAPI is not served.
     let e = error("listeners=SASL_PLAINTEXT://:9092");
-    assert!(e.to_string().contains("GSSAPI, which Strom does not serve"), "{e}");
+    assert!(
+        e.to_string().contains("GSSAPI, which Strom does not serve"),
+        "{e}"
+    );
     // A broken JAAS entry names the key, never the value.
     let e = error(
         "listeners=SASL_PLAINTEXT://:9092\nsasl.enabled.mechanisms=PLAIN\n\
          listener.name.sasl_plaintext.plain.sasl.jaas.config=x.Y required password=\"s3cret\"",
     );
     let text = e.to_string();
-    assert!(text.contains("listener.name.sasl_plaintext.plain.sasl.jaas.config"), "{text}");
+    assert!(
+        text.contains("listener.name.sasl_plaintext.plain.sasl.jaas.config"),
+        "{text}"
+    );
     assert!(!text.contains("s3cret"), "{text}");
     // A per-listener key for a listener that is not a SASL one.
     let e = error(&format!(

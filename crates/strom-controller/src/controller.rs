@@ -36,14 +36,14 @@ use tokio::time::Instant;
 
 use crate::decisions::{
     allocate_producer_ids, alter_configs, alter_partition_reassignments, alter_partition_with,
-    broker_heartbeat, create_partitions, create_topics_with_rng, delete_topics,
-    elect_leaderless_after_config, elect_leaders, fence_brokers, leader_rebalance,
-    alter_scram_credentials, list_partition_reassignments, register_broker, AlterConfigs, AlterConfigsOutcome,
-    AlterPartitionItem, AlterPartitionOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome,
-    ControllerDefaults, CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome,
-    DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget, ElectionType,
-    OngoingReassignment, ProducerIdsBlock, ReassignPartition, ReassignPartitionOutcome,
-    AlterScramOutcome, ScramDeletion, ScramUpsertion, MAX_RECORDS_PER_USER_OP,
+    alter_scram_credentials, broker_heartbeat, create_partitions, create_topics_with_rng,
+    delete_topics, elect_leaderless_after_config, elect_leaders, fence_brokers, leader_rebalance,
+    list_partition_reassignments, register_broker, AlterConfigs, AlterConfigsOutcome,
+    AlterPartitionItem, AlterPartitionOutcome, AlterScramOutcome, BrokerHeartbeat,
+    BrokerHeartbeatOutcome, ControllerDefaults, CreatePartitions, CreatePartitionsOutcome,
+    CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome,
+    ElectLeadersTarget, ElectionType, OngoingReassignment, ProducerIdsBlock, ReassignPartition,
+    ReassignPartitionOutcome, ScramDeletion, ScramUpsertion, MAX_RECORDS_PER_USER_OP,
 };
 use crate::error::{ControllerError, StartError, StoreError};
 use crate::raft::log_store::LogStore;

@@ -5,11 +5,11 @@ use serde::{Deserialize, Serialize};
 use strom_metadata::BrokerRegistration;
 
 use crate::decisions::{
-    AlterConfigs, AlterConfigsOutcome, AlterPartitionItem, AlterPartitionOutcome, BrokerHeartbeat,
-    BrokerHeartbeatOutcome, CreatePartitions, CreatePartitionsOutcome, CreateTopic,
-    CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget,
-    ElectionType, OngoingReassignment, ProducerIdsBlock, ReassignPartition,
-    ReassignPartitionOutcome, AlterScramOutcome, ScramDeletion, ScramUpsertion,
+    AlterConfigs, AlterConfigsOutcome, AlterPartitionItem, AlterPartitionOutcome,
+    AlterScramOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome, CreatePartitions,
+    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
+    ElectLeadersOutcome, ElectLeadersTarget, ElectionType, OngoingReassignment, ProducerIdsBlock,
+    ReassignPartition, ReassignPartitionOutcome, ScramDeletion, ScramUpsertion,
 };
 use crate::error::ControllerError;
 

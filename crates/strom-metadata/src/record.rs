@@ -121,9 +121,7 @@ impl MetadataRecord {
             MetadataRecord::RemoveTopic { .. } => "RemoveTopicRecord",
             MetadataRecord::ProducerIds { .. } => "ProducerIdsRecord",
             MetadataRecord::UserScramCredential { .. } => "UserScramCredentialRecord",
-            MetadataRecord::RemoveUserScramCredential { .. } => {
-                "RemoveUserScramCredentialRecord"
-            }
+            MetadataRecord::RemoveUserScramCredential { .. } => "RemoveUserScramCredentialRecord",
         }
     }
 }

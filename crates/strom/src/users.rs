@@ -58,9 +58,8 @@ pub fn run(args: UsersArgs) -> ExitCode {
 }
 
 fn mechanism(name: &str) -> Result<ScramMechanism, String> {
-    ScramMechanism::from_name(name.trim()).ok_or_else(|| {
-        format!("unknown SCRAM mechanism {name:?}: SCRAM-SHA-256 or SCRAM-SHA-512")
-    })
+    ScramMechanism::from_name(name.trim())
+        .ok_or_else(|| format!("unknown SCRAM mechanism {name:?}: SCRAM-SHA-256 or SCRAM-SHA-512"))
 }
 
 /// Parses `SCRAM-SHA-256=[iterations=8192,password=alice-secret],SCRAM-SHA-512=[password=x]`;
@@ -87,7 +86,11 @@ fn parse_add_config(user: &str, text: &str) -> Result<Vec<ScramUpsert>, String> 
                         .map_err(|_| format!("iterations must be a number, not {v:?}"))?
                 }
                 Some(("password", v)) => password = Some(v.to_owned()),
-                _ => return Err(format!("unexpected {kv:?} in {name}=[...]: iterations=N,password=P")),
+                _ => {
+                    return Err(format!(
+                        "unexpected {kv:?} in {name}=[...]: iterations=N,password=P"
+                    ))
+                }
             }
         }
         let password = password.ok_or_else(|| format!("{name}=[...] needs password=..."))?;
@@ -179,7 +182,13 @@ async fn scram(args: UsersArgs) -> Result<ExitCode, String> {
                             failed.push(u.clone());
                             t.row(vec![
                                 u.clone(),
-                                format!("error: {code}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()),
+                                format!(
+                                    "error: {code}{}",
+                                    message
+                                        .as_deref()
+                                        .map(|m| format!(" ({m})"))
+                                        .unwrap_or_default()
+                                ),
                                 "-".into(),
                             ]);
                         }
@@ -195,18 +204,27 @@ async fn scram(args: UsersArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-type AlterResults = [(String, Result<(), (strom_client::ErrorCode, Option<String>)>)];
+type AlterResults = [(
+    String,
+    Result<(), (strom_client::ErrorCode, Option<String>)>,
+)];
 
 fn report(results: &AlterResults, json: bool) -> Result<(), String> {
     for (user, r) in results {
         if let Err((code, message)) = r {
             return Err(format!(
                 "user {user}: {code}{}",
-                message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+                message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
             ));
         }
         if json {
-            emit(&format!("{}\n", serde_json::json!({"user": user, "error": null})));
+            emit(&format!(
+                "{}\n",
+                serde_json::json!({"user": user, "error": null})
+            ));
         }
     }
     Ok(())
@@ -222,7 +240,10 @@ mod tests {
             "alice",
             "SCRAM-SHA-256=[iterations=8192,password=alice-secret],SCRAM-SHA-512=[password=p,w]",
         );
-        assert!(u.is_err(), "a comma inside password is not Kafka's syntax either");
+        assert!(
+            u.is_err(),
+            "a comma inside password is not Kafka's syntax either"
+        );
         let u = parse_add_config(
             "alice",
             "SCRAM-SHA-256=[iterations=8192,password=alice-secret],SCRAM-SHA-512=[password=pw]",

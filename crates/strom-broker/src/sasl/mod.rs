@@ -71,7 +71,9 @@ enum Exchange {
     Plain,
     Scram(scram::ScramServer),
     /// After a refused token: the JSON error sent, waiting for the client's %x01.
-    OAuthBearer { error: Option<String> },
+    OAuthBearer {
+        error: Option<String>,
+    },
     /// Re-authentication asked for another mechanism than the session's.
     BadMechanism(String),
 }
@@ -146,7 +148,11 @@ pub(crate) fn inter_broker_credentials(
     let jaas = security
         .sasl_listener(&endpoint.name)
         .and_then(|l| l.jaas.get(&mechanism));
-    let option = |k: &str| jaas.and_then(|j| j.option(k)).unwrap_or_default().to_owned();
+    let option = |k: &str| {
+        jaas.and_then(|j| j.option(k))
+            .unwrap_or_default()
+            .to_owned()
+    };
     Some(strom_client::SaslCredentials {
         mechanism,
         username: option("username"),
@@ -342,7 +348,10 @@ fn handshake(
         .collect();
     let corr = preamble.correlation_id;
     if !listener.is_enabled(&mechanism) {
-        debug!(mechanism, "SASL mechanism requested by client is not supported");
+        debug!(
+            mechanism,
+            "SASL mechanism requested by client is not supported"
+        );
         resp.error_code = UNSUPPORTED_SASL_MECHANISM;
         return match encode_response(api, version, corr, &resp) {
             Ok(frame) => delayed_close(Some(frame), delay),
@@ -406,7 +415,9 @@ fn step(
         }
         Exchange::OAuthBearer { error } => match error.take() {
             Some(json) if message == b"\x01" => Err(json),
-            Some(_) => Err("Authentication failed: unexpected message after an invalid token".into()),
+            Some(_) => {
+                Err("Authentication failed: unexpected message after an invalid token".into())
+            }
             None => match oauth(listener, message) {
                 Ok(step) => Ok(step),
                 Err(OAuthFailure::Token(json)) => {
@@ -512,7 +523,9 @@ enum OAuthFailure {
 
 fn oauth(listener: &SaslListenerConfig, message: &[u8]) -> Result<Step, OAuthFailure> {
     let initial = oauthbearer::parse_initial_response(message).map_err(|e| {
-        OAuthFailure::Message(format!("Authentication failed: invalid OAUTHBEARER message ({e})"))
+        OAuthFailure::Message(format!(
+            "Authentication failed: invalid OAUTHBEARER message ({e})"
+        ))
     })?;
     let validated = if listener.oauthbearer.jwks_endpoint_url.is_some() {
         Err(oauthbearer::Refused {
@@ -571,7 +584,10 @@ mod tests {
 
     fn listener(jaas: &str) -> SaslListenerConfig {
         let mut j = std::collections::BTreeMap::new();
-        j.insert("PLAIN".to_owned(), strom_config::parse_jaas_config(jaas).unwrap());
+        j.insert(
+            "PLAIN".to_owned(),
+            strom_config::parse_jaas_config(jaas).unwrap(),
+        );
         SaslListenerConfig {
             security_protocol: "SASL_PLAINTEXT".into(),
             enabled_mechanisms: vec!["PLAIN".into()],
@@ -594,8 +610,14 @@ mod tests {
         let l = listener(
             "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"a\" user_admin=\"a\" user_alice=\"alice-secret\";",
         );
-        assert_eq!(principal(plain(&l, b"\0alice\0alice-secret")).unwrap(), "alice");
-        assert_eq!(principal(plain(&l, b"alice\0alice\0alice-secret")).unwrap(), "alice");
+        assert_eq!(
+            principal(plain(&l, b"\0alice\0alice-secret")).unwrap(),
+            "alice"
+        );
+        assert_eq!(
+            principal(plain(&l, b"alice\0alice\0alice-secret")).unwrap(),
+            "alice"
+        );
         let wrong = principal(plain(&l, b"\0alice\0alice-secreT")).unwrap_err();
         let unknown = principal(plain(&l, b"\0bob\0alice-secret")).unwrap_err();
         assert_eq!(wrong, "Authentication failed: Invalid username or password");

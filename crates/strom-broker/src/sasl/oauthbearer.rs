@@ -41,7 +41,9 @@ pub(crate) struct InitialResponse {
 /// Parses `gs2-header %x01 auth=Bearer <token> %x01 *(key=value %x01) %x01`.
 pub(crate) fn parse_initial_response(bytes: &[u8]) -> Result<InitialResponse, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
-    let (gs2, rest) = text.split_once('\u{1}').ok_or("no %x01 after the GS2 header")?;
+    let (gs2, rest) = text
+        .split_once('\u{1}')
+        .ok_or("no %x01 after the GS2 header")?;
     let mut gs2_parts = gs2.splitn(3, ',');
     if gs2_parts.next() != Some("n") {
         return Err("invalid GS2 header (channel binding is not supported)".into());
@@ -198,7 +200,10 @@ pub(crate) fn validate_unsecured(
                 .collect(),
             _ => Vec::new(),
         };
-        if let Some(missing) = required_scope.iter().find(|r| !scope.iter().any(|s| s == *r)) {
+        if let Some(missing) = required_scope
+            .iter()
+            .find(|r| !scope.iter().any(|s| s == *r))
+        {
             return Err(Refused {
                 reason: format!("the token's scope lacks {missing}"),
                 scope: Some(required_scope.join(" ")),
@@ -233,11 +238,17 @@ mod tests {
 
     #[test]
     fn initial_response_parses_and_is_strict() {
-        let r = parse_initial_response(b"n,a=alice,\x01auth=Bearer a.b.\x01host=x\x01\x01").unwrap();
+        let r =
+            parse_initial_response(b"n,a=alice,\x01auth=Bearer a.b.\x01host=x\x01\x01").unwrap();
         assert_eq!(r.authzid, "alice");
         assert_eq!(r.token, "a.b.");
         assert_eq!(r.extensions["host"], "x");
-        assert_eq!(parse_initial_response(b"n,,\x01auth=Bearer t\x01\x01").unwrap().token, "t");
+        assert_eq!(
+            parse_initial_response(b"n,,\x01auth=Bearer t\x01\x01")
+                .unwrap()
+                .token,
+            "t"
+        );
         for bad in [
             &b""[..],
             b"n,,\x01auth=Bearer t\x01",
@@ -255,7 +266,8 @@ mod tests {
 
     #[test]
     fn unsecured_tokens_as_kafka_validates_them() {
-        let good = unsecured_token(&json!({"sub": "alice", "exp": (NOW / 1000) + 60, "iat": NOW / 1000}));
+        let good =
+            unsecured_token(&json!({"sub": "alice", "exp": (NOW / 1000) + 60, "iat": NOW / 1000}));
         assert_eq!(
             validate_unsecured(&good, None, NOW).unwrap(),
             ValidToken {
@@ -272,7 +284,9 @@ mod tests {
         assert!(validate_unsecured(&no_exp, None, NOW).is_err());
         let no_sub = unsecured_token(&json!({"exp": (NOW / 1000) + 60}));
         assert!(validate_unsecured(&no_sub, None, NOW).is_err());
-        let future = unsecured_token(&json!({"sub": "a", "exp": (NOW / 1000) + 60, "iat": (NOW / 1000) + 30}));
+        let future = unsecured_token(
+            &json!({"sub": "a", "exp": (NOW / 1000) + 60, "iat": (NOW / 1000) + 30}),
+        );
         assert!(validate_unsecured(&future, None, NOW).is_err());
         // A signed token is not an unsecured one.
         assert!(validate_unsecured(&format!("{good}sig"), None, NOW).is_err());
@@ -291,7 +305,10 @@ mod tests {
         );
         let exp = (NOW / 1000) + 60;
         let ok = unsecured_token(&json!({"user": "bob", "exp": exp, "scope": "write read extra"}));
-        assert_eq!(validate_unsecured(&ok, Some(&opts), NOW).unwrap().principal, "bob");
+        assert_eq!(
+            validate_unsecured(&ok, Some(&opts), NOW).unwrap().principal,
+            "bob"
+        );
         let arr = unsecured_token(&json!({"user": "bob", "exp": exp, "scope": ["read", "write"]}));
         assert!(validate_unsecured(&arr, Some(&opts), NOW).is_ok());
         let lacking = unsecured_token(&json!({"user": "bob", "exp": exp, "scope": "read"}));

@@ -80,8 +80,8 @@ impl ScramServer {
         match std::mem::replace(&mut self.state, State::Done) {
             State::ClientFirst => {
                 let text = std::str::from_utf8(message).map_err(|_| fail())?;
-                let (username, client_nonce, client_first_bare) =
-                    parse_client_first(text).map_err(|e| {
+                let (username, client_nonce, client_first_bare) = parse_client_first(text)
+                    .map_err(|e| {
                         format!("Authentication failed: invalid SCRAM client-first message ({e})")
                     })?;
                 let credential = lookup(&username);
@@ -212,7 +212,12 @@ mod tests {
         }
     }
 
-    fn exchange(m: ScramMechanism, stored: &str, given: &str, user: &str) -> Result<String, String> {
+    fn exchange(
+        m: ScramMechanism,
+        stored: &str,
+        given: &str,
+        user: &str,
+    ) -> Result<String, String> {
         let known = credential(m, stored);
         let lookup = |u: &str| (u == "alice").then(|| known.clone());
         let mut server = ScramServer::new(m);
@@ -220,11 +225,15 @@ mod tests {
         let ScramStep::Challenge(first) = server.step(&client.client_first(), lookup)? else {
             return Err("done too early".into());
         };
-        let final_msg = client.client_final(&first).map_err(|e| format!("client: {e}"))?;
+        let final_msg = client
+            .client_final(&first)
+            .map_err(|e| format!("client: {e}"))?;
         let known = credential(m, stored);
         match server.step(&final_msg, |_| Some(known))? {
             ScramStep::Done { user, response } => {
-                client.verify_server_final(&response).map_err(|e| format!("client: {e}"))?;
+                client
+                    .verify_server_final(&response)
+                    .map_err(|e| format!("client: {e}"))?;
                 Ok(user)
             }
             ScramStep::Challenge(_) => Err("not done".into()),
@@ -294,7 +303,9 @@ mod tests {
         let mut server = ScramServer::new(m);
         let first_bare = "n=alice,r=cn";
         let ScramStep::Challenge(first) = server
-            .step(format!("n,,{first_bare}").as_bytes(), |_| Some(known.clone()))
+            .step(format!("n,,{first_bare}").as_bytes(), |_| {
+                Some(known.clone())
+            })
             .unwrap()
         else {
             panic!()
@@ -305,7 +316,10 @@ mod tests {
         let client_key = m.client_key(&salted);
         let without_proof = format!("c=biws,r=cn{nonce}");
         let auth = format!("{first_bare},{first},{without_proof}");
-        let proof = xor(&client_key, &m.hmac(&m.stored_key(&client_key), auth.as_bytes()));
+        let proof = xor(
+            &client_key,
+            &m.hmac(&m.stored_key(&client_key), auth.as_bytes()),
+        );
         let final_msg = format!("{without_proof},p={}", b64(&proof));
         assert!(matches!(
             server.step(final_msg.as_bytes(), |_| Some(known.clone())),
