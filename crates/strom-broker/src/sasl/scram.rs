@@ -178,8 +178,8 @@ pub(crate) fn parse_client_first(text: &str) -> Result<(String, String, String),
         }
         _ => return Err("no valid nonce".into()),
     };
-    for (name, value) in iter {
-        // Kafka's only extension: tokenauth=true for delegation tokens, not served here.
+    // Kafka's only extension: tokenauth=true for delegation tokens, not served here.
+    if let Some((name, value)) = iter.next() {
         return Err(format!("unsupported extension {name}={value}"));
     }
     if !authzid.is_empty() {

@@ -126,15 +126,14 @@ pub fn alter_scram_credentials(
             errors.insert(u.name.clone(), duplicate);
             continue;
         }
-        let checked = check_name_and_mechanism(&u.name, u.mechanism).and_then(|()| {
-            if u.iterations < SCRAM_MIN_ITERATIONS {
-                Err((UNACCEPTABLE_CREDENTIAL, "Too few iterations"))
-            } else if u.iterations > SCRAM_MAX_ITERATIONS {
-                Err((UNACCEPTABLE_CREDENTIAL, "Too many iterations"))
-            } else {
-                Ok(())
-            }
-        });
+        let iterations = if u.iterations < SCRAM_MIN_ITERATIONS {
+            Err((UNACCEPTABLE_CREDENTIAL, "Too few iterations"))
+        } else if u.iterations > SCRAM_MAX_ITERATIONS {
+            Err((UNACCEPTABLE_CREDENTIAL, "Too many iterations"))
+        } else {
+            Ok(())
+        };
+        let checked = check_name_and_mechanism(&u.name, u.mechanism).and(iterations);
         match checked {
             Ok(()) => to_upsert.push(u),
             Err(e) => {
