@@ -195,6 +195,10 @@ fn requests(dir: &Path) {
                 DescribeTransactions => DescribeTransactionsRequest::default(),
                 ListTransactions => ListTransactionsRequest::default(),
                 DescribeProducers => DescribeProducersRequest::default(),
+                SaslHandshake => SaslHandshakeRequest::default(),
+                SaslAuthenticate => SaslAuthenticateRequest::default(),
+                DescribeUserScramCredentials => DescribeUserScramCredentialsRequest::default(),
+                AlterUserScramCredentials => AlterUserScramCredentialsRequest::default(),
             );
             if let Some(bytes) = bytes {
                 write(dir, &format!("{api:?}-v{version}"), &bytes);

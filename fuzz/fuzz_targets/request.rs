@@ -111,6 +111,14 @@ fuzz_target!(|data: &[u8]| {
         ApiKey::DescribeProducers => {
             body_round_trip::<DescribeProducersRequest>(api, version, body)
         }
+        ApiKey::SaslHandshake => body_round_trip::<SaslHandshakeRequest>(api, version, body),
+        ApiKey::SaslAuthenticate => body_round_trip::<SaslAuthenticateRequest>(api, version, body),
+        ApiKey::DescribeUserScramCredentials => {
+            body_round_trip::<DescribeUserScramCredentialsRequest>(api, version, body)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            body_round_trip::<AlterUserScramCredentialsRequest>(api, version, body)
+        }
         // An advertised API this target does not decode is a gap in the target.
         other => panic!("advertised {other:?} has no decoder in the request fuzz target"),
     }

@@ -586,6 +586,7 @@ impl Broker {
             fsync: config.acks_all_fsync,
             tls: inter_broker_tls.clone(),
             quota: crate::replication::quota::ReplicationQuota::new(),
+            security: config.security.clone(),
         });
         let isr_changes = IsrChanges::start(controller.clone(), node_id, broker_epoch);
         let replicas = ReplicaManager::new(

@@ -49,6 +49,9 @@ pub(crate) enum Reply {
     Nothing,
     /// The request cannot be answered in Kafka's protocol: close, as Kafka does.
     Close,
+    /// Send this reply (if any) when it completes, then close: a failed
+    /// authentication, answered after `connection.failed.authentication.delay.ms`.
+    Last(LaterReply),
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -63,6 +66,7 @@ pub(crate) async fn serve(
 ) {
     let _slot = slot;
     let mut session = Session::new(peer_addr, listener);
+    session.sasl = crate::sasl::session_for(&state, &session.listener);
     let _ = stream.set_nodelay(true);
     match tls {
         None => {
@@ -145,6 +149,12 @@ async fn serve_stream<R, W>(
                     },
                     Reply::Nothing => None,
                     Reply::Close => break,
+                    Reply::Last(fut) => {
+                        if let Some(frame) = fut.await {
+                            let _ = frame.write_to(&mut write_half).await;
+                        }
+                        break;
+                    }
                 };
                 let ready = timing.as_ref().map(|_| Instant::now());
                 let written = match frame {
@@ -226,7 +236,7 @@ async fn serve_stream<R, W>(
                     })),
                     _ => None,
                 };
-                let close = matches!(reply, Reply::Close);
+                let close = matches!(reply, Reply::Close | Reply::Last(_));
                 activity.reply_queued();
                 if tx.send((reply, timing)).await.is_err() || close {
                     break;

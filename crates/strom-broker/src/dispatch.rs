@@ -24,6 +24,10 @@ pub(crate) async fn dispatch(
     session: &mut Session,
     follower_fetch: &mut bool,
 ) -> Reply {
+    // SASL: the exchange itself, and nothing else before it completes.
+    if let Some(reply) = crate::sasl::intercept(state, &mut frame, session).await {
+        return reply;
+    }
     let session: &Session = session;
     let peer = session.peer.as_str();
     let listener = &*session.listener;
@@ -349,6 +353,18 @@ pub(crate) async fn dispatch(
         ApiKey::ListTransactions => {
             simple(api, version, corr, body, peer, |r| {
                 handlers::list_transactions::handle(state, r)
+            })
+            .await
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            simple(api, version, corr, body, peer, |r| async {
+                handlers::user_scram_credentials::describe(state, r)
+            })
+            .await
+        }
+        ApiKey::AlterUserScramCredentials => {
+            simple(api, version, corr, body, peer, |r| {
+                handlers::user_scram_credentials::alter(state, r)
             })
             .await
         }

@@ -27,6 +27,7 @@ mod open_files;
 mod partition;
 mod replica_manager;
 mod replication;
+mod sasl;
 mod server;
 mod session;
 mod tls;

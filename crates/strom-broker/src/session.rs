@@ -46,6 +46,9 @@ pub(crate) struct Session {
     /// in its terms.
     pub listener: Arc<str>,
     pub principal: KafkaPrincipal,
+    /// SASL state on a SASL listener (`None` elsewhere): until it says
+    /// authenticated, only the SASL exchange is served.
+    pub sasl: Option<Box<crate::sasl::SaslSession>>,
 }
 
 impl Session {
@@ -55,6 +58,7 @@ impl Session {
             client_address,
             listener,
             principal: KafkaPrincipal::anonymous(),
+            sasl: None,
         }
     }
 

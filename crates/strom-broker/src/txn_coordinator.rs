@@ -459,6 +459,7 @@ async fn send_to(
         client_id: format!("strom-txn-marker-sender-{}", state.node_id),
         request_timeout: Duration::from_secs(30),
         tls: state.inter_broker_tls.clone(),
+        sasl: crate::sasl::inter_broker_credentials(&state.config.security, endpoint),
         ..ConnectionConfig::default()
     };
     let mut conn = Connection::connect(&addr, &config)

@@ -38,6 +38,28 @@ pub struct ConnectionConfig {
     pub max_response_bytes: usize,
     /// TLS (`security.protocol=SSL`); `None` speaks plaintext.
     pub tls: Option<ClientTls>,
+    /// SASL authentication after connecting (`security.protocol=SASL_PLAINTEXT`);
+    /// `None` for PLAINTEXT.
+    pub sasl: Option<SaslCredentials>,
+}
+
+/// A SASL mechanism and the client's credentials (`sasl.mechanism`,
+/// `sasl.jaas.config` or `sasl.username`/`sasl.password`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SaslCredentials {
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SaslCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslCredentials")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ConnectionConfig {
@@ -47,6 +69,7 @@ impl Default for ConnectionConfig {
             request_timeout: Duration::from_secs(30),
             max_response_bytes: 100 << 20,
             tls: None,
+            sasl: None,
         }
     }
 }
@@ -116,7 +139,86 @@ impl Connection {
             broken: false,
         };
         conn.negotiate_versions().await?;
+        if let Some(sasl) = config.sasl.clone() {
+            conn.authenticate(&sasl).await?;
+        }
         Ok(conn)
+    }
+
+    /// SaslHandshake v1 and SaslAuthenticate, as Kafka's Java client does.
+    async fn authenticate(&mut self, sasl: &SaslCredentials) -> Result<(), Error> {
+        use crate::scram::{ScramClient, ScramMechanism};
+        use kafka_protocol::messages::{SaslHandshakeRequest, SaslHandshakeResponse};
+        let failed = |api: ApiKey, code: i16, message: Option<String>| Error::Kafka {
+            api,
+            code: ErrorCode(code),
+            message,
+        };
+        let api = ApiKey::SaslHandshake;
+        let mut hs = SaslHandshakeRequest::default();
+        hs.mechanism = StrBytes::from_string(sasl.mechanism.clone());
+        let body = self.round_trip(api, 1, &hs).await?;
+        let resp = SaslHandshakeResponse::decode(&mut body.clone(), 1)
+            .map_err(|e| self.decode_error(api, 1, &e))?;
+        if resp.error_code != 0 {
+            let enabled: Vec<&str> = resp.mechanisms.iter().map(|m| m.as_str()).collect();
+            return Err(failed(
+                api,
+                resp.error_code,
+                Some(format!(
+                    "{} is not enabled; the broker enables {}",
+                    sasl.mechanism,
+                    enabled.join(", ")
+                )),
+            ));
+        }
+        let api = ApiKey::SaslAuthenticate;
+        let version = self.version(api).unwrap_or(1).min(2);
+        match sasl.mechanism.as_str() {
+            "PLAIN" => {
+                let token = format!("\0{}\0{}", sasl.username, sasl.password);
+                self.sasl_step(version, token.into_bytes()).await?;
+            }
+            name => {
+                let Some(m) = ScramMechanism::from_name(name) else {
+                    return Err(failed(
+                        ApiKey::SaslHandshake,
+                        ErrorCode::UNSUPPORTED_SASL_MECHANISM.0,
+                        Some(format!("strom's client speaks PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, not {name}")),
+                    ));
+                };
+                let mut client = ScramClient::new(m, &sasl.username, &sasl.password);
+                let server_first = self.sasl_step(version, client.client_first()).await?;
+                let client_final = client
+                    .client_final(&server_first)
+                    .map_err(|e| failed(api, ErrorCode::SASL_AUTHENTICATION_FAILED.0, Some(e)))?;
+                let server_final = self.sasl_step(version, client_final).await?;
+                client
+                    .verify_server_final(&server_final)
+                    .map_err(|e| failed(api, ErrorCode::SASL_AUTHENTICATION_FAILED.0, Some(e)))?;
+            }
+        }
+        debug!(addr = %self.addr, mechanism = %sasl.mechanism, "authenticated");
+        Ok(())
+    }
+
+    /// One SaslAuthenticate round trip: the server's bytes, or its error.
+    async fn sasl_step(&mut self, version: i16, auth_bytes: Vec<u8>) -> Result<Vec<u8>, Error> {
+        use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse};
+        let api = ApiKey::SaslAuthenticate;
+        let mut req = SaslAuthenticateRequest::default();
+        req.auth_bytes = Bytes::from(auth_bytes);
+        let body = self.round_trip(api, version, &req).await?;
+        let resp = SaslAuthenticateResponse::decode(&mut body.clone(), version)
+            .map_err(|e| self.decode_error(api, version, &e))?;
+        if resp.error_code != 0 {
+            return Err(Error::Kafka {
+                api,
+                code: ErrorCode(resp.error_code),
+                message: resp.error_message.map(|m| m.to_string()),
+            });
+        }
+        Ok(resp.auth_bytes.to_vec())
     }
 
     /// The address this connection was opened to.

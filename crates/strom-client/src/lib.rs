@@ -23,6 +23,8 @@ mod group;
 mod partition_admin;
 pub mod partitioner;
 mod producer;
+pub mod scram;
+mod scram_admin;
 pub mod tls;
 mod topic_admin;
 mod transaction_admin;
@@ -33,7 +35,7 @@ pub use cluster::{
     BrokerAddress, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition,
 };
 pub use config_admin::{ConfigOp, ResourceType};
-pub use connection::{Connection, ConnectionConfig};
+pub use connection::{Connection, ConnectionConfig, SaslCredentials};
 pub use consumer::{
     range_assignment, Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, StartOffset,
 };
@@ -45,6 +47,7 @@ pub use group::{
 pub use kafka_protocol;
 pub use partition_admin::{ElectionType, PartitionReassignment, PartitionResult};
 pub use producer::{Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use scram_admin::{ScramUpsert, UserScramDescription};
 pub use strom_records::{Compression, Header, TimestampType};
 pub use topic_admin::{ConfigEntry, NewTopic, TopicResult};
 pub use transaction_admin::{

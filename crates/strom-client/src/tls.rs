@@ -230,11 +230,11 @@ impl ClientTls {
     ) -> Result<Option<ClientTls>, String> {
         let protocol = get("security.protocol").unwrap_or_else(|| "PLAINTEXT".into());
         match protocol.trim().to_ascii_uppercase().as_str() {
-            "PLAINTEXT" => return Ok(None),
-            "SSL" => {}
+            "PLAINTEXT" | "SASL_PLAINTEXT" => return Ok(None),
+            "SSL" | "SASL_SSL" => {}
             other => {
                 return Err(format!(
-                    "security.protocol={other} is not supported by strom's client; use PLAINTEXT or SSL"
+                    "security.protocol={other} is not supported by strom's client; use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
                 ))
             }
         }
@@ -249,7 +249,7 @@ impl ClientTls {
         let store = read_stores(&get)?;
         let Some(trusted) = store.trusted else {
             return Err(
-                "security.protocol=SSL needs ssl.truststore.location (a PEM file of the CA certificates) and ssl.truststore.type=PEM".into(),
+                format!("security.protocol={} needs ssl.truststore.location (a PEM file of the CA certificates) and ssl.truststore.type=PEM", protocol.trim().to_ascii_uppercase()),
             );
         };
         let settings = ClientTlsSettings {

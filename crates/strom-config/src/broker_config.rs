@@ -27,6 +27,7 @@ use crate::listener::{self, Listener, SECURITY_PROTOCOLS};
 use crate::listener_config::{listener_key, split_listener_key};
 use crate::properties::{Origin, Properties};
 use crate::quorum::{self, QuorumConfig};
+use crate::sasl::SecurityConfig;
 use crate::topic_config::{
     topic_config_def, CleanupPolicy, CompressionType, TimestampType, TopicConfig,
 };
@@ -154,6 +155,8 @@ pub struct BrokerConfig {
     pub quorum: QuorumConfig,
     /// Partition replication (`replica.*`).
     pub replication: ReplicationConfig,
+    /// Each listener's security protocol and the SASL settings of SASL listeners.
+    pub security: SecurityConfig,
     set: BTreeMap<&'static str, SetValue>,
     /// Dynamic values of the cluster-wide default (`Broker(None)`), valid and dynamic only.
     dynamic_default: BTreeMap<&'static str, DynamicValue>,
@@ -174,6 +177,7 @@ pub(crate) struct Identity {
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
     pub quorum: QuorumConfig,
+    pub security: SecurityConfig,
 }
 
 /// How followers copy the leader's log (`replica.*`).
@@ -286,14 +290,16 @@ impl BrokerConfig {
             dynamic_broker: &no_dynamic,
         };
         let node_id = node_id(&cfg)?;
-        let listeners = listeners(&cfg)?;
+        let (listeners, protocols) = listeners(&cfg)?;
         let advertised_listeners = advertised_listeners(&cfg, &listeners)?;
         let quorum = quorum::quorum_config(&cfg, node_id, &listeners)?;
+        let security = crate::sasl::security_config(props, &cfg, &listeners, protocols)?;
         let identity = Identity {
             node_id,
             listeners,
             advertised_listeners,
             quorum,
+            security,
         };
         let mut config = BrokerConfig::assemble(identity, set, BTreeMap::new(), BTreeMap::new());
         config.listener_set = listener_set;
@@ -435,6 +441,7 @@ impl BrokerConfig {
             listeners: identity.listeners,
             advertised_listeners: identity.advertised_listeners,
             quorum: identity.quorum,
+            security: identity.security,
             log_dirs,
             num_partitions,
             default_replication_factor,
@@ -496,6 +503,7 @@ impl BrokerConfig {
             listeners: self.listeners.clone(),
             advertised_listeners: self.advertised_listeners.clone(),
             quorum: self.quorum.clone(),
+            security: self.security.clone(),
         }
     }
 
@@ -644,6 +652,10 @@ fn validate_each(
     let mut set = BTreeMap::new();
     let mut listener_set = BTreeMap::new();
     for p in props.iter() {
+        if crate::sasl::is_sasl_listener_key(&p.key) {
+            // Read per listener by `sasl::security_config`.
+            continue;
+        }
         if let Some((listener, key)) = split_listener_key(&p.key) {
             let def = broker_config_def(key).ok_or_else(|| ConfigError::UnknownKey {
                 key: p.key.clone(),
@@ -831,7 +843,9 @@ fn node_id(cfg: &Effective<'_>) -> Result<i32, ConfigError> {
         .map_err(|_| cfg.conflict("node.id", format!("{id} does not fit a 32-bit node id")))
 }
 
-fn listeners(cfg: &Effective<'_>) -> Result<Vec<Listener>, ConfigError> {
+type ProtocolMap = BTreeMap<String, String>;
+
+fn listeners(cfg: &Effective<'_>) -> Result<(Vec<Listener>, ProtocolMap), ConfigError> {
     let text = cfg.string("listeners").unwrap_or_default();
     let listeners = listener::parse_endpoints(&text).map_err(|e| cfg.conflict("listeners", e))?;
     if listeners.is_empty() {
@@ -860,36 +874,40 @@ fn listeners(cfg: &Effective<'_>) -> Result<Vec<Listener>, ConfigError> {
             }
         }
     }
-    check_security_protocols(cfg, &listeners)?;
+    let protocols = check_security_protocols(cfg, &listeners)?;
     if let Some(rules) = cfg.string("ssl.principal.mapping.rules") {
         crate::ssl_principal::SslPrincipalMapper::parse(&rules)
             .map_err(|e| cfg.conflict("ssl.principal.mapping.rules", e))?;
     }
-    Ok(listeners)
+    Ok((listeners, protocols))
 }
 
-/// Strom serves PLAINTEXT and SSL (TLS) listeners; a listener mapped to SASL must not
-/// silently serve without authentication, so it stops start-up instead, as does an SSL
-/// controller listener (the quorum transport is plaintext).
+/// Strom serves PLAINTEXT, SSL (TLS), SASL_PLAINTEXT and SASL_SSL listeners. A controller
+/// listener must be PLAINTEXT: the quorum's transport neither encrypts nor authenticates, and
+/// a listener mapped to a protocol it cannot honour stops start-up rather than serve plaintext.
 fn check_security_protocols(
     cfg: &Effective<'_>,
     listeners: &[Listener],
-) -> Result<(), ConfigError> {
+) -> Result<ProtocolMap, ConfigError> {
+    let mut protocols = ProtocolMap::new();
     let controller_names = controller_names(cfg);
     for l in listeners {
         match security_protocol_of(cfg, &l.name)? {
-            Some("PLAINTEXT") => {}
-            Some("SSL") if controller_names.contains(&l.name) => {
+            Some(p @ ("SSL" | "SASL_PLAINTEXT" | "SASL_SSL"))
+                if controller_names.contains(&l.name) =>
+            {
                 return Err(cfg.conflict(
-                    "listeners",
-                    format!("controller listener {} uses security protocol SSL, but Strom's controller quorum speaks PLAINTEXT only so far; map it to PLAINTEXT in listener.security.protocol.map", l.name),
+                    "listener.security.protocol.map",
+                    format!("controller listener {} uses security protocol {p}, but Strom's controller quorum speaks PLAINTEXT only so far; map it to PLAINTEXT in listener.security.protocol.map", l.name),
                 ))
             }
-            Some("SSL") => {}
+            Some(p @ ("PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL")) => {
+                protocols.insert(l.name.clone(), p.to_owned());
+            }
             Some(other) => {
                 return Err(cfg.conflict(
                     "listeners",
-                    format!("listener {} uses security protocol {other}, but Strom serves PLAINTEXT and SSL only so far; remove it or map it to PLAINTEXT or SSL in listener.security.protocol.map", l.name),
+                    format!("listener {} uses security protocol {other}, which Strom does not serve; map it to PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL in listener.security.protocol.map", l.name),
                 ))
             }
             None => {
@@ -900,7 +918,7 @@ fn check_security_protocols(
             }
         }
     }
-    Ok(())
+    Ok(protocols)
 }
 
 fn controller_names(cfg: &Effective<'_>) -> Vec<String> {

@@ -36,12 +36,14 @@ mod describe;
 mod dynamic_broker_config;
 mod error;
 mod group_config;
+mod jaas;
 mod kafka_catalogue;
 mod listener;
 mod listener_config;
 mod markdown;
 mod properties;
 mod quorum;
+mod sasl;
 mod ssl_principal;
 mod topic_config;
 mod topic_defs;
@@ -65,6 +67,9 @@ pub use group_config::{
     consumer_group_timeouts, describe_group_configs, group_config_def, group_config_defs,
     validate_group_configs,
 };
+pub use jaas::{
+    parse_jaas_config, JaasEntry, OAUTHBEARER_LOGIN_MODULE, PLAIN_LOGIN_MODULE, SCRAM_LOGIN_MODULE,
+};
 pub use kafka_catalogue::{
     kafka_broker_config, Importance, KafkaConfigKey, UpdateMode, KAFKA_BROKER_CONFIGS,
 };
@@ -75,6 +80,7 @@ pub use listener_config::{
 pub use markdown::{broker_config_markdown, configuration_markdown, topic_config_markdown};
 pub use properties::{Origin, Properties, Property};
 pub use quorum::{ProcessRoles, QuorumConfig, QuorumVoter};
+pub use sasl::{OAuthBearerConfig, SaslListenerConfig, SecurityConfig, SUPPORTED_MECHANISMS};
 pub use ssl_principal::SslPrincipalMapper;
 pub use topic_config::{
     topic_config_def, validate_topic_configs, CleanupPolicy, CompressionType, TimestampType,

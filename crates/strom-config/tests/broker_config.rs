@@ -571,14 +571,16 @@ fn listeners_need_distinct_names_and_ports() {
 }
 
 #[test]
-fn plaintext_and_ssl_listeners_are_served_sasl_ones_refused() {
+fn every_security_protocol_is_served_but_controllers_stay_plaintext() {
     let ssl = config(
         "listeners=SSL://:9093,INTERNAL://:9094\nlistener.security.protocol.map=INTERNAL:SSL",
     );
     assert_eq!(ssl.listener_security_protocol("SSL"), "SSL");
     assert_eq!(ssl.listener_security_protocol("INTERNAL"), "SSL");
-    let sasl = error("listeners=SASL_PLAINTEXT://:9093");
-    assert!(sasl.to_string().starts_with("line 1: listeners: listener SASL_PLAINTEXT uses security protocol SASL_PLAINTEXT, but Strom serves PLAINTEXT and SSL only"), "{sasl}");
+    let sasl = config(&format!(
+        "listeners=SASL_SSL://:9093\nlistener.name.sasl_ssl.plain.sasl.jaas.config={PLAIN_JAAS}\nsasl.enabled.mechanisms=PLAIN"
+    ));
+    assert_eq!(sasl.listener_security_protocol("SASL_SSL"), "SASL_SSL");
     let controller = error("listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\nlistener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL");
     assert!(
         controller
@@ -586,13 +588,12 @@ fn plaintext_and_ssl_listeners_are_served_sasl_ones_refused() {
             .contains("controller listener CONTROLLER uses security protocol SSL"),
         "{controller}"
     );
-    let mapped =
-        error("listeners=EXTERNAL://:9093\nlistener.security.protocol.map=EXTERNAL:SASL_SSL");
+    let sasl_controller = error("listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\nlistener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT");
     assert!(
-        mapped
+        sasl_controller
             .to_string()
-            .contains("listener EXTERNAL uses security protocol SASL_SSL"),
-        "{mapped}"
+            .contains("controller listener CONTROLLER uses security protocol SASL_PLAINTEXT"),
+        "{sasl_controller}"
     );
     let unmapped = error("listeners=EXTERNAL://:9093");
     assert!(
@@ -769,4 +770,68 @@ fn bad_principal_mapping_rules_stop_start_up() {
         &Properties::parse("ssl.principal.mapping.rules=RULE:^CN=([^,]+).*$/$1/L,DEFAULT").unwrap()
     )
     .is_ok());
+}
+
+const PLAIN_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"a\" user_admin=\"a\" user_alice=\"b\";";
+
+#[test]
+fn sasl_listeners_take_kafkas_per_listener_keys() {
+    let c = config(&format!(
+        "listeners=SASL_PLAINTEXT://:9092,PLAINTEXT://:9093\n\
+         sasl.enabled.mechanisms=SCRAM-SHA-512\n\
+         listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256\n\
+         listener.name.sasl_plaintext.plain.sasl.jaas.config={PLAIN_JAAS}\n\
+         connections.max.reauth.ms=60000\n\
+         listener.name.sasl_plaintext.plain.connections.max.reauth.ms=1000\n\
+         sasl.mechanism.inter.broker.protocol=PLAIN"
+    ));
+    assert_eq!(c.security.protocol("SASL_PLAINTEXT"), "SASL_PLAINTEXT");
+    assert_eq!(c.security.protocol("PLAINTEXT"), "PLAINTEXT");
+    let l = c.security.sasl_listener("SASL_PLAINTEXT").unwrap();
+    assert_eq!(l.enabled_mechanisms, vec!["PLAIN", "SCRAM-SHA-256"]);
+    assert_eq!(l.jaas["PLAIN"].plain_users()["alice"], "b");
+    assert_eq!(l.max_reauth_ms("PLAIN"), 1000);
+    assert_eq!(l.max_reauth_ms("SCRAM-SHA-256"), 60000);
+    assert!(c.security.sasl_listener("PLAINTEXT").is_none());
+    assert_eq!(c.security.failed_authentication_delay_ms, 100);
+    assert_eq!(c.security.sasl_mechanism_inter_broker, "PLAIN");
+}
+
+#[test]
+fn sasl_misconfigurations_stop_start_up() {
+    // PLAIN without users.
+    let e = error("listeners=SASL_PLAINTEXT://:9092\nsasl.enabled.mechanisms=PLAIN");
+    assert!(
+        e.to_string().contains("enables PLAIN but has no users"),
+        "{e}"
+    );
+    // Kafka's default GSSAPI is not served.
+    let e = error("listeners=SASL_PLAINTEXT://:9092");
+    assert!(
+        e.to_string().contains("GSSAPI, which Strom does not serve"),
+        "{e}"
+    );
+    // A broken JAAS entry names the key, never the value.
+    let e = error(
+        "listeners=SASL_PLAINTEXT://:9092\nsasl.enabled.mechanisms=PLAIN\n\
+         listener.name.sasl_plaintext.plain.sasl.jaas.config=x.Y required password=\"s3cret\"",
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("listener.name.sasl_plaintext.plain.sasl.jaas.config"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+    // A per-listener key for a listener that is not a SASL one.
+    let e = error(&format!(
+        "listeners=PLAINTEXT://:9092\nlistener.name.plaintext.plain.sasl.jaas.config={PLAIN_JAAS}"
+    ));
+    assert!(e.to_string().contains("not a SASL listener"), "{e}");
+    // The controller quorum's transport does not authenticate.
+    let e = error(&format!(
+        "listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n\
+         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\n\
+         sasl.enabled.mechanisms=PLAIN\nlistener.name.controller.plain.sasl.jaas.config={PLAIN_JAAS}"
+    ));
+    assert!(e.to_string().contains("does not authenticate"), "{e}");
 }

@@ -36,14 +36,14 @@ use tokio::time::Instant;
 
 use crate::decisions::{
     allocate_producer_ids, alter_configs, alter_partition_reassignments, alter_partition_with,
-    broker_heartbeat, create_partitions, create_topics_with_rng, delete_topics,
-    elect_leaderless_after_config, elect_leaders, fence_brokers, leader_rebalance,
+    alter_scram_credentials, broker_heartbeat, create_partitions, create_topics_with_rng,
+    delete_topics, elect_leaderless_after_config, elect_leaders, fence_brokers, leader_rebalance,
     list_partition_reassignments, register_broker, AlterConfigs, AlterConfigsOutcome,
-    AlterPartitionItem, AlterPartitionOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome,
-    ControllerDefaults, CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome,
-    DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget, ElectionType,
-    OngoingReassignment, ProducerIdsBlock, ReassignPartition, ReassignPartitionOutcome,
-    MAX_RECORDS_PER_USER_OP,
+    AlterPartitionItem, AlterPartitionOutcome, AlterScramOutcome, BrokerHeartbeat,
+    BrokerHeartbeatOutcome, ControllerDefaults, CreatePartitions, CreatePartitionsOutcome,
+    CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome,
+    ElectLeadersTarget, ElectionType, OngoingReassignment, ProducerIdsBlock, ReassignPartition,
+    ReassignPartitionOutcome, ScramDeletion, ScramUpsertion, MAX_RECORDS_PER_USER_OP,
 };
 use crate::error::{ControllerError, StartError, StoreError};
 use crate::raft::log_store::LogStore;
@@ -725,6 +725,41 @@ impl ControllerHandle {
                     .map(|resource| AlterConfigsOutcome {
                         resource,
                         error: Some(error.clone()),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Sets and removes SCRAM credentials (AlterUserScramCredentials).
+    /// Returns once the changes are in the image; one outcome per user.
+    pub async fn alter_scram_credentials(
+        &self,
+        deletions: Vec<ScramDeletion>,
+        upsertions: Vec<ScramUpsertion>,
+    ) -> Vec<AlterScramOutcome> {
+        let users = first_of_each(
+            deletions
+                .iter()
+                .map(|d| d.name.clone())
+                .chain(upsertions.iter().map(|u| u.name.clone())),
+        );
+        match self
+            .ask(ControllerRequest::AlterUserScramCredentials {
+                deletions,
+                upsertions,
+            })
+            .await
+        {
+            Ok(ControllerReply::AlterUserScramCredentials(outcomes)) => outcomes,
+            other => {
+                let error = failure(other);
+                users
+                    .into_iter()
+                    .map(|user| AlterScramOutcome {
+                        user,
+                        error_code: error.code(),
+                        error_message: Some(error.to_string()),
                     })
                     .collect()
             }
@@ -1421,6 +1456,19 @@ impl Driver {
                 ControllerReply::AlterConfigs(
                     self.commit(decided, validate_only, deadline, |outcome, error| {
                         outcome.error = Some(error)
+                    })
+                    .await,
+                )
+            }
+            ControllerRequest::AlterUserScramCredentials {
+                deletions,
+                upsertions,
+            } => {
+                let decided = alter_scram_credentials(&self.image(), &deletions, &upsertions);
+                ControllerReply::AlterUserScramCredentials(
+                    self.commit(decided, false, deadline, |outcome, error| {
+                        outcome.error_code = error.code();
+                        outcome.error_message = Some(error.to_string());
                     })
                     .await,
                 )

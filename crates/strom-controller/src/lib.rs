@@ -26,5 +26,6 @@ pub use decisions::{
     ElectLeadersOutcome, ElectLeadersTarget, ElectionType, OngoingReassignment, ProducerIdsBlock,
     ReassignPartition, ReassignPartitionOutcome, TopicRef, PRODUCER_ID_BLOCK_SIZE,
 };
+pub use decisions::{AlterScramOutcome, ScramDeletion, ScramUpsertion};
 pub use error::{ControllerError, StartError, StoreError};
 pub use rpc::{QuorumDescription, ReplicaProgress};

@@ -5,11 +5,11 @@ use serde::{Deserialize, Serialize};
 use strom_metadata::BrokerRegistration;
 
 use crate::decisions::{
-    AlterConfigs, AlterConfigsOutcome, AlterPartitionItem, AlterPartitionOutcome, BrokerHeartbeat,
-    BrokerHeartbeatOutcome, CreatePartitions, CreatePartitionsOutcome, CreateTopic,
-    CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget,
-    ElectionType, OngoingReassignment, ProducerIdsBlock, ReassignPartition,
-    ReassignPartitionOutcome,
+    AlterConfigs, AlterConfigsOutcome, AlterPartitionItem, AlterPartitionOutcome,
+    AlterScramOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome, CreatePartitions,
+    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
+    ElectLeadersOutcome, ElectLeadersTarget, ElectionType, OngoingReassignment, ProducerIdsBlock,
+    ReassignPartition, ReassignPartitionOutcome, ScramDeletion, ScramUpsertion,
 };
 use crate::error::ControllerError;
 
@@ -75,6 +75,10 @@ pub(crate) enum ControllerRequest {
         election_type: ElectionType,
         partitions: ElectLeadersTarget,
     },
+    AlterUserScramCredentials {
+        deletions: Vec<ScramDeletion>,
+        upsertions: Vec<ScramUpsertion>,
+    },
 }
 
 impl ControllerRequest {
@@ -110,6 +114,7 @@ impl ControllerRequest {
             ControllerRequest::AlterPartitionReassignments { .. } => "AlterPartitionReassignments",
             ControllerRequest::ListPartitionReassignments { .. } => "ListPartitionReassignments",
             ControllerRequest::ElectLeaders { .. } => "ElectLeaders",
+            ControllerRequest::AlterUserScramCredentials { .. } => "AlterUserScramCredentials",
         }
     }
 }
@@ -143,6 +148,7 @@ pub(crate) enum ControllerReply {
     AlterPartitionReassignments(Result<Vec<ReassignPartitionOutcome>, ControllerError>),
     ListPartitionReassignments(Result<Vec<OngoingReassignment>, ControllerError>),
     ElectLeaders(Result<Vec<ElectLeadersOutcome>, ControllerError>),
+    AlterUserScramCredentials(Vec<AlterScramOutcome>),
     /// The request could not be decided at all (no quorum in time, the
     /// controller stopped): every item of it fails with this.
     Failed(ControllerError),

@@ -160,6 +160,25 @@ pub struct MetadataImage {
     group_configs: Arc<BTreeMap<String, BTreeMap<String, String>>>,
     /// The first producer id not yet handed out (Kafka's `ProducerIdsImage`).
     next_producer_id: i64,
+    /// SCRAM credentials by (user, mechanism type) (Kafka's `ScramImage`).
+    scram_credentials: Arc<BTreeMap<(String, i8), ScramCredentialImage>>,
+}
+
+/// A user's SCRAM credential for one mechanism, as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramCredentialImage {
+    pub salt: Vec<u8>,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+    pub iterations: i32,
+}
+
+impl std::fmt::Debug for ScramCredentialImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramCredentialImage")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for MetadataImage {
@@ -180,7 +199,20 @@ impl MetadataImage {
             broker_configs: Arc::default(),
             group_configs: Arc::default(),
             next_producer_id: 0,
+            scram_credentials: Arc::default(),
         }
+    }
+
+    /// A user's SCRAM credential for a mechanism type (1 = SHA-256, 2 = SHA-512).
+    pub fn scram_credential(&self, user: &str, mechanism: i8) -> Option<&ScramCredentialImage> {
+        self.scram_credentials.get(&(user.to_owned(), mechanism))
+    }
+
+    /// Every SCRAM credential, by (user, mechanism type), in name order.
+    pub fn scram_credentials(
+        &self,
+    ) -> impl Iterator<Item = (&(String, i8), &ScramCredentialImage)> {
+        self.scram_credentials.iter()
     }
 
     /// The offset of the last metadata log entry applied, -1 for none.
@@ -324,6 +356,16 @@ impl MetadataImage {
                 records.push(image.to_record(topic.topic_id, *partition));
             }
         }
+        for ((name, mechanism), c) in self.scram_credentials.iter() {
+            records.push(MetadataRecord::UserScramCredential {
+                name: name.clone(),
+                mechanism: *mechanism,
+                salt: c.salt.clone(),
+                stored_key: c.stored_key.clone(),
+                server_key: c.server_key.clone(),
+                iterations: c.iterations,
+            });
+        }
         if self.next_producer_id > 0 {
             records.push(MetadataRecord::ProducerIds {
                 broker_id: -1,
@@ -448,6 +490,30 @@ impl MetadataImage {
                 Arc::make_mut(&mut self.topics).remove(&name);
                 if self.topic_configs.contains_key(&name) {
                     Arc::make_mut(&mut self.topic_configs).remove(&name);
+                }
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                salt,
+                stored_key,
+                server_key,
+                iterations,
+            } => {
+                Arc::make_mut(&mut self.scram_credentials).insert(
+                    (name.clone(), *mechanism),
+                    ScramCredentialImage {
+                        salt: salt.clone(),
+                        stored_key: stored_key.clone(),
+                        server_key: server_key.clone(),
+                        iterations: *iterations,
+                    },
+                );
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                let key = (name.clone(), *mechanism);
+                if self.scram_credentials.contains_key(&key) {
+                    Arc::make_mut(&mut self.scram_credentials).remove(&key);
                 }
             }
             MetadataRecord::ProducerIds {

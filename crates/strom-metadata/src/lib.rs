@@ -14,7 +14,9 @@ mod topic_id;
 mod topic_name;
 
 pub use error::{InvalidTopicName, MetadataError, TopicIdParseError};
-pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
+pub use image::{
+    BrokerRegistration, MetadataImage, PartitionImage, ScramCredentialImage, TopicImage,
+};
 pub use record::{BrokerEndpoint, ConfigResource, MetadataRecord};
 pub use topic_id::TopicId;
 pub use topic_name::{

@@ -90,6 +90,22 @@ pub enum MetadataRecord {
         broker_epoch: i64,
         next_producer_id: i64,
     },
+    /// A user's SCRAM credential for one mechanism is set (Kafka's
+    /// `UserScramCredentialRecord`): what the server checks a proof with,
+    /// never the password. Replaces an earlier one of the same user and
+    /// mechanism.
+    UserScramCredential {
+        name: String,
+        /// Kafka's `ScramMechanism` type: 1 = SCRAM-SHA-256, 2 = SCRAM-SHA-512.
+        mechanism: i8,
+        salt: Vec<u8>,
+        stored_key: Vec<u8>,
+        server_key: Vec<u8>,
+        iterations: i32,
+    },
+    /// A user's SCRAM credential for one mechanism is removed (Kafka's
+    /// `RemoveUserScramCredentialRecord`).
+    RemoveUserScramCredential { name: String, mechanism: i8 },
 }
 
 impl MetadataRecord {
@@ -104,6 +120,8 @@ impl MetadataRecord {
             MetadataRecord::Config { .. } => "ConfigRecord",
             MetadataRecord::RemoveTopic { .. } => "RemoveTopicRecord",
             MetadataRecord::ProducerIds { .. } => "ProducerIdsRecord",
+            MetadataRecord::UserScramCredential { .. } => "UserScramCredentialRecord",
+            MetadataRecord::RemoveUserScramCredential { .. } => "RemoveUserScramCredentialRecord",
         }
     }
 }

@@ -66,8 +66,9 @@ impl Connection {
                 .iter()
                 .map(|p| (p.key.clone(), p.value.clone()))
                 .collect();
-            config.connection.tls = crate::produce::client_tls(&pairs)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            (config.connection.tls, config.connection.sasl) =
+                crate::produce::client_security(&pairs)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
             for p in props.iter() {
                 let ms = || {
                     p.value

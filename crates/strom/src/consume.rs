@@ -111,7 +111,7 @@ pub fn consumer_config(
     config.group_id = group;
     let mut pairs = command_config_pairs(connection)?;
     pairs.extend(parse_pairs(properties, "--consumer-property")?);
-    config.connection.tls = crate::produce::client_tls(&pairs)?;
+    (config.connection.tls, config.connection.sasl) = crate::produce::client_security(&pairs)?;
     for (key, value) in pairs {
         let ms = || millis(&key, &value);
         match key.as_str() {

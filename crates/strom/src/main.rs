@@ -18,6 +18,7 @@ mod storage;
 mod table;
 mod topics;
 mod transactions;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +78,8 @@ enum Command {
     Perf(perf::PerfArgs),
     /// Delete the records before given offsets, as kafka-delete-records.sh.
     Records(records::RecordsArgs),
+    /// SCRAM credentials, as kafka-configs.sh --entity-type users.
+    Users(users::UsersArgs),
     /// Describe the controller quorum, as kafka-metadata-quorum.sh.
     MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
     /// Describe the cluster: its id, controller and brokers with their state.
@@ -123,6 +126,7 @@ fn main() -> ExitCode {
         Command::Produce(args) => return produce::run(args),
         Command::Offsets(args) => return offsets::run(args),
         Command::Records(args) => return records::run(args),
+        Command::Users(args) => return users::run(args),
         Command::Perf(args) => return perf::run(args),
         Command::Completions { shell } => {
             print_completions(&shell);

@@ -78,7 +78,7 @@ pub fn producer_config(
     pairs.push(("acks".to_owned(), acks.to_owned()));
     pairs.push(("compression.type".to_owned(), compression.to_owned()));
     pairs.extend(parse_pairs(properties, "--producer-property")?);
-    config.connection.tls = client_tls(&pairs)?;
+    (config.connection.tls, config.connection.sasl) = client_security(&pairs)?;
     for (key, value) in pairs {
         let ms = || millis(&key, &value);
         match key.as_str() {
@@ -140,6 +140,65 @@ pub fn client_tls(
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
     })
+}
+
+/// TLS and SASL from the Java client keys among `pairs`: `security.protocol`
+/// (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), the `ssl.*` stores, and
+/// `sasl.mechanism` with `sasl.jaas.config` (or `sasl.username` and
+/// `sasl.password`).
+#[allow(clippy::type_complexity)]
+pub fn client_security(
+    pairs: &[(String, String)],
+) -> Result<
+    (
+        Option<strom_client::tls::ClientTls>,
+        Option<strom_client::SaslCredentials>,
+    ),
+    String,
+> {
+    let get = |key: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let tls = client_tls(pairs)?;
+    let protocol = get("security.protocol")
+        .unwrap_or_else(|| "PLAINTEXT".into())
+        .trim()
+        .to_ascii_uppercase();
+    if !protocol.starts_with("SASL_") {
+        return Ok((tls, None));
+    }
+    let mechanism = get("sasl.mechanism")
+        .map(|m| m.trim().to_ascii_uppercase())
+        .unwrap_or_else(|| "GSSAPI".to_owned());
+    if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&mechanism.as_str()) {
+        return Err(format!(
+            "sasl.mechanism={mechanism} is not supported by strom's client; it speaks PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"
+        ));
+    }
+    let (mut username, mut password) = (get("sasl.username"), get("sasl.password"));
+    if let Some(jaas) = get("sasl.jaas.config") {
+        let entry =
+            strom_config::parse_jaas_config(&jaas).map_err(|e| format!("sasl.jaas.config: {e}"))?;
+        username = entry.option("username").map(str::to_owned).or(username);
+        password = entry.option("password").map(str::to_owned).or(password);
+    }
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(format!(
+            "security.protocol={protocol} needs sasl.jaas.config with username=\"...\" password=\"...\" (or sasl.username and sasl.password)"
+        ));
+    };
+    Ok((
+        tls,
+        Some(strom_client::SaslCredentials {
+            mechanism,
+            username,
+            password,
+        }),
+    ))
 }
 
 /// The `--command-config` file's entries, in order.

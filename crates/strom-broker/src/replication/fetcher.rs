@@ -64,6 +64,8 @@ pub(crate) struct FetcherContext {
     pub quota: ReplicationQuota,
     /// TLS when the inter-broker listener is SSL.
     pub tls: Option<strom_client::tls::ClientTls>,
+    /// Listener protocols and SASL settings: how to authenticate to leaders.
+    pub security: strom_config::SecurityConfig,
 }
 
 type Key = (Arc<str>, i32);
@@ -265,6 +267,7 @@ async fn connect(ctx: &FetcherContext, leader: i32) -> Result<Connection, String
             .saturating_add(ctx.config.fetch_max_bytes.max(0) as usize)
             .saturating_add(64 << 20),
         tls: ctx.tls.clone(),
+        sasl: crate::sasl::inter_broker_credentials(&ctx.security, endpoint),
     };
     Connection::connect(&addr, &config)
         .await

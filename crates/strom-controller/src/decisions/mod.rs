@@ -15,6 +15,7 @@ mod partition_change;
 mod placement;
 mod reassignment;
 mod register_broker;
+mod scram;
 
 /// Kafka error codes that decisions answer per partition as numbers (the
 /// replication APIs' results are codes, not [`crate::ControllerError`]s).
@@ -66,6 +67,10 @@ pub use reassignment::{
     ReassignPartition, ReassignPartitionOutcome,
 };
 pub use register_broker::register_broker;
+pub use scram::{
+    alter_scram_credentials, AlterScramOutcome, ScramDeletion, ScramUpsertion,
+    SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS,
+};
 
 /// The most records one request may produce (Kafka's
 /// `MAX_RECORDS_PER_USER_OP`); it bounds what a client can make the
