@@ -80,6 +80,8 @@ pub(crate) struct BrokerState {
     pub fetch_sessions: crate::fetch_session::FetchSessionCache,
     /// Counters and request times for `/metrics`.
     pub metrics: Arc<crate::metrics::BrokerMetrics>,
+    /// Client quotas (producer_byte_rate, consumer_byte_rate, request_percentage).
+    pub quotas: crate::quota::ClientQuotas,
 }
 
 /// How long FindCoordinator waits for `__consumer_offsets` to be created.
@@ -172,6 +174,7 @@ impl BrokerState {
         ));
         *self.effective.write() = effective.clone();
         self.connections.config_changed();
+        self.quotas.apply_image(&image, &effective);
         if let Err(e) = self.replicas.apply_image(&image, effective.clone()) {
             error!("could not open partitions from the metadata (retrying): {e}");
             return false;
@@ -611,6 +614,7 @@ impl Broker {
                 uuid::Uuid::new_v4().as_u64_pair().0,
             ),
             metrics,
+            quotas: crate::quota::ClientQuotas::new(&config),
         });
         if let Some(endpoint) = &endpoint {
             let _ = endpoint.state.set(Arc::downgrade(&state));

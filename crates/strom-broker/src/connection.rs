@@ -117,6 +117,9 @@ pub(crate) async fn serve(
         state.request_memory.clone(),
     );
     loop {
+        if !wait_out_throttle(&session, &mut shutdown).await {
+            break;
+        }
         let idle_deadline = idle_timeout.map(|idle| {
             tokio::time::Instant::from_std(frames.last_activity().max(activity.last())) + idle
         });
@@ -183,6 +186,19 @@ pub(crate) async fn serve(
     drop(tx);
     let _ = writer.await;
     debug!(peer = %peer, "connection closed");
+}
+
+/// KIP-219: after a throttled response nothing more is read from the
+/// connection until its throttle time has passed (Kafka mutes the channel).
+/// False when the broker shuts down meanwhile.
+async fn wait_out_throttle(session: &Session, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let Some(muted) = session.throttle.remaining() else {
+        return true;
+    };
+    tokio::select! {
+        _ = tokio::time::sleep(muted) => true,
+        _ = shutdown.changed() => false,
+    }
 }
 
 /// The API key (as a metrics slot) and version at the head of a request;

@@ -46,6 +46,8 @@ pub(crate) struct Session {
     /// in its terms.
     pub listener: Arc<str>,
     pub principal: KafkaPrincipal,
+    /// The connection's mute after a throttled response (KIP-219).
+    pub throttle: crate::quota::ConnectionThrottle,
 }
 
 impl Session {
@@ -55,6 +57,7 @@ impl Session {
             client_address,
             listener,
             principal: KafkaPrincipal::anonymous(),
+            throttle: Default::default(),
         }
     }
 

@@ -35,15 +35,15 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::decisions::{
-    allocate_producer_ids, alter_configs, alter_partition_reassignments, alter_partition_with,
-    broker_heartbeat, create_partitions, create_topics_with_rng, delete_topics,
-    elect_leaderless_after_config, elect_leaders, fence_brokers, leader_rebalance,
+    allocate_producer_ids, alter_client_quotas, alter_configs, alter_partition_reassignments,
+    alter_partition_with, broker_heartbeat, create_partitions, create_topics_with_rng,
+    delete_topics, elect_leaderless_after_config, elect_leaders, fence_brokers, leader_rebalance,
     list_partition_reassignments, register_broker, AlterConfigs, AlterConfigsOutcome,
     AlterPartitionItem, AlterPartitionOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome,
-    ControllerDefaults, CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome,
-    DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget, ElectionType,
-    OngoingReassignment, ProducerIdsBlock, ReassignPartition, ReassignPartitionOutcome,
-    MAX_RECORDS_PER_USER_OP,
+    ClientQuotaAlteration, ClientQuotaOutcome, ControllerDefaults, CreatePartitions,
+    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
+    ElectLeadersOutcome, ElectLeadersTarget, ElectionType, OngoingReassignment, ProducerIdsBlock,
+    ReassignPartition, ReassignPartitionOutcome, MAX_RECORDS_PER_USER_OP,
 };
 use crate::error::{ControllerError, StartError, StoreError};
 use crate::raft::log_store::LogStore;
@@ -724,6 +724,35 @@ impl ControllerHandle {
                     .into_iter()
                     .map(|resource| AlterConfigsOutcome {
                         resource,
+                        error: Some(error.clone()),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Sets or removes client quotas (AlterClientQuotas). Returns once the
+    /// changes are in the image; with `validate_only` nothing is written.
+    pub async fn alter_client_quotas(
+        &self,
+        alterations: Vec<ClientQuotaAlteration>,
+        validate_only: bool,
+    ) -> Vec<ClientQuotaOutcome> {
+        let entities: Vec<_> = alterations.iter().map(|a| a.entity.clone()).collect();
+        match self
+            .ask(ControllerRequest::AlterClientQuotas {
+                alterations,
+                validate_only,
+            })
+            .await
+        {
+            Ok(ControllerReply::AlterClientQuotas(outcomes)) => outcomes,
+            other => {
+                let error = failure(other);
+                entities
+                    .into_iter()
+                    .map(|entity| ClientQuotaOutcome {
+                        entity,
                         error: Some(error.clone()),
                     })
                     .collect()
@@ -1419,6 +1448,18 @@ impl Driver {
                     elect_leaderless_after_config(&image, &mut decided, &self.defaults);
                 }
                 ControllerReply::AlterConfigs(
+                    self.commit(decided, validate_only, deadline, |outcome, error| {
+                        outcome.error = Some(error)
+                    })
+                    .await,
+                )
+            }
+            ControllerRequest::AlterClientQuotas {
+                alterations,
+                validate_only,
+            } => {
+                let decided = alter_client_quotas(&self.image(), &alterations);
+                ControllerReply::AlterClientQuotas(
                     self.commit(decided, validate_only, deadline, |outcome, error| {
                         outcome.error = Some(error)
                     })

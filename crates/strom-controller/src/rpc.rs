@@ -6,10 +6,10 @@ use strom_metadata::BrokerRegistration;
 
 use crate::decisions::{
     AlterConfigs, AlterConfigsOutcome, AlterPartitionItem, AlterPartitionOutcome, BrokerHeartbeat,
-    BrokerHeartbeatOutcome, CreatePartitions, CreatePartitionsOutcome, CreateTopic,
-    CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget,
-    ElectionType, OngoingReassignment, ProducerIdsBlock, ReassignPartition,
-    ReassignPartitionOutcome,
+    BrokerHeartbeatOutcome, ClientQuotaAlteration, ClientQuotaOutcome, CreatePartitions,
+    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
+    ElectLeadersOutcome, ElectLeadersTarget, ElectionType, OngoingReassignment, ProducerIdsBlock,
+    ReassignPartition, ReassignPartitionOutcome,
 };
 use crate::error::ControllerError;
 
@@ -75,6 +75,10 @@ pub(crate) enum ControllerRequest {
         election_type: ElectionType,
         partitions: ElectLeadersTarget,
     },
+    AlterClientQuotas {
+        alterations: Vec<ClientQuotaAlteration>,
+        validate_only: bool,
+    },
 }
 
 impl ControllerRequest {
@@ -110,6 +114,7 @@ impl ControllerRequest {
             ControllerRequest::AlterPartitionReassignments { .. } => "AlterPartitionReassignments",
             ControllerRequest::ListPartitionReassignments { .. } => "ListPartitionReassignments",
             ControllerRequest::ElectLeaders { .. } => "ElectLeaders",
+            ControllerRequest::AlterClientQuotas { .. } => "AlterClientQuotas",
         }
     }
 }
@@ -143,6 +148,7 @@ pub(crate) enum ControllerReply {
     AlterPartitionReassignments(Result<Vec<ReassignPartitionOutcome>, ControllerError>),
     ListPartitionReassignments(Result<Vec<OngoingReassignment>, ControllerError>),
     ElectLeaders(Result<Vec<ElectLeadersOutcome>, ControllerError>),
+    AlterClientQuotas(Vec<ClientQuotaOutcome>),
     /// The request could not be decided at all (no quorum in time, the
     /// controller stopped): every item of it fails with this.
     Failed(ControllerError),

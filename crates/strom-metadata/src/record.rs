@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::client_quota::{ClientQuotaEntity, QuotaValue};
 use crate::topic_id::TopicId;
 
 /// One change to the cluster metadata.
@@ -90,6 +91,14 @@ pub enum MetadataRecord {
         broker_epoch: i64,
         next_producer_id: i64,
     },
+    /// A client quota is set, or removed with `remove` (Kafka's
+    /// `ClientQuotaRecord`): one key of one entity.
+    ClientQuota {
+        entity: ClientQuotaEntity,
+        key: String,
+        value: QuotaValue,
+        remove: bool,
+    },
 }
 
 impl MetadataRecord {
@@ -104,6 +113,7 @@ impl MetadataRecord {
             MetadataRecord::Config { .. } => "ConfigRecord",
             MetadataRecord::RemoveTopic { .. } => "RemoveTopicRecord",
             MetadataRecord::ProducerIds { .. } => "ProducerIdsRecord",
+            MetadataRecord::ClientQuota { .. } => "ClientQuotaRecord",
         }
     }
 }

@@ -12,6 +12,7 @@ mod offsets;
 mod partitions;
 mod perf;
 mod produce;
+mod quotas;
 mod records;
 mod storage;
 mod table;
@@ -88,6 +89,9 @@ enum Command {
     Partitions(partitions::PartitionsArgs),
     /// List, describe and abort transactions, describe producers and find hanging transactions, as kafka-transactions.sh.
     Transactions(transactions::TransactionsArgs),
+    /// Set, describe and remove client quotas (users, client ids, IPs), as kafka-configs.sh
+    /// --entity-type users|clients|ips.
+    Quotas(quotas::QuotasArgs),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
         Command::LeaderElection(args) => return leader_election::run(args),
         Command::Partitions(args) => return partitions::run(args),
         Command::Transactions(args) => return transactions::run(args),
+        Command::Quotas(args) => return quotas::run(args),
         Command::Produce(args) => return produce::run(args),
         Command::Offsets(args) => return offsets::run(args),
         Command::Records(args) => return records::run(args),
