@@ -251,3 +251,49 @@ def test_request_percentage_throttles_a_client_that_asks_too_much(broker):
           "--delete-config", "request_percentage")
     with kw.connect(broker.host, broker.port) as conn:
         assert all(metadata_v4_throttle(conn) == 0 for _ in range(200))
+
+
+def test_create_topics_over_controller_mutation_rate_is_refused_with_throttling_quota_exceeded(broker):
+    from kafka.admin import NewTopic
+    from kafka.errors import ThrottlingQuotaExceededError
+
+    from clients import kp_admin
+    # 1 partition/s: the bucket holds 11 (quota.window.num x 1 s); 10-partition topics take it below 0.
+    set_quota(broker, "--entity-type", "clients", "--entity-default", config="controller_mutation_rate=1")
+    a = kp_admin(broker.bootstrap)
+    try:
+        names = [unique("mut") for _ in range(3)]
+        resp = a.create_topics([NewTopic(n, 10, 1) for n in names], raise_errors=False)
+        errors = {t[0]: t[1] for t in resp.to_object()["topics"]} if hasattr(resp, "to_object") else None
+        if errors is None:
+            errors = {t[0]: t[1] for t in resp.topics}
+        print(f"CreateTopics v{resp.API_VERSION}: {errors}, throttle {resp.throttle_time_ms} ms")
+        assert resp.API_VERSION >= 6
+        # The first two fit (11 tokens, then 1 left: strict quotas admit while the bucket is >= 0);
+        # the third finds it below 0.
+        assert [errors[n] for n in names] == [0, 0, ThrottlingQuotaExceededError.errno]
+        assert resp.throttle_time_ms > 0
+        assert names[2] not in a.list_topics()
+    finally:
+        a.close()
+
+
+def test_connections_over_an_ips_connection_creation_rate_are_closed(broker):
+    import socket
+    set_quota(broker, "--entity-type", "ips", "--entity-name", "127.0.0.1", config="connection_creation_rate=1")
+
+    def served(source: str) -> bool:
+        sock = socket.create_connection((broker.host, broker.port), timeout=10, source_address=(source, 0))
+        with kw.Connection(sock) as conn:
+            try:
+                return conn.api_versions_v0().error_code == 0
+            except (kw.ProtocolError, OSError):
+                return False
+
+    # 1/s measured over at least 10 windows: about 10 connections at once, then each waits a
+    # throttle time (at most a window) and is closed unanswered.
+    results = [served("127.0.0.1") for _ in range(14)]
+    assert 8 <= sum(results) <= 10, results
+    assert results[-1] is False
+    # Another address has no quota.
+    assert all(served("127.0.0.2") for _ in range(12))

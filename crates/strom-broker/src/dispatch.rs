@@ -97,7 +97,7 @@ pub(crate) async fn dispatch(
                 let reply =
                     handlers::produce::handle(state, version, corr, req, listener, throttle_ms)
                         .await;
-                ctx.record_request_time(started);
+                ctx.record_request_time_only(started);
                 reply
             }
             None => Reply::Close,
@@ -112,7 +112,7 @@ pub(crate) async fn dispatch(
                     .as_ref()
                     .and_then(|_| ctx.request_quota().then(Instant::now));
                 let reply = handlers::fetch::handle(state, version, corr, req, listener, quota);
-                ctx.record_request_time(started);
+                ctx.record_request_time_only(started);
                 reply
             }
             None => Reply::Close,
@@ -142,8 +142,13 @@ pub(crate) async fn dispatch(
             .await
         }
         ApiKey::CreateTopics => {
+            let quota = crate::quota::MutationQuota {
+                user: &session.principal.name,
+                client_id,
+                throttle: &session.throttle,
+            };
             simple(&ctx, body, |r| {
-                handlers::create_topics::handle(state, version, r)
+                handlers::create_topics::handle(state, version, r, quota)
             })
             .await
         }
@@ -394,22 +399,34 @@ impl RequestContext<'_> {
     }
 
     /// Records the request's handling time against `request_percentage`
-    /// and answers the throttle time (0 when none applies).
+    /// and answers the throttle time (0 when none applies), muting the
+    /// connection for it.
     fn record_request_time(&self, started: Option<Instant>) -> i32 {
+        let throttle = self.record_request_time_only(started);
+        self.state.quotas.request.throttled(
+            self.session.principal.name.as_str(),
+            self.client_id,
+            throttle,
+        );
+        self.session.throttle.mute_for(throttle);
+        throttle
+    }
+
+    /// As `record_request_time`, for Produce and Fetch, whose answer is
+    /// already on its way: their request quota was checked before handling
+    /// (and reported), so this only counts the time for the next request.
+    fn record_request_time_only(&self, started: Option<Instant>) -> i32 {
         let Some(started) = started else {
             return 0;
         };
         let quotas = &self.state.quotas.request;
         let user = self.session.principal.name.as_str();
-        let throttle = quotas.record_and_throttle_ms(
+        quotas.record_and_throttle_ms(
             user,
             self.client_id,
             crate::quota::nanos_to_percentage(started.elapsed().as_nanos()),
             crate::broker::now_ms(),
-        );
-        quotas.throttled(user, self.client_id, throttle);
-        self.session.throttle.mute_for(throttle);
-        throttle
+        )
     }
 
     /// Produce's throttle (Kafka's KafkaApis.handleProduceRequest): the
@@ -470,6 +487,7 @@ where
             let mut resp = handler(req).await;
             let throttle = ctx.record_request_time(started);
             if throttle > 0 {
+                // The larger of this and a throttle the handler set (a controller mutation's).
                 resp.set_throttle_time_ms(throttle);
             }
             encode(ctx.api, ctx.version, ctx.corr, &resp)

@@ -45,6 +45,66 @@ pub(crate) struct ClientQuotaManager {
     sensors: Mutex<HashMap<MetricTags, Sensor>>,
     /// Throttle times are capped (Kafka's request quota caps at one window).
     max_throttle_ms: Option<i64>,
+    /// Token buckets of `controller_mutation_rate`, by sensor.
+    buckets: Mutex<HashMap<MetricTags, TokenBucket>>,
+}
+
+/// Kafka's `TokenBucket`: `burst` = quota × samples × window tokens, refilled
+/// at the quota per second; a mutation takes its partitions' worth and may
+/// leave it negative, which refuses (strict) or throttles (permissive) the
+/// next ones until it is back at 0.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TokenBucket {
+    tokens: f64,
+    last_ms: i64,
+}
+
+impl TokenBucket {
+    /// A full bucket (Kafka's starts at 0 tokens at time 0, so its first
+    /// refill fills it).
+    pub(crate) fn full(quota: f64, window: QuotaWindow, now_ms: i64) -> Self {
+        TokenBucket {
+            tokens: burst(quota, window),
+            last_ms: now_ms,
+        }
+    }
+
+    pub(crate) fn tokens(&mut self, quota: f64, window: QuotaWindow, now_ms: i64) -> f64 {
+        let elapsed_s = (now_ms - self.last_ms).max(0) as f64 / 1000.0;
+        self.tokens = (self.tokens + quota * elapsed_s).min(burst(quota, window));
+        self.last_ms = now_ms;
+        self.tokens
+    }
+
+    pub(crate) fn take(&mut self, quota: f64, window: QuotaWindow, permits: f64, now_ms: i64) {
+        let tokens = self.tokens(quota, window, now_ms);
+        self.tokens = (tokens - permits).min(burst(quota, window));
+    }
+}
+
+fn burst(quota: f64, window: QuotaWindow) -> f64 {
+    f64::from(window.samples) * f64::from(window.window_seconds) * quota
+}
+
+/// Kafka's `ControllerMutationQuotaManager.throttleTimeMs`: the time for a
+/// negative bucket to refill to 0.
+pub(crate) fn token_throttle_ms(tokens: f64, quota: f64) -> i32 {
+    let ms = (-tokens / quota * 1000.0).round();
+    if ms.is_finite() {
+        ms.clamp(0.0, f64::from(i32::MAX)) as i32
+    } else {
+        i32::MAX
+    }
+}
+
+/// What a mutation quota answers for one topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mutation {
+    /// Go ahead; the response carries this throttle time (permissive
+    /// quotas throttle after the fact).
+    Allowed { throttle_ms: i32 },
+    /// THROTTLING_QUOTA_EXCEEDED, with this throttle time (strict quotas).
+    Refused { throttle_ms: i32 },
 }
 
 impl ClientQuotaManager {
@@ -56,6 +116,7 @@ impl ClientQuotaManager {
             table: RwLock::new(Arc::default()),
             sensors: Mutex::new(HashMap::new()),
             max_throttle_ms: None,
+            buckets: Mutex::new(HashMap::new()),
         }
     }
 
@@ -132,6 +193,57 @@ impl ClientQuotaManager {
             throttle = throttle.min(max);
         }
         i32::try_from(throttle).unwrap_or(i32::MAX)
+    }
+
+    /// Records `permits` partition mutations against
+    /// `controller_mutation_rate` (Kafka's Strict/Permissive
+    /// `ControllerMutationQuota.record`): a strict quota refuses once the
+    /// bucket is below 0 and records nothing; a permissive one records and
+    /// answers the throttle time.
+    pub(crate) fn record_mutation(
+        &self,
+        user: &str,
+        client_id: &str,
+        permits: f64,
+        strict: bool,
+        now_ms: i64,
+    ) -> Mutation {
+        if !self.enabled() {
+            return Mutation::Allowed { throttle_ms: 0 };
+        }
+        let table = self.table.read().clone();
+        let tags = metric_tags(&table, user, client_id);
+        let Some(quota) = quota_limit(&table, &tags) else {
+            return Mutation::Allowed { throttle_ms: 0 };
+        };
+        let window = *self.window.read();
+        let mut buckets = self.buckets.lock();
+        if buckets.len() >= SENSOR_PRUNE_AT {
+            buckets.clear();
+        }
+        let bucket = buckets
+            .entry(tags)
+            .or_insert_with(|| TokenBucket::full(quota, window, now_ms));
+        let tokens = bucket.tokens(quota, window, now_ms);
+        if strict {
+            if tokens < 0.0 {
+                return Mutation::Refused {
+                    throttle_ms: token_throttle_ms(tokens, quota),
+                };
+            }
+            bucket.take(quota, window, permits, now_ms);
+            Mutation::Allowed { throttle_ms: 0 }
+        } else {
+            bucket.take(quota, window, permits, now_ms);
+            let after = bucket.tokens(quota, window, now_ms);
+            Mutation::Allowed {
+                throttle_ms: if after < 0.0 {
+                    token_throttle_ms(after, quota)
+                } else {
+                    0
+                },
+            }
+        }
     }
 
     /// Takes back a value recorded for a response that is not sent as read
@@ -308,6 +420,46 @@ mod tests {
         table.insert((DEFAULT, None), 5.0);
         let tags = metric_tags(&table, "ANONYMOUS", "x");
         assert_eq!(quota_limit(&table, &tags), Some(5.0));
+    }
+
+    #[test]
+    fn a_strict_mutation_quota_refuses_once_the_bucket_is_below_zero() {
+        let window = QuotaWindow {
+            samples: 11,
+            window_seconds: 1,
+        };
+        let quota = ClientQuotaManager::new("controller_mutation_rate", window);
+        let entity = strom_metadata::ClientQuotaEntity::new([("client-id", Some("admin"))]);
+        let mut image = strom_metadata::ClientQuotas::new();
+        image.entry(entity).or_default().insert(
+            "controller_mutation_rate".into(),
+            strom_metadata::QuotaValue(1.0),
+        );
+        quota.apply(&image);
+        // Burst: 11 × 1 s × 1/s = 11 tokens; 20 partitions take the bucket to -9.
+        assert_eq!(
+            quota.record_mutation("u", "admin", 20.0, true, 0),
+            Mutation::Allowed { throttle_ms: 0 }
+        );
+        assert_eq!(
+            quota.record_mutation("u", "admin", 1.0, true, 0),
+            Mutation::Refused { throttle_ms: 9000 }
+        );
+        // 9 s later the bucket is back at 0 and takes mutations again.
+        assert_eq!(
+            quota.record_mutation("u", "admin", 1.0, true, 9000),
+            Mutation::Allowed { throttle_ms: 0 }
+        );
+        // A permissive quota (old request versions) lets it through and throttles.
+        assert_eq!(
+            quota.record_mutation("u", "admin", 4.0, false, 9000),
+            Mutation::Allowed { throttle_ms: 5000 }
+        );
+        // Other clients have no quota.
+        assert_eq!(
+            quota.record_mutation("u", "other", 1000.0, true, 9000),
+            Mutation::Allowed { throttle_ms: 0 }
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! connection is muted for that long ([`ConnectionThrottle`]); a throttled
 //! Fetch answers without records, as Kafka's.
 
+mod ip_connections;
 mod manager;
 mod rate;
 mod throttle_time;
@@ -17,7 +18,7 @@ use parking_lot::Mutex;
 use strom_config::BrokerConfig;
 use strom_metadata::MetadataImage;
 
-pub(crate) use manager::ClientQuotaManager;
+pub(crate) use manager::{ClientQuotaManager, Mutation};
 pub(crate) use throttle_time::ThrottleTime;
 
 /// Kafka's request quota turns nanoseconds of handling into percent of one
@@ -34,6 +35,10 @@ pub(crate) struct ClientQuotas {
     pub fetch: ClientQuotaManager,
     /// `request_percentage`: handling time of every request, in percent of one thread.
     pub request: ClientQuotaManager,
+    /// `controller_mutation_rate`: partitions created or deleted per second.
+    pub controller_mutation: ClientQuotaManager,
+    /// `connection_creation_rate` of `ip` entities.
+    pub ip_connections: ip_connections::IpConnectionRates,
     applied: Mutex<Option<Arc<MetadataImage>>>,
 }
 
@@ -46,6 +51,11 @@ impl ClientQuotas {
             // Kafka's request quota throttles at most one window.
             request: ClientQuotaManager::new("request_percentage", window)
                 .with_max_throttle_ms(i64::from(window.window_seconds) * 1000),
+            controller_mutation: ClientQuotaManager::new(
+                "controller_mutation_rate",
+                config.controller_quota_window,
+            ),
+            ip_connections: Default::default(),
             applied: Mutex::new(None),
         }
     }
@@ -63,6 +73,11 @@ impl ClientQuotas {
             manager.set_window(config.quota_window);
             manager.apply(image.client_quotas());
         }
+        self.controller_mutation
+            .set_window(config.controller_quota_window);
+        self.controller_mutation.apply(image.client_quotas());
+        self.ip_connections
+            .apply(image.client_quotas(), config.quota_window);
         *applied = Some(image.clone());
     }
 }
@@ -154,5 +169,33 @@ impl FetchQuota {
             .fetch
             .max_value_in_window(&self.user, &self.client_id)
             .map(|b| b.clamp(1.0, usize::MAX as f64) as usize)
+    }
+}
+
+/// Who a controller mutation is counted for (CreateTopics).
+pub(crate) struct MutationQuota<'a> {
+    pub user: &'a str,
+    pub client_id: &'a str,
+    pub throttle: &'a ConnectionThrottle,
+}
+
+impl MutationQuota<'_> {
+    pub(crate) fn record(&self, quotas: &ClientQuotas, permits: f64, strict: bool) -> Mutation {
+        let mutation = quotas.controller_mutation.record_mutation(
+            self.user,
+            self.client_id,
+            permits,
+            strict,
+            crate::broker::now_ms(),
+        );
+        let (Mutation::Allowed { throttle_ms } | Mutation::Refused { throttle_ms }) = mutation;
+        quotas
+            .controller_mutation
+            .throttled(self.user, self.client_id, throttle_ms);
+        mutation
+    }
+
+    pub(crate) fn mute_for(&self, throttle_ms: i32) {
+        self.throttle.mute_for(throttle_ms);
     }
 }

@@ -6,6 +6,7 @@ use kafka_protocol::messages::*;
 /// A response that may tell the client how long it is throttled.
 pub(crate) trait ThrottleTime {
     const HAS_THROTTLE_TIME: bool;
+    /// Sets the throttle time, keeping a larger one already set.
     fn set_throttle_time_ms(&mut self, throttle_ms: i32);
 }
 
@@ -14,7 +15,7 @@ macro_rules! with_throttle_time {
         impl ThrottleTime for $t {
             const HAS_THROTTLE_TIME: bool = true;
             fn set_throttle_time_ms(&mut self, throttle_ms: i32) {
-                self.throttle_time_ms = throttle_ms;
+                self.throttle_time_ms = self.throttle_time_ms.max(throttle_ms);
             }
         }
     )*};
