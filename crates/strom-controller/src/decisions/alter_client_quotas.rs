@@ -256,7 +256,7 @@ mod tests {
         let decided = alter_client_quotas(&MetadataImage::empty(), &[set.clone()]);
         assert_eq!(decided[0].0.error, None);
         assert_eq!(decided[0].1.len(), 1);
-        let image = MetadataImage::empty().apply(0, &decided[0].1).unwrap();
+        let image = MetadataImage::empty().apply(&decided[0].1, 0).unwrap();
         let entity = ClientQuotaEntity::new([("user", Some("alice"))]);
         assert_eq!(
             image.client_quotas()[&entity]["producer_byte_rate"],
@@ -265,7 +265,7 @@ mod tests {
         assert!(alter_client_quotas(&image, &[set])[0].1.is_empty());
         let remove = alteration(&[("user", Some("alice"))], &[("producer_byte_rate", None)]);
         let decided = alter_client_quotas(&image, &[remove]);
-        let image = image.apply(1, &decided[0].1).unwrap();
+        let image = image.apply(&decided[0].1, 1).unwrap();
         assert!(image.client_quotas().is_empty());
     }
 
