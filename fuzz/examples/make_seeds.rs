@@ -199,6 +199,20 @@ fn requests(dir: &Path) {
                 SaslAuthenticate => SaslAuthenticateRequest::default(),
                 DescribeUserScramCredentials => DescribeUserScramCredentialsRequest::default(),
                 AlterUserScramCredentials => AlterUserScramCredentialsRequest::default(),
+                DescribeClientQuotas => DescribeClientQuotasRequest::default().with_components(vec![
+                    describe_client_quotas_request::ComponentData::default()
+                        .with_entity_type(StrBytes::from_static_str("user"))
+                        .with_match_type(2)
+                ]),
+                AlterClientQuotas => AlterClientQuotasRequest::default().with_entries(vec![
+                    alter_client_quotas_request::EntryData::default()
+                        .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                            .with_entity_type(StrBytes::from_static_str("user"))
+                            .with_entity_name(Some(StrBytes::from_static_str("alice")))])
+                        .with_ops(vec![alter_client_quotas_request::OpData::default()
+                            .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                            .with_value(1024.0)])
+                ]),
             );
             if let Some(bytes) = bytes {
                 write(dir, &format!("{api:?}-v{version}"), &bytes);

@@ -119,6 +119,12 @@ fuzz_target!(|data: &[u8]| {
         ApiKey::AlterUserScramCredentials => {
             body_round_trip::<AlterUserScramCredentialsRequest>(api, version, body)
         }
+        ApiKey::DescribeClientQuotas => {
+            body_round_trip::<DescribeClientQuotasRequest>(api, version, body)
+        }
+        ApiKey::AlterClientQuotas => {
+            body_round_trip::<AlterClientQuotasRequest>(api, version, body)
+        }
         // An advertised API this target does not decode is a gap in the target.
         other => panic!("advertised {other:?} has no decoder in the request fuzz target"),
     }

@@ -45,8 +45,6 @@ NOT_ADVERTISED = {
     39: "RenewDelegationToken: security, issue #12",
     40: "ExpireDelegationToken: security, issue #12",
     41: "DescribeDelegationToken: security, issue #12",
-    48: "DescribeClientQuotas: client quotas are not implemented",
-    49: "AlterClientQuotas: client quotas are not implemented",
     50: "DescribeUserScramCredentials: security, issue #12",
     51: "AlterUserScramCredentials: security, issue #12",
     57: "UpdateFeatures: feature levels are fixed",

@@ -84,6 +84,8 @@ pub(crate) struct BrokerState {
     pub tls: crate::tls::TlsListeners,
     /// TLS for this broker's connections to others, when the inter-broker listener is SSL.
     pub inter_broker_tls: Option<strom_client::tls::ClientTls>,
+    /// Client quotas (producer_byte_rate, consumer_byte_rate, request_percentage).
+    pub quotas: crate::quota::ClientQuotas,
 }
 
 /// How long FindCoordinator waits for `__consumer_offsets` to be created.
@@ -177,6 +179,7 @@ impl BrokerState {
         *self.effective.write() = effective.clone();
         self.connections.config_changed();
         self.tls.config_changed(&effective);
+        self.quotas.apply_image(&image, &effective);
         if let Err(e) = self.replicas.apply_image(&image, effective.clone()) {
             error!("could not open partitions from the metadata (retrying): {e}");
             return false;
@@ -626,6 +629,7 @@ impl Broker {
             metrics,
             tls,
             inter_broker_tls,
+            quotas: crate::quota::ClientQuotas::new(&config),
         });
         if let Some(endpoint) = &endpoint {
             let _ = endpoint.state.set(Arc::downgrade(&state));

@@ -186,6 +186,9 @@ async fn serve_stream<R, W>(
         state.request_memory.clone(),
     );
     loop {
+        if !wait_out_throttle(&session, &mut shutdown).await {
+            break;
+        }
         let idle_deadline = idle_timeout.map(|idle| {
             tokio::time::Instant::from_std(frames.last_activity().max(activity.last())) + idle
         });
@@ -263,6 +266,19 @@ fn describe_frame_error(e: &strom_protocol::ProtocolError) -> String {
             format!("{e}: the client speaks TLS to a plaintext listener (use security.protocol=PLAINTEXT, or connect to the SSL listener)")
         }
         _ => e.to_string(),
+    }
+}
+
+/// KIP-219: after a throttled response nothing more is read from the
+/// connection until its throttle time has passed (Kafka mutes the channel).
+/// False when the broker shuts down meanwhile.
+async fn wait_out_throttle(session: &Session, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let Some(muted) = session.throttle.remaining() else {
+        return true;
+    };
+    tokio::select! {
+        _ = tokio::time::sleep(muted) => true,
+        _ = shutdown.changed() => false,
     }
 }
 

@@ -1,6 +1,7 @@
 //! From a frame to a reply: preamble, version check, header, handler.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use kafka_protocol::messages::*;
@@ -80,16 +81,43 @@ pub(crate) async fn dispatch(
         }
     };
     debug!(peer, principal = %session.principal, ?api, version, corr, client_id = ?header.client_id, "request");
+    let request_bytes = frame.len();
+    let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
+    let ctx = RequestContext {
+        api,
+        version,
+        corr,
+        peer,
+        state,
+        session,
+        client_id,
+    };
     let body = &mut frame;
     match api {
         ApiKey::Produce => match decode::<ProduceRequest>(api, version, body, peer) {
-            Some(req) => handlers::produce::handle(state, version, corr, req, listener).await,
+            Some(req) => {
+                let throttle_ms = ctx.produce_throttle_ms(request_bytes);
+                let started = ctx.request_quota().then(Instant::now);
+                let reply =
+                    handlers::produce::handle(state, version, corr, req, listener, throttle_ms)
+                        .await;
+                ctx.record_request_time_only(started);
+                reply
+            }
             None => Reply::Close,
         },
         ApiKey::Fetch => match decode::<FetchRequest>(api, version, body, peer) {
             Some(req) => {
                 *follower_fetch = handlers::fetch::is_from_follower(version, &req);
-                handlers::fetch::handle(state, version, corr, req, listener)
+                // Followers' fetches are replication, not a client's (Kafka
+                // exempts them from client quotas).
+                let quota = (!*follower_fetch).then(|| ctx.fetch_quota()).flatten();
+                let started = quota
+                    .as_ref()
+                    .and_then(|_| ctx.request_quota().then(Instant::now));
+                let reply = handlers::fetch::handle(state, version, corr, req, listener, quota);
+                ctx.record_request_time_only(started);
+                reply
             }
             None => Reply::Close,
         },
@@ -100,97 +128,91 @@ pub(crate) async fn dispatch(
             encode(api, version, corr, &handlers::api_versions::handle())
         }
         ApiKey::Metadata => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::metadata::handle(state, version, r, listener)
             })
             .await
         }
         ApiKey::ListOffsets => {
-            simple(api, version, corr, body, peer, |r| async {
+            simple(&ctx, body, |r| async {
                 handlers::list_offsets::handle(state, version, r)
             })
             .await
         }
         ApiKey::FindCoordinator => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::find_coordinator::handle(state, version, r, listener)
             })
             .await
         }
         ApiKey::CreateTopics => {
-            simple(api, version, corr, body, peer, |r| {
-                handlers::create_topics::handle(state, version, r)
+            let quota = crate::quota::MutationQuota {
+                user: &session.principal.name,
+                client_id,
+                throttle: &session.throttle,
+            };
+            simple(&ctx, body, |r| {
+                handlers::create_topics::handle(state, version, r, quota)
             })
             .await
         }
         ApiKey::DeleteTopics => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::delete_topics::handle(state, version, r)
             })
             .await
         }
         ApiKey::ElectLeaders => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::elect_leaders::handle(state, version, r)
             })
             .await
         }
         ApiKey::AlterPartitionReassignments => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::alter_partition_reassignments::handle(state, r)
             })
             .await
         }
         ApiKey::ListPartitionReassignments => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::list_partition_reassignments::handle(state, r)
             })
             .await
         }
         ApiKey::CreatePartitions => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::create_partitions::handle(state, r)
             })
             .await
         }
         ApiKey::DescribeConfigs => {
-            simple(api, version, corr, body, peer, |r| async {
+            simple(&ctx, body, |r| async {
                 handlers::describe_configs::handle(state, r)
             })
             .await
         }
         ApiKey::InitProducerId => {
-            simple(api, version, corr, body, peer, |r| {
-                handlers::init_producer_id::handle(state, r)
-            })
-            .await
+            simple(&ctx, body, |r| handlers::init_producer_id::handle(state, r)).await
         }
         ApiKey::DescribeTopicPartitions => {
-            simple(api, version, corr, body, peer, |r| async {
+            simple(&ctx, body, |r| async {
                 handlers::describe_topic_partitions::handle(state, r)
             })
             .await
         }
         ApiKey::DescribeCluster => {
-            simple(api, version, corr, body, peer, |r| async {
+            simple(&ctx, body, |r| async {
                 handlers::describe_cluster::handle(state, r, listener)
             })
             .await
         }
-        ApiKey::AddRaftVoter => {
-            simple(api, version, corr, body, peer, |r| {
-                handlers::raft_voters::add(state, r)
-            })
-            .await
-        }
+        ApiKey::AddRaftVoter => simple(&ctx, body, |r| handlers::raft_voters::add(state, r)).await,
         ApiKey::RemoveRaftVoter => {
-            simple(api, version, corr, body, peer, |r| {
-                handlers::raft_voters::remove(state, r)
-            })
-            .await
+            simple(&ctx, body, |r| handlers::raft_voters::remove(state, r)).await
         }
         ApiKey::DescribeQuorum => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::describe_quorum::handle(state, version, r)
             })
             .await
@@ -202,7 +224,7 @@ pub(crate) async fn dispatch(
                 .map(|c| c.as_str().to_owned())
                 .unwrap_or_default();
             let client_host = session.client_host();
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::join_group::handle(state, version, r, &client_id, &client_host)
             })
             .await
@@ -214,37 +236,37 @@ pub(crate) async fn dispatch(
                 .map(|c| c.as_str().to_owned())
                 .unwrap_or_default();
             let client_host = session.client_host();
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::consumer_group_heartbeat::handle(state, r, &client_id, &client_host)
             })
             .await
         }
         ApiKey::ConsumerGroupDescribe => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::consumer_group_describe::handle(state, r)
             })
             .await
         }
         ApiKey::AlterConfigs => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::alter_configs::handle_legacy(state, r)
             })
             .await
         }
         ApiKey::IncrementalAlterConfigs => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::alter_configs::handle_incremental(state, r)
             })
             .await
         }
         ApiKey::DeleteRecords => {
-            simple(api, version, corr, body, peer, |r| async {
+            simple(&ctx, body, |r| async {
                 handlers::delete_records::handle(state, r)
             })
             .await
         }
         ApiKey::OffsetForLeaderEpoch => {
-            simple(api, version, corr, body, peer, |r| async {
+            simple(&ctx, body, |r| async {
                 handlers::offset_for_leader_epoch::handle(state, r)
             })
             .await
@@ -255,116 +277,104 @@ pub(crate) async fn dispatch(
             None => Reply::Close,
         },
         ApiKey::DescribeProducers => {
-            simple(api, version, corr, body, peer, |r| async {
+            simple(&ctx, body, |r| async {
                 handlers::describe_producers::handle(state, r)
             })
             .await
         }
         ApiKey::DescribeLogDirs => {
-            simple(api, version, corr, body, peer, |r| async {
+            simple(&ctx, body, |r| async {
                 handlers::describe_log_dirs::handle(state, r)
             })
             .await
         }
-        ApiKey::SyncGroup => {
-            simple(api, version, corr, body, peer, |r| {
-                handlers::sync_group::handle(state, r)
-            })
-            .await
-        }
-        ApiKey::Heartbeat => {
-            simple(api, version, corr, body, peer, |r| {
-                handlers::heartbeat::handle(state, r)
-            })
-            .await
-        }
+        ApiKey::SyncGroup => simple(&ctx, body, |r| handlers::sync_group::handle(state, r)).await,
+        ApiKey::Heartbeat => simple(&ctx, body, |r| handlers::heartbeat::handle(state, r)).await,
         ApiKey::LeaveGroup => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::leave_group::handle(state, version, r)
             })
             .await
         }
         ApiKey::OffsetCommit => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::offset_commit::handle(state, version, r)
             })
             .await
         }
         ApiKey::TxnOffsetCommit => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::txn_offset_commit::handle(state, version, r)
             })
             .await
         }
         ApiKey::OffsetFetch => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::offset_fetch::handle(state, version, r)
             })
             .await
         }
         ApiKey::DescribeGroups => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::describe_groups::handle(state, version, r)
             })
             .await
         }
-        ApiKey::ListGroups => {
-            simple(api, version, corr, body, peer, |r| {
-                handlers::list_groups::handle(state, r)
-            })
-            .await
-        }
+        ApiKey::ListGroups => simple(&ctx, body, |r| handlers::list_groups::handle(state, r)).await,
         ApiKey::DeleteGroups => {
-            simple(api, version, corr, body, peer, |r| {
-                handlers::delete_groups::handle(state, r)
-            })
-            .await
+            simple(&ctx, body, |r| handlers::delete_groups::handle(state, r)).await
         }
         ApiKey::OffsetDelete => {
-            simple(api, version, corr, body, peer, |r| {
-                handlers::offset_delete::handle(state, r)
-            })
-            .await
+            simple(&ctx, body, |r| handlers::offset_delete::handle(state, r)).await
         }
         ApiKey::AddPartitionsToTxn => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::add_partitions_to_txn::handle(state, version, r)
             })
             .await
         }
         ApiKey::AddOffsetsToTxn => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::add_offsets_to_txn::handle(state, r)
             })
             .await
         }
         ApiKey::EndTxn => {
-            simple(api, version, corr, body, peer, |r| {
-                handlers::end_txn::handle(state, version, r)
-            })
-            .await
+            simple(&ctx, body, |r| handlers::end_txn::handle(state, version, r)).await
         }
         ApiKey::DescribeTransactions => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::describe_transactions::handle(state, r)
             })
             .await
         }
         ApiKey::ListTransactions => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::list_transactions::handle(state, r)
             })
             .await
         }
         ApiKey::DescribeUserScramCredentials => {
-            simple(api, version, corr, body, peer, |r| async {
+            simple(&ctx, body, |r| async {
                 handlers::user_scram_credentials::describe(state, r)
             })
             .await
         }
         ApiKey::AlterUserScramCredentials => {
-            simple(api, version, corr, body, peer, |r| {
+            simple(&ctx, body, |r| {
                 handlers::user_scram_credentials::alter(state, r)
+            })
+            .await
+        }
+        ApiKey::DescribeClientQuotas => {
+            simple(&ctx, body, |r| async {
+                handlers::describe_client_quotas::handle(state, r)
+            })
+            .await
+        }
+        ApiKey::AlterClientQuotas => {
+            simple(&ctx, body, |r| {
+                handlers::alter_client_quotas::handle(state, r)
             })
             .await
         }
@@ -385,22 +395,119 @@ fn decode<T: Decodable>(api: ApiKey, version: i16, body: &mut Bytes, peer: &str)
     }
 }
 
-async fn simple<Req, Resp, F, Fut>(
-    api: ApiKey,
-    version: i16,
-    corr: i32,
-    body: &mut Bytes,
-    peer: &str,
-    handler: F,
-) -> Reply
+/// What a handler's answer needs of the request beyond its body.
+pub(crate) struct RequestContext<'a> {
+    pub api: ApiKey,
+    pub version: i16,
+    pub corr: i32,
+    pub peer: &'a str,
+    pub state: &'a Arc<BrokerState>,
+    pub session: &'a Session,
+    /// The header's client id ("" when null), for client quotas.
+    pub client_id: &'a str,
+}
+
+impl RequestContext<'_> {
+    /// Whether this request counts against `request_percentage`: only
+    /// when some such quota is set (one atomic load otherwise).
+    fn request_quota(&self) -> bool {
+        self.state.quotas.request.enabled()
+    }
+
+    /// Records the request's handling time against `request_percentage`
+    /// and answers the throttle time (0 when none applies), muting the
+    /// connection for it.
+    fn record_request_time(&self, started: Option<Instant>) -> i32 {
+        let throttle = self.record_request_time_only(started);
+        self.state.quotas.request.throttled(
+            self.session.principal.name.as_str(),
+            self.client_id,
+            throttle,
+        );
+        self.session.throttle.mute_for(throttle);
+        throttle
+    }
+
+    /// As `record_request_time`, for Produce and Fetch, whose answer is
+    /// already on its way: their request quota was checked before handling
+    /// (and reported), so this only counts the time for the next request.
+    fn record_request_time_only(&self, started: Option<Instant>) -> i32 {
+        let Some(started) = started else {
+            return 0;
+        };
+        let quotas = &self.state.quotas.request;
+        let user = self.session.principal.name.as_str();
+        quotas.record_and_throttle_ms(
+            user,
+            self.client_id,
+            crate::quota::nanos_to_percentage(started.elapsed().as_nanos()),
+            crate::broker::now_ms(),
+        )
+    }
+
+    /// Produce's throttle (Kafka's KafkaApis.handleProduceRequest): the
+    /// request's bytes against `producer_byte_rate`, and whether the
+    /// connection is already over `request_percentage`; the larger one is
+    /// answered and mutes the connection.
+    fn produce_throttle_ms(&self, request_bytes: usize) -> i32 {
+        let quotas = &self.state.quotas;
+        if !quotas.produce.enabled() && !quotas.request.enabled() {
+            return 0;
+        }
+        let user = self.session.principal.name.as_str();
+        let now = crate::broker::now_ms();
+        let bandwidth =
+            quotas
+                .produce
+                .record_and_throttle_ms(user, self.client_id, request_bytes as f64, now);
+        let request = quotas
+            .request
+            .record_and_throttle_ms(user, self.client_id, 0.0, now);
+        let throttle = bandwidth.max(request);
+        if bandwidth >= request {
+            quotas.produce.throttled(user, self.client_id, bandwidth);
+        } else {
+            quotas.request.throttled(user, self.client_id, request);
+        }
+        self.session.throttle.mute_for(throttle);
+        throttle
+    }
+
+    /// The fetch's quota, when `consumer_byte_rate` or `request_percentage`
+    /// is set: checked when the response is complete.
+    fn fetch_quota(&self) -> Option<crate::quota::FetchQuota> {
+        let quotas = &self.state.quotas;
+        if !quotas.fetch.enabled() && !quotas.request.enabled() {
+            return None;
+        }
+        Some(crate::quota::FetchQuota {
+            user: self.session.principal.name.clone(),
+            client_id: self.client_id.to_owned(),
+            throttle: self.session.throttle.clone(),
+        })
+    }
+}
+
+async fn simple<Req, Resp, F, Fut>(ctx: &RequestContext<'_>, body: &mut Bytes, handler: F) -> Reply
 where
     Req: Decodable,
-    Resp: Encodable,
+    Resp: Encodable + crate::quota::ThrottleTime,
     F: FnOnce(Req) -> Fut,
     Fut: std::future::Future<Output = Resp>,
 {
-    match decode::<Req>(api, version, body, peer) {
-        Some(req) => encode(api, version, corr, &handler(req).await),
+    match decode::<Req>(ctx.api, ctx.version, body, ctx.peer) {
+        Some(req) => {
+            // Responses without a throttle time are the brokers' own
+            // (cluster actions), exempt from the request quota as in Kafka.
+            let started = (ctx.request_quota() && Resp::HAS_THROTTLE_TIME).then(Instant::now);
+            let mut resp = handler(req).await;
+            let throttle = ctx.record_request_time(started);
+            if throttle > 0 {
+                // The larger of this and a throttle the handler set (a controller mutation's).
+                resp.set_throttle_time_ms(throttle);
+            }
+            encode(ctx.api, ctx.version, ctx.corr, &resp)
+        }
         None => Reply::Close,
     }
 }

@@ -25,6 +25,7 @@ mod lifecycle;
 mod metrics;
 mod open_files;
 mod partition;
+mod quota;
 mod replica_manager;
 mod replication;
 mod sasl;

@@ -46,6 +46,21 @@ pub(crate) async fn run(
                         info!(listener = %name, failures, "accepting again after {:?} of failed accepts", since.elapsed());
                         failures = 0;
                     }
+                    let throttle_ms = state.quotas.ip_connections.record(peer.ip(), crate::broker::now_ms());
+                    if throttle_ms > 0 {
+                        // KIP-612: over the address's connection_creation_rate,
+                        // the connection is closed once the throttle time passed.
+                        info!(peer = %peer, throttle_ms, "closing connection: over the connection_creation_rate of its address");
+                        let mut stop = shutdown.clone();
+                        connections.spawn(async move {
+                            tokio::select! {
+                                _ = tokio::time::sleep(Duration::from_millis(throttle_ms as u64)) => {}
+                                _ = stop.changed() => {}
+                            }
+                            drop(stream);
+                        });
+                        continue;
+                    }
                     let limits = state.effective_config().connections.clone();
                     match quotas.register(peer.ip(), &limits) {
                         Ok(slot) => {

@@ -49,6 +49,8 @@ pub(crate) struct Session {
     /// SASL state on a SASL listener (`None` elsewhere): until it says
     /// authenticated, only the SASL exchange is served.
     pub sasl: Option<Box<crate::sasl::SaslSession>>,
+    /// The connection's mute after a throttled response (KIP-219).
+    pub throttle: crate::quota::ConnectionThrottle,
 }
 
 impl Session {
@@ -59,6 +61,7 @@ impl Session {
             listener,
             principal: KafkaPrincipal::anonymous(),
             sasl: None,
+            throttle: Default::default(),
         }
     }
 

@@ -63,6 +63,8 @@ api_requests! {
     InitProducerId: InitProducerIdRequest => InitProducerIdResponse;
     IncrementalAlterConfigs: IncrementalAlterConfigsRequest => IncrementalAlterConfigsResponse;
     DeleteRecords: DeleteRecordsRequest => DeleteRecordsResponse;
+    DescribeClientQuotas: DescribeClientQuotasRequest => DescribeClientQuotasResponse;
+    AlterClientQuotas: AlterClientQuotasRequest => AlterClientQuotasResponse;
 }
 
 /// (api, lowest, highest) version this client implements. Bounds below the
@@ -117,6 +119,8 @@ pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
 ];
 
 /// The versions of `api` this client implements.
@@ -186,6 +190,8 @@ mod tests {
                 ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
                 ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
                 ApiKey::DeleteRecords => DeleteRecordsRequest::VERSIONS,
+                ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::VERSIONS,
+                ApiKey::AlterClientQuotas => AlterClientQuotasRequest::VERSIONS,
                 other => panic!("no codec range listed for {other:?}"),
             };
             (r.min, r.max)

@@ -23,6 +23,7 @@ mod group;
 mod partition_admin;
 pub mod partitioner;
 mod producer;
+mod quota_admin;
 pub mod scram;
 mod scram_admin;
 pub mod tls;
@@ -47,6 +48,7 @@ pub use group::{
 pub use kafka_protocol;
 pub use partition_admin::{ElectionType, PartitionReassignment, PartitionResult};
 pub use producer::{Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use quota_admin::{QuotaEntity, QuotaFilter, QuotaMatch};
 pub use scram_admin::{ScramUpsert, UserScramDescription};
 pub use strom_records::{Compression, Header, TimestampType};
 pub use topic_admin::{ConfigEntry, NewTopic, TopicResult};

@@ -146,6 +146,10 @@ pub struct BrokerConfig {
     pub connections: ConnectionLimits,
     /// `fetch.max.bytes`: the most record bytes one Fetch returns.
     pub fetch_max_bytes: u64,
+    /// Client quota sampling: `quota.window.num` and `quota.window.size.seconds`.
+    pub quota_window: QuotaWindow,
+    /// `controller.quota.window.num` and `controller.quota.window.size.seconds`.
+    pub controller_quota_window: QuotaWindow,
     /// `max.request.partition.size.limit`: the most partitions one DescribeTopicPartitions
     /// response describes.
     pub max_request_partition_size_limit: i32,
@@ -215,6 +219,14 @@ pub struct CleanerConfig {
     pub backoff_ms: u64,
     pub dedupe_buffer_size: u64,
     pub io_max_bytes_per_second: f64,
+}
+
+/// How a quota rate is sampled (Kafka's `MetricConfig` of quota sensors):
+/// `samples` windows of `window_seconds` each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaWindow {
+    pub samples: u32,
+    pub window_seconds: u32,
 }
 
 /// The socket server's limits, Kafka's keys.
@@ -461,6 +473,14 @@ impl BrokerConfig {
             cleaner,
             connections,
             fetch_max_bytes,
+            quota_window: QuotaWindow {
+                samples: int_of(&cfg, "quota.window.num").max(1) as u32,
+                window_seconds: int_of(&cfg, "quota.window.size.seconds").max(1) as u32,
+            },
+            controller_quota_window: QuotaWindow {
+                samples: int_of(&cfg, "controller.quota.window.num").max(1) as u32,
+                window_seconds: int_of(&cfg, "controller.quota.window.size.seconds").max(1) as u32,
+            },
             max_request_partition_size_limit: i32::try_from(
                 cfg.int("max.request.partition.size.limit"),
             )

@@ -124,6 +124,15 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Most record bytes one Fetch returns (caps the request's max_bytes and each partition's partition_max_bytes); the first batch is returned whole even if larger (KIP-74)."),
     ConfigDef::new("max.request.partition.size.limit", Int, Some("2000"), AtLeast(1), "partitions", true,
         "Most partitions one DescribeTopicPartitions response describes (the request's response_partition_limit is capped by it); the rest is left to the next request, from the response's next_cursor."),
+    // ---- Client quotas (KIP-13, KIP-124, KIP-599)
+    ConfigDef::new("quota.window.num", Int, Some("11"), AtLeast(1), "samples", true,
+        "Samples kept for client quota rates (producer_byte_rate, consumer_byte_rate, request_percentage): a rate is measured over this many windows of quota.window.size.seconds."),
+    ConfigDef::new("quota.window.size.seconds", Int, Some("1"), AtLeast(1), "seconds", true,
+        "Length of one sample window of client quota rates."),
+    ConfigDef::new("controller.quota.window.num", Int, Some("11"), AtLeast(1), "samples", true,
+        "Samples kept for controller_mutation_rate (partitions created or deleted per second)."),
+    ConfigDef::new("controller.quota.window.size.seconds", Int, Some("1"), AtLeast(1), "seconds", true,
+        "Length of one sample window of controller_mutation_rate."),
     ConfigDef::new("max.incremental.fetch.session.cache.slots", Int, Some("1000"), AtLeast(0), "sessions", true,
         "Most incremental fetch sessions (KIP-227) the broker keeps, split evenly over 8 shards; when a shard is full a new session may evict an idle or less valuable one, else the client keeps sending full fetches. 0 creates none."),
     // ---- SSL (each also as listener.name.<listener>.<key>)

@@ -50,7 +50,7 @@ mod topic_defs;
 
 pub use broker_config::{
     broker_config_def, BrokerConfig, CleanerConfig, ConnectionLimits, GroupCoordinatorConfig,
-    ReplicationConfig, TransactionCoordinatorConfig, WILDCARD_ADVERTISED_HOST,
+    QuotaWindow, ReplicationConfig, TransactionCoordinatorConfig, WILDCARD_ADVERTISED_HOST,
 };
 pub use broker_defs::BROKER_CONFIGS;
 pub use def::{parse_host_counts, ConfigDef, ConfigType, Conversion, Synonym, Validity};

@@ -35,15 +35,16 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::decisions::{
-    allocate_producer_ids, alter_configs, alter_partition_reassignments, alter_partition_with,
-    alter_scram_credentials, broker_heartbeat, create_partitions, create_topics_with_rng,
-    delete_topics, elect_leaderless_after_config, elect_leaders, fence_brokers, leader_rebalance,
-    list_partition_reassignments, register_broker, AlterConfigs, AlterConfigsOutcome,
-    AlterPartitionItem, AlterPartitionOutcome, AlterScramOutcome, BrokerHeartbeat,
-    BrokerHeartbeatOutcome, ControllerDefaults, CreatePartitions, CreatePartitionsOutcome,
-    CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome,
-    ElectLeadersTarget, ElectionType, OngoingReassignment, ProducerIdsBlock, ReassignPartition,
-    ReassignPartitionOutcome, ScramDeletion, ScramUpsertion, MAX_RECORDS_PER_USER_OP,
+    allocate_producer_ids, alter_client_quotas, alter_configs, alter_partition_reassignments,
+    alter_partition_with, alter_scram_credentials, broker_heartbeat, create_partitions,
+    create_topics_with_rng, delete_topics, elect_leaderless_after_config, elect_leaders,
+    fence_brokers, leader_rebalance, list_partition_reassignments, register_broker, AlterConfigs,
+    AlterConfigsOutcome, AlterPartitionItem, AlterPartitionOutcome, AlterScramOutcome,
+    BrokerHeartbeat, BrokerHeartbeatOutcome, ClientQuotaAlteration, ClientQuotaOutcome,
+    ControllerDefaults, CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome,
+    DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget, ElectionType,
+    OngoingReassignment, ProducerIdsBlock, ReassignPartition, ReassignPartitionOutcome,
+    ScramDeletion, ScramUpsertion, MAX_RECORDS_PER_USER_OP,
 };
 use crate::error::{ControllerError, StartError, StoreError};
 use crate::raft::log_store::LogStore;
@@ -766,6 +767,35 @@ impl ControllerHandle {
         }
     }
 
+    /// Sets or removes client quotas (AlterClientQuotas). Returns once the
+    /// changes are in the image; with `validate_only` nothing is written.
+    pub async fn alter_client_quotas(
+        &self,
+        alterations: Vec<ClientQuotaAlteration>,
+        validate_only: bool,
+    ) -> Vec<ClientQuotaOutcome> {
+        let entities: Vec<_> = alterations.iter().map(|a| a.entity.clone()).collect();
+        match self
+            .ask(ControllerRequest::AlterClientQuotas {
+                alterations,
+                validate_only,
+            })
+            .await
+        {
+            Ok(ControllerReply::AlterClientQuotas(outcomes)) => outcomes,
+            other => {
+                let error = failure(other);
+                entities
+                    .into_iter()
+                    .map(|entity| ClientQuotaOutcome {
+                        entity,
+                        error: Some(error.clone()),
+                    })
+                    .collect()
+            }
+        }
+    }
+
     /// Registers a broker (or re-registers it after a restart); it starts
     /// fenced. Returns the registration's broker epoch once it is in the
     /// image.
@@ -1469,6 +1499,18 @@ impl Driver {
                     self.commit(decided, false, deadline, |outcome, error| {
                         outcome.error_code = error.code();
                         outcome.error_message = Some(error.to_string());
+                    })
+                    .await,
+                )
+            }
+            ControllerRequest::AlterClientQuotas {
+                alterations,
+                validate_only,
+            } => {
+                let decided = alter_client_quotas(&self.image(), &alterations);
+                ControllerReply::AlterClientQuotas(
+                    self.commit(decided, validate_only, deadline, |outcome, error| {
+                        outcome.error = Some(error)
                     })
                     .await,
                 )

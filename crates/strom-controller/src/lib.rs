@@ -21,10 +21,11 @@ pub use controller::{
 };
 pub use decisions::{
     AlterConfigs, AlterConfigsOutcome, AlterPartitionItem, AlterPartitionOutcome, AlteredPartition,
-    BrokerHeartbeat, BrokerHeartbeatOutcome, ControllerDefaults, CreatePartitions,
-    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
-    ElectLeadersOutcome, ElectLeadersTarget, ElectionType, OngoingReassignment, ProducerIdsBlock,
-    ReassignPartition, ReassignPartitionOutcome, TopicRef, PRODUCER_ID_BLOCK_SIZE,
+    BrokerHeartbeat, BrokerHeartbeatOutcome, ClientQuotaAlteration, ClientQuotaOutcome,
+    ControllerDefaults, CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome,
+    DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget, ElectionType,
+    OngoingReassignment, ProducerIdsBlock, ReassignPartition, ReassignPartitionOutcome, TopicRef,
+    PRODUCER_ID_BLOCK_SIZE,
 };
 pub use decisions::{AlterScramOutcome, ScramDeletion, ScramUpsertion};
 pub use error::{ControllerError, StartError, StoreError};

@@ -6,10 +6,11 @@ use strom_metadata::BrokerRegistration;
 
 use crate::decisions::{
     AlterConfigs, AlterConfigsOutcome, AlterPartitionItem, AlterPartitionOutcome,
-    AlterScramOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome, CreatePartitions,
-    CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic, DeleteTopicOutcome,
-    ElectLeadersOutcome, ElectLeadersTarget, ElectionType, OngoingReassignment, ProducerIdsBlock,
-    ReassignPartition, ReassignPartitionOutcome, ScramDeletion, ScramUpsertion,
+    AlterScramOutcome, BrokerHeartbeat, BrokerHeartbeatOutcome, ClientQuotaAlteration,
+    ClientQuotaOutcome, CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome,
+    DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget, ElectionType,
+    OngoingReassignment, ProducerIdsBlock, ReassignPartition, ReassignPartitionOutcome,
+    ScramDeletion, ScramUpsertion,
 };
 use crate::error::ControllerError;
 
@@ -79,6 +80,10 @@ pub(crate) enum ControllerRequest {
         deletions: Vec<ScramDeletion>,
         upsertions: Vec<ScramUpsertion>,
     },
+    AlterClientQuotas {
+        alterations: Vec<ClientQuotaAlteration>,
+        validate_only: bool,
+    },
 }
 
 impl ControllerRequest {
@@ -115,6 +120,7 @@ impl ControllerRequest {
             ControllerRequest::ListPartitionReassignments { .. } => "ListPartitionReassignments",
             ControllerRequest::ElectLeaders { .. } => "ElectLeaders",
             ControllerRequest::AlterUserScramCredentials { .. } => "AlterUserScramCredentials",
+            ControllerRequest::AlterClientQuotas { .. } => "AlterClientQuotas",
         }
     }
 }
@@ -149,6 +155,7 @@ pub(crate) enum ControllerReply {
     ListPartitionReassignments(Result<Vec<OngoingReassignment>, ControllerError>),
     ElectLeaders(Result<Vec<ElectLeadersOutcome>, ControllerError>),
     AlterUserScramCredentials(Vec<AlterScramOutcome>),
+    AlterClientQuotas(Vec<ClientQuotaOutcome>),
     /// The request could not be decided at all (no quorum in time, the
     /// controller stopped): every item of it fails with this.
     Failed(ControllerError),

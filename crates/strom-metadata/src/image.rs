@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::client_quota::ClientQuotas;
 use crate::error::MetadataError;
 use crate::record::{BrokerEndpoint, ConfigResource, MetadataRecord};
 use crate::topic_id::TopicId;
@@ -160,6 +161,8 @@ pub struct MetadataImage {
     group_configs: Arc<BTreeMap<String, BTreeMap<String, String>>>,
     /// The first producer id not yet handed out (Kafka's `ProducerIdsImage`).
     next_producer_id: i64,
+    /// Client quotas by entity (Kafka's `ClientQuotasImage`).
+    client_quotas: Arc<ClientQuotas>,
     /// SCRAM credentials by (user, mechanism type) (Kafka's `ScramImage`).
     scram_credentials: Arc<BTreeMap<(String, i8), ScramCredentialImage>>,
 }
@@ -200,6 +203,7 @@ impl MetadataImage {
             group_configs: Arc::default(),
             next_producer_id: 0,
             scram_credentials: Arc::default(),
+            client_quotas: Arc::default(),
         }
     }
 
@@ -274,6 +278,11 @@ impl MetadataImage {
     /// Every group with configurations, in group id order.
     pub fn group_configs(&self) -> &BTreeMap<String, BTreeMap<String, String>> {
         &self.group_configs
+    }
+
+    /// Every client quota, by entity.
+    pub fn client_quotas(&self) -> &ClientQuotas {
+        &self.client_quotas
     }
 
     /// The first producer id no broker has been given yet; every id below it
@@ -365,6 +374,16 @@ impl MetadataImage {
                 server_key: c.server_key.clone(),
                 iterations: c.iterations,
             });
+        }
+        for (entity, quotas) in self.client_quotas.iter() {
+            for (key, value) in quotas {
+                records.push(MetadataRecord::ClientQuota {
+                    entity: entity.clone(),
+                    key: key.clone(),
+                    value: *value,
+                    remove: false,
+                });
+            }
         }
         if self.next_producer_id > 0 {
             records.push(MetadataRecord::ProducerIds {
@@ -538,6 +557,27 @@ impl MetadataImage {
                     });
                 }
                 self.next_producer_id = *next_producer_id;
+            }
+            MetadataRecord::ClientQuota {
+                entity,
+                key,
+                value,
+                remove,
+            } => {
+                let quotas = Arc::make_mut(&mut self.client_quotas);
+                if *remove {
+                    if let Some(values) = quotas.get_mut(entity) {
+                        values.remove(key);
+                        if values.is_empty() {
+                            quotas.remove(entity);
+                        }
+                    }
+                } else {
+                    quotas
+                        .entry(entity.clone())
+                        .or_default()
+                        .insert(key.clone(), *value);
+                }
             }
         }
         Ok(())

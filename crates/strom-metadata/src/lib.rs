@@ -7,12 +7,17 @@
 //! tests, and all of them agree because replay is deterministic. Durability
 //! and ordering live in `strom-controller`.
 
+mod client_quota;
 mod error;
 mod image;
 mod record;
 mod topic_id;
 mod topic_name;
 
+pub use client_quota::{
+    ClientQuotaEntity, ClientQuotas, QuotaValue, QUOTA_ENTITY_CLIENT_ID, QUOTA_ENTITY_IP,
+    QUOTA_ENTITY_USER,
+};
 pub use error::{InvalidTopicName, MetadataError, TopicIdParseError};
 pub use image::{
     BrokerRegistration, MetadataImage, PartitionImage, ScramCredentialImage, TopicImage,

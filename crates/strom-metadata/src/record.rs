@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::client_quota::{ClientQuotaEntity, QuotaValue};
 use crate::topic_id::TopicId;
 
 /// One change to the cluster metadata.
@@ -106,6 +107,14 @@ pub enum MetadataRecord {
     /// A user's SCRAM credential for one mechanism is removed (Kafka's
     /// `RemoveUserScramCredentialRecord`).
     RemoveUserScramCredential { name: String, mechanism: i8 },
+    /// A client quota is set, or removed with `remove` (Kafka's
+    /// `ClientQuotaRecord`): one key of one entity.
+    ClientQuota {
+        entity: ClientQuotaEntity,
+        key: String,
+        value: QuotaValue,
+        remove: bool,
+    },
 }
 
 impl MetadataRecord {
@@ -122,6 +131,7 @@ impl MetadataRecord {
             MetadataRecord::ProducerIds { .. } => "ProducerIdsRecord",
             MetadataRecord::UserScramCredential { .. } => "UserScramCredentialRecord",
             MetadataRecord::RemoveUserScramCredential { .. } => "RemoveUserScramCredentialRecord",
+            MetadataRecord::ClientQuota { .. } => "ClientQuotaRecord",
         }
     }
 }

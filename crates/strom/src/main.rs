@@ -13,6 +13,7 @@ mod offsets;
 mod partitions;
 mod perf;
 mod produce;
+mod quotas;
 mod records;
 mod storage;
 mod table;
@@ -95,6 +96,9 @@ enum Command {
     /// Serve the web console (topics, messages, groups, brokers) for any Kafka-compatible cluster,
     /// as Redpanda Console and Kafka UI do: `strom console --bootstrap-server HOST:PORT`.
     Console(console::ConsoleArgs),
+    /// Set, describe and remove client quotas (users, client ids, IPs), as kafka-configs.sh
+    /// --entity-type users|clients|ips.
+    Quotas(quotas::QuotasArgs),
 }
 
 fn main() -> ExitCode {
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
         Command::LeaderElection(args) => return leader_election::run(args),
         Command::Partitions(args) => return partitions::run(args),
         Command::Transactions(args) => return transactions::run(args),
+        Command::Quotas(args) => return quotas::run(args),
         Command::Produce(args) => return produce::run(args),
         Command::Offsets(args) => return offsets::run(args),
         Command::Records(args) => return records::run(args),

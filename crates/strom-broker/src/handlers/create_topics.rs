@@ -15,8 +15,9 @@ pub(crate) async fn handle(
     state: &BrokerState,
     version: i16,
     req: CreateTopicsRequest,
+    quota: crate::quota::MutationQuota<'_>,
 ) -> CreateTopicsResponse {
-    let requests: Vec<CreateTopic> = req
+    let mut requests: Vec<CreateTopic> = req
         .topics
         .into_iter()
         .map(|t| CreateTopic {
@@ -40,8 +41,47 @@ pub(crate) async fn handle(
                 .collect::<BTreeMap<_, _>>(),
         })
         .collect();
+    // controller_mutation_rate (KIP-599): strict from v6, so a topic over
+    // the quota is refused with THROTTLING_QUOTA_EXCEEDED; earlier versions
+    // are created and throttled.
+    let mut refused = Vec::new();
+    let mut throttle_ms = 0;
+    if !req.validate_only && state.quotas.controller_mutation.enabled() {
+        let default_partitions = state.effective_config().num_partitions;
+        requests.retain(|t| {
+            let partitions = if !t.assignments.is_empty() {
+                t.assignments.len() as i32
+            } else if t.num_partitions > 0 {
+                t.num_partitions
+            } else {
+                default_partitions
+            };
+            match quota.record(&state.quotas, f64::from(partitions), version >= 6) {
+                crate::quota::Mutation::Allowed { throttle_ms: t_ms } => {
+                    throttle_ms = throttle_ms.max(t_ms);
+                    true
+                }
+                crate::quota::Mutation::Refused { throttle_ms: t_ms } => {
+                    throttle_ms = throttle_ms.max(t_ms);
+                    refused.push(t.name.clone());
+                    false
+                }
+            }
+        });
+        quota.mute_for(throttle_ms);
+    }
     let outcomes = state.create_topics(requests, req.validate_only).await;
     let mut resp = CreateTopicsResponse::default();
+    resp.throttle_time_ms = throttle_ms;
+    for name in refused {
+        let mut r = CreatableTopicResult::default();
+        r.name = kafka_protocol::messages::TopicName(str_bytes(&name));
+        r.error_code = kafka_protocol::ResponseError::ThrottlingQuotaExceeded.code();
+        r.error_message = Some(str_bytes("The throttling quota has been exceeded."));
+        r.num_partitions = -1;
+        r.replication_factor = -1;
+        resp.topics.push(r);
+    }
     for o in outcomes {
         let mut r = CreatableTopicResult::default();
         r.name = kafka_protocol::messages::TopicName(str_bytes(&o.name));

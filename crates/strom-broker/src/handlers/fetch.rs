@@ -80,6 +80,8 @@ struct Plan {
     state: Arc<BrokerState>,
     topics: Vec<PlannedTopic>,
     session: SessionStep,
+    /// A consumer's client quotas, when any is set.
+    quota: Option<crate::quota::FetchQuota>,
 }
 
 /// Everything planning one partition needs from the request as a whole.
@@ -154,12 +156,19 @@ pub(crate) fn handle(
     corr: i32,
     req: FetchRequest,
     listener: &str,
+    quota: Option<crate::quota::FetchQuota>,
 ) -> Reply {
     // fetch.max.bytes caps what the client asks for, the request's and each
     // partition's limit alike (Kafka's ReplicaManager does the same); KIP-74's
     // first batch is still returned whole.
-    let fetch_max_bytes =
+    let mut fetch_max_bytes =
         usize::try_from(state.effective_config().fetch_max_bytes).unwrap_or(usize::MAX);
+    // Under consumer_byte_rate, no more than the quota's windows hold
+    // (Kafka's maxQuotaWindowBytes), so one response cannot earn a throttle
+    // longer than the window.
+    if let Some(limit) = quota.as_ref().and_then(|q| q.max_bytes(&state.quotas)) {
+        fetch_max_bytes = fetch_max_bytes.min(limit);
+    }
     let requested_max_bytes = req.max_bytes.max(0) as usize;
     if requested_max_bytes > fetch_max_bytes {
         tracing::debug!(
@@ -272,6 +281,7 @@ pub(crate) fn handle(
         state: state.clone(),
         topics,
         session,
+        quota,
     };
     // Taken before reading: any append after this moves a high watermark,
     // which lets the long poll skip re-reading when nothing changed.
@@ -669,6 +679,9 @@ impl Plan {
     /// the session, an incremental fetch's carries only what changed. Done
     /// once, on the response that is sent.
     fn finish(&self, mut resp: FetchResponse) -> FetchResponse {
+        if let Some(throttled) = self.over_quota(&resp) {
+            return throttled;
+        }
         // The response as read lines up with the plan, topic by topic and
         // partition by partition; count it before the session trims it.
         for (t, out) in self.topics.iter().zip(&resp.responses) {
@@ -753,6 +766,31 @@ impl Plan {
             }
         }
         resp
+    }
+
+    /// Over `consumer_byte_rate` or `request_percentage`, the answer is
+    /// Kafka's throttled response: no partitions, the throttle time, and
+    /// the fetch session untouched (the client fetches the same offsets
+    /// again once the throttle time has passed).
+    fn over_quota(&self, resp: &FetchResponse) -> Option<FetchResponse> {
+        let quota = self.quota.as_ref()?;
+        let bytes: usize = resp
+            .responses
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .map(|p| p.records.as_ref().map_or(0, Bytes::len))
+            .sum();
+        let throttle = quota.throttle_ms(&self.state.quotas, bytes);
+        if throttle <= 0 {
+            return None;
+        }
+        let mut throttled = FetchResponse::default();
+        throttled.throttle_time_ms = throttle;
+        throttled.session_id = match self.session {
+            SessionStep::Incremental { session_id, .. } => session_id,
+            _ => INVALID_SESSION_ID,
+        };
+        Some(throttled)
     }
 
     fn watched(&self) -> impl Iterator<Item = &Arc<Partition>> {

@@ -32,6 +32,7 @@ pub(crate) async fn handle(
     corr: i32,
     req: ProduceRequest,
     listener: &str,
+    throttle_time_ms: i32,
 ) -> Reply {
     let acks = req.acks;
     // KIP-951 (v10+): a NOT_LEADER_OR_FOLLOWER names the current leader.
@@ -41,6 +42,9 @@ pub(crate) async fn handle(
     let deadline = tokio::time::Instant::now()
         + std::time::Duration::from_millis(req.timeout_ms.max(0) as u64);
     let mut resp = ProduceResponse::default();
+    // Over producer_byte_rate or request_percentage (KIP-219): the append
+    // happens, the answer says how long the connection is muted.
+    resp.throttle_time_ms = throttle_time_ms;
     // Partitions whose append must be replicated (acks=all) or flushed
     // (flush.messages) before the answer.
     let mut to_flush: Vec<Wait> = Vec::new();

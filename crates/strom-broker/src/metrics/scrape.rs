@@ -40,6 +40,7 @@ pub(crate) async fn render(metrics: &BrokerMetrics, state: Option<&Arc<BrokerSta
         &metrics.log_flush.snapshot(),
     );
     if let Some(state) = state {
+        quota_metrics(&mut e, state);
         replica_metrics(&mut e, state);
         controller_metrics(&mut e, state);
         group_metrics(&mut e, state).await;
@@ -153,6 +154,51 @@ fn request_metrics(e: &mut TextEncoder, metrics: &BrokerMetrics) {
                 phase.metric(),
                 &[("request", request)],
                 &m.phase(phase).snapshot(),
+            );
+        }
+    }
+}
+
+/// Client quota sensors, as the JMX exporter maps Kafka's
+/// `kafka.server<type=Produce|Fetch|Request, user=u, client-id=c>`
+/// attributes: `byte-rate` (`request-time` for Request) as a gauge, and the
+/// throttle time given as a counter of ms (Kafka's `throttle-time` is its
+/// average over the window). Only clients under a quota have sensors.
+fn quota_metrics(e: &mut TextEncoder, state: &BrokerState) {
+    let now = crate::broker::now_ms();
+    let kinds = [
+        ("produce", "byte_rate", &state.quotas.produce),
+        ("fetch", "byte_rate", &state.quotas.fetch),
+        ("request", "request_time", &state.quotas.request),
+    ];
+    for (kind, rate_name, manager) in kinds {
+        let sensors = manager.totals(now);
+        if sensors.is_empty() {
+            continue;
+        }
+        let rate = format!("kafka_server_{kind}_{rate_name}");
+        e.family(
+            &rate,
+            Kind::Gauge,
+            &format!(
+                "Rate of {} under client quotas, per user and client id",
+                manager.key
+            ),
+        );
+        for (user, client_id, value, _) in &sensors {
+            e.sample(&rate, &[("user", user), ("client_id", client_id)], *value);
+        }
+        let throttle = format!("kafka_server_{kind}_throttle_time_ms_total");
+        e.family(
+            &throttle,
+            Kind::Counter,
+            &format!("Throttle time given for {}, in ms", manager.key),
+        );
+        for (user, client_id, _, ms) in &sensors {
+            e.sample(
+                &throttle,
+                &[("user", user), ("client_id", client_id)],
+                *ms as f64,
             );
         }
     }

@@ -4,6 +4,7 @@
 //! (`controller.rs`) writes the records through the quorum.
 
 mod allocate_producer_ids;
+mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition;
 mod broker_lifecycle;
@@ -41,6 +42,9 @@ pub mod codes {
 
 pub use allocate_producer_ids::{
     allocate_producer_ids, ProducerIdsBlock, MAX_PRODUCER_ID_BLOCK_SIZE, PRODUCER_ID_BLOCK_SIZE,
+};
+pub use alter_client_quotas::{
+    alter_client_quotas, validate_quota_value, ClientQuotaAlteration, ClientQuotaOutcome,
 };
 pub use alter_configs::{alter_configs, AlterConfigs, AlterConfigsOutcome};
 pub use alter_partition::{
