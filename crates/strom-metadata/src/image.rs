@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::acl::AclIndex;
 use crate::error::MetadataError;
 use crate::record::{BrokerEndpoint, ConfigResource, MetadataRecord};
 use crate::topic_id::TopicId;
@@ -160,6 +161,8 @@ pub struct MetadataImage {
     group_configs: Arc<BTreeMap<String, BTreeMap<String, String>>>,
     /// The first producer id not yet handed out (Kafka's `ProducerIdsImage`).
     next_producer_id: i64,
+    /// Every ACL, indexed for authorization (Kafka's `AclsImage`).
+    acls: Arc<AclIndex>,
 }
 
 impl Default for MetadataImage {
@@ -180,7 +183,13 @@ impl MetadataImage {
             broker_configs: Arc::default(),
             group_configs: Arc::default(),
             next_producer_id: 0,
+            acls: Arc::default(),
         }
+    }
+
+    /// Every ACL, with the index decisions use.
+    pub fn acls(&self) -> &AclIndex {
+        &self.acls
     }
 
     /// The offset of the last metadata log entry applied, -1 for none.
@@ -323,6 +332,12 @@ impl MetadataImage {
             for (partition, image) in &topic.partitions {
                 records.push(image.to_record(topic.topic_id, *partition));
             }
+        }
+        for (id, acl) in self.acls.iter() {
+            records.push(MetadataRecord::AccessControlEntry {
+                id,
+                acl: acl.clone(),
+            });
         }
         if self.next_producer_id > 0 {
             records.push(MetadataRecord::ProducerIds {
@@ -472,6 +487,16 @@ impl MetadataImage {
                     });
                 }
                 self.next_producer_id = *next_producer_id;
+            }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                acl.validate()
+                    .map_err(|reason| MetadataError::InvalidAcl { index, reason })?;
+                Arc::make_mut(&mut self.acls).insert(*id, acl.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                if Arc::make_mut(&mut self.acls).remove(*id).is_none() {
+                    return Err(MetadataError::UnknownAcl { index, id: *id });
+                }
             }
         }
         Ok(())
@@ -677,4 +702,74 @@ fn check_partition(partition: i32, image: &PartitionImage) -> Result<(), String>
 
 fn has_duplicate(ids: &[i32]) -> bool {
     ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id))
+}
+
+#[cfg(test)]
+mod acl_tests {
+    use super::*;
+    use crate::acl::*;
+
+    fn read_acl(name: &str) -> AclBinding {
+        AclBinding {
+            resource_type: ResourceType::Topic,
+            resource_name: name.to_owned(),
+            pattern_type: PatternType::Prefixed,
+            principal: "User:alice".to_owned(),
+            host: "*".to_owned(),
+            operation: AclOperation::Read,
+            permission: AclPermission::Allow,
+        }
+    }
+
+    #[test]
+    fn acls_replay_survive_a_snapshot_and_removal_of_an_unknown_id_is_refused() {
+        let image = MetadataImage::empty()
+            .apply(
+                &[
+                    MetadataRecord::AccessControlEntry {
+                        id: 7,
+                        acl: read_acl("orders-"),
+                    },
+                    MetadataRecord::AccessControlEntry {
+                        id: 9,
+                        acl: read_acl("pay"),
+                    },
+                ],
+                0,
+            )
+            .unwrap();
+        let image = image
+            .apply(&[MetadataRecord::RemoveAccessControlEntry { id: 9 }], 1)
+            .unwrap();
+        let restored = MetadataImage::empty()
+            .apply(&image.to_records(), 5)
+            .unwrap();
+        let acls: Vec<_> = restored
+            .acls()
+            .iter()
+            .map(|(id, a)| (id, a.clone()))
+            .collect();
+        assert_eq!(acls, vec![(7, read_acl("orders-"))]);
+        let host = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            restored.acls().decide(
+                "User:alice",
+                host,
+                AclOperation::Read,
+                ResourceType::Topic,
+                "orders-eu"
+            ),
+            AclMatch::Allowed
+        );
+        assert!(matches!(
+            restored.apply(&[MetadataRecord::RemoveAccessControlEntry { id: 9 }], 6),
+            Err(MetadataError::UnknownAcl { id: 9, .. })
+        ));
+        let mut bad = read_acl("x");
+        bad.pattern_type = PatternType::Match;
+        assert!(matches!(
+            restored.apply(&[MetadataRecord::AccessControlEntry { id: 1, acl: bad }], 6),
+            Err(MetadataError::InvalidAcl { .. })
+        ));
+    }
 }

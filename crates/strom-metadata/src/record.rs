@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::acl::AclBinding;
 use crate::topic_id::TopicId;
 
 /// One change to the cluster metadata.
@@ -90,6 +91,11 @@ pub enum MetadataRecord {
         broker_epoch: i64,
         next_producer_id: i64,
     },
+    /// An ACL is created (Kafka's `AccessControlEntryRecord`), under an id
+    /// the controller chose.
+    AccessControlEntry { id: u128, acl: AclBinding },
+    /// An ACL is deleted (Kafka's `RemoveAccessControlEntryRecord`).
+    RemoveAccessControlEntry { id: u128 },
 }
 
 impl MetadataRecord {
@@ -104,6 +110,8 @@ impl MetadataRecord {
             MetadataRecord::Config { .. } => "ConfigRecord",
             MetadataRecord::RemoveTopic { .. } => "RemoveTopicRecord",
             MetadataRecord::ProducerIds { .. } => "ProducerIdsRecord",
+            MetadataRecord::AccessControlEntry { .. } => "AccessControlEntryRecord",
+            MetadataRecord::RemoveAccessControlEntry { .. } => "RemoveAccessControlEntryRecord",
         }
     }
 }
