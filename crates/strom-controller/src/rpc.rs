@@ -2,6 +2,9 @@
 //! locally or forwarded over the quorum transport, and the answers.
 
 use serde::{Deserialize, Serialize};
+use strom_metadata::acl::{
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, PatternType, ResourceType,
+};
 use strom_metadata::BrokerRegistration;
 
 use crate::decisions::{
@@ -75,6 +78,53 @@ pub(crate) enum ControllerRequest {
         election_type: ElectionType,
         partitions: ElectLeadersTarget,
     },
+    CreateAcls {
+        acls: Vec<AclBinding>,
+    },
+    DeleteAcls {
+        filters: Vec<AclFilter>,
+    },
+}
+
+/// An [`AclBindingFilter`](strom_metadata::acl::AclBindingFilter) as it
+/// travels to the active controller.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct AclFilter {
+    pub resource_type: ResourceType,
+    pub resource_name: Option<String>,
+    pub pattern_type: PatternType,
+    pub principal: Option<String>,
+    pub host: Option<String>,
+    pub operation: AclOperation,
+    pub permission: AclPermission,
+}
+
+impl From<AclBindingFilter> for AclFilter {
+    fn from(f: AclBindingFilter) -> Self {
+        AclFilter {
+            resource_type: f.resource_type,
+            resource_name: f.resource_name,
+            pattern_type: f.pattern_type,
+            principal: f.principal,
+            host: f.host,
+            operation: f.operation,
+            permission: f.permission,
+        }
+    }
+}
+
+impl From<AclFilter> for AclBindingFilter {
+    fn from(f: AclFilter) -> Self {
+        AclBindingFilter {
+            resource_type: f.resource_type,
+            resource_name: f.resource_name,
+            pattern_type: f.pattern_type,
+            principal: f.principal,
+            host: f.host,
+            operation: f.operation,
+            permission: f.permission,
+        }
+    }
 }
 
 impl ControllerRequest {
@@ -110,6 +160,8 @@ impl ControllerRequest {
             ControllerRequest::AlterPartitionReassignments { .. } => "AlterPartitionReassignments",
             ControllerRequest::ListPartitionReassignments { .. } => "ListPartitionReassignments",
             ControllerRequest::ElectLeaders { .. } => "ElectLeaders",
+            ControllerRequest::CreateAcls { .. } => "CreateAcls",
+            ControllerRequest::DeleteAcls { .. } => "DeleteAcls",
         }
     }
 }
@@ -143,6 +195,10 @@ pub(crate) enum ControllerReply {
     AlterPartitionReassignments(Result<Vec<ReassignPartitionOutcome>, ControllerError>),
     ListPartitionReassignments(Result<Vec<OngoingReassignment>, ControllerError>),
     ElectLeaders(Result<Vec<ElectLeadersOutcome>, ControllerError>),
+    /// Each creation's result, in request order.
+    CreateAcls(Vec<Result<(), ControllerError>>),
+    /// Each filter's deleted ACLs, in request order.
+    DeleteAcls(Vec<Result<Vec<AclBinding>, ControllerError>>),
     /// The request could not be decided at all (no quorum in time, the
     /// controller stopped): every item of it fails with this.
     Failed(ControllerError),
