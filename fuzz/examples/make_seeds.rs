@@ -158,6 +158,9 @@ fn requests(dir: &Path) {
                 DescribeTransactions => DescribeTransactionsRequest::default(),
                 ListTransactions => ListTransactionsRequest::default(),
                 DescribeProducers => DescribeProducersRequest::default(),
+                CreateAcls => CreateAclsRequest::default(),
+                DescribeAcls => DescribeAclsRequest::default(),
+                DeleteAcls => DeleteAclsRequest::default(),
             );
             if let Some(bytes) = bytes {
                 write(dir, &format!("{api:?}-v{version}"), &bytes);

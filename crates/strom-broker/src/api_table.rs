@@ -77,6 +77,10 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::EndTxn, 0, 5),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 2),
+    // ACLs for the built-in authorizer (Kafka 4 removed v0).
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// Lowest Produce version the handler decodes; below it the answer is
@@ -144,6 +148,9 @@ mod tests {
                 ApiKey::EndTxn => EndTxnRequest::VERSIONS,
                 ApiKey::DescribeTransactions => DescribeTransactionsRequest::VERSIONS,
                 ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
+                ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
+                ApiKey::DescribeAcls => DescribeAclsRequest::VERSIONS,
+                ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
                 other => panic!("no codec range listed for {other:?}"),
             };
             (r.min, r.max)
