@@ -115,6 +115,7 @@ impl<'a> Authz<'a> {
 /// For each advertised API: the operation and resource it checks, as
 /// Kafka's KafkaApis / ControllerApis / coordinators do. One line per API;
 /// the text is what ARCHITECTURE.md's table says.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const API_AUTHORIZATION: &[(ApiKey, &str)] = &[
     (ApiKey::Produce, "WRITE on each TOPIC (TOPIC_AUTHORIZATION_FAILED per partition); with a transactional id, WRITE on TRANSACTIONAL_ID (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)"),
     (ApiKey::Fetch, "consumers: READ on each TOPIC (per partition); followers: CLUSTER_ACTION on CLUSTER"),

@@ -188,32 +188,53 @@ pub(crate) async fn dispatch(
             .await
         }
         ApiKey::ElectLeaders => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if !authz.cluster(AclOperation::Alter) {
-                    return ElectLeadersResponse::default().with_error_code(cluster_denied);
-                }
-                handlers::elect_leaders::handle(state, version, r).await
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: ElectLeadersRequest| async move {
+                    if !authz.cluster(AclOperation::Alter) {
+                        return ElectLeadersResponse::default().with_error_code(cluster_denied);
+                    }
+                    handlers::elect_leaders::handle(state, version, r).await
+                },
+            )
             .await
         }
         ApiKey::AlterPartitionReassignments => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if !authz.cluster(AclOperation::Alter) {
-                    return AlterPartitionReassignmentsResponse::default()
-                        .with_error_code(cluster_denied);
-                }
-                handlers::alter_partition_reassignments::handle(state, r).await
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: AlterPartitionReassignmentsRequest| async move {
+                    if !authz.cluster(AclOperation::Alter) {
+                        return AlterPartitionReassignmentsResponse::default()
+                            .with_error_code(cluster_denied);
+                    }
+                    handlers::alter_partition_reassignments::handle(state, r).await
+                },
+            )
             .await
         }
         ApiKey::ListPartitionReassignments => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if !authz.cluster(AclOperation::Describe) {
-                    return ListPartitionReassignmentsResponse::default()
-                        .with_error_code(cluster_denied);
-                }
-                handlers::list_partition_reassignments::handle(state, r).await
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: ListPartitionReassignmentsRequest| async move {
+                    if !authz.cluster(AclOperation::Describe) {
+                        return ListPartitionReassignmentsResponse::default()
+                            .with_error_code(cluster_denied);
+                    }
+                    handlers::list_partition_reassignments::handle(state, r).await
+                },
+            )
             .await
         }
         ApiKey::CreatePartitions => {
@@ -303,30 +324,51 @@ pub(crate) async fn dispatch(
             .await
         }
         ApiKey::AddRaftVoter => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if !authz.cluster(AclOperation::Alter) {
-                    return AddRaftVoterResponse::default().with_error_code(cluster_denied);
-                }
-                handlers::raft_voters::add(state, r).await
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: AddRaftVoterRequest| async move {
+                    if !authz.cluster(AclOperation::Alter) {
+                        return AddRaftVoterResponse::default().with_error_code(cluster_denied);
+                    }
+                    handlers::raft_voters::add(state, r).await
+                },
+            )
             .await
         }
         ApiKey::RemoveRaftVoter => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if !authz.cluster(AclOperation::Alter) {
-                    return RemoveRaftVoterResponse::default().with_error_code(cluster_denied);
-                }
-                handlers::raft_voters::remove(state, r).await
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: RemoveRaftVoterRequest| async move {
+                    if !authz.cluster(AclOperation::Alter) {
+                        return RemoveRaftVoterResponse::default().with_error_code(cluster_denied);
+                    }
+                    handlers::raft_voters::remove(state, r).await
+                },
+            )
             .await
         }
         ApiKey::DescribeQuorum => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if !authz.cluster(AclOperation::Describe) {
-                    return DescribeQuorumResponse::default().with_error_code(cluster_denied);
-                }
-                handlers::describe_quorum::handle(state, version, r).await
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: DescribeQuorumRequest| async move {
+                    if !authz.cluster(AclOperation::Describe) {
+                        return DescribeQuorumResponse::default().with_error_code(cluster_denied);
+                    }
+                    handlers::describe_quorum::handle(state, version, r).await
+                },
+            )
             .await
         }
         ApiKey::JoinGroup => {
@@ -434,44 +476,69 @@ pub(crate) async fn dispatch(
             .await
         }
         ApiKey::DescribeLogDirs => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if !authz.cluster(AclOperation::Describe) {
-                    // Kafka answers an unauthorized DescribeLogDirs with nothing.
-                    return DescribeLogDirsResponse::default().with_error_code(if version >= 3 {
-                        cluster_denied
-                    } else {
-                        0
-                    });
-                }
-                handlers::describe_log_dirs::handle(state, r)
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: DescribeLogDirsRequest| async move {
+                    if !authz.cluster(AclOperation::Describe) {
+                        // Kafka answers an unauthorized DescribeLogDirs with nothing.
+                        return DescribeLogDirsResponse::default()
+                            .with_error_code(if version >= 3 { cluster_denied } else { 0 });
+                    }
+                    handlers::describe_log_dirs::handle(state, r)
+                },
+            )
             .await
         }
         ApiKey::SyncGroup => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if !authz.group(AclOperation::Read, &r.group_id.0) {
-                    return SyncGroupResponse::default().with_error_code(group_denied);
-                }
-                handlers::sync_group::handle(state, r).await
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: SyncGroupRequest| async move {
+                    if !authz.group(AclOperation::Read, &r.group_id.0) {
+                        return SyncGroupResponse::default().with_error_code(group_denied);
+                    }
+                    handlers::sync_group::handle(state, r).await
+                },
+            )
             .await
         }
         ApiKey::Heartbeat => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if !authz.group(AclOperation::Read, &r.group_id.0) {
-                    return HeartbeatResponse::default().with_error_code(group_denied);
-                }
-                handlers::heartbeat::handle(state, r).await
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: HeartbeatRequest| async move {
+                    if !authz.group(AclOperation::Read, &r.group_id.0) {
+                        return HeartbeatResponse::default().with_error_code(group_denied);
+                    }
+                    handlers::heartbeat::handle(state, r).await
+                },
+            )
             .await
         }
         ApiKey::LeaveGroup => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if !authz.group(AclOperation::Read, &r.group_id.0) {
-                    return LeaveGroupResponse::default().with_error_code(group_denied);
-                }
-                handlers::leave_group::handle(state, version, r).await
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: LeaveGroupRequest| async move {
+                    if !authz.group(AclOperation::Read, &r.group_id.0) {
+                        return LeaveGroupResponse::default().with_error_code(group_denied);
+                    }
+                    handlers::leave_group::handle(state, version, r).await
+                },
+            )
             .await
         }
         ApiKey::OffsetCommit => {
@@ -509,14 +576,21 @@ pub(crate) async fn dispatch(
             .await
         }
         ApiKey::ListGroups => {
-            simple(api, version, corr, body, peer, |r| async move {
-                let mut resp = handlers::list_groups::handle(state, r).await;
-                if !authz.cluster(AclOperation::Describe) {
-                    resp.groups
-                        .retain(|g| authz.group(AclOperation::Describe, &g.group_id.0));
-                }
-                resp
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: ListGroupsRequest| async move {
+                    let mut resp = handlers::list_groups::handle(state, r).await;
+                    if !authz.cluster(AclOperation::Describe) {
+                        resp.groups
+                            .retain(|g| authz.group(AclOperation::Describe, &g.group_id.0));
+                    }
+                    resp
+                },
+            )
             .await
         }
         ApiKey::DeleteGroups => {
@@ -532,52 +606,89 @@ pub(crate) async fn dispatch(
             .await
         }
         ApiKey::AddPartitionsToTxn => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if let Some(denied) = authz_apis::add_partitions_to_txn_denied(version, authz, &r) {
-                    return denied;
-                }
-                handlers::add_partitions_to_txn::handle(state, version, r).await
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: AddPartitionsToTxnRequest| async move {
+                    if let Some(denied) =
+                        authz_apis::add_partitions_to_txn_denied(version, authz, &r)
+                    {
+                        return denied;
+                    }
+                    handlers::add_partitions_to_txn::handle(state, version, r).await
+                },
+            )
             .await
         }
         ApiKey::AddOffsetsToTxn => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if !authz.transactional_id(AclOperation::Write, &r.transactional_id.0) {
-                    return AddOffsetsToTxnResponse::default().with_error_code(txn_denied);
-                }
-                if !authz.group(AclOperation::Read, &r.group_id.0) {
-                    return AddOffsetsToTxnResponse::default().with_error_code(group_denied);
-                }
-                handlers::add_offsets_to_txn::handle(state, r).await
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: AddOffsetsToTxnRequest| async move {
+                    if !authz.transactional_id(AclOperation::Write, &r.transactional_id.0) {
+                        return AddOffsetsToTxnResponse::default().with_error_code(txn_denied);
+                    }
+                    if !authz.group(AclOperation::Read, &r.group_id.0) {
+                        return AddOffsetsToTxnResponse::default().with_error_code(group_denied);
+                    }
+                    handlers::add_offsets_to_txn::handle(state, r).await
+                },
+            )
             .await
         }
         ApiKey::EndTxn => {
-            simple(api, version, corr, body, peer, |r| async move {
-                if !authz.transactional_id(AclOperation::Write, &r.transactional_id.0) {
-                    return EndTxnResponse::default()
-                        .with_error_code(txn_denied)
-                        .with_producer_id(ProducerId(-1))
-                        .with_producer_epoch(-1);
-                }
-                handlers::end_txn::handle(state, version, r).await
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: EndTxnRequest| async move {
+                    if !authz.transactional_id(AclOperation::Write, &r.transactional_id.0) {
+                        return EndTxnResponse::default()
+                            .with_error_code(txn_denied)
+                            .with_producer_id(ProducerId(-1))
+                            .with_producer_epoch(-1);
+                    }
+                    handlers::end_txn::handle(state, version, r).await
+                },
+            )
             .await
         }
         ApiKey::DescribeTransactions => {
-            simple(api, version, corr, body, peer, |r| async move {
-                let mut resp = handlers::describe_transactions::handle(state, r).await;
-                authz_apis::describe_transactions_answer(authz, &mut resp);
-                resp
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: DescribeTransactionsRequest| async move {
+                    let mut resp = handlers::describe_transactions::handle(state, r).await;
+                    authz_apis::describe_transactions_answer(authz, &mut resp);
+                    resp
+                },
+            )
             .await
         }
         ApiKey::ListTransactions => {
-            simple(api, version, corr, body, peer, |r| async move {
-                let mut resp = handlers::list_transactions::handle(state, r).await;
-                authz_apis::list_transactions_answer(authz, &mut resp);
-                resp
-            })
+            simple(
+                api,
+                version,
+                corr,
+                body,
+                peer,
+                |r: ListTransactionsRequest| async move {
+                    let mut resp = handlers::list_transactions::handle(state, r).await;
+                    authz_apis::list_transactions_answer(authz, &mut resp);
+                    resp
+                },
+            )
             .await
         }
         ApiKey::CreateAcls => {

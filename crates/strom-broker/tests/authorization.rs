@@ -77,7 +77,6 @@ const READ: i8 = 3;
 const WRITE: i8 = 4;
 const CREATE: i8 = 5;
 const DELETE: i8 = 6;
-const ALTER: i8 = 7;
 const DESCRIBE: i8 = 8;
 const DESCRIBE_CONFIGS: i8 = 10;
 const ALTER_CONFIGS: i8 = 11;
@@ -355,8 +354,18 @@ async fn groups_need_read_on_the_group_and_the_topic() {
         "nothing was committed"
     );
     grant(&mut admin, TOPIC, "t", READ).await;
-    let resp: OffsetCommitResponse = subject.request(ApiKey::OffsetCommit, 8, &commit).await;
-    assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+    // The group's coordinator comes up with __consumer_offsets (created on first use).
+    let _: FindCoordinatorResponse = admin.request(ApiKey::FindCoordinator, 3, &fc).await;
+    let mut code = -1;
+    for _ in 0..100 {
+        let resp: OffsetCommitResponse = subject.request(ApiKey::OffsetCommit, 8, &commit).await;
+        code = resp.topics[0].partitions[0].error_code;
+        if !matches!(code, 14..=16) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(code, 0);
     let resp: OffsetFetchResponse = subject
         .request(ApiKey::OffsetFetch, 7, &fetch_offsets)
         .await;
@@ -381,6 +390,9 @@ async fn cluster_apis_and_transactional_ids() {
             3,
             &DescribeAclsRequest::default()
                 .with_resource_type_filter(1)
+                .with_resource_name_filter(None)
+                .with_principal_filter(None)
+                .with_host_filter(None)
                 .with_pattern_type_filter(1)
                 .with_operation(1)
                 .with_permission_type(1),
@@ -394,6 +406,9 @@ async fn cluster_apis_and_transactional_ids() {
             &DeleteAclsRequest::default().with_filters(vec![
                 delete_acls_request::DeleteAclsFilter::default()
                     .with_resource_type_filter(1)
+                    .with_resource_name_filter(None)
+                    .with_principal_filter(None)
+                    .with_host_filter(None)
                     .with_pattern_type_filter(1)
                     .with_operation(1)
                     .with_permission_type(1),
@@ -407,6 +422,9 @@ async fn cluster_apis_and_transactional_ids() {
             3,
             &DescribeAclsRequest::default()
                 .with_resource_type_filter(1)
+                .with_resource_name_filter(None)
+                .with_principal_filter(None)
+                .with_host_filter(None)
                 .with_pattern_type_filter(1)
                 .with_operation(1)
                 .with_permission_type(1),
@@ -426,6 +444,7 @@ async fn cluster_apis_and_transactional_ids() {
     let resp: InitProducerIdResponse = subject.request(ApiKey::InitProducerId, 4, &init).await;
     assert_eq!(resp.error_code, TXN_DENIED);
     let idempotent = InitProducerIdRequest::default()
+        .with_transactional_id(None)
         .with_transaction_timeout_ms(10_000)
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
