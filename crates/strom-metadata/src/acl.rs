@@ -412,8 +412,8 @@ pub enum AclMatch {
 #[derive(Clone, Debug, Default)]
 pub struct AclIndex {
     by_id: BTreeMap<u128, AclBinding>,
-    literal: HashMap<(ResourceType, String), Vec<(u128, IndexedAcl)>>,
-    prefixed: HashMap<(ResourceType, String), Vec<(u128, IndexedAcl)>>,
+    literal: HashMap<ResourceType, HashMap<String, Vec<(u128, IndexedAcl)>>>,
+    prefixed: HashMap<ResourceType, HashMap<String, Vec<(u128, IndexedAcl)>>>,
     /// Per resource type, the byte lengths of its PREFIXED names (with how
     /// many ACLs use each).
     prefix_lengths: HashMap<ResourceType, BTreeMap<usize, usize>>,
@@ -468,7 +468,7 @@ impl AclIndex {
             operation: acl.operation,
             permission: acl.permission,
         };
-        let key = (acl.resource_type, acl.resource_name.clone());
+        let (rt, key) = (acl.resource_type, acl.resource_name.clone());
         if acl.pattern_type == PatternType::Prefixed {
             *self
                 .prefix_lengths
@@ -476,9 +476,19 @@ impl AclIndex {
                 .or_default()
                 .entry(acl.resource_name.len())
                 .or_default() += 1;
-            self.prefixed.entry(key).or_default().push((id, indexed));
+            self.prefixed
+                .entry(rt)
+                .or_default()
+                .entry(key)
+                .or_default()
+                .push((id, indexed));
         } else {
-            self.literal.entry(key).or_default().push((id, indexed));
+            self.literal
+                .entry(rt)
+                .or_default()
+                .entry(key)
+                .or_default()
+                .push((id, indexed));
         }
         self.by_id.insert(id, acl);
     }
@@ -486,7 +496,6 @@ impl AclIndex {
     /// Removes the ACL with `id`; returns it.
     pub fn remove(&mut self, id: u128) -> Option<AclBinding> {
         let acl = self.by_id.remove(&id)?;
-        let key = (acl.resource_type, acl.resource_name.clone());
         let map = if acl.pattern_type == PatternType::Prefixed {
             if let Some(lengths) = self.prefix_lengths.get_mut(&acl.resource_type) {
                 if let Some(count) = lengths.get_mut(&acl.resource_name.len()) {
@@ -500,10 +509,12 @@ impl AclIndex {
         } else {
             &mut self.literal
         };
-        if let Some(list) = map.get_mut(&key) {
-            list.retain(|(i, _)| *i != id);
-            if list.is_empty() {
-                map.remove(&key);
+        if let Some(names) = map.get_mut(&acl.resource_type) {
+            if let Some(list) = names.get_mut(acl.resource_name.as_str()) {
+                list.retain(|(i, _)| *i != id);
+                if list.is_empty() {
+                    names.remove(acl.resource_name.as_str());
+                }
             }
         }
         Some(acl)
@@ -538,19 +549,24 @@ impl AclIndex {
             }
             false
         };
-        if let Some(list) = self.literal.get(&(resource_type, name.to_owned())) {
-            if check(list) {
-                return AclMatch::Denied;
-            }
-        }
-        if name != WILDCARD {
-            if let Some(list) = self.literal.get(&(resource_type, WILDCARD.to_owned())) {
+        if let Some(literal) = self.literal.get(&resource_type) {
+            if let Some(list) = literal.get(name) {
                 if check(list) {
                     return AclMatch::Denied;
                 }
             }
+            if name != WILDCARD {
+                if let Some(list) = literal.get(WILDCARD) {
+                    if check(list) {
+                        return AclMatch::Denied;
+                    }
+                }
+            }
         }
-        if let Some(lengths) = self.prefix_lengths.get(&resource_type) {
+        if let (Some(lengths), Some(prefixed)) = (
+            self.prefix_lengths.get(&resource_type),
+            self.prefixed.get(&resource_type),
+        ) {
             for &len in lengths.keys() {
                 if len > name.len() {
                     break;
@@ -558,7 +574,7 @@ impl AclIndex {
                 let Some(prefix) = name.get(..len) else {
                     continue;
                 };
-                if let Some(list) = self.prefixed.get(&(resource_type, prefix.to_owned())) {
+                if let Some(list) = prefixed.get(prefix) {
                     if check(list) {
                         return AclMatch::Denied;
                     }
