@@ -33,7 +33,7 @@ impl<'a> Authz<'a> {
         session: &'a Session,
     ) -> Self {
         let principal = session.principal.to_string();
-        let super_user = config.super_users.iter().any(|s| *s == principal);
+        let super_user = config.super_users.contains(&principal);
         Authz {
             config,
             image,

@@ -40,15 +40,15 @@ pub fn create_acls(
         .collect()
 }
 
+/// A filter's deleted ACLs, or why it was refused.
+pub type DeleteOutcome = Result<Vec<AclBinding>, ControllerError>;
+
 /// Each filter's matching ACLs (in request order) with the records that
 /// remove them; an ACL two filters match is removed once.
 pub fn delete_acls(
     image: &MetadataImage,
     filters: &[AclBindingFilter],
-) -> Vec<(
-    Result<Vec<AclBinding>, ControllerError>,
-    Vec<MetadataRecord>,
-)> {
+) -> Vec<(DeleteOutcome, Vec<MetadataRecord>)> {
     let mut removed: Vec<u128> = Vec::new();
     filters
         .iter()
