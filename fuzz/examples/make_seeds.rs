@@ -213,6 +213,9 @@ fn requests(dir: &Path) {
                             .with_key(StrBytes::from_static_str("producer_byte_rate"))
                             .with_value(1024.0)])
                 ]),
+                CreateAcls => CreateAclsRequest::default(),
+                DescribeAcls => DescribeAclsRequest::default(),
+                DeleteAcls => DeleteAclsRequest::default(),
             );
             if let Some(bytes) = bytes {
                 write(dir, &format!("{api:?}-v{version}"), &bytes);

@@ -125,6 +125,9 @@ fuzz_target!(|data: &[u8]| {
         ApiKey::AlterClientQuotas => {
             body_round_trip::<AlterClientQuotasRequest>(api, version, body)
         }
+        ApiKey::CreateAcls => body_round_trip::<CreateAclsRequest>(api, version, body),
+        ApiKey::DescribeAcls => body_round_trip::<DescribeAclsRequest>(api, version, body),
+        ApiKey::DeleteAcls => body_round_trip::<DeleteAclsRequest>(api, version, body),
         // An advertised API this target does not decode is a gap in the target.
         other => panic!("advertised {other:?} has no decoder in the request fuzz target"),
     }

@@ -36,9 +36,6 @@ BEHIND_KAFKA_4_1 = {
 # Kafka 4.1 APIs Strom does not advertise, each with why.
 NOT_ADVERTISED = {
     17: "SaslHandshake: security, issue #12",
-    29: "DescribeAcls: security, issue #12",
-    30: "CreateAcls: security, issue #12",
-    31: "DeleteAcls: security, issue #12",
     34: "AlterReplicaLogDirs: moving replicas between log directories is not implemented",
     36: "SaslAuthenticate: security, issue #12",
     38: "CreateDelegationToken: security, issue #12",

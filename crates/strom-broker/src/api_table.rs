@@ -87,6 +87,10 @@ pub(crate) const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     // Client quotas (KIP-546), stored in the metadata log.
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
+    // ACLs for the built-in authorizer (Kafka 4 removed v0).
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// Lowest Produce version the handler decodes; below it the answer is
@@ -156,6 +160,9 @@ mod tests {
                 ApiKey::ListTransactions => ListTransactionsRequest::VERSIONS,
                 ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::VERSIONS,
                 ApiKey::AlterClientQuotas => AlterClientQuotasRequest::VERSIONS,
+                ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
+                ApiKey::DescribeAcls => DescribeAclsRequest::VERSIONS,
+                ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
                 other => panic!("no codec range listed for {other:?}"),
             };
             (r.min, r.max)

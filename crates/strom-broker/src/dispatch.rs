@@ -10,7 +10,13 @@ use tracing::{debug, warn};
 
 use strom_protocol::{decode_body, encode_response, RequestPreamble};
 
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use strom_metadata::acl::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME};
+
 use crate::api_table::{supported_range, PRODUCE_MIN_DECODED_VERSION};
+use crate::authz::Authz;
+use crate::authz_apis;
 use crate::broker::BrokerState;
 use crate::connection::Reply;
 use crate::handlers;
@@ -93,14 +99,26 @@ pub(crate) async fn dispatch(
         client_id,
     };
     let body = &mut frame;
+    let authz = Authz::new(&state.config.authorization, state.image(), session);
+    let authz = &authz;
+    let group_denied = ResponseError::GroupAuthorizationFailed.code();
+    let cluster_denied = ResponseError::ClusterAuthorizationFailed.code();
+    let txn_denied = ResponseError::TransactionalIdAuthorizationFailed.code();
     match api {
         ApiKey::Produce => match decode::<ProduceRequest>(api, version, body, peer) {
             Some(req) => {
                 let throttle_ms = ctx.produce_throttle_ms(request_bytes);
                 let started = ctx.request_quota().then(Instant::now);
-                let reply =
-                    handlers::produce::handle(state, version, corr, req, listener, throttle_ms)
-                        .await;
+                let reply = handlers::produce::handle(
+                    state,
+                    version,
+                    corr,
+                    req,
+                    listener,
+                    throttle_ms,
+                    authz,
+                )
+                .await;
                 ctx.record_request_time_only(started);
                 reply
             }
@@ -115,7 +133,8 @@ pub(crate) async fn dispatch(
                 let started = quota
                     .as_ref()
                     .and_then(|_| ctx.request_quota().then(Instant::now));
-                let reply = handlers::fetch::handle(state, version, corr, req, listener, quota);
+                let reply =
+                    handlers::fetch::handle(state, version, corr, req, listener, quota, authz);
                 ctx.record_request_time_only(started);
                 reply
             }
@@ -129,19 +148,60 @@ pub(crate) async fn dispatch(
         }
         ApiKey::Metadata => {
             simple(&ctx, body, |r| {
-                handlers::metadata::handle(state, version, r, listener)
+                handlers::metadata::handle(state, version, r, listener, authz)
             })
             .await
         }
         ApiKey::ListOffsets => {
             simple(&ctx, body, |r| async {
-                handlers::list_offsets::handle(state, version, r)
+                authz_apis::list_offsets(state, version, authz, r)
             })
             .await
         }
         ApiKey::FindCoordinator => {
-            simple(&ctx, body, |r| {
-                handlers::find_coordinator::handle(state, version, r, listener)
+            simple(&ctx, body, |r: FindCoordinatorRequest| async move {
+                let resource = if r.key_type == 1 {
+                    ResourceType::TransactionalId
+                } else {
+                    ResourceType::Group
+                };
+                let code = if r.key_type == 1 {
+                    txn_denied
+                } else {
+                    group_denied
+                };
+                if version < 4 {
+                    if !authz.allowed(AclOperation::Describe, resource, &r.key) {
+                        return FindCoordinatorResponse::default()
+                            .with_error_code(code)
+                            .with_node_id(BrokerId(-1))
+                            .with_port(-1);
+                    }
+                    return handlers::find_coordinator::handle(state, version, r, listener).await;
+                }
+                // v4+: each key on its own.
+                let (keys, denied): (Vec<_>, Vec<_>) = r
+                    .coordinator_keys
+                    .iter()
+                    .cloned()
+                    .partition(|k| authz.allowed(AclOperation::Describe, resource, k));
+                let mut resp = if keys.is_empty() {
+                    FindCoordinatorResponse::default()
+                } else {
+                    let mut r = r;
+                    r.coordinator_keys = keys;
+                    handlers::find_coordinator::handle(state, version, r, listener).await
+                };
+                for key in denied {
+                    resp.coordinators.push(
+                        Coordinator::default()
+                            .with_key(key)
+                            .with_node_id(BrokerId(-1))
+                            .with_port(-1)
+                            .with_error_code(code),
+                    );
+                }
+                resp
             })
             .await
         }
@@ -152,68 +212,142 @@ pub(crate) async fn dispatch(
                 throttle: &session.throttle,
             };
             simple(&ctx, body, |r| {
-                handlers::create_topics::handle(state, version, r, quota)
+                authz_apis::create_topics(state, version, authz, r, quota)
             })
             .await
         }
         ApiKey::DeleteTopics => {
             simple(&ctx, body, |r| {
-                handlers::delete_topics::handle(state, version, r)
+                authz_apis::delete_topics(state, version, authz, r)
             })
             .await
         }
         ApiKey::ElectLeaders => {
-            simple(&ctx, body, |r| {
-                handlers::elect_leaders::handle(state, version, r)
+            simple(&ctx, body, |r: ElectLeadersRequest| async move {
+                if !authz.cluster(AclOperation::Alter) {
+                    return ElectLeadersResponse::default().with_error_code(cluster_denied);
+                }
+                handlers::elect_leaders::handle(state, version, r).await
             })
             .await
         }
         ApiKey::AlterPartitionReassignments => {
-            simple(&ctx, body, |r| {
-                handlers::alter_partition_reassignments::handle(state, r)
-            })
+            simple(
+                &ctx,
+                body,
+                |r: AlterPartitionReassignmentsRequest| async move {
+                    if !authz.cluster(AclOperation::Alter) {
+                        return AlterPartitionReassignmentsResponse::default()
+                            .with_error_code(cluster_denied);
+                    }
+                    handlers::alter_partition_reassignments::handle(state, r).await
+                },
+            )
             .await
         }
         ApiKey::ListPartitionReassignments => {
-            simple(&ctx, body, |r| {
-                handlers::list_partition_reassignments::handle(state, r)
-            })
+            simple(
+                &ctx,
+                body,
+                |r: ListPartitionReassignmentsRequest| async move {
+                    if !authz.cluster(AclOperation::Describe) {
+                        return ListPartitionReassignmentsResponse::default()
+                            .with_error_code(cluster_denied);
+                    }
+                    handlers::list_partition_reassignments::handle(state, r).await
+                },
+            )
             .await
         }
         ApiKey::CreatePartitions => {
             simple(&ctx, body, |r| {
-                handlers::create_partitions::handle(state, r)
+                authz_apis::create_partitions(state, authz, r)
             })
             .await
         }
         ApiKey::DescribeConfigs => {
             simple(&ctx, body, |r| async {
-                handlers::describe_configs::handle(state, r)
+                let mut resp = handlers::describe_configs::handle(state, r);
+                authz_apis::describe_configs_answer(authz, &mut resp);
+                resp
             })
             .await
         }
         ApiKey::InitProducerId => {
-            simple(&ctx, body, |r| handlers::init_producer_id::handle(state, r)).await
+            simple(&ctx, body, |r: InitProducerIdRequest| async move {
+                let allowed = match &r.transactional_id {
+                    Some(id) => authz.transactional_id(AclOperation::Write, &id.0),
+                    None => {
+                        authz.cluster(AclOperation::IdempotentWrite)
+                            || authz.any_of_type(AclOperation::Write, ResourceType::Topic)
+                    }
+                };
+                if !allowed {
+                    let code = if r.transactional_id.is_some() {
+                        txn_denied
+                    } else {
+                        cluster_denied
+                    };
+                    return InitProducerIdResponse::default()
+                        .with_error_code(code)
+                        .with_producer_id(ProducerId(-1))
+                        .with_producer_epoch(-1);
+                }
+                handlers::init_producer_id::handle(state, r).await
+            })
+            .await
         }
         ApiKey::DescribeTopicPartitions => {
-            simple(&ctx, body, |r| async {
-                handlers::describe_topic_partitions::handle(state, r)
+            simple(&ctx, body, |r: DescribeTopicPartitionsRequest| async {
+                let named = !r.topics.is_empty();
+                let mut resp = handlers::describe_topic_partitions::handle(state, r);
+                authz_apis::describe_topic_partitions_answer(authz, named, &mut resp);
+                resp
             })
             .await
         }
         ApiKey::DescribeCluster => {
-            simple(&ctx, body, |r| async {
-                handlers::describe_cluster::handle(state, r, listener)
+            simple(&ctx, body, |r: DescribeClusterRequest| async move {
+                if !authz.cluster(AclOperation::Describe) {
+                    return DescribeClusterResponse::default()
+                        .with_error_code(cluster_denied)
+                        .with_controller_id(BrokerId(-1))
+                        .with_cluster_authorized_operations(i32::MIN);
+                }
+                let include = r.include_cluster_authorized_operations;
+                let mut resp = handlers::describe_cluster::handle(state, r, listener);
+                if include {
+                    resp.cluster_authorized_operations =
+                        authz.operations(ResourceType::Cluster, CLUSTER_RESOURCE_NAME);
+                }
+                resp
             })
             .await
         }
-        ApiKey::AddRaftVoter => simple(&ctx, body, |r| handlers::raft_voters::add(state, r)).await,
+        ApiKey::AddRaftVoter => {
+            simple(&ctx, body, |r: AddRaftVoterRequest| async move {
+                if !authz.cluster(AclOperation::Alter) {
+                    return AddRaftVoterResponse::default().with_error_code(cluster_denied);
+                }
+                handlers::raft_voters::add(state, r).await
+            })
+            .await
+        }
         ApiKey::RemoveRaftVoter => {
-            simple(&ctx, body, |r| handlers::raft_voters::remove(state, r)).await
+            simple(&ctx, body, |r: RemoveRaftVoterRequest| async move {
+                if !authz.cluster(AclOperation::Alter) {
+                    return RemoveRaftVoterResponse::default().with_error_code(cluster_denied);
+                }
+                handlers::raft_voters::remove(state, r).await
+            })
+            .await
         }
         ApiKey::DescribeQuorum => {
-            simple(&ctx, body, |r| {
-                handlers::describe_quorum::handle(state, version, r)
+            simple(&ctx, body, |r: DescribeQuorumRequest| async move {
+                if !authz.cluster(AclOperation::Describe) {
+                    return DescribeQuorumResponse::default().with_error_code(cluster_denied);
+                }
+                handlers::describe_quorum::handle(state, version, r).await
             })
             .await
         }
@@ -224,8 +358,13 @@ pub(crate) async fn dispatch(
                 .map(|c| c.as_str().to_owned())
                 .unwrap_or_default();
             let client_host = session.client_host();
-            simple(&ctx, body, |r| {
-                handlers::join_group::handle(state, version, r, &client_id, &client_host)
+            simple(&ctx, body, |r: JoinGroupRequest| async move {
+                if !authz.group(AclOperation::Read, &r.group_id.0) {
+                    return JoinGroupResponse::default()
+                        .with_error_code(group_denied)
+                        .with_generation_id(-1);
+                }
+                handlers::join_group::handle(state, version, r, &client_id, &client_host).await
             })
             .await
         }
@@ -236,145 +375,223 @@ pub(crate) async fn dispatch(
                 .map(|c| c.as_str().to_owned())
                 .unwrap_or_default();
             let client_host = session.client_host();
-            simple(&ctx, body, |r| {
-                handlers::consumer_group_heartbeat::handle(state, r, &client_id, &client_host)
+            simple(&ctx, body, |r: ConsumerGroupHeartbeatRequest| async move {
+                if !authz.group(AclOperation::Read, &r.group_id.0) {
+                    return ConsumerGroupHeartbeatResponse::default().with_error_code(group_denied);
+                }
+                handlers::consumer_group_heartbeat::handle(state, r, &client_id, &client_host).await
             })
             .await
         }
         ApiKey::ConsumerGroupDescribe => {
-            simple(&ctx, body, |r| {
-                handlers::consumer_group_describe::handle(state, r)
+            simple(&ctx, body, |r: ConsumerGroupDescribeRequest| async move {
+                let include = r.include_authorized_operations;
+                let mut resp = handlers::consumer_group_describe::handle(state, r).await;
+                authz_apis::consumer_group_describe_answer(authz, include, &mut resp);
+                resp
             })
             .await
         }
         ApiKey::AlterConfigs => {
-            simple(&ctx, body, |r| {
-                handlers::alter_configs::handle_legacy(state, r)
-            })
-            .await
+            simple(&ctx, body, |r| authz_apis::alter_configs(state, authz, r)).await
         }
         ApiKey::IncrementalAlterConfigs => {
             simple(&ctx, body, |r| {
-                handlers::alter_configs::handle_incremental(state, r)
+                authz_apis::incremental_alter_configs(state, authz, r)
             })
             .await
         }
         ApiKey::DeleteRecords => {
             simple(&ctx, body, |r| async {
-                handlers::delete_records::handle(state, r)
+                authz_apis::delete_records(state, authz, r)
             })
             .await
         }
         ApiKey::OffsetForLeaderEpoch => {
             simple(&ctx, body, |r| async {
-                handlers::offset_for_leader_epoch::handle(state, r)
+                authz_apis::offset_for_leader_epoch(state, authz, r)
             })
             .await
         }
         ApiKey::WriteTxnMarkers => match decode::<WriteTxnMarkersRequest>(api, version, body, peer)
         {
-            Some(req) => handlers::write_txn_markers::handle(state, version, corr, req),
+            Some(req) => match authz_apis::write_txn_markers_denied(authz, &req) {
+                Some(denied) => encode(api, version, corr, &denied),
+                None => handlers::write_txn_markers::handle(state, version, corr, req),
+            },
             None => Reply::Close,
         },
         ApiKey::DescribeProducers => {
             simple(&ctx, body, |r| async {
-                handlers::describe_producers::handle(state, r)
+                let mut resp = handlers::describe_producers::handle(state, r);
+                authz_apis::describe_producers_answer(authz, &mut resp);
+                resp
             })
             .await
         }
         ApiKey::DescribeLogDirs => {
-            simple(&ctx, body, |r| async {
+            simple(&ctx, body, |r: DescribeLogDirsRequest| async move {
+                if !authz.cluster(AclOperation::Describe) {
+                    // Kafka answers an unauthorized DescribeLogDirs with nothing.
+                    return DescribeLogDirsResponse::default().with_error_code(if version >= 3 {
+                        cluster_denied
+                    } else {
+                        0
+                    });
+                }
                 handlers::describe_log_dirs::handle(state, r)
             })
             .await
         }
-        ApiKey::SyncGroup => simple(&ctx, body, |r| handlers::sync_group::handle(state, r)).await,
-        ApiKey::Heartbeat => simple(&ctx, body, |r| handlers::heartbeat::handle(state, r)).await,
+        ApiKey::SyncGroup => {
+            simple(&ctx, body, |r: SyncGroupRequest| async move {
+                if !authz.group(AclOperation::Read, &r.group_id.0) {
+                    return SyncGroupResponse::default().with_error_code(group_denied);
+                }
+                handlers::sync_group::handle(state, r).await
+            })
+            .await
+        }
+        ApiKey::Heartbeat => {
+            simple(&ctx, body, |r: HeartbeatRequest| async move {
+                if !authz.group(AclOperation::Read, &r.group_id.0) {
+                    return HeartbeatResponse::default().with_error_code(group_denied);
+                }
+                handlers::heartbeat::handle(state, r).await
+            })
+            .await
+        }
         ApiKey::LeaveGroup => {
-            simple(&ctx, body, |r| {
-                handlers::leave_group::handle(state, version, r)
+            simple(&ctx, body, |r: LeaveGroupRequest| async move {
+                if !authz.group(AclOperation::Read, &r.group_id.0) {
+                    return LeaveGroupResponse::default().with_error_code(group_denied);
+                }
+                handlers::leave_group::handle(state, version, r).await
             })
             .await
         }
         ApiKey::OffsetCommit => {
             simple(&ctx, body, |r| {
-                handlers::offset_commit::handle(state, version, r)
+                authz_apis::offset_commit(state, version, authz, r)
             })
             .await
         }
         ApiKey::TxnOffsetCommit => {
             simple(&ctx, body, |r| {
-                handlers::txn_offset_commit::handle(state, version, r)
+                authz_apis::txn_offset_commit(state, version, authz, r)
             })
             .await
         }
         ApiKey::OffsetFetch => {
             simple(&ctx, body, |r| {
-                handlers::offset_fetch::handle(state, version, r)
+                authz_apis::offset_fetch(state, version, authz, r)
             })
             .await
         }
         ApiKey::DescribeGroups => {
-            simple(&ctx, body, |r| {
-                handlers::describe_groups::handle(state, version, r)
+            simple(&ctx, body, |r: DescribeGroupsRequest| async move {
+                let include = r.include_authorized_operations;
+                let mut resp = handlers::describe_groups::handle(state, version, r).await;
+                authz_apis::describe_groups_answer(authz, include, &mut resp);
+                resp
             })
             .await
         }
-        ApiKey::ListGroups => simple(&ctx, body, |r| handlers::list_groups::handle(state, r)).await,
+        ApiKey::ListGroups => {
+            simple(&ctx, body, |r: ListGroupsRequest| async move {
+                let mut resp = handlers::list_groups::handle(state, r).await;
+                if !authz.cluster(AclOperation::Describe) {
+                    resp.groups
+                        .retain(|g| authz.group(AclOperation::Describe, &g.group_id.0));
+                }
+                resp
+            })
+            .await
+        }
         ApiKey::DeleteGroups => {
-            simple(&ctx, body, |r| handlers::delete_groups::handle(state, r)).await
+            simple(&ctx, body, |r| authz_apis::delete_groups(state, authz, r)).await
         }
         ApiKey::OffsetDelete => {
-            simple(&ctx, body, |r| handlers::offset_delete::handle(state, r)).await
+            simple(&ctx, body, |r| authz_apis::offset_delete(state, authz, r)).await
         }
         ApiKey::AddPartitionsToTxn => {
-            simple(&ctx, body, |r| {
-                handlers::add_partitions_to_txn::handle(state, version, r)
+            simple(&ctx, body, |r: AddPartitionsToTxnRequest| async move {
+                if let Some(denied) = authz_apis::add_partitions_to_txn_denied(version, authz, &r) {
+                    return denied;
+                }
+                handlers::add_partitions_to_txn::handle(state, version, r).await
             })
             .await
         }
         ApiKey::AddOffsetsToTxn => {
-            simple(&ctx, body, |r| {
-                handlers::add_offsets_to_txn::handle(state, r)
+            simple(&ctx, body, |r: AddOffsetsToTxnRequest| async move {
+                if !authz.transactional_id(AclOperation::Write, &r.transactional_id.0) {
+                    return AddOffsetsToTxnResponse::default().with_error_code(txn_denied);
+                }
+                if !authz.group(AclOperation::Read, &r.group_id.0) {
+                    return AddOffsetsToTxnResponse::default().with_error_code(group_denied);
+                }
+                handlers::add_offsets_to_txn::handle(state, r).await
             })
             .await
         }
         ApiKey::EndTxn => {
-            simple(&ctx, body, |r| handlers::end_txn::handle(state, version, r)).await
+            simple(&ctx, body, |r: EndTxnRequest| async move {
+                if !authz.transactional_id(AclOperation::Write, &r.transactional_id.0) {
+                    return EndTxnResponse::default()
+                        .with_error_code(txn_denied)
+                        .with_producer_id(ProducerId(-1))
+                        .with_producer_epoch(-1);
+                }
+                handlers::end_txn::handle(state, version, r).await
+            })
+            .await
         }
         ApiKey::DescribeTransactions => {
-            simple(&ctx, body, |r| {
-                handlers::describe_transactions::handle(state, r)
+            simple(&ctx, body, |r: DescribeTransactionsRequest| async move {
+                let mut resp = handlers::describe_transactions::handle(state, r).await;
+                authz_apis::describe_transactions_answer(authz, &mut resp);
+                resp
             })
             .await
         }
         ApiKey::ListTransactions => {
-            simple(&ctx, body, |r| {
-                handlers::list_transactions::handle(state, r)
+            simple(&ctx, body, |r: ListTransactionsRequest| async move {
+                let mut resp = handlers::list_transactions::handle(state, r).await;
+                authz_apis::list_transactions_answer(authz, &mut resp);
+                resp
             })
             .await
         }
+        ApiKey::CreateAcls => simple(&ctx, body, |r| handlers::acls::create(state, authz, r)).await,
+        ApiKey::DescribeAcls => {
+            simple(&ctx, body, |r| async {
+                handlers::acls::describe(state, authz, r)
+            })
+            .await
+        }
+        ApiKey::DeleteAcls => simple(&ctx, body, |r| handlers::acls::delete(state, authz, r)).await,
         ApiKey::DescribeUserScramCredentials => {
             simple(&ctx, body, |r| async {
-                handlers::user_scram_credentials::describe(state, r)
+                authz_apis::describe_user_scram_credentials(state, authz, r)
             })
             .await
         }
         ApiKey::AlterUserScramCredentials => {
             simple(&ctx, body, |r| {
-                handlers::user_scram_credentials::alter(state, r)
+                authz_apis::alter_user_scram_credentials(state, authz, r)
             })
             .await
         }
         ApiKey::DescribeClientQuotas => {
             simple(&ctx, body, |r| async {
-                handlers::describe_client_quotas::handle(state, r)
+                authz_apis::describe_client_quotas(state, authz, r)
             })
             .await
         }
         ApiKey::AlterClientQuotas => {
             simple(&ctx, body, |r| {
-                handlers::alter_client_quotas::handle(state, r)
+                authz_apis::alter_client_quotas(state, authz, r)
             })
             .await
         }

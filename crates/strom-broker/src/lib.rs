@@ -12,6 +12,8 @@
 extern crate self as strom_broker;
 
 mod api_table;
+mod authz;
+mod authz_apis;
 mod broker;
 mod connection;
 mod connection_quotas;

@@ -65,9 +65,22 @@ pub(crate) struct SetValue {
     pub origin: Origin,
 }
 
+/// How requests are authorized (Kafka's StandardAuthorizer settings).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthorizationConfig {
+    /// `authorizer.class.name` is StandardAuthorizer; otherwise nothing is checked.
+    pub enabled: bool,
+    /// `super.users`, each `Type:name`.
+    pub super_users: Vec<String>,
+    /// `allow.everyone.if.no.acl.found`.
+    pub allow_everyone_if_no_acl_found: bool,
+}
+
 /// The broker's configuration, validated and typed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerConfig {
+    /// `authorizer.class.name`, `super.users` and `allow.everyone.if.no.acl.found`.
+    pub authorization: AuthorizationConfig,
     /// `node.id` (or its older name `broker.id`).
     pub node_id: i32,
     /// `broker.rack`.
@@ -445,7 +458,21 @@ impl BrokerConfig {
             rack_aware_selector: cfg.string("replica.selector.class").as_deref()
                 == Some(crate::broker_defs::RACK_AWARE_REPLICA_SELECTOR),
         };
+        let authorization = AuthorizationConfig {
+            enabled: cfg.string("authorizer.class.name").as_deref()
+                == Some(crate::broker_defs::STANDARD_AUTHORIZER),
+            super_users: cfg
+                .string("super.users")
+                .unwrap_or_default()
+                .split(';')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            allow_everyone_if_no_acl_found: cfg.boolean("allow.everyone.if.no.acl.found"),
+        };
         BrokerConfig {
+            authorization,
             replication,
             node_id: identity.node_id,
             broker_rack,

@@ -34,6 +34,10 @@ const RACK_AWARE: &[&str] = &[RACK_AWARE_REPLICA_SELECTOR];
 pub const RACK_AWARE_REPLICA_SELECTOR: &str =
     "org.apache.kafka.common.replica.RackAwareReplicaSelector";
 
+/// The one authorizer Strom has: Kafka's KRaft authorizer class name, or none.
+pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+const AUTHORIZERS: &[&str] = &["", STANDARD_AUTHORIZER];
+
 /// Kafka's default `listener.security.protocol.map`.
 pub(crate) const DEFAULT_PROTOCOL_MAP: &str =
     "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL";
@@ -333,6 +337,13 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Replication factor of __share_group_state."),
     ConfigDef::new("share.coordinator.state.topic.min.isr", Short, Some("2"), AtLeast(1), "replicas", false,
         "min.insync.replicas of __share_group_state."),
+    // ---- Authorization
+    ConfigDef::new("authorizer.class.name", String, Some(""), OneOf(AUTHORIZERS), "", true,
+        "The authorizer: org.apache.kafka.metadata.authorizer.StandardAuthorizer switches on Strom's built-in authorizer, Kafka's StandardAuthorizer semantics over ACLs kept in the metadata log (CreateAcls, DescribeAcls, DeleteAcls); empty, every request is allowed and the ACL APIs answer SECURITY_DISABLED. Other class names cannot be loaded and are refused."),
+    ConfigDef::new("super.users", String, Some(""), Any, "", true,
+        "Principals allowed everything whatever the ACLs say, separated by semicolons (User:admin;User:CN=broker,OU=ops). StandardAuthorizer's key; not in Kafka's broker config list, it belongs to the authorizer."),
+    ConfigDef::new("allow.everyone.if.no.acl.found", Boolean, Some("false"), Any, "", true,
+        "With an authorizer, whether a request on a resource that no ACL covers is allowed (true) or denied (false; then only super users may use such a resource). StandardAuthorizer's key."),
     // ---- Group coordinator
     ConfigDef::new("group.initial.rebalance.delay.ms", Int, Some("3000"), AtLeast(0), "ms", true,
         "How long the group coordinator waits for more members before the first rebalance of an empty classic group."),

@@ -49,10 +49,11 @@ mod topic_config;
 mod topic_defs;
 
 pub use broker_config::{
-    broker_config_def, BrokerConfig, CleanerConfig, ConnectionLimits, GroupCoordinatorConfig,
-    QuotaWindow, ReplicationConfig, TransactionCoordinatorConfig, WILDCARD_ADVERTISED_HOST,
+    broker_config_def, AuthorizationConfig, BrokerConfig, CleanerConfig, ConnectionLimits,
+    GroupCoordinatorConfig, QuotaWindow, ReplicationConfig, TransactionCoordinatorConfig,
+    WILDCARD_ADVERTISED_HOST,
 };
-pub use broker_defs::BROKER_CONFIGS;
+pub use broker_defs::{BROKER_CONFIGS, STANDARD_AUTHORIZER};
 pub use def::{parse_host_counts, ConfigDef, ConfigType, Conversion, Synonym, Validity};
 pub use describe::{
     describe_broker_configs, describe_default_broker_configs, describe_topic_configs, ConfigEntry,

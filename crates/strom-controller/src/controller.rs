@@ -27,6 +27,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, InitializeErr
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use strom_metadata::acl::{AclBinding, AclBindingFilter};
 use strom_metadata::{BrokerRegistration, MetadataImage, MetadataRecord};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -36,15 +37,16 @@ use tokio::time::Instant;
 
 use crate::decisions::{
     allocate_producer_ids, alter_client_quotas, alter_configs, alter_partition_reassignments,
-    alter_partition_with, alter_scram_credentials, broker_heartbeat, create_partitions,
-    create_topics_with_rng, delete_topics, elect_leaderless_after_config, elect_leaders,
-    fence_brokers, leader_rebalance, list_partition_reassignments, register_broker, AlterConfigs,
-    AlterConfigsOutcome, AlterPartitionItem, AlterPartitionOutcome, AlterScramOutcome,
-    BrokerHeartbeat, BrokerHeartbeatOutcome, ClientQuotaAlteration, ClientQuotaOutcome,
-    ControllerDefaults, CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome,
-    DeleteTopic, DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget, ElectionType,
-    OngoingReassignment, ProducerIdsBlock, ReassignPartition, ReassignPartitionOutcome,
-    ScramDeletion, ScramUpsertion, MAX_RECORDS_PER_USER_OP,
+    alter_partition_with, alter_scram_credentials, broker_heartbeat, create_acls,
+    create_partitions, create_topics_with_rng, delete_acls, delete_topics,
+    elect_leaderless_after_config, elect_leaders, fence_brokers, leader_rebalance,
+    list_partition_reassignments, register_broker, AlterConfigs, AlterConfigsOutcome,
+    AlterPartitionItem, AlterPartitionOutcome, AlterScramOutcome, BrokerHeartbeat,
+    BrokerHeartbeatOutcome, ClientQuotaAlteration, ClientQuotaOutcome, ControllerDefaults,
+    CreatePartitions, CreatePartitionsOutcome, CreateTopic, CreateTopicOutcome, DeleteTopic,
+    DeleteTopicOutcome, ElectLeadersOutcome, ElectLeadersTarget, ElectionType, OngoingReassignment,
+    ProducerIdsBlock, ReassignPartition, ReassignPartitionOutcome, ScramDeletion, ScramUpsertion,
+    MAX_RECORDS_PER_USER_OP,
 };
 use crate::error::{ControllerError, StartError, StoreError};
 use crate::raft::log_store::LogStore;
@@ -55,7 +57,8 @@ use crate::raft::transport::{
 };
 use crate::raft::{MetadataBatch, Storage, TypeConfig};
 use crate::rpc::{
-    ControllerReply, ControllerRequest, ControllerResponse, QuorumDescription, ReplicaProgress,
+    AclFilter, ControllerReply, ControllerRequest, ControllerResponse, QuorumDescription,
+    ReplicaProgress,
 };
 
 /// Checks topic config overrides (the broker passes strom-config's topic
@@ -923,6 +926,30 @@ impl ControllerHandle {
         )
     }
 
+    /// Creates ACLs (CreateAcls): each one's result, in order, once the
+    /// created ones are in the image.
+    pub async fn create_acls(&self, acls: Vec<AclBinding>) -> Vec<Result<(), ControllerError>> {
+        let count = acls.len();
+        match self.ask(ControllerRequest::CreateAcls { acls }).await {
+            Ok(ControllerReply::CreateAcls(results)) => results,
+            other => vec![Err(failure(other)); count],
+        }
+    }
+
+    /// Deletes the ACLs each filter matches (DeleteAcls): each filter's
+    /// deleted ACLs, in order, once they are out of the image.
+    pub async fn delete_acls(
+        &self,
+        filters: Vec<AclBindingFilter>,
+    ) -> Vec<Result<Vec<AclBinding>, ControllerError>> {
+        let count = filters.len();
+        let filters = filters.into_iter().map(AclFilter::from).collect();
+        match self.ask(ControllerRequest::DeleteAcls { filters }).await {
+            Ok(ControllerReply::DeleteAcls(results)) => results,
+            other => vec![Err(failure(other)); count],
+        }
+    }
+
     /// The quorum as the active controller sees it (DescribeQuorum).
     pub async fn describe_quorum(&self) -> Result<QuorumDescription, ControllerError> {
         answer!(
@@ -1615,6 +1642,26 @@ impl Driver {
             } => {
                 let (outcomes, records) = elect_leaders(&self.image(), election_type, &partitions);
                 ControllerReply::ElectLeaders(self.propose_all(records, outcomes, deadline).await)
+            }
+            ControllerRequest::CreateAcls { acls } => {
+                let decided = create_acls(&self.image(), &acls, &mut self.rng);
+                ControllerReply::CreateAcls(
+                    self.commit(decided, false, deadline, |outcome, error| {
+                        *outcome = Err(error)
+                    })
+                    .await,
+                )
+            }
+            ControllerRequest::DeleteAcls { filters } => {
+                let filters: Vec<AclBindingFilter> =
+                    filters.into_iter().map(AclBindingFilter::from).collect();
+                let decided = delete_acls(&self.image(), &filters);
+                ControllerReply::DeleteAcls(
+                    self.commit(decided, false, deadline, |outcome, error| {
+                        *outcome = Err(error)
+                    })
+                    .await,
+                )
             }
             ControllerRequest::FetchImage { after_offset } => {
                 let image = self.image();

@@ -2,6 +2,9 @@
 //! locally or forwarded over the quorum transport, and the answers.
 
 use serde::{Deserialize, Serialize};
+use strom_metadata::acl::{
+    AclBinding, AclBindingFilter, AclOperation, AclPermission, PatternType, ResourceType,
+};
 use strom_metadata::BrokerRegistration;
 
 use crate::decisions::{
@@ -84,6 +87,53 @@ pub(crate) enum ControllerRequest {
         alterations: Vec<ClientQuotaAlteration>,
         validate_only: bool,
     },
+    CreateAcls {
+        acls: Vec<AclBinding>,
+    },
+    DeleteAcls {
+        filters: Vec<AclFilter>,
+    },
+}
+
+/// An [`AclBindingFilter`](strom_metadata::acl::AclBindingFilter) as it
+/// travels to the active controller.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct AclFilter {
+    pub resource_type: ResourceType,
+    pub resource_name: Option<String>,
+    pub pattern_type: PatternType,
+    pub principal: Option<String>,
+    pub host: Option<String>,
+    pub operation: AclOperation,
+    pub permission: AclPermission,
+}
+
+impl From<AclBindingFilter> for AclFilter {
+    fn from(f: AclBindingFilter) -> Self {
+        AclFilter {
+            resource_type: f.resource_type,
+            resource_name: f.resource_name,
+            pattern_type: f.pattern_type,
+            principal: f.principal,
+            host: f.host,
+            operation: f.operation,
+            permission: f.permission,
+        }
+    }
+}
+
+impl From<AclFilter> for AclBindingFilter {
+    fn from(f: AclFilter) -> Self {
+        AclBindingFilter {
+            resource_type: f.resource_type,
+            resource_name: f.resource_name,
+            pattern_type: f.pattern_type,
+            principal: f.principal,
+            host: f.host,
+            operation: f.operation,
+            permission: f.permission,
+        }
+    }
 }
 
 impl ControllerRequest {
@@ -121,6 +171,8 @@ impl ControllerRequest {
             ControllerRequest::ElectLeaders { .. } => "ElectLeaders",
             ControllerRequest::AlterUserScramCredentials { .. } => "AlterUserScramCredentials",
             ControllerRequest::AlterClientQuotas { .. } => "AlterClientQuotas",
+            ControllerRequest::CreateAcls { .. } => "CreateAcls",
+            ControllerRequest::DeleteAcls { .. } => "DeleteAcls",
         }
     }
 }
@@ -156,6 +208,10 @@ pub(crate) enum ControllerReply {
     ElectLeaders(Result<Vec<ElectLeadersOutcome>, ControllerError>),
     AlterUserScramCredentials(Vec<AlterScramOutcome>),
     AlterClientQuotas(Vec<ClientQuotaOutcome>),
+    /// Each creation's result, in request order.
+    CreateAcls(Vec<Result<(), ControllerError>>),
+    /// Each filter's deleted ACLs, in request order.
+    DeleteAcls(Vec<Result<Vec<AclBinding>, ControllerError>>),
     /// The request could not be decided at all (no quorum in time, the
     /// controller stopped): every item of it fails with this.
     Failed(ControllerError),

@@ -50,6 +50,12 @@ pub enum MetadataError {
     #[error("metadata record {index}: no topic has id {topic_id}")]
     UnknownTopicId { index: usize, topic_id: TopicId },
 
+    #[error("metadata record {index}: no ACL has id {id:032x}")]
+    UnknownAcl { index: usize, id: u128 },
+
+    #[error("metadata record {index}: invalid ACL: {reason}")]
+    InvalidAcl { index: usize, reason: String },
+
     #[error("metadata record {index}: no topic is named '{name}'")]
     UnknownTopic { index: usize, name: String },
 

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::acl::AclIndex;
 use crate::client_quota::ClientQuotas;
 use crate::error::MetadataError;
 use crate::record::{BrokerEndpoint, ConfigResource, MetadataRecord};
@@ -161,6 +162,8 @@ pub struct MetadataImage {
     group_configs: Arc<BTreeMap<String, BTreeMap<String, String>>>,
     /// The first producer id not yet handed out (Kafka's `ProducerIdsImage`).
     next_producer_id: i64,
+    /// Every ACL, indexed for authorization (Kafka's `AclsImage`).
+    acls: Arc<AclIndex>,
     /// Client quotas by entity (Kafka's `ClientQuotasImage`).
     client_quotas: Arc<ClientQuotas>,
     /// SCRAM credentials by (user, mechanism type) (Kafka's `ScramImage`).
@@ -202,6 +205,7 @@ impl MetadataImage {
             broker_configs: Arc::default(),
             group_configs: Arc::default(),
             next_producer_id: 0,
+            acls: Arc::default(),
             scram_credentials: Arc::default(),
             client_quotas: Arc::default(),
         }
@@ -217,6 +221,11 @@ impl MetadataImage {
         &self,
     ) -> impl Iterator<Item = (&(String, i8), &ScramCredentialImage)> {
         self.scram_credentials.iter()
+    }
+
+    /// Every ACL, with the index decisions use.
+    pub fn acls(&self) -> &AclIndex {
+        &self.acls
     }
 
     /// The offset of the last metadata log entry applied, -1 for none.
@@ -384,6 +393,12 @@ impl MetadataImage {
                     remove: false,
                 });
             }
+        }
+        for (id, acl) in self.acls.iter() {
+            records.push(MetadataRecord::AccessControlEntry {
+                id,
+                acl: acl.clone(),
+            });
         }
         if self.next_producer_id > 0 {
             records.push(MetadataRecord::ProducerIds {
@@ -577,6 +592,16 @@ impl MetadataImage {
                         .entry(entity.clone())
                         .or_default()
                         .insert(key.clone(), *value);
+                }
+            }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                acl.validate()
+                    .map_err(|reason| MetadataError::InvalidAcl { index, reason })?;
+                Arc::make_mut(&mut self.acls).insert(*id, acl.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                if Arc::make_mut(&mut self.acls).remove(*id).is_none() {
+                    return Err(MetadataError::UnknownAcl { index, id: *id });
                 }
             }
         }
@@ -783,4 +808,74 @@ fn check_partition(partition: i32, image: &PartitionImage) -> Result<(), String>
 
 fn has_duplicate(ids: &[i32]) -> bool {
     ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id))
+}
+
+#[cfg(test)]
+mod acl_tests {
+    use super::*;
+    use crate::acl::*;
+
+    fn read_acl(name: &str) -> AclBinding {
+        AclBinding {
+            resource_type: ResourceType::Topic,
+            resource_name: name.to_owned(),
+            pattern_type: PatternType::Prefixed,
+            principal: "User:alice".to_owned(),
+            host: "*".to_owned(),
+            operation: AclOperation::Read,
+            permission: AclPermission::Allow,
+        }
+    }
+
+    #[test]
+    fn acls_replay_survive_a_snapshot_and_removal_of_an_unknown_id_is_refused() {
+        let image = MetadataImage::empty()
+            .apply(
+                &[
+                    MetadataRecord::AccessControlEntry {
+                        id: 7,
+                        acl: read_acl("orders-"),
+                    },
+                    MetadataRecord::AccessControlEntry {
+                        id: 9,
+                        acl: read_acl("pay"),
+                    },
+                ],
+                0,
+            )
+            .unwrap();
+        let image = image
+            .apply(&[MetadataRecord::RemoveAccessControlEntry { id: 9 }], 1)
+            .unwrap();
+        let restored = MetadataImage::empty()
+            .apply(&image.to_records(), 5)
+            .unwrap();
+        let acls: Vec<_> = restored
+            .acls()
+            .iter()
+            .map(|(id, a)| (id, a.clone()))
+            .collect();
+        assert_eq!(acls, vec![(7, read_acl("orders-"))]);
+        let host = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            restored.acls().decide(
+                "User:alice",
+                host,
+                AclOperation::Read,
+                ResourceType::Topic,
+                "orders-eu"
+            ),
+            AclMatch::Allowed
+        );
+        assert!(matches!(
+            restored.apply(&[MetadataRecord::RemoveAccessControlEntry { id: 9 }], 6),
+            Err(MetadataError::UnknownAcl { id: 9, .. })
+        ));
+        let mut bad = read_acl("x");
+        bad.pattern_type = PatternType::Match;
+        assert!(matches!(
+            restored.apply(&[MetadataRecord::AccessControlEntry { id: 1, acl: bad }], 6),
+            Err(MetadataError::InvalidAcl { .. })
+        ));
+    }
 }

@@ -7,6 +7,7 @@
 //! tests, and all of them agree because replay is deterministic. Durability
 //! and ordering live in `strom-controller`.
 
+pub mod acl;
 mod client_quota;
 mod error;
 mod image;

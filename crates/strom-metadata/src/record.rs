@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::acl::AclBinding;
 use crate::client_quota::{ClientQuotaEntity, QuotaValue};
 use crate::topic_id::TopicId;
 
@@ -115,6 +116,11 @@ pub enum MetadataRecord {
         value: QuotaValue,
         remove: bool,
     },
+    /// An ACL is created (Kafka's `AccessControlEntryRecord`), under an id
+    /// the controller chose.
+    AccessControlEntry { id: u128, acl: AclBinding },
+    /// An ACL is deleted (Kafka's `RemoveAccessControlEntryRecord`).
+    RemoveAccessControlEntry { id: u128 },
 }
 
 impl MetadataRecord {
@@ -132,6 +138,8 @@ impl MetadataRecord {
             MetadataRecord::UserScramCredential { .. } => "UserScramCredentialRecord",
             MetadataRecord::RemoveUserScramCredential { .. } => "RemoveUserScramCredentialRecord",
             MetadataRecord::ClientQuota { .. } => "ClientQuotaRecord",
+            MetadataRecord::AccessControlEntry { .. } => "AccessControlEntryRecord",
+            MetadataRecord::RemoveAccessControlEntry { .. } => "RemoveAccessControlEntryRecord",
         }
     }
 }

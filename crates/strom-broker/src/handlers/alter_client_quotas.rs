@@ -1,7 +1,7 @@
 //! AlterClientQuotas (KIP-546): sets or removes client quotas through the
 //! active controller (`ClientQuota` records), which validates as Kafka's
 //! `ClientQuotaControlManager`.
-// authz: ALTER_CONFIGS on CLUSTER
+// Authorized by authz_apis (the table in authz.rs).
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! DescribeClientQuotas (KIP-546): the client quotas of the metadata image
 //! whose entity matches the filter, as Kafka's `ClientQuotasImage.describe`.
-// authz: DESCRIBE_CONFIGS on CLUSTER
+// Authorized by authz_apis (the table in authz.rs).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

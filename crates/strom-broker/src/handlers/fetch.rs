@@ -25,6 +25,9 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use uuid::Uuid;
 
+use strom_metadata::acl::AclOperation;
+
+use crate::authz::Authz;
 use crate::broker::BrokerState;
 use crate::connection::Reply;
 use crate::fetch_session::{
@@ -94,6 +97,9 @@ struct PlanScope<'a> {
     consumer_may_read_followers: bool,
     client_rack: Option<String>,
     now: i64,
+    /// Consumers need READ on the topic (followers are checked once, for
+    /// CLUSTER_ACTION, before planning).
+    authz: &'a Authz<'a>,
 }
 
 /// The request's partitions in request order, keyed as a session keys them.
@@ -157,6 +163,7 @@ pub(crate) fn handle(
     req: FetchRequest,
     listener: &str,
     quota: Option<crate::quota::FetchQuota>,
+    authz: &Authz<'_>,
 ) -> Reply {
     // fetch.max.bytes caps what the client asks for, the request's and each
     // partition's limit alike (Kafka's ReplicaManager does the same); KIP-74's
@@ -185,6 +192,11 @@ pub(crate) fn handle(
     };
     let from_follower = is_from_follower(version, &req);
     let now = crate::broker::now_ms();
+    if from_follower && !authz.cluster(AclOperation::ClusterAction) {
+        let mut resp = FetchResponse::default();
+        resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return encode_fetch(version, corr, &resp);
+    }
 
     let fetch_data = request_partitions(version, &req);
     let forgotten = forgotten_partitions(version, &req);
@@ -258,6 +270,7 @@ pub(crate) fn handle(
         consumer_may_read_followers,
         client_rack,
         now,
+        authz,
     };
     // Consecutive partitions of one topic make one response topic, as the
     // request (or the session's order) lists them.
@@ -416,6 +429,9 @@ fn plan_partition(
         });
     let target = match &resolved {
         None => Err(ResponseError::UnknownTopicId),
+        Some(name) if !scope.from_follower && !scope.authz.topic(AclOperation::Read, name) => {
+            Err(ResponseError::TopicAuthorizationFailed)
+        }
         Some(name) => if scope.consumer_may_read_followers {
             state.replicas.hosted_partition(name, index)
         } else {

@@ -8,16 +8,26 @@ use uuid::Uuid;
 
 use strom_metadata::TopicImage;
 
+use strom_metadata::acl::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME};
+
 use super::str_bytes;
+use crate::authz::Authz;
 use crate::broker::BrokerState;
 
+/// Kafka's KafkaApis.handleTopicMetadataRequest, authorization included:
+/// topics without DESCRIBE are left out of an all-topics answer and
+/// answered TOPIC_AUTHORIZATION_FAILED when named; a missing topic is
+/// auto-created only with CREATE on the cluster or on the topic (otherwise
+/// TOPIC_AUTHORIZATION_FAILED, and nothing is created).
 pub(crate) async fn handle(
     state: &BrokerState,
     version: i16,
     req: MetadataRequest,
     listener: &str,
+    authz: &Authz<'_>,
 ) -> MetadataResponse {
     let mut image = state.image();
+    let topic_ops = req.include_topic_authorized_operations;
     // v0 sends an empty list for "all topics"; v1+ sends null.
     let requested: Option<Vec<(Option<String>, Uuid)>> = match req.topics {
         None => None,
@@ -36,10 +46,13 @@ pub(crate) async fn handle(
         allow_auto_create,
         state.config.auto_create_topics_enable,
     ) {
+        let create_on_cluster = authz.cluster(AclOperation::Create);
         let missing: Vec<String> = topics
             .iter()
             .filter_map(|(n, _)| n.clone())
             .filter(|n| image.topic(n).is_none() && strom_metadata::validate_topic_name(n).is_ok())
+            .filter(|n| authz.topic(AclOperation::Describe, n))
+            .filter(|n| create_on_cluster || authz.topic(AclOperation::Create, n))
             .collect();
         if !missing.is_empty() {
             info!(topics = ?missing, "auto-creating topics");
@@ -67,11 +80,16 @@ pub(crate) async fn handle(
     // certainly alive, where a cached id of a dead controller would leave
     // clients waiting until their next metadata refresh.
     resp.controller_id = BrokerId(state.node_id);
-    resp.cluster_authorized_operations = i32::MIN;
+    resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
+        authz.operations(ResourceType::Cluster, CLUSTER_RESOURCE_NAME)
+    } else {
+        i32::MIN
+    };
     resp.topics = match requested {
         None => image
             .topics()
-            .map(|t| topic_metadata(state, &image, t))
+            .filter(|t| authz.topic(AclOperation::Describe, &t.name))
+            .map(|t| topic_metadata(state, &image, t, authz, topic_ops))
             .collect(),
         Some(list) => list
             .into_iter()
@@ -80,8 +98,33 @@ pub(crate) async fn handle(
                     Some(n) => image.topic(n),
                     None => image.topic_by_id(strom_metadata::TopicId::from_bytes(*id.as_bytes())),
                 };
+                let denied = match (&name, found) {
+                    (Some(n), _) => {
+                        !authz.topic(AclOperation::Describe, n)
+                            || (found.is_none()
+                                && allow_auto_create
+                                && state.config.auto_create_topics_enable
+                                && strom_metadata::validate_topic_name(n).is_ok()
+                                && !authz.cluster(AclOperation::Create)
+                                && !authz.topic(AclOperation::Create, n))
+                    }
+                    (None, Some(t)) => !authz.topic(AclOperation::Describe, &t.name),
+                    (None, None) => false,
+                };
+                if denied {
+                    let mut out = MetadataResponseTopic::default();
+                    out.name = name.as_deref().map(|n| TopicName(str_bytes(n)));
+                    out.error_code = match name {
+                        Some(_) => ResponseError::TopicAuthorizationFailed.code(),
+                        // By id, an unauthorized topic is not known to exist.
+                        None => ResponseError::UnknownTopicId.code(),
+                    };
+                    out.topic_id = if name.is_some() { Uuid::nil() } else { id };
+                    out.topic_authorized_operations = i32::MIN;
+                    return out;
+                }
                 match found {
-                    Some(t) => topic_metadata(state, &image, t),
+                    Some(t) => topic_metadata(state, &image, t, authz, topic_ops),
                     None => {
                         let mut out = MetadataResponseTopic::default();
                         out.name = name.as_deref().map(|n| TopicName(str_bytes(n)));
@@ -107,12 +150,18 @@ fn topic_metadata(
     state: &BrokerState,
     image: &strom_metadata::MetadataImage,
     t: &TopicImage,
+    authz: &Authz<'_>,
+    include_operations: bool,
 ) -> MetadataResponseTopic {
     let mut out = MetadataResponseTopic::default();
     out.name = Some(TopicName(str_bytes(&t.name)));
     out.topic_id = Uuid::from_bytes(t.topic_id.to_bytes());
     out.is_internal = t.name.starts_with("__");
-    out.topic_authorized_operations = i32::MIN;
+    out.topic_authorized_operations = if include_operations {
+        authz.operations(ResourceType::Topic, &t.name)
+    } else {
+        i32::MIN
+    };
     out.partitions = t
         .partitions
         .iter()

@@ -1,5 +1,6 @@
 //! One module per Kafka API key.
 
+pub(crate) mod acls;
 pub(crate) mod add_offsets_to_txn;
 pub(crate) mod add_partitions_to_txn;
 pub(crate) mod alter_client_quotas;

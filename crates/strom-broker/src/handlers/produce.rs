@@ -19,8 +19,10 @@ use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::{ApiKey, BrokerId, ProduceRequest, ProduceResponse, TopicName};
+use strom_metadata::acl::AclOperation;
 
 use super::str_bytes;
+use crate::authz::Authz;
 use crate::broker::{now_ms, BrokerState};
 use crate::connection::Reply;
 use crate::dispatch::encode;
@@ -33,6 +35,7 @@ pub(crate) async fn handle(
     req: ProduceRequest,
     listener: &str,
     throttle_time_ms: i32,
+    authz: &Authz<'_>,
 ) -> Reply {
     let acks = req.acks;
     // KIP-951 (v10+): a NOT_LEADER_OR_FOLLOWER names the current leader.
@@ -61,15 +64,19 @@ pub(crate) async fn handle(
     let mut pending: Vec<PendingVerification> = Vec::new();
     // Transactional batches need a transactional id (Kafka answers the whole
     // request TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise).
-    let refuse_all = transactional_id.is_none()
-        && req.topic_data.iter().any(|t| {
-            t.partition_data.iter().any(|p| {
-                p.records
-                    .as_ref()
-                    .and_then(transactional_producer)
-                    .is_some()
-            })
-        });
+    let has_transactional = req.topic_data.iter().any(|t| {
+        t.partition_data.iter().any(|p| {
+            p.records
+                .as_ref()
+                .and_then(transactional_producer)
+                .is_some()
+        })
+    });
+    // ... and WRITE on it (KafkaApis.handleProduceRequest).
+    let refuse_all = has_transactional
+        && transactional_id
+            .as_deref()
+            .is_none_or(|id| !authz.transactional_id(AclOperation::Write, id));
     for (ti, mut topic) in req.topic_data.into_iter().enumerate() {
         // v13+ names topics by id (KIP-516); a topic id this broker does not
         // know is UNKNOWN_TOPIC_ID for each of its partitions, as in Kafka.
@@ -99,14 +106,21 @@ pub(crate) async fn handle(
             }
             if refuse_all {
                 pr.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
-                pr.error_message = Some(str_bytes(
-                    "transactional record batches need the request's transactional_id",
-                ));
+                pr.error_message = Some(str_bytes(if transactional_id.is_none() {
+                    "transactional record batches need the request's transactional_id"
+                } else {
+                    "Transactional Id authorization failed."
+                }));
                 out.partition_responses.push(pr);
                 continue;
             }
             if unknown_topic_id {
                 pr.error_code = ResponseError::UnknownTopicId.code();
+                out.partition_responses.push(pr);
+                continue;
+            }
+            if !authz.topic(AclOperation::Write, &topic.name.0) {
+                pr.error_code = ResponseError::TopicAuthorizationFailed.code();
                 out.partition_responses.push(pr);
                 continue;
             }

@@ -25,7 +25,7 @@ use crate::broker::BrokerState;
 const RESOURCE_NOT_FOUND: i16 = 91;
 const DUPLICATE_RESOURCE: i16 = 92;
 
-// authz: DESCRIBE on CLUSTER
+// Authorized by authz_apis (the table in authz.rs).
 pub(crate) fn describe(
     state: &BrokerState,
     req: DescribeUserScramCredentialsRequest,
@@ -90,7 +90,7 @@ pub(crate) fn describe(
     resp
 }
 
-// authz: ALTER on CLUSTER
+// Authorized by authz_apis (the table in authz.rs).
 pub(crate) async fn alter(
     state: &BrokerState,
     req: AlterUserScramCredentialsRequest,

@@ -58,6 +58,17 @@ impl Client {
         }
     }
 
+    /// A connection from `source` (e.g. 127.0.0.2): host-based ACLs tell
+    /// it apart from one from 127.0.0.1.
+    pub async fn connect_from(broker: &Broker, source: std::net::IpAddr) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::new(source, 0)).unwrap();
+        Client {
+            stream: socket.connect(broker.local_addr()).await.unwrap(),
+            corr: 0,
+        }
+    }
+
     pub async fn send_raw(&mut self, frame: &[u8]) {
         self.stream.write_all(frame).await.unwrap();
     }

@@ -3,6 +3,7 @@
 //! awaits or touches a file; randomness comes in as an argument. The driver
 //! (`controller.rs`) writes the records through the quorum.
 
+mod acls;
 mod allocate_producer_ids;
 mod alter_client_quotas;
 mod alter_configs;
@@ -40,6 +41,7 @@ pub mod codes {
     pub const NEW_LEADER_ELECTED: i16 = 108;
 }
 
+pub use acls::{create_acls, delete_acls};
 pub use allocate_producer_ids::{
     allocate_producer_ids, ProducerIdsBlock, MAX_PRODUCER_ID_BLOCK_SIZE, PRODUCER_ID_BLOCK_SIZE,
 };
