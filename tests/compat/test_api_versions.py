@@ -35,15 +35,11 @@ BEHIND_KAFKA_4_1 = {
 
 # Kafka 4.1 APIs Strom does not advertise, each with why.
 NOT_ADVERTISED = {
-    17: "SaslHandshake: security, issue #12",
     34: "AlterReplicaLogDirs: moving replicas between log directories is not implemented",
-    36: "SaslAuthenticate: security, issue #12",
     38: "CreateDelegationToken: security, issue #12",
     39: "RenewDelegationToken: security, issue #12",
     40: "ExpireDelegationToken: security, issue #12",
     41: "DescribeDelegationToken: security, issue #12",
-    50: "DescribeUserScramCredentials: security, issue #12",
-    51: "AlterUserScramCredentials: security, issue #12",
     57: "UpdateFeatures: feature levels are fixed",
     64: "UnregisterBroker: not implemented",
     74: "ListConfigResources: configs work of issue #14 (kp-configs)",

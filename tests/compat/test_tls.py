@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, AlterConfigOpType, ConfigEntry, NewTopic
 
 import kafka_wire
@@ -458,3 +458,63 @@ def test_a_cluster_whose_inter_broker_listener_is_ssl_replicates_with_acks_all(s
         assert "closing connection: TLS handshake failed" not in internal_log
     finally:
         c.cleanup()
+
+
+# -- SASL_SSL: the SASL exchange inside TLS, with ACLs on the SASL principal -------------------------
+
+
+SASL_JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
+             'username="admin" password="admin-secret" '
+             'user_admin="admin-secret" user_alice="alice-secret";')
+
+
+def test_sasl_ssl_authenticates_inside_tls_and_acls_apply_to_the_sasl_principal(strom_bin, tmp_path, pki, request):
+    from conftest import BROKERS_KEY
+    b = Broker(strom_bin, tmp_path / "sasl-ssl")
+    request.node.stash[BROKERS_KEY] = [b]
+    sasl_port = free_port()
+    sasl_bootstrap = f"127.0.0.1:{sasl_port}"
+    b.overrides.update({
+        "listeners": f"PLAINTEXT://{b.bootstrap},SASL_SSL://{sasl_bootstrap}",
+        "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+        "listener.name.sasl_ssl.ssl.keystore.location": str(pki / "broker.pem"),
+        "listener.name.sasl_ssl.ssl.truststore.type": "PEM",
+        "listener.name.sasl_ssl.ssl.truststore.location": str(pki / "ca.pem"),
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": SASL_JAAS,
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        # The PLAINTEXT listener's anonymous clients (the test's readiness check) and admin are super users.
+        "super.users": "User:admin;User:ANONYMOUS",
+    })
+    try:
+        b.start()
+        topic = unique("sasl-ssl")
+        create_topic(b.bootstrap, topic)
+
+        def conf(user: str, password: str) -> dict[str, str]:
+            return {"security.protocol": "SASL_SSL", "ssl.ca.location": str(pki / "ca.pem"),
+                    "sasl.mechanism": "PLAIN", "sasl.username": user, "sasl.password": password}
+
+        assert ck_roundtrip(sasl_bootstrap, conf("admin", "admin-secret"), topic, 5) == [f"ck-{i}" for i in range(5)]
+        # A wrong password over TLS fails; so does plain SASL to the TLS port.
+        ck_fails(sasl_bootstrap, conf("alice", "wrong"))
+        ck_fails(sasl_bootstrap, {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+                                  "sasl.username": "alice", "sasl.password": "alice-secret"})
+        # alice authenticates but may not write until an ACL names her principal.
+        p = Producer({"bootstrap.servers": sasl_bootstrap, "message.timeout.ms": 8000, **conf("alice", "alice-secret")})
+        errors: list = []
+        p.produce(topic, b"denied", partition=0, on_delivery=lambda err, msg: errors.append(err))
+        p.flush(15)
+        assert len(errors) == 1 and errors[0] is not None
+        assert errors[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, errors[0]
+        admin = AdminClient({"bootstrap.servers": sasl_bootstrap, **conf("admin", "admin-secret")})
+        from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+        for op in (AclOperation.WRITE, AclOperation.READ):
+            binding = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:alice", "*", op,
+                                 AclPermissionType.ALLOW)
+            for f in admin.create_acls([binding]).values():
+                f.result(timeout=30)
+        assert ck_roundtrip(sasl_bootstrap, {**conf("alice", "alice-secret")}, topic, 3)[-3:] == \
+            ["ck-0", "ck-1", "ck-2"]
+    finally:
+        b.cleanup()
