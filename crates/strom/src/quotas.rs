@@ -86,13 +86,16 @@ fn entity_type(name: &str) -> Result<&'static str, String> {
     }
 }
 
+/// An entity type with its name: `None` for any, `Some(None)` for the default.
+type TypedName = (&'static str, Option<Option<String>>);
+
 /// Pairs types with names; a missing name is the default (`set`,
 /// `remove`) or any (`describe`).
 fn pairs(
     types: &[String],
     names: &[String],
     entity_default: bool,
-) -> Result<Vec<(&'static str, Option<Option<String>>)>, String> {
+) -> Result<Vec<TypedName>, String> {
     if names.len() > types.len() {
         return Err("more --entity-name than --entity-type".into());
     }

@@ -253,7 +253,7 @@ mod tests {
             &[("user", Some("alice"))],
             &[("producer_byte_rate", Some(1024.0))],
         );
-        let decided = alter_client_quotas(&MetadataImage::empty(), &[set.clone()]);
+        let decided = alter_client_quotas(&MetadataImage::empty(), std::slice::from_ref(&set));
         assert_eq!(decided[0].0.error, None);
         assert_eq!(decided[0].1.len(), 1);
         let image = MetadataImage::empty().apply(&decided[0].1, 0).unwrap();
@@ -271,7 +271,12 @@ mod tests {
 
     #[test]
     fn kafkas_validations_refuse_bad_keys_values_and_entities() {
-        let cases: &[(&[(&str, Option<&str>)], &[(&str, Option<f64>)], &str)] = &[
+        type Case<'a> = (
+            &'a [(&'a str, Option<&'a str>)],
+            &'a [(&'a str, Option<f64>)],
+            &'a str,
+        );
+        let cases: &[Case] = &[
             (
                 &[("user", Some("a"))],
                 &[("bogus", Some(1.0))],
