@@ -151,9 +151,18 @@ where
     value
         .encode(&mut buf, version)
         .expect("a decoded message encodes at its version");
-    let mut encoded = buf.freeze();
+    let first = buf.freeze();
+    let mut encoded = first.clone();
     let again = T::decode(&mut encoded, version).expect("a re-encoded message decodes");
-    assert_eq!(&again, value, "decode(encode(x)) != x at v{version}");
+    if &again != value {
+        // A float field holding NaN (AlterClientQuotas' values) is never equal
+        // to itself: then the bytes must be, re-encoded.
+        let mut twice = BytesMut::new();
+        again
+            .encode(&mut twice, version)
+            .expect("a decoded message encodes at its version");
+        assert_eq!(twice.freeze(), first, "decode(encode(x)) != x at v{version}");
+    }
     assert!(
         encoded.is_empty(),
         "{} bytes left after decoding",

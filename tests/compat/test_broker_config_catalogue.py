@@ -103,11 +103,11 @@ def test_describe_lists_the_whole_catalogue_with_secrets_hidden(broker):
 
 
 def test_server_properties_accepts_kafka_keys_and_logs_the_ones_strom_ignores(broker_factory):
-    b = broker_factory({"sasl.kerberos.min.time.before.relogin": "61000", "quota.window.num": "12"})
+    b = broker_factory({"sasl.kerberos.min.time.before.relogin": "61000", "num.network.threads": "4"})
     configs = describe_broker(b.bootstrap, str(b.node_id))
-    assert (configs["quota.window.num"].value, ConfigSource(configs["quota.window.num"].source).name) == \
-        ("12", "STATIC_BROKER_CONFIG")
+    assert (configs["num.network.threads"].value, ConfigSource(configs["num.network.threads"].source).name) == \
+        ("4", "STATIC_BROKER_CONFIG")
     log = b.log_path.read_text()
     assert "accepted, not used by Strom: " in log
     line = next(l for l in log.splitlines() if "accepted, not used by Strom: " in l)
-    assert "quota.window.num" in line and RELOGIN in line
+    assert "num.network.threads" in line and RELOGIN in line
