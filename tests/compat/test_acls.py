@@ -194,3 +194,70 @@ def test_metadata_hides_topics_without_describe(broker_factory):
         assert named["pub-a"].error_code == 0
     with kw.connect(broker.host, broker.port) as conn:
         assert {"pub-a", "private"} <= set(conn.metadata_v4(None, False).topics)
+
+
+def test_strom_acls_cli_adds_lists_and_removes_as_kafka_acls(broker_factory):
+    """`strom acls` against the authorizer: ACLs added with kafka-acls.sh's options are what
+    confluent-kafka's AdminClient describes, list filters by resource and principal, --output json
+    is exact, and remove takes exactly what it names."""
+    import json
+    import subprocess
+
+    broker = authorized_broker(broker_factory, **{"super.users": PRINCIPAL})
+
+    def strom(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        out = subprocess.run([str(broker.binary), "acls", *args, "--bootstrap-server", broker.bootstrap],
+                             capture_output=True, text=True, timeout=60)
+        if ok:
+            assert out.returncode == 0, f"strom acls {' '.join(args)}: {out.stderr}"
+        return out
+
+    strom("add", "--allow-principal", "User:alice", "--operation", "Read", "--operation", "Describe",
+          "--topic", "orders-", "--resource-pattern-type", "prefixed")
+    strom("add", "--deny-principal", "User:mallory", "--deny-host", "10.0.0.0/8", "--topic", "orders")
+    strom("add", "--allow-principal", "User:app", "--consumer", "--topic", "billing", "--group", "billers")
+    got = {str(b) for b in describe(admin(broker.bootstrap), ANY_FILTER)}
+    want = {str(b) for b in [
+        AclBinding(ResourceType.TOPIC, "orders-", ResourcePatternType.PREFIXED, "User:alice", "*",
+                   AclOperation.READ, AclPermissionType.ALLOW),
+        AclBinding(ResourceType.TOPIC, "orders-", ResourcePatternType.PREFIXED, "User:alice", "*",
+                   AclOperation.DESCRIBE, AclPermissionType.ALLOW),
+        AclBinding(ResourceType.TOPIC, "orders", ResourcePatternType.LITERAL, "User:mallory", "10.0.0.0/8",
+                   AclOperation.ALL, AclPermissionType.DENY),
+        AclBinding(ResourceType.TOPIC, "billing", ResourcePatternType.LITERAL, "User:app", "*",
+                   AclOperation.READ, AclPermissionType.ALLOW),
+        AclBinding(ResourceType.TOPIC, "billing", ResourcePatternType.LITERAL, "User:app", "*",
+                   AclOperation.DESCRIBE, AclPermissionType.ALLOW),
+        AclBinding(ResourceType.GROUP, "billers", ResourcePatternType.LITERAL, "User:app", "*",
+                   AclOperation.READ, AclPermissionType.ALLOW),
+    ]}
+    assert got == want
+
+    listed = json.loads(strom("list", "--topic", "billing", "--output", "json").stdout)
+    assert sorted((a["operation"], a["principal"]) for a in listed) == \
+        [("DESCRIBE", "User:app"), ("READ", "User:app")]
+    assert all(a["resource_type"] == "TOPIC" and a["pattern_type"] == "LITERAL" for a in listed)
+    by_alice = json.loads(strom("list", "--principal", "User:alice", "--output", "json").stdout)
+    assert {(a["resource_name"], a["operation"]) for a in by_alice} == {("orders-", "READ"), ("orders-", "DESCRIBE")}
+    table = strom("list").stdout.splitlines()
+    assert table[0].split() == ["RESOURCE-TYPE", "NAME", "PATTERN", "PRINCIPAL", "HOST", "OPERATION", "PERMISSION"]
+    assert len(table) == 1 + 6
+
+    # Remove one principal's ACL on one resource; then every ACL of another resource.
+    removed = json.loads(strom("remove", "--allow-principal", "User:alice", "--operation", "Read", "--topic",
+                               "orders-", "--resource-pattern-type", "prefixed", "--output", "json").stdout)
+    assert [(a["resource_name"], a["operation"]) for a in removed] == [("orders-", "READ")]
+    strom("remove", "--topic", "billing", "--force")
+    left = {(a["resource_name"], a["operation"]) for a in json.loads(strom("list", "--output", "json").stdout)}
+    assert left == {("orders-", "DESCRIBE"), ("orders", "ALL"), ("billers", "READ")}
+
+    bad = strom("add", "--allow-principal", "alice", "--topic", "t", ok=False)
+    assert bad.returncode == 1 and "TYPE:NAME" in bad.stderr
+
+
+def test_strom_acls_says_what_to_do_without_an_authorizer(broker):
+    import subprocess
+    out = subprocess.run([str(broker.binary), "acls", "list", "--bootstrap-server", broker.bootstrap],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "SECURITY_DISABLED" in out.stderr and "authorizer.class.name" in out.stderr, out.stderr

@@ -65,6 +65,9 @@ api_requests! {
     DeleteRecords: DeleteRecordsRequest => DeleteRecordsResponse;
     DescribeClientQuotas: DescribeClientQuotasRequest => DescribeClientQuotasResponse;
     AlterClientQuotas: AlterClientQuotasRequest => AlterClientQuotasResponse;
+    CreateAcls: CreateAclsRequest => CreateAclsResponse;
+    DescribeAcls: DescribeAclsRequest => DescribeAclsResponse;
+    DeleteAcls: DeleteAclsRequest => DeleteAclsResponse;
 }
 
 /// (api, lowest, highest) version this client implements. Bounds below the
@@ -121,6 +124,10 @@ pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
+    // Kafka 4 removed v0 of the ACL APIs.
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// The versions of `api` this client implements.
@@ -192,6 +199,9 @@ mod tests {
                 ApiKey::DeleteRecords => DeleteRecordsRequest::VERSIONS,
                 ApiKey::DescribeClientQuotas => DescribeClientQuotasRequest::VERSIONS,
                 ApiKey::AlterClientQuotas => AlterClientQuotasRequest::VERSIONS,
+                ApiKey::CreateAcls => CreateAclsRequest::VERSIONS,
+                ApiKey::DescribeAcls => DescribeAclsRequest::VERSIONS,
+                ApiKey::DeleteAcls => DeleteAclsRequest::VERSIONS,
                 other => panic!("no codec range listed for {other:?}"),
             };
             (r.min, r.max)

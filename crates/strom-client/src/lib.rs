@@ -12,6 +12,7 @@
 //! Messages are kafka-protocol's generated codecs, re-exported as
 //! [`kafka_protocol`] so callers build requests with the same types.
 
+mod acl_admin;
 mod admin_client;
 pub mod api;
 mod cluster;
@@ -30,6 +31,7 @@ pub mod tls;
 mod topic_admin;
 mod transaction_admin;
 
+pub use acl_admin::{acl_names, AclFilterSpec, AclSpec};
 pub use admin_client::{AdminClient, AdminConfig};
 pub use api::ApiRequest;
 pub use cluster::{

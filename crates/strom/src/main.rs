@@ -1,5 +1,6 @@
 //! The `strom` binary.
 
+mod acls;
 mod admin_cli;
 mod cluster;
 mod config_cli;
@@ -81,6 +82,9 @@ enum Command {
     Records(records::RecordsArgs),
     /// SCRAM credentials, as kafka-configs.sh --entity-type users.
     Users(users::UsersArgs),
+    /// Add, list and remove ACLs, as kafka-acls.sh (--allow-principal, --operation, --topic,
+    /// --group, --cluster, --transactional-id, --producer, --consumer).
+    Acls(acls::AclsArgs),
     /// Describe the controller quorum, as kafka-metadata-quorum.sh.
     MetadataQuorum(metadata_quorum::MetadataQuorumArgs),
     /// Describe the cluster: its id, controller and brokers with their state.
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
         Command::Offsets(args) => return offsets::run(args),
         Command::Records(args) => return records::run(args),
         Command::Users(args) => return users::run(args),
+        Command::Acls(args) => return acls::run(args),
         Command::Perf(args) => return perf::run(args),
         Command::Completions { shell } => {
             print_completions(&shell);
