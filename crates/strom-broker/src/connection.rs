@@ -62,7 +62,7 @@ pub(crate) async fn serve(
     slot: ConnectionSlot,
     listener: Arc<str>,
     tls: Option<Arc<ListenerTls>>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let _slot = slot;
     let mut session = Session::new(peer_addr, listener);
@@ -73,16 +73,25 @@ pub(crate) async fn serve(
             let (read_half, write_half) = stream.into_split();
             serve_stream(state, read_half, write_half, session, shutdown).await;
         }
-        Some(tls) => {
-            let Some(accepted) = tls_handshake(&state, &tls, stream, &session, &mut shutdown).await
-            else {
-                return;
-            };
-            session.principal = accepted.principal;
-            let (read_half, write_half) = tokio::io::split(accepted.stream);
-            serve_stream(state, read_half, write_half, session, shutdown).await;
-        }
+        // Boxed: a TLS connection's state (rustls' buffers) is large, and
+        // inline it would grow every plaintext connection's task as well.
+        Some(tls) => Box::pin(serve_tls(state, tls, stream, session, shutdown)).await,
     }
+}
+
+async fn serve_tls(
+    state: Arc<BrokerState>,
+    tls: Arc<ListenerTls>,
+    stream: TcpStream,
+    mut session: Session,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(accepted) = tls_handshake(&state, &tls, stream, &session, &mut shutdown).await else {
+        return;
+    };
+    session.principal = accepted.principal;
+    let (read_half, write_half) = tokio::io::split(accepted.stream);
+    serve_stream(state, read_half, write_half, session, shutdown).await;
 }
 
 /// The TLS handshake of a connection to a TLS listener, bounded by
