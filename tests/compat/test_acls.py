@@ -261,3 +261,23 @@ def test_strom_acls_says_what_to_do_without_an_authorizer(broker):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "SECURITY_DISABLED" in out.stderr and "authorizer.class.name" in out.stderr, out.stderr
+
+
+def test_scram_and_quota_admin_apis_need_their_cluster_operations(broker_factory):
+    """Without DESCRIBE / DESCRIBE_CONFIGS (or ALTER / ALTER_CONFIGS) on the cluster, the SCRAM and
+    quota admin APIs answer CLUSTER_AUTHORIZATION_FAILED (the allowed path is test_sasl's and
+    test_quotas')."""
+    import subprocess
+    broker = authorized_broker(broker_factory, **{"super.users": "User:admin"})
+
+    def strom(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(broker.binary), *args, "--bootstrap-server", broker.bootstrap],
+                              capture_output=True, text=True, timeout=60)
+
+    for args in (("quotas", "describe"), ("users", "scram", "list"),
+                 ("quotas", "set", "--entity-type", "clients", "--entity-name", "c1",
+                  "--add-config", "producer_byte_rate=1024"),
+                 ("users", "scram", "set", "--user", "alice", "--add-config",
+                  "SCRAM-SHA-256=[iterations=4096,password=pw]")):
+        out = strom(*args)
+        assert out.returncode != 0 and "CLUSTER_AUTHORIZATION_FAILED" in out.stderr + out.stdout, (args, out)

@@ -748,6 +748,13 @@ pub(crate) fn write_txn_markers_denied(
     )
 }
 
+/// The message of a cluster-level denial: which operation was missing.
+fn cluster_denied(operation: &str) -> Option<kafka_protocol::protocol::StrBytes> {
+    Some(handlers::str_bytes(&format!(
+        "Authorization failed: {operation} on the cluster is needed."
+    )))
+}
+
 /// DescribeUserScramCredentials: DESCRIBE on CLUSTER, else the whole answer
 /// is CLUSTER_AUTHORIZATION_FAILED (Kafka's top-level error).
 pub(crate) fn describe_user_scram_credentials(
@@ -758,9 +765,7 @@ pub(crate) fn describe_user_scram_credentials(
     if !authz.cluster(AclOperation::Describe) {
         return DescribeUserScramCredentialsResponse::default()
             .with_error_code(CLUSTER_DENIED)
-            .with_error_message(Some(handlers::str_bytes(
-                "Authorization failed: DESCRIBE on the cluster is needed.",
-            )));
+            .with_error_message(cluster_denied("DESCRIBE"));
     }
     handlers::user_scram_credentials::describe(state, req)
 }
@@ -781,7 +786,6 @@ pub(crate) async fn alter_user_scram_credentials(
         .map(|d| d.name.clone())
         .chain(req.upsertions.iter().map(|u| u.name.clone()))
         .collect();
-    users.dedup();
     let mut seen = std::collections::HashSet::new();
     users.retain(|u| seen.insert(u.clone()));
     AlterUserScramCredentialsResponse::default().with_results(
@@ -791,9 +795,7 @@ pub(crate) async fn alter_user_scram_credentials(
                 alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default()
                     .with_user(user)
                     .with_error_code(CLUSTER_DENIED)
-                    .with_error_message(Some(handlers::str_bytes(
-                        "Authorization failed: ALTER on the cluster is needed.",
-                    )))
+                    .with_error_message(cluster_denied("ALTER"))
             })
             .collect(),
     )
@@ -809,9 +811,7 @@ pub(crate) fn describe_client_quotas(
     if !authz.cluster(AclOperation::DescribeConfigs) {
         return DescribeClientQuotasResponse::default()
             .with_error_code(CLUSTER_DENIED)
-            .with_error_message(Some(handlers::str_bytes(
-                "Authorization failed: DESCRIBE_CONFIGS on the cluster is needed.",
-            )));
+            .with_error_message(cluster_denied("DESCRIBE_CONFIGS"));
     }
     handlers::describe_client_quotas::handle(state, req)
 }
@@ -832,9 +832,7 @@ pub(crate) async fn alter_client_quotas(
             .map(|e| {
                 alter_client_quotas_response::EntryData::default()
                     .with_error_code(CLUSTER_DENIED)
-                    .with_error_message(Some(handlers::str_bytes(
-                        "Authorization failed: ALTER_CONFIGS on the cluster is needed.",
-                    )))
+                    .with_error_message(cluster_denied("ALTER_CONFIGS"))
                     .with_entity(
                         e.entity
                             .into_iter()

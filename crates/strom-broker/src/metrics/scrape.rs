@@ -53,56 +53,60 @@ type CounterOf = fn(&TopicCounters) -> u64;
 
 fn topic_metrics(e: &mut TextEncoder, metrics: &BrokerMetrics) {
     let topics = metrics.topics();
-    let families: [(&str, &str, CounterOf); 5] = [
+    // (name, help, counter, per topic too): Kafka keeps the replication
+    // meters for all topics only.
+    let families: [(&str, &str, CounterOf, bool); 7] = [
         (
             "kafka_server_brokertopicmetrics_messagesin_total",
             "Records appended by producers (MessagesInPerSec)",
             |c| c.messages_in.load(Ordering::Relaxed),
+            true,
         ),
         (
             "kafka_server_brokertopicmetrics_bytesin_total",
             "Record batch bytes appended by producers (BytesInPerSec)",
             |c| c.bytes_in.load(Ordering::Relaxed),
+            true,
         ),
         (
             "kafka_server_brokertopicmetrics_bytesout_total",
             "Record batch bytes sent to consumers, not followers (BytesOutPerSec)",
             |c| c.bytes_out.load(Ordering::Relaxed),
+            true,
         ),
         (
             "kafka_server_brokertopicmetrics_totalproducerequests_total",
             "Partition appends by producers (TotalProduceRequestsPerSec)",
             |c| c.produce_requests.load(Ordering::Relaxed),
+            true,
         ),
         (
             "kafka_server_brokertopicmetrics_totalfetchrequests_total",
             "Partition reads by consumers (TotalFetchRequestsPerSec)",
             |c| c.fetch_requests.load(Ordering::Relaxed),
+            true,
         ),
-    ];
-    for (name, help, read) in families {
-        e.family(name, Kind::Counter, help);
-        e.sample(name, &[], read(metrics.all_topics()) as f64);
-        for (topic, m) in &topics {
-            e.sample(name, &[("topic", topic)], read(m.counters()) as f64);
-        }
-    }
-    // Kafka keeps the replication meters for all topics only.
-    let replication: [(&str, &str, CounterOf); 2] = [
         (
             "kafka_server_brokertopicmetrics_replicationbytesin_total",
             "Record batch bytes appended from partition leaders (ReplicationBytesInPerSec)",
             |c| c.replication_bytes_in.load(Ordering::Relaxed),
+            false,
         ),
         (
             "kafka_server_brokertopicmetrics_replicationbytesout_total",
             "Record batch bytes sent to followers (ReplicationBytesOutPerSec)",
             |c| c.replication_bytes_out.load(Ordering::Relaxed),
+            false,
         ),
     ];
-    for (name, help, read) in replication {
+    for (name, help, read, per_topic) in families {
         e.family(name, Kind::Counter, help);
         e.sample(name, &[], read(metrics.all_topics()) as f64);
+        if per_topic {
+            for (topic, m) in &topics {
+                e.sample(name, &[("topic", topic)], read(m.counters()) as f64);
+            }
+        }
     }
 }
 
