@@ -47,8 +47,8 @@ enum Op {
     FenceMany { broker_ids: Vec<i32> },
     /// A heartbeat from a broker that has caught up and wants to serve.
     Unfence { broker_id: i32 },
-    /// Stands in for replication (not built yet): the live replicas of
-    /// the `n`th partition that are outside its ISR join it.
+    /// Stands in for a leader's AlterPartition once followers catch up: the
+    /// live replicas of the `n`th partition outside its ISR join it.
     CatchUp { n: usize },
     CreateTopic {
         partitions: i32,
@@ -208,6 +208,11 @@ impl Model {
                 else {
                     return Ok(());
                 };
+                // Only a leader widens the ISR (AlterPartition); a leaderless
+                // partition waits for the controller's election instead.
+                if partition.leader == -1 {
+                    return Ok(());
+                }
                 let mut isr = partition.isr.clone();
                 for id in &partition.replicas {
                     let alive = self.image.broker(*id).is_some_and(|b| b.is_alive());
