@@ -49,6 +49,7 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<Summary> {
             &args.topic,
             args.partitions,
             args.replication_factor,
+            &args.producer_props,
         )?;
     }
     let tracker = Arc::new(DeliveryTracker::new());

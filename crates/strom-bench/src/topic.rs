@@ -89,15 +89,31 @@ impl TopicView {
     }
 }
 
-/// Creates the topic; an existing topic is fine only with the same partition count.
+/// Whether a client property is about the connection (security), and so applies to the admin
+/// client that creates the topic as well as to the producer it was given for.
+fn is_connection_property(key: &str) -> bool {
+    ["security.", "ssl.", "sasl."]
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
+}
+
+/// Creates the topic; an existing topic is fine only with the same partition count. Of
+/// `client_props`, the security ones (`security.*`, `ssl.*`, `sasl.*`) apply to the admin client.
 pub fn create(
     bootstrap_servers: &str,
     topic: &str,
     partitions: i32,
     replication_factor: i32,
+    client_props: &[(String, String)],
 ) -> anyhow::Result<()> {
-    let admin: AdminClient<LoggingContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap_servers);
+    for (key, value) in client_props {
+        if is_connection_property(key) {
+            config.set(key, value);
+        }
+    }
+    let admin: AdminClient<LoggingContext> = config
         .create_with_context(LoggingContext::default())
         .context("creating the admin client")?;
     let new_topic = NewTopic::new(
@@ -176,6 +192,15 @@ mod tests {
             leader,
             error: None,
         }
+    }
+
+    #[test]
+    fn only_security_properties_reach_the_admin_client() {
+        assert!(is_connection_property("security.protocol"));
+        assert!(is_connection_property("sasl.mechanism"));
+        assert!(is_connection_property("ssl.ca.location"));
+        assert!(!is_connection_property("linger.ms"));
+        assert!(!is_connection_property("acks"));
     }
 
     #[test]
