@@ -225,6 +225,28 @@ def test_nothing_but_sasl_before_authentication(sbroker):
     conn.close()
 
 
+def test_requests_before_authentication_are_bounded_by_sasl_server_max_receive_size(sbroker):
+    """An unauthenticated client cannot make the broker buffer a large request: a size prefix
+    above sasl.server.max.receive.size (512 KiB) closes the connection before the body is read;
+    after authentication the usual limit (socket.request.max.bytes) applies."""
+    with kw.connect(sbroker.host, sbroker.port) as conn:
+        conn.send_raw(struct.pack(">i", 524_289))
+        assert conn.closed_by_peer(5)
+    # Also after a handshake, before SaslAuthenticate.
+    with kw.connect(sbroker.host, sbroker.port) as conn:
+        assert handshake(conn, "PLAIN")[0] == 0
+        conn.send_raw(struct.pack(">i", 600_000) + b"\0" * 1000)
+        assert conn.closed_by_peer(5)
+    assert "before authentication (sasl.server.max.receive.size)" in sbroker.log_path.read_text()
+    # Authenticated, a 900 KB record is produced as on any listener.
+    topic = unique("big")
+    p = ck.Producer({**ck_conf(sbroker, "PLAIN", "alice", "alice-secret"), "message.max.bytes": 2_000_000})
+    delivered: list = []
+    p.produce(topic, b"x" * 900_000, on_delivery=lambda e, m: delivered.append((e, m.offset() if m else None)))
+    assert p.flush(30) == 0
+    assert delivered == [(None, 0)], delivered
+
+
 def admin_client(b: Broker) -> AdminClient:
     return AdminClient(ck_conf(b, "PLAIN", "admin", "admin-secret"))
 

@@ -194,10 +194,19 @@ async fn serve_stream<R, W>(
         config.socket_request_max_bytes as usize,
         state.request_memory.clone(),
     );
+    let unauthenticated_max = config.security.sasl_server_max_receive_size;
+    let authenticated_max = config.socket_request_max_bytes as usize;
     loop {
         if !wait_out_throttle(&session, &mut shutdown).await {
             break;
         }
+        // Before a SASL connection first authenticates, requests are small
+        // (sasl.server.max.receive.size, as Kafka's SaslServerAuthenticator).
+        frames.set_max_frame_bytes(if crate::sasl::before_first_authentication(&session) {
+            unauthenticated_max.min(authenticated_max)
+        } else {
+            authenticated_max
+        });
         let idle_deadline = idle_timeout.map(|idle| {
             tokio::time::Instant::from_std(frames.last_activity().max(activity.last())) + idle
         });
@@ -256,7 +265,9 @@ async fn serve_stream<R, W>(
             }
             Ok(None) => break,
             Err(e) => {
-                info!(peer = %peer, "closing connection: {}", describe_frame_error(&e));
+                let before_auth = crate::sasl::before_first_authentication(&session)
+                    .then_some(" before authentication (sasl.server.max.receive.size)");
+                info!(peer = %peer, "closing connection: {}{}", describe_frame_error(&e), before_auth.unwrap_or(""));
                 break;
             }
         }

@@ -98,6 +98,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Positive: SASL sessions last at most this long (returned in SaslAuthenticate v1+); clients re-authenticate in-band, and a request on an expired session closes the connection (KIP-368). 0: sessions do not expire (an OAUTHBEARER token's own expiry still applies)."),
     ConfigDef::new("connection.failed.authentication.delay.ms", Int, Some("100"), AtLeast(0), "ms", true,
         "A failed SASL authentication is answered, and the connection closed, this much later."),
+    ConfigDef::new("sasl.server.max.receive.size", Int, Some("524288"), AtLeast(1), "bytes", false,
+        "Largest request a SASL listener reads before a connection has first authenticated; a larger size prefix closes the connection, so unauthenticated clients cannot make the broker buffer socket.request.max.bytes each."),
     ConfigDef::new("num.network.threads", Int, Some("3"), AtLeast(1), "threads", false,
         "Threads receiving requests from and sending responses to the network.").dynamic(),
     ConfigDef::new("num.io.threads", Int, Some("8"), AtLeast(1), "threads", false,

@@ -118,6 +118,9 @@ pub struct SecurityConfig {
     pub sasl_mechanism_inter_broker: String,
     /// `sasl.mechanism.controller.protocol`.
     pub sasl_mechanism_controller: String,
+    /// `sasl.server.max.receive.size`: the largest request before a SASL
+    /// connection has first authenticated.
+    pub sasl_server_max_receive_size: usize,
 }
 
 impl SecurityConfig {
@@ -320,5 +323,7 @@ pub(crate) fn security_config(
         sasl_mechanism_controller: cfg
             .string("sasl.mechanism.controller.protocol")
             .unwrap_or_else(|| "GSSAPI".into()),
+        sasl_server_max_receive_size: usize::try_from(cfg.int("sasl.server.max.receive.size"))
+            .unwrap_or(524_288),
     })
 }

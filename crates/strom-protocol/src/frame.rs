@@ -68,6 +68,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// Changes the largest frame accepted from the next size prefix on (a
+    /// SASL connection reads less before it has authenticated).
+    pub fn set_max_frame_bytes(&mut self, max_frame_bytes: usize) {
+        self.max_frame_bytes = max_frame_bytes;
+    }
+
     /// When bytes last arrived (or pool memory was granted).
     pub fn last_activity(&self) -> Instant {
         self.last_activity

@@ -118,6 +118,15 @@ impl SaslSession {
     }
 }
 
+/// Whether `session` is on a SASL listener and has not authenticated yet
+/// (a re-authentication does not count: the session was authenticated).
+pub(crate) fn before_first_authentication(session: &Session) -> bool {
+    session
+        .sasl
+        .as_ref()
+        .is_some_and(|sasl| !sasl.authenticated() && sasl.reauthenticating.is_none())
+}
+
 /// The SASL state a new connection on `listener` starts with: `None` on a
 /// listener without SASL.
 pub(crate) fn session_for(state: &BrokerState, listener: &str) -> Option<Box<SaslSession>> {
