@@ -173,6 +173,24 @@ def test_failures_exit_1_with_what_to_fix(broker):
     assert [m.value() for m in consume(broker.bootstrap, topic)] == [b"v"]
 
 
+def test_a_batch_too_large_for_the_topic_is_split_and_only_the_big_record_fails(broker):
+    """As Kafka's producer: a batch refused with MESSAGE_TOO_LARGE is split until only the record
+    that is too large by itself fails; the idempotent producer then takes a new producer id
+    (KIP-360), so the records after it are written in order, not refused as out of sequence."""
+    topic = unique("split")
+    create_topic(broker.bootstrap, topic, partitions=1, config={"max.message.bytes": "300"})
+    lines = ["a", "x" * 1000, "b", "c", "d"]
+    out = strom(broker, "produce", "--topic", topic, stdin="\n".join(lines) + "\n", ok=False)
+    assert out.returncode == 1
+    assert "1 of 5 records were not written" in out.stderr, out.stderr
+    assert "MESSAGE_TOO_LARGE" in out.stderr, out.stderr
+    got = consume(broker.bootstrap, topic)
+    assert [(m.offset(), m.value()) for m in got] == [(0, b"a"), (1, b"b"), (2, b"c"), (3, b"d")]
+    # A second run with the same topic: nothing is out of sequence.
+    strom(broker, "produce", "--topic", topic, stdin="e\nf\n")
+    assert [m.value() for m in consume(broker.bootstrap, topic)][-2:] == [b"e", b"f"]
+
+
 def test_offsets_prints_kafka_get_offsets_lines(broker):
     topic = unique("offs")
     seed(broker, topic)

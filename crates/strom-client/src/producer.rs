@@ -14,9 +14,19 @@
 //!
 //! Idempotence (`enable.idempotence`, Kafka's default with `acks=all`):
 //! one InitProducerId at start, and since the sender keeps at most one
-//! request in flight per broker, a batch's sequence numbers are fixed when
-//! it is built and a retry resends the same bytes, which the broker
-//! deduplicates.
+//! request in flight per broker and one batch in flight per partition, a
+//! batch's sequence numbers are fixed when it is built and a retry resends
+//! the same bytes, which the broker deduplicates.
+//!
+//! A batch the topic refuses as too large (MESSAGE_TOO_LARGE,
+//! RECORD_LIST_TOO_LARGE) is split in two and both halves are sent, down to
+//! single records, as Kafka's producer splits, so only a record that is
+//! too large by itself fails. Splitting keeps the batch's sequence range.
+//! When a batch of an idempotent producer fails for good, the broker's
+//! sequence for its partition no longer follows the producer's: as KIP-360,
+//! the producer takes a new producer id once no batch with an unknown
+//! outcome is left, and renumbers the batches not yet sent, so later
+//! records are not refused with OUT_OF_ORDER_SEQUENCE_NUMBER.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -42,6 +52,8 @@ use crate::partitioner::partition_for_key;
 const REFRESH_METADATA_ON: &[i16] = &[3, 5, 6, 7, 13, 19, 20];
 /// DUPLICATE_SEQUENCE_NUMBER: the batch was already written.
 const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+/// MESSAGE_TOO_LARGE and RECORD_LIST_TOO_LARGE: a smaller batch may pass.
+const SPLIT_ON: &[i16] = &[10, 18];
 
 /// Producer settings, named after Kafka's producer configs.
 #[derive(Debug, Clone)]
@@ -182,6 +194,7 @@ impl Producer {
             ready: Vec::new(),
             producer: None,
             sequences: HashMap::new(),
+            needs_new_producer_id: false,
             rng: seed(),
         };
         if idempotent {
@@ -226,7 +239,15 @@ impl Producer {
     }
 }
 
-type Waiter = (oneshot::Sender<Result<RecordMetadata, Error>>, i64);
+/// One record waiting for its outcome, kept until then so its batch can be
+/// split or rebuilt (the key and value are shared, not copied).
+struct Waiter {
+    tx: oneshot::Sender<Result<RecordMetadata, Error>>,
+    timestamp: i64,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+    headers: Vec<Header>,
+}
 
 struct OpenBatch {
     builder: BatchBuilder,
@@ -240,6 +261,29 @@ struct ReadyBatch {
     waiters: Vec<Waiter>,
     created: Instant,
     attempts: u32,
+    /// (producer id, epoch, base sequence) the batch was built with.
+    stamp: Option<(i64, i16, i32)>,
+}
+
+/// Builds one batch of `waiters`' records.
+fn build_batch(
+    compression: Compression,
+    waiters: &[Waiter],
+    stamp: Option<(i64, i16, i32)>,
+) -> Result<Bytes, strom_records::RecordsError> {
+    let mut builder = BatchBuilder::new(compression, TimestampType::CreateTime);
+    for w in waiters {
+        builder.append(
+            w.timestamp,
+            w.key.as_deref(),
+            w.value.as_deref(),
+            &w.headers,
+        );
+    }
+    if let Some((id, epoch, sequence)) = stamp {
+        builder = builder.producer(id, epoch, sequence);
+    }
+    builder.try_build(0)
 }
 
 struct Sender {
@@ -254,6 +298,9 @@ struct Sender {
     producer: Option<(i64, i16)>,
     /// Next sequence number per partition.
     sequences: HashMap<TopicPartition, i32>,
+    /// A batch of the idempotent producer failed for good: take a new
+    /// producer id before sending more (KIP-360).
+    needs_new_producer_id: bool,
     rng: u64,
 }
 
@@ -477,7 +524,13 @@ impl Sender {
             record.value.as_deref(),
             &record.headers,
         );
-        batch.waiters.push((tx, timestamp));
+        batch.waiters.push(Waiter {
+            tx,
+            timestamp,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+        });
         if batch.builder.uncompressed_size() >= self.config.batch_size {
             if let Some(batch) = self.open.remove(&tp) {
                 self.seal(tp, batch);
@@ -512,10 +565,9 @@ impl Sender {
             self.move_sticky(&tp.topic, count);
         }
         let mut builder = batch.builder;
-        if let Some((id, epoch)) = self.producer {
-            let sequence = self.sequences.entry(tp.clone()).or_insert(0);
-            builder = builder.producer(id, epoch, *sequence);
-            *sequence = sequence.wrapping_add(batch.waiters.len() as i32) & i32::MAX;
+        let stamp = self.next_stamp(&tp, batch.waiters.len());
+        if let Some((id, epoch, sequence)) = stamp {
+            builder = builder.producer(id, epoch, sequence);
         }
         match builder.try_build(0) {
             Ok(bytes) => self.ready.push(ReadyBatch {
@@ -524,9 +576,10 @@ impl Sender {
                 waiters: batch.waiters,
                 created: batch.created,
                 attempts: 0,
+                stamp,
             }),
             Err(e) => {
-                for (tx, _) in batch.waiters {
+                for Waiter { tx, .. } in batch.waiters {
                     let _ = tx.send(Err(Error::Kafka {
                         api: ApiKey::Produce,
                         code: ErrorCode::UNKNOWN_SERVER_ERROR,
@@ -537,15 +590,143 @@ impl Sender {
         }
     }
 
-    /// Sends every ready batch, one request per leader, retrying what may
-    /// succeed later until each batch's delivery timeout.
+    /// The (producer id, epoch, base sequence) of the next batch of `tp`
+    /// holding `count` records, for an idempotent producer.
+    fn next_stamp(&mut self, tp: &TopicPartition, count: usize) -> Option<(i64, i16, i32)> {
+        let (id, epoch) = self.producer?;
+        let sequence = self.sequences.entry(tp.clone()).or_insert(0);
+        let base = *sequence;
+        *sequence = sequence.wrapping_add(count as i32) & i32::MAX;
+        Some((id, epoch, base))
+    }
+
+    /// KIP-360 for an idempotent producer: once no batch with an unknown
+    /// outcome is left (none has been sent), takes a new producer id and
+    /// renumbers every ready batch from sequence 0 per partition.
+    async fn renew_producer_id_if_needed(&mut self) {
+        if !self.needs_new_producer_id || self.ready.iter().any(|b| b.attempts > 0) {
+            return;
+        }
+        self.needs_new_producer_id = false;
+        if let Err(e) = self.init_producer_id().await {
+            debug!(error = %e, "InitProducerId after a failed batch failed");
+            for batch in std::mem::take(&mut self.ready) {
+                fail(
+                    batch,
+                    ErrorCode::UNKNOWN_SERVER_ERROR,
+                    Some(format!(
+                        "a batch before failed, and a new producer id could not be had: {e}"
+                    )),
+                );
+            }
+            self.needs_new_producer_id = true;
+            return;
+        }
+        debug!(producer = ?self.producer, "new producer id after a failed batch");
+        self.sequences.clear();
+        let compression = self.config.compression;
+        for batch in std::mem::take(&mut self.ready) {
+            let mut batch = batch;
+            batch.stamp = self.next_stamp(&batch.tp, batch.waiters.len());
+            match build_batch(compression, &batch.waiters, batch.stamp) {
+                Ok(bytes) => {
+                    batch.bytes = bytes;
+                    self.ready.push(batch);
+                }
+                Err(e) => fail(
+                    batch,
+                    ErrorCode::UNKNOWN_SERVER_ERROR,
+                    Some(format!("building the batch: {e}")),
+                ),
+            }
+        }
+    }
+
+    /// Splits a batch refused as too large into two, keeping its sequence
+    /// range; the batch back for a batch of one record (it fails).
+    fn split(&self, batch: ReadyBatch) -> Result<[ReadyBatch; 2], Box<ReadyBatch>> {
+        if batch.waiters.len() < 2 {
+            return Err(Box::new(batch));
+        }
+        let ReadyBatch {
+            tp,
+            waiters,
+            created,
+            stamp,
+            ..
+        } = batch;
+        let mut left = waiters;
+        let right = left.split_off(left.len() / 2);
+        let right_stamp = stamp.map(|(id, epoch, sequence)| {
+            (
+                id,
+                epoch,
+                sequence.wrapping_add(left.len() as i32) & i32::MAX,
+            )
+        });
+        let compression = self.config.compression;
+        let halves = [(left, stamp), (right, right_stamp)].map(|(waiters, stamp)| {
+            let bytes = build_batch(compression, &waiters, stamp);
+            (waiters, stamp, bytes)
+        });
+        let [(lw, ls, lb), (rw, rs, rb)] = halves;
+        match (lb, rb) {
+            (Ok(lb), Ok(rb)) => Ok([
+                ReadyBatch {
+                    tp: tp.clone(),
+                    bytes: lb,
+                    waiters: lw,
+                    created,
+                    attempts: 0,
+                    stamp: ls,
+                },
+                ReadyBatch {
+                    tp,
+                    bytes: rb,
+                    waiters: rw,
+                    created,
+                    attempts: 0,
+                    stamp: rs,
+                },
+            ]),
+            // A codec cannot fail on an in-memory buffer; if it did, the
+            // records fail with the original error.
+            _ => {
+                let mut waiters = lw;
+                waiters.extend(rw);
+                Err(Box::new(ReadyBatch {
+                    tp,
+                    bytes: Bytes::new(),
+                    waiters,
+                    created,
+                    attempts: 0,
+                    stamp,
+                }))
+            }
+        }
+    }
+
+    /// Sends every ready batch, one request per leader and one batch per
+    /// partition at a time, retrying what may succeed later until each
+    /// batch's delivery timeout.
     async fn send_ready(&mut self) {
         while !self.ready.is_empty() {
+            self.renew_producer_id_if_needed().await;
             let batches = std::mem::take(&mut self.ready);
             let mut by_leader: BTreeMap<String, Vec<ReadyBatch>> = BTreeMap::new();
             let mut retry = Vec::new();
+            // Later batches of a partition with one in this round, and, while
+            // a new producer id is due, every batch not sent yet.
+            let mut deferred = Vec::new();
+            let mut in_round = std::collections::HashSet::new();
             let mut refresh = false;
             for batch in batches {
+                if (self.needs_new_producer_id && batch.attempts == 0)
+                    || !in_round.insert(batch.tp.clone())
+                {
+                    deferred.push(batch);
+                    continue;
+                }
                 match self.metadata.leader(&batch.tp) {
                     Ok(leader) => by_leader.entry(leader.addr()).or_default().push(batch),
                     Err(code) => {
@@ -584,21 +765,43 @@ impl Sender {
                     }
                 }
             }
-            if retry.is_empty() {
-                return;
-            }
+            let mut backoff = false;
             for (mut batch, code, message) in retry {
+                if SPLIT_ON.contains(&code.0) {
+                    match self.split(batch) {
+                        Ok(halves) => {
+                            debug!(tp = %halves[0].tp, records = halves[0].waiters.len() + halves[1].waiters.len(), "batch too large: split in two");
+                            self.ready.extend(halves);
+                            continue;
+                        }
+                        Err(single) => batch = *single,
+                    }
+                }
                 batch.attempts += 1;
                 let expired = batch.created.elapsed() >= self.config.delivery_timeout;
                 let retriable = code.is_retriable() || code.0 == 7;
                 if !retriable || expired || batch.attempts > self.config.retries {
+                    if batch.stamp.is_some() {
+                        self.needs_new_producer_id = true;
+                    }
                     fail(batch, code, message);
                 } else {
+                    backoff = true;
                     self.ready.push(batch);
                 }
             }
+            // Retried and split batches go before the later ones of their
+            // partitions.
+            self.ready.extend(deferred);
             if self.ready.is_empty() {
+                if self.needs_new_producer_id {
+                    // Before the next batches are sent.
+                    self.renew_producer_id_if_needed().await;
+                }
                 return;
+            }
+            if !backoff {
+                continue;
             }
             tokio::time::sleep(self.config.retry_backoff).await;
             if refresh {
@@ -690,7 +893,7 @@ impl Sender {
 }
 
 fn complete(batch: ReadyBatch, base_offset: i64, log_append_time: i64) {
-    for (i, (tx, timestamp)) in batch.waiters.into_iter().enumerate() {
+    for (i, Waiter { tx, timestamp, .. }) in batch.waiters.into_iter().enumerate() {
         let _ = tx.send(Ok(RecordMetadata {
             topic: batch.tp.topic.clone(),
             partition: batch.tp.partition,
@@ -714,7 +917,7 @@ fn fail(batch: ReadyBatch, code: ErrorCode, message: Option<String>) {
         batch.tp,
         message.map(|m| format!(": {m}")).unwrap_or_default()
     ));
-    for (tx, _) in batch.waiters {
+    for Waiter { tx, .. } in batch.waiters {
         let _ = tx.send(Err(Error::Kafka {
             api: ApiKey::Produce,
             code,

@@ -18,6 +18,7 @@ use strom_records::RecordBatch;
 
 const TOPIC: &str = "t";
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+const MESSAGE_TOO_LARGE: i16 = 10;
 
 /// One batch as the broker received it.
 #[derive(Debug, Clone)]
@@ -33,6 +34,11 @@ struct State {
     requests: usize,
     /// Answer the first N Produce requests with NOT_LEADER_OR_FOLLOWER.
     fail_first: usize,
+    /// Refuse batches larger than this with MESSAGE_TOO_LARGE, as a topic's
+    /// max.message.bytes does.
+    max_batch_bytes: Option<usize>,
+    /// InitProducerId requests answered so far (ids 42, 43, ...).
+    producer_ids: i64,
     next_offset: [i64; 2],
 }
 
@@ -98,7 +104,10 @@ async fn connection(mut s: TcpStream, port: u16, state: Arc<Mutex<State>>) {
             }
             ApiKey::InitProducerId => {
                 let mut resp = InitProducerIdResponse::default();
-                resp.producer_id = ProducerId(42);
+                let mut st = state.lock().unwrap();
+                resp.producer_id = ProducerId(42 + st.producer_ids);
+                st.producer_ids += 1;
+                drop(st);
                 resp.producer_epoch = 3;
                 resp.encode(&mut body, version).unwrap();
             }
@@ -122,6 +131,9 @@ async fn connection(mut s: TcpStream, port: u16, state: Arc<Mutex<State>>) {
                         pr.log_append_time_ms = -1;
                         if fail {
                             pr.error_code = NOT_LEADER_OR_FOLLOWER;
+                            pr.base_offset = -1;
+                        } else if st.max_batch_bytes.is_some_and(|max| bytes.len() > max) {
+                            pr.error_code = MESSAGE_TOO_LARGE;
                             pr.base_offset = -1;
                         } else {
                             let count = RecordBatch::new(bytes).unwrap().records().unwrap().len();
@@ -301,6 +313,67 @@ async fn retries_stop_at_the_configured_count() {
         assert_eq!(err.kafka_code().map(|c| c.0), Some(NOT_LEADER_OR_FOLLOWER));
         producer.close().await;
         assert_eq!(state.lock().unwrap().requests, 3);
+    })
+    .await
+    .expect("timed out");
+}
+
+#[tokio::test]
+async fn a_batch_too_large_is_split_and_a_failed_batch_renews_the_producer_id() {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        let (addr, state) = fake_broker(0).await;
+        state.lock().unwrap().max_batch_bytes = Some(150);
+        let mut config = ProducerConfig::new(addr);
+        config.linger = Duration::from_millis(100);
+        let producer = Producer::connect(config).await.unwrap();
+        let big = "x".repeat(200);
+        let mut deliveries = Vec::new();
+        for value in ["a", big.as_str(), "b", "c"] {
+            deliveries.push(producer.send(record(0, value)).await);
+        }
+        let mut outcomes = Vec::new();
+        for d in deliveries {
+            outcomes.push(d.await.map(|md| md.offset).map_err(|e| e.to_string()));
+        }
+        assert_eq!(outcomes[0], Ok(0));
+        assert!(
+            outcomes[1]
+                .as_ref()
+                .is_err_and(|e| e.contains("MESSAGE_TOO_LARGE")),
+            "{:?}",
+            outcomes[1]
+        );
+        assert_eq!(&outcomes[2..], &[Ok(1), Ok(2)]);
+        // Later records continue under the new producer id.
+        assert_eq!(
+            producer.send_and_wait(record(0, "d")).await.unwrap().offset,
+            3
+        );
+        producer.close().await;
+        let st = state.lock().unwrap();
+        let got: Vec<_> = st
+            .batches
+            .iter()
+            .map(summary)
+            .map(|(p, id, epoch, seq, values)| {
+                let short: Vec<String> = values.into_iter().map(|v| v[..1].to_owned()).collect();
+                (p, id, epoch, seq, short.join(""))
+            })
+            .collect();
+        let expected: Vec<(i32, i64, i16, i32, String)> = [
+            // Refused whole, then split in halves keeping the sequence range.
+            (42, 0, "axbc"),
+            (42, 0, "ax"),
+            (42, 0, "a"),
+            (42, 1, "x"),
+            // x failed for good: a new producer id, and b c renumbered from 0.
+            (43, 0, "bc"),
+            (43, 2, "d"),
+        ]
+        .into_iter()
+        .map(|(id, seq, v)| (0, id, 3, seq, v.to_owned()))
+        .collect();
+        assert_eq!(got, expected);
     })
     .await
     .expect("timed out");
