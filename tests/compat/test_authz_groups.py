@@ -29,7 +29,7 @@ def test_a_kip848_member_needs_describe_on_every_subscribed_topic(broker_factory
 
     group = unique("authz-848")
     client_errors: list[ck.KafkaError] = []
-    c = ck.Consumer(kip848_config(broker.bootstrap, group, error_cb=client_errors.append))
+    c = ck.Consumer({**kip848_config(broker.bootstrap, group), "error_cb": client_errors.append})
     c.subscribe(["open", "hidden"])
     records, errors = [], []
     deadline = time.monotonic() + 10
