@@ -187,7 +187,18 @@ pub struct BrokerConfig {
     dynamic_listener: BTreeMap<String, DynamicValue>,
     /// The per-listener SASL keys of server.properties as written (read by
     /// `sasl::security_config`), for DescribeConfigs.
-    sasl_listener_raw: BTreeMap<String, String>,
+    sasl_listener_raw: RawSaslListenerKeys,
+}
+
+/// Per-listener SASL values as written. JAAS entries hold passwords, so `Debug` shows the
+/// names only.
+#[derive(Clone, PartialEq, Default)]
+pub(crate) struct RawSaslListenerKeys(BTreeMap<String, String>);
+
+impl std::fmt::Debug for RawSaslListenerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// The fields checked at start-up against each other. Their keys are read-only, so dynamic
@@ -198,7 +209,7 @@ pub(crate) struct Identity {
     pub advertised_listeners: Vec<Listener>,
     pub quorum: QuorumConfig,
     pub security: SecurityConfig,
-    pub sasl_listener_raw: BTreeMap<String, String>,
+    pub sasl_listener_raw: RawSaslListenerKeys,
 }
 
 /// How followers copy the leader's log (`replica.*`).
@@ -326,11 +337,13 @@ impl BrokerConfig {
         let advertised_listeners = advertised_listeners(&cfg, &listeners)?;
         let quorum = quorum::quorum_config(&cfg, node_id, &listeners)?;
         let security = crate::sasl::security_config(props, &cfg, &listeners, protocols)?;
-        let sasl_listener_raw = props
-            .iter()
-            .filter(|p| crate::sasl::is_sasl_listener_key(&p.key))
-            .map(|p| (p.key.clone(), p.value.clone()))
-            .collect();
+        let sasl_listener_raw = RawSaslListenerKeys(
+            props
+                .iter()
+                .filter(|p| crate::sasl::is_sasl_listener_key(&p.key))
+                .map(|p| (p.key.clone(), p.value.clone()))
+                .collect(),
+        );
         let identity = Identity {
             node_id,
             listeners,
@@ -580,7 +593,7 @@ impl BrokerConfig {
     pub(crate) fn listener_entries(&self) -> Vec<(String, Option<String>, Option<String>)> {
         let mut names: std::collections::BTreeSet<&String> = self.listener_set.keys().collect();
         names.extend(self.dynamic_listener.keys());
-        names.extend(self.sasl_listener_raw.keys());
+        names.extend(self.sasl_listener_raw.0.keys());
         names
             .into_iter()
             .map(|n| {
@@ -589,7 +602,7 @@ impl BrokerConfig {
                     .listener_set
                     .get(n)
                     .map(|v| v.raw.clone())
-                    .or_else(|| self.sasl_listener_raw.get(n).cloned());
+                    .or_else(|| self.sasl_listener_raw.0.get(n).cloned());
                 (n.clone(), dynamic, stat)
             })
             .collect()
