@@ -16,6 +16,22 @@ use strom_broker::{Broker, BrokerOptions};
 use strom_records::{BatchBuilder, Compression, TimestampType};
 use support::{config, create_topic, fetch, produce, Client};
 
+/// Retries while a coordinator is still loading (its internal topic is
+/// created on first use) or a transaction is settling; at most 10 s.
+macro_rules! ready {
+    ($r:ident: $t:ty => $code:expr, $req:expr) => {{
+        let mut tries = 0;
+        loop {
+            let $r: $t = $req;
+            if !matches!($code, 14 | 15 | 16 | 51) || tries == 100 {
+                break $r;
+            }
+            tries += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }};
+}
+
 const TOPIC_DENIED: i16 = 29;
 const GROUP_DENIED: i16 = 30;
 const CLUSTER_DENIED: i16 = 31;
@@ -361,18 +377,10 @@ async fn groups_need_read_on_the_group_and_the_topic() {
         "nothing was committed"
     );
     grant(&mut admin, TOPIC, "t", READ).await;
-    // The group's coordinator comes up with __consumer_offsets (created on first use).
-    let _: FindCoordinatorResponse = admin.request(ApiKey::FindCoordinator, 3, &fc).await;
-    let mut code = -1;
-    for _ in 0..100 {
-        let resp: OffsetCommitResponse = subject.request(ApiKey::OffsetCommit, 8, &commit).await;
-        code = resp.topics[0].partitions[0].error_code;
-        if !matches!(code, 14..=16) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(code, 0);
+    coordinator(&mut admin, "g", 0).await;
+    let resp: OffsetCommitResponse = ready!(resp: OffsetCommitResponse => resp.topics[0].partitions[0].error_code,
+        subject.request(ApiKey::OffsetCommit, 8, &commit).await);
+    assert_eq!(resp.topics[0].partitions[0].error_code, 0);
     let resp: OffsetFetchResponse = subject
         .request(ApiKey::OffsetFetch, 7, &fetch_offsets)
         .await;
@@ -391,20 +399,7 @@ async fn cluster_apis_and_transactional_ids() {
         )
         .await;
     assert_eq!(resp.error_code, CLUSTER_DENIED);
-    let resp: DescribeAclsResponse = subject
-        .request(
-            ApiKey::DescribeAcls,
-            3,
-            &DescribeAclsRequest::default()
-                .with_resource_type_filter(1)
-                .with_resource_name_filter(None)
-                .with_principal_filter(None)
-                .with_host_filter(None)
-                .with_pattern_type_filter(1)
-                .with_operation(1)
-                .with_permission_type(1),
-        )
-        .await;
+    let resp: DescribeAclsResponse = subject.request(ApiKey::DescribeAcls, 3, &all_acls()).await;
     assert_eq!(resp.error_code, CLUSTER_DENIED);
     let resp: DeleteAclsResponse = subject
         .request(
@@ -423,22 +418,8 @@ async fn cluster_apis_and_transactional_ids() {
         )
         .await;
     assert_eq!(resp.filter_results[0].error_code, CLUSTER_DENIED);
-    let resp: DescribeAclsResponse = admin
-        .request(
-            ApiKey::DescribeAcls,
-            3,
-            &DescribeAclsRequest::default()
-                .with_resource_type_filter(1)
-                .with_resource_name_filter(None)
-                .with_principal_filter(None)
-                .with_host_filter(None)
-                .with_pattern_type_filter(1)
-                .with_operation(1)
-                .with_permission_type(1),
-        )
-        .await;
     assert_eq!(
-        resp.resources.len(),
+        acl_count(&mut admin).await,
         4,
         "the denied DeleteAcls removed nothing"
     );
@@ -526,22 +507,6 @@ impl Matrix {
             );
         }
     }
-}
-
-/// Retries while a coordinator is still loading (its internal topic is
-/// created on first use) or a transaction is settling; at most 10 s.
-macro_rules! ready {
-    ($r:ident: $t:ty => $code:expr, $req:expr) => {{
-        let mut tries = 0;
-        loop {
-            let $r: $t = $req;
-            if !matches!($code, 14 | 15 | 16 | 51) || tries == 100 {
-                break $r;
-            }
-            tries += 1;
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    }};
 }
 
 fn group(g: &str) -> GroupId {
@@ -1753,16 +1718,21 @@ async fn client_quotas(api: ApiKey, m: &mut Matrix) {
     assert_eq!(quota_entries(&mut w.c, &user).await, (0, 1));
 }
 
-async fn acl_count(c: &mut Client) -> usize {
-    let req = DescribeAclsRequest::default()
+/// A DescribeAcls filter that matches every ACL.
+fn all_acls() -> DescribeAclsRequest {
+    DescribeAclsRequest::default()
         .with_resource_type_filter(1)
         .with_resource_name_filter(None)
         .with_principal_filter(None)
         .with_host_filter(None)
         .with_pattern_type_filter(1)
         .with_operation(1)
-        .with_permission_type(1);
-    let r: DescribeAclsResponse = c.request(ApiKey::DescribeAcls, 3, &req).await;
+        .with_permission_type(1)
+}
+
+/// How many ACLs there are.
+async fn acl_count(c: &mut Client) -> usize {
+    let r: DescribeAclsResponse = c.request(ApiKey::DescribeAcls, 3, &all_acls()).await;
     assert_eq!(r.error_code, 0);
     r.resources.iter().map(|x| x.acls.len()).sum()
 }
