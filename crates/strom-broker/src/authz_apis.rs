@@ -94,6 +94,7 @@ pub(crate) async fn delete_topics(
     version: i16,
     authz: &Authz<'_>,
     mut req: DeleteTopicsRequest,
+    quota: crate::quota::MutationQuota<'_>,
 ) -> DeleteTopicsResponse {
     let image = state.image();
     let name_of = |name: &Option<TopicName>, id: &uuid::Uuid| -> Option<String> {
@@ -126,7 +127,7 @@ pub(crate) async fn delete_topics(
     let mut resp = if req.topics.is_empty() && req.topic_names.is_empty() {
         DeleteTopicsResponse::default()
     } else {
-        handlers::delete_topics::handle(state, version, req).await
+        handlers::delete_topics::handle(state, version, req, quota).await
     };
     for (name, id) in denied {
         resp.responses.push(
@@ -141,8 +142,10 @@ pub(crate) async fn delete_topics(
 
 pub(crate) async fn create_partitions(
     state: &BrokerState,
+    version: i16,
     authz: &Authz<'_>,
     mut req: CreatePartitionsRequest,
+    quota: crate::quota::MutationQuota<'_>,
 ) -> CreatePartitionsResponse {
     let (allowed, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut req.topics)
         .into_iter()
@@ -151,7 +154,7 @@ pub(crate) async fn create_partitions(
     let mut resp = if req.topics.is_empty() {
         CreatePartitionsResponse::default()
     } else {
-        handlers::create_partitions::handle(state, req).await
+        handlers::create_partitions::handle(state, version, req, quota).await
     };
     for t in denied {
         resp.results.push(
@@ -284,10 +287,52 @@ pub(crate) fn consumer_group_describe_answer(
                 .with_group_id(g.group_id.clone())
                 .with_error_code(GROUP_DENIED)
                 .with_authorized_operations(i32::MIN);
+        } else if g.members.iter().any(|m| {
+            m.assignment
+                .topic_partitions
+                .iter()
+                .chain(&m.target_assignment.topic_partitions)
+                .any(|tp| !authz.topic(AclOperation::Describe, &tp.topic_name.0))
+        }) {
+            // Kafka 4 (KAFKA-18813): a group whose assignments name a topic
+            // the caller may not describe is not shown.
+            *g = kafka_protocol::messages::consumer_group_describe_response::DescribedGroup::default()
+                .with_group_id(g.group_id.clone())
+                .with_error_code(TOPIC_DENIED)
+                .with_error_message(Some(handlers::str_bytes("Topic authorization failed.")))
+                .with_authorized_operations(i32::MIN);
         } else if include_operations {
             g.authorized_operations = authz.operations(ResourceType::Group, &g.group_id.0);
         }
     }
+}
+
+/// ConsumerGroupHeartbeat: READ on the group, then DESCRIBE on every
+/// subscribed topic name (Kafka 4, KAFKA-18813): one denied topic answers
+/// the whole heartbeat TOPIC_AUTHORIZATION_FAILED and the group is not
+/// touched. (Regex subscriptions are answered INVALID_REQUEST by the
+/// coordinator, so there is no regex to filter.)
+pub(crate) fn consumer_group_heartbeat_denied(
+    authz: &Authz<'_>,
+    req: &ConsumerGroupHeartbeatRequest,
+) -> Option<ConsumerGroupHeartbeatResponse> {
+    if !authz.group(AclOperation::Read, &req.group_id.0) {
+        return Some(
+            ConsumerGroupHeartbeatResponse::default()
+                .with_error_code(GROUP_DENIED)
+                .with_error_message(Some(handlers::str_bytes("Group authorization failed."))),
+        );
+    }
+    let denied = req
+        .subscribed_topic_names
+        .iter()
+        .flatten()
+        .any(|t| !authz.topic(AclOperation::Describe, &t.0));
+    denied.then(|| {
+        ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(TOPIC_DENIED)
+            .with_error_message(Some(handlers::str_bytes("Topic authorization failed.")))
+    })
 }
 
 pub(crate) async fn delete_groups(
@@ -459,17 +504,19 @@ pub(crate) async fn txn_offset_commit(
     if !authz.group(AclOperation::Read, &req.group_id.0) {
         return TxnOffsetCommitResponse::default().with_topics(answer(req.topics, GROUP_DENIED));
     }
+    // As Kafka: the topics with READ are committed, the others answer
+    // TOPIC_AUTHORIZATION_FAILED.
     let (allowed, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut req.topics)
         .into_iter()
         .partition(|t| authz.topic(AclOperation::Read, &t.name.0));
-    if !denied.is_empty() {
-        // Kafka commits nothing of a request with an unauthorized topic.
-        let mut topics = answer(denied, TOPIC_DENIED);
-        topics.extend(answer(allowed, ResponseError::OperationNotAttempted.code()));
-        return TxnOffsetCommitResponse::default().with_topics(topics);
-    }
     req.topics = allowed;
-    handlers::txn_offset_commit::handle(state, version, req).await
+    let mut resp = if req.topics.is_empty() {
+        TxnOffsetCommitResponse::default()
+    } else {
+        handlers::txn_offset_commit::handle(state, version, req).await
+    };
+    resp.topics.extend(answer(denied, TOPIC_DENIED));
+    resp
 }
 
 /// The resource a config resource is authorized on, and the error for it.
@@ -573,6 +620,9 @@ pub(crate) fn describe_transactions_answer(
     resp: &mut DescribeTransactionsResponse,
 ) {
     for t in &mut resp.transaction_states {
+        // Only the partitions of topics the caller may describe, as Kafka.
+        t.topics
+            .retain(|tp| authz.topic(AclOperation::Describe, &tp.topic.0));
         if !authz.transactional_id(AclOperation::Describe, &t.transactional_id.0) {
             *t = kafka_protocol::messages::describe_transactions_response::TransactionState::default()
                 .with_transactional_id(t.transactional_id.clone())
@@ -589,24 +639,20 @@ pub(crate) fn list_transactions_answer(authz: &Authz<'_>, resp: &mut ListTransac
         .retain(|t| authz.transactional_id(AclOperation::Describe, &t.transactional_id.0));
 }
 
-/// Consumers: DESCRIBE on each topic; followers: CLUSTER_ACTION.
+/// CLUSTER_ACTION on the cluster covers every topic; without it, DESCRIBE
+/// on each topic (Kafka checks the same for followers and consumers).
 pub(crate) fn offset_for_leader_epoch(
     state: &BrokerState,
     authz: &Authz<'_>,
     mut req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     use kafka_protocol::messages::offset_for_leader_epoch_response::*;
-    let follower = req.replica_id.0 >= 0;
-    let cluster_ok = !follower || authz.cluster(AclOperation::ClusterAction);
+    let cluster_ok = authz.cluster(AclOperation::ClusterAction);
     let (allowed, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut req.topics)
         .into_iter()
-        .partition(|t| cluster_ok && (follower || authz.topic(AclOperation::Describe, &t.topic.0)));
+        .partition(|t| cluster_ok || authz.topic(AclOperation::Describe, &t.topic.0));
     req.topics = allowed;
-    let code = if cluster_ok {
-        TOPIC_DENIED
-    } else {
-        CLUSTER_DENIED
-    };
+    let code = TOPIC_DENIED;
     let mut resp = handlers::offset_for_leader_epoch::handle(state, req);
     for t in denied {
         resp.topics.push(
@@ -846,4 +892,37 @@ pub(crate) async fn alter_client_quotas(
             })
             .collect(),
     )
+}
+
+/// ElectLeaders without ALTER on the cluster: the top-level error (v1+; v0
+/// has no such field and cannot be encoded with one) and the same error for
+/// every partition asked for.
+pub(crate) fn elect_leaders_denied(
+    version: i16,
+    req: &ElectLeadersRequest,
+) -> ElectLeadersResponse {
+    use kafka_protocol::messages::elect_leaders_response::*;
+    ElectLeadersResponse::default()
+        .with_error_code(if version >= 1 { CLUSTER_DENIED } else { 0 })
+        .with_replica_election_results(
+            req.topic_partitions
+                .iter()
+                .flatten()
+                .map(|t| {
+                    ReplicaElectionResult::default()
+                        .with_topic(t.topic.clone())
+                        .with_partition_result(
+                            t.partitions
+                                .iter()
+                                .map(|p| {
+                                    PartitionResult::default()
+                                        .with_partition_id(*p)
+                                        .with_error_code(CLUSTER_DENIED)
+                                        .with_error_message(None)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        )
 }

@@ -5,6 +5,13 @@
 //! and closed at once). Limits are read from the effective configuration at each accept, so
 //! a dynamic change (IncrementalAlterConfigs) applies to the next connection; lowering a
 //! limit closes no existing connection, as in Kafka.
+//!
+//! Connection creation rates (KIP-612): `max.connection.creation.rate` across the listeners
+//! (all but the inter-broker listener when there are others) and
+//! `listener.name.<l>.max.connection.creation.rate` for one listener, measured as Kafka's
+//! sensors do (a `Rate` over `quota.window.num` windows of `quota.window.size.seconds`). A
+//! connection above the rate is not refused: the acceptor waits the throttle time (at most
+//! one window) before it serves it and accepts the next, as Kafka's `waitForConnectionSlot`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
@@ -14,7 +21,9 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use strom_config::ConnectionLimits;
+use strom_config::{ConnectionLimits, QuotaWindow};
+
+use crate::quota::rate::SampledRate;
 
 #[derive(Debug, Default)]
 struct Counts {
@@ -31,10 +40,28 @@ struct Overrides {
     by_ip: HashMap<IpAddr, i32>,
 }
 
+/// The connection creation rates: broker-wide and per listener.
+#[derive(Debug, Default)]
+struct CreationRates {
+    broker: SampledRate,
+    listeners: HashMap<String, SampledRate>,
+}
+
+/// What limits the creation of connections on one listener.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct CreationLimits {
+    /// `max.connection.creation.rate`; `None` on the protected inter-broker listener.
+    pub broker: Option<i32>,
+    /// `listener.name.<l>.max.connection.creation.rate`.
+    pub listener: Option<i32>,
+    pub window: QuotaWindow,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct ConnectionQuotas {
     counts: Mutex<Counts>,
     overrides: Mutex<Overrides>,
+    rates: Mutex<CreationRates>,
     /// Signalled when a connection closes or the configuration changes.
     changed: Notify,
 }
@@ -115,6 +142,36 @@ impl ConnectionQuotas {
         }
     }
 
+    /// Records a new connection on `listener` against its creation rates and returns how
+    /// long (ms) the acceptor waits before serving it: the larger of the broker-wide and the
+    /// listener's throttle time, each at most one quota window (Kafka's
+    /// `recordConnectionAndGetThrottleTimeMs`). The connection stays recorded, as Kafka's
+    /// sensor keeps it. A rate of `i32::MAX` (the default) is no limit and records nothing.
+    pub fn record_creation(&self, listener: &str, limits: CreationLimits, now_ms: i64) -> i64 {
+        let limited = |r: Option<i32>| r.filter(|r| *r < i32::MAX).map(f64::from);
+        let (broker, on_listener) = (limited(limits.broker), limited(limits.listener));
+        if broker.is_none() && on_listener.is_none() {
+            return 0;
+        }
+        let max_ms = i64::from(limits.window.window_seconds) * 1000;
+        let mut rates = self.rates.lock();
+        let mut throttle = 0;
+        if let Some(bound) = broker {
+            throttle = rates
+                .broker
+                .record_and_throttle_ms(limits.window, 1.0, bound, now_ms)
+                .min(max_ms);
+        }
+        if let Some(bound) = on_listener {
+            let rate = rates.listeners.entry(listener.to_owned()).or_default();
+            throttle = throttle.max(
+                rate.record_and_throttle_ms(limits.window, 1.0, bound, now_ms)
+                    .min(max_ms),
+            );
+        }
+        throttle
+    }
+
     /// Counts a new connection from `ip`, or refuses it when `ip` already has its
     /// `max.connections.per.ip` (or override) connections.
     pub fn register(
@@ -183,6 +240,7 @@ mod tests {
     fn limits(max: i32, per_ip: i32, overrides: &[(&str, i32)]) -> ConnectionLimits {
         ConnectionLimits {
             max_connections: max,
+            max_connection_creation_rate: i32::MAX,
             max_connections_per_ip: per_ip,
             max_connections_per_ip_overrides: overrides
                 .iter()
@@ -191,6 +249,47 @@ mod tests {
             connections_max_idle_ms: None,
             queued_max_request_bytes: 1,
         }
+    }
+
+    #[test]
+    fn creation_above_the_rate_waits_and_the_inter_broker_listener_is_exempt() {
+        let q = ConnectionQuotas::default();
+        // Two windows of 1 s: the rate counts at least one full window.
+        let window = QuotaWindow {
+            samples: 2,
+            window_seconds: 1,
+        };
+        let limits = CreationLimits {
+            broker: Some(10),
+            listener: None,
+            window,
+        };
+        let waits: Vec<i64> = (0..12)
+            .map(|_| q.record_creation("plaintext", limits, 0))
+            .collect();
+        // 10 in the first second are free; the 11th is 10% over: 10% of a window.
+        assert_eq!(&waits[..10], &[0; 10]);
+        assert_eq!(waits[10], 100);
+        assert_eq!(waits[11], 200);
+        // The inter-broker listener has no broker-wide limit, only its own.
+        let protected = CreationLimits {
+            broker: None,
+            listener: Some(1),
+            window,
+        };
+        assert_eq!(q.record_creation("replication", protected, 0), 0);
+        assert_eq!(q.record_creation("replication", protected, 0), 1000);
+        // At most one window.
+        for _ in 0..100 {
+            q.record_creation("plaintext", limits, 0);
+        }
+        assert_eq!(q.record_creation("plaintext", limits, 0), 1000);
+        let unlimited = CreationLimits {
+            broker: Some(i32::MAX),
+            listener: None,
+            window,
+        };
+        assert_eq!(q.record_creation("other", unlimited, 0), 0);
     }
 
     #[test]

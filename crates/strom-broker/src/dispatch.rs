@@ -217,15 +217,20 @@ pub(crate) async fn dispatch(
             .await
         }
         ApiKey::DeleteTopics => {
+            let quota = crate::quota::MutationQuota {
+                user: &session.principal.name,
+                client_id,
+                throttle: &session.throttle,
+            };
             simple(&ctx, body, |r| {
-                authz_apis::delete_topics(state, version, authz, r)
+                authz_apis::delete_topics(state, version, authz, r, quota)
             })
             .await
         }
         ApiKey::ElectLeaders => {
             simple(&ctx, body, |r: ElectLeadersRequest| async move {
                 if !authz.cluster(AclOperation::Alter) {
-                    return ElectLeadersResponse::default().with_error_code(cluster_denied);
+                    return authz_apis::elect_leaders_denied(version, &r);
                 }
                 handlers::elect_leaders::handle(state, version, r).await
             })
@@ -260,8 +265,13 @@ pub(crate) async fn dispatch(
             .await
         }
         ApiKey::CreatePartitions => {
+            let quota = crate::quota::MutationQuota {
+                user: &session.principal.name,
+                client_id,
+                throttle: &session.throttle,
+            };
             simple(&ctx, body, |r| {
-                authz_apis::create_partitions(state, authz, r)
+                authz_apis::create_partitions(state, version, authz, r, quota)
             })
             .await
         }
@@ -376,8 +386,8 @@ pub(crate) async fn dispatch(
                 .unwrap_or_default();
             let client_host = session.client_host();
             simple(&ctx, body, |r: ConsumerGroupHeartbeatRequest| async move {
-                if !authz.group(AclOperation::Read, &r.group_id.0) {
-                    return ConsumerGroupHeartbeatResponse::default().with_error_code(group_denied);
+                if let Some(denied) = authz_apis::consumer_group_heartbeat_denied(authz, &r) {
+                    return denied;
                 }
                 handlers::consumer_group_heartbeat::handle(state, r, &client_id, &client_host).await
             })

@@ -18,6 +18,29 @@ use tracing::{info, warn};
 use crate::broker::BrokerState;
 use crate::connection;
 
+/// The creation rates that apply to connections of `listener`: the broker-wide one except on
+/// the inter-broker listener when there are others (Kafka's protected listener), and the
+/// listener's own `listener.name.<l>.max.connection.creation.rate`.
+fn creation_limits(
+    state: &BrokerState,
+    listener: &str,
+) -> crate::connection_quotas::CreationLimits {
+    let config = state.effective_config();
+    let protected = config.listeners.len() > 1
+        && config
+            .quorum
+            .inter_broker_listener_name
+            .as_deref()
+            .is_some_and(|l| l.eq_ignore_ascii_case(listener));
+    crate::connection_quotas::CreationLimits {
+        broker: (!protected).then_some(config.connections.max_connection_creation_rate),
+        listener: config
+            .listener_override(listener, "max.connection.creation.rate")
+            .and_then(|v| v.trim().parse().ok()),
+        window: config.quota_window,
+    }
+}
+
 /// Pause after a failed accept (EMFILE and friends), so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -45,6 +68,16 @@ pub(crate) async fn run(
                     if let Some(since) = failing_since.take() {
                         info!(listener = %name, failures, "accepting again after {:?} of failed accepts", since.elapsed());
                         failures = 0;
+                    }
+                    // KIP-612: above max.connection.creation.rate (broker-wide or this
+                    // listener's), the acceptor waits before it serves this connection and
+                    // accepts the next; nothing is refused.
+                    let wait_ms = quotas.record_creation(&name, creation_limits(&state, &name), crate::broker::now_ms());
+                    if wait_ms > 0 {
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+                            _ = shutdown.changed() => break,
+                        }
                     }
                     let throttle_ms = state.quotas.ip_connections.record(peer.ip(), crate::broker::now_ms());
                     if throttle_ms > 0 {

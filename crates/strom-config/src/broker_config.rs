@@ -185,6 +185,20 @@ pub struct BrokerConfig {
     listener_set: BTreeMap<String, SetValue>,
     /// `listener.name.<l>.<key>` dynamic values of this broker, keyed by the full name.
     dynamic_listener: BTreeMap<String, DynamicValue>,
+    /// The per-listener SASL keys of server.properties as written (read by
+    /// `sasl::security_config`), for DescribeConfigs.
+    sasl_listener_raw: RawSaslListenerKeys,
+}
+
+/// Per-listener SASL values as written. JAAS entries hold passwords, so `Debug` shows the
+/// names only.
+#[derive(Clone, PartialEq, Default)]
+pub(crate) struct RawSaslListenerKeys(BTreeMap<String, String>);
+
+impl std::fmt::Debug for RawSaslListenerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// The fields checked at start-up against each other. Their keys are read-only, so dynamic
@@ -195,6 +209,7 @@ pub(crate) struct Identity {
     pub advertised_listeners: Vec<Listener>,
     pub quorum: QuorumConfig,
     pub security: SecurityConfig,
+    pub sasl_listener_raw: RawSaslListenerKeys,
 }
 
 /// How followers copy the leader's log (`replica.*`).
@@ -247,6 +262,9 @@ pub struct QuotaWindow {
 pub struct ConnectionLimits {
     /// `max.connections`, across all listeners.
     pub max_connections: i32,
+    /// `max.connection.creation.rate`, broker-wide (per-listener values:
+    /// `BrokerConfig::listener_override`).
+    pub max_connection_creation_rate: i32,
     /// `max.connections.per.ip`.
     pub max_connections_per_ip: i32,
     /// `max.connections.per.ip.overrides`, as written (host, limit).
@@ -319,12 +337,20 @@ impl BrokerConfig {
         let advertised_listeners = advertised_listeners(&cfg, &listeners)?;
         let quorum = quorum::quorum_config(&cfg, node_id, &listeners)?;
         let security = crate::sasl::security_config(props, &cfg, &listeners, protocols)?;
+        let sasl_listener_raw = RawSaslListenerKeys(
+            props
+                .iter()
+                .filter(|p| crate::sasl::is_sasl_listener_key(&p.key))
+                .map(|p| (p.key.clone(), p.value.clone()))
+                .collect(),
+        );
         let identity = Identity {
             node_id,
             listeners,
             advertised_listeners,
             quorum,
             security,
+            sasl_listener_raw,
         };
         let mut config = BrokerConfig::assemble(identity, set, BTreeMap::new(), BTreeMap::new());
         config.listener_set = listener_set;
@@ -427,6 +453,7 @@ impl BrokerConfig {
         };
         let connections = ConnectionLimits {
             max_connections: int_of(&cfg, "max.connections"),
+            max_connection_creation_rate: int_of(&cfg, "max.connection.creation.rate"),
             max_connections_per_ip: int_of(&cfg, "max.connections.per.ip"),
             max_connections_per_ip_overrides: cfg
                 .string("max.connections.per.ip.overrides")
@@ -481,6 +508,7 @@ impl BrokerConfig {
             advertised_listeners: identity.advertised_listeners,
             quorum: identity.quorum,
             security: identity.security,
+            sasl_listener_raw: identity.sasl_listener_raw,
             log_dirs,
             num_partitions,
             default_replication_factor,
@@ -551,12 +579,33 @@ impl BrokerConfig {
             advertised_listeners: self.advertised_listeners.clone(),
             quorum: self.quorum.clone(),
             security: self.security.clone(),
+            sasl_listener_raw: self.sasl_listener_raw.clone(),
         }
     }
 
     /// The `listener.name.<l>.<key>` values of server.properties.
     pub(crate) fn static_listener_values(&self) -> &BTreeMap<String, SetValue> {
         &self.listener_set
+    }
+
+    /// Every `listener.name.<l>.<key>` this broker has, as written: (name, this broker's
+    /// dynamic value, the server.properties value), by name.
+    pub(crate) fn listener_entries(&self) -> Vec<(String, Option<String>, Option<String>)> {
+        let mut names: std::collections::BTreeSet<&String> = self.listener_set.keys().collect();
+        names.extend(self.dynamic_listener.keys());
+        names.extend(self.sasl_listener_raw.0.keys());
+        names
+            .into_iter()
+            .map(|n| {
+                let dynamic = self.dynamic_listener.get(n).map(|v| v.raw.clone());
+                let stat = self
+                    .listener_set
+                    .get(n)
+                    .map(|v| v.raw.clone())
+                    .or_else(|| self.sasl_listener_raw.0.get(n).cloned());
+                (n.clone(), dynamic, stat)
+            })
+            .collect()
     }
 
     /// Replaces the per-listener layers (after [`BrokerConfig::assemble`]).
@@ -656,6 +705,17 @@ impl BrokerConfig {
             return Some(v.raw.clone());
         }
         self.broker_value(key).map(|v| v.to_kafka_string())
+    }
+
+    /// `listener.name.<listener>.<key>` alone (this broker's dynamic value, else
+    /// server.properties), without falling back to `<key>`: for limits Kafka keeps apart
+    /// per listener and broker-wide (`max.connection.creation.rate`).
+    pub fn listener_override(&self, listener: &str, key: &str) -> Option<String> {
+        let prefixed = listener_key(listener, key);
+        self.dynamic_listener
+            .get(&prefixed)
+            .map(|v| v.raw.clone())
+            .or_else(|| self.listener_set.get(&prefixed).map(|v| v.raw.clone()))
     }
 
     /// Whether `key` is set (not defaulted) for `listener`, with or without the prefix.

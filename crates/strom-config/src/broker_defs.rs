@@ -120,6 +120,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Backlog of pending connections on each listening socket."),
     ConfigDef::new("max.connections", Int, Some(INT_MAX), AtLeast(0), "connections", true,
         "Most connections the broker holds at once, across listeners; beyond it the broker stops accepting until one closes.").dynamic(),
+    ConfigDef::new("max.connection.creation.rate", Int, Some(INT_MAX), AtLeast(0), "connections/s", true,
+        "Most new connections the broker accepts per second across its listeners (all but the inter-broker listener when there are others), measured as client quotas are (quota.window.num windows of quota.window.size.seconds); above it the broker accepts the next connection only after a delay (at most one window), and listener.name.<listener>.max.connection.creation.rate limits one listener the same way.").dynamic(),
     ConfigDef::new("max.connections.per.ip", Int, Some(INT_MAX), AtLeast(0), "connections", true,
         "Most connections the broker holds from one IP address; a connection beyond it is closed at once.").dynamic(),
     ConfigDef::new("max.connections.per.ip.overrides", String, Some(""), HostCounts, "", true,

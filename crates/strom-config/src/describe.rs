@@ -98,6 +98,85 @@ pub fn describe_broker_configs(
         .collect()
 }
 
+/// The per-listener keys (`listener.name.<l>.<key>`) this broker has, set in
+/// server.properties or dynamically, described as Kafka's `ConfigHelper` describes the
+/// broker's originals: the value (null when the key's type is PASSWORD or unknown, with
+/// `is_sensitive`), the source of the first synonym (the prefixed name, then the base key,
+/// level by level: this broker's dynamic values, the static ones, the default) and read-only,
+/// since Kafka's list of dynamic keys names only the base keys.
+pub fn describe_listener_configs(
+    config: &BrokerConfig,
+    keys: Option<&[String]>,
+    include_synonyms: bool,
+) -> Vec<ConfigEntry> {
+    config
+        .listener_entries()
+        .into_iter()
+        .filter(|(name, ..)| wanted(keys, name))
+        .filter_map(|(name, dynamic, stat)| {
+            let rest = name
+                .strip_prefix(crate::LISTENER_PREFIX)?
+                .split_once('.')?
+                .1;
+            // `<mechanism>.sasl.jaas.config` has `sasl.jaas.config` as its base (Kafka's
+            // ListenerMechanismConfigs).
+            let base = ["sasl.jaas.config", "connections.max.reauth.ms"]
+                .into_iter()
+                .find(|m| rest.ends_with(&format!(".{m}")))
+                .unwrap_or(rest);
+            let def = broker_config_def(base);
+            let config_type = def.map_or(ConfigType::Unknown, |d| d.config_type);
+            let sensitive = matches!(config_type, ConfigType::Unknown | ConfigType::Password);
+            let hide = |v: String| (!sensitive).then_some(v);
+            let mut synonyms = Vec::new();
+            let mut push = |n: &str, v: Option<String>, source| {
+                if let Some(v) = v {
+                    synonyms.push(ConfigSynonym {
+                        name: n.to_owned(),
+                        value: hide(v),
+                        source,
+                    });
+                }
+            };
+            push(&name, dynamic.clone(), ConfigSource::DynamicBrokerConfig);
+            for source in BROKER_LEVELS {
+                if source == ConfigSource::StaticBrokerConfig {
+                    push(&name, stat.clone(), source);
+                }
+                push(base, config.raw_at(base, source).map(str::to_owned), source);
+            }
+            push(
+                base,
+                def.and_then(ConfigDef::default_value)
+                    .map(|v| v.to_kafka_string()),
+                ConfigSource::DefaultConfig,
+            );
+            // Kafka drops what comes before the name itself.
+            let synonyms: Vec<ConfigSynonym> = synonyms
+                .into_iter()
+                .skip_while(|s| s.name != name)
+                .collect();
+            let source = synonyms
+                .first()
+                .map_or(ConfigSource::DefaultConfig, |s| s.source);
+            Some(ConfigEntry {
+                value: hide(dynamic.or(stat).unwrap_or_default()),
+                source,
+                read_only: true,
+                is_sensitive: sensitive,
+                synonyms: if include_synonyms {
+                    synonyms
+                } else {
+                    Vec::new()
+                },
+                config_type,
+                documentation: def.map(|d| d.doc.to_owned()).unwrap_or_default(),
+                name,
+            })
+        })
+        .collect()
+}
+
 /// Describes the cluster-wide dynamic defaults (resource type BROKER, empty name), as Kafka
 /// does: only the keys that have one, each with its synonyms below the per-broker level.
 /// `keys` as for [`describe_broker_configs`].

@@ -56,8 +56,8 @@ pub use broker_config::{
 pub use broker_defs::{BROKER_CONFIGS, STANDARD_AUTHORIZER};
 pub use def::{parse_host_counts, ConfigDef, ConfigType, Conversion, Synonym, Validity};
 pub use describe::{
-    describe_broker_configs, describe_default_broker_configs, describe_topic_configs, ConfigEntry,
-    ConfigSource, ConfigSynonym,
+    describe_broker_configs, describe_default_broker_configs, describe_listener_configs,
+    describe_topic_configs, ConfigEntry, ConfigSource, ConfigSynonym,
 };
 pub use dynamic_broker_config::{
     not_acted_on, validate_dynamic_broker_changes, validate_dynamic_broker_configs,

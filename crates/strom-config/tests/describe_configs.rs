@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use strom_config::{
-    describe_broker_configs, describe_topic_configs, BrokerConfig, ConfigEntry, ConfigSource,
-    ConfigSynonym, ConfigType, Properties, TimestampType, TopicConfig, BROKER_CONFIGS,
-    TOPIC_CONFIGS,
+    describe_broker_configs, describe_listener_configs, describe_topic_configs, BrokerConfig,
+    ConfigEntry, ConfigSource, ConfigSynonym, ConfigType, Properties, TimestampType, TopicConfig,
+    BROKER_CONFIGS, TOPIC_CONFIGS,
 };
 
 use ConfigSource::{DefaultConfig, DynamicTopicConfig, StaticBrokerConfig};
@@ -361,4 +361,78 @@ fn broker_derived_topic_values_match_kafkas_topic_defaults() {
         assert_eq!(entry.value.as_deref(), def.default, "{}", def.name);
         assert_eq!(entry.config_type, def.config_type, "{}", def.name);
     }
+}
+
+#[test]
+fn a_brokers_listener_keys_are_described_with_secrets_hidden() {
+    let jaas = "org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"b\";";
+    let c = config(&format!(
+        "listeners=SASL_PLAINTEXT://:9092,PLAINTEXT://:9093\n\
+         listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN\n\
+         listener.name.sasl_plaintext.plain.sasl.jaas.config={jaas}\n\
+         max.connection.creation.rate=50\n\
+         listener.name.plaintext.max.connection.creation.rate=7\n\
+         listener.name.plaintext.ssl.key.password=secret"
+    ));
+    let all = describe_listener_configs(&c, None, true);
+    let names: Vec<&str> = all.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "listener.name.plaintext.max.connection.creation.rate",
+            "listener.name.plaintext.ssl.key.password",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+            "listener.name.sasl_plaintext.sasl.enabled.mechanisms",
+        ]
+    );
+    let rate = only(&all, "listener.name.plaintext.max.connection.creation.rate");
+    assert_eq!(rate.value.as_deref(), Some("7"));
+    assert_eq!(
+        (rate.source, rate.read_only, rate.is_sensitive),
+        (StaticBrokerConfig, true, false)
+    );
+    assert_eq!(rate.config_type, ConfigType::Int);
+    // The prefixed name, then the base key at each level.
+    assert_eq!(
+        rate.synonyms,
+        vec![
+            synonym(
+                "listener.name.plaintext.max.connection.creation.rate",
+                "7",
+                StaticBrokerConfig
+            ),
+            synonym("max.connection.creation.rate", "50", StaticBrokerConfig),
+            synonym("max.connection.creation.rate", "2147483647", DefaultConfig),
+        ]
+    );
+    for secret in [
+        "listener.name.plaintext.ssl.key.password",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+    ] {
+        let e = only(&all, secret);
+        assert_eq!(
+            (e.value.as_deref(), e.is_sensitive),
+            (None, true),
+            "{secret}"
+        );
+        assert_eq!(e.config_type, ConfigType::Password, "{secret}");
+        assert!(e.synonyms.iter().all(|s| s.value.is_none()), "{secret}");
+    }
+    let mechanisms = only(&all, "listener.name.sasl_plaintext.sasl.enabled.mechanisms");
+    assert_eq!(mechanisms.value.as_deref(), Some("PLAIN"));
+    // Asked by name; unknown names are left out.
+    let one = describe_listener_configs(
+        &c,
+        Some(&keys(&[
+            "listener.name.plaintext.max.connection.creation.rate",
+            "nope",
+        ])),
+        false,
+    );
+    assert_eq!(one.len(), 1);
+    assert!(one[0].synonyms.is_empty());
+    // The broker's own description lists none of them.
+    assert!(describe_broker_configs(&c, None, false)
+        .iter()
+        .all(|e| !e.name.starts_with("listener.name.")));
 }

@@ -77,6 +77,7 @@ fn only_kafkas_dynamic_broker_keys_are_dynamic() {
             "num.io.threads",
             "background.threads",
             "max.connections",
+            "max.connection.creation.rate",
             "max.connections.per.ip",
             "max.connections.per.ip.overrides",
             // The listener SSL keys (per broker, with a listener prefix for the stores).

@@ -43,12 +43,21 @@ pub(crate) async fn handle(
         .collect();
     // controller_mutation_rate (KIP-599): strict from v6, so a topic over
     // the quota is refused with THROTTLING_QUOTA_EXCEEDED; earlier versions
-    // are created and throttled.
+    // are created and throttled. Kafka's controller charges a topic only
+    // once it has validated it, so a dry run first finds the topics the
+    // controller would refuse (they are not charged).
     let mut refused = Vec::new();
     let mut throttle_ms = 0;
     if !req.validate_only && state.quotas.controller_mutation.enabled() {
+        let valid: std::collections::HashSet<String> = state
+            .create_topics(requests.clone(), true)
+            .await
+            .into_iter()
+            .filter(|o| o.error.is_none())
+            .map(|o| o.name)
+            .collect();
         let default_partitions = state.effective_config().num_partitions;
-        requests.retain(|t| {
+        let (admitted, over, t_ms) = quota.charge(&state.quotas, requests, version >= 6, |t| {
             let partitions = if !t.assignments.is_empty() {
                 t.assignments.len() as i32
             } else if t.num_partitions > 0 {
@@ -56,19 +65,11 @@ pub(crate) async fn handle(
             } else {
                 default_partitions
             };
-            match quota.record(&state.quotas, f64::from(partitions), version >= 6) {
-                crate::quota::Mutation::Allowed { throttle_ms: t_ms } => {
-                    throttle_ms = throttle_ms.max(t_ms);
-                    true
-                }
-                crate::quota::Mutation::Refused { throttle_ms: t_ms } => {
-                    throttle_ms = throttle_ms.max(t_ms);
-                    refused.push(t.name.clone());
-                    false
-                }
-            }
+            valid.contains(&t.name).then_some(f64::from(partitions))
         });
-        quota.mute_for(throttle_ms);
+        requests = admitted;
+        refused = over.into_iter().map(|t| t.name).collect();
+        throttle_ms = t_ms;
     }
     let outcomes = state.create_topics(requests, req.validate_only).await;
     let mut resp = CreateTopicsResponse::default();
@@ -77,7 +78,7 @@ pub(crate) async fn handle(
         let mut r = CreatableTopicResult::default();
         r.name = kafka_protocol::messages::TopicName(str_bytes(&name));
         r.error_code = kafka_protocol::ResponseError::ThrottlingQuotaExceeded.code();
-        r.error_message = Some(str_bytes("The throttling quota has been exceeded."));
+        r.error_message = Some(str_bytes(crate::quota::THROTTLED_MESSAGE));
         r.num_partitions = -1;
         r.replication_factor = -1;
         resp.topics.push(r);

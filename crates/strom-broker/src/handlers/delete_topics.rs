@@ -12,6 +12,7 @@ pub(crate) async fn handle(
     state: &BrokerState,
     version: i16,
     req: DeleteTopicsRequest,
+    quota: crate::quota::MutationQuota<'_>,
 ) -> DeleteTopicsResponse {
     let targets: Vec<DeleteTopic> = if version >= 6 {
         req.topics
@@ -41,6 +42,28 @@ pub(crate) async fn handle(
             r.error_message = Some(str_bytes("delete.topic.enable is false on this broker"));
             resp.responses.push(r);
         }
+        return resp;
+    }
+    // controller_mutation_rate (KIP-599): a topic's partitions count as
+    // mutations; strict (THROTTLING_QUOTA_EXCEEDED) from v5. A topic the
+    // controller does not know is not charged.
+    let image = state.image();
+    let (targets, refused, throttle_ms) = quota.charge(&state.quotas, targets, version >= 5, |t| {
+        let topic = match (t.topic_id, &t.name) {
+            (Some(id), _) => image.topic_by_id(id),
+            (None, Some(name)) => image.topic(name),
+            (None, None) => None,
+        };
+        topic.map(|t| t.partitions.len() as f64)
+    });
+    resp.throttle_time_ms = throttle_ms;
+    for t in refused {
+        let mut r = result_for(&t);
+        r.error_code = ResponseError::ThrottlingQuotaExceeded.code();
+        r.error_message = Some(str_bytes(crate::quota::THROTTLED_MESSAGE));
+        resp.responses.push(r);
+    }
+    if targets.is_empty() {
         return resp;
     }
     for o in state.delete_topics(targets).await {

@@ -47,11 +47,18 @@ pub(crate) fn handle(state: &BrokerState, req: DescribeConfigsRequest) -> Descri
                         req.include_synonyms,
                     ))
                 } else if name == state.node_id.to_string() {
-                    Ok(strom_config::describe_broker_configs(
+                    // Kafka lists the broker's originals too: its listener.name.* keys.
+                    let mut entries = strom_config::describe_broker_configs(
                         &config,
                         keys.as_deref(),
                         req.include_synonyms,
-                    ))
+                    );
+                    entries.extend(strom_config::describe_listener_configs(
+                        &config,
+                        keys.as_deref(),
+                        req.include_synonyms,
+                    ));
+                    Ok(entries)
                 } else {
                     Err((
                         ResponseError::InvalidRequest,

@@ -8,7 +8,7 @@
 
 mod ip_connections;
 mod manager;
-mod rate;
+pub(crate) mod rate;
 mod throttle_time;
 
 use std::sync::Arc;
@@ -172,7 +172,8 @@ impl FetchQuota {
     }
 }
 
-/// Who a controller mutation is counted for (CreateTopics).
+/// Who a controller mutation is counted for (CreateTopics, DeleteTopics,
+/// CreatePartitions).
 pub(crate) struct MutationQuota<'a> {
     pub user: &'a str,
     pub client_id: &'a str,
@@ -198,4 +199,47 @@ impl MutationQuota<'_> {
     pub(crate) fn mute_for(&self, throttle_ms: i32) {
         self.throttle.mute_for(throttle_ms);
     }
+
+    /// Charges each item's partition mutations in request order, as Kafka's
+    /// controller does once it has validated a topic (KIP-599): `permits`
+    /// is `None` for an item the controller refuses anyway, which is not
+    /// charged. A strict quota (the request versions that know
+    /// THROTTLING_QUOTA_EXCEEDED) refuses an item once the bucket is below
+    /// 0; a permissive one admits it and answers a throttle time. Returns
+    /// (admitted, refused, throttle ms) and mutes the connection for the
+    /// throttle time. With no quota configured, everything is admitted.
+    pub(crate) fn charge<T>(
+        &self,
+        quotas: &ClientQuotas,
+        items: Vec<T>,
+        strict: bool,
+        permits: impl Fn(&T) -> Option<f64>,
+    ) -> (Vec<T>, Vec<T>, i32) {
+        if !quotas.controller_mutation.enabled() {
+            return (items, Vec::new(), 0);
+        }
+        let mut throttle_ms = 0;
+        let (mut admitted, mut refused) = (Vec::new(), Vec::new());
+        for item in items {
+            let Some(n) = permits(&item) else {
+                admitted.push(item);
+                continue;
+            };
+            match self.record(quotas, n, strict) {
+                Mutation::Allowed { throttle_ms: t } => {
+                    throttle_ms = throttle_ms.max(t);
+                    admitted.push(item);
+                }
+                Mutation::Refused { throttle_ms: t } => {
+                    throttle_ms = throttle_ms.max(t);
+                    refused.push(item);
+                }
+            }
+        }
+        self.mute_for(throttle_ms);
+        (admitted, refused, throttle_ms)
+    }
 }
+
+/// The message of a THROTTLING_QUOTA_EXCEEDED answer.
+pub(crate) const THROTTLED_MESSAGE: &str = "The throttling quota has been exceeded.";
