@@ -560,9 +560,8 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn rsa_jwk(key: &RsaKeyPair, kid: &str) -> Value {
-        let public = key.public();
-        let n: Vec<u8> = public.modulus().big_endian_without_leading_zero().to_vec();
-        let e: Vec<u8> = public.exponent().big_endian_without_leading_zero().to_vec();
+        let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public());
+        let (n, e) = (strip_zeros(public.n), strip_zeros(public.e));
         json!({"kty": "RSA", "kid": kid, "use": "sig",
                "n": URL_SAFE_NO_PAD.encode(n), "e": URL_SAFE_NO_PAD.encode(e)})
     }
