@@ -23,6 +23,7 @@ from broker_process import Broker, BrokerFailed
 from clients import unique, wait_for
 from test_sasl import (NODE_DIR, SASL_AUTHENTICATION_FAILED, authenticate, ck_roundtrip, handshake,
                        unsecured_jwt)
+from test_tls import pki  # noqa: F401  (the module-scoped CA and certificates fixture)
 
 VALIDATOR = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
 ISSUER = "https://idp.test"
@@ -129,7 +130,7 @@ class JwksServer:
     (or `status` when it is not 200); POST /token hands out `token_fn()` for the client
     credentials grant. Counts the JWKS fetches."""
 
-    def __init__(self):
+    def __init__(self, tls_dir: Path | None = None):
         self.keys: list[Key] = []
         self.status = 200
         self.fetches = 0
@@ -162,8 +163,15 @@ class JwksServer:
                                             "expires_in": 600}).encode())
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks"
-        self.token_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        scheme = "http"
+        if tls_dir is not None:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(tls_dir / "broker.crt"), str(tls_dir / "broker.key"))
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}/jwks"
+        self.token_url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}/token"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -343,3 +351,31 @@ def test_startup_checks(strom_bin, tmp_path):
                 assert conn.closed_by_peer(5) is closed, size
     finally:
         b.cleanup()
+
+
+def test_jwks_over_https_trusts_the_listener_truststore(strom_bin, tmp_path, pki):  # noqa: F811
+    server = JwksServer(tls_dir=pki)
+    k1 = Key(tmp_path, "k1")
+    server.keys = [k1]
+    try:
+        trusting = {"listener.name.sasl_plaintext.ssl.truststore.type": "PEM",
+                    "listener.name.sasl_plaintext.ssl.truststore.location": str(pki / "ca.pem")}
+        b = oauth_broker(strom_bin, tmp_path / "b", server.url, extra=trusting)
+        try:
+            wait_for(lambda: wire_login(b, k1.token())[0] == 0, timeout_s=15, what="k1 accepted over https")
+            topic = unique("oauthtls")
+            assert ck_roundtrip(b, topic, ck_oauth_conf(b, lambda: k1.token("alice")), n=2) == \
+                [f"{topic}-{i}".encode() for i in range(2)]
+        finally:
+            b.cleanup()
+        # A trust store without the endpoint's CA: the broker starts, refuses, and says why.
+        rogue = {**trusting, "listener.name.sasl_plaintext.ssl.truststore.location": str(pki / "rogue-ca.pem")}
+        b = oauth_broker(strom_bin, tmp_path / "c", server.url, extra=rogue)
+        try:
+            wait_for(lambda: "cannot load the JWKS: TLS handshake" in b.log_path.read_text(errors="replace"),
+                     timeout_s=10, what="the TLS failure logged")
+            assert wire_login(b, k1.token())[0] == SASL_AUTHENTICATION_FAILED
+        finally:
+            b.cleanup()
+    finally:
+        server.close()

@@ -400,39 +400,62 @@ pub(crate) async fn fetch(
     } else {
         exchange(tcp, request.as_bytes()).await?
     };
-    parse_response(&raw)
+    let (raw, clean_end) = raw;
+    let (body, framed) = parse_framed(&raw)?;
+    if !clean_end && !framed {
+        return Err("the TLS connection ended without close_notify before a body of unknown length was known to be complete".into());
+    }
+    Ok(body)
 }
 
+/// Sends the request and reads the response to the end: the bytes, and whether the end
+/// was clean (a TLS peer may close without close_notify, as many HTTP servers do; that is
+/// acceptable only for a body whose length is known, see `fetch`).
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     request: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Result<(Vec<u8>, bool), String> {
+    let limit = MAX_JWKS_BYTES + 16 * 1024;
     let io = async {
         stream.write_all(request).await?;
         stream.flush().await?;
         let mut raw = Vec::new();
-        // Headers get 16 KiB beyond the body limit.
-        (&mut stream)
-            .take((MAX_JWKS_BYTES + 16 * 1024) as u64 + 1)
-            .read_to_end(&mut raw)
-            .await?;
-        Ok::<_, std::io::Error>(raw)
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) => return Ok((raw, true)),
+                Ok(n) => {
+                    raw.extend_from_slice(&chunk[..n]);
+                    // Headers get 16 KiB beyond the body limit.
+                    if raw.len() > limit {
+                        return Ok((raw, true));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok((raw, false)),
+                Err(e) => return Err(e),
+            }
+        }
     };
-    let raw = tokio::time::timeout(READ_TIMEOUT, io)
+    let (raw, clean) = tokio::time::timeout(READ_TIMEOUT, io)
         .await
         .map_err(|_| format!("no complete response within {} s", READ_TIMEOUT.as_secs()))?
         .map_err(|e| format!("reading the response: {e}"))?;
-    if raw.len() > MAX_JWKS_BYTES + 16 * 1024 {
+    if raw.len() > limit {
         return Err(format!(
             "the response is larger than {MAX_JWKS_BYTES} bytes"
         ));
     }
-    Ok(raw)
+    Ok((raw, clean))
 }
 
 /// The body of a complete HTTP/1.x response with status 200 (length-delimited,
 /// chunked, or up to the close).
 pub(crate) fn parse_response(raw: &[u8]) -> Result<Vec<u8>, String> {
+    parse_framed(raw).map(|(body, _)| body)
+}
+
+/// The body, and whether its length was known (Content-Length or chunked).
+fn parse_framed(raw: &[u8]) -> Result<(Vec<u8>, bool), String> {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -468,19 +491,20 @@ pub(crate) fn parse_response(raw: &[u8]) -> Result<Vec<u8>, String> {
             chunked = value.to_ascii_lowercase().contains("chunked");
         }
     }
-    let body = if chunked {
-        dechunk(body)?
+    let (body, framed) = if chunked {
+        (dechunk(body)?, true)
     } else if let Some(n) = length {
-        body.get(..n)
-            .ok_or("the body is shorter than its Content-Length")?
-            .to_vec()
+        let body = body
+            .get(..n)
+            .ok_or("the body is shorter than its Content-Length")?;
+        (body.to_vec(), true)
     } else {
-        body.to_vec()
+        (body.to_vec(), false)
     };
     if body.len() > MAX_JWKS_BYTES {
         return Err(format!("the body is larger than {MAX_JWKS_BYTES} bytes"));
     }
-    Ok(body)
+    Ok((body, framed))
 }
 
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
