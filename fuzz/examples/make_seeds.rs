@@ -37,6 +37,70 @@ fn main() {
     coordinator_records(&root.join("coordinator_records"));
     consumer_protocol(&root.join("consumer_protocol"));
     tls_accept(&root.join("tls_accept"));
+    sasl(&root.join("sasl"));
+}
+
+/// One seed per input of the `sasl` target (selector byte first, see strom_fuzz::sasl): a
+/// JAAS entry and a SCRAM server-first message, a SCRAM client-first/client-final pair, an
+/// OAUTHBEARER initial response with a validly signed token, that token with its JWKS, a
+/// claims set, and a JWKS endpoint's response (length-delimited and chunked).
+fn sasl(dir: &Path) {
+    use strom_fuzz::sasl::*;
+    let seed = |name: &str, selector: u8, body: &[u8]| {
+        let mut bytes = vec![selector];
+        bytes.extend_from_slice(body);
+        write(dir, name, &bytes);
+    };
+    seed(
+        "jaas_plain",
+        JAAS_AND_SCRAM_CLIENT,
+        br#"org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="a" user_alice="s";"#,
+    );
+    seed(
+        "scram_server_first",
+        JAAS_AND_SCRAM_CLIENT,
+        b"r=abcdefgh,s=MDEyMzQ1Njc4OWFiY2RlZg==,i=16",
+    );
+    seed(
+        "scram_client_messages",
+        SCRAM_SERVER,
+        b"n,,n=u,r=fyko+d2lbbFgONRv9qkxdawL\nc=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
+    );
+    seed(
+        "oauth_initial_signed",
+        OAUTH_INITIAL,
+        format!("n,,\x01auth=Bearer {SIGNED_TOKEN}\x01\x01").as_bytes(),
+    );
+    seed(
+        "jwks_and_token",
+        JWKS_AND_TOKEN,
+        format!("{FIXED_JWKS}\n{SIGNED_TOKEN}").as_bytes(),
+    );
+    seed(
+        "claims",
+        CLAIMS,
+        br#"{"sub":"alice","iss":"https://idp","aud":["kafka","x"],"iat":1699999990,"nbf":1699999990,"exp":1700003600,"scope":["read","write"]}"#,
+    );
+    seed(
+        "jwks_http",
+        JWKS_HTTP,
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{FIXED_JWKS}",
+            FIXED_JWKS.len()
+        )
+        .as_bytes(),
+    );
+    let (a, b) = FIXED_JWKS.split_at(100);
+    seed(
+        "jwks_http_chunked",
+        JWKS_HTTP,
+        format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+            a.len(),
+            b.len()
+        )
+        .as_bytes(),
+    );
 }
 
 /// A rustls client's first flight (ClientHello) at each TLS version, a plaintext Kafka

@@ -113,3 +113,24 @@ pub fn log_file_code(name: &str) -> Option<(u8, u8)> {
     }
     None
 }
+
+/// The `sasl` target's input: a selector byte, then the input it names.
+pub mod sasl {
+    pub const JAAS_AND_SCRAM_CLIENT: u8 = 0;
+    pub const SCRAM_SERVER: u8 = 1;
+    pub const OAUTH_INITIAL: u8 = 2;
+    pub const JWKS_AND_TOKEN: u8 = 3;
+    pub const CLAIMS: u8 = 4;
+    pub const JWKS_HTTP: u8 = 5;
+    pub const SELECTORS: u8 = 6;
+
+    /// The key set `OAUTH_INITIAL` tokens are checked against: the public half of
+    /// crates/strom-broker/tests/fixtures/jwt-rsa-2048.pem (kid rsa-1, RS256) and of a
+    /// P-256 key (kid ec-1), written with `openssl rsa -modulus` / `openssl ec -pubout`.
+    pub const FIXED_JWKS: &str = r#"{"keys":[{"kty":"RSA","kid":"rsa-1","use":"sig","alg":"RS256","n":"jqTOT7lcodK8OKNTalr7CQD1ve-ssjasvgN5PvPyv1Nj4OBqoXrkriH2jK34QtTzrql3MX56aENLXfrhGnsxNVq56qGxkxxfSalfdRRXpRS7i2COVoeH_ambC3gIGTBwF0NP1pvExidSsXH1tg_B5w9A2umzW71hs8pkssooxI1I6ZRFZ-xb3nykokdsDEJ1vMiwcg8s90b9VtcjtL6ga9pWKBxMN98W4bbQ6APlXFEDXXeMWcAdxWECHM1dmXuH-VPA5cVPmV1TpS01Bay_7lQZcyJp2rfF7B2GiThkZGgZ6Fff4rZQXe-6jUGr6X2b6Q6Jkf4gyo9hbrjo21x1FQ","e":"AQAB"},{"kty":"EC","kid":"ec-1","crv":"P-256","x":"bOHUR0XrmZqRiDakCzw43KxtMIZjZJx-kXg36Wu4cdk","y":"swkUjcPY0F5WrtY-V14ipyQReYqd8HwyOAEkBpM7BSM"}]}"#;
+
+    /// An RS256 token signed with the rsa-1 key (`openssl dgst -sha256 -sign`): sub
+    /// alice, iss https://idp, aud kafka, iat 1699999990, exp 1700003600 (valid at the
+    /// target's clock, 1700000000 s).
+    pub const SIGNED_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYS0xIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImlzcyI6Imh0dHBzOi8vaWRwIiwiYXVkIjoia2Fma2EiLCJpYXQiOjE2OTk5OTk5OTAsImV4cCI6MTcwMDAwMzYwMCwic2NvcGUiOiJyZWFkIHdyaXRlIn0.bX8_nfLQ8N0IMGgr1viTPAlfEPE7m-VuwBQRuA5x0cPoUQNwO6Tmv8TRfkv1YastWkEPI4kiH70WR1o2994d-6jqwowTBwGUQdtKIdeFDqsZfAM1LidGINxJBEF9AFMZUmpq6r3E4t_ypbcSg1g9JYKITM9e5liqIdK7baeEl_vFAwI8CHZH3ProU7PLS3cbpTCK-5WMfgyMn_cD3HvHW-LDDJqTuGbqGg2vyOLscBbOZmw-Zu5c8K_lTxf2_p8gW_zAOzZgj4dIR5HK4-CRjjxI5HT_Jci_Ekw0VJylh-Zfailg3Dt6pLeMWJppcEasN-oiSB8MpNhDsBHhhQHjQg";
+}

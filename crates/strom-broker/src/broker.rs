@@ -84,6 +84,8 @@ pub(crate) struct BrokerState {
     pub tls: crate::tls::TlsListeners,
     /// TLS for this broker's connections to others, when the inter-broker listener is SSL.
     pub inter_broker_tls: Option<strom_client::tls::ClientTls>,
+    /// Validators of signed OAUTHBEARER tokens, per SASL listener that has one.
+    pub oauth_validators: crate::sasl::OAuthValidators,
     /// Client quotas (producer_byte_rate, consumer_byte_rate, request_percentage).
     pub quotas: crate::quota::ClientQuotas,
 }
@@ -455,6 +457,8 @@ impl Broker {
             crate::tls::TlsListeners::new(&config, &listener_names).map_err(BrokerError::Tls)?;
         let inter_broker_tls =
             crate::tls::inter_broker_client(&config).map_err(BrokerError::Tls)?;
+        let oauth_validators =
+            crate::sasl::OAuthValidators::start(&config).map_err(BrokerError::Listener)?;
 
         // The metrics endpoint comes first: while logs load and the broker
         // registers, /health/live answers and /health/ready says not yet.
@@ -629,6 +633,7 @@ impl Broker {
             metrics,
             tls,
             inter_broker_tls,
+            oauth_validators,
             quotas: crate::quota::ClientQuotas::new(&config),
         });
         if let Some(endpoint) = &endpoint {

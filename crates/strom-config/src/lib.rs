@@ -81,7 +81,10 @@ pub use listener_config::{
 pub use markdown::{broker_config_markdown, configuration_markdown, topic_config_markdown};
 pub use properties::{Origin, Properties, Property};
 pub use quorum::{ProcessRoles, QuorumConfig, QuorumVoter};
-pub use sasl::{OAuthBearerConfig, SaslListenerConfig, SecurityConfig, SUPPORTED_MECHANISMS};
+pub use sasl::{
+    OAuthBearerConfig, OAuthBearerValidator, SaslListenerConfig, SecurityConfig,
+    OAUTHBEARER_UNSECURED_VALIDATOR_CLASS, OAUTHBEARER_VALIDATOR_CLASS, SUPPORTED_MECHANISMS,
+};
 pub use ssl_principal::SslPrincipalMapper;
 pub use topic_config::{
     topic_config_def, validate_topic_configs, CleanupPolicy, CompressionType, TimestampType,

@@ -27,7 +27,19 @@ const PER_LISTENER_KEYS: &[&str] = &[
     "sasl.oauthbearer.sub.claim.name",
     "sasl.oauthbearer.scope.claim.name",
     "sasl.oauthbearer.clock.skew.seconds",
+    "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
 ];
+
+/// Kafka's validator of signed JWTs (KIP-768), and its pre-3.4 name.
+pub const OAUTHBEARER_VALIDATOR_CLASS: &str =
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler";
+const OAUTHBEARER_VALIDATOR_CLASS_OLD: &str =
+    "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerValidatorCallbackHandler";
+/// Kafka's default OAUTHBEARER server callback handler (unsecured JWS).
+pub const OAUTHBEARER_UNSECURED_VALIDATOR_CLASS: &str =
+    "org.apache.kafka.common.security.oauthbearer.internals.unsecured.OAuthBearerUnsecuredValidatorCallbackHandler";
 
 /// A `listener.name.<listener>.<rest>` property, split; `None` for any other key.
 fn split_listener_key(key: &str) -> Option<(&str, &str)> {
@@ -54,7 +66,11 @@ pub(crate) fn is_sasl_listener_key(key: &str) -> bool {
 
 /// `plain.sasl.jaas.config` → ("PLAIN", "sasl.jaas.config").
 fn mechanism_key(rest: &str) -> Option<(String, &str)> {
-    for suffix in ["sasl.jaas.config", "connections.max.reauth.ms"] {
+    for suffix in [
+        "sasl.jaas.config",
+        "connections.max.reauth.ms",
+        "sasl.server.callback.handler.class",
+    ] {
         if let Some(mech) = rest
             .strip_suffix(suffix)
             .and_then(|m| m.strip_suffix('.'))
@@ -66,11 +82,28 @@ fn mechanism_key(rest: &str) -> Option<(String, &str)> {
     None
 }
 
+/// Which server callback handler validates OAUTHBEARER tokens on a listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OAuthBearerValidator {
+    /// Kafka's default, `OAuthBearerUnsecuredValidatorCallbackHandler`: unsecured JWS.
+    #[default]
+    Unsecured,
+    /// `OAuthBearerValidatorCallbackHandler` (KIP-768): JWTs signed by a key of the JWKS
+    /// at `sasl.oauthbearer.jwks.endpoint.url`.
+    Signed,
+}
+
 /// OAUTHBEARER validation settings of a listener (`sasl.oauthbearer.*`).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct OAuthBearerConfig {
-    /// `sasl.oauthbearer.jwks.endpoint.url`: set, tokens must be signed JWTs.
+    /// `listener.name.<l>.oauthbearer.sasl.server.callback.handler.class`.
+    pub validator: OAuthBearerValidator,
+    /// `sasl.oauthbearer.jwks.endpoint.url`: set, tokens must be signed JWTs (a listener
+    /// with the URL but the unsecured validator refuses every token).
     pub jwks_endpoint_url: Option<String>,
+    pub jwks_refresh_ms: i64,
+    pub jwks_retry_backoff_ms: i64,
+    pub jwks_retry_backoff_max_ms: i64,
     pub expected_audience: Vec<String>,
     pub expected_issuer: Option<String>,
     pub sub_claim_name: String,
@@ -274,9 +307,58 @@ pub(crate) fn security_config(
                 ),
             ));
         }
+        let mut validator = OAuthBearerValidator::Unsecured;
+        for (rest, (value, origin)) in &own {
+            let Some((mechanism, "sasl.server.callback.handler.class")) = mechanism_key(rest)
+            else {
+                continue;
+            };
+            let key = format!("{prefix}{rest}");
+            let accepted = format!(
+                "{OAUTHBEARER_VALIDATOR_CLASS} or {OAUTHBEARER_UNSECURED_VALIDATOR_CLASS} (Strom loads no classes; it has Kafka's built-in handlers)"
+            );
+            if mechanism != "OAUTHBEARER" {
+                return Err(invalid(
+                    key,
+                    value,
+                    format!("nothing: Strom's {mechanism} handler is built in; only OAUTHBEARER takes a handler class, {accepted}"),
+                    origin,
+                ));
+            }
+            validator = match value.trim() {
+                OAUTHBEARER_VALIDATOR_CLASS | OAUTHBEARER_VALIDATOR_CLASS_OLD => {
+                    OAuthBearerValidator::Signed
+                }
+                OAUTHBEARER_UNSECURED_VALIDATOR_CLASS => OAuthBearerValidator::Unsecured,
+                _ => return Err(invalid(key, value, accepted, origin)),
+            };
+        }
+        let jwks_endpoint_url =
+            string_of("sasl.oauthbearer.jwks.endpoint.url").filter(|s| !s.trim().is_empty());
+        if validator == OAuthBearerValidator::Signed && jwks_endpoint_url.is_none() {
+            return Err(cfg.conflict(
+                "sasl.oauthbearer.jwks.endpoint.url",
+                format!(
+                    "listener {} validates OAUTHBEARER tokens with {OAUTHBEARER_VALIDATOR_CLASS}, which needs the keys: set sasl.oauthbearer.jwks.endpoint.url (or {prefix}sasl.oauthbearer.jwks.endpoint.url) to a file: or https: URL of a JWKS",
+                    l.name
+                ),
+            ));
+        }
+        let non_negative = |key: &str| -> Result<i64, ConfigError> {
+            let v = int_of(key)?;
+            if v < 0 {
+                return Err(cfg.conflict(key, format!("{key} must be at least 0, not {v}")));
+            }
+            Ok(v)
+        };
         let oauthbearer = OAuthBearerConfig {
-            jwks_endpoint_url: string_of("sasl.oauthbearer.jwks.endpoint.url")
-                .filter(|s| !s.is_empty()),
+            validator,
+            jwks_refresh_ms: non_negative("sasl.oauthbearer.jwks.endpoint.refresh.ms")?,
+            jwks_retry_backoff_ms: non_negative("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms")?,
+            jwks_retry_backoff_max_ms: non_negative(
+                "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+            )?,
+            jwks_endpoint_url,
             expected_audience: list_of("sasl.oauthbearer.expected.audience"),
             expected_issuer: string_of("sasl.oauthbearer.expected.issuer")
                 .filter(|s| !s.is_empty()),

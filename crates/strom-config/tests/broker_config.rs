@@ -842,3 +842,68 @@ fn sasl_misconfigurations_stop_start_up() {
         "{e}"
     );
 }
+
+#[test]
+fn oauthbearer_validator_class_and_jwks_keys() {
+    const CLASS: &str =
+        "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class";
+    let base = "listeners=SASL_PLAINTEXT://:9092\nsasl.enabled.mechanisms=OAUTHBEARER";
+    // Default: Kafka's unsecured validator, Kafka's JWKS timings.
+    let c = config(base);
+    let o = &c
+        .security
+        .sasl_listener("SASL_PLAINTEXT")
+        .unwrap()
+        .oauthbearer;
+    assert_eq!(o.validator, strom_config::OAuthBearerValidator::Unsecured);
+    assert_eq!(
+        (
+            o.jwks_refresh_ms,
+            o.jwks_retry_backoff_ms,
+            o.jwks_retry_backoff_max_ms
+        ),
+        (3_600_000, 100, 10_000)
+    );
+    assert_eq!(c.security.sasl_server_max_receive_size, 524_288);
+    // Kafka's class (and its pre-3.4 name) selects the signed-JWT validator, per listener.
+    for class in [
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+        "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerValidatorCallbackHandler",
+    ] {
+        let c = config(&format!(
+            "{base}\n{CLASS}={class}\n\
+             listener.name.sasl_plaintext.sasl.oauthbearer.jwks.endpoint.url=file:///j.json\n\
+             listener.name.sasl_plaintext.sasl.oauthbearer.jwks.endpoint.refresh.ms=5000"
+        ));
+        let o = &c
+            .security
+            .sasl_listener("SASL_PLAINTEXT")
+            .unwrap()
+            .oauthbearer;
+        assert_eq!(o.validator, strom_config::OAuthBearerValidator::Signed);
+        assert_eq!(o.jwks_endpoint_url.as_deref(), Some("file:///j.json"));
+        assert_eq!(o.jwks_refresh_ms, 5000);
+    }
+    // The signed validator needs its keys.
+    let e = error(&format!(
+        "{base}\n{CLASS}=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+    ));
+    assert!(e.to_string().contains("needs the keys"), "{e}");
+    // An unknown class says which ones are accepted.
+    let e = error(&format!("{base}\n{CLASS}=com.example.MyHandler"));
+    assert!(
+        e.to_string().contains("OAuthBearerValidatorCallbackHandler or org.apache.kafka.common.security.oauthbearer.internals.unsecured.OAuthBearerUnsecuredValidatorCallbackHandler"),
+        "{e}"
+    );
+    // Only OAUTHBEARER takes a class.
+    let e = error(&format!(
+        "listeners=SASL_PLAINTEXT://:9092\nsasl.enabled.mechanisms=PLAIN\n\
+         listener.name.sasl_plaintext.plain.sasl.jaas.config={PLAIN_JAAS}\n\
+         listener.name.sasl_plaintext.plain.sasl.server.callback.handler.class=x.Y"
+    ));
+    assert!(
+        e.to_string()
+            .contains("only OAUTHBEARER takes a handler class"),
+        "{e}"
+    );
+}

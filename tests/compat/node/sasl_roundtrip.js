@@ -3,7 +3,8 @@
 //
 //   node sasl_roundtrip.js BROKERS MECHANISM USER PASSWORD TOPIC
 //
-// MECHANISM is kafkajs' name (plain, scram-sha-256, scram-sha-512). Creates TOPIC, produces
+// MECHANISM is kafkajs' name (plain, scram-sha-256, scram-sha-512, oauthbearer: then PASSWORD
+// is the token its oauthBearerProvider hands out and USER is ignored). Creates TOPIC, produces
 // "v0".."v2" to partition 0 and reads them back from the beginning; prints
 // {"produced": 3, "consumed": ["v0", "v1", "v2"]}, or exits 1 with {"error": "..."}.
 'use strict'
@@ -20,7 +21,9 @@ const [brokers, mechanism, username, password, topic] = args
 const kafka = new Kafka({
   clientId: 'strom-compat-sasl',
   brokers: brokers.split(','),
-  sasl: { mechanism, username, password },
+  sasl: mechanism === 'oauthbearer'
+    ? { mechanism, oauthBearerProvider: async () => ({ value: password }) }
+    : { mechanism, username, password },
   connectionTimeout: 5000,
   requestTimeout: 15000,
   retry: { retries: 2 },

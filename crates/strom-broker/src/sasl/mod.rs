@@ -8,7 +8,8 @@
 //!
 //! Mechanisms: PLAIN (users from the listener's PlainLoginModule entry),
 //! SCRAM-SHA-256/512 (credentials from the metadata image), OAUTHBEARER
-//! (Kafka's unsecured-JWS validator). A failure answers
+//! (Kafka's unsecured-JWS validator by default; signed JWTs checked against a
+//! JWKS with `OAuthBearerValidatorCallbackHandler`, see `jwt` and `jwks`). A failure answers
 //! SASL_AUTHENTICATION_FAILED (UNSUPPORTED_SASL_MECHANISM for a mechanism
 //! not enabled) after `connection.failed.authentication.delay.ms` and closes.
 //!
@@ -18,6 +19,8 @@
 //! (same mechanism, same principal), and a request on an expired session
 //! closes the connection.
 
+pub(crate) mod jwks;
+pub(crate) mod jwt;
 pub(crate) mod oauthbearer;
 pub(crate) mod scram;
 
@@ -127,6 +130,97 @@ pub(crate) fn before_first_authentication(session: &Session) -> bool {
         .is_some_and(|sasl| !sasl.authenticated() && sasl.reauthenticating.is_none())
 }
 
+/// The validators of signed OAUTHBEARER tokens, by listener name (upper-case): one per
+/// SASL listener configured with `OAuthBearerValidatorCallbackHandler`.
+#[derive(Debug, Default)]
+pub(crate) struct OAuthValidators(std::collections::BTreeMap<String, Arc<jwks::SignedValidator>>);
+
+impl OAuthValidators {
+    /// Checks each such listener's JWKS URL (allowed, parsable, a file that exists, a
+    /// trust store for https:) and starts its refresh task. An error stops the start-up.
+    pub(crate) fn start(config: &strom_config::BrokerConfig) -> Result<Self, String> {
+        let allowed = std::env::var(jwks::ALLOWED_URLS_ENV).ok();
+        let mut validators = std::collections::BTreeMap::new();
+        for (listener, sasl) in &config.security.sasl {
+            let oauth = &sasl.oauthbearer;
+            let Some(url) = &oauth.jwks_endpoint_url else {
+                continue;
+            };
+            if oauth.validator != strom_config::OAuthBearerValidator::Signed {
+                if sasl.is_enabled("OAUTHBEARER") {
+                    warn!(listener, "sasl.oauthbearer.jwks.endpoint.url is set but listener.name.{}.oauthbearer.sasl.server.callback.handler.class is not {}: Kafka would run its unsecured validator here; Strom refuses every OAUTHBEARER token on this listener instead", listener.to_ascii_lowercase(), strom_config::OAUTHBEARER_VALIDATOR_CLASS);
+                }
+                continue;
+            }
+            let fail = |e: String| {
+                format!("listener {listener}: sasl.oauthbearer.jwks.endpoint.url {url}: {e}")
+            };
+            if !jwks::url_allowed(url, allowed.as_deref()) {
+                return Err(fail(format!(
+                    "not an allowed URL; list it in the environment variable {} (comma-separated URLs; Strom's counterpart of Kafka's system property org.apache.kafka.sasl.oauthbearer.allowed.urls, which allows none by default)",
+                    jwks::ALLOWED_URLS_ENV
+                )));
+            }
+            let source = jwks::parse_url(url).map_err(fail)?;
+            let tls = match &source {
+                jwks::Source::File(path) => {
+                    if !path.is_file() {
+                        return Err(fail(format!("{} is not a readable file", path.display())));
+                    }
+                    None
+                }
+                jwks::Source::Http { tls: false, .. } => None,
+                jwks::Source::Http { tls: true, .. } => {
+                    Some(jwks_tls_config(config, listener).map_err(fail)?)
+                }
+            };
+            let refresh = jwks::Refresh {
+                every: Duration::from_millis(oauth.jwks_refresh_ms.max(1) as u64),
+                backoff: Duration::from_millis(oauth.jwks_retry_backoff_ms.max(1) as u64),
+                backoff_max: Duration::from_millis(oauth.jwks_retry_backoff_max_ms.max(1) as u64),
+            };
+            let validator = Arc::new(jwks::SignedValidator::new(
+                listener,
+                url,
+                jwt::ClaimPolicy::from_config(oauth),
+                refresh.backoff,
+            ));
+            jwks::spawn_refresh(&validator, source, refresh, tls);
+            validators.insert(listener.clone(), validator);
+        }
+        Ok(OAuthValidators(validators))
+    }
+
+    fn get(&self, listener: &str) -> Option<&jwks::SignedValidator> {
+        self.0.get(listener).map(|v| &**v)
+    }
+}
+
+/// The TLS client configuration for an https: JWKS URL: the listener's
+/// `ssl.truststore.*` when set, else the system's CA bundle.
+fn jwks_tls_config(
+    config: &strom_config::BrokerConfig,
+    listener: &str,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let get = |key: &str| {
+        key.starts_with("ssl.truststore.")
+            .then(|| config.listener_value(listener, key))
+            .flatten()
+    };
+    let stores = strom_client::tls::read_stores(&get)?;
+    let roots = match stores.trusted {
+        Some(trusted) => strom_client::tls::root_store(&trusted)?,
+        None => jwks::system_roots()?,
+    };
+    let provider = strom_client::tls::provider(&[])?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// The SASL state a new connection on `listener` starts with: `None` on a
 /// listener without SASL.
 pub(crate) fn session_for(state: &BrokerState, listener: &str) -> Option<Box<SaslSession>> {
@@ -198,7 +292,14 @@ pub(crate) async fn intercept(
     if let Phase::Authenticating { raw: true, .. } = sasl.phase {
         let token = frame.clone();
         return Some(
-            match step(state, listener_config, sasl, &session.peer, &token) {
+            match step(
+                state,
+                &listener,
+                listener_config,
+                sasl,
+                &session.peer,
+                &token,
+            ) {
                 Ok((response, done)) => {
                     if let Some(principal) = done {
                         session.principal = principal;
@@ -266,7 +367,14 @@ pub(crate) async fn intercept(
             let corr = preamble.correlation_id;
             let mut resp = SaslAuthenticateResponse::default();
             Some(
-                match step(state, listener_config, sasl, &session.peer, &req.auth_bytes) {
+                match step(
+                    state,
+                    &listener,
+                    listener_config,
+                    sasl,
+                    &session.peer,
+                    &req.auth_bytes,
+                ) {
                     Ok((bytes, done)) => {
                         resp.auth_bytes = Bytes::from(bytes.unwrap_or_default());
                         if let Some(principal) = done {
@@ -395,6 +503,7 @@ fn handshake(
 /// with its expiry set.
 fn step(
     state: &BrokerState,
+    listener_name: &str,
     listener: &SaslListenerConfig,
     sasl: &mut SaslSession,
     peer: &str,
@@ -427,7 +536,12 @@ fn step(
             Some(_) => {
                 Err("Authentication failed: unexpected message after an invalid token".into())
             }
-            None => match oauth(listener, message) {
+            None => match oauth(
+                listener,
+                state.oauth_validators.get(listener_name),
+                peer,
+                message,
+            ) {
                 Ok(step) => Ok(step),
                 Err(OAuthFailure::Token(json)) => {
                     *error = Some(json.clone());
@@ -530,22 +644,40 @@ enum OAuthFailure {
     Message(String),
 }
 
-fn oauth(listener: &SaslListenerConfig, message: &[u8]) -> Result<Step, OAuthFailure> {
+fn oauth(
+    listener: &SaslListenerConfig,
+    signed: Option<&jwks::SignedValidator>,
+    peer: &str,
+    message: &[u8],
+) -> Result<Step, OAuthFailure> {
     let initial = oauthbearer::parse_initial_response(message).map_err(|e| {
         OAuthFailure::Message(format!(
             "Authentication failed: invalid OAUTHBEARER message ({e})"
         ))
     })?;
-    let validated = if listener.oauthbearer.jwks_endpoint_url.is_some() {
-        Err(oauthbearer::Refused {
-            reason: "signed JWT validation against a JWKS is not supported by this broker".into(),
+    let validated = match (signed, &listener.oauthbearer.jwks_endpoint_url) {
+        (Some(validator), _) => validator
+            .validate(&initial.token, now_ms())
+            .map_err(|reason| oauthbearer::Refused {
+                reason,
+                scope: None,
+            }),
+        // A JWKS URL without Kafka's validator class: nothing unsigned gets in.
+        (None, Some(_)) => Err(oauthbearer::Refused {
+            reason: format!(
+                "the listener has sasl.oauthbearer.jwks.endpoint.url but not {} as its oauthbearer.sasl.server.callback.handler.class",
+                strom_config::OAUTHBEARER_VALIDATOR_CLASS
+            ),
             scope: None,
-        })
-    } else {
-        oauthbearer::validate_unsecured(&initial.token, listener.jaas.get("OAUTHBEARER"), now_ms())
+        }),
+        (None, None) => oauthbearer::validate_unsecured(
+            &initial.token,
+            listener.jaas.get("OAUTHBEARER"),
+            now_ms(),
+        ),
     };
     let token = validated.map_err(|refused| {
-        debug!("OAUTHBEARER token refused: {}", refused.reason);
+        info!(peer, "OAUTHBEARER token refused: {}", refused.reason);
         OAuthFailure::Token(oauthbearer::invalid_token_json(refused.scope.as_deref()))
     })?;
     if !initial.authzid.is_empty() && initial.authzid != token.principal {
