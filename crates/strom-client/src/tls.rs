@@ -265,6 +265,12 @@ impl ClientTls {
         ClientTls::new(&settings).map(Some)
     }
 
+    /// The rustls client configuration, for a caller that runs the handshake itself (the
+    /// controller quorum's transport).
+    pub fn connector(&self) -> tokio_rustls::TlsConnector {
+        self.connector.clone()
+    }
+
     /// The TLS handshake on a connected socket, to `host` (a name or an IP address).
     pub async fn connect(
         &self,

@@ -117,6 +117,8 @@ pub struct ControllerConfig {
     /// The automatic leader rebalance (`auto.leader.rebalance.enable`);
     /// `None` turns it off.
     pub leader_rebalance: Option<LeaderRebalance>,
+    /// How quorum connections are secured (the controller listener's security protocol).
+    pub security: crate::QuorumSecurity,
 }
 
 /// How the active controller moves leadership back to preferred replicas.
@@ -160,6 +162,7 @@ impl ControllerConfig {
             join_quorum: false,
             snapshot_interval: Some(Duration::from_secs(3600)),
             leader_rebalance: Some(LeaderRebalance::default()),
+            security: crate::QuorumSecurity::default(),
         }
     }
 
@@ -186,6 +189,7 @@ impl fmt::Debug for ControllerConfig {
             .field("election_timeout", &self.election_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("broker_session_timeout", &self.broker_session_timeout)
+            .field("security", &self.security)
             .finish_non_exhaustive()
     }
 }
@@ -200,7 +204,10 @@ impl Controller {
     /// and returns once a leader is elected and this node's image holds
     /// every entry committed before it asked.
     pub async fn start(config: ControllerConfig) -> Result<ControllerHandle, StartError> {
-        Controller::start_with(config, Arc::new(TcpTransport), true, Storage::default()).await
+        let transport = Arc::new(TcpTransport {
+            security: config.security.clone(),
+        });
+        Controller::start_with(config, transport, true, Storage::default()).await
     }
 
     /// [`Controller::start`] over any transport; with `listen`, a quorum of
@@ -352,7 +359,12 @@ impl Controller {
                 }
             };
             let service = Arc::new(handle.service());
-            let server = tokio::spawn(transport::serve(listener, service, serving));
+            let server = tokio::spawn(transport::serve(
+                listener,
+                service,
+                config.security.clone(),
+                serving,
+            ));
             *handle.server.lock().unwrap_or_else(PoisonError::into_inner) = Some(server);
         } else if !single {
             transport.attach(handle.service());
@@ -380,7 +392,10 @@ impl Controller {
     /// the committed image is fetched from it whenever it changes. Returns
     /// once the first image has arrived.
     pub async fn start_observer(config: ControllerConfig) -> Result<ControllerHandle, StartError> {
-        Controller::start_observer_with(config, Arc::new(TcpTransport)).await
+        let transport = Arc::new(TcpTransport {
+            security: config.security.clone(),
+        });
+        Controller::start_observer_with(config, transport).await
     }
 
     pub(crate) async fn start_observer_with(

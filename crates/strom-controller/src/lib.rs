@@ -13,6 +13,7 @@ pub mod decisions;
 mod error;
 mod raft;
 mod rpc;
+mod security;
 #[cfg(test)]
 mod sim;
 
@@ -30,3 +31,7 @@ pub use decisions::{
 pub use decisions::{AlterScramOutcome, ScramDeletion, ScramUpsertion};
 pub use error::{ControllerError, StartError, StoreError};
 pub use rpc::{QuorumDescription, ReplicaProgress};
+pub use security::{
+    FixedQuorumTls, PlainCredentials, QuorumSasl, QuorumSecurity, QuorumTls, TlsAcceptor,
+    TlsConnector,
+};
