@@ -330,6 +330,11 @@ impl Controller {
             last_rebalance: Instant::now(),
             last_snapshot: (None, Instant::now()),
             known_leader: None,
+            bootstrap: Some(
+                crate::bootstrap::read_bootstrap_records(&dir)
+                    .map_err(StartError::InvalidConfig)?,
+            )
+            .filter(|records| !records.is_empty()),
         };
         let task = tokio::spawn(driver.run(receiver));
         let handle = ControllerHandle {
@@ -452,6 +457,7 @@ impl Controller {
             last_rebalance: Instant::now(),
             last_snapshot: (None, Instant::now()),
             known_leader: None,
+            bootstrap: None,
         };
         let task = tokio::spawn(driver.run(receiver));
         let handle = ControllerHandle {
@@ -1393,6 +1399,9 @@ struct Driver {
     last_snapshot: (Option<u64>, Instant),
     /// The active controller and term last logged.
     known_leader: Option<(u64, u64)>,
+    /// Records of `strom storage format` (`--add-scram`) not yet found in the metadata:
+    /// proposed by the first active controller of a new cluster ([`crate::bootstrap`]).
+    bootstrap: Option<Vec<MetadataRecord>>,
 }
 
 impl Driver {
@@ -1407,6 +1416,7 @@ impl Driver {
                 command = commands.recv() => command,
                 _ = tick.tick() => {
                     self.log_leader_change();
+                    self.apply_bootstrap().await;
                     self.check_sessions().await;
                     self.check_leader_imbalance().await;
                     self.check_snapshot_age().await;
@@ -1428,6 +1438,7 @@ impl Driver {
                     let deadline =
                         deadline.unwrap_or_else(|| Instant::now() + self.request_timeout);
                     if self.is_active() {
+                        self.apply_bootstrap().await;
                         let answer = self.decide(request, deadline).await;
                         let offset = self.image().offset();
                         let _ = reply.send(ControllerResponse {
@@ -1853,6 +1864,32 @@ impl Driver {
             }
             // Wait a full interval before asking again.
             self.last_snapshot.1 = Instant::now();
+        }
+    }
+
+    /// On the active controller of a new cluster, writes the records `strom storage format`
+    /// left (`--add-scram`) before anything else; once the metadata holds anything they are
+    /// dropped unused (another controller wrote them, or the cluster is not new).
+    async fn apply_bootstrap(&mut self) {
+        if self.bootstrap.is_none() || !self.is_active() {
+            return;
+        }
+        if !self.image().to_records().is_empty() {
+            self.bootstrap = None;
+            return;
+        }
+        let records = self.bootstrap.clone().unwrap_or_default();
+        let count = records.len();
+        let deadline = Instant::now() + self.request_timeout;
+        match self.propose(records, deadline).await {
+            Ok(()) => {
+                tracing::info!(
+                    records = count,
+                    "wrote the bootstrap records of `strom storage format` (--add-scram) into the new cluster's metadata"
+                );
+                self.bootstrap = None;
+            }
+            Err(e) => tracing::warn!("could not write the bootstrap records yet (retrying): {e}"),
         }
     }
 

@@ -8,6 +8,7 @@
 //! so clustering later adds voters and a network transport without changing
 //! how metadata flows.
 
+mod bootstrap;
 mod controller;
 pub mod decisions;
 mod error;
@@ -17,6 +18,7 @@ mod security;
 #[cfg(test)]
 mod sim;
 
+pub use bootstrap::{bootstrap_records_path, write_bootstrap_records, BOOTSTRAP_RECORDS_FILE};
 pub use controller::{
     Controller, ControllerConfig, ControllerHandle, LeaderRebalance, TopicConfigValidator,
 };

@@ -196,16 +196,14 @@ pub(crate) async fn serve<S: PeerService>(
                 let security = security.clone();
                 let refusals = refusals.clone();
                 tokio::spawn(async move {
-                    let setup = tokio::time::timeout(
-                        SETUP_TIMEOUT,
-                        accept_connection(stream, &security),
-                    )
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(format!(
+                    let setup =
+                        tokio::time::timeout(SETUP_TIMEOUT, accept_connection(stream, &security))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(format!(
                             "no TLS handshake, hello and authentication within {SETUP_TIMEOUT:?}"
                         ))
-                    });
+                            });
                     let stream = match setup {
                         Ok(stream) => stream,
                         Err(why) => {
