@@ -5,6 +5,12 @@
 //! CAs client certificates must chain to), `ssl.client.auth`, `ssl.enabled.protocols` and
 //! `ssl.cipher.suites`. A bad file or password stops start-up with a message naming the key.
 //!
+//! Revocation: Kafka has no broker key for CRLs (Java takes them from JVM properties), so a
+//! PEM trust store may hold `-----BEGIN X509 CRL-----` blocks beside its CA certificates; a
+//! client certificate one of them lists is refused at the handshake (only the client's own
+//! certificate is checked, and one whose CA has no CRL in the file is not refused for it).
+//! The CRLs are read with the trust store, so they are reloaded with it.
+//!
 //! The acceptor can be replaced at run time (KIP-226): AlterConfigs of this broker's
 //! listener SSL keys builds a new one from the configuration as it would become, refuses the
 //! change (INVALID_CONFIG) if it does not load, and installs it once the controller has
@@ -272,6 +278,8 @@ fn describe_handshake_error(e: &std::io::Error) -> String {
     let text = e.to_string();
     if text.contains("InvalidContentType") || text.contains("invalid content type") {
         format!("TLS handshake failed ({text}): the client speaks plaintext to a TLS listener (use security.protocol=SSL)")
+    } else if text.contains("Revoked") {
+        format!("TLS handshake failed ({text}): the client certificate is revoked by a CRL of the listener's trust store")
     } else {
         format!("TLS handshake failed: {text}")
     }
@@ -317,7 +325,15 @@ fn build_acceptor(config: &BrokerConfig, listener: &str) -> Result<TlsAcceptor, 
                 )));
             };
             let roots = Arc::new(root_store(trusted).map_err(fail)?);
-            let builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+            let mut builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+            if !stores.crls.is_empty() {
+                // Revocation of the client's own certificate, by the CRLs the trust store
+                // holds; a certificate whose CA has no CRL there is not refused for it.
+                builder = builder
+                    .with_crls(stores.crls.iter().cloned())
+                    .only_check_end_entity_revocation()
+                    .allow_unknown_revocation_status();
+            }
             let builder = if mode == "requested" {
                 builder.allow_unauthenticated()
             } else {
