@@ -571,12 +571,49 @@ mod tests {
     }
 
     #[test]
+    fn the_quorum_follows_the_controller_listener_security_protocol() {
+        let base = "node.id=1\ncontroller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9095\n\
+                    listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n";
+        // PLAINTEXT: nothing to secure.
+        let (plain, _) = controller_quorum_security(&config(base), true).unwrap();
+        assert!(plain.tls.is_none() && plain.sasl.is_none());
+        // SSL without a trust store: the error names the listener and the key.
+        let ssl = config(&format!(
+            "{base}listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"
+        ));
+        let err = controller_quorum_security(&ssl, true).err().unwrap();
+        assert!(err.starts_with("controller listener CONTROLLER: "), "{err}");
+        assert!(
+            err.contains("listener.name.controller.ssl.truststore.location"),
+            "{err}"
+        );
+        // SASL_PLAINTEXT: PLAIN credentials presented, users accepted on a controller only.
+        let sasl = config(&format!(
+            "{base}listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\n\
+             sasl.mechanism.controller.protocol=PLAIN\nsasl.enabled.mechanisms=PLAIN\n\
+             listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"c\" password=\"s\" user_c=\"s\";"
+        ));
+        let (served, _) = controller_quorum_security(&sasl, true).unwrap();
+        let plain = served.sasl.unwrap();
+        assert_eq!(plain.client.unwrap().username, "c");
+        assert_eq!(plain.users.get("c").map(String::as_str), Some("s"));
+        assert!(served.tls.is_none());
+        let (dialing, _) = controller_quorum_security(&sasl, false).unwrap();
+        assert!(dialing.sasl.unwrap().users.is_empty());
+    }
+
+    #[test]
     fn handshake_errors_name_a_plaintext_client() {
         let e = std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "received corrupt message of type InvalidContentType",
         );
         assert!(describe_handshake_error(&e).contains("speaks plaintext to a TLS listener"));
+        let e = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate: Revoked",
+        );
+        assert!(describe_handshake_error(&e).contains("the client certificate is revoked"));
         let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "peer sent no certificates");
         assert_eq!(
             describe_handshake_error(&e),
