@@ -100,6 +100,8 @@ def test_a_cluster_whose_quorum_and_inter_broker_listeners_are_sasl_ssl_replicat
         wait_for(lambda: "quorum connection refused" in c.nodes[1].log_text()[before:]
                  or "quorum connection refused" in c.nodes[2].log_text(), 30,
                  what="the controllers to log why they refuse node 3")
+        # Node 3 is fenced (no heartbeat reaches the controller), so the new topic lives on 1 and 2.
+        c.wait_listed(1, {1, 2}, timeout_s=60)
         later = unique("after-restart")
         create_topic(bootstrap, later, 1, 2)
         deadline = time.monotonic() + 8
