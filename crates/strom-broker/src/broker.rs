@@ -83,7 +83,7 @@ pub(crate) struct BrokerState {
     /// The TLS listeners' acceptors (replaced on a certificate reload).
     pub tls: crate::tls::TlsListeners,
     /// TLS for this broker's connections to others, when the inter-broker listener is SSL.
-    pub inter_broker_tls: Option<strom_client::tls::ClientTls>,
+    pub inter_broker_tls: crate::tls::InterBrokerTls,
     /// Validators of signed OAUTHBEARER tokens, per SASL listener that has one.
     pub oauth_validators: crate::sasl::OAuthValidators,
     /// Client quotas (producer_byte_rate, consumer_byte_rate, request_percentage).
@@ -455,8 +455,7 @@ impl Broker {
         let listener_names: Vec<String> = config.listeners.iter().map(|l| l.name.clone()).collect();
         let tls =
             crate::tls::TlsListeners::new(&config, &listener_names).map_err(BrokerError::Tls)?;
-        let inter_broker_tls =
-            crate::tls::inter_broker_client(&config).map_err(BrokerError::Tls)?;
+        let inter_broker_tls = tls.inter_broker(&config).map_err(BrokerError::Tls)?;
         let oauth_validators =
             crate::sasl::OAuthValidators::start(&config).map_err(BrokerError::Listener)?;
 

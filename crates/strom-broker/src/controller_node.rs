@@ -54,6 +54,14 @@ pub(crate) async fn start_metadata(
     controller_config.snapshot_interval = (config.quorum.snapshot_max_interval_ms > 0)
         .then(|| std::time::Duration::from_millis(config.quorum.snapshot_max_interval_ms));
     controller_config.broker_session_timeout = quorum.session_timeout;
+    // The controller listener's TLS stores and PLAIN credentials are read before anything
+    // starts: a bad file or a missing key stops start-up naming it.
+    let (security, _) = crate::tls::controller_quorum_security(config, quorum.controller)
+        .map_err(BrokerError::Tls)?;
+    if security.tls.is_some() || security.sasl.is_some() {
+        info!(protocol = %security.protocol, "quorum connections are secured as the controller listener says");
+    }
+    controller_config.security = security;
     // The metadata log lives in the first directory, which must work; any
     // other that cannot be created is an offline log directory (LogManager).
     std::fs::create_dir_all(&config.log_dirs[0]).map_err(|source| BrokerError::CreateDir {

@@ -458,7 +458,7 @@ async fn send_to(
     let config = ConnectionConfig {
         client_id: format!("strom-txn-marker-sender-{}", state.node_id),
         request_timeout: Duration::from_secs(30),
-        tls: state.inter_broker_tls.clone(),
+        tls: state.inter_broker_tls.current(),
         sasl: crate::sasl::inter_broker_credentials(&state.config.security, endpoint),
         ..ConnectionConfig::default()
     };

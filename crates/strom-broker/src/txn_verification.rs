@@ -230,7 +230,7 @@ async fn connect(state: &BrokerState, broker: i32) -> Result<Connection, String>
     let config = ConnectionConfig {
         client_id: format!("strom-txn-verification-{}", state.node_id),
         request_timeout: Duration::from_millis(state.effective_config().request_timeout_ms),
-        tls: state.inter_broker_tls.clone(),
+        tls: state.inter_broker_tls.current(),
         sasl: crate::sasl::inter_broker_credentials(&state.config.security, endpoint),
         ..ConnectionConfig::default()
     };

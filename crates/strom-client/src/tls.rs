@@ -9,7 +9,10 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
+    UnixTime,
+};
 use rustls::{
     CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme, SupportedCipherSuite,
     SupportedProtocolVersion,
@@ -265,6 +268,12 @@ impl ClientTls {
         ClientTls::new(&settings).map(Some)
     }
 
+    /// The rustls client configuration, for a caller that runs the handshake itself (the
+    /// controller quorum's transport).
+    pub fn connector(&self) -> tokio_rustls::TlsConnector {
+        self.connector.clone()
+    }
+
     /// The TLS handshake on a connected socket, to `host` (a name or an IP address).
     pub async fn connect(
         &self,
@@ -282,6 +291,9 @@ impl ClientTls {
 #[derive(Default)]
 pub struct Stores {
     pub trusted: Option<Vec<CertificateDer<'static>>>,
+    /// Certificate revocation lists in the trust store (`-----BEGIN X509 CRL-----` blocks
+    /// beside the CA certificates): client certificates they list are refused.
+    pub crls: Vec<CertificateRevocationListDer<'static>>,
     pub identity: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
 }
 
@@ -344,6 +356,9 @@ pub fn read_stores(get: &impl Fn(&str) -> Option<String>) -> Result<Stores, Stri
         let certs = certificates_from_pem(&pem).map_err(|e| format!("{what} {e}"))?;
         root_store(&certs).map_err(|e| format!("{what} {e}"))?;
         stores.trusted = Some(certs);
+        stores.crls = CertificateRevocationListDer::pem_slice_iter(&pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("{what} has an X509 CRL that is not valid PEM: {e}"))?;
     }
     Ok(stores)
 }

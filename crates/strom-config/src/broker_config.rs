@@ -989,25 +989,17 @@ fn listeners(cfg: &Effective<'_>) -> Result<(Vec<Listener>, ProtocolMap), Config
     Ok((listeners, protocols))
 }
 
-/// Strom serves PLAINTEXT, SSL (TLS), SASL_PLAINTEXT and SASL_SSL listeners. A controller
-/// listener must be PLAINTEXT: the quorum's transport neither encrypts nor authenticates, and
-/// a listener mapped to a protocol it cannot honour stops start-up rather than serve plaintext.
+/// Strom serves PLAINTEXT, SSL (TLS), SASL_PLAINTEXT and SASL_SSL listeners, controller
+/// listeners included (the quorum transport does TLS and SASL PLAIN). A controller listener
+/// this node does not serve (a broker-only node's) is in the map too: its protocol says how
+/// the node dials the controllers.
 fn check_security_protocols(
     cfg: &Effective<'_>,
     listeners: &[Listener],
 ) -> Result<ProtocolMap, ConfigError> {
     let mut protocols = ProtocolMap::new();
-    let controller_names = controller_names(cfg);
     for l in listeners {
         match security_protocol_of(cfg, &l.name)? {
-            Some(p @ ("SSL" | "SASL_PLAINTEXT" | "SASL_SSL"))
-                if controller_names.contains(&l.name) =>
-            {
-                return Err(cfg.conflict(
-                    "listener.security.protocol.map",
-                    format!("controller listener {} uses security protocol {p}, but Strom's controller quorum speaks PLAINTEXT only so far; map it to PLAINTEXT in listener.security.protocol.map", l.name),
-                ))
-            }
             Some(p @ ("PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL")) => {
                 protocols.insert(l.name.clone(), p.to_owned());
             }
@@ -1025,10 +1017,26 @@ fn check_security_protocols(
             }
         }
     }
+    for name in controller_names(cfg) {
+        if protocols.contains_key(&name) {
+            continue;
+        }
+        match security_protocol_of(cfg, &name)? {
+            Some(p @ ("PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL")) => {
+                protocols.insert(name, p.to_owned());
+            }
+            other => {
+                return Err(cfg.conflict(
+                    "listener.security.protocol.map",
+                    format!("controller listener {name} uses security protocol {}, which Strom cannot speak; map it to PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", other.unwrap_or("(none)")),
+                ))
+            }
+        }
+    }
     Ok(protocols)
 }
 
-fn controller_names(cfg: &Effective<'_>) -> Vec<String> {
+pub(crate) fn controller_names(cfg: &Effective<'_>) -> Vec<String> {
     cfg.list("controller.listener.names")
         .unwrap_or_default()
         .iter()

@@ -200,16 +200,36 @@ pub(crate) fn security_config(
             origin: origin.clone(),
         };
     let mut sasl = BTreeMap::new();
-    for l in listeners {
-        let protocol = protocols
-            .get(&l.name)
-            .map(String::as_str)
-            .unwrap_or("PLAINTEXT");
+    let controller_names = crate::broker_config::controller_names(cfg);
+    let controller_mechanism = cfg
+        .string("sasl.mechanism.controller.protocol")
+        .unwrap_or_else(|| "GSSAPI".into())
+        .trim()
+        .to_ascii_uppercase();
+    for (name, protocol) in &protocols {
         if !is_sasl(protocol) {
             continue;
         }
+        // A controller listener a broker-only node does not serve: only how it dials.
+        let served = listeners.iter().any(|l| &l.name == name);
+        let is_controller = controller_names.contains(name);
+        // Only the name is used below.
+        let l = Listener {
+            name: name.clone(),
+            host: String::new(),
+            port: 0,
+        };
         let own = per_listener.remove(&l.name).unwrap_or_default();
         let prefix = format!("listener.name.{}.", l.name.to_ascii_lowercase());
+        if is_controller && controller_mechanism != "PLAIN" {
+            return Err(cfg.conflict(
+                "sasl.mechanism.controller.protocol",
+                format!(
+                    "{controller_mechanism}: controller listener {} uses {protocol}, and Strom's controller quorum authenticates with PLAIN only (GSSAPI is not supported; SCRAM cannot work there, its credentials live in the metadata the quorum serves); set sasl.mechanism.controller.protocol=PLAIN",
+                    l.name
+                ),
+            ));
+        }
         let string_of = |key: &str| -> Option<String> {
             match own.get(key) {
                 Some((v, _)) => Some(v.clone()),
@@ -236,14 +256,33 @@ pub(crate) fn security_config(
                 None => Ok(cfg.int(key)),
             }
         };
-        let enabled_mechanisms: Vec<String> = list_of("sasl.enabled.mechanisms")
-            .into_iter()
-            .map(|m| m.to_ascii_uppercase())
-            .collect();
+        let enabled_mechanisms: Vec<String> = if served {
+            list_of("sasl.enabled.mechanisms")
+                .into_iter()
+                .map(|m| m.to_ascii_uppercase())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if is_controller && served && !enabled_mechanisms.iter().any(|m| m == "PLAIN") {
+            return Err(cfg.conflict(
+                "sasl.enabled.mechanisms",
+                format!(
+                    "controller listener {} must enable PLAIN, the mechanism of sasl.mechanism.controller.protocol: set {prefix}sasl.enabled.mechanisms=PLAIN",
+                    l.name
+                ),
+            ));
+        }
+        // The mechanisms whose login module is read: the enabled ones, and on a controller
+        // listener PLAIN, whose username and password this node presents.
+        let mut with_login = enabled_mechanisms.clone();
+        if is_controller && !with_login.iter().any(|m| m == "PLAIN") {
+            with_login.push("PLAIN".into());
+        }
         let mut jaas = BTreeMap::new();
         let mut reauth = BTreeMap::new();
         let listener_reauth = int_of("connections.max.reauth.ms")?;
-        for mechanism in &enabled_mechanisms {
+        for mechanism in &with_login {
             if !SUPPORTED_MECHANISMS.contains(&mechanism.as_str()) {
                 let (key, value, origin) = match own.get("sasl.enabled.mechanisms") {
                     Some((v, o)) => (
@@ -306,6 +345,21 @@ pub(crate) fn security_config(
                     l.name
                 ),
             ));
+        }
+        if is_controller {
+            let login = jaas.get("PLAIN");
+            if login.is_none_or(|e: &JaasEntry| {
+                e.option("username").is_none() || e.option("password").is_none()
+            }) {
+                return Err(cfg.conflict(
+                    "sasl.mechanism.controller.protocol",
+                    format!(
+                        "controller listener {} uses {protocol}: set {prefix}plain.sasl.jaas.config to a PlainLoginModule entry with the username and password this node presents to the controllers{}",
+                        l.name,
+                        if served { " and the user_<name>=\"<password>\" options it accepts" } else { "" }
+                    ),
+                ));
+            }
         }
         let mut validator = OAuthBearerValidator::Unsecured;
         for (rest, (value, origin)) in &own {

@@ -574,7 +574,7 @@ fn listeners_need_distinct_names_and_ports() {
 }
 
 #[test]
-fn every_security_protocol_is_served_but_controllers_stay_plaintext() {
+fn every_security_protocol_is_served_controller_listeners_included() {
     let ssl = config(
         "listeners=SSL://:9093,INTERNAL://:9094\nlistener.security.protocol.map=INTERNAL:SSL",
     );
@@ -584,18 +584,15 @@ fn every_security_protocol_is_served_but_controllers_stay_plaintext() {
         "listeners=SASL_SSL://:9093\nlistener.name.sasl_ssl.plain.sasl.jaas.config={PLAIN_JAAS}\nsasl.enabled.mechanisms=PLAIN"
     ));
     assert_eq!(sasl.listener_security_protocol("SASL_SSL"), "SASL_SSL");
-    let controller = error("listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\nlistener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL");
-    assert!(
-        controller
-            .to_string()
-            .contains("controller listener CONTROLLER uses security protocol SSL"),
-        "{controller}"
-    );
+    // A controller listener may be SSL (the quorum transport does TLS) ...
+    let controller = config("listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\nlistener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL");
+    assert_eq!(controller.listener_security_protocol("CONTROLLER"), "SSL");
+    // ... or SASL, with PLAIN only: Kafka's default mechanism GSSAPI is refused with the fix.
     let sasl_controller = error("listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\nlistener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT");
     assert!(
         sasl_controller
             .to_string()
-            .contains("controller listener CONTROLLER uses security protocol SASL_PLAINTEXT"),
+            .contains("set sasl.mechanism.controller.protocol=PLAIN"),
         "{sasl_controller}"
     );
     let unmapped = error("listeners=EXTERNAL://:9093");
@@ -830,17 +827,66 @@ fn sasl_misconfigurations_stop_start_up() {
         "listeners=PLAINTEXT://:9092\nlistener.name.plaintext.plain.sasl.jaas.config={PLAIN_JAAS}"
     ));
     assert!(e.to_string().contains("not a SASL listener"), "{e}");
-    // The controller quorum's transport does not authenticate.
-    let e = error(&format!(
+    // A SASL controller listener authenticates with PLAIN: the mechanism must say so ...
+    let controller_sasl = format!(
         "listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n\
          listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\n\
          sasl.enabled.mechanisms=PLAIN\nlistener.name.controller.plain.sasl.jaas.config={PLAIN_JAAS}"
+    );
+    let e = error(&controller_sasl);
+    assert!(
+        e.to_string()
+            .contains("GSSAPI: controller listener CONTROLLER uses SASL_PLAINTEXT"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("set sasl.mechanism.controller.protocol=PLAIN"),
+        "{e}"
+    );
+    let c = config(&format!(
+        "{controller_sasl}\nsasl.mechanism.controller.protocol=PLAIN"
+    ));
+    let login = &c.security.sasl_listener("CONTROLLER").unwrap().jaas["PLAIN"];
+    assert_eq!(login.option("username"), Some("admin"));
+    // ... the listener must enable PLAIN ...
+    let e = error(&format!(
+        "{}\nsasl.mechanism.controller.protocol=PLAIN\nlistener.name.controller.sasl.enabled.mechanisms=SCRAM-SHA-256",
+        controller_sasl
     ));
     assert!(
         e.to_string()
-            .contains("controller listener CONTROLLER uses security protocol SASL_PLAINTEXT"),
+            .contains("set listener.name.controller.sasl.enabled.mechanisms=PLAIN"),
         "{e}"
     );
+    // ... and its login module must name the user this node presents.
+    let e = error(
+        "listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n\
+         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\n\
+         sasl.enabled.mechanisms=PLAIN\nsasl.mechanism.controller.protocol=PLAIN\n\
+         listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_admin=\"x\";",
+    );
+    assert!(
+        e.to_string()
+            .contains("with the username and password this node presents"),
+        "{e}"
+    );
+    // A broker-only node dials a SASL_SSL controller listener it does not serve: only the
+    // login module's username and password are needed, not the enabled mechanisms.
+    let c = config(&format!(
+        "process.roles=broker\nnode.id=4\ncontroller.quorum.bootstrap.servers=127.0.0.1:9093\n\
+         listeners=PLAINTEXT://:9092\ncontroller.listener.names=CONTROLLER\n\
+         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL\n\
+         sasl.mechanism.controller.protocol=PLAIN\n\
+         listener.name.controller.plain.sasl.jaas.config={PLAIN_JAAS}"
+    ));
+    assert_eq!(c.listener_security_protocol("CONTROLLER"), "SASL_SSL");
+    assert!(c
+        .security
+        .sasl_listener("CONTROLLER")
+        .unwrap()
+        .jaas
+        .contains_key("PLAIN"));
 }
 
 #[test]

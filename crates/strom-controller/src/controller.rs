@@ -117,6 +117,8 @@ pub struct ControllerConfig {
     /// The automatic leader rebalance (`auto.leader.rebalance.enable`);
     /// `None` turns it off.
     pub leader_rebalance: Option<LeaderRebalance>,
+    /// How quorum connections are secured (the controller listener's security protocol).
+    pub security: crate::QuorumSecurity,
 }
 
 /// How the active controller moves leadership back to preferred replicas.
@@ -160,6 +162,7 @@ impl ControllerConfig {
             join_quorum: false,
             snapshot_interval: Some(Duration::from_secs(3600)),
             leader_rebalance: Some(LeaderRebalance::default()),
+            security: crate::QuorumSecurity::default(),
         }
     }
 
@@ -186,6 +189,7 @@ impl fmt::Debug for ControllerConfig {
             .field("election_timeout", &self.election_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("broker_session_timeout", &self.broker_session_timeout)
+            .field("security", &self.security)
             .finish_non_exhaustive()
     }
 }
@@ -200,7 +204,10 @@ impl Controller {
     /// and returns once a leader is elected and this node's image holds
     /// every entry committed before it asked.
     pub async fn start(config: ControllerConfig) -> Result<ControllerHandle, StartError> {
-        Controller::start_with(config, Arc::new(TcpTransport), true, Storage::default()).await
+        let transport = Arc::new(TcpTransport {
+            security: config.security.clone(),
+        });
+        Controller::start_with(config, transport, true, Storage::default()).await
     }
 
     /// [`Controller::start`] over any transport; with `listen`, a quorum of
@@ -323,6 +330,11 @@ impl Controller {
             last_rebalance: Instant::now(),
             last_snapshot: (None, Instant::now()),
             known_leader: None,
+            bootstrap: Some(
+                crate::bootstrap::read_bootstrap_records(&dir)
+                    .map_err(StartError::InvalidConfig)?,
+            )
+            .filter(|records| !records.is_empty()),
         };
         let task = tokio::spawn(driver.run(receiver));
         let handle = ControllerHandle {
@@ -352,7 +364,12 @@ impl Controller {
                 }
             };
             let service = Arc::new(handle.service());
-            let server = tokio::spawn(transport::serve(listener, service, serving));
+            let server = tokio::spawn(transport::serve(
+                listener,
+                service,
+                config.security.clone(),
+                serving,
+            ));
             *handle.server.lock().unwrap_or_else(PoisonError::into_inner) = Some(server);
         } else if !single {
             transport.attach(handle.service());
@@ -380,7 +397,10 @@ impl Controller {
     /// the committed image is fetched from it whenever it changes. Returns
     /// once the first image has arrived.
     pub async fn start_observer(config: ControllerConfig) -> Result<ControllerHandle, StartError> {
-        Controller::start_observer_with(config, Arc::new(TcpTransport)).await
+        let transport = Arc::new(TcpTransport {
+            security: config.security.clone(),
+        });
+        Controller::start_observer_with(config, transport).await
     }
 
     pub(crate) async fn start_observer_with(
@@ -437,6 +457,7 @@ impl Controller {
             last_rebalance: Instant::now(),
             last_snapshot: (None, Instant::now()),
             known_leader: None,
+            bootstrap: None,
         };
         let task = tokio::spawn(driver.run(receiver));
         let handle = ControllerHandle {
@@ -1378,6 +1399,9 @@ struct Driver {
     last_snapshot: (Option<u64>, Instant),
     /// The active controller and term last logged.
     known_leader: Option<(u64, u64)>,
+    /// Records of `strom storage format` (`--add-scram`) not yet found in the metadata:
+    /// proposed by the first active controller of a new cluster ([`crate::bootstrap`]).
+    bootstrap: Option<Vec<MetadataRecord>>,
 }
 
 impl Driver {
@@ -1392,6 +1416,7 @@ impl Driver {
                 command = commands.recv() => command,
                 _ = tick.tick() => {
                     self.log_leader_change();
+                    self.apply_bootstrap().await;
                     self.check_sessions().await;
                     self.check_leader_imbalance().await;
                     self.check_snapshot_age().await;
@@ -1413,6 +1438,7 @@ impl Driver {
                     let deadline =
                         deadline.unwrap_or_else(|| Instant::now() + self.request_timeout);
                     if self.is_active() {
+                        self.apply_bootstrap().await;
                         let answer = self.decide(request, deadline).await;
                         let offset = self.image().offset();
                         let _ = reply.send(ControllerResponse {
@@ -1838,6 +1864,32 @@ impl Driver {
             }
             // Wait a full interval before asking again.
             self.last_snapshot.1 = Instant::now();
+        }
+    }
+
+    /// On the active controller of a new cluster, writes the records `strom storage format`
+    /// left (`--add-scram`) before anything else; once the metadata holds anything they are
+    /// dropped unused (another controller wrote them, or the cluster is not new).
+    async fn apply_bootstrap(&mut self) {
+        if self.bootstrap.is_none() || !self.is_active() {
+            return;
+        }
+        if !self.image().to_records().is_empty() {
+            self.bootstrap = None;
+            return;
+        }
+        let records = self.bootstrap.clone().unwrap_or_default();
+        let count = records.len();
+        let deadline = Instant::now() + self.request_timeout;
+        match self.propose(records, deadline).await {
+            Ok(()) => {
+                tracing::info!(
+                    records = count,
+                    "wrote the bootstrap records of `strom storage format` (--add-scram) into the new cluster's metadata"
+                );
+                self.bootstrap = None;
+            }
+            Err(e) => tracing::warn!("could not write the bootstrap records yet (retrying): {e}"),
         }
     }
 

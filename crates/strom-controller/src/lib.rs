@@ -8,14 +8,17 @@
 //! so clustering later adds voters and a network transport without changing
 //! how metadata flows.
 
+mod bootstrap;
 mod controller;
 pub mod decisions;
 mod error;
 mod raft;
 mod rpc;
+mod security;
 #[cfg(test)]
 mod sim;
 
+pub use bootstrap::{bootstrap_records_path, write_bootstrap_records, BOOTSTRAP_RECORDS_FILE};
 pub use controller::{
     Controller, ControllerConfig, ControllerHandle, LeaderRebalance, TopicConfigValidator,
 };
@@ -30,3 +33,7 @@ pub use decisions::{
 pub use decisions::{AlterScramOutcome, ScramDeletion, ScramUpsertion};
 pub use error::{ControllerError, StartError, StoreError};
 pub use rpc::{QuorumDescription, ReplicaProgress};
+pub use security::{
+    FixedQuorumTls, PlainCredentials, QuorumSasl, QuorumSecurity, QuorumTls, TlsAcceptor,
+    TlsConnector,
+};

@@ -17,6 +17,7 @@ mod produce;
 mod quotas;
 mod records;
 mod storage;
+mod storage_scram;
 mod table;
 mod topics;
 mod transactions;

@@ -64,6 +64,11 @@ struct FormatArgs {
     ignore_formatted: bool,
     #[command(flatten)]
     quorum: QuorumArgs,
+    /// A SCRAM credential for the new cluster's metadata, as Kafka's:
+    /// 'SCRAM-SHA-256=[name=alice,password=alice-secret]' (also iterations=, salt=,
+    /// saltedpassword=); repeatable. Written on controllers, applied at the first start.
+    #[arg(long = "add-scram", short = 'S', value_name = "SCRAM")]
+    add_scram: Vec<String>,
 }
 
 pub fn run(args: StorageArgs) -> ExitCode {
@@ -92,7 +97,27 @@ fn load(args: &ConfigArgs) -> anyhow::Result<BrokerConfig> {
 fn format(args: FormatArgs) -> anyhow::Result<()> {
     let config = load(&args.config)?;
     let request = format_request(&config, &args)?;
+    // Before anything is written: a bad --add-scram formats nothing.
+    let scram = crate::storage_scram::parse(&args.add_scram).map_err(anyhow::Error::msg)?;
     let outcomes = strom_log::format_log_dirs(&request)?;
+    if let (false, Some(FormatOutcome::Formatted { .. })) = (scram.is_empty(), outcomes.first()) {
+        if config.quorum.roles.controller {
+            let metadata_dir = config.log_dirs[0].join(strom_log::METADATA_LOG_DIR_NAME);
+            strom_controller::write_bootstrap_records(&metadata_dir, &scram).map_err(|e| {
+                anyhow::anyhow!(
+                    "writing the --add-scram credentials to {}: {e}",
+                    strom_controller::bootstrap_records_path(&metadata_dir).display()
+                )
+            })?;
+            println!(
+                "Wrote {} SCRAM credential(s) to {}; the first controller start puts them into the metadata.",
+                scram.len(),
+                strom_controller::bootstrap_records_path(&metadata_dir).display()
+            );
+        } else {
+            println!("--add-scram is for controllers (process.roles contains 'controller'); nothing written on this broker.");
+        }
+    }
     let mut out = std::io::stdout().lock();
     if outcomes
         .iter()
@@ -270,6 +295,7 @@ mod tests {
             cluster_id: CLUSTER.into(),
             ignore_formatted: false,
             quorum,
+            add_scram: Vec::new(),
         }
     }
 

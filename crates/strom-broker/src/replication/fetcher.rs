@@ -62,8 +62,8 @@ pub(crate) struct FetcherContext {
     pub fsync: bool,
     /// `follower.replication.throttled.rate` for throttled replicas.
     pub quota: ReplicationQuota,
-    /// TLS when the inter-broker listener is SSL.
-    pub tls: Option<strom_client::tls::ClientTls>,
+    /// TLS when the inter-broker listener is SSL (the current client at each connect).
+    pub tls: crate::tls::InterBrokerTls,
     /// Listener protocols and SASL settings: how to authenticate to leaders.
     pub security: strom_config::SecurityConfig,
 }
@@ -266,7 +266,7 @@ async fn connect(ctx: &FetcherContext, leader: i32) -> Result<Connection, String
         max_response_bytes: (ctx.config.fetch_response_max_bytes.max(0) as usize)
             .saturating_add(ctx.config.fetch_max_bytes.max(0) as usize)
             .saturating_add(64 << 20),
-        tls: ctx.tls.clone(),
+        tls: ctx.tls.current(),
         sasl: crate::sasl::inter_broker_credentials(&ctx.security, endpoint),
     };
     Connection::connect(&addr, &config)

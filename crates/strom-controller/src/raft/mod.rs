@@ -27,6 +27,8 @@ pub(crate) mod runtime;
 pub(crate) mod snapshot;
 pub(crate) mod state_machine;
 pub(crate) mod transport;
+#[cfg(test)]
+mod transport_tests;
 
 /// Where the metadata directory's stores do their I/O, and who watches the
 /// state machine: the real file system and no one, unless a test

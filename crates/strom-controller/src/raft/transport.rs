@@ -12,6 +12,24 @@
 //! next RPC. Payloads are read as they arrive (the buffer grows with the
 //! bytes received, never with a declared length alone), and each is bounded
 //! by [`super::frame::MAX_FRAME_BYTES`].
+//!
+//! # Security (the controller listener's security protocol)
+//!
+//! A connection is set up in three steps, all within [`SETUP_TIMEOUT`]; a failure in any
+//! closes it before a single request is read, and is logged on both sides (the server's
+//! line names the peer address, rate-limited per address, since a misconfigured peer
+//! retries several times a second):
+//!
+//! 1. `SSL` and `SASL_SSL`: the TLS handshake, first, as on a Kafka listener (a peer that
+//!    speaks plaintext to a TLS port fails here and is named so). The server's
+//!    configuration is the listener's (key store, trust store, `ssl.client.auth`), the
+//!    client's trusts the listener's trust store and presents its key store. Everything
+//!    below runs inside TLS.
+//! 2. [`HELLO`].
+//! 3. `SASL_PLAINTEXT` and `SASL_SSL`: the client's first frame is an [`AuthRequest`]
+//!    (PLAIN: user name and password, RFC 4616's fields as JSON), the server answers one
+//!    [`AuthResponse`]: `Authenticated`, or `Failed` with the reason, after which it closes
+//!    the connection. No [`PeerRequest`] is read before `Authenticated`.
 
 use std::fmt;
 use std::future::Future;
@@ -31,16 +49,42 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::frame::{self, FRAME_HEADER_BYTES, MAX_FRAME_BYTES};
 use super::TypeConfig;
 use crate::rpc::{ControllerRequest, ControllerResponse};
+use crate::security::{PlainCredentials, QuorumSecurity};
 
 /// The first bytes a client sends: the protocol's name and version.
 pub(crate) const HELLO: &[u8; 16] = b"strom-quorum/1\r\n";
 
 /// How long dialing a peer may take before the call counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a new connection's TLS handshake, HELLO and SASL exchange may take, together.
+pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the server logs refused connections from one address at `warn`.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A quorum connection's bytes: TCP, or TLS over TCP.
+pub(crate) trait QuorumStream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> QuorumStream for T {}
+
+/// A SASL client's first frame on a SASL controller listener.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum AuthRequest {
+    Plain { username: String, password: String },
+}
+
+/// The server's answer to an [`AuthRequest`].
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
+pub(crate) enum AuthResponse {
+    Authenticated,
+    Failed(String),
+}
 
 /// One request on a quorum connection.
 #[derive(Serialize, Deserialize)]
@@ -129,12 +173,16 @@ pub(crate) trait PeerService: Send + Sync + 'static {
     ) -> impl Future<Output = ControllerResponse> + Send;
 }
 
-/// Accepts quorum connections on `listener` until `shutdown` turns true.
+/// Accepts quorum connections on `listener` until `shutdown` turns true, secured as
+/// `security` says.
 pub(crate) async fn serve<S: PeerService>(
     listener: TcpListener,
     service: Arc<S>,
+    security: QuorumSecurity,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let security = Arc::new(security);
+    let refusals = Arc::new(RefusalLog::default());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -145,7 +193,24 @@ pub(crate) async fn serve<S: PeerService>(
                 let _ = stream.set_nodelay(true);
                 let service = service.clone();
                 let shutdown = shutdown.clone();
+                let security = security.clone();
+                let refusals = refusals.clone();
                 tokio::spawn(async move {
+                    let setup =
+                        tokio::time::timeout(SETUP_TIMEOUT, accept_connection(stream, &security))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(format!(
+                            "no TLS handshake, hello and authentication within {SETUP_TIMEOUT:?}"
+                        ))
+                            });
+                    let stream = match setup {
+                        Ok(stream) => stream,
+                        Err(why) => {
+                            refusals.refused(peer, &security.protocol, &why);
+                            return;
+                        }
+                    };
                     if let Err(e) = serve_connection(stream, service, shutdown).await {
                         tracing::debug!(%peer, "quorum connection closed: {e}");
                     }
@@ -160,21 +225,99 @@ pub(crate) async fn serve<S: PeerService>(
     }
 }
 
+/// Logs refused connections: at `warn` once per [`REFUSAL_LOG_INTERVAL`] and address, else
+/// at `debug`.
+#[derive(Default)]
+struct RefusalLog {
+    last: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, tokio::time::Instant>>,
+}
+
+impl RefusalLog {
+    fn refused(&self, peer: std::net::SocketAddr, protocol: &str, why: &str) {
+        let now = tokio::time::Instant::now();
+        let loud = {
+            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            if last.len() > 1024 {
+                last.clear();
+            }
+            match last.get(&peer.ip()) {
+                Some(at) if now.duration_since(*at) < REFUSAL_LOG_INTERVAL => false,
+                _ => {
+                    last.insert(peer.ip(), now);
+                    true
+                }
+            }
+        };
+        let protocol = if protocol.is_empty() {
+            "PLAINTEXT"
+        } else {
+            protocol
+        };
+        if loud {
+            tracing::warn!(%peer, "quorum connection refused (controller listener {protocol}): {why}");
+        } else {
+            tracing::debug!(%peer, "quorum connection refused (controller listener {protocol}): {why}");
+        }
+    }
+}
+
+/// The server side of a connection's set-up: TLS, HELLO, SASL (see the module doc). The
+/// error is one line for the log.
+async fn accept_connection(
+    stream: TcpStream,
+    security: &QuorumSecurity,
+) -> Result<Box<dyn QuorumStream>, String> {
+    let mut stream: Box<dyn QuorumStream> = match &security.tls {
+        None => Box::new(stream),
+        Some(tls) => {
+            let acceptor = tls
+                .acceptor()
+                .ok_or("this node does not serve the controller listener")?;
+            let stream = acceptor.accept(stream).await.map_err(|e| {
+                let text = e.to_string();
+                if text.contains("InvalidContentType") || text.contains("invalid content type") {
+                    format!("TLS handshake failed ({text}): the peer speaks plaintext to a TLS controller listener")
+                } else {
+                    format!("TLS handshake failed: {text}")
+                }
+            })?;
+            Box::new(stream)
+        }
+    };
+    let mut hello = [0u8; HELLO.len()];
+    stream
+        .read_exact(&mut hello)
+        .await
+        .map_err(|e| format!("no hello: {e}"))?;
+    if &hello != HELLO {
+        return Err("not a Strom quorum client (Kafka clients connect to a broker listener, not the controller listener)".into());
+    }
+    if let Some(sasl) = &security.sasl {
+        let request = read_frame::<_, AuthRequest>(&mut stream)
+            .await
+            .map_err(|e| {
+                format!("expected SASL PLAIN authentication (the controller listener is {}), read something else: {e}", security.protocol)
+            })?
+            .ok_or("closed before authenticating")?;
+        let AuthRequest::Plain { username, password } = request;
+        if !sasl.verify(&username, &password) {
+            let reason = "Authentication failed: Invalid username or password".to_owned();
+            let _ = write_frame(&mut stream, &AuthResponse::Failed(reason.clone())).await;
+            return Err(format!("SASL PLAIN user {username:?}: {reason}"));
+        }
+        write_frame(&mut stream, &AuthResponse::Authenticated)
+            .await
+            .map_err(|e| format!("answering the authentication: {e}"))?;
+        tracing::debug!(user = %username, "quorum peer authenticated with SASL PLAIN");
+    }
+    Ok(stream)
+}
+
 async fn serve_connection<S: PeerService>(
-    mut stream: TcpStream,
+    mut stream: Box<dyn QuorumStream>,
     service: Arc<S>,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let mut hello = [0u8; HELLO.len()];
-    tokio::time::timeout(CONNECT_TIMEOUT, stream.read_exact(&mut hello))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no hello"))??;
-    if &hello != HELLO {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not a Strom quorum client (Kafka clients connect to a broker listener, not the controller listener)",
-        ));
-    }
     loop {
         let request = tokio::select! {
             request = read_frame::<_, PeerRequest>(&mut stream) => request?,
@@ -240,13 +383,16 @@ pub(crate) trait PeerConnection: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<PeerResponse, CallError>>;
 }
 
-/// The real network: a [`PeerClient`] per connection.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct TcpTransport;
+/// The real network: a [`PeerClient`] per connection, secured as the controller listener
+/// says.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TcpTransport {
+    pub(crate) security: QuorumSecurity,
+}
 
 impl Transport for TcpTransport {
     fn connect(&self, _target: u64, address: &str) -> Box<dyn PeerConnection> {
-        Box::new(PeerClient::new(address))
+        Box::new(PeerClient::new(address, self.security.clone()))
     }
 }
 
@@ -263,13 +409,15 @@ impl PeerConnection for PeerClient {
 /// A connection to one peer, dialed on first use and after any error.
 pub(crate) struct PeerClient {
     address: String,
-    stream: Option<TcpStream>,
+    security: QuorumSecurity,
+    stream: Option<Box<dyn QuorumStream>>,
 }
 
 impl PeerClient {
-    pub(crate) fn new(address: impl Into<String>) -> PeerClient {
+    pub(crate) fn new(address: impl Into<String>, security: QuorumSecurity) -> PeerClient {
         PeerClient {
             address: address.into(),
+            security,
             stream: None,
         }
     }
@@ -297,28 +445,89 @@ impl PeerClient {
         }
     }
 
-    async fn exchange(&mut self, request: &PeerRequest) -> Result<PeerResponse, CallError> {
-        if self.stream.is_none() {
-            let connect = TcpStream::connect(&self.address);
-            let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
-                .await
-                .map_err(|_| CallError::Unreachable {
-                    address: self.address.clone(),
-                    reason: format!("no connection within {CONNECT_TIMEOUT:?}"),
-                })?
-                .map_err(|e| CallError::Unreachable {
-                    address: self.address.clone(),
-                    reason: e.to_string(),
-                })?;
-            let _ = stream.set_nodelay(true);
+    /// The client side of a connection's set-up: TCP, TLS, HELLO, SASL.
+    async fn dial(&self) -> Result<Box<dyn QuorumStream>, CallError> {
+        let unreachable = |reason: String| CallError::Unreachable {
+            address: self.address.clone(),
+            reason,
+        };
+        let connect = TcpStream::connect(&self.address);
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| unreachable(format!("no connection within {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let refused = |reason: String| CallError::Refused {
+            address: self.address.clone(),
+            protocol: self.security.protocol.clone(),
+            reason,
+        };
+        let setup = async {
+            let mut stream: Box<dyn QuorumStream> = match &self.security.tls {
+                None => Box::new(tcp),
+                Some(tls) => {
+                    let host = host_of(&self.address);
+                    let name = ServerName::try_from(host.to_owned()).map_err(|e| {
+                        refused(format!("{host} is not a host name TLS can check: {e}"))
+                    })?;
+                    let stream = tls
+                        .connector()
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|e| refused(format!("TLS handshake failed: {e}")))?;
+                    Box::new(stream)
+                }
+            };
             stream
                 .write_all(HELLO)
                 .await
-                .map_err(|e| CallError::Unreachable {
-                    address: self.address.clone(),
-                    reason: e.to_string(),
-                })?;
-            self.stream = Some(stream);
+                .map_err(|e| refused(e.to_string()))?;
+            if let Some(sasl) = &self.security.sasl {
+                let Some(PlainCredentials { username, password }) = &sasl.client else {
+                    return Err(refused(
+                        "no SASL PLAIN user name and password to present (username and password of the controller listener's plain.sasl.jaas.config)".into(),
+                    ));
+                };
+                let request = AuthRequest::Plain {
+                    username: username.clone(),
+                    password: password.clone(),
+                };
+                write_frame(&mut stream, &request)
+                    .await
+                    .map_err(|e| refused(format!("sending SASL PLAIN authentication: {e}")))?;
+                match read_frame::<_, AuthResponse>(&mut stream).await {
+                    Ok(Some(AuthResponse::Authenticated)) => {}
+                    Ok(Some(AuthResponse::Failed(reason))) => {
+                        return Err(refused(format!("SASL PLAIN as {username:?}: {reason}")))
+                    }
+                    Ok(None) => {
+                        return Err(refused(
+                            "the controller closed the connection during SASL authentication"
+                                .into(),
+                        ))
+                    }
+                    Err(e) => {
+                        return Err(refused(format!(
+                            "no answer to SASL PLAIN authentication: {e}"
+                        )))
+                    }
+                }
+            }
+            Ok(stream)
+        };
+        tokio::time::timeout(SETUP_TIMEOUT, setup)
+            .await
+            .map_err(|_| {
+                refused(format!(
+                    "no TLS handshake and authentication within {SETUP_TIMEOUT:?}"
+                ))
+            })?
+    }
+
+    async fn exchange(&mut self, request: &PeerRequest) -> Result<PeerResponse, CallError> {
+        let fresh = self.stream.is_none();
+        if fresh {
+            self.stream = Some(self.dial().await?);
         }
         let Some(stream) = self.stream.as_mut() else {
             return Err(CallError::Unreachable {
@@ -327,19 +536,35 @@ impl PeerClient {
             });
         };
         let address = &self.address;
+        let protocol = &self.security.protocol;
+        // A first request that fails on a new connection is most often a peer that secures
+        // its listener differently (a TLS server closes a plaintext client): say so.
         let io_error = |e: io::Error| CallError::Io {
             address: address.clone(),
-            reason: e.to_string(),
+            reason: if fresh {
+                format!(
+                    "{e} (the first request on a new connection; does the controller listener's security protocol match this node's {}?)",
+                    if protocol.is_empty() { "PLAINTEXT" } else { protocol }
+                )
+            } else {
+                e.to_string()
+            },
         };
         write_frame(stream, request).await.map_err(io_error)?;
         match read_frame(stream).await.map_err(io_error)? {
             Some(response) => Ok(response),
-            None => Err(CallError::Io {
-                address: address.clone(),
-                reason: "the peer closed the connection".into(),
-            }),
+            None => Err(io_error(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer closed the connection",
+            ))),
         }
     }
+}
+
+/// The host of `host:port` (brackets of an IPv6 address removed).
+fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// Why a call to a peer failed.
@@ -363,6 +588,12 @@ pub(crate) enum CallError {
     Protocol {
         address: String,
     },
+    /// The TLS handshake or the SASL authentication failed.
+    Refused {
+        address: String,
+        protocol: String,
+        reason: String,
+    },
 }
 
 impl fmt::Display for CallError {
@@ -377,6 +608,19 @@ impl fmt::Display for CallError {
             CallError::Timeout { address, timeout } => {
                 write!(f, "controller {address} did not answer within {timeout:?}")
             }
+            CallError::Refused {
+                address,
+                protocol,
+                reason,
+            } => write!(
+                f,
+                "controller {address} refused this node's {} connection: {reason}",
+                if protocol.is_empty() {
+                    "PLAINTEXT"
+                } else {
+                    protocol
+                }
+            ),
             CallError::Protocol { address } => {
                 write!(
                     f,
@@ -392,7 +636,9 @@ impl std::error::Error for CallError {}
 impl CallError {
     fn into_rpc<E: std::error::Error>(self) -> RPCError<u64, BasicNode, E> {
         match self {
-            CallError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&self)),
+            CallError::Unreachable { .. } | CallError::Refused { .. } => {
+                RPCError::Unreachable(Unreachable::new(&self))
+            }
             _ => RPCError::Network(NetworkError::new(&self)),
         }
     }
