@@ -6,9 +6,12 @@
 //! listener's `OAuthBearerLoginModule` entry tune it as in Kafka
 //! (`unsecuredValidatorAllowableClockSkewMs`, `unsecuredValidatorRequiredScope`).
 //!
-//! A listener with `sasl.oauthbearer.jwks.endpoint.url` set expects signed
-//! JWTs, which this broker cannot verify yet: every token is refused there,
-//! so nothing unsigned gets in where the operator asked for signatures.
+//! Signed JWTs (Kafka's `OAuthBearerValidatorCallbackHandler`, KIP-768) are
+//! verified in [`super::jwt`] against the keys [`super::jwks`] keeps fresh,
+//! on a listener that names that handler class. A listener with
+//! `sasl.oauthbearer.jwks.endpoint.url` but without the class refuses every
+//! token, so nothing unsigned gets in where the operator asked for
+//! signatures (Kafka would run the unsecured validator there).
 //!
 //! As Kafka's `OAuthBearerSaslServer`, an invalid token is answered with a
 //! JSON error (`{"status":"invalid_token"}`) as a challenge; the client
