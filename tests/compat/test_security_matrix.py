@@ -179,13 +179,10 @@ def roundtrip_kafkajs(env: Env, mechanism: str, topic: str) -> list[str]:
     node = shutil.which("node")
     assert node and (NODE_DIR / "node_modules" / "kafkajs").is_dir(), "kafkajs is not installed"
     user, password = USERS[mechanism]
-    config = {"brokers": env.sasl_bootstrap, "topic": topic, "ca": str(env.ca), "mechanism": mechanism.lower()}
-    if mechanism == "OAUTHBEARER":
-        config["token"] = unsecured_jwt(user)
-    else:
-        config.update(username=user, password=password)
-    out = subprocess.run([node, str(NODE_DIR / "security_roundtrip.js"), json.dumps(config)],
-                         capture_output=True, text=True, timeout=90)
+    # OAUTHBEARER: the token stands where the password goes.
+    secret = unsecured_jwt(user) if mechanism == "OAUTHBEARER" else password
+    out = subprocess.run([node, str(NODE_DIR / "sasl_roundtrip.js"), env.sasl_bootstrap, mechanism.lower(), user,
+                          secret, topic, str(env.ca)], capture_output=True, text=True, timeout=90)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result.get("produced") == 3, (result, out.stderr[-2000:])
     return result["consumed"]

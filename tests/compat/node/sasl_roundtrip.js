@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// kafkajs over SASL_PLAINTEXT, for tests/compat (test_sasl.py).
+// kafkajs over SASL_PLAINTEXT, or SASL_SSL given a CA, for tests/compat (test_sasl.py,
+// test_oauthbearer.py, test_security_matrix.py).
 //
-//   node sasl_roundtrip.js BROKERS MECHANISM USER PASSWORD TOPIC
+//   node sasl_roundtrip.js BROKERS MECHANISM USER PASSWORD TOPIC [CA_PEM]
 //
 // MECHANISM is kafkajs' name (plain, scram-sha-256, scram-sha-512, oauthbearer: then PASSWORD
 // is the token its oauthBearerProvider hands out and USER is ignored). Creates TOPIC, produces
@@ -9,14 +10,15 @@
 // {"produced": 3, "consumed": ["v0", "v1", "v2"]}, or exits 1 with {"error": "..."}.
 'use strict'
 
+const fs = require('fs')
 const { Kafka, logLevel } = require('kafkajs')
 
 const args = process.argv.slice(2)
-if (args.length !== 5) {
-  process.stderr.write('usage: node sasl_roundtrip.js BROKERS MECHANISM USER PASSWORD TOPIC\n')
+if (args.length !== 5 && args.length !== 6) {
+  process.stderr.write('usage: node sasl_roundtrip.js BROKERS MECHANISM USER PASSWORD TOPIC [CA_PEM]\n')
   process.exit(64)
 }
-const [brokers, mechanism, username, password, topic] = args
+const [brokers, mechanism, username, password, topic, caPath] = args
 
 const kafka = new Kafka({
   clientId: 'strom-compat-sasl',
@@ -24,6 +26,7 @@ const kafka = new Kafka({
   sasl: mechanism === 'oauthbearer'
     ? { mechanism, oauthBearerProvider: async () => ({ value: password }) }
     : { mechanism, username, password },
+  ssl: caPath ? { ca: [fs.readFileSync(caPath, 'utf-8')], rejectUnauthorized: true } : undefined,
   connectionTimeout: 5000,
   requestTimeout: 15000,
   retry: { retries: 2 },
