@@ -124,6 +124,21 @@ def wait_stable(bootstrap: str, topic: str, expected: dict[int, int], timeout_s:
              what=f"high watermark and LSO of {topic} at {expected}")
 
 
+def wait_settled(bootstrap: str, topic: str, partitions: list[int], timeout_s: float = CLIENT_TIMEOUT_S) -> None:
+    """Wait until no transaction is open on the partitions: the LSO equals the high watermark, the
+    same in two reads 0.5 s apart (the last markers may land after the producers have returned)."""
+    last: list[dict[int, int]] = []
+
+    def settled() -> bool:
+        hw = latest_offsets(bootstrap, topic, partitions, IsolationLevel.READ_UNCOMMITTED)
+        lso = latest_offsets(bootstrap, topic, partitions, IsolationLevel.READ_COMMITTED)
+        steady = hw == lso and last == [hw]
+        last[:] = [hw] if hw == lso else []
+        return steady
+
+    wait_for(settled, timeout_s, interval_s=0.5, what=f"no open transaction on {topic}")
+
+
 def read(bootstrap: str, topic: str, partition: int, isolation: str) -> list[tuple[int, bytes]]:
     """(offset, value) of every record up to the end a consumer of that isolation level sees."""
     return [(m.offset(), m.value())
@@ -313,8 +328,9 @@ def test_a_transaction_open_past_its_timeout_is_aborted_by_the_coordinator(broke
     else:
         assert err.fatal(), f"commit after a timeout abort: {err.name()} is neither abortable nor fatal"
         run_transaction(txn_producer(b, tid), topic, [(0, b"after")], commit=True)
-    hw = latest_offsets(b, topic, [0], IsolationLevel.READ_UNCOMMITTED)[0]
-    wait_stable(b, topic, {0: hw})
+    # 0-2 stalled, 3 the abort marker, 4 "after", 5 its commit marker. (The high watermark read
+    # right after commit_transaction may not have the commit marker yet: wait for the end.)
+    wait_stable(b, topic, {0: 6})
     assert read(b, topic, 0, "read_committed") == [(4, b"after")]
 
 
@@ -450,8 +466,7 @@ def test_consume_transform_produce_outputs_every_input_once_across_a_rebalance_a
         for proc in procs:
             proc.close()
 
-    hw = latest_offsets(b, dst, list(range(partitions)), IsolationLevel.READ_UNCOMMITTED)
-    wait_stable(b, dst, hw)
+    wait_settled(b, dst, list(range(partitions)))
     outputs = [m for p in range(partitions) for m in consume(b, dst, p, isolation_level="read_committed")]
     counts = collections.Counter(m.value() for m in outputs)
     duplicated = {v: c for v, c in counts.items() if c > 1}
