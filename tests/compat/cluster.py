@@ -248,6 +248,15 @@ class Node:
     def log_path(self) -> Path:
         return self.workdir / "server.log"
 
+    def write_properties(self) -> None:
+        """Writes `properties` to the node's server.properties (read at its next start)."""
+        self.config_path.write_text("".join(f"{k}={v}\n" for k, v in self.properties.items()))
+
+    def segment_bytes(self, topic: str, partition: int = 0) -> bytes:
+        """Every segment file of one partition's log, concatenated (to look for record bytes)."""
+        d = self.data_dir / f"{topic}-{partition}"
+        return b"".join(p.read_bytes() for p in sorted(d.glob("*.log")))
+
     def prefix(self) -> list[str]:
         return ["ip", "netns", "exec", self.netns] if self.netns else []
 
@@ -366,12 +375,14 @@ class Node:
 class Cluster:
     """N combined broker+controller nodes (with `controllers`, nodes above that id are brokers only,
     following the quorum of the others). `overrides` go into every property file, `per_node[id]`
-    into one; `hosts[id]` (default 127.0.0.1) and `netns[id]` place a node elsewhere."""
+    into one; `hosts[id]` (default 127.0.0.1) and `netns[id]` place a node elsewhere.
+    `extra_listeners` names listeners every node also serves (e.g. INTERNAL), each on a port of
+    its own taken with the others'; map their security protocols through `overrides`."""
 
     def __init__(self, binary: Path, workdir: Path, size: int = 3, overrides: dict[str, str] | None = None,
                  per_node: dict[int, dict[str, str]] | None = None, racks: bool = True,
                  hosts: dict[int, str] | None = None, netns: dict[int, str] | None = None,
-                 controllers: int | None = None):
+                 controllers: int | None = None, extra_listeners: tuple[str, ...] = ()):
         self.binary = Path(binary)
         self.workdir = workdir
         self.nodes: dict[int, Node] = {}
@@ -397,14 +408,15 @@ class Cluster:
                 "node.id": str(n.node_id),
                 "controller.quorum.voters": voters,
                 "listeners": f"PLAINTEXT://{n.host}:{n.client_port}"
-                             + (f",CONTROLLER://{n.host}:{n.controller_port}" if controller else ""),
+                             + (f",CONTROLLER://{n.host}:{n.controller_port}" if controller else "")
+                             + "".join(f",{name}://{n.host}:{port()}" for name in extra_listeners),
                 "controller.listener.names": "CONTROLLER",
                 "log.dirs": str(n.data_dir),
                 **({"broker.rack": n.rack} if n.rack else {}),
                 **(overrides or {}),
                 **(per_node or {}).get(n.node_id, {}),
             }
-            n.config_path.write_text("".join(f"{k}={v}\n" for k, v in n.properties.items()))
+            n.write_properties()
         self.cluster_id: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------

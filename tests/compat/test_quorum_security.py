@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from clients import unique, wait_for
-from cluster import Cluster, listen_port
+from cluster import Cluster
 from test_tls import create_topic, pki  # noqa: F401  (pki is a fixture)
 
 JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
@@ -25,8 +25,6 @@ JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
 
 
 def secured_cluster(strom_bin: Path, workdir: Path, pki: Path) -> Cluster:
-    taken: set[int] = set()
-    internal_ports = {i: listen_port(taken) for i in (1, 2, 3)}
     stores = {
         "ssl.keystore.type": "PEM",
         "ssl.keystore.location": str(pki / "broker.pem"),
@@ -46,16 +44,7 @@ def secured_cluster(strom_bin: Path, workdir: Path, pki: Path) -> Cluster:
         **{f"listener.name.controller.{k}": v for k, v in stores.items()},
         **{f"listener.name.internal.{k}": v for k, v in stores.items()},
     }
-    c = Cluster(strom_bin, workdir, 3, overrides)
-    for i, n in c.nodes.items():
-        n.properties["listeners"] += f",INTERNAL://127.0.0.1:{internal_ports[i]}"
-        n.config_path.write_text("".join(f"{k}={v}\n" for k, v in n.properties.items()))
-    return c
-
-
-def segment_bytes(c: Cluster, node_id: int, topic: str) -> bytes:
-    d = c.nodes[node_id].data_dir / f"{topic}-0"
-    return b"".join(p.read_bytes() for p in sorted(d.glob("*.log")))
+    return Cluster(strom_bin, workdir, 3, overrides, extra_listeners=("INTERNAL",))
 
 
 @pytest.mark.timeout(300)
@@ -79,7 +68,7 @@ def test_a_cluster_whose_quorum_and_inter_broker_listeners_are_sasl_ssl_replicat
 
         # Every replica holds every record (uncompressed values appear verbatim in its segments).
         def everywhere() -> bool:
-            return all(all(v.encode() in segment_bytes(c, i, topic) for v in values) for i in (1, 2, 3))
+            return all(all(v.encode() in c.nodes[i].segment_bytes(topic) for v in values) for i in (1, 2, 3))
         wait_for(everywhere, 30, what="all 50 records on all three replicas")
         md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
         assert sorted(md.topics[topic].partitions[0].isrs) == [1, 2, 3]
@@ -92,7 +81,7 @@ def test_a_cluster_whose_quorum_and_inter_broker_listeners_are_sasl_ssl_replicat
         n3 = c.nodes[3]
         assert n3.stop() == 0
         n3.properties["listener.name.controller.ssl.truststore.location"] = str(pki / "rogue-ca.pem")
-        n3.config_path.write_text("".join(f"{k}={v}\n" for k, v in n3.properties.items()))
+        n3.write_properties()
         before = len(c.nodes[1].log_text())
         n3.launch(c.binary)
         wait_for(lambda: "TLS handshake failed" in n3.log_text(), 30,

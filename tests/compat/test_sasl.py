@@ -420,25 +420,17 @@ def test_kafkajs_plain_and_scram(sbroker):
 def test_three_brokers_replicate_over_sasl(strom_bin, tmp_path):
     """Replica fetchers authenticate to leaders on a SASL_PLAINTEXT inter-broker listener with
     sasl.mechanism.inter.broker.protocol and the listener's login module username/password."""
-    from cluster import Cluster, listen_port
+    from cluster import Cluster
     jaas = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" '
             'password="broker-secret" user_broker="broker-secret" user_alice="alice-secret";')
-    c = Cluster(strom_bin, tmp_path / "cluster", size=3)
+    c = Cluster(strom_bin, tmp_path / "cluster", size=3, overrides={
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,INTERNAL:SASL_PLAINTEXT",
+        "inter.broker.listener.name": "INTERNAL",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.internal.plain.sasl.jaas.config": jaas,
+    }, extra_listeners=("INTERNAL",))
     try:
-        taken = {p for n in c.nodes.values() for p in (n.client_port, n.controller_port)}
-        for n in c.nodes.values():
-            internal = listen_port(taken)
-            taken.add(internal)
-            n.properties.update({
-                "listeners": f"PLAINTEXT://{n.host}:{n.client_port},CONTROLLER://{n.host}:{n.controller_port},"
-                             f"INTERNAL://{n.host}:{internal}",
-                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,INTERNAL:SASL_PLAINTEXT",
-                "inter.broker.listener.name": "INTERNAL",
-                "sasl.enabled.mechanisms": "PLAIN",
-                "sasl.mechanism.inter.broker.protocol": "PLAIN",
-                "listener.name.internal.plain.sasl.jaas.config": jaas,
-            })
-            n.config_path.write_text("".join(f"{k}={v}\n" for k, v in n.properties.items()))
         c.start_formatted()
         bootstrap = c.nodes[1].bootstrap
         admin = AdminClient({"bootstrap.servers": bootstrap})

@@ -419,10 +419,7 @@ def test_strom_cli_admin_produce_and_consume_over_mutual_tls(tls_broker, pki, st
 
 @pytest.mark.timeout(240)
 def test_a_cluster_whose_inter_broker_listener_is_ssl_replicates_with_acks_all(strom_bin, tmp_path, pki, request):
-    from cluster import listen_port
     from conftest import BROKERS_KEY
-    taken: set[int] = set()
-    ssl_ports = {i: listen_port(taken) for i in (1, 2, 3)}
     c = Cluster(strom_bin, tmp_path / "cluster", 3, {
         "inter.broker.listener.name": "INTERNAL",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,INTERNAL:SSL",
@@ -431,10 +428,7 @@ def test_a_cluster_whose_inter_broker_listener_is_ssl_replicates_with_acks_all(s
         "listener.name.internal.ssl.truststore.type": "PEM",
         "listener.name.internal.ssl.truststore.location": str(pki / "ca.pem"),
         "listener.name.internal.ssl.client.auth": "required",
-    })
-    for i, n in c.nodes.items():
-        n.properties["listeners"] += f",INTERNAL://127.0.0.1:{ssl_ports[i]}"
-        n.config_path.write_text("".join(f"{k}={v}\n" for k, v in n.properties.items()))
+    }, extra_listeners=("INTERNAL",))
     request.node.stash[BROKERS_KEY] = list(c.nodes.values())
     try:
         c.start_formatted()

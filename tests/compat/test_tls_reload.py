@@ -15,7 +15,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from clients import unique, wait_for
-from cluster import Cluster, listen_port
+from cluster import Cluster
 from test_tls import make_ca, make_cert, pki  # noqa: F401  (pki is a fixture)
 
 
@@ -27,19 +27,12 @@ def alter_stores(bootstrap: str, node_id: int, stores: dict[str, str]) -> None:
         f.result(timeout=30)
 
 
-def segment_bytes(c: Cluster, node_id: int, topic: str) -> bytes:
-    d = c.nodes[node_id].data_dir / f"{topic}-0"
-    return b"".join(p.read_bytes() for p in sorted(d.glob("*.log")))
-
-
 @pytest.mark.timeout(300)
 def test_replication_keeps_working_after_the_inter_broker_certificates_move_to_a_new_ca(
         strom_bin, tmp_path, pki, request):
     from conftest import BROKERS_KEY
     make_ca(pki, "ca2", "Strom Second CA")
     make_cert(pki, "broker-ca2", "/O=strom/CN=broker-ca2", "ca2", server=True)
-    taken: set[int] = set()
-    ports = {i: listen_port(taken) for i in (1, 2, 3)}
     c = Cluster(strom_bin, tmp_path / "cluster", 3, {
         "inter.broker.listener.name": "INTERNAL",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,INTERNAL:SSL",
@@ -49,10 +42,7 @@ def test_replication_keeps_working_after_the_inter_broker_certificates_move_to_a
         "listener.name.internal.ssl.truststore.location": str(pki / "ca.pem"),
         "listener.name.internal.ssl.client.auth": "required",
         "replica.lag.time.max.ms": "10000",
-    })
-    for i, n in c.nodes.items():
-        n.properties["listeners"] += f",INTERNAL://127.0.0.1:{ports[i]}"
-        n.config_path.write_text("".join(f"{k}={v}\n" for k, v in n.properties.items()))
+    }, extra_listeners=("INTERNAL",))
     request.node.stash[BROKERS_KEY] = list(c.nodes.values())
     try:
         c.start_formatted()
@@ -90,7 +80,7 @@ def test_replication_keeps_working_after_the_inter_broker_certificates_move_to_a
         errors = produce("after", 20)
         assert errors == [None] * 20, [e.str() if e else None for e in errors][:3]
         wanted = [f"after-{i:03d}".encode() for i in range(20)]
-        wait_for(lambda: all(all(v in segment_bytes(c, i, topic) for v in wanted) for i in (2, 3)), 30,
+        wait_for(lambda: all(all(v in c.nodes[i].segment_bytes(topic) for v in wanted) for i in (2, 3)), 30,
                  what="the records produced after the rotation on both live replicas")
     finally:
         c.cleanup()
