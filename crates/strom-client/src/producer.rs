@@ -265,25 +265,31 @@ struct ReadyBatch {
     stamp: Option<(i64, i16, i32)>,
 }
 
-/// Builds one batch of `waiters`' records.
-fn build_batch(
-    compression: Compression,
-    waiters: &[Waiter],
-    stamp: Option<(i64, i16, i32)>,
-) -> Result<Bytes, strom_records::RecordsError> {
-    let mut builder = BatchBuilder::new(compression, TimestampType::CreateTime);
-    for w in waiters {
-        builder.append(
-            w.timestamp,
-            w.key.as_deref(),
-            w.value.as_deref(),
-            &w.headers,
-        );
+impl ReadyBatch {
+    /// Rebuilds the batch's bytes from its records with `stamp` (producer
+    /// id, epoch and base sequence), as a new batch not sent yet.
+    fn rebuild(
+        &mut self,
+        compression: Compression,
+        stamp: Option<(i64, i16, i32)>,
+    ) -> Result<(), strom_records::RecordsError> {
+        let mut builder = BatchBuilder::new(compression, TimestampType::CreateTime);
+        for w in &self.waiters {
+            builder.append(
+                w.timestamp,
+                w.key.as_deref(),
+                w.value.as_deref(),
+                &w.headers,
+            );
+        }
+        if let Some((id, epoch, sequence)) = stamp {
+            builder = builder.producer(id, epoch, sequence);
+        }
+        self.bytes = builder.try_build(0)?;
+        self.stamp = stamp;
+        self.attempts = 0;
+        Ok(())
     }
-    if let Some((id, epoch, sequence)) = stamp {
-        builder = builder.producer(id, epoch, sequence);
-    }
-    builder.try_build(0)
 }
 
 struct Sender {
@@ -625,14 +631,10 @@ impl Sender {
         debug!(producer = ?self.producer, "new producer id after a failed batch");
         self.sequences.clear();
         let compression = self.config.compression;
-        for batch in std::mem::take(&mut self.ready) {
-            let mut batch = batch;
-            batch.stamp = self.next_stamp(&batch.tp, batch.waiters.len());
-            match build_batch(compression, &batch.waiters, batch.stamp) {
-                Ok(bytes) => {
-                    batch.bytes = bytes;
-                    self.ready.push(batch);
-                }
+        for mut batch in std::mem::take(&mut self.ready) {
+            let stamp = self.next_stamp(&batch.tp, batch.waiters.len());
+            match batch.rebuild(compression, stamp) {
+                Ok(()) => self.ready.push(batch),
                 Err(e) => fail(
                     batch,
                     ErrorCode::UNKNOWN_SERVER_ERROR,
@@ -644,66 +646,32 @@ impl Sender {
 
     /// Splits a batch refused as too large into two, keeping its sequence
     /// range; the batch back for a batch of one record (it fails).
-    fn split(&self, batch: ReadyBatch) -> Result<[ReadyBatch; 2], Box<ReadyBatch>> {
-        if batch.waiters.len() < 2 {
-            return Err(Box::new(batch));
+    fn split(&self, mut left: ReadyBatch) -> Result<[ReadyBatch; 2], Box<ReadyBatch>> {
+        if left.waiters.len() < 2 {
+            return Err(Box::new(left));
         }
-        let ReadyBatch {
-            tp,
-            waiters,
-            created,
-            stamp,
-            ..
-        } = batch;
-        let mut left = waiters;
-        let right = left.split_off(left.len() / 2);
-        let right_stamp = stamp.map(|(id, epoch, sequence)| {
-            (
-                id,
-                epoch,
-                sequence.wrapping_add(left.len() as i32) & i32::MAX,
-            )
-        });
+        let mid = left.waiters.len() / 2;
+        let mut right = ReadyBatch {
+            tp: left.tp.clone(),
+            bytes: Bytes::new(),
+            waiters: left.waiters.split_off(mid),
+            created: left.created,
+            attempts: 0,
+            stamp: None,
+        };
+        let stamp = left.stamp;
+        let right_stamp = stamp
+            .map(|(id, epoch, sequence)| (id, epoch, sequence.wrapping_add(mid as i32) & i32::MAX));
         let compression = self.config.compression;
-        let halves = [(left, stamp), (right, right_stamp)].map(|(waiters, stamp)| {
-            let bytes = build_batch(compression, &waiters, stamp);
-            (waiters, stamp, bytes)
-        });
-        let [(lw, ls, lb), (rw, rs, rb)] = halves;
-        match (lb, rb) {
-            (Ok(lb), Ok(rb)) => Ok([
-                ReadyBatch {
-                    tp: tp.clone(),
-                    bytes: lb,
-                    waiters: lw,
-                    created,
-                    attempts: 0,
-                    stamp: ls,
-                },
-                ReadyBatch {
-                    tp,
-                    bytes: rb,
-                    waiters: rw,
-                    created,
-                    attempts: 0,
-                    stamp: rs,
-                },
-            ]),
+        if left.rebuild(compression, stamp).is_err()
+            || right.rebuild(compression, right_stamp).is_err()
+        {
             // A codec cannot fail on an in-memory buffer; if it did, the
             // records fail with the original error.
-            _ => {
-                let mut waiters = lw;
-                waiters.extend(rw);
-                Err(Box::new(ReadyBatch {
-                    tp,
-                    bytes: Bytes::new(),
-                    waiters,
-                    created,
-                    attempts: 0,
-                    stamp,
-                }))
-            }
+            left.waiters.append(&mut right.waiters);
+            return Err(Box::new(left));
         }
+        Ok([left, right])
     }
 
     /// Sends every ready batch, one request per leader and one batch per
