@@ -212,6 +212,22 @@ fn tls_security(
     }
 }
 
+/// A controller's own security: its certificate (asking clients for theirs
+/// when `client_auth`), trusting the test CA, with its certificate as a
+/// client when `identity` is given.
+fn controller_security(
+    protocol: &str,
+    dir: &Path,
+    client_auth: bool,
+    identity: Option<&str>,
+) -> QuorumSecurity {
+    tls_security(
+        protocol,
+        Some(acceptor(dir, client_auth)),
+        connector(dir, "ca", identity),
+    )
+}
+
 fn sasl(client: Option<(&str, &str)>) -> QuorumSasl {
     QuorumSasl {
         client: client.map(|(username, password)| PlainCredentials {
@@ -245,11 +261,7 @@ fn answered(result: &Result<PeerResponse, super::transport::CallError>) -> bool 
 #[tokio::test]
 async fn rpcs_flow_over_tls_and_the_connection_is_reused() {
     let dir = pki();
-    let security = tls_security(
-        "SSL",
-        Some(acceptor(dir.path(), false)),
-        connector(dir.path(), "ca", None),
-    );
+    let security = controller_security("SSL", dir.path(), false, None);
     let (address, service, _stop) = server(security.clone()).await;
     let mut client = PeerClient::new(&address, security);
     for _ in 0..3 {
@@ -262,11 +274,7 @@ async fn rpcs_flow_over_tls_and_the_connection_is_reused() {
 #[tokio::test]
 async fn a_client_that_does_not_trust_the_controller_certificate_sends_nothing() {
     let dir = pki();
-    let server_security = tls_security(
-        "SSL",
-        Some(acceptor(dir.path(), false)),
-        connector(dir.path(), "ca", None),
-    );
+    let server_security = controller_security("SSL", dir.path(), false, None);
     let (address, service, _stop) = server(server_security).await;
     let wrong_trust = tls_security("SSL", None, connector(dir.path(), "rogue-ca", None));
     let result = PeerClient::new(&address, wrong_trust)
@@ -284,11 +292,7 @@ async fn a_client_that_does_not_trust_the_controller_certificate_sends_nothing()
 #[tokio::test]
 async fn mutual_tls_refuses_a_client_certificate_of_an_unknown_ca() {
     let dir = pki();
-    let server_security = tls_security(
-        "SSL",
-        Some(acceptor(dir.path(), true)),
-        connector(dir.path(), "ca", Some("controller")),
-    );
+    let server_security = controller_security("SSL", dir.path(), true, Some("controller"));
     let (address, service, _stop) = server(server_security.clone()).await;
     // No certificate at all, and one of another CA: refused, nothing served.
     for identity in [None, Some("mallory")] {
@@ -310,11 +314,7 @@ async fn mutual_tls_refuses_a_client_certificate_of_an_unknown_ca() {
 #[tokio::test]
 async fn a_plaintext_peer_to_a_tls_port_gets_nothing_and_is_told_why() {
     let dir = pki();
-    let security = tls_security(
-        "SSL",
-        Some(acceptor(dir.path(), false)),
-        connector(dir.path(), "ca", None),
-    );
+    let security = controller_security("SSL", dir.path(), false, None);
     let (address, service, _stop) = server(security).await;
     let plaintext = QuorumSecurity::default();
     let result = PeerClient::new(&address, plaintext)
@@ -401,11 +401,7 @@ async fn a_peer_that_skips_sasl_gets_no_rpc_served() {
 #[tokio::test]
 async fn sasl_ssl_authenticates_inside_tls() {
     let dir = pki();
-    let mut security = tls_security(
-        "SASL_SSL",
-        Some(acceptor(dir.path(), false)),
-        connector(dir.path(), "ca", None),
-    );
+    let mut security = controller_security("SASL_SSL", dir.path(), false, None);
     security.sasl = Some(sasl(Some(("controller", "controller-secret"))));
     let (address, service, _stop) = server(security.clone()).await;
     let result = PeerClient::new(&address, security.clone())
