@@ -49,6 +49,7 @@ use crate::decisions::{
     MAX_RECORDS_PER_USER_OP,
 };
 use crate::error::{ControllerError, StartError, StoreError};
+use crate::raft::election::{self, ElectionClock};
 use crate::raft::log_store::LogStore;
 use crate::raft::state_machine::StateMachineStore;
 use crate::raft::transport::{
@@ -278,15 +279,20 @@ impl Controller {
             } else {
                 config.max_entries_between_snapshots.clamp(1, 64)
             },
+            // Elections are timed by raft::election, with a fresh random
+            // timeout at every campaign.
+            enable_elect: false,
             ..openraft::Config::default()
         }
         .validate()
         .map_err(|e| StartError::InvalidConfig(e.to_string()))?;
+        let election = Arc::new(ElectionClock::new());
         let raft = Raft::new(
             node_id,
             Arc::new(raft_config),
             QuorumNetwork {
                 transport: transport.clone(),
+                election: election.clone(),
             },
             log_store,
             state_machine,
@@ -337,11 +343,18 @@ impl Controller {
             .filter(|records| !records.is_empty()),
         };
         let task = tokio::spawn(driver.run(receiver));
+        // Ends by itself when the Raft member stops.
+        tokio::spawn(election::campaign_when_due(
+            raft.clone(),
+            election.clone(),
+            Duration::from_millis(election_min),
+        ));
         let handle = ControllerHandle {
             id: node_id,
             commands,
             images: images.clone(),
             member,
+            election: Some(election),
             stop_serving: Arc::new(stop_serving),
             request_timeout: config.request_timeout,
             task: Arc::new(Mutex::new(Some(task))),
@@ -465,6 +478,7 @@ impl Controller {
             commands,
             images: images.clone(),
             member,
+            election: None,
             stop_serving: Arc::new(stop_serving),
             request_timeout: config.request_timeout,
             task: Arc::new(Mutex::new(Some(task))),
@@ -583,6 +597,8 @@ pub struct ControllerHandle {
     commands: mpsc::Sender<Command>,
     images: watch::Receiver<Arc<MetadataImage>>,
     member: Member,
+    /// When this voter last heard from a leader; `None` on an observer.
+    election: Option<Arc<ElectionClock>>,
     stop_serving: Arc<watch::Sender<bool>>,
     request_timeout: Duration,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
@@ -984,6 +1000,7 @@ impl ControllerHandle {
     pub(crate) fn service(&self) -> LocalService {
         LocalService {
             member: self.member.clone(),
+            election: self.election.clone(),
             commands: self.commands.clone(),
             request_timeout: self.request_timeout,
         }
@@ -1185,6 +1202,7 @@ enum Command {
 /// requests to the driver.
 pub(crate) struct LocalService {
     member: Member,
+    election: Option<Arc<ElectionClock>>,
     commands: mpsc::Sender<Command>,
     request_timeout: Duration,
 }
@@ -1192,6 +1210,12 @@ pub(crate) struct LocalService {
 impl PeerService for LocalService {
     fn raft(&self) -> Option<&Raft<TypeConfig>> {
         self.member.raft()
+    }
+
+    fn heard_from_leader(&self) {
+        if let Some(clock) = &self.election {
+            clock.heard_from_leader();
+        }
     }
 
     async fn controller(&self, request: ControllerRequest) -> ControllerResponse {

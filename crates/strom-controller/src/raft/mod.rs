@@ -19,6 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use strom_metadata::MetadataRecord;
 
+pub(crate) mod election;
 pub(crate) mod frame;
 pub(crate) mod fs_util;
 pub(crate) mod log_store;

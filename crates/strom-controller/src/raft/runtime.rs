@@ -1,9 +1,10 @@
 //! openraft's async runtime for the metadata quorum: tokio, as openraft's
 //! own `TokioRuntime`, except for where randomness comes from.
 //!
-//! openraft draws every election timeout (between
-//! `election_timeout_min` and `_max`) from its runtime's thread-local
-//! random number generator. With tokio's that is the operating system's
+//! openraft draws its election timeout (between `election_timeout_min` and
+//! `_max`) from its runtime's thread-local random number generator, and
+//! [`super::election`] draws the ones it campaigns by from the same. With
+//! tokio's that is the operating system's
 //! entropy, which no test can replay; here it is [`ElectionRng`]: the
 //! operating system's too, unless a test seeded the current thread with
 //! [`seed_election_rng`], and then a generator from that seed. The

@@ -167,6 +167,10 @@ async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
 pub(crate) trait PeerService: Send + Sync + 'static {
     /// The local Raft member; `None` on a node that is not a controller.
     fn raft(&self) -> Option<&Raft<TypeConfig>>;
+    /// A leader's AppendEntries or InstallSnapshot was accepted, or a
+    /// candidate got this node's vote: the election timer starts over
+    /// ([`super::election`]).
+    fn heard_from_leader(&self) {}
     fn controller(
         &self,
         request: ControllerRequest,
@@ -348,11 +352,26 @@ pub(crate) async fn dispatch<S: PeerService>(service: &S, request: PeerRequest) 
     };
     match request {
         PeerRequest::AppendEntries(rpc) => {
-            PeerResponse::AppendEntries(raft.append_entries(rpc).await)
+            let response = raft.append_entries(rpc).await;
+            if matches!(&response, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+                service.heard_from_leader();
+            }
+            PeerResponse::AppendEntries(response)
         }
-        PeerRequest::Vote(rpc) => PeerResponse::Vote(raft.vote(rpc).await),
+        PeerRequest::Vote(rpc) => {
+            let response = raft.vote(rpc).await;
+            if matches!(&response, Ok(r) if r.vote_granted) {
+                service.heard_from_leader();
+            }
+            PeerResponse::Vote(response)
+        }
         PeerRequest::InstallSnapshot(rpc) => {
-            PeerResponse::InstallSnapshot(raft.install_snapshot(rpc).await)
+            let vote = rpc.vote;
+            let response = raft.install_snapshot(rpc).await;
+            if matches!(&response, Ok(r) if r.vote == vote) {
+                service.heard_from_leader();
+            }
+            PeerResponse::InstallSnapshot(response)
         }
         PeerRequest::Controller(request) => {
             PeerResponse::Controller(service.controller(request).await)
@@ -651,6 +670,8 @@ impl CallError {
 #[derive(Clone)]
 pub(crate) struct QuorumNetwork {
     pub(crate) transport: Arc<dyn Transport>,
+    /// Told when a voter refuses a vote for holding a longer log.
+    pub(crate) election: Arc<super::election::ElectionClock>,
 }
 
 /// openraft's connection to one target.
@@ -661,6 +682,7 @@ pub(crate) struct QuorumPeer {
     /// Whether the last call failed: a peer going away and coming back is
     /// logged once each way, not at every retry.
     failing: bool,
+    election: Arc<super::election::ElectionClock>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for QuorumNetwork {
@@ -672,6 +694,7 @@ impl RaftNetworkFactory<TypeConfig> for QuorumNetwork {
             address: node.addr.clone(),
             connection: self.transport.connect(target, &node.addr),
             failing: false,
+            election: self.election.clone(),
         }
     }
 }
@@ -743,10 +766,18 @@ impl RaftNetwork<TypeConfig> for QuorumPeer {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        self.rpc(PeerRequest::Vote(rpc), &option, |r| match r {
-            PeerResponse::Vote(r) => Some(r),
-            _ => None,
-        })
-        .await
+        let last_log_id = rpc.last_log_id;
+        let response = self
+            .rpc(PeerRequest::Vote(rpc), &option, |r| match r {
+                PeerResponse::Vote(r) => Some(r),
+                _ => None,
+            })
+            .await;
+        if let Ok(refused) = &response {
+            if !refused.vote_granted && refused.last_log_id > last_log_id {
+                self.election.saw_greater_log();
+            }
+        }
+        response
     }
 }
