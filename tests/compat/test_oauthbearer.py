@@ -128,13 +128,16 @@ def ck_oauth_conf(b: Broker, token_fn) -> dict:
 class JwksServer:
     """A JWKS (and OAuth token) endpoint on 127.0.0.1, in a thread: GET /jwks serves `keys`
     (or `status` when it is not 200); POST /token hands out `token_fn()` for the client
-    credentials grant. Counts the JWKS fetches."""
+    credentials grant (or refuses with `token_status`), keeping each request's form and
+    Authorization header. Counts the JWKS fetches."""
 
     def __init__(self, tls_dir: Path | None = None):
         self.keys: list[Key] = []
         self.status = 200
         self.fetches = 0
         self.token_requests: list[str] = []
+        self.token_auth: list[str] = []
+        self.token_status = 200
         self.token_fn = None
         outer = self
 
@@ -159,6 +162,10 @@ class JwksServer:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", "0"))
                 outer.token_requests.append(self.rfile.read(length).decode())
+                outer.token_auth.append(self.headers.get("Authorization", ""))
+                if outer.token_status != 200:
+                    self._send(outer.token_status, b'{"error": "invalid_client"}')
+                    return
                 self._send(200, json.dumps({"access_token": outer.token_fn(), "token_type": "bearer",
                                             "expires_in": 600}).encode())
 

@@ -94,7 +94,8 @@ pub mod fuzzing {
 
     /// A JWKS endpoint's HTTP response: the body.
     pub fn jwks_http_response(bytes: &[u8]) -> Result<Vec<u8>, String> {
-        jwks::parse_response(bytes)
+        strom_client::http::parse_response(bytes, jwks::MAX_JWKS_BYTES)
+            .and_then(strom_client::http::Response::ok_body)
     }
 
     /// Validates `token` against the keys of `jwks_json` (Kafka's defaults for the claims,

@@ -21,6 +21,8 @@ mod connection;
 mod consumer;
 mod error;
 mod group;
+pub mod http;
+pub mod oauthbearer;
 mod partition_admin;
 pub mod partitioner;
 mod producer;

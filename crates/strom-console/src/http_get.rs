@@ -4,53 +4,35 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use strom_client::http::{Limits, Url};
 
 /// The largest metrics page read (a broker with many partitions has long
 /// pages; anything beyond this is not a metrics page).
-const MAX_RESPONSE_BYTES: u64 = 32 << 20;
-const TIMEOUT: Duration = Duration::from_secs(5);
+const LIMITS: Limits = Limits {
+    connect_timeout: Duration::from_secs(5),
+    read_timeout: Duration::from_secs(5),
+    max_body_bytes: 32 << 20,
+};
 
 /// The body of `GET url` (`http://` only), or why not.
 pub async fn get(url: &str) -> Result<String, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: only http:// metrics URLs are supported"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/metrics"),
+    let mut parsed = Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+    let Url::Http {
+        tls: false, path, ..
+    } = &mut parsed
+    else {
+        return Err(format!("{url}: only http:// metrics URLs are supported"));
     };
-    let work = async {
-        let mut stream = TcpStream::connect(authority)
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        let request =
-            format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nAccept: text/plain\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        let mut raw = Vec::new();
-        (&mut stream)
-            .take(MAX_RESPONSE_BYTES)
-            .read_to_end(&mut raw)
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        Ok::<Vec<u8>, String>(raw)
-    };
-    let raw = tokio::time::timeout(TIMEOUT, work)
-        .await
-        .map_err(|_| format!("{url}: no answer within {} s", TIMEOUT.as_secs()))??;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{url}: not an HTTP response"))?;
-    let status = head.lines().next().unwrap_or("");
-    if status.split_whitespace().nth(1) != Some("200") {
-        return Err(format!("{url}: {status}"));
+    // host:port alone means the metrics page.
+    if path == "/" && !url.trim().ends_with('/') {
+        *path = "/metrics".to_owned();
     }
-    Ok(body.to_owned())
+    let headers = [("Accept", "text/plain".to_owned())];
+    let body = strom_client::http::send(&parsed, "GET", &headers, &[], None, LIMITS)
+        .await
+        .and_then(strom_client::http::Response::ok_body)
+        .map_err(|e| format!("{url}: {e}"))?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The value of counter `name` in a Prometheus text page: its line without

@@ -174,9 +174,21 @@ pub fn client_security(
     let mechanism = get("sasl.mechanism")
         .map(|m| m.trim().to_ascii_uppercase())
         .unwrap_or_else(|| "GSSAPI".to_owned());
+    if mechanism == "OAUTHBEARER" {
+        let source = oauthbearer_login(&get)?;
+        return Ok((
+            tls,
+            Some(strom_client::SaslCredentials {
+                mechanism,
+                username: String::new(),
+                password: String::new(),
+                oauthbearer: Some(source),
+            }),
+        ));
+    }
     if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&mechanism.as_str()) {
         return Err(format!(
-            "sasl.mechanism={mechanism} is not supported by strom's client; it speaks PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"
+            "sasl.mechanism={mechanism} is not supported by strom's client; it speaks PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER"
         ));
     }
     let (mut username, mut password) = (get("sasl.username"), get("sasl.password"));
@@ -197,8 +209,93 @@ pub fn client_security(
             mechanism,
             username,
             password,
+            oauthbearer: None,
         }),
     ))
+}
+
+/// Kafka's login callback handler for the OAuth client credentials grant (KIP-768).
+const OAUTHBEARER_LOGIN_HANDLER: &str =
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler";
+
+/// OAUTHBEARER's token source, as Kafka's Java client reads it: the unsecured login of
+/// `OAuthBearerLoginModule` by default, or, with `sasl.login.callback.handler.class` set
+/// to Kafka's `OAuthBearerLoginCallbackHandler`, the client credentials grant against
+/// `sasl.oauthbearer.token.endpoint.url` (JAAS options `clientId`, `clientSecret`,
+/// `scope`, and `ssl.truststore.*` for an https: endpoint).
+fn oauthbearer_login(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<strom_client::oauthbearer::TokenSource, String> {
+    use strom_client::oauthbearer::{ClientCredentials, TokenSource};
+    let jaas = get("sasl.jaas.config").ok_or(
+        "sasl.mechanism=OAUTHBEARER needs sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ...;",
+    )?;
+    let entry =
+        strom_config::parse_jaas_config(&jaas).map_err(|e| format!("sasl.jaas.config: {e}"))?;
+    if entry.login_module != strom_config::OAUTHBEARER_LOGIN_MODULE {
+        return Err(format!(
+            "sasl.mechanism=OAUTHBEARER needs the login module {}, not {}",
+            strom_config::OAUTHBEARER_LOGIN_MODULE,
+            entry.login_module
+        ));
+    }
+    let handler = get("sasl.login.callback.handler.class").unwrap_or_default();
+    let handler = handler.trim();
+    let endpoint = get("sasl.oauthbearer.token.endpoint.url");
+    if handler.is_empty() {
+        if endpoint.is_some() {
+            return Err(format!(
+                "sasl.oauthbearer.token.endpoint.url is used only with sasl.login.callback.handler.class={OAUTHBEARER_LOGIN_HANDLER}; without it the login is the unsecured one"
+            ));
+        }
+        let options: Vec<(String, String)> = entry
+            .options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        return TokenSource::unsecured(&options).map_err(|e| format!("sasl.jaas.config: {e}"));
+    }
+    if handler != OAUTHBEARER_LOGIN_HANDLER {
+        return Err(format!(
+            "sasl.login.callback.handler.class={handler} is not supported by strom's client; it knows {OAUTHBEARER_LOGIN_HANDLER}"
+        ));
+    }
+    let endpoint = endpoint
+        .ok_or("the OAuth client credentials login needs sasl.oauthbearer.token.endpoint.url")?;
+    // The endpoint's TLS settings are JAAS options, as Kafka's JaasOptionsUtils reads them.
+    let tls = if entry.option("ssl.truststore.location").is_some()
+        || entry.option("ssl.truststore.certificates").is_some()
+    {
+        let ssl = |key: &str| match key {
+            "security.protocol" => Some("SSL".to_owned()),
+            _ => entry.option(key).map(str::to_owned),
+        };
+        strom_client::tls::ClientTls::from_properties(ssl)
+            .map_err(|e| format!("sasl.jaas.config ssl.* options: {e}"))?
+            .map(|t| t.connector().config().clone())
+    } else {
+        None
+    };
+    TokenSource::client_credentials(ClientCredentials {
+        endpoint,
+        client_id: entry
+            .option("clientId")
+            .map(str::to_owned)
+            .or_else(|| get("sasl.oauthbearer.client.credentials.client.id"))
+            .unwrap_or_default(),
+        client_secret: entry
+            .option("clientSecret")
+            .map(str::to_owned)
+            .or_else(|| get("sasl.oauthbearer.client.credentials.client.secret"))
+            .unwrap_or_default(),
+        scope: entry
+            .option("scope")
+            .map(str::to_owned)
+            .or_else(|| get("sasl.oauthbearer.scope")),
+        urlencode_header: get("sasl.oauthbearer.header.urlencode")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+        tls,
+    })
 }
 
 /// The `--command-config` file's entries, in order.

@@ -210,7 +210,7 @@ fn jwks_tls_config(
     let stores = strom_client::tls::read_stores(&get)?;
     let roots = match stores.trusted {
         Some(trusted) => strom_client::tls::root_store(&trusted)?,
-        None => jwks::system_roots()?,
+        None => strom_client::http::system_roots()?,
     };
     let provider = strom_client::tls::provider(&[])?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -256,10 +256,27 @@ pub(crate) fn inter_broker_credentials(
             .unwrap_or_default()
             .to_owned()
     };
+    // OAUTHBEARER between brokers: Kafka's default (unsecured) login, from the listener's
+    // OAuthBearerLoginModule options; a login that cannot work is logged and fails at
+    // authentication, where the peer's log says why too.
+    let oauthbearer = (mechanism == "OAUTHBEARER").then(|| {
+        let options: Vec<(String, String)> = jaas
+            .map(|j| {
+                j.options
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        strom_client::oauthbearer::TokenSource::unsecured(&options)
+            .map_err(|e| tracing::warn!(listener = %endpoint.name, "inter-broker OAUTHBEARER: {e}"))
+            .ok()
+    });
     Some(strom_client::SaslCredentials {
         mechanism,
         username: option("username"),
         password: option("password"),
+        oauthbearer: oauthbearer.flatten(),
     })
 }
 
