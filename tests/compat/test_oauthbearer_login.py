@@ -1,8 +1,10 @@
-"""The `strom` CLI (strom-client) over OAUTHBEARER, configured as Kafka's Java client is in a
+"""strom-client's OAUTHBEARER login. The `strom` CLI configured as Kafka's Java client is, in a
 `--command-config` file: Kafka's default unsecured login (OAuthBearerLoginModule options) against
 a broker with the unsecured validator, and the OAuth client credentials grant (KIP-768,
 OAuthBearerLoginCallbackHandler) against a token endpoint served by the test, whose signed JWTs
-the broker checks against the endpoint's JWKS. Refused logins exit 1 and say why."""
+the broker checks against the endpoint's JWKS; refused logins exit 1 and say why. And brokers
+between themselves (`sasl.mechanism.inter.broker.protocol=OAUTHBEARER`): a three-node cluster
+replicates a real client's acks=all records over an OAUTHBEARER inter-broker listener."""
 
 from __future__ import annotations
 
@@ -11,8 +13,14 @@ import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from clients import unique
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from clients import unique, wait_for
+from cluster import Cluster
 from test_oauthbearer import JwksServer, Key, oauth_broker
+from test_tls import create_topic
 from test_sasl import sasl_broker
 
 CLI_S = 60
@@ -107,3 +115,39 @@ def test_client_credentials_grant_against_a_token_endpoint(strom_bin, tmp_path):
     finally:
         b.cleanup()
         server.close()
+
+
+@pytest.mark.timeout(300)
+def test_brokers_replicate_over_an_oauthbearer_inter_broker_listener(strom_bin, tmp_path, request):
+    from conftest import BROKERS_KEY
+    jaas = f'{LOGIN_MODULE} required unsecuredLoginStringClaim_sub="broker";'
+    c = Cluster(strom_bin, tmp_path / "cluster", 3, {
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,INTERNAL:SASL_PLAINTEXT",
+        "inter.broker.listener.name": "INTERNAL",
+        "sasl.mechanism.inter.broker.protocol": "OAUTHBEARER",
+        "listener.name.internal.sasl.enabled.mechanisms": "OAUTHBEARER",
+        "listener.name.internal.oauthbearer.sasl.jaas.config": jaas,
+    }, extra_listeners=("INTERNAL",))
+    request.node.stash[BROKERS_KEY] = list(c.nodes.values())
+    try:
+        c.start_formatted()
+        bootstrap = c.nodes[1].bootstrap
+        topic = unique("ib-oauth")
+        create_topic(bootstrap, topic, 1, 3)
+        p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "compression.type": "none"})
+        errors: list = []
+        values = [f"ib-{i:03d}" for i in range(30)]
+        for v in values:
+            p.produce(topic, v.encode(), partition=0, on_delivery=lambda err, msg: errors.append(err))
+        assert p.flush(60) == 0
+        assert errors == [None] * 30, errors[:3]
+
+        def everywhere() -> bool:
+            return all(all(v.encode() in c.nodes[i].segment_bytes(topic) for v in values) for i in (1, 2, 3))
+        wait_for(everywhere, 30, what="all 30 records on all three replicas")
+        md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
+        assert sorted(md.topics[topic].partitions[0].isrs) == [1, 2, 3]
+        logs = "".join(n.log_text() for n in c.nodes.values())
+        assert "inter-broker OAUTHBEARER" not in logs, logs[-3000:]
+    finally:
+        c.cleanup()
