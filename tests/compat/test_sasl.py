@@ -395,6 +395,23 @@ def test_session_lifetime_and_reauthentication(strom_bin, tmp_path):
             p.flush(10)
             time.sleep(0.2)
         assert not errors and sent >= 20
+        # So does strom-client (`strom perf produce` for about 4 s, three lifetimes): no session
+        # of its expires, and every record is written.
+        cfg = tmp_path / "alice.properties"
+        cfg.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"
+                       "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+                       'username="alice" password="alice-secret";\n')
+        perf_topic = unique("reauth-perf")
+        cli = lambda *a: subprocess.run([str(strom_bin), *a, "--bootstrap-server", b.bootstrap,
+                                         "--command-config", str(cfg)], capture_output=True, text=True, timeout=60)
+        out = cli("topics", "create", "--topic", perf_topic, "--partitions", "1")
+        assert out.returncode == 0, out.stderr
+        expiries = lambda: b.log_path.read_text(errors="replace").count("expired without re-authentication")
+        before = expiries()
+        out = cli("perf", "produce", "--topic", perf_topic, "--num-records", "40", "--throughput", "10")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert out.stdout.splitlines()[-1].startswith("40 records sent, "), out.stdout
+        assert expiries() == before, "a strom-client session expired instead of re-authenticating"
     finally:
         b.cleanup()
 

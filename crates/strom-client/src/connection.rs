@@ -84,6 +84,10 @@ pub struct Connection {
     /// api key → (min, max) as the broker advertised them.
     broker_versions: BTreeMap<i16, (i16, i16)>,
     broken: bool,
+    /// The SASL session's lifetime as the last SaslAuthenticate gave it (ms, 0: none).
+    session_lifetime_ms: i64,
+    /// When to authenticate again in-band (KIP-368), before the session expires.
+    reauthenticate_at: Option<tokio::time::Instant>,
 }
 
 impl Connection {
@@ -139,12 +143,34 @@ impl Connection {
             correlation_id: 0,
             broker_versions: BTreeMap::new(),
             broken: false,
+            session_lifetime_ms: 0,
+            reauthenticate_at: None,
         };
         conn.negotiate_versions().await?;
         if let Some(sasl) = config.sasl.clone() {
             conn.authenticate(&sasl).await?;
         }
         Ok(conn)
+    }
+
+    /// KIP-368: a broker with `connections.max.reauth.ms` (or a token that expires) ends
+    /// the SASL session after the lifetime it announced, closing the connection on the
+    /// next request. As Kafka's Java client does, authenticate again on the same
+    /// connection, between requests, once 85-95 % of the lifetime has passed.
+    async fn reauthenticate_if_due(&mut self) -> Result<(), Error> {
+        let Some(at) = self.reauthenticate_at else {
+            return Ok(());
+        };
+        if tokio::time::Instant::now() < at || self.broken {
+            return Ok(());
+        }
+        let Some(sasl) = self.config.sasl.clone() else {
+            return Ok(());
+        };
+        debug!(addr = %self.addr, "re-authenticating (KIP-368)");
+        self.authenticate(&sasl)
+            .await
+            .inspect_err(|_| self.broken = true)
     }
 
     /// SaslHandshake v1 and SaslAuthenticate, as Kafka's Java client does.
@@ -237,6 +263,10 @@ impl Connection {
             }
         }
         debug!(addr = %self.addr, mechanism = %sasl.mechanism, "authenticated");
+        self.reauthenticate_at = (self.session_lifetime_ms > 0).then(|| {
+            let lifetime = Duration::from_millis(self.session_lifetime_ms as u64);
+            tokio::time::Instant::now() + lifetime.mul_f64(reauthentication_point())
+        });
         Ok(())
     }
 
@@ -256,6 +286,7 @@ impl Connection {
                 message: resp.error_message.map(|m| m.to_string()),
             });
         }
+        self.session_lifetime_ms = resp.session_lifetime_ms.max(0);
         Ok(resp.auth_bytes.to_vec())
     }
 
@@ -306,6 +337,7 @@ impl Connection {
                 addr: self.addr.clone(),
             });
         }
+        self.reauthenticate_if_due().await?;
         let version = self.version(R::API_KEY)?;
         self.correlation_id = self.correlation_id.wrapping_add(1);
         let frame = encode_request(
@@ -334,6 +366,7 @@ impl Connection {
         version: i16,
         req: &R,
     ) -> Result<R::Response, Error> {
+        self.reauthenticate_if_due().await?;
         let mut body = self.round_trip(R::API_KEY, version, req).await?;
         R::Response::decode(&mut body, version)
             .map_err(|e| self.decode_error(R::API_KEY, version, &e))
@@ -557,6 +590,16 @@ fn encode_error(api: ApiKey, version: i16, e: impl std::fmt::Display) -> Error {
         version,
         message: e.to_string(),
     }
+}
+
+/// Where in a SASL session's lifetime to authenticate again: 85-95 %, spread so that a
+/// client's connections do not all do it at once (Kafka's Java client draws the same range).
+fn reauthentication_point() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    0.85 + f64::from(nanos % 1000) / 10_000.0
 }
 
 #[cfg(test)]
