@@ -14,13 +14,11 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
-from clients import unique, wait_for
+from clients import unique
 from cluster import Cluster
 from test_oauthbearer import JwksServer, Key, oauth_broker
-from test_tls import create_topic
+from test_quorum_security import replicate_acks_all
 from test_sasl import sasl_broker
 
 CLI_S = 60
@@ -131,22 +129,7 @@ def test_brokers_replicate_over_an_oauthbearer_inter_broker_listener(strom_bin, 
     request.node.stash[BROKERS_KEY] = list(c.nodes.values())
     try:
         c.start_formatted()
-        bootstrap = c.nodes[1].bootstrap
-        topic = unique("ib-oauth")
-        create_topic(bootstrap, topic, 1, 3)
-        p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "compression.type": "none"})
-        errors: list = []
-        values = [f"ib-{i:03d}" for i in range(30)]
-        for v in values:
-            p.produce(topic, v.encode(), partition=0, on_delivery=lambda err, msg: errors.append(err))
-        assert p.flush(60) == 0
-        assert errors == [None] * 30, errors[:3]
-
-        def everywhere() -> bool:
-            return all(all(v.encode() in c.nodes[i].segment_bytes(topic) for v in values) for i in (1, 2, 3))
-        wait_for(everywhere, 30, what="all 30 records on all three replicas")
-        md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
-        assert sorted(md.topics[topic].partitions[0].isrs) == [1, 2, 3]
+        replicate_acks_all(c, unique("ib-oauth"), 30)
         logs = "".join(n.log_text() for n in c.nodes.values())
         assert "inter-broker OAUTHBEARER" not in logs, logs[-3000:]
     finally:

@@ -47,6 +47,27 @@ def secured_cluster(strom_bin: Path, workdir: Path, pki: Path) -> Cluster:
     return Cluster(strom_bin, workdir, 3, overrides, extra_listeners=("INTERNAL",))
 
 
+def replicate_acks_all(c: Cluster, topic: str, count: int) -> None:
+    """Creates `topic` (one partition, three replicas) through node 1, produces `count`
+    uncompressed records with acks=all, and checks that every replica's segments hold every
+    one of them (the values appear verbatim) and that the ISR is all three."""
+    bootstrap = c.nodes[1].bootstrap
+    create_topic(bootstrap, topic, 1, 3)
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "compression.type": "none"})
+    errors: list = []
+    values = [f"{topic}-{i:03d}" for i in range(count)]
+    for v in values:
+        p.produce(topic, v.encode(), partition=0, on_delivery=lambda err, msg: errors.append(err))
+    assert p.flush(60) == 0
+    assert errors == [None] * count, errors[:3]
+
+    def everywhere() -> bool:
+        return all(all(v.encode() in c.nodes[i].segment_bytes(topic) for v in values) for i in (1, 2, 3))
+    wait_for(everywhere, 30, what=f"all {count} records on all three replicas")
+    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
+    assert sorted(md.topics[topic].partitions[0].isrs) == [1, 2, 3]
+
+
 @pytest.mark.timeout(300)
 def test_a_cluster_whose_quorum_and_inter_broker_listeners_are_sasl_ssl_replicates_with_acks_all(
         strom_bin, tmp_path, pki, request):
@@ -57,21 +78,7 @@ def test_a_cluster_whose_quorum_and_inter_broker_listeners_are_sasl_ssl_replicat
         c.start_formatted()
         bootstrap = c.nodes[1].bootstrap
         topic = unique("quorum-tls")
-        create_topic(bootstrap, topic, 1, 3)
-        p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "compression.type": "none"})
-        errors: list = []
-        values = [f"qs-{i:03d}" for i in range(50)]
-        for v in values:
-            p.produce(topic, v.encode(), partition=0, on_delivery=lambda err, msg: errors.append(err))
-        assert p.flush(60) == 0
-        assert errors == [None] * 50, errors[:3]
-
-        # Every replica holds every record (uncompressed values appear verbatim in its segments).
-        def everywhere() -> bool:
-            return all(all(v.encode() in c.nodes[i].segment_bytes(topic) for v in values) for i in (1, 2, 3))
-        wait_for(everywhere, 30, what="all 50 records on all three replicas")
-        md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
-        assert sorted(md.topics[topic].partitions[0].isrs) == [1, 2, 3]
+        replicate_acks_all(c, topic, 50)
         logs = "".join(n.log_text() for n in c.nodes.values())
         assert "quorum connections are secured as the controller listener says" in logs
         assert "quorum connection refused" not in logs, logs[-3000:]

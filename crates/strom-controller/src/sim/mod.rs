@@ -912,6 +912,20 @@ async fn settle_until(
     }
 }
 
+/// Starts the first three of the simulation's voters (only those three vote) and waits
+/// for them to elect a leader: its index and handle.
+async fn three_voters_and_a_leader(simulation: &mut Simulation) -> (usize, ControllerHandle) {
+    simulation.nodes.truncate(3);
+    for index in 0..3 {
+        simulation.start_node(index);
+    }
+    settle_until(simulation, Duration::from_secs(10), "an election", |s| {
+        s.running.lock().map_or(0, |r| r.len()) == 3 && leader_of(s).is_some()
+    })
+    .await;
+    leader_of(simulation).expect("settled with a leader")
+}
+
 fn leader_of(simulation: &Simulation) -> Option<(usize, ControllerHandle)> {
     simulation
         .nodes
@@ -938,20 +952,7 @@ fn a_controller_cut_off_from_the_quorum_does_not_tell_a_fenced_broker_it_is_aliv
         .expect("a runtime");
     runtime.block_on(async {
         let mut simulation = Simulation::new(3);
-        simulation.nodes.truncate(3);
-        for index in 0..3 {
-            simulation.start_node(index);
-        }
-        settle_until(
-            &mut simulation,
-            Duration::from_secs(10),
-            "an election",
-            |s| s.running.lock().map_or(0, |r| r.len()) == 3 && leader_of(s).is_some(),
-        )
-        .await;
-        let Some((leader_index, leader)) = leader_of(&simulation) else {
-            panic!("no leader");
-        };
+        let (leader_index, leader) = three_voters_and_a_leader(&mut simulation).await;
         let registration = BrokerRegistration {
             broker_id: 101,
             incarnation_id: 1,
@@ -1028,21 +1029,8 @@ fn voters_started_together_replace_a_killed_leader() {
             .expect("a runtime");
         failovers.push(runtime.block_on(async {
             let mut simulation = Simulation::new(seed);
-            simulation.nodes.truncate(3);
             simulation.start_jitter = false;
-            for index in 0..3 {
-                simulation.start_node(index);
-            }
-            settle_until(
-                &mut simulation,
-                Duration::from_secs(10),
-                "an election",
-                |s| s.running.lock().map_or(0, |r| r.len()) == 3 && leader_of(s).is_some(),
-            )
-            .await;
-            let Some((index, _)) = leader_of(&simulation) else {
-                panic!("seed {seed}: no leader");
-            };
+            let (index, _) = three_voters_and_a_leader(&mut simulation).await;
             let old = simulation.nodes[index].id;
             simulation.crash_node(index);
             let killed = Instant::now();
