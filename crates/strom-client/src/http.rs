@@ -327,6 +327,25 @@ fn dechunk(mut rest: &[u8], max_body: usize) -> Result<Vec<u8>, String> {
     }
 }
 
+/// The TLS client for https: URLs: trusting `trusted` (CA certificates from a configured
+/// trust store) if given, else the system's CA bundle ([`system_roots`]); the host name is
+/// checked, rustls' default protocol versions.
+pub fn tls_config(
+    trusted: Option<&[rustls::pki_types::CertificateDer<'static>]>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let roots = match trusted {
+        Some(trusted) => crate::tls::root_store(trusted)?,
+        None => system_roots()?,
+    };
+    let provider = crate::tls::provider(&[])?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// The CA certificates of the system (`SSL_CERT_FILE`, else the usual bundle paths), for
 /// an https: URL when no trust store was configured.
 pub fn system_roots() -> Result<rustls::RootCertStore, String> {

@@ -332,7 +332,7 @@ async fn fetch(c: &ClientCredentials) -> Result<(String, Option<Duration>), Stri
         ),
     ];
     let tls = match (&url, &c.tls) {
-        (Url::Http { tls: true, .. }, None) => Some(Arc::new(system_tls()?)),
+        (Url::Http { tls: true, .. }, None) => Some(http::tls_config(None)?),
         (_, tls) => tls.clone(),
     };
     let answer = http::send(
@@ -364,16 +364,6 @@ fn parse_token_answer(answer: &[u8]) -> Result<(String, Option<Duration>), Strin
         .filter(|s| s.is_finite() && *s > 0.0)
         .map(Duration::from_secs_f64);
     Ok((token.to_owned(), expires_in))
-}
-
-fn system_tls() -> Result<rustls::ClientConfig, String> {
-    let roots = http::system_roots()?;
-    let provider = crate::tls::provider(&[])?;
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 #[cfg(test)]

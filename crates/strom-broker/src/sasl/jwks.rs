@@ -52,10 +52,6 @@ const FILE_POLL: Duration = Duration::from_secs(1);
 /// Where a JWKS comes from: a parsed `sasl.oauthbearer.jwks.endpoint.url`.
 pub(crate) type Source = strom_client::http::Url;
 
-pub(crate) fn parse_url(url: &str) -> Result<Source, String> {
-    Source::parse(url)
-}
-
 /// Whether the environment allows `url` (Kafka 4's allowed-URLs rule: exact match).
 pub(crate) fn url_allowed(url: &str, allowed: Option<&str>) -> bool {
     allowed

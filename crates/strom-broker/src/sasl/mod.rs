@@ -161,7 +161,7 @@ impl OAuthValidators {
                     jwks::ALLOWED_URLS_ENV
                 )));
             }
-            let source = jwks::parse_url(url).map_err(fail)?;
+            let source = jwks::Source::parse(url).map_err(fail)?;
             let tls = match &source {
                 jwks::Source::File(path) => {
                     if !path.is_file() {
@@ -208,17 +208,7 @@ fn jwks_tls_config(
             .flatten()
     };
     let stores = strom_client::tls::read_stores(&get)?;
-    let roots = match stores.trusted {
-        Some(trusted) => strom_client::tls::root_store(&trusted)?,
-        None => strom_client::http::system_roots()?,
-    };
-    let provider = strom_client::tls::provider(&[])?;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    strom_client::http::tls_config(stores.trusted.as_deref())
 }
 
 /// The SASL state a new connection on `listener` starts with: `None` on a
